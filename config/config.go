@@ -1,0 +1,108 @@
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/receiver"
+)
+
+// Config is a loaded, validated configuration. It is immutable once Load
+// returns: reload builds a new one and swaps it.
+type Config struct {
+	Listen     Listen
+	Defaults   JailSettings
+	MaxTracked int
+	Jails      []Jail // every jail in the config, enabled or not, sorted by name
+	Filters    map[string]pipeline.FilterSpec
+	NFT        NFT
+	Log        Log
+
+	// Sources lists the layers the config was built from, in order
+	// ("built-in", file paths, "environment").
+	Sources []string
+}
+
+// Listen is the receiver section.
+type Listen struct {
+	Specs          []receiver.ListenerSpec
+	Allow          []netip.Prefix
+	ReadBuffer     int
+	MaxMessageSize int
+	MaxConnections int
+	IdleTimeout    time.Duration
+}
+
+// JailSettings are the values a jail takes from defaults unless it sets its own.
+type JailSettings struct {
+	MaxRetry int
+	FindTime time.Duration
+	BanTime  time.Duration // sysban.Permanent for -1
+	Ports    []sysban.PortRange
+	Protocol sysban.Protocol
+	Verdict  sysban.Verdict
+	IgnoreIP []netip.Prefix
+}
+
+// Jail is one jail with its defaults applied.
+type Jail struct {
+	Name    string
+	Enabled bool
+	Filter  string
+	JailSettings
+}
+
+// NFT is the nftables section.
+type NFT struct {
+	Table    string
+	Priority int
+}
+
+// Log is the logging section.
+type Log struct {
+	Level  string
+	Format string
+}
+
+// Rule is the kernel rule for the jail.
+func (j Jail) Rule() sysban.JailRule {
+	return sysban.JailRule{Name: j.Name, Ports: j.Ports, Protocol: j.Protocol, Verdict: j.Verdict}
+}
+
+// EnabledJails returns the enabled jails in name order.
+func (c *Config) EnabledJails() []Jail {
+	var out []Jail
+	for _, j := range c.Jails {
+		if j.Enabled {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Rules returns the kernel rules of the enabled jails.
+func (c *Config) Rules() []sysban.JailRule {
+	var out []sysban.JailRule
+	for _, j := range c.EnabledJails() {
+		out = append(out, j.Rule())
+	}
+	return out
+}
+
+// Pipeline returns the pipeline configuration of the enabled jails.
+func (c *Config) Pipeline() pipeline.Config {
+	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked}
+	for _, j := range c.EnabledJails() {
+		pc.Jails = append(pc.Jails, pipeline.JailSpec{
+			Name:     j.Name,
+			Filter:   j.Filter,
+			MaxRetry: j.MaxRetry,
+			FindTime: j.FindTime,
+			BanTime:  j.BanTime,
+			IgnoreIP: j.IgnoreIP,
+		})
+	}
+	return pc
+}

@@ -1,0 +1,248 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+func TestBuiltinDefault(t *testing.T) {
+	cfg, err := Load("", nil)
+	if err != nil {
+		t.Fatalf("built-in config: %v", err)
+	}
+	var names []string
+	for _, s := range cfg.Listen.Specs {
+		names = append(names, s.Name())
+	}
+	want := "udp:127.0.0.1:5514 tcp:127.0.0.1:5514 unixgram:/run/sysban/syslog.sock"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("listeners = %q, want %q", got, want)
+	}
+	jails := cfg.EnabledJails()
+	if len(jails) != 1 || jails[0].Name != "sshd" {
+		t.Fatalf("enabled jails = %+v, want sshd only", jails)
+	}
+	j := jails[0]
+	if j.MaxRetry != 5 || j.FindTime != 10*time.Minute || j.BanTime != time.Hour ||
+		j.Protocol != sysban.TCP || j.Verdict != sysban.Drop {
+		t.Errorf("sshd jail = %+v, want defaults applied", j)
+	}
+	if len(j.Ports) != 1 || j.Ports[0] != (sysban.PortRange{First: 22, Last: 22}) {
+		t.Errorf("sshd ports = %v, want [22]", j.Ports)
+	}
+	if cfg.NFT.Table != "sysban" || cfg.NFT.Priority != -10 {
+		t.Errorf("nft = %+v", cfg.NFT)
+	}
+	if len(cfg.Listen.Allow) != 2 || cfg.Listen.Allow[0].String() != "127.0.0.0/8" {
+		t.Errorf("allow = %v", cfg.Listen.Allow)
+	}
+}
+
+func TestLayersAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "sysban.yaml")
+	write(t, main, `
+defaults:
+  bantime: 2h
+  ignoreip: 10.0.0.0/8 192.168.1.1
+jails:
+  sshd:
+    maxretry: 3
+  my_app:
+    enabled: true
+    filter: myapp
+    ports: [8080, 9000-9010, imaps]
+    protocol: all
+    verdict: reject
+filters:
+  myapp:
+    programs: [myapp]
+    failregex: ['^bad login from <HOST>$']
+`)
+	write(t, filepath.Join(dir, "conf.d", "20-late.yaml"), "jails:\n  sshd:\n    bantime: -1\n")
+	write(t, filepath.Join(dir, "conf.d", "10-early.yaml"), "jails:\n  sshd:\n    bantime: 5m\n    findtime: 1d\n")
+	write(t, filepath.Join(dir, "conf.d", "ignored.yml.bak"), "garbage: [")
+
+	env := []string{"PATH=/bin", "SYSBAN_JAILS_MY_APP_MAXRETRY=7", "SYSBAN_LISTEN_UDP=0.0.0.0:514,[::]:514"}
+	cfg, err := Load(main, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Jail{}
+	for _, j := range cfg.Jails {
+		byName[j.Name] = j
+	}
+	sshd := byName["sshd"]
+	if sshd.MaxRetry != 3 || sshd.BanTime != sysban.Permanent || sshd.FindTime != 24*time.Hour {
+		t.Errorf("sshd = %+v: want maxretry 3 from file, findtime 1d from 10-early, bantime -1 from 20-late", sshd)
+	}
+	if got := prefixesString(sshd.IgnoreIP); got != "10.0.0.0/8 192.168.1.1/32" {
+		t.Errorf("sshd ignoreip = %s: want the defaults' list", got)
+	}
+	app := byName["my_app"]
+	if app.MaxRetry != 7 {
+		t.Errorf("my_app maxretry = %d, want 7 from SYSBAN_JAILS_MY_APP_MAXRETRY", app.MaxRetry)
+	}
+	if app.Rule().String() != "my_app(all 8080,9000-9010,993 reject)" || app.BanTime != 2*time.Hour {
+		t.Errorf("my_app = %v bantime %v", app.Rule(), app.BanTime)
+	}
+	var udp []string
+	for _, s := range cfg.Listen.Specs {
+		if s.Network == "udp" {
+			udp = append(udp, s.Address)
+		}
+	}
+	if strings.Join(udp, " ") != "0.0.0.0:514 [::]:514" {
+		t.Errorf("udp listeners = %v, want the environment's", udp)
+	}
+	wantSources := BuiltinSource + " " + main + " " + filepath.Join(dir, "conf.d", "10-early.yaml") + " " +
+		filepath.Join(dir, "conf.d", "20-late.yaml") + " environment"
+	if got := strings.Join(cfg.Sources, " "); got != wantSources {
+		t.Errorf("sources = %q\nwant      %q", got, wantSources)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  []string
+		want []string // every fragment must be in the error
+	}{
+		{"bad duration", "jails:\n  sshd:\n    bantime: 10x\n",
+			nil, []string{"test.yaml: jails.sshd.bantime: duration \"10x\""}},
+		{"permanent findtime", "defaults:\n  findtime: -1\n",
+			nil, []string{"test.yaml: defaults.findtime: -1 (permanent) is only meaningful for bantime"}},
+		{"zero maxretry", "defaults:\n  maxretry: 0\n",
+			nil, []string{"test.yaml: defaults.maxretry: 0 is out of range [1, 1048576]"}},
+		{"unknown key", "jails:\n  sshd:\n    maxretries: 3\n",
+			nil, []string{"test.yaml: jails.sshd.maxretries: unknown key (did you mean \"maxretry\"?)"}},
+		{"unknown section", "jail:\n  sshd: {}\n",
+			nil, []string{"test.yaml: jail: unknown key (did you mean \"jails\"?)"}},
+		{"bad cidr", "defaults:\n  ignoreip: [10.0.0.0/33]\n",
+			nil, []string{"test.yaml: defaults.ignoreip: \"10.0.0.0/33\": not an address or CIDR"}},
+		{"bad port", "jails:\n  sshd:\n    ports: [sshh]\n",
+			nil, []string{"test.yaml: jails.sshd.ports: port \"sshh\": not a number and not a known service name"}},
+		{"port range backwards", "jails:\n  sshd:\n    ports: [20-10]\n",
+			nil, []string{"jails.sshd.ports: port range \"20-10\": 20 > 10"}},
+		{"bad protocol", "jails:\n  sshd:\n    protocol: icmp\n",
+			nil, []string{"test.yaml: jails.sshd.protocol: \"icmp\": want one of tcp, udp, all"}},
+		{"bad verdict", "defaults:\n  verdict: accept\n",
+			nil, []string{"test.yaml: defaults.verdict: \"accept\": want one of drop, reject"}},
+		{"missing filter", "jails:\n  web:\n    enabled: true\n    filter: sshdd\n",
+			nil, []string{"test.yaml: jails.web.filter: no filter named \"sshdd\" (did you mean \"sshd\"?)"}},
+		{"bad regex", "filters:\n  x:\n    programs: [x]\n    failregex: ['^(from <HOST>$']\n",
+			nil, []string{"test.yaml: filters.x: "}},
+		{"regex without host", "filters:\n  x:\n    programs: [x]\n    failregex: ['^failed$']\n",
+			nil, []string{"test.yaml: filters.x: ", "<HOST>"}},
+		{"filter without programs", "filters:\n  x:\n    failregex: ['^f <HOST>$']\n",
+			nil, []string{"filters.x.programs: a filter needs at least one program"}},
+		{"jail name with dot in yaml", "jails:\n  \"host.example\":\n    enabled: true\n",
+			nil, []string{"jails.host: "}},
+		{"upper-case listen address", "listen:\n  udp: [localhost:514]\n",
+			nil, []string{"test.yaml: listen.udp: \"localhost:514\": want IP:port"}},
+		{"relative unix path", "listen:\n  unix: [sysban.sock]\n",
+			nil, []string{"listen.unix: \"sysban.sock\": want an absolute path"}},
+		{"bad env value", "", []string{"SYSBAN_DEFAULTS_BANTIME=forever"},
+			[]string{"environment SYSBAN_DEFAULTS_BANTIME: defaults.bantime: duration \"forever\""}},
+		{"unknown env", "", []string{"SYSBAN_DEFAULTS_BANTIM=1h"},
+			[]string{"environment SYSBAN_DEFAULTS_BANTIM: no such setting (did you mean \"SYSBAN_DEFAULTS_BANTIME\"?)"}},
+		{"yaml syntax", "jails: [\n", nil, []string{"config: test.yaml: "}},
+		{"two errors at once", "defaults:\n  maxretry: x\n  bantime: y\n",
+			nil, []string{"defaults.maxretry: want a whole number", "defaults.bantime: duration \"y\""}},
+		{"log level", "log:\n  level: loud\n", nil, []string{"log.level: \"loud\": want one of debug"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("test.yaml", []byte(tt.yaml), tt.env)
+			if err == nil {
+				t.Fatalf("config accepted, want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error:\n  %v\nwant it to contain:\n  %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"600", 10 * time.Minute, true},
+		{"10m", 10 * time.Minute, true},
+		{"1h30m", 90 * time.Minute, true},
+		{"1d", 24 * time.Hour, true},
+		{"1d12h", 36 * time.Hour, true},
+		{"2w", 14 * 24 * time.Hour, true},
+		{"-1", sysban.Permanent, true},
+		{" 5s ", 5 * time.Second, true},
+		{"0", 0, false},
+		{"-5", 0, false},
+		{"-5m", 0, false},
+		{"", 0, false},
+		{"1x", 0, false},
+		{"d", 0, false},
+		{"1h30d", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseDuration(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestParsePortAndPrefix(t *testing.T) {
+	ports := map[string]sysban.PortRange{
+		"ssh": {22, 22}, "22": {22, 22}, "IMAPS": {993, 993}, "ftp-data": {20, 20},
+		"1000-2000": {1000, 2000}, "1000:2000": {1000, 2000}, "domain": {53, 53},
+	}
+	for in, want := range ports {
+		if got, err := ParsePort(in); err != nil || got != want {
+			t.Errorf("ParsePort(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"0", "65536", "-1", "nosuchservice", "5-", "a-b"} {
+		if _, err := ParsePort(bad); err == nil {
+			t.Errorf("ParsePort(%q) accepted", bad)
+		}
+	}
+	prefixes := map[string]string{
+		"127.0.0.1/8": "127.0.0.0/8", "10.1.2.3": "10.1.2.3/32", "::1": "::1/128",
+		"::ffff:10.0.0.1": "10.0.0.1/32", "2001:db8::/32": "2001:db8::/32", "::ffff:10.0.0.0/104": "10.0.0.0/8",
+	}
+	for in, want := range prefixes {
+		if got, err := ParsePrefix(in); err != nil || got.String() != want {
+			t.Errorf("ParsePrefix(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func prefixesString(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
+}

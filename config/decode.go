@@ -1,0 +1,535 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/receiver"
+)
+
+// The keys each section accepts; anything else is an error with a
+// "did you mean" hint.
+var (
+	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log"}
+	sectionFields = map[string][]string{
+		"listen":   {"udp", "tcp", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout"},
+		"defaults": {"maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip"},
+		"nft":      {"table", "priority"},
+		"log":      {"level", "format"},
+	}
+	jailFields   = []string{"enabled", "filter", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip"}
+	filterFields = []string{"programs", "failregex", "ignoreregex"}
+)
+
+// nameRE bounds jail and filter names: they become nftables set names
+// ("<jail>_v4") and must survive viper's lower-casing and dot splitting.
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// decoder turns viper's merged settings into a Config, collecting every
+// error with the key and the layer it came from.
+type decoder struct {
+	origin map[string]string
+	errs   []error
+}
+
+func (d *decoder) fail(key string, format string, args ...any) {
+	src := d.source(key)
+	d.errs = append(d.errs, fmt.Errorf("config: %s: %s: %s", src, key, fmt.Sprintf(format, args...)))
+}
+
+// source finds the layer that set key, or its nearest parent.
+func (d *decoder) source(key string) string {
+	for k := key; k != ""; {
+		if s, ok := d.origin[k]; ok {
+			return s
+		}
+		i := strings.LastIndexByte(k, '.')
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	// A parent map: name the layer of any key below it.
+	var found []string
+	for k, s := range d.origin {
+		if strings.HasPrefix(k, key+".") {
+			found = append(found, s)
+		}
+	}
+	sort.Strings(found)
+	if len(found) > 0 {
+		return found[len(found)-1]
+	}
+	return BuiltinSource
+}
+
+func (d *decoder) err() error { return errors.Join(d.errs...) }
+
+func (d *decoder) decode(root map[string]any) *Config {
+	d.checkKeys("", root, topFields)
+	cfg := &Config{}
+
+	listen := d.section(root, "listen")
+	d.checkKeys("listen", listen, sectionFields["listen"])
+	for _, a := range d.strings(listen, "listen.udp") {
+		cfg.Listen.Specs = append(cfg.Listen.Specs, receiver.ListenerSpec{Network: "udp", Address: d.hostPort("listen.udp", a)})
+	}
+	for _, a := range d.strings(listen, "listen.tcp") {
+		cfg.Listen.Specs = append(cfg.Listen.Specs, receiver.ListenerSpec{Network: "tcp", Address: d.hostPort("listen.tcp", a)})
+	}
+	for _, a := range d.strings(listen, "listen.unix") {
+		network, path := receiver.Network("unixgram"), a
+		if p, ok := strings.CutPrefix(a, "stream:"); ok {
+			network, path = "unix", p
+		} else if p, ok := strings.CutPrefix(a, "dgram:"); ok {
+			path = p
+		}
+		if !strings.HasPrefix(path, "/") {
+			d.fail("listen.unix", "%q: want an absolute path, optionally prefixed stream: or dgram:", a)
+			continue
+		}
+		cfg.Listen.Specs = append(cfg.Listen.Specs, receiver.ListenerSpec{Network: network, Address: path})
+	}
+	cfg.Listen.Allow = d.prefixes(listen, "listen.allow")
+	cfg.Listen.ReadBuffer = d.intRange(listen, "listen.readbuffer", 0, 1<<30)
+	cfg.Listen.MaxMessageSize = d.intRange(listen, "listen.maxmessagesize", 480, 1<<20)
+	cfg.Listen.MaxConnections = d.intRange(listen, "listen.maxconnections", 1, 1<<20)
+	cfg.Listen.IdleTimeout = d.duration(listen, "listen.idletimeout", false)
+
+	defaults := d.section(root, "defaults")
+	d.checkKeys("defaults", defaults, sectionFields["defaults"])
+	cfg.Defaults = d.jailSettings(defaults, "defaults", JailSettings{})
+
+	cfg.MaxTracked = d.intRange(root, "maxtracked", 1, 1<<26)
+
+	filters := d.section(root, "filters")
+	cfg.Filters = map[string]pipeline.FilterSpec{}
+	for _, name := range mapKeys(filters) {
+		key := "filters." + name
+		if !nameRE.MatchString(name) {
+			d.fail(key, "filter name %q: want lower-case letters, digits, '-' or '_', at most 32", name)
+			continue
+		}
+		fm, ok := filters[name].(map[string]any)
+		if !ok {
+			d.fail(key, "want a map with %s", strings.Join(filterFields, ", "))
+			continue
+		}
+		d.checkKeys(key, fm, filterFields)
+		spec := pipeline.FilterSpec{
+			Name:        name,
+			Programs:    d.strings(fm, key+".programs"),
+			FailRegex:   d.strings(fm, key+".failregex"),
+			IgnoreRegex: d.strings(fm, key+".ignoreregex"),
+		}
+		if len(spec.Programs) == 0 {
+			d.fail(key+".programs", "a filter needs at least one program")
+		}
+		if len(spec.FailRegex) == 0 {
+			d.fail(key+".failregex", "a filter needs at least one failregex")
+		}
+		if _, err := pipeline.CompileFilter(spec); err != nil {
+			d.fail(key, "%v", err)
+		}
+		cfg.Filters[name] = spec
+	}
+
+	jails := d.section(root, "jails")
+	builtin := pipeline.BuiltinFilters()
+	for _, name := range mapKeys(jails) {
+		key := "jails." + name
+		if !nameRE.MatchString(name) {
+			d.fail(key, "jail name %q: want lower-case letters, digits, '-' or '_', at most 32", name)
+			continue
+		}
+		jm, ok := jails[name].(map[string]any)
+		if !ok {
+			d.fail(key, "want a map with %s", strings.Join(jailFields, ", "))
+			continue
+		}
+		d.checkKeys(key, jm, jailFields)
+		j := Jail{Name: name, Filter: name, Enabled: d.boolean(jm, key+".enabled")}
+		if s := d.str(jm, key+".filter"); s != "" {
+			j.Filter = s
+		}
+		if _, user := cfg.Filters[j.Filter]; !user {
+			if _, ok := builtin[j.Filter]; !ok {
+				d.fail(key+".filter", "no filter named %q%s", j.Filter, didYouMean(j.Filter, append(mapKeys(builtin), mapKeys(cfg.Filters)...)))
+			}
+		}
+		j.JailSettings = d.jailSettings(jm, key, cfg.Defaults)
+		cfg.Jails = append(cfg.Jails, j)
+	}
+
+	nftm := d.section(root, "nft")
+	d.checkKeys("nft", nftm, sectionFields["nft"])
+	cfg.NFT.Table = d.str(nftm, "nft.table")
+	if !nameRE.MatchString(cfg.NFT.Table) {
+		d.fail("nft.table", "%q: want lower-case letters, digits, '-' or '_', at most 32", cfg.NFT.Table)
+	}
+	cfg.NFT.Priority = d.intRange(nftm, "nft.priority", -400, 400)
+
+	logm := d.section(root, "log")
+	d.checkKeys("log", logm, sectionFields["log"])
+	cfg.Log.Level = d.oneOf(logm, "log.level", "debug", "info", "warn", "error")
+	cfg.Log.Format = d.oneOf(logm, "log.format", "text", "json")
+	return cfg
+}
+
+// jailSettings reads the per-jail keys of m, taking absent ones from base.
+func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) JailSettings {
+	s := base
+	if _, ok := m["maxretry"]; ok {
+		s.MaxRetry = d.intRange(m, key+".maxretry", 1, 1<<20)
+	}
+	if _, ok := m["findtime"]; ok {
+		s.FindTime = d.duration(m, key+".findtime", false)
+	}
+	if _, ok := m["bantime"]; ok {
+		s.BanTime = d.duration(m, key+".bantime", true)
+	}
+	if _, ok := m["ports"]; ok {
+		s.Ports = d.ports(m, key+".ports")
+	}
+	if _, ok := m["protocol"]; ok {
+		s.Protocol = sysban.Protocol(d.oneOf(m, key+".protocol", "tcp", "udp", "all"))
+	}
+	if _, ok := m["verdict"]; ok {
+		s.Verdict = sysban.Verdict(d.oneOf(m, key+".verdict", "drop", "reject"))
+	}
+	if _, ok := m["ignoreip"]; ok {
+		s.IgnoreIP = d.prefixes(m, key+".ignoreip")
+	}
+	if key == "defaults" {
+		return s
+	}
+	// A jail must end up complete, whichever layer supplied each value.
+	if s.MaxRetry == 0 || s.FindTime == 0 || s.BanTime == 0 || s.Protocol == "" || s.Verdict == "" {
+		d.fail(key, "incomplete: maxretry, findtime, bantime, protocol and verdict need a value here or in defaults")
+	}
+	return s
+}
+
+func (d *decoder) section(m map[string]any, key string) map[string]any {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		return map[string]any{}
+	}
+	sm, ok := v.(map[string]any)
+	if !ok {
+		d.fail(key, "want a map, got %s", describe(v))
+		return map[string]any{}
+	}
+	return sm
+}
+
+func (d *decoder) checkKeys(key string, m map[string]any, allowed []string) {
+	for k := range m {
+		ok := false
+		for _, a := range allowed {
+			if k == a {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			full := k
+			if key != "" {
+				full = key + "." + k
+			}
+			d.fail(full, "unknown key%s", didYouMean(k, allowed))
+		}
+	}
+}
+
+func (d *decoder) str(m map[string]any, key string) string {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		return ""
+	}
+	switch t := v.(type) {
+	case string:
+		return strings.TrimSpace(t)
+	case int, int64, float64, bool:
+		return fmt.Sprint(t)
+	}
+	d.fail(key, "want a string, got %s", describe(v))
+	return ""
+}
+
+// strings reads a list; a single string is split on commas and white space
+// (fail2ban's "ignoreip = 127.0.0.1/8 10.0.0.0/8" and environment values).
+func (d *decoder) strings(m map[string]any, key string) []string {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		return nil
+	}
+	var out []string
+	switch t := v.(type) {
+	case string:
+		for _, f := range strings.FieldsFunc(t, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' }) {
+			out = append(out, f)
+		}
+		// Regexes contain spaces: a lone string under a regex key is one pattern.
+		if strings.HasSuffix(key, "regex") {
+			out = []string{t}
+		}
+	case []any:
+		for i, e := range t {
+			switch s := e.(type) {
+			case string:
+				out = append(out, s)
+			case int, int64, float64:
+				out = append(out, fmt.Sprint(s))
+			default:
+				d.fail(fmt.Sprintf("%s[%d]", key, i), "want a string, got %s", describe(e))
+			}
+		}
+	default:
+		d.fail(key, "want a list, got %s", describe(v))
+	}
+	return out
+}
+
+func (d *decoder) boolean(m map[string]any, key string) bool {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		return false
+	}
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		switch strings.ToLower(strings.TrimSpace(t)) {
+		case "true", "yes", "on", "1":
+			return true
+		case "false", "no", "off", "0":
+			return false
+		}
+	}
+	d.fail(key, "want true or false, got %s", describe(v))
+	return false
+}
+
+func (d *decoder) intRange(m map[string]any, key string, lo, hi int) int {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		d.fail(key, "missing")
+		return 0
+	}
+	var n int
+	switch t := v.(type) {
+	case int:
+		n = t
+	case int64:
+		n = int(t)
+	case float64:
+		if t != float64(int(t)) {
+			d.fail(key, "want a whole number, got %v", t)
+			return 0
+		}
+		n = int(t)
+	case string:
+		var err error
+		if n, err = strconv.Atoi(strings.TrimSpace(t)); err != nil {
+			d.fail(key, "want a whole number, got %q", t)
+			return 0
+		}
+	default:
+		d.fail(key, "want a whole number, got %s", describe(v))
+		return 0
+	}
+	if n < lo || n > hi {
+		d.fail(key, "%d is out of range [%d, %d]", n, lo, hi)
+	}
+	return n
+}
+
+func (d *decoder) oneOf(m map[string]any, key string, allowed ...string) string {
+	s := strings.ToLower(d.str(m, key))
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	d.fail(key, "%q: want one of %s", s, strings.Join(allowed, ", "))
+	return ""
+}
+
+func (d *decoder) duration(m map[string]any, key string, permanentOK bool) time.Duration {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		d.fail(key, "missing")
+		return 0
+	}
+	dur, err := ParseDuration(fmt.Sprint(v))
+	if err != nil {
+		d.fail(key, "%v", err)
+		return 0
+	}
+	if dur == sysban.Permanent && !permanentOK {
+		d.fail(key, "-1 (permanent) is only meaningful for bantime")
+		return 0
+	}
+	return dur
+}
+
+func (d *decoder) prefixes(m map[string]any, key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range d.strings(m, key) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			d.fail(key, "%v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (d *decoder) ports(m map[string]any, key string) []sysban.PortRange {
+	var out []sysban.PortRange
+	for _, s := range d.strings(m, key) {
+		r, err := ParsePort(s)
+		if err != nil {
+			d.fail(key, "%v", err)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (d *decoder) hostPort(key, s string) string {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		d.fail(key, "%q: want IP:port (e.g. 127.0.0.1:5514 or [::1]:5514): %v", s, err)
+		return s
+	}
+	return ap.String()
+}
+
+// ParseDuration reads 30s, 10m, 1h30m, 1d, 2w, a plain number of seconds
+// (fail2ban's habit), or -1 (sysban.Permanent).
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "-1" || s == "-1s" {
+		return sysban.Permanent, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 || n > int64(100*365*24*3600) {
+			return 0, fmt.Errorf("duration %q: want a positive number of seconds or -1", s)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	// Expand d and w, which time.ParseDuration lacks.
+	var total time.Duration
+	rest := s
+	for _, unit := range []struct {
+		suffix byte
+		d      time.Duration
+	}{{'w', 7 * 24 * time.Hour}, {'d', 24 * time.Hour}} {
+		if i := strings.IndexByte(rest, unit.suffix); i > 0 {
+			n, err := strconv.Atoi(rest[:i])
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("duration %q: bad count before %q", s, unit.suffix)
+			}
+			total += time.Duration(n) * unit.d
+			rest = rest[i+1:]
+		}
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, fmt.Errorf("duration %q: want e.g. 30s, 10m, 1h, 1d, 1w, seconds, or -1", s)
+		}
+		total += d
+	}
+	if total <= 0 {
+		return 0, fmt.Errorf("duration %q: must be positive (or -1 for permanent)", s)
+	}
+	return total, nil
+}
+
+// ParsePrefix reads an address (a host prefix) or a CIDR. fail2ban's
+// "127.0.0.1/8" (host bits set) is accepted and masked.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q: not an address or CIDR", s)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q: not an address or CIDR", s)
+	}
+	a = sysban.CanonicalAddr(a)
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func lastKey(key string) string {
+	if i := strings.LastIndexByte(key, '.'); i >= 0 {
+		return key[i+1:]
+	}
+	return key
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "a map"
+	case []any:
+		return "a list"
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	}
+	return fmt.Sprintf("%T %v", v, v)
+}
+
+// didYouMean suggests the closest candidate within a small edit distance.
+func didYouMean(s string, candidates []string) string {
+	best, bestD := "", 4
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

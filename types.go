@@ -1,0 +1,112 @@
+package sysban
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Message is one syslog message as the receiver parsed it. Fields the sender
+// did not supply are zero: Hostname is empty when the header has none (FreeBSD
+// and local glibc senders); it is never invented from the receiver's own name.
+type Message struct {
+	Received time.Time      // when the listener read it
+	Listener string         // listener name, e.g. "udp:127.0.0.1:5514"
+	Sender   netip.AddrPort // socket peer; zero for unix sockets
+
+	Facility  uint8
+	Severity  uint8
+	Timestamp time.Time // header time; zero when absent or unparsable
+	Hostname  string
+	AppName   string // program, e.g. "sshd", "postfix/smtpd"
+	ProcID    string
+	MsgID     string
+	// StructuredData is RFC 5424 SD: SD-ID -> param -> value. Nil when absent.
+	StructuredData map[string]map[string]string
+	Text           string // the MSG part; invalid UTF-8 is kept as received
+}
+
+// Failure is one authentication failure (or probe) a filter found: the jail
+// that counts it, the offending address and the line that showed it.
+type Failure struct {
+	Jail string
+	Addr netip.Addr
+	Time time.Time
+	Line string
+}
+
+// Permanent as a ban duration means the ban never expires.
+const Permanent time.Duration = -1
+
+// Ban is a decision to block Addr in Jail from Start for Duration
+// (Permanent: forever).
+type Ban struct {
+	Jail     string
+	Addr     netip.Addr
+	Start    time.Time
+	Duration time.Duration
+	Failures int // how many failures inside findtime led to it
+}
+
+// Permanent reports whether the ban never expires.
+func (b Ban) Permanent() bool { return b.Duration < 0 }
+
+// Expiry is when the ban ends; zero for a permanent ban.
+func (b Ban) Expiry() time.Time {
+	if b.Permanent() {
+		return time.Time{}
+	}
+	return b.Start.Add(b.Duration)
+}
+
+// Protocol is the transport a jail's rule matches.
+type Protocol string
+
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+	All Protocol = "all" // any protocol; with ports: tcp, udp, sctp and dccp
+)
+
+// Verdict is what the kernel does with a banned address's packets.
+type Verdict string
+
+const (
+	Drop   Verdict = "drop"   // silently discard: the attacker gets no answer
+	Reject Verdict = "reject" // answer with TCP RST / ICMP admin-prohibited
+)
+
+// PortRange is an inclusive destination port range; First == Last for one port.
+type PortRange struct{ First, Last uint16 }
+
+func (r PortRange) String() string {
+	if r.First == r.Last {
+		return strconv.Itoa(int(r.First))
+	}
+	return fmt.Sprintf("%d-%d", r.First, r.Last)
+}
+
+// JailRule is what the kernel needs to know about a jail: which traffic from
+// a banned address to stop and how. No ports means every port.
+type JailRule struct {
+	Name     string
+	Ports    []PortRange
+	Protocol Protocol
+	Verdict  Verdict
+}
+
+func (r JailRule) String() string {
+	ports := make([]string, len(r.Ports))
+	for i, p := range r.Ports {
+		ports[i] = p.String()
+	}
+	return fmt.Sprintf("%s(%s %s %s)", r.Name, r.Protocol, strings.Join(ports, ","), r.Verdict)
+}
+
+// CanonicalAddr returns a with IPv4-mapped IPv6 (::ffff:a.b.c.d) unmapped and
+// any zone dropped, so one host has one key everywhere.
+func CanonicalAddr(a netip.Addr) netip.Addr {
+	return a.Unmap().WithZone("")
+}
