@@ -123,7 +123,7 @@ func TestInvalid(t *testing.T) {
 			nil, []string{"test.yaml: defaults.maxretry: 0 is out of range [1, 1048576]"}},
 		{"unknown key", "jails:\n  sshd:\n    maxretries: 3\n",
 			nil, []string{"test.yaml: jails.sshd.maxretries: unknown key (did you mean \"maxretry\"?)"}},
-		{"unknown section", "jail:\n  sshd: {}\n",
+		{"unknown section", "jail:\n  sshd:\n    enabled: true\n",
 			nil, []string{"test.yaml: jail: unknown key (did you mean \"jails\"?)"}},
 		{"bad cidr", "defaults:\n  ignoreip: [10.0.0.0/33]\n",
 			nil, []string{"test.yaml: defaults.ignoreip: \"10.0.0.0/33\": not an address or CIDR"}},
@@ -144,7 +144,7 @@ func TestInvalid(t *testing.T) {
 		{"filter without programs", "filters:\n  x:\n    failregex: ['^f <HOST>$']\n",
 			nil, []string{"filters.x.programs: a filter needs at least one program"}},
 		{"jail name with dot in yaml", "jails:\n  \"host.example\":\n    enabled: true\n",
-			nil, []string{"jails.host: "}},
+			nil, []string{"test.yaml: jails.host.example: unknown key", "test.yaml: jails.host.filter: no filter named \"host\""}},
 		{"upper-case listen address", "listen:\n  udp: [localhost:514]\n",
 			nil, []string{"test.yaml: listen.udp: \"localhost:514\": want IP:port"}},
 		{"relative unix path", "listen:\n  unix: [sysban.sock]\n",
@@ -205,8 +205,8 @@ func TestParseDuration(t *testing.T) {
 
 func TestParsePortAndPrefix(t *testing.T) {
 	ports := map[string]sysban.PortRange{
-		"ssh": {22, 22}, "22": {22, 22}, "IMAPS": {993, 993}, "ftp-data": {20, 20},
-		"1000-2000": {1000, 2000}, "1000:2000": {1000, 2000}, "domain": {53, 53},
+		"ssh": {First: 22, Last: 22}, "22": {First: 22, Last: 22}, "IMAPS": {First: 993, Last: 993}, "ftp-data": {First: 20, Last: 20},
+		"1000-2000": {First: 1000, Last: 2000}, "1000:2000": {First: 1000, Last: 2000}, "domain": {First: 53, Last: 53},
 	}
 	for in, want := range ports {
 		if got, err := ParsePort(in); err != nil || got != want {

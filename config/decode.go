@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +30,7 @@ var (
 
 // nameRE bounds jail and filter names: they become nftables set names
 // ("<jail>_v4") and must survive viper's lower-casing and dot splitting.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // decoder turns viper's merged settings into a Config, collecting every
 // error with the key and the layer it came from.
@@ -45,30 +44,32 @@ func (d *decoder) fail(key string, format string, args ...any) {
 	d.errs = append(d.errs, fmt.Errorf("config: %s: %s: %s", src, key, fmt.Sprintf(format, args...)))
 }
 
-// source finds the layer that set key, or its nearest parent.
+// source finds the layer that set key or, for a map, a key below it; it
+// walks up to the nearest ancestor the layers mention. A user layer wins over
+// the built-in one, since that is where the user will look.
 func (d *decoder) source(key string) string {
-	for k := key; k != ""; {
+	for k := key; k != ""; k = parentKey(k) {
 		if s, ok := d.origin[k]; ok {
 			return s
 		}
-		i := strings.LastIndexByte(k, '.')
-		if i < 0 {
-			break
+		best := ""
+		for ok, s := range d.origin {
+			if strings.HasPrefix(ok, k+".") && (best == "" || best == BuiltinSource) {
+				best = s
+			}
 		}
-		k = k[:i]
-	}
-	// A parent map: name the layer of any key below it.
-	var found []string
-	for k, s := range d.origin {
-		if strings.HasPrefix(k, key+".") {
-			found = append(found, s)
+		if best != "" {
+			return best
 		}
-	}
-	sort.Strings(found)
-	if len(found) > 0 {
-		return found[len(found)-1]
 	}
 	return BuiltinSource
+}
+
+func parentKey(k string) string {
+	if i := strings.LastIndexByte(k, '.'); i >= 0 {
+		return k[:i]
+	}
+	return ""
 }
 
 func (d *decoder) err() error { return errors.Join(d.errs...) }

@@ -37,9 +37,9 @@ const (
 var outsideV4 = []string{"192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6", "192.0.2.7", "192.0.2.8", cleanV4}
 
 var (
-	binary    string // the sysban binary under test, built by TestMain
-	skipWhy   string // why the suite cannot run here, if it cannot
-	worldSeq  atomic.Int64
+	binary   string // the sysban binary under test, built by TestMain
+	skipWhy  string // why the suite cannot run here, if it cannot
+	worldSeq atomic.Int64
 )
 
 func TestMain(m *testing.M) {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -84,7 +85,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	backend, err := nft.Open(nft.Options{
 		Table:    cfg.NFT.Table,
-		Priority: cfg.NFT.Priority,
+		Priority: &cfg.NFT.Priority,
 		Logger:   logger.With("component", "nft"),
 	})
 	if err != nil {
@@ -179,8 +180,28 @@ loop:
 			runErr = fmt.Errorf("pipeline: %w", err)
 		}
 	}
-	logger.Info("sysban stopped; bans stay in the kernel", "table", "inet "+cfg.NFT.Table)
+	for _, ls := range rc.Stats() {
+		logger.Info("listener counters", "listener", ls.Name, "received", ls.Received,
+			"parse_errors", ls.ParseErrors, "dropped", ls.Dropped)
+	}
+	st := pl.Stats()
+	for _, name := range sortedKeys(st.Jails) {
+		js := st.Jails[name]
+		logger.Info("jail counters", "jail", name, "total_failed", js.TotalFailed,
+			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted)
+	}
+	logger.Info("sysban stopped; bans stay in the kernel", "table", "inet "+cfg.NFT.Table,
+		"messages", st.Messages, "bans_lost", st.BansLost)
 	return runErr
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

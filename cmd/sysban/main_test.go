@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("defaults:\n  verdict: accept\n"), 0o644)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("jails:\n  sshd:\n    maxretry: 3\n    ports: [ssh, 2222]\n"), 0o644)
+
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{nil, 2, "", "usage: sysban"},
+		{[]string{"version"}, 0, "sysban ", ""},
+		{[]string{"help"}, 0, "run [--config FILE]", ""},
+		{[]string{"bogus"}, 2, "", `unknown command "bogus"`},
+		{[]string{"check"}, 0, "jail    sshd             enabled  filter=sshd maxretry=5", ""},
+		{[]string{"check", "--config", good}, 0, "rule=sshd(tcp 22,2222 drop)", ""},
+		{[]string{"check", "--config", bad}, 2, "", bad + `: defaults.verdict: "accept": want one of drop, reject`},
+		{[]string{"check", "--config", filepath.Join(dir, "missing.yaml")}, 2, "", "no such file"},
+		{[]string{"run", "--config", bad}, 2, "", "defaults.verdict"},
+		{[]string{"run", "extra"}, 2, "", `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(tt.args, &stdout, &stderr)
+		if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
+			t.Errorf("sysban %v = %d\nstdout: %s\nstderr: %s\nwant %d, stdout with %q, stderr with %q",
+				tt.args, code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}

@@ -1,0 +1,88 @@
+// Package nft enforces bans in the kernel: it keeps one nftables table whose
+// sets hold the banned addresses and whose rules drop or reject their traffic.
+// It talks to nf_tables over netlink (github.com/google/nftables) and never
+// runs the nft command.
+//
+// # Ruleset layout
+//
+// Everything lives in one table, "table inet sysban" by default. The inet
+// family lets one chain see both IPv4 and IPv6 traffic. The table holds:
+//
+//   - one base chain "input": type filter, hook input, priority -10, policy
+//     accept. The chain only ever drops or rejects, so traffic from addresses
+//     that are not banned passes on to the host's own firewall untouched.
+//   - per jail two named sets, "<jail>_v4" (type ipv4_addr) and "<jail>_v6"
+//     (type ipv6_addr), both with "flags timeout" and no default timeout: a
+//     timed ban is an element with its own timeout, so the kernel removes it
+//     when the ban ends even if the daemon is down; a permanent ban is an
+//     element without a timeout. IPv4-mapped IPv6 addresses are stored in the
+//     v4 set, because that is how their packets arrive.
+//   - per jail and address family one rule (two when the verdict is reject
+//     and several protocols are matched, see below), in jail order.
+//
+// A rule reads, for example:
+//
+//	meta nfproto ipv4 ip saddr @ssh_v4 meta l4proto tcp th dport 22 drop
+//
+// The protocol match is "meta l4proto tcp" or "udp"; protocol "all" without
+// ports matches any protocol and, with ports, "meta l4proto { tcp, udp, sctp,
+// dccp }" (the transports that have a destination port at the same offset).
+// Ports are "th dport 22", "th dport 1000-2000" or, for several, an anonymous
+// interval set "th dport { 22, 2222-2230 }". No ports means every port. The
+// verdict is drop, or reject: "reject with tcp reset" for TCP and "reject
+// with icmpx admin-prohibited" for anything else, which is why a reject jail
+// over several protocols gets a TCP rule followed by a rule for the others.
+// Each rule carries the comment "sysban jail <name>".
+//
+// # Why priority -10
+//
+// Netfilter runs every base chain registered on the input hook in priority
+// order, and a drop in any of them is final. At -10 the ban chain runs just
+// before the usual filter chains (priority 0: a hand-written "inet filter"
+// table, iptables-nft's INPUT, firewalld) so banned packets are discarded
+// before those chains spend work on them, count or log them, or feed them to
+// meters and dynamic sets. It still runs after conntrack (-200), mangle (-150)
+// and destination NAT, so it sees the real source address and a defragmented
+// packet, and before source NAT on input (100). An accept elsewhere cannot
+// let a banned address through, because our chain drops first.
+//
+// # Atomic setup and reload
+//
+// Setup builds the whole table in one netlink batch, which nf_tables applies
+// as one transaction: packets see either the old ruleset or the new one. If
+// a table of that name exists, the batch removes everything in it (chains,
+// rules, sets of jails no longer configured, anything foreign) except the
+// sets of jails that remain, which stay in place with every element and its
+// exact expiry. So a daemon restart or a configuration reload never opens a
+// window in which a banned address gets through, and never loses a ban.
+//
+// Keeping the sets, rather than reading their elements and writing them
+// into a fresh table, is deliberate: a set-element dump of a large set is
+// not a reliable snapshot (right after 100,000 insertions one dump listed
+// 1,738 elements twice and as many not at all, because the kernel resized
+// the hash table between the parts of the dump). Only a set with a jail's
+// name but the wrong shape (say, without the timeout flag) is recreated,
+// its elements carried into the new set in the same batch, each with its
+// remaining lifetime as timeout.
+//
+// # Bans survive restarts
+//
+// The daemon never deletes the table when it exits: the kernel keeps
+// enforcing every ban, and expires timed ones on schedule, while the daemon
+// is stopped or restarting. Only Teardown (tests, explicit uninstall)
+// removes it.
+//
+// # google/nftables v0.3.0 limits handled here
+//
+//   - A set-element list is one netlink attribute whose length is a uint16;
+//     the library does not check it and silently wraps, so the kernel sees
+//     fewer elements. Elements are sent in chunks small enough never to reach
+//     64 KiB (see maxChunkSize).
+//   - A batch is one sendmsg and every message in it is acknowledged; the
+//     socket buffers are raised so large batches neither fail with "message
+//     too long" nor lose acknowledgements (ENOBUFS), and a batch that would
+//     still not fit is split into several.
+//   - The library allocates anonymous set IDs from an unguarded package
+//     variable; this package assigns every set ID itself so two Backends in
+//     one process never race on it.
+package nft

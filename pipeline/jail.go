@@ -1,0 +1,289 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// noticeInterval rate-limits the "already banned" notice per address: an
+// address that keeps failing while banned usually means the firewall rule
+// does not cover the port or the ban did not reach the kernel, which is worth
+// one line, not one per attempt.
+const noticeInterval = 10 * time.Minute
+
+// maxShards bounds the lock striping of a jail; minPerShard keeps small
+// MaxTracked values from being spread so thin that one busy shard evicts
+// while others sit empty.
+const (
+	maxShards   = 32
+	minPerShard = 16
+)
+
+// jail counts failures of one JailSpec. Times are int64 nanoseconds since
+// the pipeline's epoch (Options.Now at New): 8 bytes per failure instead of
+// 24, and monotonic when the clock is time.Now.
+type jail struct {
+	spec     JailSpec
+	findTime int64
+	banTime  int64 // math.MaxInt64 for a permanent ban
+	ignore   []netip.Prefix
+	shards   []shard
+	seed     uint64
+
+	totalFailed   atomic.Uint64
+	totalBanned   atomic.Uint64
+	evicted       atomic.Uint64
+	forgotten     atomic.Uint64
+	ignored       atomic.Uint64
+	unresolved    atomic.Uint64
+	alreadyBanned atomic.Uint64
+}
+
+// shard is one lock stripe of a jail.
+type shard struct {
+	mu      sync.Mutex
+	limit   int // most tracked addresses this shard may hold
+	failing map[netip.Addr]*tracked
+	// lru is the sentinel of a list of tracked entries in order of last
+	// failure: lru.next is the stalest (evicted first), lru.prev the newest.
+	lru     tracked
+	banned  map[netip.Addr]banState
+	pruneAt int // len(banned) at which expired bans are swept next
+}
+
+// tracked is one failing address: the last MaxRetry failure times in a ring.
+type tracked struct {
+	addr       netip.Addr
+	times      []int64
+	n          int // valid entries in times
+	next       int // ring slot the next failure goes to
+	prev, succ *tracked
+}
+
+type banState struct {
+	expiry     int64
+	lastNotice int64
+	noticed    bool
+}
+
+func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
+	j := &jail{
+		spec:     spec,
+		findTime: int64(spec.FindTime),
+		banTime:  int64(spec.BanTime),
+		seed:     seed,
+	}
+	if spec.BanTime < 0 {
+		j.banTime = math.MaxInt64
+	}
+	for _, p := range spec.IgnoreIP {
+		j.ignore = append(j.ignore, canonicalPrefix(p))
+	}
+	n := 1
+	for n < maxShards && (n*2)*minPerShard <= maxTracked {
+		n *= 2
+	}
+	j.shards = make([]shard, n)
+	for i := range j.shards {
+		s := &j.shards[i]
+		// Spread the remainder so the limits sum to exactly maxTracked.
+		s.limit = maxTracked / n
+		if i < maxTracked%n {
+			s.limit++
+		}
+		s.failing = make(map[netip.Addr]*tracked)
+		s.banned = make(map[netip.Addr]banState)
+		s.lru.prev, s.lru.succ = &s.lru, &s.lru
+		s.pruneAt = 64
+	}
+	return j
+}
+
+func (j *jail) shardOf(a netip.Addr) *shard {
+	b := a.As16()
+	h := binary.LittleEndian.Uint64(b[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[8:])*0xc2b2ae3d27d4eb4f ^ j.seed
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 29
+	return &j.shards[h&uint64(len(j.shards)-1)]
+}
+
+func (j *jail) ignores(a netip.Addr) bool {
+	for _, p := range j.ignore {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// verdict is what one failure led to.
+type verdict struct {
+	ban       bool // a new ban was decided
+	failures  int  // failures in the window that led to the ban
+	banned    bool // the address was already banned
+	notice    bool // ... and the rate-limited notice is due
+	evicted   bool // tracking it evicted another address
+	forgotBan bool // remembering the ban dropped another one
+}
+
+// failure counts one failure of a at now (nanoseconds since epoch).
+func (j *jail) failure(a netip.Addr, now int64) verdict {
+	var v verdict
+	s := j.shardOf(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.banned[a]; ok {
+		if now < b.expiry {
+			v.banned = true
+			if !b.noticed || now-b.lastNotice >= int64(noticeInterval) {
+				v.notice = true
+				b.noticed, b.lastNotice = true, now
+				s.banned[a] = b
+			}
+			return v
+		}
+		delete(s.banned, a)
+	}
+	t := s.failing[a]
+	if t == nil {
+		t, v.evicted = s.track(a, j.spec.MaxRetry, now-j.findTime)
+	} else {
+		s.unlink(t)
+		s.pushBack(t)
+	}
+	t.times[t.next] = now
+	t.next = (t.next + 1) % len(t.times)
+	if t.n < len(t.times) {
+		t.n++
+	}
+	// The ring holds the last MaxRetry failures, so once it is full its
+	// oldest entry (the one the next write overwrites) decides whether all
+	// of them fall inside findtime.
+	if t.n == len(t.times) && now-t.times[t.next] <= j.findTime {
+		v.ban, v.failures = true, t.n
+		s.untrack(t)
+		expiry := int64(math.MaxInt64)
+		if j.banTime != math.MaxInt64 && now <= math.MaxInt64-j.banTime {
+			expiry = now + j.banTime
+		}
+		s.banned[a] = banState{expiry: expiry}
+		if len(s.banned) >= s.pruneAt {
+			s.pruneBans(now)
+		}
+		// Remembered bans share the MaxTracked bound: the firewall, not
+		// this map, enforces them, so forgetting one only means a later
+		// failure from that address is banned (re-sent) again.
+		if len(s.banned) > s.limit {
+			for old := range s.banned {
+				if old != a {
+					delete(s.banned, old)
+					v.forgotBan = true
+					break
+				}
+			}
+		}
+	}
+	return v
+}
+
+// track starts tracking a. It first drops entries whose newest failure is
+// at or before stale (they can no longer contribute to a ban), then, if the
+// shard is still full, evicts the entry with the oldest last failure. Both
+// come off the front of the LRU list, so the cost is O(1) amortised; an
+// evicted entry's memory is reused for a.
+func (s *shard) track(a netip.Addr, maxRetry int, stale int64) (t *tracked, evicted bool) {
+	for s.lru.succ != &s.lru && len(s.failing) > 0 {
+		old := s.lru.succ
+		if old.times[(old.next+len(old.times)-1)%len(old.times)] > stale {
+			break
+		}
+		s.untrack(old)
+		t = old
+	}
+	if len(s.failing) >= s.limit && s.lru.succ != &s.lru {
+		t = s.lru.succ
+		s.untrack(t)
+		evicted = true
+	}
+	if t == nil || len(t.times) != maxRetry {
+		t = &tracked{times: make([]int64, maxRetry)}
+	}
+	t.addr, t.n, t.next = a, 0, 0
+	s.failing[a] = t
+	s.pushBack(t)
+	return t, evicted
+}
+
+func (s *shard) untrack(t *tracked) {
+	s.unlink(t)
+	delete(s.failing, t.addr)
+}
+
+func (s *shard) unlink(t *tracked) {
+	t.prev.succ = t.succ
+	t.succ.prev = t.prev
+	t.prev, t.succ = nil, nil
+}
+
+func (s *shard) pushBack(t *tracked) {
+	t.prev = s.lru.prev
+	t.succ = &s.lru
+	s.lru.prev.succ = t
+	s.lru.prev = t
+}
+
+// pruneBans drops expired bans. It runs when the map has doubled since the
+// last sweep, which keeps the cost O(1) amortised per ban.
+func (s *shard) pruneBans(now int64) {
+	for a, b := range s.banned {
+		if now >= b.expiry {
+			delete(s.banned, a)
+		}
+	}
+	s.pruneAt = max(64, 2*len(s.banned))
+}
+
+// forget drops a's ban so that new failures can ban it again; used when a
+// ban could not be applied.
+func (j *jail) forget(a netip.Addr) {
+	s := j.shardOf(a)
+	s.mu.Lock()
+	delete(s.banned, a)
+	s.mu.Unlock()
+}
+
+// counts returns the addresses currently failing (with a failure inside
+// findtime) and currently banned, pruning what has expired on the way.
+func (j *jail) counts(now int64) (failing, banned int) {
+	for i := range j.shards {
+		s := &j.shards[i]
+		s.mu.Lock()
+		for s.lru.succ != &s.lru {
+			old := s.lru.succ
+			if old.times[(old.next+len(old.times)-1)%len(old.times)] > now-j.findTime {
+				break
+			}
+			s.untrack(old)
+		}
+		s.pruneBans(now)
+		failing += len(s.failing)
+		banned += len(s.banned)
+		s.mu.Unlock()
+	}
+	return failing, banned
+}
+
+// canonicalPrefix unmaps an IPv4-mapped prefix (::ffff:10.0.0.0/104 ->
+// 10.0.0.0/8) so it matches addresses after sysban.CanonicalAddr.
+func canonicalPrefix(p netip.Prefix) netip.Prefix {
+	a := p.Addr()
+	if a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return netip.PrefixFrom(a.WithZone(""), p.Bits()).Masked()
+}

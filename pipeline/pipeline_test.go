@@ -1,0 +1,621 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// fakeClock is a settable clock; tests advance it instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 3, 3, 10, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeBanner records the batches it is given and fails the first failN calls.
+type fakeBanner struct {
+	mu      sync.Mutex
+	batches [][]sysban.Ban
+	calls   int
+	failN   int
+	ctxDone []bool // per call: was ctx already done?
+}
+
+func (b *fakeBanner) Apply(ctx context.Context, bans []sysban.Ban) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.calls++
+	b.ctxDone = append(b.ctxDone, ctx.Err() != nil)
+	if b.calls <= b.failN {
+		return errors.New("netlink: fake failure")
+	}
+	b.batches = append(b.batches, append([]sysban.Ban(nil), bans...))
+	return nil
+}
+
+func (b *fakeBanner) bans() []sysban.Ban {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []sysban.Ban
+	for _, batch := range b.batches {
+		out = append(out, batch...)
+	}
+	return out
+}
+
+func (b *fakeBanner) numBatches() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.batches)
+}
+
+var sshJail = JailSpec{Name: "sshd", Filter: "sshd", MaxRetry: 3, FindTime: 10 * time.Minute, BanTime: time.Hour}
+
+// newTestPipeline builds a pipeline with a fake banner; if cfg has no
+// jails it gets the sshd jail.
+func newTestPipeline(t testing.TB, cfg Config, opts Options) *Pipeline {
+	t.Helper()
+	if cfg.Jails == nil {
+		cfg.Jails = []JailSpec{sshJail}
+	}
+	p, err := New(cfg, &fakeBanner{}, opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	p.wait = func(context.Context, time.Duration) {}
+	return p
+}
+
+// queued takes everything in the ban queue without a worker.
+func queued(p *Pipeline) []sysban.Ban {
+	var out []sysban.Ban
+	for {
+		select {
+		case b := <-p.queue:
+			out = append(out, b)
+		default:
+			return out
+		}
+	}
+}
+
+func sshMsg(addr string) *sysban.Message {
+	return &sysban.Message{AppName: "sshd", Text: "Invalid user x from " + addr + " port 22"}
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond) // polling a condition, not waiting out a delay
+	}
+}
+
+func TestJailWindow(t *testing.T) {
+	type step struct {
+		after   time.Duration // clock advance before this failure
+		wantBan bool
+	}
+	tests := []struct {
+		name  string
+		jail  JailSpec
+		steps []step
+	}{
+		{"maxretry-th within findtime bans", sshJail, []step{{0, false}, {time.Minute, false}, {time.Minute, true}}},
+		{"spread failures do not ban", sshJail, []step{{0, false}, {6 * time.Minute, false}, {6 * time.Minute, false}, {6 * time.Minute, false}}},
+		{"window slides", sshJail, []step{{0, false}, {6 * time.Minute, false}, {6 * time.Minute, false}, {time.Minute, true}}},
+		{"findtime boundary is inclusive", sshJail, []step{{0, false}, {5 * time.Minute, false}, {5 * time.Minute, true}}},
+		{"just past findtime does not ban", sshJail, []step{{0, false}, {5 * time.Minute, false}, {5*time.Minute + 1, false}}},
+		{"banned address does not ban again", sshJail, []step{{0, false}, {0, false}, {0, true}, {0, false}, {0, false}, {0, false}, {59 * time.Minute, false}}},
+		{"expiry allows a new ban after a fresh count", sshJail, []step{
+			{0, false}, {0, false}, {0, true}, {time.Hour, false}, {0, false}, {0, true},
+		}},
+		{"counter resets after ban", sshJail, []step{
+			{0, false}, {0, false}, {0, true}, {time.Hour, false}, {0, false},
+		}},
+		{"maxretry 1", JailSpec{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Second, BanTime: time.Second}, []step{
+			{0, true}, {time.Second, true},
+		}},
+		{"permanent never expires", JailSpec{Name: "j", Filter: "sshd", MaxRetry: 2, FindTime: time.Minute, BanTime: sysban.Permanent}, []step{
+			{0, false}, {0, true}, {100 * 365 * 24 * time.Hour, false}, {0, false},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			p := newTestPipeline(t, Config{Jails: []JailSpec{tt.jail}}, Options{Now: clk.Now})
+			bans := 0
+			for i, s := range tt.steps {
+				clk.Advance(s.after)
+				p.Handle(sshMsg("192.0.2.7"))
+				got := queued(p)
+				if (len(got) == 1) != s.wantBan || len(got) > 1 {
+					t.Fatalf("step %d: %d bans, want ban=%v", i, len(got), s.wantBan)
+				}
+				if len(got) == 1 {
+					bans++
+					b := got[0]
+					want := sysban.Ban{Jail: tt.jail.Name, Addr: netip.MustParseAddr("192.0.2.7"), Start: clk.Now(), Duration: tt.jail.BanTime, Failures: tt.jail.MaxRetry}
+					if b != want {
+						t.Fatalf("step %d: ban %+v, want %+v", i, b, want)
+					}
+				}
+			}
+			st := p.Stats().Jails[tt.jail.Name]
+			if st.TotalBanned != uint64(bans) || st.TotalFailed != uint64(len(tt.steps)) {
+				t.Errorf("stats %+v, want TotalBanned %d TotalFailed %d", st, bans, len(tt.steps))
+			}
+		})
+	}
+}
+
+func TestNeverBanned(t *testing.T) {
+	tests := []struct {
+		name   string
+		addr   string
+		sender string
+	}{
+		{"protected prefix", "198.51.100.10", ""},
+		{"protected v6", "2001:db8:1::5", ""},
+		{"ignoreip", "203.0.113.77", ""},
+		{"ignoreip mapped prefix", "192.0.2.200", ""},
+		{"ignoreip via mapped address", "::ffff:203.0.113.5", ""},
+		{"loopback", "127.0.0.1", ""},
+		{"loopback v6", "::1", ""},
+		{"mapped loopback", "::ffff:127.0.0.1", ""},
+		{"unspecified", "0.0.0.0", ""},
+		{"link-local", "169.254.1.1", ""},
+		{"link-local v6 with zone", "fe80::1%eth0", ""},
+		{"multicast", "224.0.0.1", ""},
+		{"sender", "192.0.2.50", "192.0.2.50:514"},
+		{"sender mapped", "192.0.2.51", "[::ffff:192.0.2.51]:514"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			jail := JailSpec{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute,
+				IgnoreIP: []netip.Prefix{
+					netip.MustParsePrefix("203.0.113.0/24"),
+					netip.MustParsePrefix("::ffff:192.0.2.128/121"),
+				}}
+			p := newTestPipeline(t, Config{Jails: []JailSpec{jail}}, Options{Protected: []netip.Prefix{
+				netip.MustParsePrefix("198.51.100.10/32"),
+				netip.MustParsePrefix("2001:db8:1::/48"),
+			}})
+			m := sshMsg(tt.addr)
+			if tt.sender != "" {
+				m.Sender = netip.MustParseAddrPort(tt.sender)
+			}
+			for range 3 {
+				p.Handle(m)
+			}
+			if got := queued(p); len(got) != 0 {
+				t.Fatalf("banned %v", got)
+			}
+			if st := p.Stats().Jails["j"]; st.Ignored != 3 || st.TotalFailed != 0 {
+				t.Fatalf("stats %+v, want 3 ignored, 0 failed", st)
+			}
+		})
+	}
+	// Control: the same setup bans an ordinary address.
+	p := newTestPipeline(t, Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute}}}, Options{})
+	m := sshMsg("192.0.2.9")
+	m.Sender = netip.MustParseAddrPort("192.0.2.50:514")
+	p.Handle(m)
+	if got := queued(p); len(got) != 1 {
+		t.Fatalf("control: %d bans, want 1", len(got))
+	}
+}
+
+func TestHostnameNotBanned(t *testing.T) {
+	p := newTestPipeline(t, Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute}}}, Options{})
+	m := &sysban.Message{AppName: "sshd", Text: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=jumbotrace.cmu.ac.th user=root"}
+	p.Handle(m)
+	if got := queued(p); len(got) != 0 {
+		t.Fatalf("banned %v", got)
+	}
+	if st := p.Stats().Jails["j"]; st.Unresolved != 1 || st.TotalFailed != 0 {
+		t.Fatalf("stats %+v, want 1 unresolved", st)
+	}
+}
+
+func TestMappedAddressBannedAsIPv4(t *testing.T) {
+	p := newTestPipeline(t, Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 2, FindTime: time.Minute, BanTime: time.Minute}}}, Options{})
+	// One failure logged mapped, one plain: the same host, one ban.
+	p.Handle(sshMsg("::ffff:192.0.2.7"))
+	p.Handle(sshMsg("192.0.2.7"))
+	got := queued(p)
+	if len(got) != 1 || got[0].Addr != netip.MustParseAddr("192.0.2.7") {
+		t.Fatalf("bans %v, want one of 192.0.2.7", got)
+	}
+}
+
+func TestEvictionBound(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	const maxTracked = 64
+	p := newTestPipeline(t, Config{MaxTracked: maxTracked}, Options{})
+	j := p.jails[0]
+	limits := 0
+	for i := range j.shards {
+		limits += j.shards[i].limit
+	}
+	if limits != maxTracked {
+		t.Fatalf("shard limits sum to %d, want %d", limits, maxTracked)
+	}
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if i >= 1<<24 {
+			t.Fatal("test generates too many addresses")
+		}
+		v := j.failure(a, 0)
+		if v.evicted {
+			j.evicted.Add(1)
+		}
+	}
+	tracked := 0
+	for i := range j.shards {
+		s := &j.shards[i]
+		if len(s.failing) > s.limit {
+			t.Fatalf("shard %d tracks %d, limit %d", i, len(s.failing), s.limit)
+		}
+		tracked += len(s.failing)
+	}
+	if tracked > maxTracked {
+		t.Fatalf("tracking %d addresses, bound %d", tracked, maxTracked)
+	}
+	if ev := j.evicted.Load(); ev != uint64(n-tracked) {
+		t.Fatalf("evicted %d, want %d", ev, n-tracked)
+	}
+	st := p.Stats().Jails["sshd"]
+	if st.CurrentlyFailed != tracked || st.Evicted != uint64(n-tracked) {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestEvictionViaHandle(t *testing.T) {
+	clk := newFakeClock()
+	p := newTestPipeline(t, Config{MaxTracked: 100}, Options{Now: clk.Now})
+	for i := range 5000 {
+		p.Handle(sshMsg(fmt.Sprintf("2001:db8::%x", i)))
+	}
+	st := p.Stats().Jails["sshd"]
+	if st.CurrentlyFailed > 100 || st.Evicted != 5000-uint64(st.CurrentlyFailed) || st.TotalFailed != 5000 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Once findtime has passed nothing is currently failing.
+	clk.Advance(sshJail.FindTime + 1)
+	if st := p.Stats().Jails["sshd"]; st.CurrentlyFailed != 0 {
+		t.Fatalf("after findtime: CurrentlyFailed %d, want 0", st.CurrentlyFailed)
+	}
+}
+
+// TestStaleEntriesMakeRoom: entries whose failures left the window are
+// dropped before anything live is evicted.
+func TestStaleEntriesMakeRoom(t *testing.T) {
+	clk := newFakeClock()
+	p := newTestPipeline(t, Config{MaxTracked: 1}, Options{Now: clk.Now})
+	p.Handle(sshMsg("192.0.2.1"))
+	clk.Advance(sshJail.FindTime + 1)
+	p.Handle(sshMsg("192.0.2.2"))
+	if st := p.Stats().Jails["sshd"]; st.Evicted != 0 || st.CurrentlyFailed != 1 {
+		t.Fatalf("stats %+v, want no eviction", st)
+	}
+	p.Handle(sshMsg("192.0.2.3"))
+	if st := p.Stats().Jails["sshd"]; st.Evicted != 1 {
+		t.Fatalf("stats %+v, want 1 eviction", st)
+	}
+}
+
+func TestStatsBanExpiry(t *testing.T) {
+	clk := newFakeClock()
+	p := newTestPipeline(t, Config{}, Options{Now: clk.Now})
+	for _, a := range []string{"192.0.2.1", "192.0.2.2"} {
+		for range 3 {
+			p.Handle(sshMsg(a))
+		}
+	}
+	p.Handle(sshMsg("192.0.2.3"))
+	st := p.Stats()
+	if js := st.Jails["sshd"]; js.CurrentlyBanned != 2 || js.TotalBanned != 2 || js.CurrentlyFailed != 1 || st.Queued != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	clk.Advance(time.Hour)
+	if js := p.Stats().Jails["sshd"]; js.CurrentlyBanned != 0 || js.TotalBanned != 2 || js.CurrentlyFailed != 0 {
+		t.Fatalf("after bantime: %+v", js)
+	}
+}
+
+func TestAlreadyBannedNoticeRateLimited(t *testing.T) {
+	clk := newFakeClock()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	p := newTestPipeline(t, Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: 24 * time.Hour}}}, Options{Now: clk.Now, Logger: log})
+	for range 5 {
+		p.Handle(sshMsg("192.0.2.7"))
+	}
+	clk.Advance(noticeInterval)
+	for range 5 {
+		p.Handle(sshMsg("192.0.2.7"))
+	}
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if n := strings.Count(out, `msg="already banned"`); n != 2 {
+		t.Errorf("%d already-banned notices, want 2:\n%s", n, out)
+	}
+	if n := strings.Count(out, "msg=ban "); n != 1 || !strings.Contains(out, "addr=192.0.2.7 failures=1") {
+		t.Errorf("want one ban line with addr and failures:\n%s", out)
+	}
+	if st := p.Stats().Jails["j"]; st.AlreadyBanned != 9 || st.TotalFailed != 10 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+func TestConcurrentHandleBansOnce(t *testing.T) {
+	p := newTestPipeline(t, Config{}, Options{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				p.Handle(sshMsg("192.0.2.7"))
+				p.Handle(sshMsg("2001:db8::7"))
+				p.Handle(&sysban.Message{AppName: "cron", Text: "x"})
+			}
+		})
+	}
+	wg.Wait()
+	got := queued(p)
+	if len(got) != 2 {
+		t.Fatalf("%d bans, want 2: %v", len(got), got)
+	}
+	st := p.Stats()
+	if st.Messages != 8*200*3 || st.Unrouted != 8*200 || st.Jails["sshd"].TotalFailed != 8*200*2 || st.Jails["sshd"].AlreadyBanned != 8*200*2-6 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestRouting(t *testing.T) {
+	cfg := Config{
+		Filters: map[string]FilterSpec{
+			"smtp": {Programs: []string{"postfix*/smtpd"}, FailRegex: []string{`^warning: unknown\[<HOST>\]: SASL LOGIN authentication failed`}},
+			// Overrides the builtin: only "mysshd" is read now.
+			"sshd": {Programs: []string{"mysshd"}, FailRegex: []string{`^Invalid user .* from <HOST> port \d+$`}},
+		},
+		Jails: []JailSpec{
+			{Name: "smtp", Filter: "smtp", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute},
+			{Name: "ssh", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute},
+			{Name: "ssh-long", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Hour},
+		},
+	}
+	p := newTestPipeline(t, cfg, Options{})
+	msgs := []*sysban.Message{
+		{AppName: "postfix/smtpd", Text: "warning: unknown[192.0.2.1]: SASL LOGIN authentication failed: UGFzc3dvcmQ6"},
+		{AppName: "postfix-out/smtpd", Text: "warning: unknown[192.0.2.2]: SASL LOGIN authentication failed: x"},
+		{AppName: "postfix/submission/smtpd", Text: "warning: unknown[192.0.2.3]: SASL LOGIN authentication failed: x"}, // * does not cross /
+		{AppName: "mysshd", Text: "Invalid user a from 192.0.2.4 port 1"},
+		{AppName: "sshd", Text: "Invalid user a from 192.0.2.5 port 1"}, // builtin overridden
+		{AppName: "", Text: "Invalid user a from 192.0.2.6 port 1"},
+	}
+	for _, m := range msgs {
+		p.Handle(m)
+	}
+	var got []string
+	for _, b := range queued(p) {
+		got = append(got, b.Jail+"/"+b.Addr.String())
+	}
+	want := "smtp/192.0.2.1 smtp/192.0.2.2 ssh/192.0.2.4 ssh-long/192.0.2.4"
+	if strings.Join(got, " ") != want {
+		t.Errorf("bans %v, want %s", got, want)
+	}
+	if st := p.Stats(); st.Unrouted != 3 {
+		t.Errorf("unrouted %d, want 3", st.Unrouted)
+	}
+	// The glob cache stays bounded whatever app names arrive.
+	for i := range 3 * maxAppCache {
+		p.Handle(&sysban.Message{AppName: fmt.Sprintf("app%d", i), Text: "x"})
+	}
+	p.cacheMu.RLock()
+	n := len(p.cache)
+	p.cacheMu.RUnlock()
+	if n > maxAppCache {
+		t.Errorf("glob cache holds %d entries, bound %d", n, maxAppCache)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	p := newTestPipeline(t, Config{}, Options{})
+	ms := p.Check("Failed password for root from ::ffff:192.0.2.7 port 22 ssh2", "sshd-session")
+	if len(ms) != 1 {
+		t.Fatalf("matches %+v, want 1", ms)
+	}
+	m := ms[0]
+	if m.Filter != "sshd" || m.Pattern != 0 || m.Host != "::ffff:192.0.2.7" || m.Addr != netip.MustParseAddr("192.0.2.7") || m.Ignored || !strings.HasPrefix(m.Regex, "^Failed ") {
+		t.Errorf("match %+v", m)
+	}
+	if ms := p.Check("Failed password for root from 192.0.2.7 port 22 ssh2", "sudo"); len(ms) != 0 {
+		t.Errorf("sudo routed to sshd: %+v", ms)
+	}
+	if ms := p.Check("Failed password for root from 192.0.2.7 port 22 ssh2", ""); len(ms) != 1 {
+		t.Errorf("empty program: %+v, want the sshd match", ms)
+	}
+	if ms := p.Check("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=host.example user=root", "sshd"); len(ms) != 1 || ms[0].Addr.IsValid() || ms[0].Host != "host.example" {
+		t.Errorf("hostname: %+v", ms)
+	}
+	// Check counts nothing.
+	if st := p.Stats(); st.Messages != 0 || st.Jails["sshd"].TotalFailed != 0 {
+		t.Errorf("Check changed stats: %+v", st)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	good := JailSpec{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute}
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"unknown filter", Config{Jails: []JailSpec{{Name: "j", Filter: "nope", MaxRetry: 1, FindTime: 1, BanTime: 1}}}, `jail j: unknown filter "nope"`},
+		{"maxretry", Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 0, FindTime: 1, BanTime: 1}}}, "maxretry 0"},
+		{"findtime", Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: 0, BanTime: 1}}}, "findtime"},
+		{"bantime", Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: 1, BanTime: -2}}}, "bantime"},
+		{"no name", Config{Jails: []JailSpec{{Filter: "sshd", MaxRetry: 1, FindTime: 1, BanTime: 1}}}, "without a name"},
+		{"duplicate", Config{Jails: []JailSpec{good, good}}, "jail j: defined twice"},
+		{"bad user filter", Config{Filters: map[string]FilterSpec{"x": {Programs: []string{"x"}, FailRegex: []string{"^x"}}}}, "filter x: failregex[0]: missing <HOST>"},
+		{"filter name mismatch", Config{Filters: map[string]FilterSpec{"x": {Name: "y", Programs: []string{"x"}, FailRegex: []string{"^<HOST>"}}}}, `filter "x": spec is named "y"`},
+		{"permanent ok", Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: 1, BanTime: sysban.Permanent}}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.cfg.Jails == nil {
+				tt.cfg.Jails = []JailSpec{good}
+			}
+			_, err := New(tt.cfg, &fakeBanner{}, Options{})
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
+			case err != nil && !strings.HasPrefix(err.Error(), "pipeline: "):
+				t.Fatalf("error %q lacks the stage prefix", err)
+			}
+		})
+	}
+	if _, err := New(Config{}, nil, Options{}); err == nil {
+		t.Error("nil banner accepted")
+	}
+}
+
+func TestUnwrapRepeated(t *testing.T) {
+	tests := []struct {
+		in  string
+		out string
+		n   int
+	}{
+		{"message repeated 3 times: [ Failed password for root from 192.0.2.7 port 22 ssh2]", "Failed password for root from 192.0.2.7 port 22 ssh2", 3},
+		{"message repeated 2 times: [Invalid user x from 192.0.2.7 port 22]", "Invalid user x from 192.0.2.7 port 22", 2},
+		{"message repeated 999999999 times: [ x]", "x", maxRepeats},
+		{"message repeated 0 times: [ x]", "x", 1},
+		{"message repeated many times: [ x]", "message repeated many times: [ x]", 1},
+		{"message repeated 3 times: [ x", "message repeated 3 times: [ x", 1},
+		{"message repeated 3 times [ x]", "message repeated 3 times [ x]", 1},
+		{"Failed password for root from 192.0.2.7 port 22 ssh2", "Failed password for root from 192.0.2.7 port 22 ssh2", 1},
+		{"", "", 1},
+	}
+	for _, tt := range tests {
+		out, n := unwrapRepeated(tt.in)
+		if out != tt.out || n != tt.n {
+			t.Errorf("unwrapRepeated(%q) = %q, %d; want %q, %d", tt.in, out, n, tt.out, tt.n)
+		}
+	}
+	// A repeated line counts as that many failures.
+	p := newTestPipeline(t, Config{}, Options{})
+	p.Handle(&sysban.Message{AppName: "sshd", Text: "message repeated 3 times: [ Failed password for root from 192.0.2.7 port 22 ssh2]"})
+	if got := queued(p); len(got) != 1 || got[0].Failures != 3 {
+		t.Fatalf("bans %v, want one after 3 failures", got)
+	}
+}
+
+// TestSampleLogBans replays testdata/sshd.log through Handle with the
+// syslog timestamps as the clock and a maxretry-5 jail: only the CentOS
+// attacker with eight pam_unix failures in 21 seconds is banned (at the
+// fifth; the other three hit an existing ban); the hostnames are counted as
+// unresolved; nobody else reaches five inside findtime (the repeated line
+// counts 4).
+func TestSampleLogBans(t *testing.T) {
+	clk := newFakeClock()
+	jail := JailSpec{Name: "sshd", Filter: "sshd", MaxRetry: 5, FindTime: 10 * time.Minute, BanTime: time.Hour}
+	p := newTestPipeline(t, Config{Jails: []JailSpec{jail}}, Options{Now: clk.Now})
+	data, err := os.ReadFile("testdata/sshd.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	year := 2026
+	for _, line := range strings.Split(string(data), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		ts, err := time.Parse("Jan _2 15:04:05", line[:15])
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		ts = ts.AddDate(year, 0, 0)
+		if ts.Before(last) { // syslog timestamps have no year
+			year++
+			ts = ts.AddDate(1, 0, 0)
+		}
+		last = ts
+		clk.Advance(ts.Sub(clk.Now()))
+		prog, text, ok := splitSyslogLine(line)
+		if !ok {
+			t.Fatalf("not a syslog line: %q", line)
+		}
+		p.Handle(&sysban.Message{AppName: prog, Text: text})
+	}
+	bans := queued(p)
+	if len(bans) != 1 || bans[0].Addr != netip.MustParseAddr("58.83.131.67") || bans[0].Failures != 5 {
+		t.Fatalf("bans %+v, want only 58.83.131.67 after 5 failures", bans)
+	}
+	st := p.Stats().Jails["sshd"]
+	if st.Unresolved != 7 || st.AlreadyBanned != 3 || st.TotalBanned != 1 {
+		t.Errorf("stats %+v, want 7 unresolved, 3 already banned", st)
+	}
+}
+
+func TestRememberedBansBounded(t *testing.T) {
+	p := newTestPipeline(t, Config{MaxTracked: 16, Jails: []JailSpec{banOnce}}, Options{})
+	for i := range 1000 {
+		p.Handle(sshMsg(addrN(i)))
+	}
+	if got := len(queued(p)); got != 1000 {
+		t.Fatalf("%d bans decided, want 1000: the bound must not suppress bans", got)
+	}
+	st := p.Stats().Jails["j"]
+	if st.CurrentlyBanned > 16 || st.BansForgotten != 1000-uint64(st.CurrentlyBanned) {
+		t.Fatalf("stats %+v", st)
+	}
+}

@@ -1,0 +1,146 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// Retry policy for Banner.Apply: attempts in all, and the first backoff,
+// doubled after each failure (0.25s, 0.5s, 1s). Short enough that a
+// transient netlink error costs seconds, long enough not to spin.
+const (
+	applyAttempts = 4
+	applyBackoff  = 250 * time.Millisecond
+	// flushTimeout bounds each Apply made after ctx is done, so shutdown
+	// cannot hang on a stuck firewall.
+	flushTimeout = 10 * time.Second
+)
+
+// enqueue hands b to the ban worker. A full queue blocks the caller
+// (backpressure on the receivers) rather than dropping a ban. That cannot
+// deadlock on shutdown: Run keeps draining until every enqueuer that got
+// past the stopping check has sent (inflight is zero), and enqueuers that
+// arrive later log the ban as lost instead of blocking on a queue nobody
+// drains. (Before Run starts, a full queue blocks until it does.)
+func (p *Pipeline) enqueue(b sysban.Ban) {
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	if !p.stopping.Load() {
+		p.queue <- b
+		return
+	}
+	p.bansLost.Add(1)
+	p.log.Error("ban lost: pipeline stopped", "jail", b.Jail, "addr", b.Addr)
+	p.forget([]sysban.Ban{b})
+}
+
+// Run is the ban worker: it drains the ban queue in batches of up to 4096
+// and calls Banner.Apply once per batch. Failed batches are retried with
+// backoff and, if still failing, logged as lost. When ctx is done it
+// flushes what is queued and returns nil. Run may be called once.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("pipeline: Run called twice")
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			p.shutdown(ctx)
+			return nil
+		case b := <-p.queue:
+			p.apply(ctx, p.drain(b))
+		}
+	}
+}
+
+// drain returns first plus everything queued behind it, up to maxBatch.
+// It allocates a fresh slice per batch so a Banner cannot see it reused.
+func (p *Pipeline) drain(first sysban.Ban) []sysban.Ban {
+	batch := make([]sysban.Ban, 1, min(maxBatch, 1+len(p.queue)))
+	batch[0] = first
+	for len(batch) < maxBatch {
+		select {
+		case b := <-p.queue:
+			batch = append(batch, b)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// shutdown stops new enqueues and flushes what is queued. Enqueuers that
+// passed the stopping check before it was set are waited for (inflight), so
+// a ban is either flushed here or logged as lost by enqueue, never stranded
+// in the channel.
+func (p *Pipeline) shutdown(ctx context.Context) {
+	p.stopping.Store(true)
+	for {
+		select {
+		case b := <-p.queue:
+			p.apply(ctx, p.drain(b))
+			continue
+		default:
+		}
+		if p.inflight.Load() == 0 && len(p.queue) == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// apply delivers one batch, retrying with backoff. After ctx is done each
+// attempt still gets a bounded context of its own: queued bans are decided
+// bans, and shutdown is exactly when they must not vanish.
+func (p *Pipeline) apply(ctx context.Context, batch []sysban.Ban) {
+	backoff := applyBackoff
+	var err error
+	for attempt := 1; attempt <= applyAttempts; attempt++ {
+		err = p.applyOnce(ctx, batch)
+		if err == nil {
+			return
+		}
+		p.banErrors.Add(1)
+		p.log.Warn("apply bans failed", "bans", len(batch), "attempt", attempt, "err", err)
+		if attempt < applyAttempts {
+			p.wait(ctx, backoff)
+			backoff *= 2
+		}
+	}
+	p.bansLost.Add(uint64(len(batch)))
+	p.log.Error("bans lost: apply kept failing", "bans", len(batch), "attempts", applyAttempts, "err", err)
+	// Forget them so further failures from these addresses can ban again.
+	p.forget(batch)
+}
+
+func (p *Pipeline) applyOnce(ctx context.Context, batch []sysban.Ban) error {
+	if ctx.Err() == nil {
+		return p.banner.Apply(ctx, batch)
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	return p.banner.Apply(fctx, batch)
+}
+
+func (p *Pipeline) forget(bans []sysban.Ban) {
+	for _, b := range bans {
+		if j := p.byName[b.Jail]; j != nil {
+			j.forget(b.Addr)
+		}
+	}
+}
+
+// sleepCtx waits d or until ctx is done, whichever is first; after ctx is
+// done retries go ahead without waiting so shutdown stays bounded.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

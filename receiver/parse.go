@@ -1,0 +1,337 @@
+package receiver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	syslog "github.com/leodido/go-syslog/v4"
+	"github.com/leodido/go-syslog/v4/rfc3164"
+	"github.com/leodido/go-syslog/v4/rfc5424"
+
+	"github.com/sysban/sysban"
+)
+
+// Defaults applied when a message has no valid PRI: RFC 3164 section 4.3.3
+// says a relay must treat such a message as user.notice (PRI 13).
+const (
+	defaultFacility = 1
+	defaultSeverity = 5
+)
+
+// yearSlack is how far in the future an RFC 3164 date (which has no year) may
+// lie before we decide it belongs to the previous year. Clocks on senders and
+// on the receiver drift and messages sit in queues, so "in the future" by a
+// few days is still this year; a Dec 31 line seen on Jan 1 is last year's.
+const yearSlack = 7 * 24 * time.Hour
+
+var (
+	errNoPRI     = errors.New("receiver: parse: missing or invalid <PRI>")
+	errEmpty     = errors.New("receiver: parse: empty message after <PRI>")
+	errLibPanic  = errors.New("receiver: parse: syslog parser panicked")
+	errNoMessage = errors.New("receiver: parse: no message part")
+)
+
+// parser holds the leodido/go-syslog machines and a scratch buffer. The
+// machines are stateful and not safe for concurrent use, so each listener
+// goroutine (and each stream connection) owns one parser; that keeps the hot
+// path free of locks and of per-message machine allocations.
+type parser struct {
+	m3164   syslog.Machine
+	m5424   syslog.Machine
+	scratch []byte
+}
+
+func newParser() *parser {
+	return &parser{
+		m3164: rfc3164.NewMachine(rfc3164.WithBestEffort()),
+		m5424: rfc5424.NewMachine(rfc5424.WithBestEffort()),
+	}
+}
+
+// Parse parses one syslog message (RFC 5424, or any of the RFC 3164 shapes
+// real forwarders send) into m. It fills every field except Received,
+// Listener and Sender, which belong to the socket. now is used to infer the
+// year of RFC 3164 dates, and its location is the time zone assumed for
+// header times that carry none (pass time.Now() for the local zone).
+//
+// Parse never panics. On error m still holds whatever could be recovered and
+// at least the message text (the raw bytes when nothing else parsed), with
+// PRI defaulting to 13 (user.notice), so nothing is lost.
+//
+// b is not retained: every string in m is a copy.
+func Parse(b []byte, now time.Time, m *sysban.Message) error {
+	return newParser().parse(b, now, m)
+}
+
+func (p *parser) parse(b []byte, now time.Time, m *sysban.Message) (err error) {
+	b = trimTrailing(b)
+	m.Facility, m.Severity = defaultFacility, defaultSeverity
+	pri, n, ok := parsePRI(b)
+	if !ok {
+		m.Text = string(b)
+		return errNoPRI
+	}
+	m.Facility, m.Severity = pri/8, pri%8
+	rest := b[n:]
+	if len(rest) == 0 {
+		return errEmpty
+	}
+	// The third-party machines are generated state machines; a bug in them
+	// must cost one message, never the daemon.
+	defer func() {
+		if r := recover(); r != nil {
+			clearHeader(m)
+			m.Text = string(rest)
+			err = fmt.Errorf("%w: %v", errLibPanic, r)
+		}
+	}()
+	if isRFC5424(rest) {
+		return p.parse5424(b, rest, m)
+	}
+	return p.parse3164(rest, now, m)
+}
+
+func clearHeader(m *sysban.Message) {
+	m.Timestamp = time.Time{}
+	m.Hostname, m.AppName, m.ProcID, m.MsgID = "", "", "", ""
+	m.StructuredData = nil
+}
+
+// trimTrailing drops the LF, CR and NUL terminators senders append (glibc
+// and journald NUL-terminate on local sockets, many add LF).
+func trimTrailing(b []byte) []byte {
+	for len(b) > 0 {
+		switch b[len(b)-1] {
+		case '\n', '\r', 0:
+			b = b[:len(b)-1]
+		default:
+			return b
+		}
+	}
+	return b
+}
+
+// parsePRI reads "<N>" with N in 0..191 and at most three digits.
+func parsePRI(b []byte) (pri uint8, n int, ok bool) {
+	if len(b) < 3 || b[0] != '<' {
+		return 0, 0, false
+	}
+	v := 0
+	i := 1
+	for ; i < len(b) && i <= 4 && isDigit(b[i]); i++ {
+		v = v*10 + int(b[i]-'0')
+	}
+	if i == 1 || i > 4 || i >= len(b) || b[i] != '>' || v > 191 {
+		return 0, 0, false
+	}
+	return uint8(v), i + 1, true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isRFC5424 reports whether what follows the PRI is an RFC 5424 VERSION
+// ("1 ", up to three digits then a space). An RFC 3164 header continues with
+// a month name or an RFC 3339 year (four digits then '-'), never this.
+func isRFC5424(rest []byte) bool {
+	i := 0
+	for i < len(rest) && i < 3 && isDigit(rest[i]) {
+		i++
+	}
+	return i > 0 && rest[0] != '0' && i < len(rest) && rest[i] == ' '
+}
+
+func (p *parser) parse5424(full, rest []byte, m *sysban.Message) error {
+	msg, err := p.m5424.Parse(full)
+	sm, _ := msg.(*rfc5424.SyslogMessage)
+	if sm == nil {
+		m.Text = string(rest)
+		if err == nil {
+			err = errNoMessage
+		}
+		return fmt.Errorf("receiver: parse rfc5424: %w", err)
+	}
+	if sm.Timestamp != nil {
+		m.Timestamp = *sm.Timestamp
+	}
+	m.Hostname = deref(sm.Hostname)
+	m.AppName = deref(sm.Appname)
+	m.ProcID = deref(sm.ProcID)
+	m.MsgID = deref(sm.MsgID)
+	if sm.StructuredData != nil && len(*sm.StructuredData) > 0 {
+		m.StructuredData = *sm.StructuredData
+	}
+	m.Text = trim5424Msg(deref(sm.Message))
+	if err != nil {
+		// Best effort stopped somewhere (truncated SD, bad timestamp...).
+		// The header fields it did get are kept, but the text must not be
+		// lost: fall back to everything after the PRI.
+		if sm.Message == nil {
+			m.Text = string(rest)
+		}
+		return fmt.Errorf("receiver: parse rfc5424: %w", err)
+	}
+	return nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// parse3164 handles the RFC 3164 family. The header time comes in too many
+// shapes for leodido's rfc3164 machine (zero-padded days, RFC 3339 with
+// fractions as rsyslog's RSYSLOG_ForwardFormat sends, no time at all), and
+// it needs the year fixed at construction while we must infer it per
+// message. So we parse PRI and time ourselves and hand the machine a
+// canonical "<PRI>Jan  1 00:00:00 " header followed by the rest, letting it do
+// the part it is good at: telling "host tag[pid]: msg" (rsyslog, syslog-ng)
+// from "tag[pid]: msg" (FreeBSD, busybox, glibc, journald — no hostname).
+//
+// The machine also rejects control bytes in the message and cuts it at an
+// LF; we pass it a copy with control bytes blanked and take the message text
+// from the original bytes after the header it found, so NULs, LFs and
+// invalid UTF-8 reach the filters exactly as sent.
+func (p *parser) parse3164(rest []byte, now time.Time, m *sysban.Message) error {
+	ts, n := parseStamp(rest, now)
+	m.Timestamp = ts
+	body := rest[n:]
+	for len(body) > 0 && body[0] == ' ' {
+		body = body[1:]
+	}
+	if len(body) == 0 {
+		m.Text = string(rest[n:]) // only blanks, but nothing is dropped
+		return errEmpty
+	}
+	// An IPv6 literal as hostname (rsyslog sends one when the sender has no
+	// name) contains ':' and would be read as a tag; peel it off ourselves.
+	var ipHost string
+	if sp := bytes.IndexByte(body, ' '); sp > 0 && bytes.IndexByte(body[:sp], ':') >= 0 {
+		if a, err := netip.ParseAddr(string(body[:sp])); err == nil {
+			ipHost = a.String()
+			body = bytes.TrimLeft(body[sp:], " ")
+			if len(body) == 0 {
+				m.Hostname = ipHost
+				return errEmpty
+			}
+		}
+	}
+	const header = "<13>Jan  1 00:00:00 "
+	buf := append(p.scratch[:0], header...)
+	for _, c := range body {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			c = ' '
+		}
+		buf = append(buf, c)
+	}
+	if cap(buf) <= 2*maxMessageSizeDefault {
+		p.scratch = buf // keep for reuse, but do not pin a huge buffer
+	}
+	msg, err := p.m3164.Parse(buf)
+	sm, _ := msg.(*rfc3164.SyslogMessage)
+	if err != nil || sm == nil {
+		m.Text = string(body)
+		if err == nil {
+			err = errNoMessage
+		}
+		return fmt.Errorf("receiver: parse rfc3164: %w", err)
+	}
+	if n == 0 && sm.Hostname != nil {
+		// No header time: RFC 3164 section 4.3.3 makes all of it CONTENT.
+		// We still accept a leading "tag[pid]:" (senders that omit the
+		// time do not add a hostname), but a "word word" start is text,
+		// not a hostname.
+		m.Text = string(body)
+		return nil
+	}
+	m.Hostname = deref(sm.Hostname)
+	if ipHost != "" {
+		if m.Hostname != "" { // "addr word rest": the word was not a hostname
+			m.AppName, m.ProcID = "", ""
+			m.Text = string(body)
+			m.Hostname = ipHost
+			return nil
+		}
+		m.Hostname = ipHost
+	}
+	m.AppName = deref(sm.Appname)
+	m.ProcID = deref(sm.ProcID)
+	// Check the machine's split against the bytes: in best-effort mode it
+	// can return a tag together with a message that starts inside the tag
+	// ("sshd[1]:msg" gives tag "sshd" and message "1]:msg"). The text is
+	// always taken from the original bytes, after the header we verified.
+	off := 0
+	if sm.Hostname != nil {
+		off = hostEnd(body, *sm.Hostname)
+	}
+	text := splitTag(body[off:], m)
+	if sm.Message != nil && *sm.Message == string(text) {
+		m.Text = *sm.Message // already a copy: save an allocation
+	} else {
+		m.Text = string(text)
+	}
+	return nil
+}
+
+// trim5424Msg drops the UTF-8 BOM RFC 5424 allows before MSG (it marks the
+// encoding, it is not text) and leading spaces: rsyslog's
+// RSYSLOG_SyslogProtocol23Format relays RFC 3164 input with the space after
+// "tag:" still in %msg%, and filters anchored at the text start must see the
+// same text whichever format carried it.
+func trim5424Msg(s string) string {
+	s = strings.TrimPrefix(s, "\ufeff")
+	return strings.TrimLeft(s, " ")
+}
+
+// hostEnd returns where the text after host and its blanks starts in body
+// (0 if body does not start with "host ").
+func hostEnd(body []byte, host string) int {
+	if len(body) <= len(host) || string(body[:len(host)]) != host || body[len(host)] != ' ' {
+		return 0
+	}
+	i := len(host)
+	for i < len(body) && body[i] == ' ' {
+		i++
+	}
+	return i
+}
+
+// splitTag checks that b starts with m's "AppName[ProcID]: " and returns the
+// message after it. When it does not, it reads the tag itself: up to 48
+// printable ASCII bytes other than ':', '[' and ']', an optional "[pid]"
+// (no blanks), then ':' and one
+// optional space (some senders omit it). Without such a tag, AppName and
+// ProcID are cleared and all of b is the message.
+func splitTag(b []byte, m *sysban.Message) []byte {
+	i := 0
+	for i < len(b) && i < 48 && b[i] > ' ' && b[i] < 0x7f && b[i] != ':' && b[i] != '[' && b[i] != ']' {
+		i++
+	}
+	tag, pid := b[:i], []byte(nil)
+	if i < len(b) && b[i] == '[' {
+		j := bytes.IndexByte(b[i:], ']')
+		if j < 0 || bytes.ContainsFunc(b[i+1:i+j], func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+			i = 0
+		} else {
+			pid = b[i+1 : i+j]
+			i += j + 1
+		}
+	}
+	if i == 0 || len(tag) == 0 || i >= len(b) || b[i] != ':' {
+		m.AppName, m.ProcID = "", ""
+		return b
+	}
+	i++
+	if i < len(b) && b[i] == ' ' {
+		i++
+	}
+	if m.AppName != string(tag) || m.ProcID != string(pid) {
+		m.AppName, m.ProcID = string(tag), string(pid)
+	}
+	return b[i:]
+}

@@ -1,0 +1,303 @@
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// Handler receives every parsed message. It is called from listener
+// goroutines concurrently and must not retain m after returning; the strings
+// inside m may be retained (they never alias reused buffers).
+type Handler interface{ Handle(m *sysban.Message) }
+
+// Network is a listener's socket type.
+type Network string
+
+const (
+	UDP        Network = "udp"
+	TCP        Network = "tcp"
+	UnixGram   Network = "unixgram" // unix datagram, like /dev/log
+	UnixStream Network = "unix"     // unix stream
+)
+
+// ListenerSpec is one socket to listen on. Address is "host:port" for udp
+// and tcp ("127.0.0.1:5514", "[::1]:0") and a path for unix sockets.
+type ListenerSpec struct {
+	Network Network
+	Address string
+}
+
+// Name identifies the listener in messages, stats and logs, e.g.
+// "udp:127.0.0.1:5514" or "unixgram:/run/sysban/syslog.sock".
+func (s ListenerSpec) Name() string { return string(s.Network) + ":" + s.Address }
+
+// Options tune a Receiver. The zero value is usable.
+type Options struct {
+	// Allow lists the senders accepted on udp and tcp; others are counted
+	// (sender_not_allowed) and dropped, TCP connections closed at accept.
+	// Empty means loopback only (127.0.0.0/8, ::1/128). Unix sockets are
+	// always allowed: file permissions guard them.
+	Allow []netip.Prefix
+	// ReadBuffer is SO_RCVBUF for datagram sockets, default 8 MiB. It is set
+	// with SO_RCVBUFFORCE (ignores net.core.rmem_max, needs CAP_NET_ADMIN)
+	// and falls back to SO_RCVBUF, which the kernel caps at rmem_max.
+	ReadBuffer int
+	// MaxMessageSize bounds one message, default 64 KiB. Larger frames are
+	// counted (too_large), logged once per connection and dropped; the
+	// stream is resynchronised and the connection kept.
+	MaxMessageSize int
+	// MaxConnections bounds open stream connections per listener, default
+	// 1024; beyond it connections are accepted and closed at once
+	// (connection_limit).
+	MaxConnections int
+	// IdleTimeout closes a stream connection that sent nothing for this
+	// long, default 5 minutes.
+	IdleTimeout time.Duration
+	// SocketMode is the permission of unix socket files, default 0660 (owner
+	// root, so only root and the socket's group may log). Use 0666 for a
+	// /dev/log replacement that unprivileged programs must reach.
+	SocketMode fs.FileMode
+	// Now is the clock for Received and for RFC 3164 year inference; its
+	// location is the zone assumed for header times without one. Default
+	// time.Now (local time).
+	Now func() time.Time
+	// Logger receives operational logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if len(o.Allow) == 0 {
+		o.Allow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	}
+	if o.ReadBuffer <= 0 {
+		o.ReadBuffer = 8 << 20
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = maxMessageSizeDefault
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 1024
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.SocketMode == 0 {
+		o.SocketMode = 0o660
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ListenerStats is a snapshot of one listener's counters.
+type ListenerStats struct {
+	Name        string
+	Received    uint64            // messages handed to the Handler
+	Dropped     map[string]uint64 // by reason: sender_not_allowed, too_large, connection_limit, empty, garbage
+	ParseErrors uint64            // messages delivered with a parse error (raw text kept)
+	Connections int               // stream connections open now
+}
+
+var reasons = [...]string{ReasonSenderNotAllowed, ReasonTooLarge, ReasonConnectionLimit, ReasonEmpty, ReasonGarbage}
+
+type counters struct {
+	received    atomic.Uint64
+	parseErrors atomic.Uint64
+	connections atomic.Int64
+	dropped     [len(reasons)]atomic.Uint64
+	lastRefusal atomic.Int64 // unix nanos of the last "not allowed" log line
+}
+
+// refusalLogEvery bounds how often a listener logs refused senders: a
+// forged-source flood must show up in the log without flooding it.
+const refusalLogEvery = 10 * time.Second
+
+// refuse counts a message or connection from a sender outside Options.Allow
+// and logs it, at most once per refusalLogEvery per listener.
+func (r *Receiver) refuse(c *counters, listener string, sender netip.AddrPort) {
+	c.drop(ReasonSenderNotAllowed)
+	now := r.opts.Now().UnixNano()
+	last := c.lastRefusal.Load()
+	if now-last < int64(refusalLogEvery) || !c.lastRefusal.CompareAndSwap(last, now) {
+		return
+	}
+	r.opts.Logger.Warn("receiver: sender not allowed by listen.allow; dropped (further ones counted, logged every 10s)",
+		"listener", listener, "sender", sender, "refused_total", c.dropped[0].Load())
+}
+
+func (c *counters) drop(reason string) {
+	for i, r := range reasons {
+		if r == reason {
+			c.dropped[i].Add(1)
+			return
+		}
+	}
+}
+
+// listener is one bound socket and the code that serves it.
+type listener interface {
+	serve(ctx context.Context)
+	close() error
+	addr() net.Addr
+	stats() *counters
+	spec() ListenerSpec
+}
+
+// Receiver owns the syslog sockets and feeds the Handler.
+type Receiver struct {
+	h         Handler
+	opts      Options
+	format    *Format
+	listeners []listener
+	closeOnce sync.Once
+	closeErr  error
+	running   atomic.Bool
+}
+
+// New binds every listener now, so configuration errors (address in use,
+// permission denied, bad address) surface before the daemon reports ready.
+// For unix sockets it creates the parent directory, removes a stale socket
+// file (only if it is a socket) and sets Options.SocketMode on the new one.
+func New(specs []ListenerSpec, h Handler, opts Options) (*Receiver, error) {
+	if h == nil {
+		return nil, errors.New("receiver: nil handler")
+	}
+	opts.setDefaults()
+	r := &Receiver{
+		h:      h,
+		opts:   opts,
+		format: &Format{MaxMessageSize: opts.MaxMessageSize, Now: opts.Now},
+	}
+	seen := make(map[string]bool)
+	for _, s := range specs {
+		if seen[s.Name()] {
+			r.Close()
+			return nil, fmt.Errorf("receiver: listener %s: listed twice", s.Name())
+		}
+		seen[s.Name()] = true
+		l, err := r.bind(s)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("receiver: listener %s: %w", s.Name(), err)
+		}
+		r.listeners = append(r.listeners, l)
+	}
+	return r, nil
+}
+
+func (r *Receiver) bind(s ListenerSpec) (listener, error) {
+	switch s.Network {
+	case UDP:
+		return r.bindUDP(s)
+	case UnixGram:
+		return r.bindUnixgram(s)
+	case TCP, UnixStream:
+		return r.bindStream(s)
+	default:
+		return nil, fmt.Errorf("unknown network %q (want udp, tcp, unixgram or unix)", s.Network)
+	}
+}
+
+// Run serves every listener until ctx is done, then closes the listeners
+// and all connections and waits for its goroutines. It returns nil on a
+// clean shutdown. Run may be called once.
+func (r *Receiver) Run(ctx context.Context) error {
+	if !r.running.CompareAndSwap(false, true) {
+		return errors.New("receiver: Run called twice")
+	}
+	var wg sync.WaitGroup
+	for _, l := range r.listeners {
+		wg.Go(func() { l.serve(ctx) })
+	}
+	<-ctx.Done()
+	err := r.Close()
+	wg.Wait()
+	return err
+}
+
+// Close closes every socket. Run calls it on shutdown; call it directly only
+// to release the sockets of a Receiver that is never Run.
+func (r *Receiver) Close() error {
+	r.closeOnce.Do(func() {
+		var errs []error
+		for _, l := range r.listeners {
+			if err := l.close(); err != nil {
+				errs = append(errs, fmt.Errorf("receiver: close %s: %w", l.spec().Name(), err))
+			}
+		}
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
+
+// Addrs returns the bound addresses in spec order (useful with port 0).
+func (r *Receiver) Addrs() []net.Addr {
+	out := make([]net.Addr, len(r.listeners))
+	for i, l := range r.listeners {
+		out[i] = l.addr()
+	}
+	return out
+}
+
+// Stats returns a snapshot of every listener's counters, in spec order.
+func (r *Receiver) Stats() []ListenerStats {
+	out := make([]ListenerStats, len(r.listeners))
+	for i, l := range r.listeners {
+		c := l.stats()
+		st := ListenerStats{
+			Name:        l.spec().Name(),
+			Received:    c.received.Load(),
+			ParseErrors: c.parseErrors.Load(),
+			Connections: int(c.connections.Load()),
+			Dropped:     make(map[string]uint64, len(reasons)),
+		}
+		for j, reason := range reasons {
+			st.Dropped[reason] = c.dropped[j].Load()
+		}
+		out[i] = st
+	}
+	return out
+}
+
+func (r *Receiver) allowed(a netip.Addr) bool {
+	a = sysban.CanonicalAddr(a)
+	for _, p := range r.opts.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver parses one message and hands it to the handler. m and p belong to
+// the calling goroutine and are reused across messages.
+func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, name string, sender netip.AddrPort, c *counters) {
+	*m = sysban.Message{}
+	now := r.format.now()
+	if err := p.parse(b, now, m); err != nil {
+		c.parseErrors.Add(1)
+	}
+	m.Received = now
+	m.Listener = name
+	m.Sender = sender
+	c.received.Add(1)
+	r.h.Handle(m)
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, net.ErrClosed) || err != nil && strings.Contains(err.Error(), "use of closed network connection")
+}

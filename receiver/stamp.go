@@ -1,0 +1,168 @@
+package receiver
+
+import "time"
+
+var months = [12]string{"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"}
+
+// parseStamp reads the header time at the start of b: the BSD "Mmm dd
+// hh:mm:ss" (day space- or zero-padded, optional fraction) or RFC 3339 with
+// optional fraction. It returns the time and the number of bytes consumed,
+// or zero and 0 when b does not start with a time (some senders omit it; the
+// rest is then parsed as "host tag: msg").
+func parseStamp(b []byte, now time.Time) (time.Time, int) {
+	if t, n, ok := parseBSD(b, now); ok {
+		return t, n
+	}
+	if t, n, ok := parseRFC3339(b); ok {
+		return t, n
+	}
+	return time.Time{}, 0
+}
+
+func parseBSD(b []byte, now time.Time) (time.Time, int, bool) {
+	if len(b) < 14 {
+		return time.Time{}, 0, false
+	}
+	mon := -1
+	for i, name := range months {
+		if b[0] == name[0] && b[1] == name[1] && b[2] == name[2] {
+			mon = i
+			break
+		}
+	}
+	if mon < 0 || b[3] != ' ' {
+		return time.Time{}, 0, false
+	}
+	i := 4
+	if b[i] == ' ' { // space-padded day: "Nov  1"
+		i++
+	}
+	day, i, ok := digits(b, i, 1, 2)
+	if !ok || day < 1 || day > 31 || i >= len(b) || b[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	hh, mm, ss, ns, i, ok := clock(b, i+1)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	if i < len(b) && b[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	t, ok := inferYear(time.Month(mon+1), day, hh, mm, ss, ns, now)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	return t, i, true
+}
+
+// inferYear picks the latest year in which month/day is not more than
+// yearSlack after now. Feb 29 only exists in leap years, so the search walks
+// back until the date is real (at most 8 years).
+func inferYear(mon time.Month, day, hh, mm, ss, ns int, now time.Time) (time.Time, bool) {
+	loc := now.Location()
+	limit := now.Add(yearSlack)
+	for y := now.Year() + 1; y >= now.Year()-8; y-- {
+		t := time.Date(y, mon, day, hh, mm, ss, ns, loc)
+		if t.Month() != mon || t.Day() != day {
+			continue // normalised: no such day in that year
+		}
+		if !t.After(limit) {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// clock parses "hh:mm:ss" with an optional ".fraction" (1-9 digits).
+func clock(b []byte, i int) (hh, mm, ss, ns, end int, ok bool) {
+	if hh, i, ok = digits(b, i, 2, 2); !ok || hh > 23 || i >= len(b) || b[i] != ':' {
+		return 0, 0, 0, 0, 0, false
+	}
+	if mm, i, ok = digits(b, i+1, 2, 2); !ok || mm > 59 || i >= len(b) || b[i] != ':' {
+		return 0, 0, 0, 0, 0, false
+	}
+	if ss, i, ok = digits(b, i+1, 2, 2); !ok || ss > 60 {
+		return 0, 0, 0, 0, 0, false
+	}
+	if ss == 60 { // leap second: keep the message, clamp the time
+		ss = 59
+	}
+	if i < len(b) && b[i] == '.' {
+		start := i + 1
+		var frac int
+		if frac, i, ok = digits(b, start, 1, 9); !ok {
+			return 0, 0, 0, 0, 0, false
+		}
+		for k := i - start; k < 9; k++ {
+			frac *= 10
+		}
+		ns = frac
+	}
+	return hh, mm, ss, ns, i, true
+}
+
+// digits reads between min and max ASCII digits at b[i:].
+func digits(b []byte, i, min, max int) (v, end int, ok bool) {
+	j := i
+	for j < len(b) && j-i < max && isDigit(b[j]) {
+		v = v*10 + int(b[j]-'0')
+		j++
+	}
+	if j-i < min {
+		return 0, i, false
+	}
+	return v, j, true
+}
+
+func parseRFC3339(b []byte) (time.Time, int, bool) {
+	year, i, ok := digits(b, 0, 4, 4)
+	if !ok || i >= len(b) || b[i] != '-' {
+		return time.Time{}, 0, false
+	}
+	mon, i, ok := digits(b, i+1, 2, 2)
+	if !ok || mon < 1 || mon > 12 || i >= len(b) || b[i] != '-' {
+		return time.Time{}, 0, false
+	}
+	day, i, ok := digits(b, i+1, 2, 2)
+	if !ok || day < 1 || day > 31 || i >= len(b) || (b[i] != 'T' && b[i] != 't') {
+		return time.Time{}, 0, false
+	}
+	hh, mm, ss, ns, i, ok := clock(b, i+1)
+	if !ok || i >= len(b) {
+		return time.Time{}, 0, false
+	}
+	var loc *time.Location
+	switch b[i] {
+	case 'Z', 'z':
+		loc = time.UTC
+		i++
+	case '+', '-':
+		oh, j, ok1 := digits(b, i+1, 2, 2)
+		if !ok1 || j >= len(b) || b[j] != ':' {
+			return time.Time{}, 0, false
+		}
+		om, j, ok2 := digits(b, j+1, 2, 2)
+		if !ok2 || oh > 23 || om > 59 {
+			return time.Time{}, 0, false
+		}
+		off := oh*3600 + om*60
+		if b[i] == '-' {
+			off = -off
+		}
+		loc = time.FixedZone("", off)
+		if off == 0 {
+			loc = time.UTC
+		}
+		i = j
+	default:
+		return time.Time{}, 0, false
+	}
+	if i < len(b) && b[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	t := time.Date(year, time.Month(mon), day, hh, mm, ss, ns, loc)
+	if t.Day() != day {
+		return time.Time{}, 0, false
+	}
+	return t, i, true
+}
