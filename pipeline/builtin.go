@@ -3,9 +3,15 @@ package pipeline
 // BuiltinFilters returns the filters sysban ships, by name. It builds a
 // fresh map on each call so callers may modify the result.
 func BuiltinFilters() map[string]FilterSpec {
-	return map[string]FilterSpec{
+	filters := map[string]FilterSpec{
 		"sshd": sshdFilter(),
 	}
+	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters()} {
+		for _, f := range group {
+			filters[f.Name] = f
+		}
+	}
+	return filters
 }
 
 // Shared pieces of the sshd patterns. Every pattern is anchored at both

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"time"
 )
 
 // FilterSpec describes a filter as configured: which programs it reads and
@@ -23,6 +24,33 @@ type FilterSpec struct {
 	// IgnoreRegex: a line matching any of these is not a failure. They must
 	// be anchored with ^ too; <HOST> is allowed but not required.
 	IgnoreRegex []string
+	// Modes adds failregexes by mode name (sshd: "ddos", "aggressive"). A
+	// jail running mode M uses FailRegex plus Modes[M]; "normal" or "" is
+	// FailRegex alone.
+	Modes map[string][]string
+	// Vars are default values of <VAR:name> placeholders in this filter's
+	// patterns (named's flooded domains, apache's probed paths). Each
+	// expands to an alternation of the quoted literals; config may replace
+	// a filter's vars.
+	Vars map[string][]string
+	// Correlate are multi-line failures: a line that opens a pending
+	// failure under a key, completed by a later line with the same key.
+	Correlate []Correlation
+}
+
+// Correlation is a failure told by two lines of one filter's programs, with
+// other lines interleaved: e.g. sendmail's "<qid>: AUTH failure" completed
+// by "<qid>: ... [IP] did not issue MAIL...", or sshd's pid with
+// "Connection from IP" then "Disconnecting: Too many authentication
+// failures". Exactly one of Open and Close contains <HOST>.
+type Correlation struct {
+	// Open starts a pending failure. The key is its (?P<key>...) group or,
+	// when it has none, the message's ProcID.
+	Open string
+	// Close completes it when it carries the same key within Window.
+	Close string
+	// Window is how long an open key waits; 0 means 10 minutes.
+	Window time.Duration
 }
 
 // hostPlaceholder is replaced in patterns by hostPattern.

@@ -31,6 +31,7 @@ type JailSpec struct {
 	FindTime time.Duration // > 0
 	BanTime  time.Duration // > 0 or sysban.Permanent (-1)
 	IgnoreIP []netip.Prefix
+	Mode     string // filter mode ("" = "normal"); see FilterSpec.Modes
 }
 
 // Config is the pipeline's part of the daemon configuration.
