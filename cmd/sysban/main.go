@@ -12,72 +12,111 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = ""
 
-const usage = `usage: sysban <command> [flags]
+// command is one verb of the sysban binary. It returns the exit code:
+// 0 ok, 1 the command failed, 2 bad usage or configuration.
+type command struct {
+	name    string
+	summary string // one line for the usage text, starting with the synopsis
+	run     func(args []string, stdout, stderr io.Writer) int
+}
 
-commands:
-  run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml)
-  check [--config FILE]   validate the configuration and print the jails it enables
-  version                 print the version
-`
+// commands is the explicit registry of verbs, in usage order.
+func commands() []command {
+	return []command{
+		{"run", "run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml)", cmdRun},
+		{"check", "check [--config FILE]   validate the configuration and print the jails it enables", cmdCheck},
+		{"version", "version                 print the version", cmdVersion},
+	}
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: sysban <command> [flags]\n\ncommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %s\n", c.summary)
+	}
+	return b.String()
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run executes one command and returns the process exit code: 0 ok, 1 the
-// command failed, 2 bad usage or configuration.
+// run executes one command and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "run", "check":
-		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-		fs.SetOutput(stderr)
-		configPath := fs.String("config", "", "config file layered over the built-in one (conf.d/*.yaml beside it are read too)")
-		if err := fs.Parse(args); err != nil {
-			return 2
-		}
-		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "sysban %s: unexpected argument %q\n", cmd, fs.Arg(0))
-			return 2
-		}
-		m := &Main{ConfigPath: *configPath, Stdout: stdout, Stderr: stderr, Environ: os.Environ()}
-		if cmd == "check" {
-			return m.Check()
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		err := m.Run(ctx)
-		var cerr *configError
-		switch {
-		case err == nil:
-			return 0
-		case errors.As(err, &cerr):
-			fmt.Fprintf(stderr, "sysban: %v\n", err)
-			return 2
-		default:
-			fmt.Fprintf(stderr, "sysban: %v\n", err)
-			return 1
-		}
-	case "version", "--version", "-v":
-		fmt.Fprintf(stdout, "sysban %s\n", Version())
-		return 0
+	name, args := args[0], args[1:]
+	switch name {
+	case "--version", "-v":
+		name = "version"
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "sysban: unknown command %q\n\n%s", cmd, usage)
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(args, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "sysban: unknown command %q\n\n%s", name, usage())
+	return 2
+}
+
+// configFlags parses the flags of run and check.
+func configFlags(name string, args []string, stdout, stderr io.Writer) (*Main, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "config file layered over the built-in one (conf.d/*.yaml beside it are read too)")
+	if err := fs.Parse(args); err != nil {
+		return nil, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sysban %s: unexpected argument %q\n", name, fs.Arg(0))
+		return nil, false
+	}
+	return &Main{ConfigPath: *configPath, Stdout: stdout, Stderr: stderr, Environ: os.Environ()}, true
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	m, ok := configFlags("run", args, stdout, stderr)
+	if !ok {
 		return 2
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := m.Run(ctx)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sysban: %v\n", err)
+	var cerr *configError
+	if errors.As(err, &cerr) {
+		return 2
+	}
+	return 1
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	m, ok := configFlags("check", args, stdout, stderr)
+	if !ok {
+		return 2
+	}
+	return m.Check()
+}
+
+func cmdVersion(_ []string, stdout, _ io.Writer) int {
+	fmt.Fprintf(stdout, "sysban %s\n", Version())
+	return 0
 }
 
 // Version is the build's version: the -X value, else the module version or
