@@ -19,6 +19,9 @@ type Config struct {
 	Filters    map[string]pipeline.FilterSpec
 	NFT        NFT
 	Log        Log
+	State      State
+	Control    Control
+	Metrics    Metrics
 
 	// Sources lists the layers the config was built from, in order
 	// ("built-in", file paths, "environment").
@@ -44,6 +47,7 @@ type JailSettings struct {
 	Protocol sysban.Protocol
 	Verdict  sysban.Verdict
 	IgnoreIP []netip.Prefix
+	UseDNS   string // yes, warn or no: what a hostname in a <HOST> position does
 }
 
 // Jail is one jail with its defaults applied.
@@ -51,7 +55,24 @@ type Jail struct {
 	Name    string
 	Enabled bool
 	Filter  string
+	Mode    string // filter mode; "" is the filter's normal mode
 	JailSettings
+}
+
+// State is where durable state (bans and their history) lives.
+type State struct {
+	Dir      string
+	PurgeAge time.Duration // history older than this is deleted
+}
+
+// Control is the local control API.
+type Control struct {
+	Socket string // unix socket path, mode 0600
+}
+
+// Metrics is the Prometheus endpoint; Listen is empty when it is off.
+type Metrics struct {
+	Listen string
 }
 
 // NFT is the nftables section.
@@ -102,6 +123,7 @@ func (c *Config) Pipeline() pipeline.Config {
 			FindTime: j.FindTime,
 			BanTime:  j.BanTime,
 			IgnoreIP: j.IgnoreIP,
+			Mode:     j.Mode,
 		})
 	}
 	return pc

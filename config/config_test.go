@@ -108,6 +108,50 @@ filters:
 	}
 }
 
+func TestServiceSectionsAndFilterOverrides(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte(`
+state:
+  dir: /tmp/sysban-state
+  dbpurgeage: 7d
+control:
+  socket: /tmp/sysban.sock
+metrics:
+  listen: off
+defaults:
+  usedns: no
+jails:
+  sshd:
+    mode: aggressive
+    usedns: yes
+filters:
+  sshd:
+    ignoreregex: ['^Failed password for git from ']
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.State.Dir != "/tmp/sysban-state" || cfg.State.PurgeAge != 7*24*time.Hour ||
+		cfg.Control.Socket != "/tmp/sysban.sock" || cfg.Metrics.Listen != "" {
+		t.Errorf("state %+v control %+v metrics %+v", cfg.State, cfg.Control, cfg.Metrics)
+	}
+	sshd := cfg.EnabledJails()[0]
+	if sshd.Mode != "aggressive" || sshd.UseDNS != "yes" {
+		t.Errorf("sshd mode %q usedns %q", sshd.Mode, sshd.UseDNS)
+	}
+	// Setting one key of a built-in filter keeps the rest of it.
+	f := cfg.Filters["sshd"]
+	if len(f.IgnoreRegex) != 1 || len(f.FailRegex) == 0 || len(f.Programs) == 0 {
+		t.Errorf("sshd override = %+v: want the built-in patterns and programs kept", f)
+	}
+	def, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Metrics.Listen != "127.0.0.1:9642" || def.State.Dir != "/var/lib/sysban" || def.Defaults.UseDNS != "warn" {
+		t.Errorf("defaults: metrics %q state %q usedns %q", def.Metrics.Listen, def.State.Dir, def.Defaults.UseDNS)
+	}
+}
+
 func TestInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -157,6 +201,10 @@ func TestInvalid(t *testing.T) {
 		{"two errors at once", "defaults:\n  maxretry: x\n  bantime: y\n",
 			nil, []string{"defaults.maxretry: want a whole number", "defaults.bantime: duration \"y\""}},
 		{"log level", "log:\n  level: loud\n", nil, []string{"log.level: \"loud\": want one of debug"}},
+		{"usedns", "jails:\n  sshd:\n    usedns: maybe\n", nil, []string{"jails.sshd.usedns: \"maybe\": want one of yes, warn, no"}},
+		{"relative state dir", "state:\n  dir: state\n", nil, []string{"state.dir: \"state\": want an absolute path"}},
+		{"metrics address", "metrics:\n  listen: everywhere\n", nil, []string{"metrics.listen: \"everywhere\": want IP:port"}},
+		{"jail name starting with a digit", "jails:\n  3proxy:\n    enabled: true\n", nil, []string{"jails.3proxy: jail name \"3proxy\""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

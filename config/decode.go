@@ -17,15 +17,18 @@ import (
 // The keys each section accepts; anything else is an error with a
 // "did you mean" hint.
 var (
-	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log"}
+	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics"}
 	sectionFields = map[string][]string{
 		"listen":   {"udp", "tcp", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout"},
-		"defaults": {"maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip"},
+		"defaults": {"maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns"},
+		"state":    {"dir", "dbpurgeage"},
+		"control":  {"socket"},
+		"metrics":  {"listen"},
 		"nft":      {"table", "priority"},
 		"log":      {"level", "format"},
 	}
-	jailFields   = []string{"enabled", "filter", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip"}
-	filterFields = []string{"programs", "failregex", "ignoreregex"}
+	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns"}
+	filterFields = []string{"programs", "failregex", "ignoreregex", "vars"}
 )
 
 // nameRE bounds jail and filter names: they become nftables set names
@@ -112,11 +115,12 @@ func (d *decoder) decode(root map[string]any) *Config {
 	cfg.MaxTracked = d.intRange(root, "maxtracked", 1, 1<<26)
 
 	filters := d.section(root, "filters")
+	builtin := pipeline.BuiltinFilters()
 	cfg.Filters = map[string]pipeline.FilterSpec{}
 	for _, name := range mapKeys(filters) {
 		key := "filters." + name
 		if !nameRE.MatchString(name) {
-			d.fail(key, "filter name %q: want lower-case letters, digits, '-' or '_', at most 32", name)
+			d.fail(key, "filter name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
 			continue
 		}
 		fm, ok := filters[name].(map[string]any)
@@ -125,16 +129,34 @@ func (d *decoder) decode(root map[string]any) *Config {
 			continue
 		}
 		d.checkKeys(key, fm, filterFields)
-		spec := pipeline.FilterSpec{
-			Name:        name,
-			Programs:    d.strings(fm, key+".programs"),
-			FailRegex:   d.strings(fm, key+".failregex"),
-			IgnoreRegex: d.strings(fm, key+".ignoreregex"),
+		// An entry named like a built-in filter adjusts it: the keys it
+		// sets replace the built-in's, the others stay (e.g. only vars).
+		spec, isBuiltin := builtin[name]
+		spec.Name = name
+		if _, ok := fm["programs"]; ok || !isBuiltin {
+			spec.Programs = d.strings(fm, key+".programs")
+		}
+		if _, ok := fm["failregex"]; ok || !isBuiltin {
+			spec.FailRegex = d.strings(fm, key+".failregex")
+		}
+		if _, ok := fm["ignoreregex"]; ok || !isBuiltin {
+			spec.IgnoreRegex = d.strings(fm, key+".ignoreregex")
+		}
+		if _, ok := fm["vars"]; ok {
+			vars := map[string][]string{}
+			for k, v := range spec.Vars {
+				vars[k] = v
+			}
+			vm := d.section(fm, key+".vars")
+			for _, vn := range mapKeys(vm) {
+				vars[vn] = d.strings(vm, key+".vars."+vn)
+			}
+			spec.Vars = vars
 		}
 		if len(spec.Programs) == 0 {
 			d.fail(key+".programs", "a filter needs at least one program")
 		}
-		if len(spec.FailRegex) == 0 {
+		if len(spec.FailRegex) == 0 && len(spec.Correlate) == 0 {
 			d.fail(key+".failregex", "a filter needs at least one failregex")
 		}
 		if _, err := pipeline.CompileFilter(spec); err != nil {
@@ -144,7 +166,6 @@ func (d *decoder) decode(root map[string]any) *Config {
 	}
 
 	jails := d.section(root, "jails")
-	builtin := pipeline.BuiltinFilters()
 	for _, name := range mapKeys(jails) {
 		key := "jails." + name
 		if !nameRE.MatchString(name) {
@@ -166,6 +187,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 				d.fail(key+".filter", "no filter named %q%s", j.Filter, didYouMean(j.Filter, append(mapKeys(builtin), mapKeys(cfg.Filters)...)))
 			}
 		}
+		j.Mode = d.str(jm, key+".mode")
 		j.JailSettings = d.jailSettings(jm, key, cfg.Defaults)
 		cfg.Jails = append(cfg.Jails, j)
 	}
@@ -177,6 +199,27 @@ func (d *decoder) decode(root map[string]any) *Config {
 		d.fail("nft.table", "%q: want lower-case letters, digits, '-' or '_', at most 32", cfg.NFT.Table)
 	}
 	cfg.NFT.Priority = d.intRange(nftm, "nft.priority", -400, 400)
+
+	statem := d.section(root, "state")
+	d.checkKeys("state", statem, sectionFields["state"])
+	cfg.State.Dir = d.str(statem, "state.dir")
+	if !strings.HasPrefix(cfg.State.Dir, "/") {
+		d.fail("state.dir", "%q: want an absolute path", cfg.State.Dir)
+	}
+	cfg.State.PurgeAge = d.duration(statem, "state.dbpurgeage", false)
+
+	ctlm := d.section(root, "control")
+	d.checkKeys("control", ctlm, sectionFields["control"])
+	cfg.Control.Socket = d.str(ctlm, "control.socket")
+	if !strings.HasPrefix(cfg.Control.Socket, "/") {
+		d.fail("control.socket", "%q: want an absolute path", cfg.Control.Socket)
+	}
+
+	metm := d.section(root, "metrics")
+	d.checkKeys("metrics", metm, sectionFields["metrics"])
+	if l := d.str(metm, "metrics.listen"); l != "" && l != "off" {
+		cfg.Metrics.Listen = d.hostPort("metrics.listen", l)
+	}
 
 	logm := d.section(root, "log")
 	d.checkKeys("log", logm, sectionFields["log"])
@@ -209,12 +252,15 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	if _, ok := m["ignoreip"]; ok {
 		s.IgnoreIP = d.prefixes(m, key+".ignoreip")
 	}
+	if _, ok := m["usedns"]; ok {
+		s.UseDNS = d.oneOf(m, key+".usedns", "yes", "warn", "no")
+	}
 	if key == "defaults" {
 		return s
 	}
 	// A jail must end up complete, whichever layer supplied each value.
-	if s.MaxRetry == 0 || s.FindTime == 0 || s.BanTime == 0 || s.Protocol == "" || s.Verdict == "" {
-		d.fail(key, "incomplete: maxretry, findtime, bantime, protocol and verdict need a value here or in defaults")
+	if s.MaxRetry == 0 || s.FindTime == 0 || s.BanTime == 0 || s.Protocol == "" || s.Verdict == "" || s.UseDNS == "" {
+		d.fail(key, "incomplete: maxretry, findtime, bantime, protocol, verdict and usedns need a value here or in defaults")
 	}
 	return s
 }
