@@ -77,39 +77,7 @@ func TestLoggerToKernelDrop(t *testing.T) {
 func TestRsyslogForwardFormat(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	w.serve(22)
-	rsock := filepath.Join(w.dir, "rsyslog-in.sock")
-	work := filepath.Join(w.dir, "rsyslog-work")
-	if err := os.MkdirAll(work, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	conf := fmt.Sprintf(`
-global(workDirectory="%s")
-module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="%s" CreatePath="on")
-*.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
-           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
-`, work, rsock, w.tcpPort)
-	confPath := filepath.Join(w.dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var rlog bytes.Buffer
-	rs := exec.Command("ip", "netns", "exec", w.srv, "rsyslogd", "-n", "-f", confPath, "-i", filepath.Join(w.dir, "rsyslog.pid"))
-	rs.Stdout, rs.Stderr = &rlog, &rlog
-	if err := rs.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
-	}
-	defer func() {
-		rs.Process.Signal(syscall.SIGTERM)
-		rs.Wait()
-		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", rlog.String())
-		}
-	}()
-	w.waitFor("rsyslogd's input socket", 10*time.Second, func() bool {
-		_, err := os.Stat(rsock)
-		return err == nil
-	})
+	rsock := w.rsyslog()
 
 	attacker := outsideV4[0]
 	for _, line := range failures(attacker, 3) {

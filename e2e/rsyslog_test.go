@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// rsyslog starts a real rsyslogd in the server namespace that reads its own
+// unix socket and forwards everything to sysban over TCP, octet-counted, in
+// RSYSLOG_ForwardFormat — the setup the README recommends. It returns the
+// socket path local programs (logger -u) write to.
+func (w *world) rsyslog() string {
+	t := w.t
+	t.Helper()
+	rsock := filepath.Join(w.dir, "rsyslog-in.sock")
+	work := filepath.Join(w.dir, "rsyslog-work")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := fmt.Sprintf(`
+global(workDirectory="%s")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="%s" CreatePath="on")
+*.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
+           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
+`, work, rsock, w.tcpPort)
+	confPath := filepath.Join(w.dir, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	rs := exec.Command("ip", "netns", "exec", w.srv, "rsyslogd", "-n", "-f", confPath, "-i", filepath.Join(w.dir, "rsyslog.pid"))
+	rs.Stdout, rs.Stderr = out, out
+	if err := rs.Start(); err != nil {
+		t.Fatalf("start rsyslogd: %v", err)
+	}
+	t.Cleanup(func() {
+		rs.Process.Signal(syscall.SIGTERM)
+		rs.Wait()
+		if t.Failed() {
+			t.Logf("rsyslogd output:\n%s", out.String())
+		}
+	})
+	w.waitFor("rsyslogd's input socket", 10*time.Second, func() bool {
+		_, err := os.Stat(rsock)
+		return err == nil
+	})
+	return rsock
+}
