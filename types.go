@@ -47,7 +47,8 @@ type Ban struct {
 	Addr     netip.Addr
 	Start    time.Time
 	Duration time.Duration
-	Failures int // how many failures inside findtime led to it
+	Failures int      // how many failures inside findtime led to it
+	Lines    []string // the log lines of those failures, newest last (may be empty)
 }
 
 // Permanent reports whether the ban never expires.

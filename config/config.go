@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/pipeline"
 	"github.com/sysban/sysban/receiver"
 )
@@ -22,6 +23,8 @@ type Config struct {
 	State      State
 	Control    Control
 	Metrics    Metrics
+	Actions    map[string]notify.ActionSpec
+	Notify     Notify
 
 	// Sources lists the layers the config was built from, in order
 	// ("built-in", file paths, "environment").
@@ -55,7 +58,8 @@ type Jail struct {
 	Name    string
 	Enabled bool
 	Filter  string
-	Mode    string // filter mode; "" is the filter's normal mode
+	Mode    string   // filter mode; "" is the filter's normal mode
+	Actions []string // names of the actions run on its bans and unbans
 	JailSettings
 }
 

@@ -17,7 +17,7 @@ import (
 // The keys each section accepts; anything else is an error with a
 // "did you mean" hint.
 var (
-	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics"}
+	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify"}
 	sectionFields = map[string][]string{
 		"listen":   {"udp", "tcp", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout"},
 		"defaults": {"maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns"},
@@ -27,7 +27,7 @@ var (
 		"nft":      {"table", "priority"},
 		"log":      {"level", "format"},
 	}
-	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns"}
+	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns", "actions"}
 	filterFields = []string{"programs", "failregex", "ignoreregex", "vars"}
 )
 
@@ -165,6 +165,9 @@ func (d *decoder) decode(root map[string]any) *Config {
 		cfg.Filters[name] = spec
 	}
 
+	cfg.Actions = d.decodeActions(root)
+	cfg.Notify = d.decodeNotify(root)
+
 	jails := d.section(root, "jails")
 	for _, name := range mapKeys(jails) {
 		key := "jails." + name
@@ -188,6 +191,12 @@ func (d *decoder) decode(root map[string]any) *Config {
 			}
 		}
 		j.Mode = d.str(jm, key+".mode")
+		j.Actions = d.strings(jm, key+".actions")
+		for _, a := range j.Actions {
+			if _, ok := cfg.Actions[a]; !ok {
+				d.fail(key+".actions", "no action named %q%s", a, didYouMean(a, mapKeys(cfg.Actions)))
+			}
+		}
 		j.JailSettings = d.jailSettings(jm, key, cfg.Defaults)
 		cfg.Jails = append(cfg.Jails, j)
 	}

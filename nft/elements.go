@@ -49,16 +49,21 @@ const (
 const maxTimeout = 100 * 365 * 24 * time.Hour
 
 // batcher queues set-element messages on a Conn and flushes when the batch
-// would outgrow the socket buffers (see socketBuffer).
+// would outgrow the socket buffers (see socketBuffer). Every committed
+// batch is reported to Options.ObserveWrite under op.
 type batcher struct {
 	b       *Backend
 	c       *nftables.Conn
+	op      string
 	msgs    int
 	bytes   int
+	elems   int // set elements queued since the last flush
 	flushes int
 }
 
-func newBatcher(b *Backend, c *nftables.Conn) *batcher { return &batcher{b: b, c: c} }
+func newBatcher(b *Backend, c *nftables.Conn, op string) *batcher {
+	return &batcher{b: b, c: c, op: op}
+}
 
 // note accounts for messages queued outside addElements.
 func (bt *batcher) note(msgs, bytes int) {
@@ -70,9 +75,17 @@ func (bt *batcher) flush() error {
 	if bt.msgs == 0 {
 		return nil
 	}
-	bt.msgs, bt.bytes = 0, 0
+	elems := bt.elems
+	bt.msgs, bt.bytes, bt.elems = 0, 0, 0
 	bt.flushes++
-	return bt.c.Flush()
+	start := time.Now()
+	if err := bt.c.Flush(); err != nil {
+		return err
+	}
+	if obs := bt.b.opts.ObserveWrite; obs != nil {
+		obs(bt.op, time.Since(start), elems)
+	}
+	return nil
 }
 
 // addElements queues elems for s in chunks.
@@ -98,6 +111,7 @@ func (bt *batcher) chunked(s *nftables.Set, elems []nftables.SetElement, queue f
 			return fmt.Errorf("queue elements of %s: %w", s.Name, err)
 		}
 		bt.note(1, size)
+		bt.elems += n
 		elems = elems[n:]
 	}
 	return nil
@@ -154,7 +168,13 @@ func elementTimeout(ban sysban.Ban, now time.Time) (timeout time.Duration, ok bo
 func (b *Backend) Apply(ctx context.Context, bans []sysban.Ban) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	_, err := b.applyLocked(ctx, bans)
+	return err
+}
 
+// applyLocked is Apply with b.mu held. It also returns how many elements
+// it sent (one per jail and address).
+func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, error) {
 	now := time.Now()
 	type pair struct{ v4, v6 pendingSet }
 	pending := map[string]*pair{}
@@ -197,13 +217,14 @@ func (b *Backend) Apply(ctx context.Context, bans []sysban.Ban) error {
 		errs = append(errs, fmt.Errorf("nft: apply: %d bans with an invalid address skipped", invalid))
 	}
 	if len(order) == 0 {
-		return errors.Join(errs...)
+		return 0, errors.Join(errs...)
 	}
 
 	start := time.Now()
 	var count, flushes int
 	err := b.do(ctx, func(c *nftables.Conn) error {
-		bt := newBatcher(b, c)
+		count = 0 // counts what reached the kernel only when it all did
+		bt := newBatcher(b, c, "apply")
 		defer func() { flushes = bt.flushes }()
 		for _, j := range order {
 			js, p := b.jails[j], pending[j]
@@ -225,7 +246,10 @@ func (b *Backend) Apply(ctx context.Context, bans []sysban.Ban) error {
 	default:
 		b.log.Debug("nft: bans applied", "elements", count, "batches", flushes, "took", time.Since(start))
 	}
-	return errors.Join(errs...)
+	if err != nil {
+		count = 0
+	}
+	return count, errors.Join(errs...)
 }
 
 // Remove unbans addrs in jail. An address that is not banned is not an
@@ -259,7 +283,7 @@ func (b *Backend) Remove(ctx context.Context, jail string, addrs []netip.Addr) e
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		err = b.do(ctx, func(c *nftables.Conn) error {
-			bt := newBatcher(b, c)
+			bt := newBatcher(b, c, "remove")
 			if err := bt.deleteElements(js.v4, v4.elems); err != nil {
 				return err
 			}

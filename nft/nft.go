@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	sysban "github.com/sysban/sysban"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,6 +31,13 @@ type Options struct {
 	NetNS     int    // network namespace fd to work in; 0 = the current one
 	Logger    *slog.Logger
 	ChunkSize int // elements per set-element message; default 1000, capped at maxChunkSize
+
+	// ObserveWrite, if set, is called after each netlink batch the kernel
+	// committed, with the operation ("setup", "apply" or "remove"), how long
+	// the batch took and how many set elements it carried. It feeds the
+	// sysban_nft_write_seconds histogram. It runs with the Backend's lock
+	// held, so it must be quick (a histogram Observe is).
+	ObserveWrite func(op string, d time.Duration, elements int)
 }
 
 // Backend owns the sysban table in one network namespace. It is the single
@@ -44,7 +53,13 @@ type Backend struct {
 	nl     *netlink.Conn // the socket under conn, for deadlines and buffers
 	closed bool
 	jails  map[string]*jailSets // set by Setup
+	rules  []sysban.JailRule    // as given to the last successful Setup, in order
+	gen    uint64               // counts successful Setups; Guard uses it to notice a reload under it
 	nextID uint32               // set IDs for the next batch (see doc.go)
+
+	// portID is the netlink port ID of conn's socket. Guard's monitor
+	// ignores notifications of changes this socket made.
+	portID atomic.Uint32
 
 	// Batch limits derived from the socket buffers we actually got.
 	maxBatchBytes int
@@ -109,6 +124,19 @@ func Open(opts Options) (*Backend, error) {
 
 // dial opens the lasting netlink connection and tunes its socket.
 func (b *Backend) dial() error {
+	conn, nl, err := openConn(b.opts.NetNS)
+	if err != nil {
+		return err
+	}
+	b.conn, b.nl = conn, nl
+	b.portID.Store(nl.PID())
+	b.tuneSocket()
+	return nil
+}
+
+// openConn opens a lasting nftables connection in the network namespace
+// netns (0: the current one) and returns it with the socket under it.
+func openConn(netns int) (*nftables.Conn, *netlink.Conn, error) {
 	var nl *netlink.Conn
 	capture := func(c *netlink.Conn) error {
 		nl = c
@@ -116,19 +144,17 @@ func (b *Backend) dial() error {
 	}
 	conn, err := nftables.New(
 		nftables.AsLasting(),
-		nftables.WithNetNSFd(b.opts.NetNS),
+		nftables.WithNetNSFd(netns),
 		nftables.WithSockOptions(capture),
 	)
 	if err != nil {
-		return explain("open netlink", err)
+		return nil, nil, explain("open netlink", err)
 	}
 	if nl == nil {
 		_ = conn.CloseLasting()
-		return errors.New("nft: open netlink: library did not expose the socket")
+		return nil, nil, errors.New("nft: open netlink: library did not expose the socket")
 	}
-	b.conn, b.nl = conn, nl
-	b.tuneSocket()
-	return nil
+	return conn, nl, nil
 }
 
 // tuneSocket raises the socket buffers and derives the batch limits. Failure
@@ -237,6 +263,7 @@ func (b *Backend) resetConn() {
 		_ = b.conn.CloseLasting()
 	}
 	b.conn, b.nl = nil, nil
+	b.portID.Store(0)
 	if err := b.dial(); err != nil {
 		b.log.Error("nft: reopen netlink", "err", err)
 	}

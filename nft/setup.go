@@ -88,7 +88,24 @@ func (b *Backend) Setup(ctx context.Context, rules []sysban.JailRule) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	st, err := b.setupLocked(ctx, rules)
+	if err != nil {
+		return err
+	}
+	b.log.Info("nft: ruleset installed", "table", b.table.Name, "jails", len(rules),
+		"kept_sets", st.kept, "carried_bans", st.carried)
+	return nil
+}
 
+// setupStats is what setupLocked did with an earlier table.
+type setupStats struct {
+	kept    int // sets left in place with their elements
+	carried int // elements carried from recreated sets
+}
+
+// setupLocked is Setup with b.mu held and rules validated. On success it
+// records rules as the ones Guard restores.
+func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule) (setupStats, error) {
 	var prev *previous
 	err := b.do(ctx, func(c *nftables.Conn) error {
 		var err error
@@ -96,14 +113,15 @@ func (b *Backend) Setup(ctx context.Context, rules []sysban.JailRule) error {
 		return err
 	})
 	if err != nil {
-		return explain("setup: read table "+b.table.Name, err)
+		return setupStats{}, explain("setup: read table "+b.table.Name, err)
 	}
 
 	jails := make(map[string]*jailSets, len(rules))
 	var carried int
 	err = b.do(ctx, func(c *nftables.Conn) error {
 		b.nextID = 0
-		bt := newBatcher(b, c)
+		carried = 0
+		bt := newBatcher(b, c, "setup")
 		// Adding an existing table is a no-op; deleting its contents
 		// piecewise (not the table) is what lets kept sets survive.
 		c.AddTable(b.table)
@@ -167,12 +185,12 @@ func (b *Backend) Setup(ctx context.Context, rules []sysban.JailRule) error {
 		return bt.flush()
 	})
 	if err != nil {
-		return explain("setup table "+b.table.Name, err)
+		return setupStats{}, explain("setup table "+b.table.Name, err)
 	}
 	b.jails = jails
-	b.log.Info("nft: ruleset installed", "table", b.table.Name, "jails", len(rules),
-		"kept_sets", len(prev.keep), "carried_bans", carried)
-	return nil
+	b.rules = slices.Clone(rules)
+	b.gen++
+	return setupStats{kept: len(prev.keep), carried: carried}, nil
 }
 
 // previous is what Setup found of an earlier table.
@@ -438,5 +456,7 @@ func (b *Backend) Teardown(ctx context.Context) error {
 		return explain("teardown table "+b.table.Name, err)
 	}
 	b.jails = map[string]*jailSets{}
+	b.rules = nil
+	b.gen++ // a Guard running must not rebuild what was torn down on purpose
 	return nil
 }

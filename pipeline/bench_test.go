@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,5 +122,65 @@ func BenchmarkHandleParallel(b *testing.B) {
 			i++
 		}
 	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkFilter times each built-in filter over its annotated sample
+// (testdata/NAME.log) through a Tester, as `sysban test` and the daemon
+// match: routing, prefilter, regexes, correlation state.
+func BenchmarkFilter(b *testing.B) {
+	builtins := BuiltinFilters()
+	names := make([]string, 0, len(builtins))
+	for name := range builtins {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		b.Run(name, func(b *testing.B) {
+			fx, err := readFixture("testdata/" + name + ".log")
+			if err != nil {
+				b.Skipf("no sample: %v", err)
+			}
+			tester, err := NewTester([]FilterSpec{builtins[name]}, TesterOptions{Mode: fx.mode})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchTester(b, tester, fx.lines)
+		})
+	}
+}
+
+// BenchmarkTesterAll runs every built-in filter over every sample line, as
+// `sysban test all` does: each line is routed to the filters of its program.
+func BenchmarkTesterAll(b *testing.B) {
+	var specs []FilterSpec
+	for _, s := range BuiltinFilters() {
+		specs = append(specs, s)
+	}
+	tester, err := NewTester(specs, TesterOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines []fixtureLine
+	for _, path := range fixturePaths(b) {
+		fx, err := readFixture(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = append(lines, fx.lines...)
+	}
+	benchTester(b, tester, lines)
+}
+
+func benchTester(b *testing.B, tester *Tester, lines []fixtureLine) {
+	if len(lines) == 0 {
+		b.Skip("no lines")
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tester.Test(&lines[i%len(lines)].msg)
+		i++
+	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }

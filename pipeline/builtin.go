@@ -1,12 +1,17 @@
 package pipeline
 
+import (
+	"slices"
+	"time"
+)
+
 // BuiltinFilters returns the filters sysban ships, by name. It builds a
 // fresh map on each call so callers may modify the result.
 func BuiltinFilters() map[string]FilterSpec {
 	filters := map[string]FilterSpec{
 		"sshd": sshdFilter(),
 	}
-	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters()} {
+	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters(), authFilters()} {
 		for _, f := range group {
 			filters[f.Name] = f
 		}
@@ -26,11 +31,39 @@ const (
 // sshdFilter is written from the messages OpenSSH's sshd (and, since 9.8,
 // sshd-session, which logs the per-connection lines) prints.
 //
-// Deliberately not failures: "Accepted ..." (success), "Received disconnect
-// ... 11: ..." (reason 11 is an ordinary client-side disconnect, banning on it
-// would ban users who simply log out) and the bare "Connection closed by H
-// port P [preauth]" (also what a client that refuses the host key produces).
+// Modes, as fail2ban users know them: "normal" is authentication failures
+// only; "ddos" adds the probes that never get as far as authenticating
+// (no or bad identification, failed key exchange, connections dropped
+// before a user was named); "aggressive" is both plus noisier pre-auth
+// disconnects that ordinary clients rarely produce.
+//
+// Deliberately never failures: "Accepted ..." (success) and "Received
+// disconnect ... 11: ..." after authentication (an ordinary logout).
 func sshdFilter() FilterSpec {
+	ddos := []string{
+		// Did not receive identification string from 192.0.2.7 port 4444
+		`^Did not receive identification string from <HOST>(?:` + sshPort + `)?$`,
+		// Bad protocol version identification 'GET / HTTP/1.1' from 192.0.2.7 port 4444
+		`^Bad protocol version identification '.*' from <HOST>(?:` + sshPort + `)?$`,
+		// Unable to negotiate with 192.0.2.7 port 4444: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]
+		`^(?:fatal: )?Unable to negotiate with <HOST>` + sshPort + `: no matching (?:key exchange method|host key type|cipher|MAC) found(?:\. Their offer:.*)?$`,
+		// banner exchange: Connection from 192.0.2.7 port 4444: invalid format
+		`^(?:error: )?banner exchange: Connection from <HOST>` + sshPort + `: (?:invalid format|could not read protocol version|Connection (?:closed|reset) by peer|Broken pipe)$`,
+		// Connection closed by 192.0.2.7 port 4444 [preauth]  (no user named yet)
+		`^Connection (?:closed|reset) by <HOST>` + sshPort + ` \[preauth\]$`,
+	}
+	aggressive := append(slices.Clone(ddos),
+		// Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]
+		// Before authentication, a disconnect is a scanner leaving; the
+		// reason text after the code is the client's, the host precedes it.
+		`^Received disconnect from <HOST>`+sshPort+`:1[14]: .*\[preauth\]$`,
+		// Disconnected from 192.0.2.7 port 4444 [preauth]
+		`^Disconnected from <HOST>`+sshPort+` \[preauth\]$`,
+		// Timeout before authentication for 192.0.2.7 port 4444
+		`^(?:fatal: )?Timeout before authentication for <HOST>`+sshPort+`$`,
+		// ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]
+		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>`+sshPort+`: [^\[\]]+ \[preauth\]$`,
+	)
 	return FilterSpec{
 		Name: "sshd",
 		// sshd-auth: OpenSSH 10 moved pre-auth into that binary; its lines
@@ -63,17 +96,25 @@ func sshdFilter() FilterSpec {
 			// Reason 3 with "Auth fail" is a client giving up after failing;
 			// the host sits at a fixed position, the client-chosen text after it.
 			`^Received disconnect from <HOST>(?:` + sshPort + `)?: ?3: .*Auth fail` + sshPreauth + `$`,
-			// Did not receive identification string from 192.0.2.7 port 4444
-			`^Did not receive identification string from <HOST>(?:` + sshPort + `)?$`,
-			// Bad protocol version identification 'GET / HTTP/1.1' from 192.0.2.7 port 4444
-			`^Bad protocol version identification '.*' from <HOST>(?:` + sshPort + `)?$`,
-			// Unable to negotiate with 192.0.2.7 port 4444: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]
-			`^(?:fatal: )?Unable to negotiate with <HOST>` + sshPort + `: no matching (?:key exchange method|host key type|cipher|MAC) found(?:\. Their offer:.*)?$`,
-			// banner exchange: Connection from 192.0.2.7 port 4444: invalid format
-			`^(?:error: )?banner exchange: Connection from <HOST>` + sshPort + `: invalid format$`,
 			// Connection closed by invalid user admin 192.0.2.7 port 4444 [preauth]
 			// Connection reset by authenticating user root 192.0.2.7 port 4444 [preauth]
 			`^Connection (?:closed|reset) by (?:invalid|authenticating) user .* <HOST>` + sshPort + ` \[preauth\]$`,
 		},
+		Modes: map[string][]string{
+			"ddos":       ddos,
+			"aggressive": aggressive,
+		},
+		Correlate: []Correlation{{
+			// With LogLevel VERBOSE, sshd logs "Connection from 192.0.2.7
+			// port 4444 on 198.51.100.1 port 22" when a connection starts;
+			// the pre-auth "Disconnecting: Too many authentication
+			// failures" of older OpenSSH (before 7.5) names no host, but the
+			// monitor logs both under the connection's pid.
+			Open: `^Connection from <HOST>` + sshPort + `(?: on \S+` + sshPort + `(?: rdomain "\S*")?)?$`,
+			// Disconnecting: Too many authentication failures [preauth]
+			// Disconnecting: Too many authentication failures for root [preauth]
+			Close:  `^Disconnecting: Too many authentication failures(?: for .*)?` + sshPreauth + `$`,
+			Window: 10 * time.Minute,
+		}},
 	}
 }

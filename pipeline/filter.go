@@ -6,6 +6,7 @@ import (
 	"path"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,10 +74,23 @@ const hostPattern = `(?P<host>` +
 // use.
 type Filter struct {
 	name   string
+	mode   string // "normal" or a key of FilterSpec.Modes
 	exact  []string
 	globs  []string
-	fail   []pattern
+	fail   []pattern // FailRegex, then Modes[mode]
 	ignore []pattern
+	corr   []correlation
+	// sets is how many pending sets the correlations use: correlations
+	// with the same Open and Window share one, so a line that opens is
+	// remembered once and completed by whichever Close comes first.
+	sets    int
+	windows []time.Duration // per set
+}
+
+// correlation is a compiled Correlation.
+type correlation struct {
+	open, close pattern
+	set         int // index of the pending set it shares
 }
 
 // pattern is one compiled regex with the cheap literal test that must pass
@@ -93,6 +107,7 @@ type pattern struct {
 	// "pam_unix(sshd:session)" against "pam_unix(sshd:auth)". Empty
 	// strings always pass.
 	literal string
+	key     int // submatch index of the (?P<key>...) group; -1 when absent
 }
 
 // mayMatch is the prefilter: false means the regex cannot match text.
@@ -102,6 +117,39 @@ func (p *pattern) mayMatch(text string) bool {
 
 // Name returns the filter's name.
 func (f *Filter) Name() string { return f.name }
+
+// Mode returns the mode the filter was compiled for ("normal" by default).
+func (f *Filter) Mode() string { return f.mode }
+
+// Patterns returns the filter's patterns as written, indexed as
+// Match.Pattern indexes them: first FailRegex in order, then the mode's
+// additional failregexes (FilterSpec.Modes[mode]) in order, then for each
+// Correlation i its Open at len(fail)+2i and its Close at len(fail)+2i+1.
+// The indexes are stable for a given spec and mode.
+func (f *Filter) Patterns() []string {
+	out := make([]string, 0, len(f.fail)+2*len(f.corr))
+	for _, p := range f.fail {
+		out = append(out, p.src)
+	}
+	for _, c := range f.corr {
+		out = append(out, c.open.src, c.close.src)
+	}
+	return out
+}
+
+// IgnorePatterns returns IgnoreRegex as written, as Match.IgnoreIndex
+// indexes them.
+func (f *Filter) IgnorePatterns() []string {
+	out := make([]string, len(f.ignore))
+	for i, p := range f.ignore {
+		out[i] = p.src
+	}
+	return out
+}
+
+// Correlates reports whether the filter has multi-line failures, i.e.
+// whether matching it needs state.
+func (f *Filter) Correlates() bool { return len(f.corr) > 0 }
 
 // Wants reports whether the filter reads lines of program.
 func (f *Filter) Wants(program string) bool {
@@ -143,30 +191,47 @@ func (f *Filter) match(text string, prefilter bool) result {
 		r.host = text[loc[2*p.host]:loc[2*p.host+1]]
 		break
 	}
-	if r.pattern < 0 {
-		return r
-	}
-	for i := range f.ignore {
-		p := &f.ignore[i]
-		if prefilter && !p.mayMatch(text) {
-			continue
-		}
-		if p.re.MatchString(text) {
-			r.ignore = i
-			break
-		}
+	if r.pattern >= 0 {
+		r.ignore = f.ignored(text, prefilter)
 	}
 	return r
 }
 
-// CompileFilter checks and compiles spec. Errors name the filter and the
-// regex index and say why, e.g.
+// CompileFilter checks and compiles spec in its normal mode. It also
+// checks that every mode in spec.Modes compiles, so a config is validated
+// whole. Errors name the filter and the regex index and say why, e.g.
 // "pipeline: filter sshd: failregex[2]: missing <HOST>".
 func CompileFilter(spec FilterSpec) (*Filter, error) {
+	f, err := CompileFilterMode(spec, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range sortedKeys(spec.Modes) {
+		if m == "normal" {
+			continue
+		}
+		if _, err := CompileFilterMode(spec, m); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// CompileFilterMode compiles spec for one mode: FailRegex plus
+// spec.Modes[mode] ("" and "normal" add Modes["normal"], usually nothing).
+// An unknown mode is an error naming the filter and the modes it has.
+func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	if spec.Name == "" {
 		return nil, errors.New("pipeline: filter without a name")
 	}
-	f := &Filter{name: spec.Name}
+	if mode == "" {
+		mode = "normal"
+	}
+	f := &Filter{name: spec.Name, mode: mode}
+	extra, ok := spec.Modes[mode]
+	if !ok && mode != "normal" {
+		return nil, fmt.Errorf("pipeline: filter %s: unknown mode %q (it has: %s)", spec.Name, mode, strings.Join(append([]string{"normal"}, sortedKeys(spec.Modes)...), ", "))
+	}
 	if len(spec.Programs) == 0 {
 		return nil, fmt.Errorf("pipeline: filter %s: no programs: it would never see a line", spec.Name)
 	}
@@ -183,35 +248,145 @@ func CompileFilter(spec FilterSpec) (*Filter, error) {
 		}
 		f.globs = append(f.globs, prog)
 	}
-	if len(spec.FailRegex) == 0 {
+	if len(spec.FailRegex) == 0 && len(spec.Correlate) == 0 {
 		return nil, fmt.Errorf("pipeline: filter %s: no failregex", spec.Name)
 	}
 	for i, src := range spec.FailRegex {
-		p, err := compilePattern(src, true)
+		p, err := compilePattern(src, hostRequired, spec.Vars)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: failregex[%d]: %w", spec.Name, i, err)
 		}
 		f.fail = append(f.fail, p)
 	}
+	for i, src := range extra {
+		p, err := compilePattern(src, hostRequired, spec.Vars)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: filter %s: modes[%s][%d]: %w", spec.Name, mode, i, err)
+		}
+		f.fail = append(f.fail, p)
+	}
 	for i, src := range spec.IgnoreRegex {
-		p, err := compilePattern(src, false)
+		p, err := compilePattern(src, hostOptional, spec.Vars)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: ignoreregex[%d]: %w", spec.Name, i, err)
 		}
 		f.ignore = append(f.ignore, p)
 	}
+	sets := make(map[string]int) // open source + window -> set index
+	for i, c := range spec.Correlate {
+		cc, err := compileCorrelation(c, spec.Vars)
+		if err != nil {
+			return nil, fmt.Errorf("pipeline: filter %s: correlate[%d]: %w", spec.Name, i, err)
+		}
+		w := c.Window
+		if w <= 0 {
+			w = DefaultCorrelationWindow
+		}
+		id := c.Open + "\x00" + w.String()
+		set, ok := sets[id]
+		if !ok {
+			set = len(f.windows)
+			sets[id] = set
+			f.windows = append(f.windows, w)
+		}
+		cc.set = set
+		f.corr = append(f.corr, cc)
+	}
+	f.sets = len(f.windows)
 	return f, nil
 }
 
-func compilePattern(src string, needHost bool) (pattern, error) {
-	p := pattern{src: src, host: -1}
+// DefaultCorrelationWindow is how long an opened multi-line failure waits
+// for its close when Correlation.Window is zero.
+const DefaultCorrelationWindow = 10 * time.Minute
+
+func compileCorrelation(c Correlation, vars map[string][]string) (correlation, error) {
+	var cc correlation
+	inOpen := strings.Contains(c.Open, hostPlaceholder)
+	inClose := strings.Contains(c.Close, hostPlaceholder)
+	if inOpen == inClose {
+		return cc, errors.New("exactly one of open and close must contain <HOST>: one line names the host, the other confirms the failure")
+	}
+	var err error
+	if cc.open, err = compilePattern(c.Open, hostOptional, vars); err != nil {
+		return cc, fmt.Errorf("open: %w", err)
+	}
+	if cc.close, err = compilePattern(c.Close, hostOptional, vars); err != nil {
+		return cc, fmt.Errorf("close: %w", err)
+	}
+	if c.Window < 0 {
+		return cc, fmt.Errorf("window %v: must not be negative", c.Window)
+	}
+	return cc, nil
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Whether compilePattern insists on <HOST>.
+const (
+	hostRequired = true
+	hostOptional = false
+)
+
+// keyGroup names the capture group that keys a correlation.
+const keyGroup = "key"
+
+// varRef finds <VAR:name> placeholders. It is never modified.
+var varRef = regexp.MustCompile(`<VAR:([^<>]*)>`)
+
+// expandVars replaces each <VAR:name> in re by a non-capturing alternation
+// of vars[name], each value quoted: values are literals (domains, paths),
+// never regexes, so a value cannot widen what the pattern matches.
+func expandVars(re string, vars map[string][]string) (string, error) {
+	var err error
+	out := varRef.ReplaceAllStringFunc(re, func(ref string) string {
+		name := ref[len("<VAR:") : len(ref)-1]
+		vals, ok := vars[name]
+		switch {
+		case err != nil:
+			return ref
+		case !ok:
+			err = fmt.Errorf("<VAR:%s>: unknown var (it has: %s)", name, strings.Join(sortedKeys(vars), ", "))
+			return ref
+		case len(vals) == 0:
+			err = fmt.Errorf("<VAR:%s>: var has no values", name)
+			return ref
+		}
+		var b strings.Builder
+		b.WriteString("(?:")
+		for i, v := range vals {
+			if i > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString(regexp.QuoteMeta(v))
+		}
+		b.WriteByte(')')
+		return b.String()
+	})
+	return out, err
+}
+
+func compilePattern(src string, needHost bool, vars map[string][]string) (pattern, error) {
+	p := pattern{src: src, host: -1, key: -1}
 	switch n := strings.Count(src, hostPlaceholder); {
 	case n == 0 && needHost:
 		return p, errors.New("missing <HOST>")
 	case n > 1:
 		return p, errors.New("<HOST> more than once: which address to ban would be ambiguous")
 	}
-	expanded := strings.Replace(src, hostPlaceholder, hostPattern, 1)
+	// <HOST> first, then vars: a var value that reads "<HOST>" stays a
+	// literal instead of becoming a second host capture.
+	expanded, err := expandVars(strings.Replace(src, hostPlaceholder, hostPattern, 1), vars)
+	if err != nil {
+		return p, err
+	}
 	tree, err := syntax.Parse(expanded, syntax.Perl)
 	if err != nil {
 		// Report the error against what the user wrote where we can:
@@ -231,15 +406,19 @@ func compilePattern(src string, needHost bool) (pattern, error) {
 	if err != nil {
 		return p, err
 	}
-	names := re.SubexpNames()
-	for i, name := range names {
-		if name != hostGroup {
-			continue
+	for i, name := range re.SubexpNames() {
+		switch name {
+		case hostGroup:
+			if p.host >= 0 {
+				return p, fmt.Errorf("capture group named %q besides <HOST>", hostGroup)
+			}
+			p.host = i
+		case keyGroup:
+			if p.key >= 0 {
+				return p, fmt.Errorf("capture group %q twice", keyGroup)
+			}
+			p.key = i
 		}
-		if p.host >= 0 {
-			return p, fmt.Errorf("capture group named %q besides <HOST>", hostGroup)
-		}
-		p.host = i
 	}
 	p.re = re
 	p.prefix, p.literal = literals(tree)

@@ -1,10 +1,11 @@
 package pipeline
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // sshdOnly compiles the builtin sshd filter.
@@ -17,8 +18,36 @@ func sshdOnly(t testing.TB) *Filter {
 	return f
 }
 
+// sshdMinMode names the lines of TestSSHDMatches that only a wider mode
+// catches: "ddos" lines match in ddos and aggressive, "aggressive" lines in
+// aggressive only; every other line behaves the same in all modes.
+var sshdMinMode = map[string]string{
+	"no identification":           "ddos",
+	"no identification old":       "ddos",
+	"bad protocol version":        "ddos",
+	"unable to negotiate kex":     "ddos",
+	"unable to negotiate hostkey": "ddos",
+	"banner exchange":             "ddos",
+	"connection closed bare":      "ddos",
+	"connection reset bare ipv6":  "ddos",
+	"inject bad protocol":         "ddos",
+	"inject negotiate offer":      "ddos",
+	"received disconnect 11":      "aggressive",
+	"received disconnect 14":      "aggressive",
+	"disconnected preauth":        "aggressive",
+	"timeout before auth":         "aggressive",
+	"dispatch run fatal":          "aggressive",
+}
+
 func TestSSHDMatches(t *testing.T) {
-	f := sshdOnly(t)
+	modes := map[string]*Filter{}
+	for _, m := range []string{"normal", "ddos", "aggressive"} {
+		f, err := CompileFilterMode(BuiltinFilters()["sshd"], m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		modes[m] = f
+	}
 	tests := []struct {
 		name, line, host string // host "" means the line must not match
 	}{
@@ -72,10 +101,17 @@ func TestSSHDMatches(t *testing.T) {
 		{"accepted password", "Accepted password for root from 192.0.2.7 port 22 ssh2", ""},
 		{"accepted publickey", "Accepted publickey for git from 192.0.2.7 port 22 ssh2: ED25519 SHA256:abc", ""},
 		{"session opened", "pam_unix(sshd:session): session opened for user root(uid=0) by (uid=0)", ""},
-		{"received disconnect 11", "Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]", ""},
+		{"received disconnect 11", "Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]", "192.0.2.7"},
 		{"received disconnect 11 user", "Received disconnect from 192.0.2.7 port 4444:11: disconnected by user", ""},
 		{"disconnected from user", "Disconnected from user root 192.0.2.7 port 4444", ""},
-		{"connection closed bare", "Connection closed by 192.0.2.7 port 4444 [preauth]", ""},
+		{"connection closed bare", "Connection closed by 192.0.2.7 port 4444 [preauth]", "192.0.2.7"},
+		{"connection reset bare ipv6", "Connection reset by 2001:db8::4 port 4444 [preauth]", "2001:db8::4"},
+		{"received disconnect 14", "Received disconnect from 192.0.2.7 port 4444:14: No supported authentication methods available [preauth]", "192.0.2.7"},
+		{"disconnected preauth", "Disconnected from 192.0.2.7 port 4444 [preauth]", "192.0.2.7"},
+		{"timeout before auth", "fatal: Timeout before authentication for 192.0.2.7 port 4444", "192.0.2.7"},
+		{"dispatch run fatal", "ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]", "192.0.2.7"},
+		{"received disconnect 11 no preauth", "Received disconnect from 192.0.2.7 port 4444:11: Bye Bye", ""},
+		{"connection closed bare no preauth", "Connection closed by 192.0.2.7 port 4444", ""},
 		{"old disconnecting no host", "Disconnecting: Too many authentication failures for root", ""},
 		{"pam empty rhost", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=  user=root", ""},
 		{"server listening", "Server listening on 0.0.0.0 port 22.", ""},
@@ -102,18 +138,29 @@ func TestSSHDMatches(t *testing.T) {
 		{"host with trailing garbage", "Invalid user x from 10.0.0.1; rm -rf", ""},
 		{"bracketed host", "Invalid user x from [10.0.0.1] port 22", ""},
 	}
+	rank := map[string]int{"normal": 0, "ddos": 1, "aggressive": 2}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, prefilter := range []bool{true, false} {
-				text := strings.TrimRight(tt.line, " \t\r\n")
-				res := f.match(text, prefilter)
-				switch {
-				case tt.host == "" && res.pattern >= 0:
-					t.Errorf("prefilter=%v: %q matched failregex[%d] with host %q, want no match", prefilter, tt.line, res.pattern, res.host)
-				case tt.host != "" && res.pattern < 0:
-					t.Errorf("prefilter=%v: %q did not match, want host %q", prefilter, tt.line, tt.host)
-				case tt.host != "" && res.host != tt.host:
-					t.Errorf("prefilter=%v: %q: host %q, want %q (failregex[%d])", prefilter, tt.line, res.host, tt.host, res.pattern)
+			minMode, ok := sshdMinMode[tt.name]
+			if !ok {
+				minMode = "normal"
+			}
+			for mode, f := range modes {
+				want := tt.host
+				if rank[mode] < rank[minMode] {
+					want = ""
+				}
+				for _, prefilter := range []bool{true, false} {
+					text := strings.TrimRight(tt.line, " \t\r\n")
+					res := f.match(text, prefilter)
+					switch {
+					case want == "" && res.pattern >= 0:
+						t.Errorf("%s prefilter=%v: %q matched failregex[%d] with host %q, want no match", mode, prefilter, tt.line, res.pattern, res.host)
+					case want != "" && res.pattern < 0:
+						t.Errorf("%s prefilter=%v: %q did not match, want host %q", mode, prefilter, tt.line, want)
+					case want != "" && res.host != want:
+						t.Errorf("%s prefilter=%v: %q: host %q, want %q (failregex[%d])", mode, prefilter, tt.line, res.host, want, res.pattern)
+					}
 				}
 			}
 		})
@@ -143,6 +190,42 @@ func TestCompileFilterErrors(t *testing.T) {
 		{"user host group", func(s *FilterSpec) { s.FailRegex = []string{`^(?P<host>x) <HOST>$`} }, "capture group named"},
 		{"ignore unanchored", func(s *FilterSpec) { s.IgnoreRegex = []string{`Accepted`} }, "filter f: ignoreregex[0]: not anchored"},
 		{"ignore ok", func(s *FilterSpec) { s.IgnoreRegex = []string{`^x 10\.`} }, ""},
+		{"var ok", func(s *FilterSpec) {
+			s.FailRegex = []string{`^query <VAR:d> from <HOST>$`}
+			s.Vars = map[string][]string{"d": {"a.example"}}
+		}, ""},
+		{"var unknown", func(s *FilterSpec) {
+			s.FailRegex = []string{`^query <VAR:domains> from <HOST>$`}
+			s.Vars = map[string][]string{"paths": {"/x"}}
+		}, "filter f: failregex[0]: <VAR:domains>: unknown var (it has: paths)"},
+		{"var empty", func(s *FilterSpec) {
+			s.IgnoreRegex = []string{`^x <VAR:d>$`}
+			s.Vars = map[string][]string{"d": {}}
+		}, "filter f: ignoreregex[0]: <VAR:d>: var has no values"},
+		{"var in mode", func(s *FilterSpec) { s.Modes = map[string][]string{"ddos": {`^y <VAR:nope> <HOST>$`}} }, "filter f: modes[ddos][0]: <VAR:nope>: unknown var"},
+		{"mode missing host", func(s *FilterSpec) { s.Modes = map[string][]string{"ddos": {`^y$`}} }, "filter f: modes[ddos][0]: missing <HOST>"},
+		{"correlate ok", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^(?P<key>\w+): opened by <HOST>$`, Close: `^(?P<key>\w+): failed$`}}
+		}, ""},
+		{"correlate only", func(s *FilterSpec) {
+			s.FailRegex = nil
+			s.Correlate = []Correlation{{Open: `^(?P<key>\w+): opened by <HOST>$`, Close: `^(?P<key>\w+): failed$`}}
+		}, ""},
+		{"correlate two hosts", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^open <HOST>$`, Close: `^close <HOST>$`}}
+		}, "filter f: correlate[0]: exactly one of open and close must contain <HOST>"},
+		{"correlate no host", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^open$`, Close: `^close$`}}
+		}, "correlate[0]: exactly one"},
+		{"correlate unanchored close", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^open <HOST>$`, Close: `close$`}}
+		}, "filter f: correlate[0]: close: not anchored"},
+		{"correlate negative window", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^open <HOST>$`, Close: `^close$`, Window: -time.Second}}
+		}, "correlate[0]: window -1s"},
+		{"correlate key twice", func(s *FilterSpec) {
+			s.Correlate = []Correlation{{Open: `^(?P<key>a)(?P<key>b) <HOST>$`, Close: `^close$`}}
+		}, "correlate[0]: open: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,7 +275,7 @@ func TestLiterals(t *testing.T) {
 		{`^(?:a|b) <HOST>$`, "", " "},
 	}
 	for _, tt := range tests {
-		p, err := compilePattern(tt.re, true)
+		p, err := compilePattern(tt.re, true, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.re, err)
 		}
@@ -203,84 +286,6 @@ func TestLiterals(t *testing.T) {
 			t.Errorf("%s: literal %q, want %q", tt.re, p.literal, tt.literal)
 		}
 	}
-}
-
-// TestSampleLog runs testdata/sshd.log: each log line is preceded by an
-// annotation "# match HOST" or "# miss". Lines are syslog-file lines
-// ("Mon DD HH:MM:SS host prog[pid]: text"); the program and text are split
-// off the way the receiver would.
-func TestSampleLog(t *testing.T) {
-	p := newTestPipeline(t, Config{}, Options{})
-	fh, err := os.Open("testdata/sshd.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	var want string
-	var lineNo, checked, matched int
-	for sc.Scan() {
-		lineNo++
-		line := sc.Text()
-		switch {
-		case strings.TrimSpace(line) == "" || strings.HasPrefix(line, "##"):
-			continue
-		case strings.HasPrefix(line, "# "):
-			if want != "" {
-				t.Fatalf("line %d: two annotations in a row", lineNo)
-			}
-			want = strings.TrimPrefix(line, "# ")
-			continue
-		}
-		if want == "" {
-			t.Fatalf("line %d: log line without annotation", lineNo)
-		}
-		prog, text, ok := splitSyslogLine(line)
-		if !ok {
-			t.Fatalf("line %d: not a syslog line: %q", lineNo, line)
-		}
-		ms := p.Check(text, prog)
-		got := "miss"
-		if len(ms) > 0 {
-			got = "match " + ms[0].Host
-			matched++
-		}
-		if got != want {
-			t.Errorf("line %d: %q: got %q, want %q", lineNo, line, got, want)
-		}
-		checked++
-		want = ""
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if checked < 30 || matched == 0 || matched == checked {
-		t.Fatalf("sample log too thin: %d lines, %d matches", checked, matched)
-	}
-	t.Logf("%d lines checked, %d matches", checked, matched)
-}
-
-// splitSyslogLine splits "Jun  9 03:35:33 host prog[pid]: text".
-func splitSyslogLine(line string) (prog, text string, ok bool) {
-	f := strings.Fields(line)
-	if len(f) < 5 {
-		return "", "", false
-	}
-	// Skip month, day, time, host: find the 5th field's offset.
-	rest := line
-	for i := 0; i < 4; i++ {
-		rest = strings.TrimLeft(rest, " ")
-		rest = rest[strings.IndexByte(rest, ' '):]
-	}
-	rest = strings.TrimLeft(rest, " ")
-	tag, text, ok := strings.Cut(rest, ": ")
-	if !ok {
-		return "", "", false
-	}
-	if i := strings.IndexByte(tag, '['); i >= 0 {
-		tag = tag[:i]
-	}
-	return tag, text, true
 }
 
 func FuzzCheck(f *testing.F) {
@@ -341,11 +346,15 @@ func FuzzInjection(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	p := newTestPipeline(f, Config{}, Options{})
+	// Aggressive mode holds every sshd pattern.
+	tester, err := NewTester([]FilterSpec{BuiltinFilters()["sshd"]}, TesterOptions{Mode: "aggressive"})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, user string) {
 		for _, tmpl := range templates {
 			line := strings.Replace(tmpl, "%s", user, 1)
-			ms := p.Check(line, "sshd")
+			ms := tester.Test(&sysban.Message{AppName: "sshd", ProcID: "1", Text: line})
 			for _, m := range ms {
 				if m.Host != "192.0.2.7" {
 					t.Fatalf("%q: host %q, want 192.0.2.7", line, m.Host)

@@ -40,7 +40,9 @@ type jail struct {
 	forgotten     atomic.Uint64
 	ignored       atomic.Uint64
 	unresolved    atomic.Uint64
+	resolved      atomic.Uint64
 	alreadyBanned atomic.Uint64
+	route         *route // the route feeding it (set by New)
 }
 
 // shard is one lock stripe of a jail.

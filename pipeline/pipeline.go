@@ -31,7 +31,15 @@ type JailSpec struct {
 	FindTime time.Duration // > 0
 	BanTime  time.Duration // > 0 or sysban.Permanent (-1)
 	IgnoreIP []netip.Prefix
-	Mode     string // filter mode ("" = "normal"); see FilterSpec.Modes
+	// Mode selects the filter's mode ("" = "normal"): FailRegex plus
+	// FilterSpec.Modes[Mode]. A mode the filter lacks is an error in New.
+	Mode string
+	// UseDNS says what to do with hostnames in <HOST> positions: "yes"
+	// resolves them (off the hot path) and counts each address, "warn"
+	// (the default, "") does the same and logs a warning per lookup, "no"
+	// never resolves (the failure counts as unresolved). What does not
+	// resolve is never banned.
+	UseDNS string
 }
 
 // Config is the pipeline's part of the daemon configuration.
@@ -49,6 +57,13 @@ type Options struct {
 	Protected []netip.Prefix
 	Logger    *slog.Logger // default discards
 	QueueSize int          // ban queue, default 65536
+	// LookupHost resolves hostnames for UseDNS; default the system
+	// resolver. Tests inject their own.
+	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
+	// MaxPending bounds the multi-line opens remembered per filter
+	// correlation, default DefaultMaxPending; beyond it the oldest is
+	// evicted (JailStats.PendingEvicted).
+	MaxPending int
 }
 
 // Defaults for zero Config/Options fields.
@@ -64,18 +79,56 @@ const maxBatch = 4096
 // the network, so an attacker could otherwise grow it without limit.
 const maxAppCache = 4096
 
-// Match is one filter's verdict on a line, as Check reports it.
+// Match is one filter's verdict on a line, as Check and Tester.Test report
+// it.
 type Match struct {
-	Filter  string
-	Pattern int    // index into the filter's FailRegex
-	Regex   string // that regex as written
-	Host    string // the <HOST> capture
+	Filter string
+	// Pattern indexes the filter's Patterns(): FailRegex, then the mode's
+	// failregexes, then each Correlation's Open and Close (see
+	// Filter.Patterns).
+	Pattern int
+	Regex   string // that pattern as written
+	// Host is the <HOST> capture; for a Correlated match the correlated
+	// host (from whichever of the two lines carried it); for a Pending
+	// match the Open's capture, empty when the Close will carry it.
+	Host string
 	// Addr is Host as a canonical address; invalid when Host is a hostname
 	// (hostnames are not banned: they are counted as unresolved).
 	Addr netip.Addr
 	// Ignored: an IgnoreRegex matched too, so the line is not a failure.
 	Ignored     bool
 	IgnoreIndex int // index into IgnoreRegex when Ignored; -1 otherwise
+	// Pending: the line opened a multi-line failure (no failure yet).
+	Pending bool
+	// Correlated: the line completed a multi-line failure.
+	Correlated bool
+}
+
+// newMatch reports outcome o of filter f; ok is false when nothing matched.
+func newMatch(f *Filter, o outcome) (Match, bool) {
+	if o.kind == kindNone {
+		return Match{}, false
+	}
+	m := Match{
+		Filter:      f.name,
+		Pattern:     o.pattern,
+		Host:        o.host,
+		Ignored:     o.ignore >= 0,
+		IgnoreIndex: o.ignore,
+		Pending:     o.kind == kindPending,
+		Correlated:  o.kind == kindCorrelated,
+	}
+	if o.pattern < len(f.fail) {
+		m.Regex = f.fail[o.pattern].src
+	} else if c := &f.corr[(o.pattern-len(f.fail))/2]; (o.pattern-len(f.fail))%2 == 0 {
+		m.Regex = c.open.src
+	} else {
+		m.Regex = c.close.src
+	}
+	if a, err := netip.ParseAddr(o.host); err == nil {
+		m.Addr = sysban.CanonicalAddr(a)
+	}
+	return m, true
 }
 
 // Stats is a snapshot of the pipeline's counters.
@@ -85,6 +138,7 @@ type Stats struct {
 	BanErrors uint64 // failed Banner.Apply calls
 	BansLost  uint64 // bans given up on after retries or at shutdown
 	Queued    int    // bans waiting for the ban worker
+	DNS       DNSStats
 	Jails     map[string]JailStats
 }
 
@@ -96,8 +150,17 @@ type JailStats struct {
 	TotalBanned     uint64 // ban decisions
 	Evicted         uint64 // tracked addresses dropped because MaxTracked was reached
 	Ignored         uint64 // failures from ignoreip, protected or sender addresses
-	Unresolved      uint64 // failures naming a hostname, not an address
-	AlreadyBanned   uint64 // failures from addresses already banned
+	// Unresolved counts failures naming a hostname that was not turned
+	// into an address: UseDNS "no", lookup failed, or the DNS queue was
+	// full.
+	Unresolved uint64
+	Resolved   uint64 // failures naming a hostname that resolved (each address then counts)
+	// Pending is how many multi-line opens of the jail's filter wait for
+	// their close; PendingEvicted how many were dropped because
+	// MaxPending were waiting. Jails sharing a filter and mode share them.
+	Pending        int
+	PendingEvicted uint64
+	AlreadyBanned  uint64 // failures from addresses already banned
 	// BansForgotten counts live bans dropped from memory because MaxTracked
 	// bans were remembered; the firewall still holds them, so
 	// CurrentlyBanned undercounts by up to this much.
@@ -111,7 +174,10 @@ var _ interface{ Handle(*sysban.Message) } = (*Pipeline)(nil)
 // route is a filter and the jails it feeds.
 type route struct {
 	filter *Filter
+	corr   *corrState // nil when the filter does not correlate
 	jails  []*jail
+	dns    []*jail // jails resolving hostnames
+	noDNS  []*jail // jails with UseDNS "no"
 }
 
 // Pipeline routes messages to filters, counts failures per jail and queues
@@ -122,6 +188,7 @@ type Pipeline struct {
 	epoch     time.Time
 	protected []netip.Prefix
 	banner    Banner
+	dns       *resolver
 
 	filters []*Filter // all compiled filters, by name, for Check
 	jails   []*jail
@@ -176,6 +243,7 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		p.now = time.Now
 	}
 	p.epoch = p.now()
+	p.dns = newResolver(opts.LookupHost, p.now)
 	for _, pr := range opts.Protected {
 		p.protected = append(p.protected, canonicalPrefix(pr))
 	}
@@ -222,13 +290,30 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		if f == nil {
 			return nil, fmt.Errorf("pipeline: jail %s: unknown filter %q", js.Name, js.Filter)
 		}
+		mode := js.Mode
+		if mode == "" {
+			mode = "normal"
+		}
+		spec := specs[js.Filter]
+		if _, ok := spec.Modes[mode]; !ok && mode != "normal" {
+			return nil, fmt.Errorf("pipeline: jail %s: mode %q: filter %s has modes %s", js.Name, mode, js.Filter,
+				strings.Join(append([]string{"normal"}, sortedKeys(spec.Modes)...), ", "))
+		}
 		j := newJail(js, maxTracked, rand.Uint64())
 		p.jails = append(p.jails, j)
 		p.byName[js.Name] = j
-		r := routes[f.name]
+		// One route per (filter, mode): jails sharing both share the
+		// compiled filter and its correlation state.
+		r := routes[f.name+"\x00"+mode]
 		if r == nil {
-			r = &route{filter: f}
-			routes[f.name] = r
+			if mode != "normal" {
+				var err error
+				if f, err = CompileFilterMode(spec, mode); err != nil {
+					return nil, err
+				}
+			}
+			r = &route{filter: f, corr: newCorrState(f, opts.MaxPending)}
+			routes[f.name+"\x00"+mode] = r
 			for _, prog := range f.exact {
 				p.exact[prog] = append(p.exact[prog], r)
 			}
@@ -237,6 +322,12 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 			}
 		}
 		r.jails = append(r.jails, j)
+		if js.UseDNS == UseDNSNo {
+			r.noDNS = append(r.noDNS, j)
+		} else {
+			r.dns = append(r.dns, j)
+		}
+		j.route = r
 	}
 	return p, nil
 }
@@ -251,6 +342,8 @@ func checkJail(js JailSpec) error {
 		return fmt.Errorf("jail %s: findtime %v: must be positive", js.Name, js.FindTime)
 	case js.BanTime <= 0 && js.BanTime != sysban.Permanent:
 		return fmt.Errorf("jail %s: bantime %v: must be positive or permanent (-1)", js.Name, js.BanTime)
+	case js.UseDNS != "" && js.UseDNS != UseDNSYes && js.UseDNS != UseDNSWarn && js.UseDNS != UseDNSNo:
+		return fmt.Errorf("jail %s: usedns %q: want yes, warn or no", js.Name, js.UseDNS)
 	}
 	return nil
 }
@@ -305,33 +398,42 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 	}
 	text, repeats := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
 	var (
-		now    time.Time
-		sender netip.Addr
-		gotNow bool
+		now               time.Time
+		sender            netip.Addr
+		gotNow, gotSender bool
 	)
 	for _, r := range routes {
-		res := r.filter.match(text, p.prefilter)
-		if res.pattern < 0 || res.ignore >= 0 {
+		if r.corr != nil && !gotNow {
+			// Correlation windows run on our clock: message times are
+			// the sender's to choose.
+			now, gotNow = p.now(), true
+		}
+		o := r.filter.eval(text, m, r.corr, now, p.prefilter)
+		if (o.kind != kindFailure && o.kind != kindCorrelated) || o.ignore >= 0 {
 			continue
 		}
 		if !gotNow {
 			now, gotNow = p.now(), true
+		}
+		if !gotSender {
+			gotSender = true
 			if m.Sender.IsValid() {
 				sender = sysban.CanonicalAddr(m.Sender.Addr())
 			}
 		}
-		addr, err := netip.ParseAddr(res.host)
+		addr, err := netip.ParseAddr(o.host)
 		if err != nil {
-			// A hostname: DNS resolution is a later issue, so it is not banned.
-			for _, j := range r.jails {
-				j.unresolved.Add(1)
-			}
+			p.hostFailure(r, o.host, sender, text)
 			continue
+		}
+		n := repeats
+		if o.kind == kindCorrelated {
+			n = 1 // one open, one close: one failure
 		}
 		addr = sysban.CanonicalAddr(addr)
 		protected := p.isProtected(addr) || addr == sender
 		for _, j := range r.jails {
-			for range repeats {
+			for range n {
 				p.count(j, addr, protected, now, text)
 			}
 		}
@@ -425,20 +527,11 @@ func (p *Pipeline) Check(text, program string) []Match {
 		if program != "" && !f.Wants(program) {
 			continue
 		}
-		res := f.match(text, p.prefilter)
-		if res.pattern < 0 {
+		// No correlation state: Check is stateless, so Opens show as
+		// Pending and Closes never complete.
+		m, ok := newMatch(f, f.eval(text, nil, nil, time.Time{}, p.prefilter))
+		if !ok {
 			continue
-		}
-		m := Match{
-			Filter:      f.name,
-			Pattern:     res.pattern,
-			Regex:       f.fail[res.pattern].src,
-			Host:        res.host,
-			Ignored:     res.ignore >= 0,
-			IgnoreIndex: res.ignore,
-		}
-		if a, err := netip.ParseAddr(res.host); err == nil {
-			m.Addr = sysban.CanonicalAddr(a)
 		}
 		out = append(out, m)
 	}
@@ -456,10 +549,13 @@ func (p *Pipeline) Stats() Stats {
 		BanErrors: p.banErrors.Load(),
 		BansLost:  p.bansLost.Load(),
 		Queued:    len(p.queue),
+		DNS:       p.dns.stats(),
 		Jails:     make(map[string]JailStats, len(p.jails)),
 	}
+	wall := p.now()
 	for _, j := range p.jails {
 		failing, banned := j.counts(now)
+		pending, pevicted := j.route.corr.stats(wall)
 		st.Jails[j.spec.Name] = JailStats{
 			CurrentlyFailed: failing,
 			TotalFailed:     j.totalFailed.Load(),
@@ -468,6 +564,9 @@ func (p *Pipeline) Stats() Stats {
 			Evicted:         j.evicted.Load(),
 			Ignored:         j.ignored.Load(),
 			Unresolved:      j.unresolved.Load(),
+			Resolved:        j.resolved.Load(),
+			Pending:         pending,
+			PendingEvicted:  pevicted,
 			AlreadyBanned:   j.alreadyBanned.Load(),
 			BansForgotten:   j.forgotten.Load(),
 		}

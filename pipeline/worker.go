@@ -38,7 +38,7 @@ func (p *Pipeline) enqueue(b sysban.Ban) {
 	p.forget([]sysban.Ban{b})
 }
 
-// Run is the ban worker: it drains the ban queue in batches of up to 4096
+// Run is the ban worker (and runs the hostname resolver): it drains the ban queue in batches of up to 4096
 // and calls Banner.Apply once per batch. Failed batches are retried with
 // backoff and, if still failing, logged as lost. When ctx is done it
 // flushes what is queued and returns nil. Run may be called once.
@@ -46,10 +46,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("pipeline: Run called twice")
 	}
+	// The resolver's workers count failures, which may enqueue bans. They
+	// stop on ctx too; shutdown waits for any enqueue already under way,
+	// and a later one is logged as lost like any enqueue after Run.
+	dnsDone := make(chan struct{})
+	go func() {
+		defer close(dnsDone)
+		p.runResolver(ctx)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			p.shutdown(ctx)
+			<-dnsDone
 			return nil
 		case b := <-p.queue:
 			p.apply(ctx, p.drain(b))

@@ -1,0 +1,538 @@
+package main
+
+// The control verbs: status, ban, unban, banned and reload talk to the
+// running daemon through its control socket (package control) and print
+// either aligned text for people or the API's JSON for scripts.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/control"
+)
+
+// ctlTimeout bounds one CLI call: reload and unban --all of a large ban
+// list are the slowest, and a hung daemon must not hang the terminal.
+const ctlTimeout = 3 * time.Minute
+
+// ctl runs the control verbs. now and loc are injected so tests can pin
+// the remaining-time and date output.
+type ctl struct {
+	now func() time.Time
+	loc *time.Location
+}
+
+func defaultCtl() ctl { return ctl{now: time.Now, loc: time.Local} }
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().status(args, stdout, stderr)
+}
+func cmdBan(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().ban(args, stdout, stderr)
+}
+func cmdUnban(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().unban(args, stdout, stderr)
+}
+func cmdBanned(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().banned(args, stdout, stderr)
+}
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().reload(args, stdout, stderr)
+}
+
+// ctlFlags are the flags every control verb takes.
+type ctlFlags struct {
+	fs     *flag.FlagSet
+	socket string
+	json   bool
+}
+
+func newCtlFlags(verb, synopsis string, stderr io.Writer) *ctlFlags {
+	f := &ctlFlags{fs: flag.NewFlagSet(verb, flag.ContinueOnError)}
+	f.fs.SetOutput(stderr)
+	f.fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sysban %s\n", synopsis)
+		f.fs.PrintDefaults()
+	}
+	f.fs.StringVar(&f.socket, "socket", control.DefaultSocket, "the daemon's control socket")
+	f.fs.BoolVar(&f.json, "json", false, "print the API's JSON instead of text")
+	return f
+}
+
+// parse parses flags wherever they stand among the arguments (sysban ban
+// sshd 192.0.2.7 --for 1h), which package flag alone does not, and
+// returns the positional arguments. "--" ends the flags.
+func (f *ctlFlags) parse(args []string) ([]string, bool) {
+	var pos []string
+	for len(args) > 0 {
+		if err := f.fs.Parse(args); err != nil {
+			return nil, false
+		}
+		rest := f.fs.Args()
+		// flag stops at "--" and consumes it: what follows is positional.
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), true
+		}
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, true
+}
+
+// usageErr reports bad usage (exit 2).
+func (f *ctlFlags) usageErr(stderr io.Writer, format string, args ...any) int {
+	fmt.Fprintf(stderr, "sysban %s: %s\n", f.fs.Name(), fmt.Sprintf(format, args...))
+	f.fs.Usage()
+	return 2
+}
+
+// call dials the daemon and runs fn; it prints a daemon error (as text on
+// stderr and, with --json, as JSON on stdout) and returns exit code 1.
+func (f *ctlFlags) call(stdout, stderr io.Writer, fn func(ctx context.Context, c *control.Client) error) int {
+	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	defer cancel()
+	c, err := control.Dial(f.socket)
+	if err == nil {
+		defer c.Close()
+		err = fn(ctx, c)
+	}
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "sysban: %v\n", err)
+	if f.json {
+		body := map[string]string{"error": err.Error()}
+		var ae *control.APIError
+		if errors.As(err, &ae) {
+			body["code"] = ae.Code
+		} else if errors.Is(err, control.ErrUnreachable) {
+			body["code"] = "unreachable"
+		}
+		printJSON(stdout, body)
+	}
+	return 1
+}
+
+func printJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func (c ctl) status(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("status", "status [JAIL] [--socket PATH] [--json]", stderr)
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	switch len(pos) {
+	case 0:
+		return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+			st, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(stdout, st)
+			}
+			c.printStatus(stdout, st)
+			return nil
+		})
+	case 1:
+		return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+			js, err := cl.JailStatus(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(stdout, js)
+			}
+			c.printJail(stdout, js)
+			return nil
+		})
+	default:
+		return f.usageErr(stderr, "unexpected argument %q", pos[1])
+	}
+}
+
+func (c ctl) ban(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("ban", "ban JAIL ADDR [--for DURATION] [--socket PATH] [--json]", stderr)
+	forFlag := f.fs.String("for", "", "ban length: 30s, 10m, 1h, 1d, 1w, seconds, or -1 for permanent (default: the jail's bantime)")
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(pos) != 2 {
+		return f.usageErr(stderr, "want JAIL and ADDR, got %d arguments", len(pos))
+	}
+	addr, err := parseCtlAddr(pos[1])
+	if err != nil {
+		return f.usageErr(stderr, "%v", err)
+	}
+	var d time.Duration
+	if *forFlag != "" {
+		if d, err = config.ParseDuration(*forFlag); err != nil {
+			return f.usageErr(stderr, "--for: %v", err)
+		}
+	}
+	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+		bi, err := cl.Ban(ctx, pos[0], addr, d)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(stdout, bi)
+		}
+		if bi.Permanent {
+			fmt.Fprintf(stdout, "banned %s in %s permanently\n", bi.Addr, bi.Jail)
+		} else {
+			fmt.Fprintf(stdout, "banned %s in %s until %s (%s)\n", bi.Addr, bi.Jail, c.when(bi.Until), c.remaining(bi.Until))
+		}
+		return nil
+	})
+}
+
+func (c ctl) unban(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("unban", "unban ADDR [--jail JAIL] | unban --all   [--socket PATH] [--json]", stderr)
+	jail := f.fs.String("jail", "", "lift the ban in this jail only (default: every jail)")
+	all := f.fs.Bool("all", false, "lift every ban of every jail")
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	if *all {
+		if len(pos) > 0 || *jail != "" {
+			return f.usageErr(stderr, "--all takes no address and no --jail")
+		}
+		return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+			n, err := cl.UnbanAll(ctx)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(stdout, control.UnbanAllResult{Unbanned: n})
+			}
+			fmt.Fprintf(stdout, "unbanned %d %s\n", n, plural(n, "ban", "bans"))
+			return nil
+		})
+	}
+	if len(pos) != 1 {
+		return f.usageErr(stderr, "want one ADDR (or --all), got %d arguments", len(pos))
+	}
+	addr, err := parseCtlAddr(pos[0])
+	if err != nil {
+		return f.usageErr(stderr, "%v", err)
+	}
+	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+		lifted, err := cl.Unban(ctx, addr, *jail)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(stdout, nonNil(lifted))
+		}
+		for _, b := range lifted {
+			fmt.Fprintf(stdout, "unbanned %s from %s\n", b.Addr, b.Jail)
+		}
+		return nil
+	})
+}
+
+func (c ctl) banned(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("banned", "banned [ADDR] [--socket PATH] [--json]", stderr)
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	var addr netip.Addr
+	switch len(pos) {
+	case 0:
+	case 1:
+		var err error
+		if addr, err = parseCtlAddr(pos[0]); err != nil {
+			return f.usageErr(stderr, "%v", err)
+		}
+	default:
+		return f.usageErr(stderr, "unexpected argument %q", pos[1])
+	}
+	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+		bans, err := cl.Banned(ctx, addr)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(stdout, nonNil(bans))
+		}
+		c.printBans(stdout, addr, bans)
+		return nil
+	})
+}
+
+func (c ctl) reload(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("reload", "reload [--socket PATH] [--json]", stderr)
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(pos) > 0 {
+		return f.usageErr(stderr, "unexpected argument %q", pos[0])
+	}
+	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+		res, err := cl.Reload(ctx)
+		if errors.Is(err, control.ErrConfigRefused) {
+			return fmt.Errorf("reload refused, the running configuration is unchanged: %w", err)
+		}
+		if err != nil {
+			return err
+		}
+		if f.json {
+			return printJSON(stdout, res)
+		}
+		fmt.Fprintf(stdout, "configuration reloaded at %s\n", c.when(res.Time))
+		tw := newTable(stdout)
+		if len(res.Sources) > 0 {
+			fmt.Fprintf(tw, "  sources:\t%s\n", strings.Join(res.Sources, " + "))
+		}
+		fmt.Fprintf(tw, "  jails:\t%s\n", listOrNone(res.Jails))
+		if len(res.Removed) > 0 {
+			fmt.Fprintf(tw, "  removed:\t%s (%d %s lifted)\n", strings.Join(res.Removed, ", "), res.Unbanned, plural(res.Unbanned, "ban", "bans"))
+		}
+		return tw.Flush()
+	})
+}
+
+// printStatus writes the daemon overview.
+func (c ctl) printStatus(w io.Writer, st control.Status) {
+	fmt.Fprintf(w, "sysban %s, up %s (since %s)\n", st.Version,
+		humanDuration(time.Duration(st.UptimeSeconds)*time.Second), c.when(st.Started))
+	tw := newTable(w)
+	fmt.Fprintf(tw, "config:\t%s\n", strings.Join(st.ConfigSources, " + "))
+	lr := st.LastReload
+	switch {
+	case lr.Time.IsZero():
+	case lr.OK:
+		fmt.Fprintf(tw, "last reload:\tok at %s\n", c.when(lr.Time))
+	default:
+		fmt.Fprintf(tw, "last reload:\tREFUSED at %s: %s\n", c.when(lr.Time), lr.Error)
+	}
+	fmt.Fprintf(tw, "messages:\t%d handled, %d %s waiting for nftables\n", st.Messages, st.QueuedBans, plural(st.QueuedBans, "ban", "bans"))
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "JAIL\tFILTER\tSTATE\tFAILED NOW\tFAILED TOTAL\tBANNED NOW\tBANNED TOTAL")
+	for _, j := range st.Jails {
+		state := "enabled"
+		if !j.Enabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", j.Name, j.Filter, state,
+			j.CurrentlyFailed, j.TotalFailed, j.CurrentlyBanned, j.TotalBanned)
+	}
+	if len(st.Jails) == 0 {
+		fmt.Fprintln(tw, "(no jails)")
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "LISTENER\tRECEIVED\tPARSE ERRORS\tCONNECTIONS\tDROPPED")
+	for _, l := range st.Listeners {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", l.Name, l.Received, l.ParseErrors, l.Connections, droppedText(l.Dropped))
+	}
+	if len(st.Listeners) == 0 {
+		fmt.Fprintln(tw, "(no listeners)")
+	}
+	tw.Flush()
+}
+
+// printJail writes one jail with the fields fail2ban-client status shows.
+func (c ctl) printJail(w io.Writer, js control.JailStatus) {
+	fmt.Fprintf(w, "Status for jail %s\n", js.Name)
+	tw := newTable(w)
+	filter := js.Filter
+	if len(js.Programs) > 0 {
+		filter += " (programs: " + strings.Join(js.Programs, ", ") + ")"
+	}
+	fmt.Fprintf(tw, "  Filter:\t%s\n", filter)
+	if js.MaxRetry > 0 {
+		bantime := humanDuration(time.Duration(js.BanTimeSeconds) * time.Second)
+		if js.BanTimeSeconds < 0 {
+			bantime = "permanent"
+		}
+		fmt.Fprintf(tw, "  Rule:\t%d %s within %s, ban %s\n", js.MaxRetry, plural(js.MaxRetry, "failure", "failures"),
+			humanDuration(time.Duration(js.FindTimeSeconds)*time.Second), bantime)
+	}
+	fmt.Fprintf(tw, "  Currently failed:\t%d\n", js.CurrentlyFailed)
+	fmt.Fprintf(tw, "  Total failed:\t%d\n", js.TotalFailed)
+	fmt.Fprintf(tw, "  Currently banned:\t%d\n", js.CurrentlyBanned)
+	fmt.Fprintf(tw, "  Total banned:\t%d\n", js.TotalBanned)
+	if len(js.Banned) == 0 {
+		fmt.Fprintf(tw, "  Banned IP list:\t(none)\n")
+		tw.Flush()
+		return
+	}
+	fmt.Fprintf(tw, "  Banned IP list:\t%d %s\n", len(js.Banned), plural(len(js.Banned), "address", "addresses"))
+	tw.Flush()
+	tw = newTable(w)
+	fmt.Fprintln(tw, "    ADDRESS\tUNTIL\tREMAINING\tFAILURES")
+	for _, b := range js.Banned {
+		until, left := c.untilText(b)
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", b.Addr, until, left, failuresText(b))
+	}
+	tw.Flush()
+}
+
+// printBans writes the answer of `sysban banned [ADDR]`.
+func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
+	if len(bans) == 0 {
+		if addr.IsValid() {
+			fmt.Fprintf(w, "%s is not banned\n", addr)
+		} else {
+			fmt.Fprintln(w, "no bans")
+		}
+		return
+	}
+	sort.SliceStable(bans, func(i, j int) bool {
+		if bans[i].Jail != bans[j].Jail {
+			return bans[i].Jail < bans[j].Jail
+		}
+		return bans[i].Addr.Less(bans[j].Addr)
+	})
+	tw := newTable(w)
+	fmt.Fprintln(tw, "JAIL\tADDRESS\tSINCE\tUNTIL\tREMAINING\tFAILURES\tOFFENCES")
+	for _, b := range bans {
+		until, left := c.untilText(b)
+		since := "-"
+		if !b.Start.IsZero() {
+			since = c.when(b.Start)
+		}
+		offences := "-"
+		if b.Offences > 0 {
+			offences = fmt.Sprint(b.Offences)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Jail, b.Addr, since, until, left, failuresText(b), offences)
+	}
+	tw.Flush()
+	// For one address, say why: the lines that got it banned.
+	if !addr.IsValid() {
+		return
+	}
+	for _, b := range bans {
+		if len(b.Lines) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nwhy (%s):\n", b.Jail)
+		for _, l := range b.Lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+}
+
+// untilText is a ban's end and the time left, for tables.
+func (c ctl) untilText(b control.BanInfo) (until, left string) {
+	if b.Permanent || b.Until.IsZero() {
+		return "permanent", "-"
+	}
+	return c.when(b.Until), c.remaining(b.Until)
+}
+
+func (c ctl) when(t time.Time) string { return t.In(c.loc).Format(time.RFC3339) }
+
+// remaining says how long until t: "in 59m", "in 2h05m", "in 3d4h".
+func (c ctl) remaining(t time.Time) string {
+	d := t.Sub(c.now())
+	if d <= 0 {
+		return "expired"
+	}
+	return "in " + humanDuration(d)
+}
+
+// humanDuration is a short, rounded-down duration: 45s, 59m, 2h05m, 3d4h.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	default:
+		return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	}
+}
+
+func failuresText(b control.BanInfo) string {
+	switch {
+	case b.Manual:
+		return "manual"
+	case b.Failures > 0:
+		return fmt.Sprint(b.Failures)
+	default:
+		return "-"
+	}
+}
+
+func droppedText(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+func newTable(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}
+
+// nonNil makes an empty list print as [] rather than null in --json.
+func nonNil(b []control.BanInfo) []control.BanInfo {
+	if b == nil {
+		return []control.BanInfo{}
+	}
+	return b
+}
+
+// parseCtlAddr reads an address as users type it (brackets around IPv6
+// allowed); an IPv4-mapped IPv6 address is the IPv4 host it stands for.
+func parseCtlAddr(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("address %q: want an IPv4 or IPv6 address", s)
+	}
+	return sysban.CanonicalAddr(a), nil
+}

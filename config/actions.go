@@ -1,0 +1,132 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/sysban/sysban/notify"
+)
+
+// Notify is the notification section: queueing for every action and the
+// shared whois client.
+type Notify struct {
+	QueueSize    int
+	DrainTimeout time.Duration
+	Whois        notify.WhoisOptions
+}
+
+var (
+	actionKinds  = []string{"on", "mail", "webhook", "exec"}
+	notifyFields = []string{"queuesize", "draintimeout", "whois"}
+)
+
+// decodeActions reads the actions section into notify.ActionSpecs, each
+// validated by notify itself so the rules live in one place.
+func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpec {
+	actions := d.section(root, "actions")
+	out := map[string]notify.ActionSpec{}
+	for _, name := range mapKeys(actions) {
+		key := "actions." + name
+		if !nameRE.MatchString(name) {
+			d.fail(key, "action name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
+			continue
+		}
+		am, ok := actions[name].(map[string]any)
+		if !ok {
+			d.fail(key, "want a map with one of mail, webhook, exec")
+			continue
+		}
+		d.checkKeys(key, am, actionKinds)
+		spec := notify.ActionSpec{Name: name, On: d.strings(am, key+".on")}
+		if _, ok := am["mail"]; ok {
+			spec.Mail = &notify.MailSpec{}
+			d.structInto(d.section(am, key+".mail"), key+".mail", spec.Mail)
+		}
+		if _, ok := am["webhook"]; ok {
+			spec.Webhook = &notify.WebhookSpec{}
+			d.structInto(d.section(am, key+".webhook"), key+".webhook", spec.Webhook)
+		}
+		if _, ok := am["exec"]; ok {
+			spec.Exec = &notify.ExecSpec{}
+			d.structInto(d.section(am, key+".exec"), key+".exec", spec.Exec)
+		}
+		if err := spec.Validate(); err != nil {
+			d.fail(key, "%v", err)
+		}
+		out[name] = spec
+	}
+	return out
+}
+
+func (d *decoder) decodeNotify(root map[string]any) Notify {
+	nm := d.section(root, "notify")
+	d.checkKeys("notify", nm, notifyFields)
+	var n Notify
+	if _, ok := nm["queuesize"]; ok {
+		n.QueueSize = d.intRange(nm, "notify.queuesize", 1, 1<<20)
+	}
+	if _, ok := nm["draintimeout"]; ok {
+		n.DrainTimeout = d.duration(nm, "notify.draintimeout", false)
+	}
+	if _, ok := nm["whois"]; ok {
+		wm := d.section(nm, "notify.whois")
+		d.checkKeys("notify.whois", wm, []string{"server", "timeout"})
+		n.Whois.Server = d.str(wm, "notify.whois.server")
+		if _, ok := wm["timeout"]; ok {
+			n.Whois.Timeout = d.duration(wm, "notify.whois.timeout", false)
+		}
+	}
+	return n
+}
+
+// structInto fills the exported fields of the struct ptr points to from m,
+// matching lower-cased field names, so notify's spec types are the schema.
+// Supported field types: string, bool, int, []string, time.Duration and
+// map[string]string.
+func (d *decoder) structInto(m map[string]any, key string, ptr any) {
+	v := reflect.ValueOf(ptr).Elem()
+	t := v.Type()
+	var names []string
+	fields := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		if !t.Field(i).IsExported() {
+			continue
+		}
+		n := strings.ToLower(t.Field(i).Name)
+		names = append(names, n)
+		fields[n] = i
+	}
+	d.checkKeys(key, m, names)
+	durationType := reflect.TypeOf(time.Duration(0))
+	for _, k := range mapKeys(m) {
+		i, ok := fields[k]
+		if !ok {
+			continue
+		}
+		fk := key + "." + k
+		f := v.Field(i)
+		switch {
+		case f.Type() == durationType:
+			f.SetInt(int64(d.duration(m, fk, false)))
+		case f.Kind() == reflect.String:
+			f.SetString(d.str(m, fk))
+		case f.Kind() == reflect.Bool:
+			f.SetBool(d.boolean(m, fk))
+		case f.Kind() == reflect.Int:
+			f.SetInt(int64(d.intRange(m, fk, -1, 1<<30)))
+		case f.Type() == reflect.TypeOf([]string(nil)):
+			f.Set(reflect.ValueOf(d.strings(m, fk)))
+		case f.Type() == reflect.TypeOf(map[string]string(nil)):
+			sm := d.section(m, fk)
+			out := make(map[string]string, len(sm))
+			for _, sk := range mapKeys(sm) {
+				out[sk] = d.str(sm, fk+"."+sk)
+			}
+			f.Set(reflect.ValueOf(out))
+		default:
+			panic(fmt.Sprintf("config: structInto: unsupported field %s %s", t.Field(i).Name, f.Type()))
+		}
+	}
+}

@@ -1,0 +1,564 @@
+package nft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sysban "github.com/sysban/sysban"
+)
+
+// Tests of Guard against the kernel, in fresh network namespaces. Damage is
+// done with the nft command, from another process, as an admin or a
+// firewall manager would.
+
+// memSource is a BanSource over a slice, like the store: Due returns the
+// bans not over at now. failing makes Due fail.
+type memSource struct {
+	mu      sync.Mutex
+	bans    []sysban.Ban
+	calls   int
+	failing bool
+}
+
+func (s *memSource) Due(_ context.Context, now time.Time) ([]sysban.Ban, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls++
+	if s.failing {
+		return nil, errors.New("store unavailable")
+	}
+	var out []sysban.Ban
+	for _, b := range s.bans {
+		if b.Permanent() || b.Expiry().After(now) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func (s *memSource) add(bans ...sysban.Ban) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bans = append(s.bans, bans...)
+}
+
+func (s *memSource) remove(jail string, a netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.bans = slices.DeleteFunc(s.bans, func(b sysban.Ban) bool { return b.Jail == jail && b.Addr == a })
+}
+
+func (s *memSource) set(failing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failing = failing
+}
+
+func (s *memSource) callCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls
+}
+
+// heal is one OnHeal call.
+type heal struct {
+	reason   string
+	restored int
+}
+
+// runningGuard is a Guard started by startGuard.
+type runningGuard struct {
+	cancel context.CancelFunc
+	done   chan error
+	heals  chan heal
+	checks atomic.Int64 // completed checks
+	byMon  atomic.Int64 // of which started by the monitor
+}
+
+// startGuard runs Guard on b until the test ends.
+func startGuard(t *testing.T, b *Backend, src BanSource, opts GuardOptions) *runningGuard {
+	t.Helper()
+	rg := &runningGuard{done: make(chan error, 1), heals: make(chan heal, 100)}
+	opts.OnHeal = func(reason string, restored int) { rg.heals <- heal{reason, restored} }
+	opts.checked = func(trigger string) {
+		if trigger == "monitor" {
+			rg.byMon.Add(1)
+		}
+		rg.checks.Add(1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rg.cancel = cancel
+	go func() { rg.done <- b.Guard(ctx, src, opts) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-rg.done:
+			if err != nil {
+				t.Errorf("Guard: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("Guard did not return within 10s of cancel")
+		}
+	})
+	// Wait for the first check, so the guard is watching before the test
+	// does anything.
+	rg.waitChecks(t, 1)
+	return rg
+}
+
+// waitChecks waits until n more checks than now have completed... or, the
+// first time, until n have.
+func (rg *runningGuard) waitChecks(t *testing.T, n int64) {
+	t.Helper()
+	target := rg.checks.Load() + n
+	waitFor(t, 20*time.Second, fmt.Sprintf("%d guard checks", n), func() bool { return rg.checks.Load() >= target })
+}
+
+// state is what a healthy table looks like to a test.
+type state struct {
+	rules []string // rule lines, as ruleLines prints them
+	bans  []sysban.Ban
+}
+
+// healthy reports whether ns holds the table with exactly want's rules and
+// every ban of want, each with a sane remaining time; why says what is
+// wrong when it does not. It never fails the test: the table may be
+// missing while the guard has not repaired it yet.
+func healthy(b *Backend, ns *netNS, want state) (ok bool, why string) {
+	out, err := exec.Command("ip", "netns", "exec", ns.name, "nft", "list", "chain", "inet", DefaultTable, ChainName).Output()
+	if err != nil {
+		return false, "chain not listable: " + err.Error()
+	}
+	var lines []string
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "table ") || strings.HasPrefix(l, "chain ") ||
+			strings.HasPrefix(l, "type ") || l == "}" {
+			continue
+		}
+		if i := strings.Index(l, " comment "); i >= 0 {
+			l = l[:i]
+		}
+		lines = append(lines, l)
+	}
+	if !slices.Equal(lines, want.rules) {
+		return false, fmt.Sprintf("rules %q", lines)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	have := map[string]map[netip.Addr]Element{}
+	for _, ban := range want.bans {
+		if have[ban.Jail] == nil {
+			els, err := b.Banned(ctx, ban.Jail)
+			if err != nil {
+				return false, err.Error()
+			}
+			have[ban.Jail] = map[netip.Addr]Element{}
+			for _, e := range els {
+				have[ban.Jail][e.Addr] = e
+			}
+		}
+		e, ok := have[ban.Jail][sysban.CanonicalAddr(ban.Addr)]
+		if !ok {
+			return false, fmt.Sprintf("%s %v not banned", ban.Jail, ban.Addr)
+		}
+		if why := saneTimeout(ban, e, time.Now()); why != "" {
+			return false, why
+		}
+	}
+	return true, ""
+}
+
+// saneTimeout checks an element against its ban: permanent stays
+// permanent, a timed ban keeps its remaining time (not its full bantime).
+func saneTimeout(ban sysban.Ban, e Element, now time.Time) string {
+	if ban.Permanent() {
+		if !e.Permanent {
+			return fmt.Sprintf("%v: %+v, want permanent", ban.Addr, e)
+		}
+		return ""
+	}
+	rem := ban.Expiry().Sub(now)
+	if e.Permanent || e.Expires > rem+time.Second || e.Expires < rem-30*time.Second {
+		return fmt.Sprintf("%v: expires in %v, want about %v", ban.Addr, e.Expires, rem)
+	}
+	return ""
+}
+
+// guardBans are the bans the damage tests start with: timed and permanent,
+// IPv4, IPv6 and mapped, some half over, in two jails.
+func guardBans(now time.Time) []sysban.Ban {
+	return []sysban.Ban{
+		{Jail: "ssh", Addr: addr("192.0.2.1"), Start: now, Duration: time.Hour},
+		{Jail: "ssh", Addr: addr("192.0.2.2"), Start: now.Add(-50 * time.Minute), Duration: time.Hour},
+		{Jail: "ssh", Addr: addr("::ffff:192.0.2.3"), Start: now, Duration: sysban.Permanent},
+		{Jail: "ssh", Addr: addr("2001:db8::1"), Start: now, Duration: 10 * time.Minute},
+		{Jail: "ssh", Addr: addr("2001:db8::2"), Start: now, Duration: sysban.Permanent},
+		{Jail: "web", Addr: addr("198.51.100.1"), Start: now, Duration: 24 * time.Hour},
+		{Jail: "web", Addr: addr("2001:db8::9"), Start: now.Add(-time.Hour), Duration: 2 * time.Hour},
+	}
+}
+
+var handleRE = regexp.MustCompile(`# handle (\d+)$`)
+
+// ruleHandle returns the handle of the first rule of the input chain whose
+// line contains substr.
+func ruleHandle(t *testing.T, ns *netNS, substr string) string {
+	t.Helper()
+	for _, l := range strings.Split(ns.exec(t, "nft", "-a", "list", "chain", "inet", DefaultTable, ChainName), "\n") {
+		if strings.Contains(l, substr) {
+			if m := handleRE.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+				return m[1]
+			}
+		}
+	}
+	t.Fatalf("no rule with %q", substr)
+	return ""
+}
+
+// TestGuardHeals damages the table every way the guard must notice, from
+// another process, and checks that table, rules and every due ban are back
+// within 5 s: first with change notifications (the fast path), then with
+// the reconcile alone, which must heal within its interval.
+func TestGuardHeals(t *testing.T) {
+	damages := []struct {
+		name    string
+		do      func(t *testing.T, ns *netNS)
+		reason  string // part of the reported reason
+		restore int    // bans the repair must report restored
+	}{
+		{"flush ruleset", func(t *testing.T, ns *netNS) {
+			ns.exec(t, "nft", "flush", "ruleset")
+		}, "table inet sysban missing", 7},
+		{"delete table", func(t *testing.T, ns *netNS) {
+			ns.exec(t, "nft", "delete", "table", "inet", DefaultTable)
+		}, "table inet sysban missing", 7},
+		{"delete one rule", func(t *testing.T, ns *netNS) {
+			h := ruleHandle(t, ns, "@web_v4")
+			ns.exec(t, "nft", "delete", "rule", "inet", DefaultTable, ChainName, "handle", h)
+		}, "jail web has 1 of its 2 rules", 0},
+		{"flush set", func(t *testing.T, ns *netNS) {
+			ns.exec(t, "nft", "flush", "set", "inet", DefaultTable, "ssh_v4")
+		}, "due bans missing", 3},
+		{"delete set", func(t *testing.T, ns *netNS) {
+			// One transaction, as an admin's script would: the set cannot
+			// go while a rule refers to it, and in two commands the guard
+			// may put the rule back in between.
+			h := ruleHandle(t, ns, "@ssh_v6")
+			ns.exec(t, "nft", fmt.Sprintf("delete rule inet %s %s handle %s; delete set inet %s ssh_v6", DefaultTable, ChainName, h, DefaultTable))
+		}, "set ssh_v6 missing", 2},
+		{"nft -f with flush ruleset", func(t *testing.T, ns *netNS) {
+			// What "nft -f /etc/nftables.conf" does on Debian: the stock
+			// file starts with "flush ruleset" and loads its own table.
+			f := t.TempDir() + "/nftables.conf"
+			conf := "flush ruleset\n" +
+				"table inet filter {\n" +
+				"\tchain input { type filter hook input priority filter; policy accept; }\n" +
+				"\tchain forward { type filter hook forward priority filter; policy accept; }\n" +
+				"}\n"
+			if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ns.exec(t, "nft", "-f", f)
+		}, "table inet sysban missing", 7},
+	}
+	for _, mode := range []struct {
+		name      string
+		noMonitor bool
+		interval  time.Duration
+		limit     time.Duration // heal latency must stay below
+	}{
+		{"monitor", false, DefaultGuardInterval, time.Second},
+		// Without notifications the damage waits for the next tick (at
+		// most Interval), and element losses for the confirming re-read.
+		{"reconcile only", true, DefaultGuardInterval, DefaultGuardInterval + confirmDelay + 500*time.Millisecond},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, d := range damages {
+				t.Run(d.name, func(t *testing.T) {
+					ns := newNetNS(t, "g")
+					b := openIn(t, ns, Options{})
+					setup(t, b, sshRule, webRule)
+					bans := guardBans(time.Now())
+					src := &memSource{}
+					src.add(bans...)
+					apply(t, b, bans...)
+					want := state{rules: ruleLines(t, ns, DefaultTable), bans: bans}
+					if ok, why := healthy(b, ns, want); !ok {
+						t.Fatalf("not healthy before any damage: %s", why)
+					}
+					rg := startGuard(t, b, src, GuardOptions{Interval: mode.interval, NoMonitor: mode.noMonitor})
+
+					t0 := time.Now()
+					// The repair may well be done before nft returns; OnHeal
+					// below proves there was damage to repair.
+					d.do(t, ns)
+					var why string
+					deadline := t0.Add(5 * time.Second)
+					for {
+						var ok bool
+						if ok, why = healthy(b, ns, want); ok {
+							break
+						}
+						if time.Now().After(deadline) {
+							t.Fatalf("not healed within 5s: %s", why)
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+					took := time.Since(t0)
+					t.Logf("HEAL %s / %s: healthy again after %v", mode.name, d.name, took.Round(time.Millisecond))
+					if took > mode.limit {
+						t.Errorf("healed after %v, want within %v", took, mode.limit)
+					}
+					select {
+					case h := <-rg.heals:
+						if !strings.Contains(h.reason, d.reason) || h.restored != d.restore {
+							t.Errorf("OnHeal(%q, %d), want a reason with %q and %d restored", h.reason, h.restored, d.reason, d.restore)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatal("healed, but OnHeal not called")
+					}
+					// One damage, one repair: later checks find nothing.
+					rg.waitChecks(t, 2)
+					select {
+					case h := <-rg.heals:
+						t.Errorf("second repair after one damage: %+v", h)
+					default:
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestGuardQuietOnOwnChanges checks that the daemon's own work (Apply,
+// Remove, a reload that changes the rules) and kernel expiry never look
+// like damage, and that a repair after a reload uses the new rules.
+func TestGuardQuietOnOwnChanges(t *testing.T) {
+	ns := newNetNS(t, "g")
+	b := openIn(t, ns, Options{})
+	setup(t, b, sshRule)
+	src := &memSource{}
+	rg := startGuard(t, b, src, GuardOptions{Interval: 200 * time.Millisecond})
+	ctx := testCtx(t)
+
+	now := time.Now()
+	// The store records a ban before the kernel gets it; the guard must
+	// not race the daemon's own Apply.
+	for i := range 20 {
+		ban := sysban.Ban{Jail: "ssh", Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), Start: now, Duration: time.Hour}
+		src.add(ban)
+		apply(t, b, ban)
+	}
+	bulk := manyBans("ssh", 5000, now)
+	src.add(bulk...)
+	apply(t, b, bulk...)
+	// Bans that the kernel expires by itself.
+	short := []sysban.Ban{
+		{Jail: "ssh", Addr: addr("203.0.113.1"), Start: now, Duration: time.Second},
+		{Jail: "ssh", Addr: addr("2001:db8:ffff::1"), Start: now, Duration: 1500 * time.Millisecond},
+	}
+	src.add(short...)
+	apply(t, b, short...)
+	// Unbans: store first, then the kernel.
+	src.remove("ssh", addr("192.0.2.3"))
+	if err := b.Remove(ctx, "ssh", []netip.Addr{addr("192.0.2.3")}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "short bans to expire", func() bool {
+		els := banned(t, b, "ssh")
+		_, a := els[addr("203.0.113.1")]
+		_, c := els[addr("2001:db8:ffff::1")]
+		return !a && !c
+	})
+	// A reload that changes ssh's port and adds a jail.
+	ssh2 := sshRule
+	ssh2.Ports = []sysban.PortRange{pr(2222, 2222)}
+	setup(t, b, ssh2, webRule)
+	rg.waitChecks(t, 5)
+	select {
+	case h := <-rg.heals:
+		t.Fatalf("repair without damage: %+v", h)
+	default:
+	}
+	if n := rg.byMon.Load(); n != 0 {
+		t.Errorf("%d checks started by notifications of our own changes", n)
+	}
+
+	// Damage after the reload is repaired with the new rules.
+	want := ruleLines(t, ns, DefaultTable)
+	if !strings.Contains(want[0], "dport 2222") || len(want) != 4 {
+		t.Fatalf("rules after reload: %v", want)
+	}
+	ns.exec(t, "nft", "flush", "ruleset")
+	select {
+	case h := <-rg.heals:
+		if h.restored != 5000+20-1 {
+			t.Errorf("restored %d bans, want %d", h.restored, 5000+20-1)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("flush ruleset not repaired within 5s")
+	}
+	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
+		t.Errorf("rules after repair:\n%s\nwant the reloaded ones:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if _, gone := banned(t, b, "ssh")[addr("192.0.2.3")]; gone {
+		t.Error("the unbanned address came back")
+	}
+}
+
+// TestGuardBacksOff makes the ban source fail during a repair: the guard
+// rebuilds the ruleset, cannot restore the bans, retries with growing
+// pauses, and restores them once the source answers again.
+func TestGuardBacksOff(t *testing.T) {
+	ns := newNetNS(t, "g")
+	b := openIn(t, ns, Options{})
+	setup(t, b, sshRule)
+	bans := guardBans(time.Now())[:5] // the ssh ones
+	src := &memSource{}
+	src.add(bans...)
+	apply(t, b, bans...)
+	rg := startGuard(t, b, src, GuardOptions{Interval: 100 * time.Millisecond})
+
+	src.set(true)
+	before := src.callCount()
+	ns.exec(t, "nft", "flush", "ruleset")
+	waitFor(t, 5*time.Second, "the ruleset to be rebuilt", func() bool {
+		_, err := exec.Command("ip", "netns", "exec", ns.name, "nft", "list", "set", "inet", DefaultTable, "ssh_v4").Output()
+		return err == nil
+	})
+	// Backoff 0.5 s, 1 s, 2 s...: in 3 s at most about 4 attempts, where a
+	// loop at the 100 ms interval would make 30.
+	t1 := time.Now()
+	waitFor(t, 10*time.Second, "3s of failures", func() bool { return time.Since(t1) > 3*time.Second })
+	if n := src.callCount() - before; n > 6 {
+		t.Errorf("%d reads of the failing source in about 3s: no backoff", n)
+	}
+	src.set(false)
+	want := state{rules: ruleLines(t, ns, DefaultTable), bans: bans}
+	waitFor(t, 15*time.Second, "bans restored after the source recovers", func() bool {
+		ok, _ := healthy(b, ns, want)
+		return ok
+	})
+	select {
+	case h := <-rg.heals:
+		if h.restored != len(bans) {
+			t.Errorf("restored %d, want %d", h.restored, len(bans))
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("OnHeal not called for the late restore")
+	}
+}
+
+// TestGuardStops checks that Guard returns soon after its context ends and
+// leaves no goroutine behind, and that it refuses a closed Backend.
+func TestGuardStops(t *testing.T) {
+	ns := newNetNS(t, "g")
+	b := openIn(t, ns, Options{})
+	setup(t, b, sshRule)
+	src := &memSource{}
+
+	before := runtime.NumGoroutine()
+	for range 3 { // start and stop repeatedly: leaks would add up
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		checks := make(chan struct{}, 100)
+		go func() {
+			done <- b.Guard(ctx, src, GuardOptions{checked: func(string) { checks <- struct{}{} }})
+		}()
+		select {
+		case <-checks:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Guard made no check")
+		}
+		t0 := time.Now()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Guard after cancel: %v", err)
+			}
+			t.Logf("Guard returned %v after cancel", time.Since(t0))
+		case <-time.After(5 * time.Second):
+			t.Fatal("Guard did not return within 5s of cancel")
+		}
+	}
+	waitFor(t, 5*time.Second, "guard goroutines to end", func() bool {
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		return runtime.NumGoroutine() <= before && !strings.Contains(stacks, "nft.(*monitor).run")
+	})
+
+	// Closing the Backend under a running Guard ends it with an error.
+	b2 := openIn(t, ns, Options{})
+	setup(t, b2, sshRule)
+	done := make(chan error, 1)
+	go func() { done <- b2.Guard(context.Background(), src, GuardOptions{Interval: 50 * time.Millisecond}) }()
+	if err := b2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, errClosed) {
+			t.Errorf("Guard on a closed backend = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Guard kept running on a closed backend")
+	}
+	if err := b2.Guard(context.Background(), nil, GuardOptions{}); err == nil {
+		t.Error("Guard without a source: no error")
+	}
+}
+
+// TestObserveWrite checks that every committed batch is reported with its
+// operation and element count.
+func TestObserveWrite(t *testing.T) {
+	ns := newNetNS(t, "g")
+	type write struct {
+		op    string
+		elems int
+	}
+	var mu sync.Mutex
+	var writes []write
+	b := openIn(t, ns, Options{ObserveWrite: func(op string, d time.Duration, n int) {
+		if d <= 0 {
+			t.Errorf("%s write took %v", op, d)
+		}
+		mu.Lock()
+		writes = append(writes, write{op, n})
+		mu.Unlock()
+	}})
+	setup(t, b, sshRule)
+	now := time.Now()
+	apply(t, b,
+		sysban.Ban{Jail: "ssh", Addr: addr("192.0.2.1"), Start: now, Duration: time.Hour},
+		sysban.Ban{Jail: "ssh", Addr: addr("2001:db8::1"), Start: now, Duration: time.Hour},
+		sysban.Ban{Jail: "ssh", Addr: addr("192.0.2.1"), Start: now, Duration: time.Hour}, // same element
+	)
+	if err := b.Remove(testCtx(t), "ssh", []netip.Addr{addr("192.0.2.1")}); err != nil {
+		t.Fatal(err)
+	}
+	// A failed write is not reported as a commit.
+	ns.exec(t, "nft", "delete", "table", "inet", DefaultTable)
+	if err := b.Apply(testCtx(t), []sysban.Ban{{Jail: "ssh", Addr: addr("192.0.2.9"), Start: now, Duration: time.Hour}}); err == nil {
+		t.Fatal("Apply into a deleted table succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []write{{"setup", 0}, {"apply", 2}, {"remove", 1}}
+	if !slices.Equal(writes, want) {
+		t.Errorf("writes = %v, want %v", writes, want)
+	}
+}

@@ -1,0 +1,252 @@
+package nft
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	sysban "github.com/sysban/sysban"
+	"golang.org/x/sys/unix"
+)
+
+// Unit tests of Guard's pure parts; no root needed.
+
+// notification builds an nf_tables notification as the kernel sends it.
+func notification(t testing.TB, typ int, pid uint32, family byte, table string) netlink.Message {
+	t.Helper()
+	data := []byte{family, unix.NFNETLINK_V0, 0, 0}
+	if table != "" {
+		ae := netlink.NewAttributeEncoder()
+		ae.String(unix.NFTA_TABLE_NAME, table)
+		ae.String(2, "other") // chain/set/rule name attributes follow
+		b, err := ae.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	return netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | typ), PID: pid},
+		Data:   data,
+	}
+}
+
+func TestForeignChange(t *testing.T) {
+	const self = 4242
+	inet := byte(unix.NFPROTO_INET)
+	tests := []struct {
+		name string
+		msg  netlink.Message
+		want bool
+	}{
+		{"table deleted by nft", notification(t, unix.NFT_MSG_DELTABLE, 99, inet, "sysban"), true},
+		{"chain deleted", notification(t, unix.NFT_MSG_DELCHAIN, 99, inet, "sysban"), true},
+		{"rule deleted", notification(t, unix.NFT_MSG_DELRULE, 99, inet, "sysban"), true},
+		{"rule added", notification(t, unix.NFT_MSG_NEWRULE, 99, inet, "sysban"), true},
+		{"set deleted", notification(t, unix.NFT_MSG_DELSET, 99, inet, "sysban"), true},
+		{"elements deleted", notification(t, unix.NFT_MSG_DELSETELEM, 99, inet, "sysban"), true},
+		{"kernel (port 0)", notification(t, unix.NFT_MSG_DELSETELEM, 0, inet, "sysban"), true},
+		{"our own change", notification(t, unix.NFT_MSG_DELTABLE, self, inet, "sysban"), false},
+		{"elements added", notification(t, unix.NFT_MSG_NEWSETELEM, 99, inet, "sysban"), false},
+		{"generation", notification(t, unix.NFT_MSG_NEWGEN, 99, 0, ""), false},
+		{"other table", notification(t, unix.NFT_MSG_DELTABLE, 99, inet, "filter"), false},
+		{"same name, ip family", notification(t, unix.NFT_MSG_DELTABLE, 99, unix.NFPROTO_IPV4, "sysban"), false},
+		{"prefix of the name", notification(t, unix.NFT_MSG_DELTABLE, 99, inet, "sysba"), false},
+		{"no table attribute", notification(t, unix.NFT_MSG_DELTABLE, 99, inet, ""), false},
+		{"truncated header", netlink.Message{Header: netlink.Header{Type: unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_DELTABLE}, Data: []byte{1}}, true},
+		{"broken attributes", netlink.Message{Header: netlink.Header{Type: unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_DELRULE}, Data: []byte{1, 0, 0, 0, 200, 0, 1}}, true},
+		{"other subsystem", netlink.Message{Header: netlink.Header{Type: unix.NFNL_SUBSYS_CTNETLINK<<8 | unix.NFT_MSG_DELTABLE}, Data: []byte{1, 0, 0, 0}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := foreignChange(tt.msg, "sysban", self); got != tt.want {
+				t.Errorf("foreignChange = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzForeignChange feeds arbitrary notification bodies (bytes from the
+// kernel, shaped by whoever changed the ruleset): never a panic, and a
+// message of ours or of another subsystem is never a foreign change.
+func FuzzForeignChange(f *testing.F) {
+	for _, m := range []netlink.Message{
+		notification(f, unix.NFT_MSG_DELTABLE, 1, unix.NFPROTO_INET, "sysban"),
+		notification(f, unix.NFT_MSG_DELSETELEM, 1, unix.NFPROTO_INET, "filter"),
+	} {
+		f.Add(uint16(m.Header.Type), m.Header.PID, m.Data)
+	}
+	f.Add(uint16(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_DELRULE), uint32(7), []byte{1, 0, 0, 0, 4, 0})
+	f.Fuzz(func(t *testing.T, typ uint16, pid uint32, data []byte) {
+		msg := netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(typ), PID: pid}, Data: data}
+		got := foreignChange(msg, "sysban", 5)
+		if got && (pid == 5 || typ>>8 != unix.NFNL_SUBSYS_NFTABLES) {
+			t.Fatalf("foreignChange(type %#x, pid %d) = true", typ, pid)
+		}
+	})
+}
+
+func TestMissingBans(t *testing.T) {
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	jails := map[string]*jailSets{
+		"ssh": {v4: &nftables.Set{Name: "ssh_v4"}, v6: &nftables.Set{Name: "ssh_v6"}},
+	}
+	ban := func(a string, start time.Duration, d time.Duration) sysban.Ban {
+		return sysban.Ban{Jail: "ssh", Addr: netip.MustParseAddr(a), Start: now.Add(start), Duration: d}
+	}
+	kernel := map[string]map[netip.Addr]bool{
+		"ssh_v4": {addr("192.0.2.1"): true},
+		"ssh_v6": {addr("2001:db8::1"): true},
+	}
+	tests := []struct {
+		name string
+		due  []sysban.Ban
+		want map[string]time.Duration // missing address -> its ban's duration
+	}{
+		{"all present", []sysban.Ban{ban("192.0.2.1", 0, time.Hour), ban("2001:db8::1", 0, sysban.Permanent)}, nil},
+		{"mapped address found in the v4 set", []sysban.Ban{ban("::ffff:192.0.2.1", 0, time.Hour)}, nil},
+		{"missing v4 and v6", []sysban.Ban{ban("192.0.2.2", 0, time.Hour), ban("2001:db8::2", 0, sysban.Permanent)},
+			map[string]time.Duration{"192.0.2.2": time.Hour, "2001:db8::2": sysban.Permanent}},
+		{"v4 address looked for in the v4 set only", []sysban.Ban{ban("2001:db8::1", 0, time.Hour), ban("192.0.2.1", 0, time.Hour)}, nil},
+		// The kernel may have expired it already: not missing.
+		{"ends within the margin", []sysban.Ban{ban("192.0.2.3", -time.Hour, time.Hour+expiryMargin/2)}, nil},
+		{"ends just after the margin", []sysban.Ban{ban("192.0.2.3", -time.Hour, time.Hour+2*expiryMargin)},
+			map[string]time.Duration{"192.0.2.3": time.Hour + 2*expiryMargin}},
+		{"unknown jail", []sysban.Ban{{Jail: "gone", Addr: addr("192.0.2.4"), Start: now, Duration: time.Hour}}, nil},
+		{"invalid address", []sysban.Ban{{Jail: "ssh", Start: now, Duration: time.Hour}}, nil},
+		{"longest of two wins", []sysban.Ban{ban("192.0.2.5", 0, time.Minute), ban("192.0.2.5", 0, sysban.Permanent), ban("192.0.2.5", 0, time.Hour)},
+			map[string]time.Duration{"192.0.2.5": sysban.Permanent}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := missingBans(tt.due, jails, kernel, now)
+			if len(got) != len(tt.want) {
+				t.Fatalf("missing = %v, want %v", got, tt.want)
+			}
+			for a, d := range tt.want {
+				b, ok := got[banKey{"ssh", addr(a)}]
+				if !ok || b.Duration != d {
+					t.Errorf("missing[%s] = %+v (%v), want duration %v", a, b, ok, d)
+				}
+			}
+		})
+	}
+}
+
+func TestRulesDiffer(t *testing.T) {
+	reject := sysban.JailRule{Name: "web", Protocol: sysban.All, Verdict: sysban.Reject} // 2 rules per family
+	rules := []sysban.JailRule{sshRule, reject}
+	c := func(n int, s string) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out
+	}
+	join := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		comments []string
+		want     []string
+	}{
+		{"intact", join(c(2, "sysban jail ssh"), c(4, "sysban jail web")), nil},
+		{"one rule gone", join(c(1, "sysban jail ssh"), c(4, "sysban jail web")), []string{"jail ssh has 1 of its 2 rules"}},
+		{"chain flushed", nil, []string{"jail ssh has 0 of its 2 rules", "jail web has 0 of its 4 rules"}},
+		{"rule doubled", join(c(3, "sysban jail ssh"), c(4, "sysban jail web")), []string{"jail ssh has 3 of its 2 rules"}},
+		{"foreign rule", join(c(1, ""), c(2, "sysban jail ssh"), c(4, "sysban jail web")), []string{"1 foreign rules in chain input"}},
+		{"rule of a removed jail", join(c(2, "sysban jail ssh"), c(4, "sysban jail web"), c(2, "sysban jail old")), []string{"2 foreign rules in chain input"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := rulesDiffer(rules, tt.comments)
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("rulesDiffer = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSetsDiffer(t *testing.T) {
+	good := func(name string, kt nftables.SetDatatype) *nftables.Set {
+		return &nftables.Set{Name: name, KeyType: kt, HasTimeout: true}
+	}
+	v4, v6 := good("ssh_v4", nftables.TypeIPAddr), good("ssh_v6", nftables.TypeIP6Addr)
+	noTimeout := &nftables.Set{Name: "ssh_v4", KeyType: nftables.TypeIPAddr}
+	anon := &nftables.Set{Name: "ssh_v6", KeyType: nftables.TypeIP6Addr, HasTimeout: true, Anonymous: true}
+	tests := []struct {
+		name string
+		sets []*nftables.Set
+		want string
+	}{
+		{"intact", []*nftables.Set{v4, v6, good("junk", nftables.TypeIPAddr)}, ""},
+		{"v6 missing", []*nftables.Set{v4}, "set ssh_v6 missing"},
+		{"both missing", nil, "set ssh_v4 missing|set ssh_v6 missing"},
+		{"recreated without timeout", []*nftables.Set{noTimeout, v6}, "set ssh_v4 changed shape"},
+		{"an anonymous set of that name is not it", []*nftables.Set{v4, anon}, "set ssh_v6 missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := strings.Join(setsDiffer([]sysban.JailRule{sshRule}, tt.sets), "|"); got != tt.want {
+				t.Errorf("setsDiffer = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestChainDiffers(t *testing.T) {
+	accept, drop := nftables.ChainPolicyAccept, nftables.ChainPolicyDrop
+	good := func() *nftables.Chain {
+		return &nftables.Chain{Name: ChainName, Hooknum: nftables.ChainHookInput,
+			Priority: nftables.ChainPriorityRef(-10), Type: nftables.ChainTypeFilter, Policy: &accept}
+	}
+	with := func(f func(*nftables.Chain)) *nftables.Chain { c := good(); f(c); return c }
+	tests := []struct {
+		name string
+		ch   *nftables.Chain
+		want string
+	}{
+		{"intact", good(), ""},
+		{"regular chain", with(func(c *nftables.Chain) { c.Hooknum, c.Priority, c.Policy = nil, nil, nil }), "not on the input hook"},
+		{"forward hook", with(func(c *nftables.Chain) { c.Hooknum = nftables.ChainHookForward }), "not on the input hook"},
+		{"priority", with(func(c *nftables.Chain) { c.Priority = nftables.ChainPriorityFilter }), "another priority"},
+		{"type", with(func(c *nftables.Chain) { c.Type = nftables.ChainTypeNAT }), "another type"},
+		{"policy drop", with(func(c *nftables.Chain) { c.Policy = &drop }), "policy is not accept"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := chainDiffers(tt.ch, -10)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Errorf("chainDiffers = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	tests := []struct {
+		n    int
+		want time.Duration
+	}{
+		{1, minBackoff},
+		{2, 2 * minBackoff},
+		{3, 4 * minBackoff},
+		{7, 32 * time.Second},
+		{8, maxBackoff},
+		{1000, maxBackoff},
+	}
+	for _, tt := range tests {
+		want := min(tt.want, maxBackoff)
+		if got := backoff(tt.n); got != want {
+			t.Errorf("backoff(%d) = %v, want %v", tt.n, got, want)
+		}
+	}
+}

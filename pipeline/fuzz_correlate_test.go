@@ -1,0 +1,173 @@
+package pipeline
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// FuzzCorrelation feeds arbitrary line sequences through the correlating
+// filters. Each input line is "P N text": P picks the program, N the pid,
+// the rest is the message. It checks what must hold whatever arrives: one
+// match per filter and line, hosts are clean substrings of lines already
+// seen, a line completes a multi-line failure only after some line opened
+// one for that filter, and the pending sets stay within their bound.
+func FuzzCorrelation(f *testing.F) {
+	for _, path := range []string{"testdata/sshd.log", "testdata/sendmail-auth.log", "testdata/saslauthd.log"} {
+		fx, err := readFixture(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var b strings.Builder
+		for _, fl := range fx.lines {
+			p := "0"
+			switch fl.msg.AppName {
+			case "sendmail", "sm-mta":
+				p = "1"
+			case "imap", "cyrus/pop3", "imaps":
+				p = "2"
+			}
+			b.WriteString(p + " " + fl.msg.ProcID + " " + fl.msg.Text + "\n")
+		}
+		f.Add(b.String())
+	}
+	f.Add("3 1 q1: auth failed\n3 1 q1: client 192.0.2.1 gone\n3 7 connect from 10.0.0.1\n3 7 too many failures\n")
+	programs := []string{"sshd", "sendmail", "imap", "app"}
+	specs := []FilterSpec{corrSpec}
+	for _, name := range []string{"sshd", "sendmail-auth", "saslauthd"} {
+		specs = append(specs, BuiltinFilters()[name])
+	}
+	f.Fuzz(func(t *testing.T, input string) {
+		clk := newFakeClock()
+		tester, err := NewTester(specs, TesterOptions{Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seen strings.Builder
+		opened := map[string]int{}
+		for _, line := range strings.Split(input, "\n") {
+			prog, rest, _ := strings.Cut(line, " ")
+			pid, text, _ := strings.Cut(rest, " ")
+			m := &sysban.Message{AppName: "app", ProcID: pid, Text: text}
+			if len(prog) == 1 && prog[0] >= '0' && int(prog[0]-'0') < len(programs) {
+				m.AppName = programs[prog[0]-'0']
+			}
+			seen.WriteString(text + "\n")
+			clk.Advance(time.Duration(len(text)) * time.Second)
+			ms := tester.Test(m)
+			filters := map[string]bool{}
+			for _, mt := range ms {
+				if filters[mt.Filter] {
+					t.Fatalf("%q: two matches from %s", line, mt.Filter)
+				}
+				filters[mt.Filter] = true
+				if mt.Pattern < 0 || mt.Pattern >= len(tester.Patterns(mt.Filter)) || mt.Regex != tester.Patterns(mt.Filter)[mt.Pattern] {
+					t.Fatalf("%q: bad pattern index %+v", line, mt)
+				}
+				if mt.Pending && mt.Correlated {
+					t.Fatalf("%q: pending and correlated", line)
+				}
+				if mt.Pending {
+					if !mt.Ignored {
+						opened[mt.Filter]++
+					}
+					continue
+				}
+				if mt.Correlated {
+					if opened[mt.Filter] == 0 {
+						t.Fatalf("%q: completed a failure nothing opened", line)
+					}
+					opened[mt.Filter]--
+				}
+				if mt.Host == "" || strings.ContainsAny(mt.Host, " \t\n[]'\"") || !strings.Contains(seen.String(), mt.Host) {
+					t.Fatalf("%q: bad host %q", line, mt.Host)
+				}
+			}
+		}
+		for _, tf := range tester.filters {
+			if n, _ := tf.st.stats(clk.Now()); n > DefaultMaxPending {
+				t.Fatalf("%s: %d pending", tf.f.name, n)
+			}
+		}
+	})
+}
+
+// FuzzAuthInjection puts attacker-chosen text where sendmail and Cyrus log
+// client-chosen text (user names, envelope senders, reverse-DNS names)
+// and checks that the only address ever reported is the client the daemon
+// wrote, on single lines and through correlation.
+func FuzzAuthInjection(f *testing.F) {
+	const qid = "s0QBU1Ir002370"
+	const open = qid + ": AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed"
+	type tmpl struct {
+		prog, line string
+		opened     bool // an AUTH failure of qid came first
+		// must: the inputs the daemon can log there. The line must then
+		// be a failure of 192.0.2.7; other inputs are skipped, since a
+		// daemon never writes them (a reverse-DNS name with a blank).
+		must func(s string) bool
+	}
+	// '.' does not cross lines; daemons escape newlines anyway.
+	any := func(s string) bool { return !strings.Contains(s, "\n") }
+	// A reverse-DNS name as the resolver hands it out: host-name
+	// characters only (glibc rejects others and gives the address).
+	dnsName := func(s string) bool {
+		return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == ""
+	}
+	templates := []tmpl{
+		{"sendmail", qid + ": AUTH failure (LOGIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=%s, relay=[192.0.2.7]", false, any},
+		{"sendmail", "AUTH failure (PLAIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=%s, relay=host.example [192.0.2.7] (may be forged)", false, any},
+		{"sendmail", qid + ": %s [192.0.2.7] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA", true, dnsName},
+		{"sendmail", qid + ": lost input channel from %s [192.0.2.7] to MTA after auth", true, dnsName},
+		{"sendmail", qid + ": from=<%s>, size=0, class=0, nrcpts=0, proto=ESMTP, daemon=MTA, relay=[192.0.2.7]", true, any},
+		{"sendmail", qid + ": %s [192.0.2.7]: possible SMTP attack: command=AUTH, count=5", false, dnsName},
+		{"imap", "badlogin: [192.0.2.7] plaintext %s SASL(-13): authentication failure: checkpass failed", false, any},
+		{"imap", "badlogin: %s [192.0.2.7] PLAIN [SASL(-13): authentication failure: checkpass failed]", false, dnsName},
+	}
+	for _, s := range []string{
+		"x, relay=[10.0.0.1]",
+		"x [10.0.0.1] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA",
+		"10.0.0.1",
+		"[10.0.0.1]",
+		"from 10.0.0.1",
+		qid + ": [10.0.0.1]",
+		"",
+	} {
+		f.Add(s)
+	}
+	specs := []FilterSpec{BuiltinFilters()["sendmail-auth"], BuiltinFilters()["saslauthd"]}
+	// One tester for the run (fuzz calls are sequential per process): an
+	// open of the same queue id replaces the last one, so state does not
+	// leak from one input to the next.
+	tester, err := NewTester(specs, TesterOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, user string) {
+		for _, tp := range templates {
+			if !tp.must(user) {
+				continue
+			}
+			if tp.opened {
+				tester.Test(&sysban.Message{AppName: "sendmail", ProcID: "1", Text: open})
+			}
+			line := strings.Replace(tp.line, "%s", user, 1)
+			ms := tester.Test(&sysban.Message{AppName: tp.prog, ProcID: "1", Text: line})
+			failures := 0
+			for _, m := range ms {
+				if m.Pending || m.Ignored {
+					continue
+				}
+				failures++
+				if m.Host != "192.0.2.7" {
+					t.Fatalf("%s %q: host %q, want 192.0.2.7", m.Filter, line, m.Host)
+				}
+			}
+			if failures == 0 {
+				t.Fatalf("%q: no failure: %+v", line, ms)
+			}
+		}
+	})
+}

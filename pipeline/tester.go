@@ -1,0 +1,150 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// TesterOptions configure a Tester.
+type TesterOptions struct {
+	// Now is the clock correlation windows are measured with; default
+	// time.Now. `sysban test` over a file may pass the lines' own times.
+	Now func() time.Time
+	// Mode selects each filter's mode ("" = "normal"). A filter that lacks
+	// the mode runs in normal mode; a mode no filter has is an error.
+	Mode string
+}
+
+// Tester runs filters over messages the way the daemon routes and matches
+// them (program routing, literal prefilter, ignoreregex, correlation state,
+// modes), without jails, DNS or bans. It is what `sysban test` and the
+// fixture tests use. Not safe for concurrent use.
+type Tester struct {
+	now     func() time.Time
+	filters []testFilter // by name
+	// routes caches program -> indexes into filters; cleared when it
+	// reaches maxAppCache entries, as the pipeline's glob cache is.
+	routes map[string][]int
+}
+
+type testFilter struct {
+	f  *Filter
+	st *corrState
+}
+
+// NewTester compiles filters (each must be named; names must be unique)
+// for opts.Mode.
+func NewTester(filters []FilterSpec, opts TesterOptions) (*Tester, error) {
+	if len(filters) == 0 {
+		return nil, errors.New("pipeline: tester: no filters")
+	}
+	t := &Tester{now: opts.Now, routes: make(map[string][]int)}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	mode := opts.Mode
+	if mode == "" {
+		mode = "normal"
+	}
+	modeFound := mode == "normal"
+	seen := make(map[string]bool, len(filters))
+	for _, spec := range filters {
+		if seen[spec.Name] {
+			return nil, fmt.Errorf("pipeline: tester: filter %s given twice", spec.Name)
+		}
+		seen[spec.Name] = true
+		m := mode
+		if _, ok := spec.Modes[m]; ok {
+			modeFound = true
+		} else {
+			m = "normal"
+		}
+		f, err := CompileFilterMode(spec, m)
+		if err != nil {
+			return nil, err
+		}
+		t.filters = append(t.filters, testFilter{f: f, st: newCorrState(f, DefaultMaxPending)})
+	}
+	if !modeFound {
+		return nil, fmt.Errorf("pipeline: tester: no filter has mode %q", mode)
+	}
+	slices.SortFunc(t.filters, func(a, b testFilter) int { return strings.Compare(a.f.name, b.f.name) })
+	return t, nil
+}
+
+// Test reports what one message does to every filter that reads its
+// program (Message.AppName, matched as the daemon matches it: an empty
+// AppName reaches no filter): one Match per filter that matched, in filter
+// name order, nil when none did. Ignored, Pending and Correlated matches are
+// included; only a Match with none of Ignored and Pending set is a failure.
+// Opens are remembered and Closes completed as in the daemon, so feed lines
+// in log order.
+func (t *Tester) Test(m *sysban.Message) []Match {
+	text, _ := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
+	var out []Match
+	var now time.Time
+	for _, i := range t.route(m.AppName) {
+		tf := &t.filters[i]
+		if tf.st != nil && now.IsZero() {
+			now = t.now()
+		}
+		if mt, ok := newMatch(tf.f, tf.f.eval(text, m, tf.st, now, true)); ok {
+			out = append(out, mt)
+		}
+	}
+	return out
+}
+
+// route returns the indexes of the filters reading program.
+func (t *Tester) route(program string) []int {
+	if r, ok := t.routes[program]; ok {
+		return r
+	}
+	var r []int
+	for i, tf := range t.filters {
+		if tf.f.Wants(program) {
+			r = append(r, i)
+		}
+	}
+	if len(t.routes) >= maxAppCache {
+		clear(t.routes)
+	}
+	t.routes[strings.Clone(program)] = r
+	return r
+}
+
+// Filters returns the names of the tester's filters, sorted.
+func (t *Tester) Filters() []string {
+	out := make([]string, len(t.filters))
+	for i, tf := range t.filters {
+		out[i] = tf.f.name
+	}
+	return out
+}
+
+// Patterns returns the patterns of the named filter as Match.Pattern
+// indexes them (see Filter.Patterns), nil for an unknown filter.
+func (t *Tester) Patterns(filter string) []string {
+	for _, tf := range t.filters {
+		if tf.f.name == filter {
+			return tf.f.Patterns()
+		}
+	}
+	return nil
+}
+
+// IgnorePatterns returns the IgnoreRegex of the named filter as
+// Match.IgnoreIndex indexes them, nil for an unknown filter.
+func (t *Tester) IgnorePatterns(filter string) []string {
+	for _, tf := range t.filters {
+		if tf.f.name == filter {
+			return tf.f.IgnorePatterns()
+		}
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+package receiver
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// ErrNoHeader is returned by ParseFileLine for a line that starts with no
+// syslog header it knows: a daemon's own log file (OpenVPN's openvpn.log,
+// BIND's named.log, Apache's error_log) or a bare message. The whole line is
+// then the message text, so a caller that knows the program can still match
+// it.
+var ErrNoHeader = errors.New("receiver: file line: no syslog header")
+
+// errHeaderOnly is a header with nothing after it.
+var errHeaderOnly = errors.New("receiver: file line: header without a message")
+
+// ParseFileLine parses one line of a log file, as syslog daemons and
+// journalctl write them, into m:
+//
+//   - the classic file form "Mmm dd hh:mm:ss host prog[pid]: msg" (the year
+//     is inferred from now as Parse does; the host may be missing, as in
+//     "Mmm dd hh:mm:ss prog[pid]: msg");
+//   - ISO 8601 / RFC 3339 times, as rsyslog's RSYSLOG_FileFormat and
+//     journalctl -o short-iso write them ("2026-11-21T10:00:00.123456+01:00
+//     host prog[pid]: msg"; an offset without a colon, or none, is accepted);
+//   - syslog wire lines starting with "<PRI>", handed to Parse.
+//
+// Any other line returns ErrNoHeader with the whole line as m.Text and, when
+// it starts with a daemon's own time stamp (ctime "Tue Jun 10 18:57:41 2014",
+// Apache's "[Sat Jun 30 04:09:24 2012]", BIND's "21-Nov-2026 10:00:00.123"),
+// that time in m.Timestamp: the text is kept whole because filters for those
+// daemons match the line as rsyslog's imfile forwards it, stamp included.
+//
+// Times without a zone are in now's location. Received, Listener and Sender
+// are left alone. Strings already in m are kept when the line repeats them
+// (host, program, pid), so parsing a file into one reused Message allocates
+// only the text. line is not retained and never modified.
+func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
+	line = trimTrailing(line)
+	if pri, n, ok := parsePRI(line); ok {
+		rest := line[n:]
+		// An RFC 3164 wire line with a time is a file line behind a PRI:
+		// read it here, without Parse's per-call machines. Anything else
+		// (RFC 5424, no time) goes to Parse, which knows those shapes.
+		if !isRFC5424(rest) {
+			if ts, k := parseStamp(rest, now); k > 0 {
+				m.Facility, m.Severity = pri/8, pri%8
+				m.MsgID = ""
+				m.StructuredData = nil
+				return afterStamp(rest[k:], ts, m)
+			}
+		}
+		// Parse expects a fresh message; a reused one must not keep the
+		// previous line's fields.
+		clearHeader(m)
+		m.Text = ""
+		return Parse(line, now, m)
+	}
+	m.Facility, m.Severity = defaultFacility, defaultSeverity
+	m.MsgID = ""
+	m.StructuredData = nil
+
+	ts, n := parseBSDorISO(line, now, m.Timestamp.Location())
+	if n == 0 {
+		m.Timestamp = daemonStamp(line, now)
+		m.Hostname, m.AppName, m.ProcID = "", "", ""
+		setText(m, line)
+		return ErrNoHeader
+	}
+	return afterStamp(line[n:], ts, m)
+}
+
+// afterStamp reads "[host ]tag[pid]: msg" after the header time ts.
+func afterStamp(rest []byte, ts time.Time, m *sysban.Message) error {
+	m.Timestamp = ts
+	body := skipBlanks(rest)
+	if len(body) == 0 {
+		m.Hostname, m.AppName, m.ProcID = "", "", ""
+		setText(m, rest) // only blanks, but nothing is dropped (as Parse)
+		return errHeaderOnly
+	}
+	// A host name never ends in ':' but a tag does ("sshd[1]:"), so a first
+	// word ending in ':' is the tag of a host-less line — unless it is an
+	// IPv6 address such as "2001:db8::", which rsyslog writes as the host
+	// of senders without a name. A lone word is the message, not a host
+	// with nothing to say.
+	sp := indexBlank(body)
+	if sp < 0 || len(skipBlanks(body[sp:])) == 0 {
+		m.Hostname = ""
+	} else if word := body[:sp]; word[len(word)-1] == ':' && !isAddr(word) {
+		m.Hostname = ""
+	} else {
+		setString(&m.Hostname, word)
+		body = skipBlanks(body[sp:])
+	}
+	text := splitTag(body, m)
+	setText(m, text)
+	return nil
+}
+
+// setString stores b in *s unless *s already holds the same bytes: the
+// comparison does not allocate, the conversion does.
+func setString(s *string, b []byte) {
+	if *s != string(b) {
+		*s = string(b)
+	}
+}
+
+func setText(m *sysban.Message, b []byte) {
+	m.Text = string(b)
+}
+
+func skipBlanks(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	return b
+}
+
+func indexBlank(b []byte) int {
+	for i, c := range b {
+		if c == ' ' || c == '\t' {
+			return i
+		}
+	}
+	return -1
+}
+
+func isAddr(word []byte) bool {
+	w := word
+	for len(w) > 0 && w[len(w)-1] == ':' {
+		// "2001:db8::" keeps its "::"; "host:" loses its ':'
+		if _, err := netip.ParseAddr(string(w)); err == nil {
+			return true
+		}
+		w = w[:len(w)-1]
+	}
+	return false
+}
+
+// parseBSDorISO reads the header time of a file line: the BSD stamp Parse
+// knows, or ISO 8601 in the shapes log files use. It returns the bytes
+// consumed, 0 when the line does not start with a time followed by a blank.
+// prev is the zone of the previous line's time, reused when the offset is
+// the same so that a file of ISO times does not allocate a zone per line.
+func parseBSDorISO(b []byte, now time.Time, prev *time.Location) (time.Time, int) {
+	if t, n, ok := parseBSD(b, now); ok {
+		return t, n
+	}
+	if t, n, ok := parseISO(b, now.Location(), prev); ok && n < len(b) && (b[n] == ' ' || b[n] == '\t') {
+		return t, n
+	}
+	return time.Time{}, 0
+}
+
+// parseISO reads "YYYY-MM-DD(T| )hh:mm:ss[.frac][Z|±hh:mm|±hhmm|±hh]".
+// Without a zone the time is in loc; a numeric offset equal to prev's reuses
+// prev.
+func parseISO(b []byte, loc, prev *time.Location) (time.Time, int, bool) {
+	year, i, ok := digits(b, 0, 4, 4)
+	if !ok || i >= len(b) || b[i] != '-' {
+		return time.Time{}, 0, false
+	}
+	mon, i, ok := digits(b, i+1, 2, 2)
+	if !ok || mon < 1 || mon > 12 || i >= len(b) || b[i] != '-' {
+		return time.Time{}, 0, false
+	}
+	day, i, ok := digits(b, i+1, 2, 2)
+	if !ok || day < 1 || day > 31 || i >= len(b) || (b[i] != 'T' && b[i] != 't' && b[i] != ' ') {
+		return time.Time{}, 0, false
+	}
+	hh, mm, ss, ns, i, ok := clock(b, i+1)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	if i < len(b) {
+		switch b[i] {
+		case 'Z', 'z':
+			loc = time.UTC
+			i++
+		case '+', '-':
+			off, j, ok := zoneOffset(b, i+1)
+			if !ok {
+				return time.Time{}, 0, false
+			}
+			if b[i] == '-' {
+				off = -off
+			}
+			switch {
+			case off == 0:
+				loc = time.UTC
+			case sameOffset(prev, off):
+				loc = prev
+			default:
+				loc = time.FixedZone("", off)
+			}
+			i = j
+		}
+	}
+	t := time.Date(year, time.Month(mon), day, hh, mm, ss, ns, loc)
+	if t.Day() != day {
+		return time.Time{}, 0, false
+	}
+	return t, i, true
+}
+
+// sameOffset reports whether loc is a fixed zone of off seconds.
+func sameOffset(loc *time.Location, off int) bool {
+	if loc == nil || loc == time.UTC || loc == time.Local {
+		return false
+	}
+	name, o := time.Unix(0, 0).In(loc).Zone()
+	return name == "" && o == off
+}
+
+// zoneOffset reads "hh:mm", "hhmm" or "hh" at b[i:] as seconds.
+func zoneOffset(b []byte, i int) (int, int, bool) {
+	oh, j, ok := digits(b, i, 2, 2)
+	if !ok || oh > 23 {
+		return 0, 0, false
+	}
+	if j < len(b) && b[j] == ':' {
+		j++
+	}
+	om, k, ok := digits(b, j, 2, 2)
+	if !ok {
+		if b[j-1] == ':' {
+			return 0, 0, false
+		}
+		return oh * 3600, j, true
+	}
+	if om > 59 {
+		return 0, 0, false
+	}
+	return oh*3600 + om*60, k, true
+}
+
+// daemonStamp reads the time stamp daemons write at the start of their own
+// log files, or returns zero:
+//
+//	Tue Jun 10 18:57:41 2014          OpenVPN (ctime)
+//	[Sat Jun 30 04:09:24 2012]        Apache 2.2 error_log
+//	[Sat Jun 30 04:09:24.123456 2012] Apache 2.4 error_log
+//	21-Nov-2026 10:00:00.123          BIND named.log
+func daemonStamp(b []byte, now time.Time) time.Time {
+	if len(b) > 0 && b[0] == '[' {
+		b = b[1:]
+	}
+	if t, ok := ctimeStamp(b, now.Location()); ok {
+		return t
+	}
+	if t, ok := bindStamp(b, now.Location()); ok {
+		return t
+	}
+	return time.Time{}
+}
+
+var weekdays = [7]string{"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"}
+
+// ctimeStamp reads "Www Mmm dd hh:mm:ss[.frac] YYYY".
+func ctimeStamp(b []byte, loc *time.Location) (time.Time, bool) {
+	if len(b) < 24 || b[3] != ' ' {
+		return time.Time{}, false
+	}
+	known := false
+	for _, w := range weekdays {
+		if string(b[:3]) == w {
+			known = true
+			break
+		}
+	}
+	if !known {
+		return time.Time{}, false
+	}
+	mon := monthIndex(b[4:])
+	if mon < 0 || b[7] != ' ' {
+		return time.Time{}, false
+	}
+	i := 8
+	if b[i] == ' ' {
+		i++
+	}
+	day, i, ok := digits(b, i, 1, 2)
+	if !ok || day < 1 || i >= len(b) || b[i] != ' ' {
+		return time.Time{}, false
+	}
+	hh, mm, ss, ns, i, ok := clock(b, i+1)
+	if !ok || i >= len(b) || b[i] != ' ' {
+		return time.Time{}, false
+	}
+	year, _, ok := digits(b, i+1, 4, 4)
+	if !ok {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(mon+1), day, hh, mm, ss, ns, loc)
+	if t.Day() != day {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// bindStamp reads BIND's "dd-Mmm-YYYY hh:mm:ss[.frac]".
+func bindStamp(b []byte, loc *time.Location) (time.Time, bool) {
+	day, i, ok := digits(b, 0, 2, 2)
+	if !ok || day < 1 || i+5 > len(b) || b[i] != '-' {
+		return time.Time{}, false
+	}
+	mon := monthIndex(b[i+1:])
+	if mon < 0 || b[i+4] != '-' {
+		return time.Time{}, false
+	}
+	year, i, ok := digits(b, i+5, 4, 4)
+	if !ok || i >= len(b) || b[i] != ' ' {
+		return time.Time{}, false
+	}
+	hh, mm, ss, ns, _, ok := clock(b, i+1)
+	if !ok {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(mon+1), day, hh, mm, ss, ns, loc)
+	if t.Day() != day {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// monthIndex returns 0..11 for a month abbreviation at the start of b, or -1.
+func monthIndex(b []byte) int {
+	if len(b) < 3 {
+		return -1
+	}
+	for i, name := range months {
+		if string(b[:3]) == name {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+
+	"github.com/sysban/sysban"
+)
+
+// Bounds on what one record keeps, so that an attacker who writes long
+// lines cannot make the state file grow without limit.
+const (
+	MaxLines     = 10   // failure lines kept per ban: the last ones
+	MaxLineBytes = 1024 // longer lines are cut (at a UTF-8 boundary)
+	maxSource    = 64   // bytes of Record.Source and Event.Reason kept
+	maxJail      = 255
+)
+
+// valueVersion is the first byte of every value. A reader refuses versions
+// it does not know rather than misreading them.
+const valueVersion = 1
+
+var errShort = errors.New("truncated value")
+
+// banKey is jail 0x00 addr16: sorted by jail, then address.
+func banKey(jail string, a netip.Addr) []byte {
+	k := make([]byte, 0, len(jail)+1+16)
+	k = append(k, jail...)
+	k = append(k, 0)
+	a16 := a.As16()
+	return append(k, a16[:]...)
+}
+
+// parseBanKey splits a bans-bucket key.
+func parseBanKey(k []byte) (jail string, a netip.Addr, err error) {
+	if len(k) < 18 || k[len(k)-17] != 0 {
+		return "", netip.Addr{}, fmt.Errorf("bad ban key %x", k)
+	}
+	var a16 [16]byte
+	copy(a16[:], k[len(k)-16:])
+	return string(k[:len(k)-17]), netip.AddrFrom16(a16).Unmap(), nil
+}
+
+// timeKey maps a time to 8 bytes that sort like the times do, negative
+// (pre-1970) included.
+func timeKey(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
+
+func keyTime(u uint64) time.Time { return time.Unix(0, int64(u^(1<<63))) }
+
+// historyKey is addr16 time8 seq8.
+func historyKey(a netip.Addr, t time.Time, seq uint64) []byte {
+	k := make([]byte, 32)
+	a16 := a.As16()
+	copy(k, a16[:])
+	binary.BigEndian.PutUint64(k[16:], timeKey(t))
+	binary.BigEndian.PutUint64(k[24:], seq)
+	return k
+}
+
+func addrPrefix(a netip.Addr) []byte {
+	a16 := a.As16()
+	return a16[:]
+}
+
+// encodeRecord appends the value of a bans-bucket entry (everything but
+// jail and address, which are in the key).
+func encodeRecord(r Record) []byte {
+	b := make([]byte, 0, 32+len(r.Source)+len(r.Lines)*80)
+	b = append(b, valueVersion)
+	b = binary.AppendVarint(b, r.Start.UnixNano())
+	b = binary.AppendVarint(b, int64(r.Duration))
+	b = binary.AppendUvarint(b, uint64(max(r.Failures, 0)))
+	b = binary.AppendUvarint(b, uint64(max(r.Offences, 0)))
+	b = appendString(b, r.Source)
+	b = binary.AppendUvarint(b, uint64(len(r.Lines)))
+	for _, l := range r.Lines {
+		b = appendString(b, l)
+	}
+	return b
+}
+
+func decodeRecord(jail string, a netip.Addr, v []byte) (Record, error) {
+	d := decoder{b: v}
+	if ver := d.byte(); d.err == nil && ver != valueVersion {
+		return Record{}, fmt.Errorf("ban value version %d, want %d", ver, valueVersion)
+	}
+	r := Record{Ban: sysban.Ban{Jail: jail, Addr: a}}
+	r.Start = time.Unix(0, d.varint())
+	r.Duration = time.Duration(d.varint())
+	r.Failures = d.count()
+	r.Offences = d.count()
+	r.Source = d.string()
+	n := d.count()
+	if n > MaxLines {
+		return Record{}, fmt.Errorf("ban value: %d lines, at most %d", n, MaxLines)
+	}
+	if n > 0 && d.err == nil {
+		r.Lines = make([]string, 0, n)
+		for range n {
+			r.Lines = append(r.Lines, d.string())
+		}
+	}
+	if d.err != nil {
+		return Record{}, fmt.Errorf("ban value: %w", d.err)
+	}
+	if len(d.b) != 0 {
+		return Record{}, fmt.Errorf("ban value: %d trailing bytes", len(d.b))
+	}
+	return r, nil
+}
+
+func encodeEvent(e Event) []byte {
+	b := make([]byte, 0, 32+len(e.Jail)+len(e.Source)+len(e.Reason))
+	b = append(b, valueVersion, byte(e.Kind))
+	b = appendString(b, e.Jail)
+	b = binary.AppendVarint(b, int64(e.Duration))
+	b = binary.AppendUvarint(b, uint64(max(e.Failures, 0)))
+	b = binary.AppendUvarint(b, uint64(max(e.Offences, 0)))
+	b = appendString(b, e.Source)
+	b = appendString(b, e.Reason)
+	return b
+}
+
+// decodeEvent decodes a history entry; k is its key.
+func decodeEvent(k, v []byte) (Event, error) {
+	if len(k) != 32 {
+		return Event{}, fmt.Errorf("bad history key %x", k)
+	}
+	var a16 [16]byte
+	copy(a16[:], k)
+	e := Event{
+		Addr: netip.AddrFrom16(a16).Unmap(),
+		Time: keyTime(binary.BigEndian.Uint64(k[16:])),
+	}
+	d := decoder{b: v}
+	if ver := d.byte(); d.err == nil && ver != valueVersion {
+		return Event{}, fmt.Errorf("history value version %d, want %d", ver, valueVersion)
+	}
+	e.Kind = EventKind(d.byte())
+	e.Jail = d.string()
+	e.Duration = time.Duration(d.varint())
+	e.Failures = d.count()
+	e.Offences = d.count()
+	e.Source = d.string()
+	e.Reason = d.string()
+	if d.err != nil {
+		return Event{}, fmt.Errorf("history value: %w", d.err)
+	}
+	if len(d.b) != 0 {
+		return Event{}, fmt.Errorf("history value: %d trailing bytes", len(d.b))
+	}
+	return e, nil
+}
+
+// eventJailKind reads only the kind and jail of a history value: enough to
+// count offences without decoding the rest.
+func eventJailKind(v []byte) (EventKind, string, error) {
+	d := decoder{b: v}
+	if ver := d.byte(); d.err == nil && ver != valueVersion {
+		return 0, "", fmt.Errorf("history value version %d, want %d", ver, valueVersion)
+	}
+	k := EventKind(d.byte())
+	j := d.string()
+	return k, j, d.err
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads a value; the first error sticks and later reads return
+// zero values, so callers check once at the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.err = errShort
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count is a uvarint that must fit an int comfortably.
+func (d *decoder) count() int {
+	v := d.uvarint()
+	if v > 1<<31 {
+		if d.err == nil {
+			d.err = fmt.Errorf("count %d out of range", v)
+		}
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if d.err != nil {
+		return ""
+	}
+	if n > uint64(len(d.b)) {
+		d.err = errShort
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// cut returns s shortened to at most n bytes without splitting a UTF-8
+// sequence (invalid bytes are kept as they are: lines are stored as
+// received).
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	if !utf8.RuneStart(s[i]) {
+		i = n // not UTF-8 there anyway: cut at the byte limit
+	}
+	return s[:i]
+}
+
+// boundLines keeps the last MaxLines lines, each cut at MaxLineBytes.
+func boundLines(lines []string) []string {
+	if len(lines) == 0 {
+		return nil
+	}
+	if len(lines) > MaxLines {
+		lines = lines[len(lines)-MaxLines:]
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = cut(l, MaxLineBytes)
+	}
+	return out
+}

@@ -1,0 +1,49 @@
+// Package store makes bans durable: it keeps every current ban and the ban
+// history in one crash-safe file under the state directory, so that a
+// restart, a reboot, a flushed ruleset or a kill -9 loses no ban that sysban
+// reported as applied.
+//
+// # Why bbolt
+//
+// The file is a go.etcd.io/bbolt database. bbolt is pure Go (no cgo, unlike
+// the SQLite drivers worth trusting, so the binary stays static and
+// cross-compiles), keeps everything in a single file, and gives ACID
+// transactions whose commit returns only after fsync: a committed
+// transaction survives a crash or power loss, an uncommitted one leaves no
+// trace, and there is no recovery step or write-ahead log to replay on open.
+// Its API is tiny (buckets of sorted keys), and its one-writer-at-a-time
+// model fits sysban, where a single ban writer (the pipeline's batcher, the
+// control API's ban and unban) commits short transactions. The file is locked
+// (flock) while open, so a second sysban on the same state directory is
+// refused instead of corrupting it.
+//
+// # Layout
+//
+// Three buckets:
+//
+//   - "meta": the schema version.
+//   - "bans": the current bans, one per jail and address, keyed
+//     jail + 0x00 + the 16-byte address (IPv4 as IPv4-mapped IPv6), so keys
+//     sort by jail then address and all bans of a jail are one range.
+//   - "history": ban and unban events, keyed by the 16-byte address, the
+//     event time (big-endian nanoseconds) and a sequence number, so the
+//     events of one address are one range in time order: History and
+//     Offences read only that range.
+//
+// # Encoding
+//
+// Values are a compact versioned binary encoding (a version byte, then
+// varints and length-prefixed strings), not JSON: the schema is fixed and
+// small, restore at start decodes every current ban (100,000 in tens of
+// milliseconds), and a version byte lets a later sysban read old records. The
+// decoder checks every length, so a damaged value is an error, never a panic.
+//
+// # Durability contract
+//
+// Journal records a batch of bans (one fsync'd transaction) before handing
+// it to the kernel, and reports success only when both steps succeeded. A
+// ban that is stored but not in the kernel (the kernel write failed, or the
+// process died between the two steps) is put back by the next restore from
+// Due, so after kill -9 at any moment every ban that was reported applied is
+// in Due.
+package store

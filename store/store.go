@@ -1,0 +1,660 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/sysban/sysban"
+)
+
+// FileName is the state file's name inside the state directory.
+const FileName = "sysban.db"
+
+// DefaultTimeout is how long Open waits for another process to release the
+// file lock when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// schemaVersion is stored in the meta bucket; Open refuses a file written
+// by a newer schema rather than misreading it.
+const schemaVersion = 1
+
+// defaultPurgeChunk bounds the deletes of one Purge transaction, so that
+// purging a large history never holds the writer (and the ban path) for long.
+const defaultPurgeChunk = 10000
+
+var (
+	bucketMeta    = []byte("meta")
+	bucketBans    = []byte("bans")
+	bucketHistory = []byte("history")
+	keyVersion    = []byte("version")
+)
+
+// Options tune Open. The zero value is usable.
+type Options struct {
+	Now     func() time.Time // injected clock; default time.Now
+	Logger  *slog.Logger     // default slog.Default(); the caller adds the component
+	Timeout time.Duration    // how long to wait for the file lock; default DefaultTimeout
+}
+
+// Store is the durable ban state. It is safe for concurrent use; writes are
+// serialised by bbolt (one writer at a time), reads run beside them.
+type Store struct {
+	db   *bolt.DB
+	path string
+	now  func() time.Time
+	log  *slog.Logger
+
+	purgeChunk int // deletes per Purge transaction; tests make it small
+}
+
+// Record is one current ban as stored: the ban itself, how often the
+// address has been banned in the jail, why, and who banned it.
+type Record struct {
+	sysban.Ban
+	// Offences counts the bans of Addr in Jail that history remembers,
+	// this one included (1 for a first offence). Store.Record sets it.
+	Offences int
+	// The embedded Ban's Lines are the failure lines that led to the ban,
+	// oldest first; the store keeps at most MaxLines (the last ones), each
+	// at most MaxLineBytes.
+	// Source says who banned: "pipeline", "manual", "recidive", ...
+	Source string
+}
+
+// EventKind says what happened in a history Event.
+type EventKind uint8
+
+const (
+	EventBan   EventKind = 1
+	EventUnban EventKind = 2
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventBan:
+		return "ban"
+	case EventUnban:
+		return "unban"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one entry of an address's history.
+type Event struct {
+	Kind     EventKind
+	Time     time.Time // ban: its start; unban: when it was lifted
+	Jail     string
+	Addr     netip.Addr
+	Duration time.Duration // ban: its length (sysban.Permanent: forever)
+	Failures int           // ban: failures that led to it
+	Offences int           // ban: the offence count it was recorded with
+	Source   string        // ban: who banned
+	Reason   string        // unban: why ("manual", "reload", ...)
+}
+
+// Open opens the state file at path, creating it (mode 0600, its directory
+// 0700) when missing. It fails with a clear error when another process
+// holds the file (another sysban on the same state directory), or when the
+// file is not a sysban state file or is damaged.
+func Open(path string, opts Options) (s *Store, err error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: create state directory: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("store: open %s: not a regular file", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	// bbolt validates the meta pages' checksums on open, but a damaged file
+	// can still make it panic deeper down; turn that into an error.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("store: open %s: damaged state file (%v); move it aside to start with empty state", path, r)
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout})
+	if err != nil {
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, fmt.Errorf("store: open %s: locked by another process (is another sysban using this state directory?); waited %v: %w", path, opts.Timeout, err)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
+			errors.Is(err, berrors.ErrVersionMismatch), strings.Contains(err.Error(), "file size too small"):
+			return nil, fmt.Errorf("store: open %s: not a sysban state file, or damaged; move it aside to start with empty state: %w", path, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s = &Store{db: db, path: path, now: opts.Now, log: opts.Logger, purgeChunk: defaultPurgeChunk}
+	if err := s.update(s.initSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// initSchema creates the buckets of a new file and checks an existing one.
+func (s *Store) initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		foreign := false
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			foreign = true
+			return nil
+		})
+		if foreign {
+			return errors.New("not a sysban state file (a bbolt database without sysban's meta bucket)")
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bucketMeta); err != nil {
+			return err
+		}
+		if err := meta.Put(keyVersion, []byte{schemaVersion}); err != nil {
+			return err
+		}
+	}
+	v := meta.Get(keyVersion)
+	if len(v) != 1 {
+		return fmt.Errorf("damaged state file: schema version %x", v)
+	}
+	if v[0] > schemaVersion {
+		return fmt.Errorf("state file has schema version %d, this sysban reads up to %d (written by a newer sysban?)", v[0], schemaVersion)
+	}
+	for _, b := range [][]byte{bucketBans, bucketHistory} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close closes the file and releases its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("store: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// view and update run a transaction and turn a bbolt panic (a damaged page)
+// into an error; bbolt rolls the transaction back on the way out.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer s.recoverDamage(&err)
+	return s.db.Update(fn)
+}
+
+func (s *Store) recoverDamage(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("damaged state file %s: %v", s.path, r)
+	}
+}
+
+// checkBan says why a ban cannot be stored, or nil.
+func checkBan(jail string, a netip.Addr) error {
+	switch {
+	case jail == "":
+		return errors.New("empty jail name")
+	case len(jail) > maxJail:
+		return fmt.Errorf("jail name of %d bytes", len(jail))
+	case strings.IndexByte(jail, 0) >= 0:
+		return fmt.Errorf("jail name %q contains NUL", jail)
+	case !a.IsValid():
+		return fmt.Errorf("jail %s: invalid address", jail)
+	}
+	return nil
+}
+
+// Record stores bans as current bans, in one transaction that is fsync'd
+// before Record returns, and appends a ban event per ban to the history.
+// It sets each stored ban's Offences from the history (earlier bans of the
+// address in the jail, plus one), keeps the last MaxLines lines cut at
+// MaxLineBytes, and takes the start time from the clock when it is zero. A
+// ban replaces the current ban of the same jail and address.
+//
+// If any ban has an empty or invalid jail name or an invalid address,
+// nothing is stored and the error says which.
+func (s *Store) Record(bans []Record) error {
+	if len(bans) == 0 {
+		return nil
+	}
+	for i := range bans {
+		if err := checkBan(bans[i].Jail, bans[i].Addr); err != nil {
+			return fmt.Errorf("store: record: ban %d: %w", i, err)
+		}
+	}
+	now := s.now()
+	err := s.update(func(tx *bolt.Tx) error {
+		cur, hist := tx.Bucket(bucketBans), tx.Bucket(bucketHistory)
+		for _, r := range bans {
+			r.Addr = sysban.CanonicalAddr(r.Addr)
+			if r.Start.IsZero() {
+				r.Start = now
+			}
+			r.Lines = boundLines(r.Lines)
+			r.Source = cut(r.Source, maxSource)
+			n, err := countBans(hist, r.Jail, r.Addr)
+			if err != nil {
+				return err
+			}
+			r.Offences = n + 1
+			if err := cur.Put(banKey(r.Jail, r.Addr), encodeRecord(r)); err != nil {
+				return fmt.Errorf("put ban %s %s: %w", r.Jail, r.Addr, err)
+			}
+			seq, err := hist.NextSequence()
+			if err != nil {
+				return err
+			}
+			ev := Event{Kind: EventBan, Jail: r.Jail, Duration: r.Duration, Failures: r.Failures, Offences: r.Offences, Source: r.Source}
+			if err := hist.Put(historyKey(r.Addr, r.Start, seq), encodeEvent(ev)); err != nil {
+				return fmt.Errorf("put history %s %s: %w", r.Jail, r.Addr, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: record %d bans: %w", len(bans), err)
+	}
+	return nil
+}
+
+// countBans counts the ban events of a in jail in the history bucket.
+func countBans(hist *bolt.Bucket, jail string, a netip.Addr) (int, error) {
+	prefix := addrPrefix(a)
+	n := 0
+	c := hist.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		kind, j, err := eventJailKind(v)
+		if err != nil {
+			return 0, fmt.Errorf("history of %s: %w", a, err)
+		}
+		if kind == EventBan && j == jail {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Due returns the current bans still in force at now, permanent ones
+// included, in jail then address order: what must be in the kernel. A
+// damaged entry is logged and skipped, so one bad record cannot keep every
+// other ban from being restored.
+func (s *Store) Due(now time.Time) ([]Record, error) {
+	var out []Record
+	bad := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBans)
+		out = make([]Record, 0, b.Stats().KeyN)
+		return b.ForEach(func(k, v []byte) error {
+			r, err := decodeBan(k, v)
+			if err != nil {
+				if bad++; bad <= 10 { // then only the count: a damaged page may hold thousands
+					s.log.Warn("skipping damaged ban record", "key", fmt.Sprintf("%x", k), "err", err)
+				}
+				return nil
+			}
+			if r.Permanent() || r.Expiry().After(now) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: due: %w", err)
+	}
+	if bad > 0 {
+		s.log.Warn("damaged ban records skipped", "count", bad, "file", s.path)
+	}
+	return out, nil
+}
+
+func decodeBan(k, v []byte) (Record, error) {
+	jail, a, err := parseBanKey(k)
+	if err != nil {
+		return Record{}, err
+	}
+	return decodeRecord(jail, a, v)
+}
+
+// Restore applies every ban due now through next (the kernel), at most
+// batch bans per call (batch <= 0: all in one), and returns how many it
+// handed over. The bans keep their original start and duration, so the
+// kernel gets each one's remaining time, not a fresh bantime. It does not
+// write history: these are the same bans, not new offences.
+func (s *Store) Restore(ctx context.Context, next Applier, now time.Time, batch int) (int, error) {
+	due, err := s.Due(now)
+	if err != nil {
+		return 0, err
+	}
+	if batch <= 0 {
+		batch = max(len(due), 1)
+	}
+	bans := make([]sysban.Ban, 0, min(batch, len(due)))
+	var errs []error
+	n := 0
+	for chunk := range slices.Chunk(due, batch) {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("store: restore: %w", err)
+		}
+		bans = bans[:0]
+		for _, r := range chunk {
+			bans = append(bans, r.Ban)
+		}
+		if err := next.Apply(ctx, bans); err != nil {
+			errs = append(errs, err)
+		}
+		n += len(bans)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return n, fmt.Errorf("store: restore: %w", err)
+	}
+	return n, nil
+}
+
+// Lookup returns the current bans of a in every jail (expired ones that
+// Purge has not removed yet included: check Expiry).
+func (s *Store) Lookup(a netip.Addr) ([]Record, error) {
+	if !a.IsValid() {
+		return nil, errors.New("store: lookup: invalid address")
+	}
+	a = sysban.CanonicalAddr(a)
+	var out []Record
+	err := s.view(func(tx *bolt.Tx) error {
+		return eachJail(tx.Bucket(bucketBans), func(c *bolt.Cursor, jail string) error {
+			k := banKey(jail, a)
+			if gk, v := c.Seek(k); bytes.Equal(gk, k) {
+				r, err := decodeRecord(jail, a, v)
+				if err != nil {
+					return fmt.Errorf("ban %s %s: %w", jail, a, err)
+				}
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: lookup %s: %w", a, err)
+	}
+	return out, nil
+}
+
+// eachJail calls fn once per jail that has current bans, without reading
+// every ban: after each jail it seeks past the jail's whole key range.
+// fn may move the cursor.
+func eachJail(b *bolt.Bucket, fn func(c *bolt.Cursor, jail string) error) error {
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		jail, _, err := parseBanKey(k)
+		if err != nil {
+			return err
+		}
+		if err := fn(c, jail); err != nil {
+			return err
+		}
+		// jail+0x01 sorts after every jail+0x00+addr key of this jail.
+		k, _ = c.Seek(append([]byte(jail), 1))
+	}
+	return nil
+}
+
+// Offences returns how many bans of a in jail the history remembers (it
+// forgets what Purge removed): the input of bantime.increment and of
+// recidive-style decisions.
+func (s *Store) Offences(jail string, a netip.Addr) (int, error) {
+	if !a.IsValid() {
+		return 0, errors.New("store: offences: invalid address")
+	}
+	a = sysban.CanonicalAddr(a)
+	var n int
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = countBans(tx.Bucket(bucketHistory), jail, a)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: offences %s %s: %w", jail, a, err)
+	}
+	return n, nil
+}
+
+// History returns the events of a, newest first, at most limit of them
+// (limit <= 0: all).
+func (s *Store) History(a netip.Addr, limit int) ([]Event, error) {
+	if !a.IsValid() {
+		return nil, errors.New("store: history: invalid address")
+	}
+	a = sysban.CanonicalAddr(a)
+	prefix := addrPrefix(a)
+	// The key just past a's range: the address plus one, as 16 bytes.
+	end := netip.AddrFrom16(a.As16()).Next()
+	var out []Event
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		var k, v []byte
+		if end.IsValid() {
+			k, _ = c.Seek(addrPrefix(end))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		} else { // a is the last address there is
+			k, v = c.Last()
+		}
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				return err
+			}
+			e.Addr = a
+			out = append(out, e)
+			if limit > 0 && len(out) == limit {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: history %s: %w", a, err)
+	}
+	return out, nil
+}
+
+// Remove lifts the current bans of addrs in jail (every jail when jail is
+// ""), records an unban event with reason for each, and returns the bans it
+// removed so that the caller can take them out of the kernel. Addresses
+// without a current ban are ignored.
+func (s *Store) Remove(jail string, addrs []netip.Addr, reason string) ([]Record, error) {
+	for _, a := range addrs {
+		if !a.IsValid() {
+			return nil, errors.New("store: remove: invalid address")
+		}
+	}
+	var removed []Record
+	err := s.update(func(tx *bolt.Tx) error {
+		removed = removed[:0]
+		cur := tx.Bucket(bucketBans)
+		var jails []string
+		if jail != "" {
+			jails = []string{jail}
+		} else if err := eachJail(cur, func(_ *bolt.Cursor, j string) error {
+			jails = append(jails, j)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			a = sysban.CanonicalAddr(a)
+			for _, j := range jails {
+				k := banKey(j, a)
+				v := cur.Get(k)
+				if v == nil {
+					continue
+				}
+				r, err := decodeRecord(j, a, v)
+				if err != nil {
+					// Still lift it: a damaged record must not make a ban stick.
+					s.log.Warn("removing damaged ban record", "jail", j, "addr", a, "err", err)
+					r = Record{Ban: sysban.Ban{Jail: j, Addr: a}}
+				}
+				if err := cur.Delete(k); err != nil {
+					return err
+				}
+				if err := s.putUnban(tx, r, reason); err != nil {
+					return err
+				}
+				removed = append(removed, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: remove: %w", err)
+	}
+	return removed, nil
+}
+
+// RemoveJail lifts every current ban of jail (every jail when jail is ""),
+// e.g. when a reload drops the jail or for "unban --all", records an unban
+// event with reason for each, and returns them.
+func (s *Store) RemoveJail(jail, reason string) ([]Record, error) {
+	var removed []Record
+	err := s.update(func(tx *bolt.Tx) error {
+		removed = removed[:0]
+		cur := tx.Bucket(bucketBans)
+		prefix := []byte(nil)
+		if jail != "" {
+			prefix = append([]byte(jail), 0)
+		}
+		var keys [][]byte
+		c := cur.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r, err := decodeBan(k, v)
+			if err != nil {
+				s.log.Warn("removing damaged ban record", "key", fmt.Sprintf("%x", k), "err", err)
+			} else {
+				removed = append(removed, r)
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		// Delete after the scan: deleting under a moving bbolt cursor skips keys.
+		for _, k := range keys {
+			if err := cur.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, r := range removed {
+			if err := s.putUnban(tx, r, reason); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: remove jail %q: %w", jail, err)
+	}
+	return removed, nil
+}
+
+func (s *Store) putUnban(tx *bolt.Tx, r Record, reason string) error {
+	hist := tx.Bucket(bucketHistory)
+	seq, err := hist.NextSequence()
+	if err != nil {
+		return err
+	}
+	ev := Event{Kind: EventUnban, Jail: r.Jail, Reason: cut(reason, maxSource)}
+	return hist.Put(historyKey(r.Addr, s.now(), seq), encodeEvent(ev))
+}
+
+// Purge deletes history events older than olderThan (the dbpurgeage
+// horizon: Offences forgets them) and current bans that have expired by
+// now, in transactions of at most 10,000 deletes so that the ban path
+// never waits long. It returns how many entries it deleted.
+func (s *Store) Purge(olderThan time.Time) (int, error) {
+	now := s.now()
+	total := 0
+	for {
+		n, more, err := s.purgeSome(olderThan, now)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("store: purge: %w", err)
+		}
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// purgeSome deletes up to s.purgeChunk entries; more says whether it
+// stopped at the limit.
+func (s *Store) purgeSome(olderThan, now time.Time) (n int, more bool, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		n, more = 0, false
+		var keys [][]byte
+		cur := tx.Bucket(bucketBans)
+		c := cur.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < s.purgeChunk; k, v = c.Next() {
+			r, err := decodeBan(k, v)
+			if err != nil {
+				continue // left for Due to report; never guessed expired
+			}
+			if !r.Permanent() && !r.Expiry().After(now) {
+				keys = append(keys, bytes.Clone(k))
+			}
+		}
+		for _, k := range keys {
+			if err := cur.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+
+		keys = keys[:0]
+		cut := timeKey(olderThan)
+		hist := tx.Bucket(bucketHistory)
+		c = hist.Cursor()
+		for k, _ := c.First(); k != nil && n+len(keys) < s.purgeChunk; k, _ = c.Next() {
+			if len(k) == 32 && binary.BigEndian.Uint64(k[16:24]) < cut {
+				keys = append(keys, bytes.Clone(k))
+			}
+		}
+		for _, k := range keys {
+			if err := hist.Delete(k); err != nil {
+				return err
+			}
+		}
+		n += len(keys)
+		more = n >= s.purgeChunk
+		return nil
+	})
+	return n, more, err
+}
