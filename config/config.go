@@ -128,6 +128,7 @@ func (c *Config) Pipeline() pipeline.Config {
 			BanTime:  j.BanTime,
 			IgnoreIP: j.IgnoreIP,
 			Mode:     j.Mode,
+			UseDNS:   j.UseDNS,
 		})
 	}
 	return pc

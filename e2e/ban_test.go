@@ -114,8 +114,10 @@ jails:
 	}
 	w.waitBanned("sshd_v4", attacker)
 	for _, e := range w.banned("sysban", "sshd_v4") {
-		if e.Addr == attacker && (e.Timeout != 3 || e.Expires > 3) {
-			t.Errorf("element %+v: want timeout 3s", e)
+		// The kernel gets the time left of the 3s bantime when the batch
+		// lands, shown in whole seconds.
+		if e.Addr == attacker && (e.Timeout < 2 || e.Timeout > 3 || e.Expires > 3) {
+			t.Errorf("element %+v: want a timeout of about 3s", e)
 		}
 	}
 	if w.canConnect(attacker, serverV4, 22) {

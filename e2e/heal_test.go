@@ -15,7 +15,6 @@ import (
 // a Debian-style /etc/nftables.conf ("flush ruleset" and a table of its
 // own) with nft -f.
 func TestHealAfterFlushRuleset(t *testing.T) {
-	t.Skip("guard not wired yet") // remove once cmd/sysban runs nft.Backend.Guard
 	w := newWorld(t, worldOptions{})
 	w.serve(22)
 	attacker := outsideV4[0]

@@ -97,6 +97,7 @@ type world struct {
 	udpPort int
 	tcpPort int
 	sock    string // sysban's unix datagram socket
+	control string // sysban's control socket
 }
 
 type worldOptions struct {
@@ -155,6 +156,7 @@ func newWorld(t *testing.T, opt worldOptions) *world {
 	if allow == "" {
 		allow = `["127.0.0.0/8", "::1/128"]`
 	}
+	w.control = filepath.Join(w.dir, "control.sock")
 	full := fmt.Sprintf(`
 listen:
   udp: ["127.0.0.1:%d", "%s:%d"]
@@ -164,7 +166,12 @@ listen:
 %s
 log:
   level: debug
-%s`, w.udpPort, serverV4, w.udpPort, w.tcpPort, w.sock, w.sock+"-stream", allow, opt.extra, cfg)
+state:
+  dir: %s
+control:
+  socket: %s
+%s`, w.udpPort, serverV4, w.udpPort, w.tcpPort, w.sock, w.sock+"-stream", allow, opt.extra,
+		filepath.Join(w.dir, "state"), w.control, cfg)
 	path := filepath.Join(w.dir, "sysban.yaml")
 	if err := os.WriteFile(path, []byte(full), 0o644); err != nil {
 		t.Fatal(err)

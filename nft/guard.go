@@ -328,6 +328,7 @@ func (g *guard) repair(ctx context.Context, exp expectation, trigger, reason str
 	if err := g.b.resetup(ctx, exp.gen); err != nil {
 		return err
 	}
+	tSetup := time.Now()
 	exp2, ok, err := g.b.expected()
 	if err != nil || !ok {
 		return err
@@ -340,10 +341,12 @@ func (g *guard) repair(ctx context.Context, exp expectation, trigger, reason str
 	for _, ban := range missing {
 		bans = append(bans, ban)
 	}
+	tMissing := time.Now()
 	n, err := g.b.applyIfCurrent(ctx, exp2.gen, bans)
 	if err != nil {
 		return fmt.Errorf("%s; ruleset rebuilt, but the bans could not be restored: %w", reason, err)
 	}
+	g.log.Debug("nft: guard: repair steps", "setup", tSetup.Sub(start), "read", tMissing.Sub(tSetup), "apply", time.Since(tMissing))
 	g.healed(trigger, reason, n, start)
 	return nil
 }

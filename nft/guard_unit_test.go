@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
@@ -248,5 +249,37 @@ func TestBackoff(t *testing.T) {
 		if got := backoff(tt.n); got != want {
 			t.Errorf("backoff(%d) = %v, want %v", tt.n, got, want)
 		}
+	}
+}
+
+// TestHealStreakPauses checks the pacing against a fight with another
+// firewall manager: two quick repairs pass, from the third on the checks
+// pause, twice as long each time up to maxHealPause, and a repair long
+// after the last one starts afresh.
+func TestHealStreakPauses(t *testing.T) {
+	b := &Backend{log: slog.New(slog.DiscardHandler), table: &nftables.Table{Name: "sysban"}}
+	var reported []int
+	g := &guard{b: b, log: b.log, opts: GuardOptions{Interval: 2 * time.Second, OnHeal: func(_ string, n int) { reported = append(reported, n) }}}
+	want := []time.Duration{0, 0, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, maxHealPause, maxHealPause}
+	for i, w := range want {
+		g.notBefore = time.Time{}
+		g.healed("monitor", "test", i, time.Now())
+		var got time.Duration
+		if !g.notBefore.IsZero() {
+			got = time.Until(g.notBefore)
+		}
+		if got > w || got < w-time.Second {
+			t.Errorf("repair %d: pause %v, want %v", i+1, got, w)
+		}
+	}
+	if len(reported) != len(want) || reported[3] != 3 {
+		t.Errorf("OnHeal got %v", reported)
+	}
+	// Long after the streak, a repair does not pause.
+	g.lastHeal = time.Now().Add(-healStreakGap - time.Second)
+	g.notBefore = time.Time{}
+	g.healed("reconcile", "test", 0, time.Now())
+	if !g.notBefore.IsZero() || g.streak != 1 {
+		t.Errorf("after a quiet spell: streak %d, pause until %v", g.streak, g.notBefore)
 	}
 }

@@ -53,7 +53,7 @@ type Backend struct {
 	nl     *netlink.Conn // the socket under conn, for deadlines and buffers
 	closed bool
 	jails  map[string]*jailSets // set by Setup
-	rules  []sysban.JailRule    // as given to the last successful Setup, in order
+	rules  []sysban.JailRule    // as given to the last successful Setup, in order; nil before it and after Teardown
 	gen    uint64               // counts successful Setups; Guard uses it to notice a reload under it
 	nextID uint32               // set IDs for the next batch (see doc.go)
 

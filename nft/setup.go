@@ -188,7 +188,7 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule) (set
 		return setupStats{}, explain("setup table "+b.table.Name, err)
 	}
 	b.jails = jails
-	b.rules = slices.Clone(rules)
+	b.rules = append([]sysban.JailRule{}, rules...) // non-nil: "set up", even with no jails
 	b.gen++
 	return setupStats{kept: len(prev.keep), carried: carried}, nil
 }

@@ -205,7 +205,9 @@ func capture(p *pattern, loc []int, text string) string {
 // only when its key has a pending Open), then their Opens. st holds the
 // correlation state; with st nil (Pipeline.Check) Opens are reported as
 // pending but not remembered and Closes never complete. m may be nil.
-func (f *Filter) eval(text string, m *sysban.Message, st *corrState, now time.Time, prefilter bool) outcome {
+// clock is called only when a correlation line matched, so the common
+// path costs no clock read.
+func (f *Filter) eval(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) outcome {
 	r := f.match(text, prefilter)
 	if r.pattern >= 0 {
 		return outcome{kind: kindFailure, pattern: r.pattern, host: r.host, ignore: r.ignore}
@@ -233,7 +235,7 @@ func (f *Filter) eval(text string, m *sysban.Message, st *corrState, now time.Ti
 			if c.close.host >= 0 && host == "" {
 				continue
 			}
-			stored, ok := st.sets[c.set].take(key, now)
+			stored, ok := st.sets[c.set].take(key, clock())
 			if !ok {
 				continue
 			}
@@ -264,7 +266,7 @@ func (f *Filter) eval(text string, m *sysban.Message, st *corrState, now time.Ti
 		// An ignored open is not remembered: the line is excused, so
 		// nothing it starts may count.
 		if st != nil && out.ignore < 0 {
-			st.sets[c.set].put(key, host, now)
+			st.sets[c.set].put(key, host, clock())
 		}
 		return out
 	}

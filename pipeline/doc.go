@@ -6,8 +6,18 @@
 // findtime window, and when an address reaches maxretry hand a sysban.Ban to
 // the firewall stage (a Banner) in batches.
 //
+// A filter (FilterSpec) is data: programs, failregexes with <HOST> and
+// <VAR:name> placeholders, ignoreregexes, modes (extra failregexes a jail
+// can select, like sshd's "ddos") and correlations: failures told by two
+// lines with a common key (sendmail's queue id, sshd's pid), other lines in
+// between. A hostname where <HOST> stands is resolved off the hot path
+// (JailSpec.UseDNS) and never banned unless it resolves. The Tester runs
+// filters exactly as the daemon does, without jails or bans, for `sysban
+// test` and the annotated samples in testdata/.
+//
 // Data flows one way (receiver -> pipeline -> nft); Pipeline implements the
 // receiver's Handler and needs only a Banner from the next stage. Memory is
-// bounded: routing caches, tracked addresses per jail and the ban queue all
-// have fixed limits, because every byte of input comes from the network.
+// bounded: routing caches, tracked addresses per jail, pending multi-line
+// opens, the DNS queue and cache and the ban queue all have fixed limits,
+// because every byte of input comes from the network.
 package pipeline

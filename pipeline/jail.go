@@ -33,6 +33,8 @@ type jail struct {
 	ignore   []netip.Prefix
 	shards   []shard
 	seed     uint64
+	// maxTracked is the bound the shards were sized for.
+	maxTracked int
 
 	totalFailed   atomic.Uint64
 	totalBanned   atomic.Uint64
@@ -61,8 +63,9 @@ type shard struct {
 type tracked struct {
 	addr       netip.Addr
 	times      []int64
-	n          int // valid entries in times
-	next       int // ring slot the next failure goes to
+	lines      []string // the failure lines, same slots as times
+	n          int      // valid entries in times
+	next       int      // ring slot the next failure goes to
 	prev, succ *tracked
 }
 
@@ -78,6 +81,8 @@ func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
 		findTime: int64(spec.FindTime),
 		banTime:  int64(spec.BanTime),
 		seed:     seed,
+
+		maxTracked: maxTracked,
 	}
 	if spec.BanTime < 0 {
 		j.banTime = math.MaxInt64
@@ -125,16 +130,17 @@ func (j *jail) ignores(a netip.Addr) bool {
 
 // verdict is what one failure led to.
 type verdict struct {
-	ban       bool // a new ban was decided
-	failures  int  // failures in the window that led to the ban
-	banned    bool // the address was already banned
-	notice    bool // ... and the rate-limited notice is due
-	evicted   bool // tracking it evicted another address
-	forgotBan bool // remembering the ban dropped another one
+	ban       bool     // a new ban was decided
+	failures  int      // failures in the window that led to the ban
+	lines     []string // their lines, oldest first (with ban)
+	banned    bool     // the address was already banned
+	notice    bool     // ... and the rate-limited notice is due
+	evicted   bool     // tracking it evicted another address
+	forgotBan bool     // remembering the ban dropped another one
 }
 
 // failure counts one failure of a at now (nanoseconds since epoch).
-func (j *jail) failure(a netip.Addr, now int64) verdict {
+func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 	var v verdict
 	s := j.shardOf(a)
 	s.mu.Lock()
@@ -159,6 +165,7 @@ func (j *jail) failure(a netip.Addr, now int64) verdict {
 		s.pushBack(t)
 	}
 	t.times[t.next] = now
+	t.lines[t.next] = line
 	t.next = (t.next + 1) % len(t.times)
 	if t.n < len(t.times) {
 		t.n++
@@ -168,6 +175,10 @@ func (j *jail) failure(a netip.Addr, now int64) verdict {
 	// of them fall inside findtime.
 	if t.n == len(t.times) && now-t.times[t.next] <= j.findTime {
 		v.ban, v.failures = true, t.n
+		v.lines = make([]string, 0, t.n)
+		for i := range t.n {
+			v.lines = append(v.lines, t.lines[(t.next+i)%len(t.lines)])
+		}
 		s.untrack(t)
 		expiry := int64(math.MaxInt64)
 		if j.banTime != math.MaxInt64 && now <= math.MaxInt64-j.banTime {
@@ -213,8 +224,9 @@ func (s *shard) track(a netip.Addr, maxRetry int, stale int64) (t *tracked, evic
 		evicted = true
 	}
 	if t == nil || len(t.times) != maxRetry {
-		t = &tracked{times: make([]int64, maxRetry)}
+		t = &tracked{times: make([]int64, maxRetry), lines: make([]string, maxRetry)}
 	}
+	clear(t.lines) // a reused entry must not keep another address's lines
 	t.addr, t.n, t.next = a, 0, 0
 	s.failing[a] = t
 	s.pushBack(t)
@@ -248,6 +260,48 @@ func (s *shard) pruneBans(now int64) {
 		}
 	}
 	s.pruneAt = max(64, 2*len(s.banned))
+}
+
+// inherit takes prev's counters and remembered bans (a reload changed the
+// jail's spec; its history still counts).
+func (j *jail) inherit(prev *jail) {
+	j.totalFailed.Store(prev.totalFailed.Load())
+	j.totalBanned.Store(prev.totalBanned.Load())
+	j.evicted.Store(prev.evicted.Load())
+	j.forgotten.Store(prev.forgotten.Load())
+	j.ignored.Store(prev.ignored.Load())
+	j.unresolved.Store(prev.unresolved.Load())
+	j.resolved.Store(prev.resolved.Load())
+	j.alreadyBanned.Store(prev.alreadyBanned.Load())
+	for i := range prev.shards {
+		ps := &prev.shards[i]
+		ps.mu.Lock()
+		for a, b := range ps.banned {
+			s := j.shardOf(a)
+			s.mu.Lock()
+			if len(s.banned) < s.limit {
+				s.banned[a] = b
+			}
+			s.mu.Unlock()
+		}
+		ps.mu.Unlock()
+	}
+}
+
+// remember records a ban decided elsewhere (restored from the store, or a
+// manual ban) so that failures from a meanwhile count as already banned.
+func (j *jail) remember(a netip.Addr, expiry int64) {
+	s := j.shardOf(a)
+	s.mu.Lock()
+	if b, ok := s.banned[a]; !ok || b.expiry < expiry {
+		if ok || len(s.banned) < s.limit {
+			s.banned[a] = banState{expiry: expiry}
+		}
+	}
+	if t := s.failing[a]; t != nil {
+		s.untrack(t)
+	}
+	s.mu.Unlock()
 }
 
 // forget drops a's ban so that new failures can ban it again; used when a

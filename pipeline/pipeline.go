@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"path"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -190,15 +191,10 @@ type Pipeline struct {
 	banner    Banner
 	dns       *resolver
 
-	filters []*Filter // all compiled filters, by name, for Check
-	jails   []*jail
-	byName  map[string]*jail
-
-	exact map[string][]*route // program -> routes, exact names only
-	globs []globRoute
-
-	cacheMu sync.RWMutex
-	cache   map[string][]*route // program -> routes incl. glob hits; bounded
+	// tab is the routing table built from the config; Reload swaps it.
+	tab        atomic.Pointer[table]
+	maxTracked int
+	maxPending int
 
 	prefilter bool // false only in benchmarks measuring its worth
 
@@ -230,9 +226,6 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		log:       opts.Logger,
 		now:       opts.Now,
 		banner:    banner,
-		byName:    make(map[string]*jail),
-		exact:     make(map[string][]*route),
-		cache:     make(map[string][]*route),
 		prefilter: true,
 		wait:      sleepCtx,
 	}
@@ -252,11 +245,52 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		qs = DefaultQueueSize
 	}
 	p.queue = make(chan sysban.Ban, qs)
-	maxTracked := cfg.MaxTracked
-	if maxTracked <= 0 {
-		maxTracked = DefaultMaxTracked
+	p.maxTracked = cfg.MaxTracked
+	if p.maxTracked <= 0 {
+		p.maxTracked = DefaultMaxTracked
 	}
+	p.maxPending = opts.MaxPending
+	t, err := buildTable(cfg, p.maxTracked, p.maxPending, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.tab.Store(t)
+	return p, nil
+}
 
+// table is what a config makes of the pipeline: compiled filters, jails and
+// the program routes to them. It is immutable once built, except for the
+// glob cache and the jails' own state.
+type table struct {
+	filters []*Filter // all compiled filters, by name, for Check
+	jails   []*jail
+	byName  map[string]*jail
+
+	exact map[string][]*route // program -> routes, exact names only
+	globs []globRoute
+
+	cacheMu sync.RWMutex
+	cache   map[string][]*route // program -> routes incl. glob hits; bounded
+}
+
+// Validate checks cfg as New would (filters compile, jails name real
+// filters and modes) without building a pipeline: `sysban check` and
+// reload use it.
+func Validate(cfg Config) error {
+	_, err := buildTable(cfg, 1, 1, nil)
+	return err
+}
+
+// buildTable compiles cfg. A jail of old with the same name and the same
+// spec is kept as it is (its counters, failure windows and remembered
+// bans); a jail whose spec changed starts fresh but keeps its counters and
+// remembered bans.
+func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, error) {
+	t := &table{
+		byName: make(map[string]*jail),
+		exact:  make(map[string][]*route),
+		cache:  make(map[string][]*route),
+	}
 	specs := BuiltinFilters()
 	for name, spec := range cfg.Filters {
 		if spec.Name == "" {
@@ -274,16 +308,16 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 			return nil, err
 		}
 		compiled[name] = f
-		p.filters = append(p.filters, f)
+		t.filters = append(t.filters, f)
 	}
-	sort.Slice(p.filters, func(a, b int) bool { return p.filters[a].name < p.filters[b].name })
+	sort.Slice(t.filters, func(a, b int) bool { return t.filters[a].name < t.filters[b].name })
 
 	routes := make(map[string]*route)
 	for i, js := range cfg.Jails {
 		if err := checkJail(js); err != nil {
 			return nil, fmt.Errorf("pipeline: jails[%d]: %w", i, err)
 		}
-		if _, dup := p.byName[js.Name]; dup {
+		if _, dup := t.byName[js.Name]; dup {
 			return nil, fmt.Errorf("pipeline: jail %s: defined twice", js.Name)
 		}
 		f := compiled[js.Filter]
@@ -299,9 +333,9 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 			return nil, fmt.Errorf("pipeline: jail %s: mode %q: filter %s has modes %s", js.Name, mode, js.Filter,
 				strings.Join(append([]string{"normal"}, sortedKeys(spec.Modes)...), ", "))
 		}
-		j := newJail(js, maxTracked, rand.Uint64())
-		p.jails = append(p.jails, j)
-		p.byName[js.Name] = j
+		j := carryJail(js, maxTracked, old)
+		t.jails = append(t.jails, j)
+		t.byName[js.Name] = j
 		// One route per (filter, mode): jails sharing both share the
 		// compiled filter and its correlation state.
 		r := routes[f.name+"\x00"+mode]
@@ -312,13 +346,13 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 					return nil, err
 				}
 			}
-			r = &route{filter: f, corr: newCorrState(f, opts.MaxPending)}
+			r = &route{filter: f, corr: newCorrState(f, maxPending)}
 			routes[f.name+"\x00"+mode] = r
 			for _, prog := range f.exact {
-				p.exact[prog] = append(p.exact[prog], r)
+				t.exact[prog] = append(t.exact[prog], r)
 			}
 			for _, g := range f.globs {
-				p.globs = append(p.globs, globRoute{glob: g, r: r})
+				t.globs = append(t.globs, globRoute{glob: g, r: r})
 			}
 		}
 		r.jails = append(r.jails, j)
@@ -329,7 +363,44 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		}
 		j.route = r
 	}
-	return p, nil
+	return t, nil
+}
+
+// carryJail returns the jail for js: old's jail of that name when its spec
+// is unchanged, else a new one that inherits the old one's counters and
+// remembered bans (its failure windows restart: maxretry or findtime may
+// have changed their meaning).
+func carryJail(js JailSpec, maxTracked int, old *table) *jail {
+	var prev *jail
+	if old != nil {
+		prev = old.byName[js.Name]
+	}
+	if prev != nil && reflect.DeepEqual(prev.spec, js) && prev.maxTracked == maxTracked {
+		return prev
+	}
+	j := newJail(js, maxTracked, rand.Uint64())
+	if prev != nil {
+		j.inherit(prev)
+	}
+	return j
+}
+
+// Reload swaps in a new configuration: jails that stay keep their state
+// (see buildTable), jails that go are dropped with their state, and the
+// multi-line correlation state starts fresh. Messages being handled
+// finish on the old table. On error nothing changes.
+func (p *Pipeline) Reload(cfg Config) error {
+	maxTracked := cfg.MaxTracked
+	if maxTracked <= 0 {
+		maxTracked = DefaultMaxTracked
+	}
+	t, err := buildTable(cfg, maxTracked, p.maxPending, p.tab.Load())
+	if err != nil {
+		return err
+	}
+	p.maxTracked = maxTracked
+	p.tab.Store(t)
+	return nil
 }
 
 func checkJail(js JailSpec) error {
@@ -351,29 +422,29 @@ func checkJail(js JailSpec) error {
 // routesFor returns the routes for a program. With no glob filters that is
 // one map lookup; otherwise glob results are cached per distinct program in
 // a bounded cache that is simply cleared when full.
-func (p *Pipeline) routesFor(app string) []*route {
-	if len(p.globs) == 0 {
-		return p.exact[app]
+func (t *table) routesFor(app string) []*route {
+	if len(t.globs) == 0 {
+		return t.exact[app]
 	}
-	p.cacheMu.RLock()
-	rs, ok := p.cache[app]
-	p.cacheMu.RUnlock()
+	t.cacheMu.RLock()
+	rs, ok := t.cache[app]
+	t.cacheMu.RUnlock()
 	if ok {
 		return rs
 	}
-	rs = append([]*route(nil), p.exact[app]...)
-	for _, g := range p.globs {
+	rs = append([]*route(nil), t.exact[app]...)
+	for _, g := range t.globs {
 		if ok, _ := path.Match(g.glob, app); ok && !containsRoute(rs, g.r) {
 			rs = append(rs, g.r)
 		}
 	}
-	p.cacheMu.Lock()
-	if len(p.cache) >= maxAppCache {
-		clear(p.cache)
+	t.cacheMu.Lock()
+	if len(t.cache) >= maxAppCache {
+		clear(t.cache)
 	}
 	// Clone: app may share memory with the message, which we must not retain.
-	p.cache[strings.Clone(app)] = rs
-	p.cacheMu.Unlock()
+	t.cache[strings.Clone(app)] = rs
+	t.cacheMu.Unlock()
 	return rs
 }
 
@@ -391,7 +462,7 @@ func containsRoute(rs []*route, r *route) bool {
 // full (backpressure) and never after Run has stopped.
 func (p *Pipeline) Handle(m *sysban.Message) {
 	p.messages.Add(1)
-	routes := p.routesFor(m.AppName)
+	routes := p.tab.Load().routesFor(m.AppName)
 	if len(routes) == 0 {
 		p.unrouted.Add(1)
 		return
@@ -403,12 +474,9 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		gotNow, gotSender bool
 	)
 	for _, r := range routes {
-		if r.corr != nil && !gotNow {
-			// Correlation windows run on our clock: message times are
-			// the sender's to choose.
-			now, gotNow = p.now(), true
-		}
-		o := r.filter.eval(text, m, r.corr, now, p.prefilter)
+		// Correlation windows run on our clock (p.now): message times
+		// are the sender's to choose.
+		o := r.filter.eval(text, m, r.corr, p.now, p.prefilter)
 		if (o.kind != kindFailure && o.kind != kindCorrelated) || o.ignore >= 0 {
 			continue
 		}
@@ -477,7 +545,7 @@ func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
 		p.log.Debug("failure", "jail", j.spec.Name, "addr", addr, "line", line)
 	}
-	v := j.failure(addr, int64(now.Sub(p.epoch)))
+	v := j.failure(addr, int64(now.Sub(p.epoch)), keptLine(line))
 	if v.evicted {
 		j.evicted.Add(1)
 	}
@@ -499,8 +567,22 @@ func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time
 			Start:    now,
 			Duration: j.spec.BanTime,
 			Failures: v.failures,
+			Lines:    v.lines,
 		})
 	}
+}
+
+// maxLineBytes bounds each failure line kept for a ban's record, so that
+// tracking MaxTracked addresses stays bounded in memory whatever they log.
+const maxLineBytes = 512
+
+// keptLine is line cut to maxLineBytes and copied, so a kept line never
+// pins a larger buffer.
+func keptLine(line string) string {
+	if len(line) > maxLineBytes {
+		line = line[:maxLineBytes]
+	}
+	return strings.Clone(line)
 }
 
 // isProtected reports addresses that are never banned whatever the jail.
@@ -518,18 +600,20 @@ func (p *Pipeline) isProtected(a netip.Addr) bool {
 }
 
 // Check matches text as if program had logged it, without counting it:
-// which filters match, with which pattern and host. An empty program tries
-// every filter. It is meant for tests and `sysban test`.
+// which filters match (in normal mode), with which pattern and host. An
+// empty program tries every filter. It keeps no state: a correlation's
+// Open is reported as Pending, its Close never completes (use a Tester for
+// multi-line failures).
 func (p *Pipeline) Check(text, program string) []Match {
 	text, _ = unwrapRepeated(strings.TrimRight(text, " \t\r\n"))
 	var out []Match
-	for _, f := range p.filters {
+	for _, f := range p.tab.Load().filters {
 		if program != "" && !f.Wants(program) {
 			continue
 		}
 		// No correlation state: Check is stateless, so Opens show as
 		// Pending and Closes never complete.
-		m, ok := newMatch(f, f.eval(text, nil, nil, time.Time{}, p.prefilter))
+		m, ok := newMatch(f, f.eval(text, nil, nil, nil, p.prefilter))
 		if !ok {
 			continue
 		}
@@ -550,10 +634,11 @@ func (p *Pipeline) Stats() Stats {
 		BansLost:  p.bansLost.Load(),
 		Queued:    len(p.queue),
 		DNS:       p.dns.stats(),
-		Jails:     make(map[string]JailStats, len(p.jails)),
 	}
+	tab := p.tab.Load()
+	st.Jails = make(map[string]JailStats, len(tab.jails))
 	wall := p.now()
-	for _, j := range p.jails {
+	for _, j := range tab.jails {
 		failing, banned := j.counts(now)
 		pending, pevicted := j.route.corr.stats(wall)
 		st.Jails[j.spec.Name] = JailStats{

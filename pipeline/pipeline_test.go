@@ -267,7 +267,7 @@ func TestEvictionBound(t *testing.T) {
 	}
 	const maxTracked = 64
 	p := newTestPipeline(t, Config{MaxTracked: maxTracked}, Options{})
-	j := p.jails[0]
+	j := p.tab.Load().jails[0]
 	limits := 0
 	for i := range j.shards {
 		limits += j.shards[i].limit
@@ -280,7 +280,7 @@ func TestEvictionBound(t *testing.T) {
 		if i >= 1<<24 {
 			t.Fatal("test generates too many addresses")
 		}
-		v := j.failure(a, 0)
+		v := j.failure(a, 0, "")
 		if v.evicted {
 			j.evicted.Add(1)
 		}
@@ -459,9 +459,10 @@ func TestRouting(t *testing.T) {
 	for i := range 3 * maxAppCache {
 		p.Handle(&sysban.Message{AppName: fmt.Sprintf("app%d", i), Text: "x"})
 	}
-	p.cacheMu.RLock()
-	n := len(p.cache)
-	p.cacheMu.RUnlock()
+	tab := p.tab.Load()
+	tab.cacheMu.RLock()
+	n := len(tab.cache)
+	tab.cacheMu.RUnlock()
 	if n > maxAppCache {
 		t.Errorf("glob cache holds %d entries, bound %d", n, maxAppCache)
 	}

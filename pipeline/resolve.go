@@ -45,9 +45,9 @@ const (
 	dnsMaxLine     = 512             // bytes of the line kept for the debug log
 )
 
-// LookupFunc resolves a hostname to addresses (net.Resolver.LookupNetIP's
+// lookupFunc resolves a hostname to addresses (net.Resolver.LookupNetIP's
 // shape).
-type LookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
+type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 
 func defaultLookup(ctx context.Context, host string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -78,7 +78,7 @@ type dnsEntry struct {
 
 // resolver is the cache, queue and workers.
 type resolver struct {
-	lookup  LookupFunc
+	lookup  lookupFunc
 	now     func() time.Time
 	timeout time.Duration // per lookup; dnsTimeout, shorter in tests
 	queue   chan dnsRequest
@@ -89,7 +89,7 @@ type resolver struct {
 	lookups, failures, hits, dropped atomic.Uint64
 }
 
-func newResolver(lookup LookupFunc, now func() time.Time) *resolver {
+func newResolver(lookup lookupFunc, now func() time.Time) *resolver {
 	if lookup == nil {
 		lookup = defaultLookup
 	}

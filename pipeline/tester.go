@@ -87,13 +87,9 @@ func NewTester(filters []FilterSpec, opts TesterOptions) (*Tester, error) {
 func (t *Tester) Test(m *sysban.Message) []Match {
 	text, _ := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
 	var out []Match
-	var now time.Time
 	for _, i := range t.route(m.AppName) {
 		tf := &t.filters[i]
-		if tf.st != nil && now.IsZero() {
-			now = t.now()
-		}
-		if mt, ok := newMatch(tf.f, tf.f.eval(text, m, tf.st, now, true)); ok {
+		if mt, ok := newMatch(tf.f, tf.f.eval(text, m, tf.st, t.now, true)); ok {
 			out = append(out, mt)
 		}
 	}

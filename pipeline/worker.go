@@ -137,7 +137,7 @@ func (p *Pipeline) applyOnce(ctx context.Context, batch []sysban.Ban) error {
 
 func (p *Pipeline) forget(bans []sysban.Ban) {
 	for _, b := range bans {
-		if j := p.byName[b.Jail]; j != nil {
+		if j := p.tab.Load().byName[b.Jail]; j != nil {
 			j.forget(b.Addr)
 		}
 	}

@@ -27,7 +27,10 @@ var errHeaderOnly = errors.New("receiver: file line: header without a message")
 //   - ISO 8601 / RFC 3339 times, as rsyslog's RSYSLOG_FileFormat and
 //     journalctl -o short-iso write them ("2026-11-21T10:00:00.123456+01:00
 //     host prog[pid]: msg"; an offset without a colon, or none, is accepted);
-//   - syslog wire lines starting with "<PRI>", handed to Parse.
+//   - syslog wire lines starting with "<PRI>" (a log of captured frames,
+//     rsyslog's RSYSLOG_ForwardFormat written to a file), read as Parse
+//     reads them: RFC 3164 lines with a header time here, without Parse's
+//     per-call parser state, everything else by Parse itself.
 //
 // Any other line returns ErrNoHeader with the whole line as m.Text and, when
 // it starts with a daemon's own time stamp (ctime "Tue Jun 10 18:57:41 2014",

@@ -585,6 +585,43 @@ func (s *Store) RemoveJail(jail, reason string) ([]Record, error) {
 	return removed, nil
 }
 
+// Expire moves current bans whose time ran out by now to history as unban
+// events with reason "expired", and returns them, so the daemon can count
+// and announce what the kernel lifted on its own. At most limit per call
+// keeps each transaction short.
+func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
+	var expired []Record
+	err := s.update(func(tx *bolt.Tx) error {
+		expired = expired[:0]
+		cur := tx.Bucket(bucketBans)
+		var keys [][]byte
+		c := cur.Cursor()
+		for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
+			r, err := decodeBan(k, v)
+			if err != nil || r.Permanent() || r.Expiry().After(now) {
+				continue // damaged records are left for Due to report
+			}
+			keys = append(keys, bytes.Clone(k))
+			expired = append(expired, r)
+		}
+		for _, k := range keys {
+			if err := cur.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, r := range expired {
+			if err := s.putUnban(tx, r, "expired"); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: expire: %w", err)
+	}
+	return expired, nil
+}
+
 func (s *Store) putUnban(tx *bolt.Tx, r Record, reason string) error {
 	hist := tx.Bucket(bucketHistory)
 	seq, err := hist.NextSequence()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,25 +10,37 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/control"
+	"github.com/sysban/sysban/metrics"
 	"github.com/sysban/sysban/nft"
+	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/pipeline"
 	"github.com/sysban/sysban/receiver"
+	"github.com/sysban/sysban/store"
 )
 
 // Compile-time checks that the stages fit the seams they are wired into.
 var (
-	_ pipeline.Banner  = (*nft.Backend)(nil)
+	_ pipeline.Banner  = (*store.Journal)(nil)
+	_ store.Applier    = (*nft.Backend)(nil)
 	_ receiver.Handler = (*pipeline.Pipeline)(nil)
+	_ control.Daemon   = (*service)(nil)
+	_ nft.BanSource    = storeSource{}
 )
 
-// Main is the daemon: Run loads the config, builds the nftables table,
-// the pipeline and the listeners, and serves until ctx is done.
+// Main is the daemon: Run loads the config, builds the nftables table, the
+// ban store, the pipeline, the listeners, the control API and metrics, and
+// serves until ctx is done.
 type Main struct {
 	ConfigPath string
 	Environ    []string
@@ -41,10 +54,15 @@ type configError struct{ err error }
 func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
+// load reads and validates the configuration, including what only the
+// pipeline can check (filter modes, vars).
 func (m *Main) load() (*config.Config, error) {
 	cfg, err := config.Load(m.ConfigPath, m.Environ)
 	if err != nil {
 		return nil, &configError{err}
+	}
+	if err := pipeline.Validate(cfg.Pipeline()); err != nil {
+		return nil, &configError{fmt.Errorf("config: %w", err)}
 	}
 	return cfg, nil
 }
@@ -65,14 +83,17 @@ func (m *Main) Check() int {
 		if j.Enabled {
 			state = "enabled"
 		}
-		bantime := j.BanTime.String()
-		if j.BanTime == sysban.Permanent {
-			bantime = "permanent"
-		}
 		fmt.Fprintf(m.Stdout, "jail    %-16s %-8s filter=%s maxretry=%d findtime=%s bantime=%s rule=%s\n",
-			j.Name, state, j.Filter, j.MaxRetry, j.FindTime, bantime, j.Rule())
+			j.Name, state, j.Filter, j.MaxRetry, j.FindTime, banTimeString(j.BanTime), j.Rule())
 	}
 	return 0
+}
+
+func banTimeString(d time.Duration) string {
+	if d == sysban.Permanent {
+		return "permanent"
+	}
+	return d.String()
 }
 
 // Run serves until ctx is cancelled or a stage fails.
@@ -82,11 +103,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	logger := newLogger(cfg.Log, m.Stderr)
+	started := time.Now()
+
+	reg := prometheus.NewRegistry()
+	rec, err := metrics.New(reg, Version(), nil, nil)
+	if err != nil {
+		return err
+	}
 
 	backend, err := nft.Open(nft.Options{
-		Table:    cfg.NFT.Table,
-		Priority: &cfg.NFT.Priority,
-		Logger:   logger.With("component", "nft"),
+		Table:        cfg.NFT.Table,
+		Priority:     &cfg.NFT.Priority,
+		Logger:       logger.With("component", "nft"),
+		ObserveWrite: rec.ObserveNFTWrite,
 	})
 	if err != nil {
 		return err
@@ -96,18 +125,55 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	st, err := store.Open(filepath.Join(cfg.State.Dir, store.FileName), store.Options{Logger: logger.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// Bans of jails no longer in the config are lifted, like on reload.
+	if n, err := dropRemovedJails(st, cfg); err != nil {
+		return err
+	} else if n > 0 {
+		logger.Info("lifted bans of jails no longer enabled", "bans", n)
+	}
+	// Straight to the kernel, not through the journal: a restart is not a
+	// new offence.
+	restored, err := st.Restore(ctx, backend, time.Now(), 10000)
+	if err != nil {
+		return err
+	}
+
+	host := hostname()
+	first, err := buildNotifier(cfg, logger, host)
+	if err != nil {
+		return &configError{err}
+	}
+	notifier := &notifierRef{}
+	notifier.swap(first)
+	defer func() { notifier.p.Load().Close() }()
+
 	protected, err := hostPrefixes()
 	if err != nil {
 		// Without our own addresses we could ban ourselves; refuse to start.
 		return fmt.Errorf("list interface addresses: %w", err)
 	}
-	pl, err := pipeline.New(cfg.Pipeline(), backend, pipeline.Options{
+	journal := store.NewJournal(st, backend)
+	chain := &announcer{next: journal, notifier: notifier, host: host}
+	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
 		Logger:    logger.With("component", "pipeline"),
 	})
 	if err != nil {
 		return &configError{err}
 	}
+	if due, err := st.Due(time.Now()); err == nil {
+		for _, r := range due {
+			pl.MarkBanned(r.Ban)
+		}
+	}
+
+	// The receiver before the control socket: it creates /run/sysban 0755
+	// for the syslog socket; control would create a missing one 0700.
 	rc, err := receiver.New(cfg.Listen.Specs, pl, receiver.Options{
 		Allow:          cfg.Listen.Allow,
 		ReadBuffer:     cfg.Listen.ReadBuffer,
@@ -119,41 +185,82 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	rec.SetSources(rc, pl)
+	rec.Reload(true, started)
 
-	// SIGHUP's default action would kill the daemon; until live reload
-	// lands, say so instead of dying.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	svc := &service{
+		configPath: m.ConfigPath,
+		environ:    m.Environ,
+		log:        logger,
+		started:    started,
+		backend:    backend,
+		store:      st,
+		pl:         pl,
+		rc:         rc,
+		rec:        rec,
+		notifier:   notifier,
+		host:       host,
+		cfg:        cfg,
+		lastReload: control.ReloadResult{OK: true, Time: started, Sources: cfg.Sources, Jails: jailNames(cfg)},
+	}
+	ctl, err := control.NewServer(cfg.Control.Socket, svc, logger.With("component", "control"))
+	if err != nil {
+		rc.Close()
+		return err
+	}
 
-	// The receiver stops first so that the pipeline can flush every ban
-	// decided from messages already received.
+	// Lifetimes: the receiver stops first so the pipeline can flush every
+	// ban decided from messages already received; the rest stops after.
 	recvCtx, stopRecv := context.WithCancel(ctx)
 	defer stopRecv()
 	pipeCtx, stopPipe := context.WithCancel(context.Background())
 	defer stopPipe()
+	svcCtx, stopSvc := context.WithCancel(context.Background())
+	defer stopSvc()
+
 	recvDone := make(chan error, 1)
 	pipeDone := make(chan error, 1)
+	svcErr := make(chan error, 4)
 	go func() { recvDone <- rc.Run(recvCtx) }()
 	go func() { pipeDone <- pl.Run(pipeCtx) }()
+	go func() { svcErr <- wrapErr("control", ctl.Serve(svcCtx)) }()
+	if cfg.Metrics.Listen != "" {
+		go func() {
+			svcErr <- wrapErr("metrics", metrics.Serve(svcCtx, cfg.Metrics.Listen, reg, logger.With("component", "metrics")))
+		}()
+	}
+	go func() {
+		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{
+			OnHeal: func(reason string, n int) {
+				logger.Warn("nftables ruleset repaired", "reason", reason, "bans_restored", n)
+			},
+		}))
+	}()
+	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	var names []string
 	for _, a := range rc.Addrs() {
 		names = append(names, a.Network()+":"+a.String())
 	}
-	var jails []string
-	for _, r := range cfg.Rules() {
-		jails = append(jails, r.String())
-	}
 	logger.Info("sysban started", "version", Version(), "config", strings.Join(cfg.Sources, " + "),
-		"listeners", names, "jails", jails, "table", "inet "+cfg.NFT.Table)
+		"listeners", names, "jails", ruleNames(cfg), "table", "inet "+cfg.NFT.Table,
+		"bans_restored", restored, "control", cfg.Control.Socket, "metrics", cfg.Metrics.Listen)
 
 	var runErr error
 loop:
 	for {
 		select {
 		case <-hup:
-			logger.Warn("SIGHUP: live reload is not implemented yet; restart sysban to apply a new config")
+			res, err := svc.Reload(ctx)
+			if err != nil {
+				logger.Error("SIGHUP: reload refused; the old config keeps running", "err", err)
+			} else {
+				logger.Info("SIGHUP: reloaded", "jails", res.Jails, "removed", res.Removed)
+			}
 		case err := <-recvDone:
 			recvDone = nil
 			if err != nil {
@@ -166,6 +273,11 @@ loop:
 				runErr = fmt.Errorf("pipeline: %w", err)
 			}
 			break loop
+		case err := <-svcErr:
+			if err != nil {
+				runErr = err
+				break loop
+			}
 		}
 	}
 	stopRecv()
@@ -180,19 +292,85 @@ loop:
 			runErr = fmt.Errorf("pipeline: %w", err)
 		}
 	}
-	for _, ls := range rc.Stats() {
-		logger.Info("listener counters", "listener", ls.Name, "received", ls.Received,
-			"parse_errors", ls.ParseErrors, "dropped", ls.Dropped)
-	}
-	st := pl.Stats()
-	for _, name := range sortedKeys(st.Jails) {
-		js := st.Jails[name]
-		logger.Info("jail counters", "jail", name, "total_failed", js.TotalFailed,
-			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted)
-	}
-	logger.Info("sysban stopped; bans stay in the kernel", "table", "inet "+cfg.NFT.Table,
-		"messages", st.Messages, "bans_lost", st.BansLost)
+	stopSvc()
+	svc.logCounters()
+	logger.Info("sysban stopped; bans stay in the kernel and the store", "table", "inet "+cfg.NFT.Table)
 	return runErr
+}
+
+func wrapErr(what string, err error) error {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// dropRemovedJails lifts the stored bans of jails the config no longer
+// enables; the nft Setup already dropped their sets.
+func dropRemovedJails(st *store.Store, cfg *config.Config) (int, error) {
+	due, err := st.Due(time.Now())
+	if err != nil {
+		return 0, err
+	}
+	enabled := map[string]bool{}
+	for _, j := range cfg.EnabledJails() {
+		enabled[j.Name] = true
+	}
+	gone := map[string]bool{}
+	for _, r := range due {
+		if !enabled[r.Jail] {
+			gone[r.Jail] = true
+		}
+	}
+	n := 0
+	for jail := range gone {
+		removed, err := st.RemoveJail(jail, "reload")
+		if err != nil {
+			return n, err
+		}
+		n += len(removed)
+	}
+	return n, nil
+}
+
+// buildNotifier builds the actions the config defines and maps jails to them.
+func buildNotifier(cfg *config.Config, logger *slog.Logger, host string) (*notify.Dispatcher, error) {
+	whois := notify.NewWhois(cfg.Notify.Whois)
+	actions := map[string]notify.Action{}
+	for name, spec := range cfg.Actions {
+		a, err := spec.Build(notify.BuildOptions{Logger: logger.With("component", "notify", "action", name), Whois: whois, Hostname: host})
+		if err != nil {
+			return nil, fmt.Errorf("config: actions.%s: %w", name, err)
+		}
+		actions[name] = a
+	}
+	jailActions := map[string][]string{}
+	for _, j := range cfg.EnabledJails() {
+		if len(j.Actions) > 0 {
+			jailActions[j.Name] = j.Actions
+		}
+	}
+	return notify.New(actions, jailActions, notify.Options{
+		QueueSize:    cfg.Notify.QueueSize,
+		DrainTimeout: cfg.Notify.DrainTimeout,
+		Logger:       logger.With("component", "notify"),
+	})
+}
+
+func ruleNames(cfg *config.Config) []string {
+	var out []string
+	for _, r := range cfg.Rules() {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+func jailNames(cfg *config.Config) []string {
+	var out []string
+	for _, j := range cfg.EnabledJails() {
+		out = append(out, j.Name)
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -163,7 +163,7 @@ func (c *testCmd) run(args []string) int {
 		case opts.json:
 			jbuf = appendJSONLine(jbuf[:0], tst.lines, &m, matches, v)
 			out.Write(jbuf)
-		case opts.printMatched && v.kind == lineMatched,
+		case opts.printMatched && (v.kind == lineMatched || v.kind == linePending),
 			opts.printMissed && v.kind == lineMissed,
 			opts.printIgnore && v.kind == lineIgnored:
 			tst.printLine(out, line, v)
@@ -200,7 +200,7 @@ func (c *testCmd) parseFlags(args []string) (testOptions, int) {
 	}
 	fs.BoolVar(&o.json, "json", false, "print one JSON object per input line on stdout (summary on stderr)")
 	fs.BoolVar(&o.printMissed, "print-all-missed", false, "print every line no filter matched")
-	fs.BoolVar(&o.printMatched, "print-all-matched", false, "print every line that is a failure")
+	fs.BoolVar(&o.printMatched, "print-all-matched", false, "print every line that is a failure, and every first line of a multi-line one (pending)")
 	fs.BoolVar(&o.printIgnore, "print-all-ignored", false, "print every line an ignoreregex vetoed")
 	fs.StringVar(&o.program, "program", "", "program for lines that name none (bare messages, daemons' own log files)")
 	fs.StringVar(&o.mode, "mode", "", "filter mode (normal, ddos, aggressive...); default: the jail's, else normal")
@@ -307,7 +307,7 @@ func loadFilterFile(path string) (pipeline.FilterSpec, error) {
 	if doc == nil {
 		return pipeline.FilterSpec{}, fmt.Errorf("filter file %s: empty: want programs and failregex", path)
 	}
-	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
+	name := defaultFilterName(path)
 	if n, ok := doc["name"]; ok {
 		s, isStr := n.(string)
 		if !isStr || s == "" {
@@ -330,6 +330,23 @@ func loadFilterFile(path string) (pipeline.FilterSpec, error) {
 		return pipeline.FilterSpec{}, fmt.Errorf("filter file %s: %w", path, err)
 	}
 	return spec, nil
+}
+
+// defaultFilterName makes a filter name from a file name, within the
+// config's rules for names (lower case, [a-z0-9_-], at most 32): dots and
+// capitals would otherwise be split and folded by the config loader.
+func defaultFilterName(path string) string {
+	base := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(path), ".yaml"), ".yml")
+	b := []byte(strings.ToLower(base))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) == 0 || b[0] < 'a' || b[0] > 'z' {
+		b = append([]byte("f-"), b...)
+	}
+	return string(b[:min(len(b), 32)])
 }
 
 // open opens the log: "-" is standard input, *.gz is decompressed.
@@ -425,17 +442,20 @@ type tally struct {
 	noProgram, tooLong                       uint64
 	shapes                                   [5]uint64 // by shape index, see countShape
 
-	filters  []string              // in order
-	patterns map[string][]string   // filter -> patterns
-	ignores  map[string][]string   // filter -> ignoreregex
-	hits     map[string][]uint64   // filter -> hits per pattern
-	ignHits  map[string][]uint64   // filter -> hits per ignoreregex
-	fhits    map[string]*[4]uint64 // filter -> lines by kind
-	addrs    map[string]*addrHits  // host -> its failures
-	order    []string              // hosts in order of first failure
-	dropped  uint64                // failures of hosts beyond maxAddrs
+	filters []string // in order
+	byName  map[string]*filterTally
+	addrs   map[string]*addrHits // host -> its failures
+	order   []string             // hosts in order of first failure
+	dropped uint64               // failures of hosts beyond maxAddrs
 
 	elapsed, cpu time.Duration
+}
+
+// filterTally is one filter's share of the report.
+type filterTally struct {
+	patterns, ignores []string  // as written, indexed as Match indexes them
+	hits, ignHits     []uint64  // lines per pattern / per ignoreregex
+	kinds             [4]uint64 // lines by lineKind
 }
 
 type addrHits struct {
@@ -459,17 +479,12 @@ var shapeNames = [5]string{
 
 func (t *tally) init(tester *pipeline.Tester) {
 	t.filters = tester.Filters()
-	t.patterns = map[string][]string{}
-	t.ignores = map[string][]string{}
-	t.hits = map[string][]uint64{}
-	t.ignHits = map[string][]uint64{}
-	t.fhits = map[string]*[4]uint64{}
+	t.byName = make(map[string]*filterTally, len(t.filters))
 	for _, f := range t.filters {
-		t.patterns[f] = tester.Patterns(f)
-		t.ignores[f] = tester.IgnorePatterns(f)
-		t.hits[f] = make([]uint64, len(t.patterns[f]))
-		t.ignHits[f] = make([]uint64, len(t.ignores[f]))
-		t.fhits[f] = new([4]uint64)
+		ft := &filterTally{patterns: tester.Patterns(f), ignores: tester.IgnorePatterns(f)}
+		ft.hits = make([]uint64, len(ft.patterns))
+		ft.ignHits = make([]uint64, len(ft.ignores))
+		t.byName[f] = ft
 	}
 }
 
@@ -502,21 +517,21 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 	}
 	for i := range matches {
 		mt := &matches[i]
-		h := t.hits[mt.Filter]
-		if h == nil {
+		ft := t.byName[mt.Filter]
+		if ft == nil {
 			continue // not a filter we were given; cannot happen
 		}
 		k := judge(matches[i : i+1]).kind
-		t.fhits[mt.Filter][k]++
+		ft.kinds[k]++
 		// A pattern's hits are the lines it made failures (or opened):
 		// lines an ignoreregex vetoed are counted under that ignoreregex,
 		// so the hits add up to the matched and pending counts.
-		if !mt.Ignored && mt.Pattern >= 0 && mt.Pattern < len(h) {
-			h[mt.Pattern]++
+		if !mt.Ignored && mt.Pattern >= 0 && mt.Pattern < len(ft.hits) {
+			ft.hits[mt.Pattern]++
 		}
 		if mt.Ignored {
-			if ih := t.ignHits[mt.Filter]; mt.IgnoreIndex >= 0 && mt.IgnoreIndex < len(ih) {
-				ih[mt.IgnoreIndex]++
+			if mt.IgnoreIndex >= 0 && mt.IgnoreIndex < len(ft.ignHits) {
+				ft.ignHits[mt.IgnoreIndex]++
 			}
 			continue
 		}
@@ -573,25 +588,26 @@ func (t *tally) writeReport(w *bufio.Writer) {
 	single := len(t.filters) == 1
 	for _, f := range t.filters {
 		var total uint64
-		for _, h := range t.hits[f] {
+		ft := t.byName[f]
+		for _, h := range ft.hits {
 			total += h
 		}
 		if !single && total == 0 {
 			continue
 		}
-		k := t.fhits[f]
+		k := ft.kinds
 		fmt.Fprintf(w, "  %s: %d matched, %d ignored, %d pending\n", f, k[lineMatched], k[lineIgnored], k[linePending])
-		for i, p := range t.patterns[f] {
-			if t.hits[f][i] == 0 && !single {
+		for i, p := range ft.patterns {
+			if ft.hits[i] == 0 && !single {
 				continue
 			}
-			fmt.Fprintf(w, "    %3d) %8d  %s\n", i+1, t.hits[f][i], p)
+			fmt.Fprintf(w, "    %3d) %8d  %s\n", i+1, ft.hits[i], p)
 		}
-		for i, p := range t.ignores[f] {
-			if t.ignHits[f][i] == 0 && !single {
+		for i, p := range ft.ignores {
+			if ft.ignHits[i] == 0 && !single {
 				continue
 			}
-			fmt.Fprintf(w, "    ignoreregex %d) %8d  %s\n", i+1, t.ignHits[f][i], p)
+			fmt.Fprintf(w, "    ignoreregex %d) %8d  %s\n", i+1, ft.ignHits[i], p)
 		}
 	}
 	if !single && t.matched+t.ignored+t.pending == 0 {
@@ -654,7 +670,7 @@ func (t *tally) rate() string {
 	}
 	s := strconv.FormatFloat(float64(t.lines)/t.elapsed.Seconds(), 'f', 0, 64) + " lines/s"
 	if t.cpu > 0 {
-		s += fmt.Sprintf(" (CPU %s, %.0f lines per CPU second)", t.cpu.Round(time.Millisecond), float64(t.lines)/t.cpu.Seconds())
+		s += fmt.Sprintf(" (CPU %s, %.0f lines per CPU second)", t.cpu.Round(time.Microsecond), float64(t.lines)/t.cpu.Seconds())
 	}
 	return s
 }

@@ -55,8 +55,12 @@ type jsonLine struct {
 	MsgID      *string `json:"msgid"`
 	Message    string  `json:"message"`
 	Matches    []struct {
-		Filter string  `json:"filter"`
-		Host   *string `json:"host"`
+		Filter     string  `json:"filter"`
+		Pattern    int     `json:"pattern"`
+		Host       *string `json:"host"`
+		Ignored    bool    `json:"ignored"`
+		Pending    bool    `json:"pending"`
+		Correlated bool    `json:"correlated"`
 	} `json:"matches"`
 }
 
@@ -206,6 +210,16 @@ func TestTestJSON(t *testing.T) {
 			want: []jsonWant{{host: "198.51.100.4", app: "sshd"}},
 		},
 		{
+			name: "a daemon's own log file (seed 000's openvpn.log), one filter",
+			log: "Tue Jun 10 18:57:41 2014 176.114.32.92:3509 WARNING: Bad encapsulated packet length from peer (36695), which must be > 0 and <= 1560 -- please ensure that --tun-mtu or --link-mtu is equal on both peers -- this condition could also indicate a possible active attack on the TCP link -- [Attempting restart...]\n" +
+				"Tue Jun 10 18:58:00 2014 Initialization Sequence Completed\n",
+			args: []string{"openvpn"},
+			want: []jsonWant{
+				{host: "176.114.32.92", app: "openvpn", ts: "2014-06-10T18:57:41Z"},
+				{app: "openvpn", ts: "2014-06-10T18:58:00Z", msg: "Tue Jun 10 18:58:00 2014 Initialization Sequence Completed"},
+			},
+		},
+		{
 			name:  "stdin, CRLF, no final newline, hostile bytes",
 			stdin: "Nov 21 10:00:00 h sshd[1]: Failed password for root from 192.0.2.3 port 1 ssh2\r\nNov 21 10:00:01 h sshd[1]: \"quoted\\\" \x01\xff tab\there",
 			args:  []string{"sshd"},
@@ -310,9 +324,15 @@ Nov 21 10:00:05 h otherapp[1]: login failed for bob from 198.51.100.9
 		}
 	}
 
+	// A file name that is no valid filter name is made one.
+	odd := writeFile(t, dir, "My.App Filter.yml", "programs: [myapp]\nfailregex: ['^login failed for \\S+ from <HOST>$']\n")
+	if code, stdout, stderr := sysbanTest(t, "", odd, log); code != 0 || !strings.Contains(stdout, "filter my-app-filter from") || !strings.Contains(stdout, "Lines: 6 read, 3 matched, 0 ignored") {
+		t.Errorf("oddly named filter file: exit %d\n%s%s", code, stdout, stderr)
+	}
+
 	// name: overrides the file name.
 	named := writeFile(t, dir, "f.yml", "name: custom\nprograms: [myapp]\nfailregex: ['^login failed for \\S+ from <HOST>$']\n")
-	if code, stdout, stderr := sysbanTest(t, "", named, log); code != 0 || !strings.Contains(stdout, "filter custom from") || !strings.Contains(stdout, "2 matched, 1 ignored") && !strings.Contains(stdout, "3 matched, 0 ignored") {
+	if code, stdout, stderr := sysbanTest(t, "", named, log); code != 0 || !strings.Contains(stdout, "filter custom from") || !strings.Contains(stdout, "Lines: 6 read, 3 matched, 0 ignored") {
 		t.Errorf("named filter file: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
@@ -573,6 +593,19 @@ Jan 26 20:20:00 fedora sendmail[3001]: s0QC00aa003001: [192.0.2.44] did not issu
 		if g.Matched != w.matched || g.Pending != w.pending || g.Correlated != w.correlated || h != w.host {
 			t.Errorf("line %d: matched=%v pending=%v correlated=%v host=%q, want %+v", i+1, g.Matched, g.Pending, g.Correlated, h, w)
 		}
+	}
+
+	_, stdout, _ = sysbanTest(t, "", "--print-all-matched", "sendmail-auth", log)
+	if !strings.Contains(stdout, "pending line 1 sendmail-auth #") || !strings.Contains(stdout, "matched line 3 sendmail-auth #") ||
+		strings.Count(stdout, " line ") != 3 {
+		t.Errorf("--print-all-matched should print the two pending lines and the failure:\n%s", stdout)
+	}
+
+	// With all, a line several filters matched lists them all.
+	_, stdout, _ = sysbanTest(t, "", "--json", "all", log)
+	got = decodeJSONLines(t, stdout)
+	if len(got) != 5 || len(got[2].Matches) != 3 || got[2].Matches[0].Filter != "saslauthd" || str(got[2].Matches[2].Host) != "218.18.59.223" {
+		t.Errorf("line 3 with all: matches %+v", got[2].Matches)
 	}
 
 	// all: sendmail-reject counts the "did not issue" lines on their own,

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/control"
+	"github.com/sysban/sysban/metrics"
+	"github.com/sysban/sysban/notify"
+)
+
+// Reload re-reads the configuration, validates all of it before touching
+// anything, then swaps it in: the kernel ruleset atomically, then the
+// pipeline (which keeps the counters and bans of jails that stay), then the
+// actions. Bans of jails no longer enabled are lifted. A refused config
+// changes nothing.
+func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	refuse := func(err error) (control.ReloadResult, error) {
+		s.lastReload = control.ReloadResult{OK: false, Time: now, Error: err.Error()}
+		s.rec.Reload(false, now)
+		s.log.Error("reload refused; the old config keeps running", "err", err)
+		return s.lastReload, fmt.Errorf("%w: %v", control.ErrConfigRefused, err)
+	}
+	cfg, err := (&Main{ConfigPath: s.configPath, Environ: s.environ}).load()
+	if err != nil {
+		return refuse(err)
+	}
+	if err := restartOnly(s.cfg, cfg); err != nil {
+		return refuse(err)
+	}
+	notifier, err := buildNotifier(cfg, s.log, s.host)
+	if err != nil {
+		return refuse(err)
+	}
+
+	if err := s.backend.Setup(ctx, cfg.Rules()); err != nil {
+		notifier.Close()
+		return control.ReloadResult{}, fmt.Errorf("reload: %w", err)
+	}
+	if err := s.pl.Reload(cfg.Pipeline()); err != nil {
+		// Validated above, so this is a bug; put the old rules back.
+		notifier.Close()
+		if rerr := s.backend.Setup(ctx, s.cfg.Rules()); rerr != nil {
+			s.log.Error("reload: restoring the old ruleset failed", "err", rerr)
+		}
+		return refuse(err)
+	}
+	old := s.notifier.swap(notifier)
+	go old.Close()
+
+	res := control.ReloadResult{OK: true, Time: now, Sources: cfg.Sources, Jails: jailNames(cfg)}
+	for _, j := range jailNames(s.cfg) {
+		if slices.Contains(res.Jails, j) {
+			continue
+		}
+		res.Removed = append(res.Removed, j)
+		lifted, err := s.store.RemoveJail(j, "reload")
+		if err != nil {
+			s.log.Error("reload: lift bans of removed jail", "jail", j, "err", err)
+			continue
+		}
+		res.Unbanned += len(lifted)
+		s.rec.Unban(j, metrics.UnbanReload, len(lifted))
+		for _, r := range lifted {
+			s.pl.Forget(j, r.Addr)
+			s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonReload, Host: s.host})
+		}
+	}
+	s.cfg = cfg
+	s.lastReload = res
+	s.rec.Reload(true, now)
+	s.log.Info("config reloaded", "sources", cfg.Sources, "jails", res.Jails, "removed", res.Removed, "unbanned", res.Unbanned)
+	return res, nil
+}
+
+// restartOnly refuses changes a running daemon cannot take: they name
+// resources it holds (sockets, the table, the state file).
+func restartOnly(old, cur *config.Config) error {
+	var changed []string
+	if !slices.Equal(old.Listen.Specs, cur.Listen.Specs) || !slices.Equal(old.Listen.Allow, cur.Listen.Allow) ||
+		old.Listen.ReadBuffer != cur.Listen.ReadBuffer || old.Listen.MaxMessageSize != cur.Listen.MaxMessageSize ||
+		old.Listen.MaxConnections != cur.Listen.MaxConnections || old.Listen.IdleTimeout != cur.Listen.IdleTimeout {
+		changed = append(changed, "listen")
+	}
+	if old.NFT != cur.NFT {
+		changed = append(changed, "nft")
+	}
+	if old.State.Dir != cur.State.Dir {
+		changed = append(changed, "state.dir")
+	}
+	if old.Control != cur.Control {
+		changed = append(changed, "control")
+	}
+	if old.Metrics != cur.Metrics {
+		changed = append(changed, "metrics")
+	}
+	if old.Log != cur.Log {
+		changed = append(changed, "log")
+	}
+	if len(changed) > 0 {
+		return fmt.Errorf("config: %v changed: these need a restart (systemctl restart sysban); nothing was reloaded", changed)
+	}
+	return nil
+}

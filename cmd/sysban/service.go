@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/control"
+	"github.com/sysban/sysban/metrics"
+	"github.com/sysban/sysban/nft"
+	"github.com/sysban/sysban/notify"
+	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/receiver"
+	"github.com/sysban/sysban/store"
+)
+
+// service is the running daemon as the control API sees it. Reads take the
+// current config under mu; writes (ban, unban, reload) hold mu so that a
+// reload never interleaves with a manual ban.
+type service struct {
+	configPath string
+	environ    []string
+	log        *slog.Logger
+	started    time.Time
+	backend    *nft.Backend
+	store      *store.Store
+	pl         *pipeline.Pipeline
+	rc         *receiver.Receiver
+	rec        *metrics.Recorder
+	notifier   *notifierRef
+	host       string
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	lastReload control.ReloadResult
+}
+
+func (s *service) config() *config.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg
+}
+
+func (s *service) Status(ctx context.Context) (control.Status, error) {
+	s.mu.Lock()
+	cfg, last := s.cfg, s.lastReload
+	s.mu.Unlock()
+	ps := s.pl.Stats()
+	st := control.Status{
+		Version:       Version(),
+		Started:       s.started,
+		UptimeSeconds: int64(time.Since(s.started).Seconds()),
+		ConfigSources: cfg.Sources,
+		LastReload:    last,
+		Messages:      ps.Messages,
+		QueuedBans:    ps.Queued,
+	}
+	for _, j := range cfg.Jails {
+		js := ps.Jails[j.Name]
+		st.Jails = append(st.Jails, control.JailSummary{
+			Name: j.Name, Filter: j.Filter, Enabled: j.Enabled,
+			CurrentlyFailed: js.CurrentlyFailed, TotalFailed: js.TotalFailed,
+			CurrentlyBanned: js.CurrentlyBanned, TotalBanned: js.TotalBanned,
+		})
+	}
+	for _, l := range s.rc.Stats() {
+		st.Listeners = append(st.Listeners, control.ListenerStatus{
+			Name: l.Name, Received: l.Received, Dropped: l.Dropped,
+			ParseErrors: l.ParseErrors, Connections: l.Connections,
+		})
+	}
+	return st, nil
+}
+
+// enabledJail returns the enabled jail called name.
+func (s *service) enabledJail(cfg *config.Config, name string) (config.Jail, error) {
+	for _, j := range cfg.EnabledJails() {
+		if j.Name == name {
+			return j, nil
+		}
+	}
+	return config.Jail{}, fmt.Errorf("%w %q (enabled jails: %v)", control.ErrUnknownJail, name, jailNames(cfg))
+}
+
+func (s *service) JailStatus(ctx context.Context, name string) (control.JailStatus, error) {
+	cfg := s.config()
+	j, err := s.enabledJail(cfg, name)
+	if err != nil {
+		return control.JailStatus{}, err
+	}
+	js := s.pl.Stats().Jails[name]
+	out := control.JailStatus{
+		Name: j.Name, Filter: j.Filter, MaxRetry: j.MaxRetry,
+		FindTimeSeconds: int64(j.FindTime.Seconds()), BanTimeSeconds: int64(j.BanTime.Seconds()),
+		CurrentlyFailed: js.CurrentlyFailed, TotalFailed: js.TotalFailed,
+		CurrentlyBanned: js.CurrentlyBanned, TotalBanned: js.TotalBanned,
+	}
+	if j.BanTime == sysban.Permanent {
+		out.BanTimeSeconds = -1
+	}
+	if f, ok := cfg.Filters[j.Filter]; ok {
+		out.Programs = f.Programs
+	} else {
+		out.Programs = pipeline.BuiltinFilters()[j.Filter].Programs
+	}
+	recs, err := s.store.Due(time.Now())
+	if err != nil {
+		return out, err
+	}
+	for _, r := range recs {
+		if r.Jail == name {
+			out.Banned = append(out.Banned, banInfo(r))
+		}
+	}
+	// The store is the truth for what sysban banned; the kernel count is
+	// what fail2ban users compare against.
+	out.CurrentlyBanned = len(out.Banned)
+	return out, nil
+}
+
+func banInfo(r store.Record) control.BanInfo {
+	return control.BanInfo{
+		Jail: r.Jail, Addr: r.Addr, Start: r.Start, Until: r.Expiry(), Permanent: r.Permanent(),
+		Offences: r.Offences, Failures: r.Failures, Lines: r.Lines, Manual: r.Source == "manual",
+	}
+}
+
+func (s *service) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (control.BanInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, err := s.enabledJail(s.cfg, jail)
+	if err != nil {
+		return control.BanInfo{}, err
+	}
+	addr = sysban.CanonicalAddr(addr)
+	if why := s.pl.Protects(jail, addr); why != "" {
+		return control.BanInfo{}, fmt.Errorf("%w: %s is %s; sysban never bans it", control.ErrBadRequest, addr, why)
+	}
+	if d == 0 {
+		d = j.BanTime
+	}
+	b := sysban.Ban{Jail: jail, Addr: addr, Start: time.Now(), Duration: d}
+	if err := s.store.Record([]store.Record{{Ban: b, Source: "manual"}}); err != nil {
+		return control.BanInfo{}, err
+	}
+	if err := s.backend.Apply(ctx, []sysban.Ban{b}); err != nil {
+		return control.BanInfo{}, err
+	}
+	s.pl.MarkBanned(b)
+	s.notifier.Notify(notify.Event{Kind: notify.KindBan, Ban: b, Host: s.host})
+	s.log.Info("ban", "jail", jail, "addr", addr, "bantime", banTimeString(d), "source", "manual")
+	recs, err := s.store.Lookup(addr)
+	if err != nil {
+		return control.BanInfo{}, err
+	}
+	for _, r := range recs {
+		if r.Jail == jail {
+			return banInfo(r), nil
+		}
+	}
+	return control.BanInfo{Jail: jail, Addr: addr, Start: b.Start, Until: b.Expiry(), Permanent: b.Permanent(), Manual: true}, nil
+}
+
+func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]control.BanInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if jail != "" {
+		if _, err := s.enabledJail(s.cfg, jail); err != nil {
+			return nil, err
+		}
+	}
+	addr = sysban.CanonicalAddr(addr)
+	removed, err := s.store.Remove(jail, []netip.Addr{addr}, "manual")
+	if err != nil {
+		return nil, err
+	}
+	// The kernel may hold bans the store lost track of (a ban whose store
+	// write failed); lift those too.
+	jails := []string{jail}
+	if jail == "" {
+		jails = jailNames(s.cfg)
+	}
+	lifted := map[string]bool{}
+	for _, r := range removed {
+		lifted[r.Jail] = true
+	}
+	for _, j := range jails {
+		if err := s.backend.Remove(ctx, j, []netip.Addr{addr}); err != nil {
+			return nil, err
+		}
+		s.pl.Forget(j, addr)
+	}
+	if len(removed) == 0 {
+		return nil, fmt.Errorf("%w: %s", control.ErrNotBanned, addr)
+	}
+	var out []control.BanInfo
+	for _, r := range removed {
+		s.rec.Unban(r.Jail, metrics.UnbanManual, 1)
+		s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonManual, Host: s.host})
+		s.log.Info("unban", "jail", r.Jail, "addr", addr, "reason", "manual")
+		out = append(out, banInfo(r))
+	}
+	return out, nil
+}
+
+func (s *service) UnbanAll(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	removed, err := s.store.RemoveJail("", "manual")
+	if err != nil {
+		return 0, err
+	}
+	byJail := map[string][]netip.Addr{}
+	for _, r := range removed {
+		byJail[r.Jail] = append(byJail[r.Jail], r.Addr)
+	}
+	for jail, addrs := range byJail {
+		if err := s.backend.Remove(ctx, jail, addrs); err != nil {
+			return 0, err
+		}
+		for _, a := range addrs {
+			s.pl.Forget(jail, a)
+		}
+		s.rec.Unban(jail, metrics.UnbanManual, len(addrs))
+	}
+	for _, r := range removed {
+		s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonManual, Host: s.host})
+	}
+	s.log.Info("unban all", "bans", len(removed))
+	return len(removed), nil
+}
+
+func (s *service) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInfo, error) {
+	var recs []store.Record
+	var err error
+	if addr.IsValid() {
+		recs, err = s.store.Lookup(sysban.CanonicalAddr(addr))
+	} else {
+		recs, err = s.store.Due(time.Now())
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	out := make([]control.BanInfo, 0, len(recs))
+	for _, r := range recs {
+		if !r.Permanent() && !r.Expiry().After(now) {
+			continue
+		}
+		out = append(out, banInfo(r))
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Jail != out[j].Jail {
+			return out[i].Jail < out[j].Jail
+		}
+		return out[i].Addr.Less(out[j].Addr)
+	})
+	return out, nil
+}
+
+// housekeeping moves bans the kernel has expired out of the store (counted
+// and announced as unbans) every few seconds, and purges old history hourly.
+func (s *service) housekeeping(ctx context.Context, purgeAge time.Duration) {
+	expireTick := time.NewTicker(5 * time.Second)
+	defer expireTick.Stop()
+	purgeTick := time.NewTicker(time.Hour)
+	defer purgeTick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-expireTick.C:
+			expired, err := s.store.Expire(now, 10000)
+			if err != nil {
+				s.log.Error("expire bans", "err", err)
+				continue
+			}
+			for _, r := range expired {
+				s.rec.Unban(r.Jail, metrics.UnbanExpired, 1)
+				s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonExpired, Host: s.host})
+				s.log.Info("unban", "jail", r.Jail, "addr", r.Addr, "reason", "expired")
+			}
+		case now := <-purgeTick.C:
+			if n, err := s.store.Purge(now.Add(-purgeAge)); err != nil {
+				s.log.Error("purge ban history", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged ban history", "entries", n, "older_than", purgeAge)
+			}
+		}
+	}
+}
+
+func (s *service) logCounters() {
+	for _, ls := range s.rc.Stats() {
+		s.log.Info("listener counters", "listener", ls.Name, "received", ls.Received,
+			"parse_errors", ls.ParseErrors, "dropped", ls.Dropped)
+	}
+	st := s.pl.Stats()
+	for _, name := range sortedKeys(st.Jails) {
+		js := st.Jails[name]
+		s.log.Info("jail counters", "jail", name, "total_failed", js.TotalFailed,
+			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted)
+	}
+	s.log.Info("pipeline counters", "messages", st.Messages, "bans_lost", st.BansLost)
+}
