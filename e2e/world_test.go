@@ -104,6 +104,9 @@ type worldOptions struct {
 	config string // YAML jails/filters etc.; listen section is added by the harness
 	allow  string // listen.allow override (YAML list)
 	extra  string // extra listen lines
+	// before runs once the namespaces exist, before the daemon starts
+	// (servers the daemon talks to, such as an SMTP server).
+	before func(w *world)
 }
 
 const defaultJails = `
@@ -175,6 +178,9 @@ control:
 	path := filepath.Join(w.dir, "sysban.yaml")
 	if err := os.WriteFile(path, []byte(full), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if opt.before != nil {
+		opt.before(w)
 	}
 	w.start(path)
 	return w

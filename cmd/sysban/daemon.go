@@ -208,6 +208,16 @@ func (m *Main) Run(ctx context.Context) error {
 		rc.Close()
 		return err
 	}
+	// Bound now, so a taken port stops the start with a clear error and
+	// the endpoint answers as soon as "started" is logged.
+	var metricsLn net.Listener
+	if cfg.Metrics.Listen != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			rc.Close()
+			ctl.Close()
+			return fmt.Errorf("metrics: listen %s: %w", cfg.Metrics.Listen, err)
+		}
+	}
 
 	// Lifetimes: the receiver stops first so the pipeline can flush every
 	// ban decided from messages already received; the rest stops after.
@@ -224,9 +234,9 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { recvDone <- rc.Run(recvCtx) }()
 	go func() { pipeDone <- pl.Run(pipeCtx) }()
 	go func() { svcErr <- wrapErr("control", ctl.Serve(svcCtx)) }()
-	if cfg.Metrics.Listen != "" {
+	if metricsLn != nil {
 		go func() {
-			svcErr <- wrapErr("metrics", metrics.Serve(svcCtx, cfg.Metrics.Listen, reg, logger.With("component", "metrics")))
+			svcErr <- wrapErr("metrics", metrics.ServeListener(svcCtx, metricsLn, reg, logger.With("component", "metrics")))
 		}()
 	}
 	go func() {
