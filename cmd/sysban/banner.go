@@ -23,7 +23,9 @@ type announcer struct {
 
 // notifierRef is the current notifier; a reload swaps in one built from the
 // new actions and lets the old one drain.
-type notifierRef struct{ p atomic.Pointer[notify.Dispatcher] }
+type notifierRef struct {
+	p atomic.Pointer[notify.Dispatcher]
+}
 
 func (r *notifierRef) Notify(ev notify.Event) { r.p.Load().Notify(ev) }
 
