@@ -240,11 +240,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	go func() {
-		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{
-			OnHeal: func(reason string, n int) {
-				logger.Warn("nftables ruleset repaired", "reason", reason, "bans_restored", n)
-			},
-		}))
+		// Guard logs each repair itself. It starts after the restore above,
+		// so the restore's bans are not mistaken for missing ones.
+		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{}))
 	}()
 	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
 
