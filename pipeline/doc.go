@@ -15,6 +15,12 @@
 // filters exactly as the daemon does, without jails or bans, for `sysban
 // test` and the annotated samples in testdata/.
 //
+// Repeat offenders: a jail's BanIncrement lengthens the ban of an address
+// banned before in that jail (the count comes from an OffenceCounter, the
+// store's ban history, asked only when a ban is decided), and jails whose
+// filter is RecidiveFilter count the bans the other jails applied instead
+// of log lines, banning addresses that keep coming back.
+//
 // Data flows one way (receiver -> pipeline -> nft); Pipeline implements the
 // receiver's Handler and needs only a Banner from the next stage. Memory is
 // bounded: routing caches, tracked addresses per jail, pending multi-line

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"path"
@@ -26,8 +27,11 @@ type Banner interface {
 
 // JailSpec is one enabled jail: which filter feeds it and when it bans.
 type JailSpec struct {
-	Name     string
-	Filter   string        // filter name (builtin or user-defined)
+	Name string
+	// Filter names the filter (builtin or user-defined) whose failures it
+	// counts, or is RecidiveFilter for a jail that counts the bans of the
+	// other jails.
+	Filter   string
 	MaxRetry int           // >= 1
 	FindTime time.Duration // > 0
 	BanTime  time.Duration // > 0 or sysban.Permanent (-1)
@@ -41,6 +45,9 @@ type JailSpec struct {
 	// never resolves (the failure counts as unresolved). What does not
 	// resolve is never banned.
 	UseDNS string
+	// Increment lengthens the bans of repeat offenders; it needs
+	// Options.Offences (without one every ban gets BanTime).
+	Increment BanIncrement
 }
 
 // Config is the pipeline's part of the daemon configuration.
@@ -65,6 +72,9 @@ type Options struct {
 	// correlation, default DefaultMaxPending; beyond it the oldest is
 	// evicted (JailStats.PendingEvicted).
 	MaxPending int
+	// Offences counts an address's earlier bans in a jail, for
+	// JailSpec.Increment (store.Store implements it). Nil: no increment.
+	Offences OffenceCounter
 }
 
 // Defaults for zero Config/Options fields.
@@ -190,6 +200,7 @@ type Pipeline struct {
 	protected []netip.Prefix
 	banner    Banner
 	dns       *resolver
+	offences  OffenceCounter
 
 	// tab is the routing table built from the config; Reload swaps it.
 	tab        atomic.Pointer[table]
@@ -226,6 +237,7 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		log:       opts.Logger,
 		now:       opts.Now,
 		banner:    banner,
+		offences:  opts.Offences,
 		prefilter: true,
 		wait:      sleepCtx,
 	}
@@ -265,6 +277,8 @@ type table struct {
 	filters []*Filter // all compiled filters, by name, for Check
 	jails   []*jail
 	byName  map[string]*jail
+	// recidive are the jails fed by the other jails' bans.
+	recidive []*jail
 
 	exact map[string][]*route // program -> routes, exact names only
 	globs []globRoute
@@ -293,6 +307,9 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 	}
 	specs := BuiltinFilters()
 	for name, spec := range cfg.Filters {
+		if name == RecidiveFilter {
+			return nil, fmt.Errorf("pipeline: filter %s: the name is reserved for the jail fed by sysban's own bans", name)
+		}
 		if spec.Name == "" {
 			spec.Name = name
 		}
@@ -319,6 +336,18 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		}
 		if _, dup := t.byName[js.Name]; dup {
 			return nil, fmt.Errorf("pipeline: jail %s: defined twice", js.Name)
+		}
+		if js.Filter == RecidiveFilter {
+			if js.Mode != "" && js.Mode != "normal" {
+				return nil, fmt.Errorf("pipeline: jail %s: mode %q: filter %s has no modes", js.Name, js.Mode, RecidiveFilter)
+			}
+			// No route reads messages for it: recidiveBans feeds it.
+			j := carryJail(js, maxTracked, old)
+			j.route = &route{}
+			t.jails = append(t.jails, j)
+			t.byName[js.Name] = j
+			t.recidive = append(t.recidive, j)
+			continue
 		}
 		f := compiled[js.Filter]
 		if f == nil {
@@ -415,6 +444,9 @@ func checkJail(js JailSpec) error {
 		return fmt.Errorf("jail %s: bantime %v: must be positive or permanent (-1)", js.Name, js.BanTime)
 	case js.UseDNS != "" && js.UseDNS != UseDNSYes && js.UseDNS != UseDNSWarn && js.UseDNS != UseDNSNo:
 		return fmt.Errorf("jail %s: usedns %q: want yes, warn or no", js.Name, js.UseDNS)
+	}
+	if why := checkIncrement(js.Increment); why != "" {
+		return fmt.Errorf("jail %s: bantime increment: %s", js.Name, why)
 	}
 	return nil
 }
@@ -535,11 +567,20 @@ func unwrapRepeated(text string) (string, int) {
 	return strings.Trim(rest[i+len(mid):], " "), min(max(n, 1), maxRepeats)
 }
 
-// count applies one failure of addr to jail j.
+// count applies one failure of addr to jail j and queues the ban it may
+// decide.
 func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line string) {
+	if b, ok := p.decide(j, addr, protected, now, line); ok {
+		p.enqueue(b)
+	}
+}
+
+// decide applies one failure of addr to jail j and returns the ban it
+// decided, if any.
+func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Time, line string) (sysban.Ban, bool) {
 	if protected || j.ignores(addr) {
 		j.ignored.Add(1)
-		return
+		return sysban.Ban{}, false
 	}
 	j.totalFailed.Add(1)
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -560,16 +601,42 @@ func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time
 		}
 	case v.ban:
 		j.totalBanned.Add(1)
-		p.log.Info("ban", "jail", j.spec.Name, "addr", addr, "failures", v.failures, "bantime", j.spec.BanTime)
-		p.enqueue(sysban.Ban{
+		d := p.banTime(j, addr)
+		if d != j.spec.BanTime {
+			// failure remembered the ban with the base bantime.
+			j.remember(addr, p.expiry(now, d))
+		}
+		p.log.Info("ban", "jail", j.spec.Name, "addr", addr, "failures", v.failures, "bantime", banTimeString(d))
+		return sysban.Ban{
 			Jail:     j.spec.Name,
 			Addr:     addr,
 			Start:    now,
-			Duration: j.spec.BanTime,
+			Duration: d,
 			Failures: v.failures,
 			Lines:    v.lines,
-		})
+		}, true
 	}
+	return sysban.Ban{}, false
+}
+
+// expiry is when a ban of length d starting at now ends, in the jails'
+// nanoseconds since epoch; math.MaxInt64 for a permanent ban.
+func (p *Pipeline) expiry(now time.Time, d time.Duration) int64 {
+	if d < 0 {
+		return math.MaxInt64
+	}
+	at := int64(now.Sub(p.epoch))
+	if at > math.MaxInt64-int64(d) {
+		return math.MaxInt64
+	}
+	return at + int64(d)
+}
+
+func banTimeString(d time.Duration) string {
+	if d == sysban.Permanent {
+		return "permanent"
+	}
+	return d.String()
 }
 
 // maxLineBytes bounds each failure line kept for a ban's record, so that

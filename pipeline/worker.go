@@ -105,12 +105,20 @@ func (p *Pipeline) shutdown(ctx context.Context) {
 // apply delivers one batch, retrying with backoff. After ctx is done each
 // attempt still gets a bounded context of its own: queued bans are decided
 // bans, and shutdown is exactly when they must not vanish.
+//
+// Once a batch is applied its bans count in the recidive jails; the bans
+// those decide are applied at once, here, rather than queued, because the
+// worker must never block on its own queue. They do not count again, so
+// this recurses once at most.
 func (p *Pipeline) apply(ctx context.Context, batch []sysban.Ban) {
 	backoff := applyBackoff
 	var err error
 	for attempt := 1; attempt <= applyAttempts; attempt++ {
 		err = p.applyOnce(ctx, batch)
 		if err == nil {
+			if more := p.recidiveBans(batch); len(more) > 0 {
+				p.apply(ctx, more)
+			}
 			return
 		}
 		p.banErrors.Add(1)

@@ -19,6 +19,23 @@ const (
 	ReasonConnectionLimit  = "connection_limit"
 	ReasonEmpty            = "empty"
 	ReasonGarbage          = "garbage" // stream bytes that were not a frame
+	// ReasonSourceConnectionLimit: a tcp/tls connection over
+	// Options.MaxConnectionsPerSource, closed at accept.
+	ReasonSourceConnectionLimit = "source_connection_limit"
+	// ReasonFrameTimeout: a stream connection closed because a frame did
+	// not complete within Options.FrameTimeout (slowloris).
+	ReasonFrameTimeout = "frame_timeout"
+	// ReasonRateLimited: a udp message over Options.RatePerSender.
+	ReasonRateLimited = "rate_limited"
+	// ReasonUDPRemoteRefused: a udp datagram from a non-loopback source
+	// while Options.RemoteStreamOnly is set.
+	ReasonUDPRemoteRefused = "udp_remote_refused"
+	// ReasonTLSHandshake: a TLS connection whose handshake failed or timed
+	// out (no certificate, untrusted certificate, wrong protocol, silence).
+	ReasonTLSHandshake = "tls_handshake"
+	// ReasonTLSClientRefused: a verified TLS client certificate whose names
+	// are not in the allowed client names (TLSFiles.ClientNames).
+	ReasonTLSClientRefused = "tls_client_refused"
 )
 
 // Format is sysban's syslog wire format: RFC 6587 framing (octet counting and
@@ -156,6 +173,11 @@ func NewSplitter(max int, onDrop func(reason string, n int)) *Splitter {
 	}
 	return &Splitter{max: max, onDrop: onDrop}
 }
+
+// midFrame reports whether the splitter is inside a frame it has not
+// finished consuming: skipping an oversized frame or a garbage run. Bytes
+// the scanner holds unconsumed are the caller's to account for.
+func (s *Splitter) midFrame() bool { return s.skipN > 0 || s.skipEOL || s.junk }
 
 // BufferSize is the largest buffer the splitter ever asks bufio.Scanner for.
 func (s *Splitter) BufferSize() int { return s.max + maxCountDigits + 2 }

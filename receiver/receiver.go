@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"crypto/tls"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"strings"
@@ -29,10 +31,17 @@ const (
 	TCP        Network = "tcp"
 	UnixGram   Network = "unixgram" // unix datagram, like /dev/log
 	UnixStream Network = "unix"     // unix stream
+	// TLS is syslog over TLS (RFC 5425): a TCP listener whose connections
+	// are TLS 1.2+ with Options.TLS, framed like TCP. Its Address may omit
+	// the port ("0.0.0.0", "[::]"); the RFC's 6514 is then used.
+	TLS Network = "tls"
 )
 
-// ListenerSpec is one socket to listen on. Address is "host:port" for udp
-// and tcp ("127.0.0.1:5514", "[::1]:0") and a path for unix sockets.
+// TLSDefaultPort is RFC 5425's port for syslog over TLS.
+const TLSDefaultPort = 6514
+
+// ListenerSpec is one socket to listen on. Address is "host:port" for udp,
+// tcp and tls ("127.0.0.1:5514", "[::1]:0") and a path for unix sockets.
 type ListenerSpec struct {
 	Network Network
 	Address string
@@ -61,9 +70,50 @@ type Options struct {
 	// 1024; beyond it connections are accepted and closed at once
 	// (connection_limit).
 	MaxConnections int
+	// MaxConnectionsPerSource bounds the open tcp and tls connections from
+	// one address per listener, default 16, so that one host cannot take
+	// every MaxConnections slot; beyond it connections are closed at once
+	// (source_connection_limit). Unix stream connections have no source
+	// address and only count against MaxConnections.
+	MaxConnectionsPerSource int
 	// IdleTimeout closes a stream connection that sent nothing for this
 	// long, default 5 minutes.
 	IdleTimeout time.Duration
+	// FrameTimeout bounds how long one stream frame may take to arrive,
+	// from its first byte to its last, default 30 seconds. A sender that
+	// trickles bytes (slowloris) resets IdleTimeout with every byte; this
+	// closes its connection and drops the partial frame (frame_timeout).
+	FrameTimeout time.Duration
+	// TLS is the server configuration of tls listeners; New fails if a tls
+	// listener is given without it. Build it with TLSConfig, or bring your
+	// own: New clones it and raises MinVersion to TLS 1.2 if it is lower.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake, default 10 seconds. The
+	// handshake runs in the connection's own goroutine, never in the accept
+	// loop, so a silent client only holds one connection slot this long
+	// (counted as tls_handshake when it fails or times out).
+	HandshakeTimeout time.Duration
+	// RatePerSender, if positive, limits the messages accepted per second
+	// from one source address on each udp listener (a token bucket per
+	// address); messages over it are dropped (rate_limited). Zero, the
+	// default, means no limit. Streams need no such limit: TCP's flow
+	// control already slows a sender to the speed we read at.
+	RatePerSender float64
+	// RateBurst is the bucket size of RatePerSender: how many messages a
+	// sender may send at once after being quiet. Default: one second's
+	// worth (RatePerSender rounded up), at least 1.
+	RateBurst int
+	// RateMaxSenders bounds the per-address buckets one udp listener keeps,
+	// default 16384. When full, buckets that have refilled (their sender
+	// was quiet) are forgotten, which loses nothing; senders beyond that
+	// share one overflow bucket, so forged-source floods cannot grow
+	// memory and cannot steal the budget of senders already tracked.
+	RateMaxSenders int
+	// RemoteStreamOnly refuses udp datagrams from non-loopback sources
+	// (udp_remote_refused): UDP source addresses can be forged, TCP and TLS
+	// ones cannot (a handshake must complete). Remote hosts must then
+	// forward over tcp or tls; local programs may still use udp and unix.
+	RemoteStreamOnly bool
 	// SocketMode is the permission of unix socket files, default 0660 (owner
 	// root, so only root and the socket's group may log). Use 0666 for a
 	// /dev/log replacement that unprivileged programs must reach.
@@ -89,8 +139,26 @@ func (o *Options) setDefaults() {
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = 1024
 	}
+	if o.MaxConnectionsPerSource <= 0 {
+		o.MaxConnectionsPerSource = 16
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.FrameTimeout <= 0 {
+		o.FrameTimeout = 30 * time.Second
+	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.RatePerSender < 0 {
+		o.RatePerSender = 0
+	}
+	if o.RatePerSender > 0 && o.RateBurst <= 0 {
+		o.RateBurst = max(1, int(math.Ceil(o.RatePerSender)))
+	}
+	if o.RateMaxSenders <= 0 {
+		o.RateMaxSenders = 16384
 	}
 	if o.SocketMode == 0 {
 		o.SocketMode = 0o660
@@ -107,36 +175,69 @@ func (o *Options) setDefaults() {
 type ListenerStats struct {
 	Name        string
 	Received    uint64            // messages handed to the Handler
-	Dropped     map[string]uint64 // by reason: sender_not_allowed, too_large, connection_limit, empty, garbage
+	Dropped     map[string]uint64 // by reason: every Reason* constant, zeros included
 	ParseErrors uint64            // messages delivered with a parse error (raw text kept)
 	Connections int               // stream connections open now
 }
 
-var reasons = [...]string{ReasonSenderNotAllowed, ReasonTooLarge, ReasonConnectionLimit, ReasonEmpty, ReasonGarbage}
+// reasons are indexed by the reason* ids below; the order is fixed so the
+// hot paths count by index, not by string.
+var reasons = [...]string{
+	ReasonSenderNotAllowed, ReasonTooLarge, ReasonConnectionLimit, ReasonEmpty, ReasonGarbage,
+	ReasonSourceConnectionLimit, ReasonFrameTimeout, ReasonRateLimited, ReasonUDPRemoteRefused,
+	ReasonTLSHandshake, ReasonTLSClientRefused,
+}
+
+type reasonID int
+
+const (
+	reasonSenderNotAllowed reasonID = iota
+	reasonTooLarge
+	reasonConnectionLimit
+	reasonEmpty
+	reasonGarbage
+	reasonSourceConnectionLimit
+	reasonFrameTimeout
+	reasonRateLimited
+	reasonUDPRemoteRefused
+	reasonTLSHandshake
+	reasonTLSClientRefused
+)
+
+// Reasons returns every drop reason, in a fixed order: the keys of
+// ListenerStats.Dropped, for exporters that want zeros before the first drop.
+func Reasons() []string { return append([]string(nil), reasons[:]...) }
 
 type counters struct {
 	received    atomic.Uint64
 	parseErrors atomic.Uint64
 	connections atomic.Int64
 	dropped     [len(reasons)]atomic.Uint64
-	lastRefusal atomic.Int64 // unix nanos of the last "not allowed" log line
+	lastLog     [len(reasons)]atomic.Int64 // unix nanos of the last log line per reason
 }
 
-// refusalLogEvery bounds how often a listener logs refused senders: a
+// refusalLogEvery bounds how often a listener logs one kind of drop: a
 // forged-source flood must show up in the log without flooding it.
 const refusalLogEvery = 10 * time.Second
 
 // refuse counts a message or connection from a sender outside Options.Allow
 // and logs it, at most once per refusalLogEvery per listener.
 func (r *Receiver) refuse(c *counters, listener string, sender netip.AddrPort) {
-	c.drop(ReasonSenderNotAllowed)
+	r.dropLogged(c, reasonSenderNotAllowed, listener, sender,
+		"receiver: sender not allowed by listen.allow; dropped (further ones counted, logged every 10s)")
+}
+
+// dropLogged counts a drop and logs it at most once per refusalLogEvery per
+// listener and reason; the log line carries the running total.
+func (r *Receiver) dropLogged(c *counters, id reasonID, listener string, sender netip.AddrPort, msg string, args ...any) {
+	c.dropped[id].Add(1)
 	now := r.opts.Now().UnixNano()
-	last := c.lastRefusal.Load()
-	if now-last < int64(refusalLogEvery) || !c.lastRefusal.CompareAndSwap(last, now) {
+	last := c.lastLog[id].Load()
+	if now-last < int64(refusalLogEvery) || !c.lastLog[id].CompareAndSwap(last, now) {
 		return
 	}
-	r.opts.Logger.Warn("receiver: sender not allowed by listen.allow; dropped (further ones counted, logged every 10s)",
-		"listener", listener, "sender", sender, "refused_total", c.dropped[0].Load())
+	args = append(args, "listener", listener, "sender", sender, "reason", reasons[id], "dropped_total", c.dropped[id].Load())
+	r.opts.Logger.Warn(msg, args...)
 }
 
 func (c *counters) drop(reason string) {
@@ -205,10 +306,10 @@ func (r *Receiver) bind(s ListenerSpec) (listener, error) {
 		return r.bindUDP(s)
 	case UnixGram:
 		return r.bindUnixgram(s)
-	case TCP, UnixStream:
+	case TCP, TLS, UnixStream:
 		return r.bindStream(s)
 	default:
-		return nil, fmt.Errorf("unknown network %q (want udp, tcp, unixgram or unix)", s.Network)
+		return nil, fmt.Errorf("unknown network %q (want udp, tcp, tls, unixgram or unix)", s.Network)
 	}
 }
 
