@@ -46,17 +46,23 @@ type JailSettings struct {
 	MaxRetry int
 	FindTime time.Duration
 	BanTime  time.Duration // sysban.Permanent for -1
-	Ports    []sysban.PortRange
-	Protocol sysban.Protocol
-	Verdict  sysban.Verdict
-	IgnoreIP []netip.Prefix
-	UseDNS   string // yes, warn or no: what a hostname in a <HOST> position does
+	// BanTimeIncrement lengthens repeat offenders' bans. It counts the
+	// earlier bans the state's history remembers, so state.dbpurgeage is
+	// also how long an offence counts.
+	BanTimeIncrement pipeline.BanIncrement
+	Ports            []sysban.PortRange
+	Protocol         sysban.Protocol
+	Verdict          sysban.Verdict
+	IgnoreIP         []netip.Prefix
+	UseDNS           string // yes, warn or no: what a hostname in a <HOST> position does
 }
 
 // Jail is one jail with its defaults applied.
 type Jail struct {
 	Name    string
 	Enabled bool
+	// Filter is the filter it counts failures of, or
+	// pipeline.RecidiveFilter: the bans of the other jails.
 	Filter  string
 	Mode    string   // filter mode; "" is the filter's normal mode
 	Actions []string // names of the actions run on its bans and unbans
@@ -121,14 +127,15 @@ func (c *Config) Pipeline() pipeline.Config {
 	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked}
 	for _, j := range c.EnabledJails() {
 		pc.Jails = append(pc.Jails, pipeline.JailSpec{
-			Name:     j.Name,
-			Filter:   j.Filter,
-			MaxRetry: j.MaxRetry,
-			FindTime: j.FindTime,
-			BanTime:  j.BanTime,
-			IgnoreIP: j.IgnoreIP,
-			Mode:     j.Mode,
-			UseDNS:   j.UseDNS,
+			Name:      j.Name,
+			Filter:    j.Filter,
+			MaxRetry:  j.MaxRetry,
+			FindTime:  j.FindTime,
+			BanTime:   j.BanTime,
+			IgnoreIP:  j.IgnoreIP,
+			Mode:      j.Mode,
+			UseDNS:    j.UseDNS,
+			Increment: j.BanTimeIncrement,
 		})
 	}
 	return pc

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -20,15 +21,18 @@ var (
 	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify"}
 	sectionFields = map[string][]string{
 		"listen":   {"udp", "tcp", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout"},
-		"defaults": {"maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns"},
+		"defaults": {"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns"},
 		"state":    {"dir", "dbpurgeage"},
 		"control":  {"socket"},
 		"metrics":  {"listen"},
 		"nft":      {"table", "priority"},
 		"log":      {"level", "format"},
 	}
-	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "ports", "protocol", "verdict", "ignoreip", "usedns", "actions"}
+	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "actions"}
 	filterFields = []string{"programs", "failregex", "ignoreregex", "vars"}
+	// incrementFields are the keys of defaults.bantimeincrement and
+	// jails.NAME.bantimeincrement.
+	incrementFields = []string{"enabled", "multiplier", "maxtime", "rndtime"}
 )
 
 // nameRE bounds jail and filter names: they become nftables set names
@@ -56,8 +60,9 @@ func (d *decoder) source(key string) string {
 			return s
 		}
 		best := ""
-		for ok, s := range d.origin {
-			if strings.HasPrefix(ok, k+".") && (best == "" || best == BuiltinSource) {
+		// In key order, so that the layer named is the same every time.
+		for _, ok := range mapKeys(d.origin) {
+			if s := d.origin[ok]; strings.HasPrefix(ok, k+".") && (best == "" || best == BuiltinSource) {
 				best = s
 			}
 		}
@@ -123,6 +128,10 @@ func (d *decoder) decode(root map[string]any) *Config {
 			d.fail(key, "filter name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
 			continue
 		}
+		if name == pipeline.RecidiveFilter {
+			d.fail(key, "the name %q is reserved: jails with filter %s count sysban's own bans, not log lines", name, name)
+			continue
+		}
 		fm, ok := filters[name].(map[string]any)
 		if !ok {
 			d.fail(key, "want a map with %s", strings.Join(filterFields, ", "))
@@ -185,12 +194,16 @@ func (d *decoder) decode(root map[string]any) *Config {
 		if s := d.str(jm, key+".filter"); s != "" {
 			j.Filter = s
 		}
-		if _, user := cfg.Filters[j.Filter]; !user {
+		if _, user := cfg.Filters[j.Filter]; !user && j.Filter != pipeline.RecidiveFilter {
 			if _, ok := builtin[j.Filter]; !ok {
-				d.fail(key+".filter", "no filter named %q%s", j.Filter, didYouMean(j.Filter, append(mapKeys(builtin), mapKeys(cfg.Filters)...)))
+				d.fail(key+".filter", "no filter named %q%s", j.Filter,
+					didYouMean(j.Filter, append(append(mapKeys(builtin), mapKeys(cfg.Filters)...), pipeline.RecidiveFilter)))
 			}
 		}
 		j.Mode = d.str(jm, key+".mode")
+		if j.Filter == pipeline.RecidiveFilter && j.Mode != "" && j.Mode != "normal" {
+			d.fail(key+".mode", "%q: filter %s counts bans and has no modes", j.Mode, pipeline.RecidiveFilter)
+		}
 		j.Actions = d.strings(jm, key+".actions")
 		for _, a := range j.Actions {
 			if _, ok := cfg.Actions[a]; !ok {
@@ -249,6 +262,9 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	if _, ok := m["bantime"]; ok {
 		s.BanTime = d.duration(m, key+".bantime", true)
 	}
+	if _, ok := m["bantimeincrement"]; ok {
+		s.BanTimeIncrement = d.increment(m, key+".bantimeincrement", s.BanTimeIncrement)
+	}
 	if _, ok := m["ports"]; ok {
 		s.Ports = d.ports(m, key+".ports")
 	}
@@ -274,6 +290,65 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	return s
 }
 
+// increment reads a bantimeincrement map; the keys it sets replace base's
+// (a jail that only says enabled: true keeps the defaults' multiplier).
+func (d *decoder) increment(m map[string]any, key string, base pipeline.BanIncrement) pipeline.BanIncrement {
+	inc := base
+	im := d.section(m, key)
+	d.checkKeys(key, im, incrementFields)
+	if _, ok := im["enabled"]; ok {
+		inc.Enabled = d.boolean(im, key+".enabled")
+	}
+	if _, ok := im["multiplier"]; ok {
+		inc.Multiplier = d.multiplier(im, key+".multiplier")
+	}
+	if v, ok := im["maxtime"]; ok {
+		if s := strings.TrimSpace(fmt.Sprint(v)); s == "-1" || s == "-1s" {
+			d.fail(key+".maxtime", "-1: maxtime caps increased bans and must be a duration; for bans that never end set bantime: -1")
+		} else {
+			inc.MaxTime = d.duration(im, key+".maxtime", false)
+		}
+	}
+	if v, ok := im["rndtime"]; ok {
+		// 0 turns the jitter off; otherwise a duration like any other.
+		if s := strings.TrimSpace(fmt.Sprint(v)); s == "0" || s == "0s" {
+			inc.RndTime = 0
+		} else {
+			inc.RndTime = d.duration(im, key+".rndtime", false)
+		}
+	}
+	return inc
+}
+
+// multiplier reads the growth factor of bantime increments: a finite number
+// of at least 1 (below 1, repeat offenders would get shorter bans).
+func (d *decoder) multiplier(m map[string]any, key string) float64 {
+	v := m[lastKey(key)]
+	var f float64
+	switch t := v.(type) {
+	case int:
+		f = float64(t)
+	case int64:
+		f = float64(t)
+	case float64:
+		f = t
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(t), 64); err != nil {
+			d.fail(key, "%q: want a number of at least 1, e.g. 2 or 1.5", t)
+			return 0
+		}
+	default:
+		d.fail(key, "want a number of at least 1, got %s", describe(v))
+		return 0
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) || f < 1 || f > 1000 {
+		d.fail(key, "%v: want a number of at least 1 (and at most 1000), e.g. 2 or 1.5", f)
+		return 0
+	}
+	return f
+}
+
 func (d *decoder) section(m map[string]any, key string) map[string]any {
 	v, ok := m[lastKey(key)]
 	if !ok || v == nil {
@@ -288,7 +363,8 @@ func (d *decoder) section(m map[string]any, key string) map[string]any {
 }
 
 func (d *decoder) checkKeys(key string, m map[string]any, allowed []string) {
-	for k := range m {
+	// Sorted, so one config always gives the same report.
+	for _, k := range mapKeys(m) {
 		ok := false
 		for _, a := range allowed {
 			if k == a {

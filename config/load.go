@@ -118,10 +118,16 @@ func applyEnv(v *viper.Viper, origin map[string]string, environ []string) (int, 
 			add(section + "." + f)
 		}
 	}
+	for _, f := range incrementFields {
+		add("defaults.bantimeincrement." + f)
+	}
 	add("maxtracked")
 	for _, name := range mapKeys(v.GetStringMap("jails")) {
 		for _, f := range jailFields {
 			add("jails." + name + "." + f)
+		}
+		for _, f := range incrementFields {
+			add("jails." + name + ".bantimeincrement." + f)
 		}
 	}
 	for _, name := range mapKeys(v.GetStringMap("filters")) {
@@ -151,6 +157,7 @@ func suggestEnv(name string, candidates map[string]string) string {
 	for n := range candidates {
 		names = append(names, n)
 	}
+	sort.Strings(names) // ties suggest the same name every time
 	return didYouMean(name, names)
 }
 

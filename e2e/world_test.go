@@ -54,7 +54,7 @@ func TestMain(m *testing.M) {
 			defer os.RemoveAll(dir)
 			binary = filepath.Join(dir, "sysban")
 			args := []string{"build", "-o", binary}
-			if os.Getenv("SYSBAN_E2E_RACE") != "" {
+			if os.Getenv("E2E_RACE") != "" {
 				args = append(args, "-race")
 			}
 			cmd := exec.Command("go", append(args, "../cmd/sysban")...)

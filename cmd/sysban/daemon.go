@@ -31,11 +31,12 @@ import (
 
 // Compile-time checks that the stages fit the seams they are wired into.
 var (
-	_ pipeline.Banner  = (*store.Journal)(nil)
-	_ store.Applier    = (*nft.Backend)(nil)
-	_ receiver.Handler = (*pipeline.Pipeline)(nil)
-	_ control.Daemon   = (*service)(nil)
-	_ nft.BanSource    = storeSource{}
+	_ pipeline.Banner         = (*store.Journal)(nil)
+	_ pipeline.OffenceCounter = (*store.Store)(nil)
+	_ store.Applier           = (*nft.Backend)(nil)
+	_ receiver.Handler        = (*pipeline.Pipeline)(nil)
+	_ control.Daemon          = (*service)(nil)
+	_ nft.BanSource           = storeSource{}
 )
 
 // Main is the daemon: Run loads the config, builds the nftables table, the
@@ -162,6 +163,7 @@ func (m *Main) Run(ctx context.Context) error {
 	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
 		Logger:    logger.With("component", "pipeline"),
+		Offences:  st, // bantime increment counts the store's ban history
 	})
 	if err != nil {
 		return &configError{err}

@@ -153,6 +153,7 @@ func (s *service) Ban(ctx context.Context, jail string, addr netip.Addr, d time.
 		return control.BanInfo{}, err
 	}
 	s.pl.MarkBanned(b)
+	s.pl.CountBan(b) // a manual ban is an offence for recidive jails too
 	s.notifier.Notify(notify.Event{Kind: notify.KindBan, Ban: b, Host: s.host})
 	s.log.Info("ban", "jail", jail, "addr", addr, "bantime", banTimeString(d), "source", "manual")
 	recs, err := s.store.Lookup(addr)

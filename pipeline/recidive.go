@@ -1,0 +1,70 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/sysban/sysban"
+)
+
+// RecidiveFilter is the filter name that makes a jail count sysban's own
+// bans instead of log lines (fail2ban's recidive jail, without parsing our
+// own log): every ban applied in another jail is one failure of its
+// address in every jail whose Filter is RecidiveFilter, and such a jail's
+// MaxRetry within FindTime bans the address for its own BanTime, usually on
+// every port. A ban counts once it is applied (Banner.Apply succeeded; a
+// lost ban is no offence), and manual bans count through CountBan. Bans
+// made by recidive jails never feed them again. The count lives in memory
+// like every failure window: a restart starts it afresh.
+//
+// The name is reserved: a user filter may not be called recidive, and no
+// message is ever routed to such a jail.
+const RecidiveFilter = "recidive"
+
+// isRecidive reports whether j counts bans rather than lines.
+func (j *jail) isRecidive() bool { return j.spec.Filter == RecidiveFilter }
+
+// CountBan counts a ban made outside the pipeline (a manual ban that was
+// applied) in the recidive jails; a recidive ban it leads to is queued for
+// Run like any other. Bans of recidive jails and of unknown jails are not
+// counted, nor are restored bans: pass only new ones.
+func (p *Pipeline) CountBan(b sysban.Ban) {
+	for _, r := range p.recidiveBans([]sysban.Ban{b}) {
+		p.enqueue(r)
+	}
+}
+
+// recidiveBans counts applied bans in the recidive jails and returns the
+// bans that decided. It never enqueues: the ban worker calls it and must
+// not block on its own queue.
+func (p *Pipeline) recidiveBans(applied []sysban.Ban) []sysban.Ban {
+	tab := p.tab.Load()
+	if len(tab.recidive) == 0 {
+		return nil
+	}
+	var out []sysban.Ban
+	for _, b := range applied {
+		if src := tab.byName[b.Jail]; src == nil || src.isRecidive() {
+			continue
+		}
+		addr := sysban.CanonicalAddr(b.Addr)
+		line := banLine(b)
+		protected := p.isProtected(addr)
+		now := p.now()
+		for _, j := range tab.recidive {
+			if nb, ok := p.decide(j, addr, protected, now, line); ok {
+				out = append(out, nb)
+			}
+		}
+	}
+	return out
+}
+
+// banLine describes a ban as the "failure line" a recidive jail keeps and
+// its ban carries to notifications.
+func banLine(b sysban.Ban) string {
+	d := "permanently"
+	if !b.Permanent() {
+		d = "for " + b.Duration.String()
+	}
+	return fmt.Sprintf("banned in %s %s after %d failures", b.Jail, d, b.Failures)
+}
