@@ -39,6 +39,15 @@ type Listen struct {
 	MaxMessageSize int
 	MaxConnections int
 	IdleTimeout    time.Duration
+
+	MaxConnectionsPerSource int
+	FrameTimeout            time.Duration // slowloris: a frame must complete this soon after it starts
+	HandshakeTimeout        time.Duration
+	RatePerSender           float64 // UDP messages/s per sender address; 0 = no limit
+	RateBurst               int
+	RateMaxSenders          int
+	RemoteStreamOnly        bool // UDP only from loopback; remote senders must use TCP/TLS
+	TLSFiles                receiver.TLSFiles
 }
 
 // JailSettings are the values a jail takes from defaults unless it sets its own.

@@ -461,3 +461,43 @@ func TestRepeatOffenderErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestListenHardeningKeys(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte(`
+listen:
+  tls: ["0.0.0.0:6514", "::1"]
+  tlscert: /etc/sysban/tls.pem
+  tlskey: /etc/sysban/tls.key
+  tlsclientca: /etc/sysban/ca.pem
+  tlsclientnames: [mx1.example.org, "*.example.net"]
+  ratepersender: 200.5
+  remotestreamonly: true
+  frametimeout: 5s
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listen
+	var tls []string
+	for _, s := range l.Specs {
+		if s.Network == "tls" {
+			tls = append(tls, s.Address)
+		}
+	}
+	if strings.Join(tls, " ") != "0.0.0.0:6514 [::1]:6514" || l.RatePerSender != 200.5 || !l.RemoteStreamOnly ||
+		l.FrameTimeout != 5*time.Second || l.MaxConnectionsPerSource != 16 || l.TLSFiles.ClientCAFile != "/etc/sysban/ca.pem" ||
+		len(l.TLSFiles.ClientNames) != 2 {
+		t.Errorf("listen = %+v (tls %v)", l, tls)
+	}
+	for yaml, want := range map[string]string{
+		"listen:\n  tls: [\"0.0.0.0:6514\"]\n":                            "listen.tlscert and listen.tlskey are required when listen.tls is set",
+		"listen:\n  tlscert: /x.pem\n  tlskey: /x.key\n":                  "TLS files set but listen.tls is empty",
+		"listen:\n  rateburst: 5\n":                                       "listen.rateburst: set without listen.ratepersender",
+		"listen:\n  ratepersender: -1\n":                                  "listen.ratepersender: -1 is out of range",
+		"listen:\n  tls: [mx.example.org]\n  tlscert: /a\n  tlskey: /b\n": `listen.tls: "mx.example.org": want IP:port`,
+	} {
+		if _, err := Parse("test.yaml", []byte(yaml), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
+}

@@ -20,7 +20,9 @@ import (
 var (
 	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify"}
 	sectionFields = map[string][]string{
-		"listen":   {"udp", "tcp", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout"},
+		"listen": {"udp", "tcp", "tls", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout",
+			"maxconnectionspersource", "frametimeout", "handshaketimeout", "ratepersender", "rateburst", "ratemaxsenders",
+			"remotestreamonly", "tlscert", "tlskey", "tlsclientca", "tlsclientnames"},
 		"defaults": {"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns"},
 		"state":    {"dir", "dbpurgeage"},
 		"control":  {"socket"},
@@ -94,6 +96,13 @@ func (d *decoder) decode(root map[string]any) *Config {
 	for _, a := range d.strings(listen, "listen.tcp") {
 		cfg.Listen.Specs = append(cfg.Listen.Specs, receiver.ListenerSpec{Network: "tcp", Address: d.hostPort("listen.tcp", a)})
 	}
+	for _, a := range d.strings(listen, "listen.tls") {
+		addr := a
+		if ip, err := netip.ParseAddr(strings.Trim(a, "[]")); err == nil {
+			addr = netip.AddrPortFrom(ip, receiver.TLSDefaultPort).String()
+		}
+		cfg.Listen.Specs = append(cfg.Listen.Specs, receiver.ListenerSpec{Network: receiver.TLS, Address: d.hostPort("listen.tls", addr)})
+	}
 	for _, a := range d.strings(listen, "listen.unix") {
 		network, path := receiver.Network("unixgram"), a
 		if p, ok := strings.CutPrefix(a, "stream:"); ok {
@@ -112,6 +121,34 @@ func (d *decoder) decode(root map[string]any) *Config {
 	cfg.Listen.MaxMessageSize = d.intRange(listen, "listen.maxmessagesize", 480, 1<<20)
 	cfg.Listen.MaxConnections = d.intRange(listen, "listen.maxconnections", 1, 1<<20)
 	cfg.Listen.IdleTimeout = d.duration(listen, "listen.idletimeout", false)
+	cfg.Listen.MaxConnectionsPerSource = d.intRange(listen, "listen.maxconnectionspersource", 1, 1<<20)
+	cfg.Listen.FrameTimeout = d.duration(listen, "listen.frametimeout", false)
+	cfg.Listen.HandshakeTimeout = d.duration(listen, "listen.handshaketimeout", false)
+	cfg.Listen.RatePerSender = d.float(listen, "listen.ratepersender", 0, 1e7)
+	cfg.Listen.RateBurst = d.intRange(listen, "listen.rateburst", 0, 1<<30)
+	if cfg.Listen.RateBurst > 0 && cfg.Listen.RatePerSender == 0 {
+		d.fail("listen.rateburst", "set without listen.ratepersender")
+	}
+	cfg.Listen.RateMaxSenders = d.intRange(listen, "listen.ratemaxsenders", 1, 1<<24)
+	cfg.Listen.RemoteStreamOnly = d.boolean(listen, "listen.remotestreamonly")
+	cfg.Listen.TLSFiles = receiver.TLSFiles{
+		CertFile:     d.str(listen, "listen.tlscert"),
+		KeyFile:      d.str(listen, "listen.tlskey"),
+		ClientCAFile: d.str(listen, "listen.tlsclientca"),
+		ClientNames:  d.strings(listen, "listen.tlsclientnames"),
+	}
+	hasTLS := false
+	for _, sp := range cfg.Listen.Specs {
+		hasTLS = hasTLS || sp.Network == receiver.TLS
+	}
+	switch tf := cfg.Listen.TLSFiles; {
+	case hasTLS && (tf.CertFile == "" || tf.KeyFile == ""):
+		d.fail("listen.tlscert", "listen.tlscert and listen.tlskey are required when listen.tls is set")
+	case !hasTLS && (tf.CertFile != "" || tf.KeyFile != "" || tf.ClientCAFile != ""):
+		d.fail("listen.tlscert", "TLS files set but listen.tls is empty")
+	case len(tf.ClientNames) > 0 && tf.ClientCAFile == "":
+		d.fail("listen.tlsclientnames", "needs listen.tlsclientca (names are checked on verified client certificates)")
+	}
 
 	defaults := d.section(root, "defaults")
 	d.checkKeys("defaults", defaults, sectionFields["defaults"])
@@ -483,6 +520,23 @@ func (d *decoder) intRange(m map[string]any, key string, lo, hi int) int {
 		d.fail(key, "%d is out of range [%d, %d]", n, lo, hi)
 	}
 	return n
+}
+
+func (d *decoder) float(m map[string]any, key string, lo, hi float64) float64 {
+	v, ok := m[lastKey(key)]
+	if !ok || v == nil {
+		d.fail(key, "missing")
+		return 0
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(fmt.Sprint(v)), 64)
+	if err != nil {
+		d.fail(key, "want a number, got %s", describe(v))
+		return 0
+	}
+	if f < lo || f > hi {
+		d.fail(key, "%v is out of range [%v, %v]", f, lo, hi)
+	}
+	return f
 }
 
 func (d *decoder) oneOf(m map[string]any, key string, allowed ...string) string {

@@ -44,12 +44,7 @@ func nftOps() []string { return []string{"setup", "apply", "remove"} }
 
 // dropReasons are the receiver's drop reasons, exported as zeros before
 // the first drop for the same reason.
-func dropReasons() []string {
-	return []string{
-		receiver.ReasonSenderNotAllowed, receiver.ReasonTooLarge, receiver.ReasonConnectionLimit,
-		receiver.ReasonEmpty, receiver.ReasonGarbage,
-	}
-}
+func dropReasons() []string { return receiver.Reasons() }
 
 func unbanReasons() []string { return []string{UnbanExpired, UnbanManual, UnbanReload} }
 

@@ -1,12 +1,36 @@
 // Package receiver is sysban's front door: it owns the syslog sockets (UDP,
-// TCP, unix datagram and unix stream), turns the bytes that arrive on them
-// into *sysban.Message values and hands each one to a Handler.
+// TCP, TLS, unix datagram and unix stream), turns the bytes that arrive on
+// them into *sysban.Message values and hands each one to a Handler.
 //
 // Everything that reaches a socket is written by whoever can reach it, which
 // includes the attackers sysban is meant to ban, so every byte is treated as
 // hostile: nothing here panics on input, nothing grows without bound, and a
 // message that cannot be parsed is still delivered with its raw text so that
 // the filters downstream never silently miss a line.
+//
+// Hostile senders meet bounds, each counted in ListenerStats.Dropped by
+// reason: senders outside Options.Allow are refused; stream connections are
+// limited per listener and per source address; a connection idle too long
+// is closed, and so is one whose current frame does not complete within
+// Options.FrameTimeout (slowloris); oversized frames are dropped and the
+// stream resynchronised; udp senders can be held to a per-address rate in
+// a bounded map. There are no queues: each listener reads in its own
+// goroutine (one per stream connection) and calls the Handler inline, so a
+// flood on one listener cannot starve another, and the kernel's socket
+// buffers are the only backlog.
+//
+// Spoofing: a UDP datagram's source address is whatever the sender wrote,
+// so on UDP Allow only filters honest senders and a forged flood can pass
+// it. Options.RemoteStreamOnly accepts UDP from loopback alone, making
+// remote hosts use TCP or TLS, whose source addresses a handshake proves.
+// What the receiver reports as Message.Sender is the forwarder; the
+// pipeline bans the address found in the message text and never its
+// sender, so no forged datagram can get the forwarder itself banned.
+//
+// TLS (RFC 5425) listeners take Options.TLS, built by TLSConfig from PEM
+// files: TLS 1.2 or later, optional client certificates (mutual TLS) and
+// allowed client names; the handshake runs in the connection's goroutine
+// under Options.HandshakeTimeout, so silent clients cannot block accepts.
 //
 // Framing (RFC 6587 for streams, one message per datagram) and parsing
 // (RFC 3164 in all its real-world shapes and RFC 5424) are exposed through

@@ -59,6 +59,7 @@ type dgramListener struct {
 	c    counters
 
 	loggedTooLarge atomic.Bool
+	limiter        *senderLimiter // nil unless udp with Options.RatePerSender
 }
 
 func (l *dgramListener) addr() net.Addr     { return l.conn.LocalAddr() }
@@ -92,7 +93,8 @@ func (r *Receiver) bindUDP(s ListenerSpec) (listener, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &dgramListener{r: r, s: s, name: s.Name(), conn: conn}, nil
+	return &dgramListener{r: r, s: s, name: s.Name(), conn: conn,
+		limiter: newSenderLimiter(r.opts.RatePerSender, r.opts.RateBurst, r.opts.RateMaxSenders)}, nil
 }
 
 func (r *Receiver) bindUnixgram(s ListenerSpec) (listener, error) {
@@ -239,9 +241,16 @@ func (l *dgramListener) serveUnix(ctx context.Context, bufSize int, log interfac
 }
 
 func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, truncated bool, sender netip.AddrPort, checkSender bool) {
-	if checkSender && !l.r.allowed(sender.Addr()) {
-		l.r.refuse(&l.c, l.name, sender)
-		return
+	if checkSender {
+		if !l.r.allowed(sender.Addr()) {
+			l.r.refuse(&l.c, l.name, sender)
+			return
+		}
+		if l.r.opts.RemoteStreamOnly && !sender.Addr().IsLoopback() {
+			l.r.dropLogged(&l.c, reasonUDPRemoteRefused, l.name, sender,
+				"receiver: udp from a remote sender refused (listen.remotestreamonly: forward over tcp or tls); dropped (further ones counted, logged every 10s)")
+			return
+		}
 	}
 	if truncated {
 		l.c.drop(ReasonTooLarge)
@@ -258,7 +267,16 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 		l.c.drop(ReasonEmpty)
 		return
 	}
+	var now int64
+	if l.limiter != nil {
+		now = l.r.opts.Now().UnixNano()
+	}
 	forEachDatagramMessage(b, func(line []byte) {
+		if l.limiter != nil && !l.limiter.allow(sender.Addr(), now) {
+			l.r.dropLogged(&l.c, reasonRateLimited, l.name, sender,
+				"receiver: sender over its udp rate limit; dropped (further ones counted, logged every 10s)")
+			return
+		}
 		l.r.deliver(p, m, line, l.name, sender, &l.c)
 	})
 }

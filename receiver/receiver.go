@@ -2,9 +2,9 @@ package receiver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"crypto/tls"
 	"io/fs"
 	"log/slog"
 	"math"

@@ -492,13 +492,17 @@ func failuresText(b control.BanInfo) string {
 	}
 }
 
+// droppedText lists the reasons that dropped something; the receiver
+// reports every reason, zeros included.
 func droppedText(m map[string]uint64) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	parts := make([]string, 0, len(m))
+	var parts []string
 	for _, k := range sortedKeys(m) {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		if m[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
 	}
 	return strings.Join(parts, " ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,12 @@ func (m *Main) load() (*config.Config, error) {
 	}
 	if err := pipeline.Validate(cfg.Pipeline()); err != nil {
 		return nil, &configError{fmt.Errorf("config: %w", err)}
+	}
+	// The certificate files are read now so `sysban check` reports them.
+	if cfg.Listen.TLSFiles.CertFile != "" {
+		if _, err := receiver.TLSConfig(cfg.Listen.TLSFiles); err != nil {
+			return nil, &configError{fmt.Errorf("config: listen.tlscert: %w", err)}
+		}
 	}
 	return cfg, nil
 }
@@ -176,13 +183,27 @@ func (m *Main) Run(ctx context.Context) error {
 
 	// The receiver before the control socket: it creates /run/sysban 0755
 	// for the syslog socket; control would create a missing one 0700.
+	var tlsConfig *tls.Config
+	if cfg.Listen.TLSFiles.CertFile != "" {
+		if tlsConfig, err = receiver.TLSConfig(cfg.Listen.TLSFiles); err != nil {
+			return &configError{err}
+		}
+	}
 	rc, err := receiver.New(cfg.Listen.Specs, pl, receiver.Options{
-		Allow:          cfg.Listen.Allow,
-		ReadBuffer:     cfg.Listen.ReadBuffer,
-		MaxMessageSize: cfg.Listen.MaxMessageSize,
-		MaxConnections: cfg.Listen.MaxConnections,
-		IdleTimeout:    cfg.Listen.IdleTimeout,
-		Logger:         logger.With("component", "receiver"),
+		Allow:                   cfg.Listen.Allow,
+		ReadBuffer:              cfg.Listen.ReadBuffer,
+		MaxMessageSize:          cfg.Listen.MaxMessageSize,
+		MaxConnections:          cfg.Listen.MaxConnections,
+		MaxConnectionsPerSource: cfg.Listen.MaxConnectionsPerSource,
+		IdleTimeout:             cfg.Listen.IdleTimeout,
+		FrameTimeout:            cfg.Listen.FrameTimeout,
+		HandshakeTimeout:        cfg.Listen.HandshakeTimeout,
+		TLS:                     tlsConfig,
+		RatePerSender:           cfg.Listen.RatePerSender,
+		RateBurst:               cfg.Listen.RateBurst,
+		RateMaxSenders:          cfg.Listen.RateMaxSenders,
+		RemoteStreamOnly:        cfg.Listen.RemoteStreamOnly,
+		Logger:                  logger.With("component", "receiver"),
 	})
 	if err != nil {
 		return err

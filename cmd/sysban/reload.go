@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"time"
 
@@ -83,9 +84,7 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 // resources it holds (sockets, the table, the state file).
 func restartOnly(old, cur *config.Config) error {
 	var changed []string
-	if !slices.Equal(old.Listen.Specs, cur.Listen.Specs) || !slices.Equal(old.Listen.Allow, cur.Listen.Allow) ||
-		old.Listen.ReadBuffer != cur.Listen.ReadBuffer || old.Listen.MaxMessageSize != cur.Listen.MaxMessageSize ||
-		old.Listen.MaxConnections != cur.Listen.MaxConnections || old.Listen.IdleTimeout != cur.Listen.IdleTimeout {
+	if !reflect.DeepEqual(old.Listen, cur.Listen) {
 		changed = append(changed, "listen")
 	}
 	if old.NFT != cur.NFT {
