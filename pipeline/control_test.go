@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -129,5 +130,41 @@ func TestValidate(t *testing.T) {
 	bad.Mode = "paranoid"
 	if err := Validate(Config{Jails: []JailSpec{bad}}); err == nil {
 		t.Error("Validate accepted an unknown mode")
+	}
+}
+
+// A huge maxretry must not cost memory per address up front: the ring
+// grows with the failures an address actually has.
+func TestHugeMaxRetryGrowsLazily(t *testing.T) {
+	clk := newFakeClock()
+	huge := JailSpec{Name: "sshd", Filter: "sshd", MaxRetry: 1 << 20, FindTime: time.Hour, BanTime: time.Hour}
+	p := newTestPipeline(t, Config{Jails: []JailSpec{huge}, MaxTracked: 100000}, Options{Now: clk.Now})
+	allocs := testing.AllocsPerRun(1, func() {
+		for i := range 1000 {
+			p.Handle(sshMsg(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}).String()))
+		}
+	})
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > 256<<20 {
+		t.Errorf("heap %d MiB after 1000 addresses with maxretry 2^20 (%v allocs): rings are allocated up front", ms.HeapAlloc>>20, allocs)
+	}
+	if st := p.Stats().Jails["sshd"]; st.CurrentlyFailed != 1000 {
+		t.Errorf("tracked %d addresses, want 1000", st.CurrentlyFailed)
+	}
+	// With a small maxretry the ring wraps and still bans on the window.
+	p2 := newTestPipeline(t, Config{}, Options{Now: clk.Now})
+	for range 7 {
+		p2.Handle(sshMsg("192.0.2.50"))
+		clk.Advance(6 * time.Minute) // 3 failures never fit in 10m
+	}
+	if b := queued(p2); len(b) != 0 {
+		t.Errorf("failures spread wider than findtime banned: %+v", b)
+	}
+	for range 3 {
+		p2.Handle(sshMsg("192.0.2.50"))
+	}
+	if b := queued(p2); len(b) != 1 || len(b[0].Lines) != 3 {
+		t.Errorf("after the wrapped ring: bans %+v, want one with 3 lines", b)
 	}
 }

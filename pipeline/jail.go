@@ -62,11 +62,16 @@ type shard struct {
 // tracked is one failing address: the last MaxRetry failure times in a ring.
 type tracked struct {
 	addr       netip.Addr
-	times      []int64
+	times      []int64  // grows to MaxRetry, then is a ring
 	lines      []string // the failure lines, same slots as times
 	n          int      // valid entries in times
 	next       int      // ring slot the next failure goes to
 	prev, succ *tracked
+}
+
+// newest is the time of t's last failure: the slot before next.
+func (t *tracked) newest() int64 {
+	return t.times[(t.next+len(t.times)-1)%len(t.times)]
 }
 
 type banState struct {
@@ -164,16 +169,23 @@ func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 		s.unlink(t)
 		s.pushBack(t)
 	}
-	t.times[t.next] = now
-	t.lines[t.next] = line
-	t.next = (t.next + 1) % len(t.times)
-	if t.n < len(t.times) {
-		t.n++
+	maxRetry := j.spec.MaxRetry
+	if len(t.times) < maxRetry {
+		// The ring grows as failures come, so an address that fails once
+		// costs one slot whatever maxretry says.
+		t.times = append(t.times, now)
+		t.lines = append(t.lines, line)
+		t.n = len(t.times)
+		t.next = t.n % maxRetry
+	} else {
+		t.times[t.next] = now
+		t.lines[t.next] = line
+		t.next = (t.next + 1) % maxRetry
 	}
 	// The ring holds the last MaxRetry failures, so once it is full its
 	// oldest entry (the one the next write overwrites) decides whether all
 	// of them fall inside findtime.
-	if t.n == len(t.times) && now-t.times[t.next] <= j.findTime {
+	if t.n == maxRetry && now-t.times[t.next] <= j.findTime {
 		v.ban, v.failures = true, t.n
 		v.lines = make([]string, 0, t.n)
 		for i := range t.n {
@@ -212,7 +224,7 @@ func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 func (s *shard) track(a netip.Addr, maxRetry int, stale int64) (t *tracked, evicted bool) {
 	for s.lru.succ != &s.lru && len(s.failing) > 0 {
 		old := s.lru.succ
-		if old.times[(old.next+len(old.times)-1)%len(old.times)] > stale {
+		if old.newest() > stale {
 			break
 		}
 		s.untrack(old)
@@ -223,10 +235,11 @@ func (s *shard) track(a netip.Addr, maxRetry int, stale int64) (t *tracked, evic
 		s.untrack(t)
 		evicted = true
 	}
-	if t == nil || len(t.times) != maxRetry {
-		t = &tracked{times: make([]int64, maxRetry), lines: make([]string, maxRetry)}
+	if t == nil || cap(t.times) > maxRetry {
+		t = &tracked{}
 	}
 	clear(t.lines) // a reused entry must not keep another address's lines
+	t.times, t.lines = t.times[:0], t.lines[:0]
 	t.addr, t.n, t.next = a, 0, 0
 	s.failing[a] = t
 	s.pushBack(t)
@@ -321,7 +334,7 @@ func (j *jail) counts(now int64) (failing, banned int) {
 		s.mu.Lock()
 		for s.lru.succ != &s.lru {
 			old := s.lru.succ
-			if old.times[(old.next+len(old.times)-1)%len(old.times)] > now-j.findTime {
+			if old.newest() > now-j.findTime {
 				break
 			}
 			s.untrack(old)
