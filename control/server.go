@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -228,9 +229,13 @@ func (s *Server) Handler() http.Handler {
 		if allow := rec.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
+		// A path that is not clean (/v1/jails//ban) gets the mux's
+		// redirect, which a JSON client cannot follow: it is no endpoint.
 		code := "no_endpoint"
 		if rec.status == http.StatusMethodNotAllowed {
 			code = "method_not_allowed"
+		} else {
+			rec.status = http.StatusNotFound
 		}
 		writeJSON(w, rec.status, errorBody{Error: fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path), Code: code})
 	})
@@ -352,8 +357,17 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON object")
+	if err == nil {
+		// dec.More is false before a stray '}' or ']', so require the end
+		// of input itself.
+		if _, terr := dec.Token(); terr != io.EOF {
+			var tooLarge *http.MaxBytesError
+			if errors.As(terr, &tooLarge) {
+				err = terr
+			} else {
+				err = errors.New("trailing data after the JSON object")
+			}
+		}
 	}
 	if err == nil {
 		return true

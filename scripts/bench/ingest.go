@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/receiver"
+)
+
+// ingestConfig enables a jail for every built-in filter with its default
+// maxretry (5) and a findtime of an hour, so bans are allowed and happen:
+// attackers of the generated traffic are banned as they reach 5 failures
+// and their later failures count as "already banned". (A huge maxretry to
+// avoid bans is not an option: a jail keeps a ring of maxretry failure times
+// per address, allocated in full.) Plus the probe jail of the latency
+// section, which bans at the first failure.
+func ingestConfig(maxTracked int) string {
+	var names []string
+	for n := range pipeline.BuiltinFilters() {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "maxtracked: %d\n", maxTracked)
+	b.WriteString(`filters:
+  benchprobe:
+    programs: [benchprobe]
+    failregex: ['^bench probe failure from <HOST>$']
+jails:
+  benchprobe: {enabled: true, maxretry: 1, findtime: 1h, bantime: 1h}
+`)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %s: {enabled: true, findtime: 1h}\n", n)
+	}
+	return b.String()
+}
+
+// traffic is a generated stream as wire messages, with the failures the
+// daemon must count for it (one per matching filter, as its jails count).
+type traffic struct {
+	msgs     [][]byte
+	failures int
+}
+
+// makeTraffic generates n lines (plus held closes) from seed. It runs them
+// through a Tester with every built-in filter to know how many failures
+// the daemon's jails will count.
+func makeTraffic(seed uint64, attackers, n int) (traffic, error) {
+	now := time.Now()
+	g := NewGenerator(seed, attackers)
+	lines := make([]Line, 0, n+64)
+	for range n {
+		lines = append(lines, g.Next())
+	}
+	lines = append(lines, g.Flush()...)
+	var specs []pipeline.FilterSpec
+	for _, f := range pipeline.BuiltinFilters() {
+		specs = append(specs, f)
+	}
+	tst, err := pipeline.NewTester(specs, pipeline.TesterOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		return traffic{}, fmt.Errorf("traffic: %w", err)
+	}
+	var t traffic
+	var m sysban.Message
+	for _, l := range lines {
+		w := AppendWire(nil, now, l)
+		t.msgs = append(t.msgs, w)
+		m = sysban.Message{}
+		if err := receiver.ParseFileLine(w, now, &m); err != nil {
+			return traffic{}, fmt.Errorf("traffic: parse own line %q: %w", w, err)
+		}
+		for _, x := range tst.Test(&m) {
+			if !x.Pending && !x.Ignored && x.Addr.IsValid() {
+				t.failures++
+			}
+		}
+	}
+	return t, nil
+}
+
+// udpSender sends datagrams from msgs round-robin at rate msgs/s (0: as
+// fast as it can) for dur, and returns how many it sent. Pacing is by
+// budget: it sends what is due and sleeps briefly when ahead, so bursts
+// stay under a millisecond's worth.
+func udpSender(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur time.Duration) int {
+	start := time.Now()
+	sent := 0
+	for {
+		el := time.Since(start)
+		if el >= dur || ctx.Err() != nil {
+			return sent
+		}
+		if rate > 0 && float64(sent) >= float64(rate)*el.Seconds() {
+			time.Sleep(200 * time.Microsecond)
+			continue
+		}
+		for range 16 {
+			// A full receive buffer drops silently on loopback; an
+			// error (ECONNREFUSED while nothing listens) is not a send.
+			if _, err := c.Write(msgs[sent%len(msgs)]); err == nil {
+				sent++
+			}
+		}
+	}
+}
+
+// bareUDP is the baseline: a plain Go UDP receiver with an 8 MB receive
+// buffer that only counts datagrams.
+type bareUDP struct {
+	conn  *net.UDPConn
+	count atomic.Int64
+}
+
+func newBareUDP(ns *netns, addr string) (*bareUDP, error) {
+	var c *net.UDPConn
+	err := ns.do(func() error {
+		ua, err := net.ResolveUDPAddr("udp", addr)
+		if err != nil {
+			return err
+		}
+		c, err = net.ListenUDP("udp", ua)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bare udp: %w", err)
+	}
+	// SO_RCVBUFFORCE ignores net.core.rmem_max (we are root), as the daemon
+	// does with listen.readbuffer.
+	if raw, err := c.SyscallConn(); err == nil {
+		_ = raw.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUFFORCE, 8<<20)
+		})
+	}
+	return &bareUDP{conn: c}, nil
+}
+
+// receive counts datagrams until done is closed and the socket has been
+// quiet for 200 ms.
+func (u *bareUDP) receive(done <-chan struct{}) {
+	buf := make([]byte, 65536)
+	for {
+		_ = u.conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, err := u.conn.Read(buf)
+		if err == nil {
+			u.count.Add(1)
+			continue
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			select {
+			case <-done:
+				return
+			default:
+				continue
+			}
+		}
+		return
+	}
+}
+
+func (b *bench) sectionUDP(ctx context.Context) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	tr, err := makeTraffic(b.opts.seed, b.opts.attackers, 65536)
+	if err != nil {
+		return err
+	}
+
+	// Baseline: the bare receiver, same sender, as fast as it sends.
+	bare, err := newBareUDP(ns, "127.0.0.1:5515")
+	if err != nil {
+		return err
+	}
+	defer bare.conn.Close()
+	sc, err := ns.dial("udp", "127.0.0.1:5515")
+	if err != nil {
+		return fmt.Errorf("udp: %w", err)
+	}
+	done := make(chan struct{})
+	recvDone := make(chan struct{})
+	go func() { bare.receive(done); close(recvDone) }()
+	sent := udpSender(ctx, sc, tr.msgs, 0, b.opts.stepDur)
+	close(done)
+	<-recvDone
+	sc.Close()
+	got := float64(bare.count.Load())
+	b.bare = rate(got, b.opts.stepDur)
+	b.add(result{section: "udp", name: "bare Go receiver (8 MB buffer), unlimited", target: "baseline",
+		value: si(b.bare) + "/s", ratio: fmt.Sprintf("%.4f of sent (%s)", got/float64(sent), si(float64(sent))), status: "INFO"})
+
+	d, err := startDaemon(ctx, b.bin, ns, filepath.Join(b.dir, "udp"), daemonConfig(filepath.Join(b.dir, "udp"), ingestConfig(100000)))
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	dc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		return fmt.Errorf("udp: %w", err)
+	}
+	defer dc.Close()
+
+	type step struct {
+		rate int
+		name string
+	}
+	var steps []step
+	for _, r := range b.opts.rates {
+		steps = append(steps, step{r, fmt.Sprintf("daemon at %s/s", si(float64(r)))})
+	}
+	steps = append(steps, step{int(b.bare), fmt.Sprintf("daemon at bare rate %s/s", si(b.bare))}, step{0, "daemon, unlimited"})
+	for _, s := range steps {
+		s0, err := d.scrape()
+		if err != nil {
+			return err
+		}
+		base := s0.sum("sysban_messages_received_total", "udp:")
+		sent := udpSender(ctx, dc, tr.msgs, s.rate, b.opts.stepDur)
+		after, err := d.settle(ctx, "sysban_messages_received_total", "udp:", base+float64(sent), 300*time.Millisecond, 30*time.Second)
+		if err != nil {
+			return fmt.Errorf("udp: %w", err)
+		}
+		proc := after - base
+		procRate := rate(proc, b.opts.stepDur)
+		r := result{section: "udp", name: s.name, target: "zero loss",
+			value: si(procRate) + "/s", ratio: fmt.Sprintf("sent %s/s: %.4f of it, %.2f bare", si(rate(float64(sent), b.opts.stepDur)), proc/float64(sent), procRate/b.bare)}
+		switch {
+		case s.rate == 0:
+			r.target = "≈ bare"
+			r.status = "INFO"
+		case float64(s.rate) <= b.bare*1.001:
+			r.status = passIf(proc >= float64(sent))
+		default:
+			r.target = "(above bare)"
+			r.status = "INFO"
+		}
+		b.add(r)
+	}
+	return nil
+}
+
+// frame frames one message for TCP: LF-terminated or octet-counted.
+func frame(dst, msg []byte, octet bool) []byte {
+	if octet {
+		dst = strconv.AppendInt(dst, int64(len(msg)), 10)
+		dst = append(dst, ' ')
+		return append(dst, msg...)
+	}
+	dst = append(dst, msg...)
+	return append(dst, '\n')
+}
+
+func (b *bench) sectionTCP(ctx context.Context) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	d, err := startDaemon(ctx, b.bin, ns, filepath.Join(b.dir, "tcp"), daemonConfig(filepath.Join(b.dir, "tcp"), ingestConfig(100000)))
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+
+	conns := b.opts.tcpConns
+	perConn := b.opts.tcpMsgs / conns
+	bufLines := min(perConn, 100_000)
+	trs := make([]traffic, conns)
+	for i := range trs {
+		// Own seed per connection: the sendmail queue ids of two
+		// connections never collide, so each close finds its open.
+		if trs[i], err = makeTraffic(b.opts.seed+100+uint64(i), b.opts.attackers, bufLines); err != nil {
+			return err
+		}
+	}
+	for _, octet := range []bool{false, true} {
+		name := "LF"
+		if octet {
+			name = "octet-counted"
+		}
+		var total, expFail int
+		bufs := make([][]byte, conns)
+		reps := make([]int, conns)
+		for i, tr := range trs {
+			for _, m := range tr.msgs {
+				bufs[i] = frame(bufs[i], m, octet)
+			}
+			reps[i] = max(1, perConn/len(tr.msgs))
+			total += reps[i] * len(tr.msgs)
+			expFail += reps[i] * tr.failures
+		}
+		s0, err := d.scrape()
+		if err != nil {
+			return err
+		}
+		base := s0.sum("sysban_messages_received_total", "tcp:")
+		fail0 := s0.sum("sysban_failures_total", "")
+		cs := make([]net.Conn, conns)
+		for i := range cs {
+			if cs[i], err = ns.dial("tcp", "127.0.0.1:5514"); err != nil {
+				return fmt.Errorf("tcp: %w", err)
+			}
+		}
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, conns)
+		for i, c := range cs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range reps[i] {
+					// A whole buffer per write: the batched sender.
+					if _, err := c.Write(bufs[i]); err != nil {
+						errs[i] = err
+						return
+					}
+				}
+			}()
+		}
+		want := base + float64(total)
+		var got float64
+		err = poll(ctx, 120*time.Second, 5*time.Millisecond, func() (bool, error) {
+			s, err := d.scrape()
+			if err != nil {
+				return false, err
+			}
+			got = s.sum("sysban_messages_received_total", "tcp:")
+			return got >= want, nil
+		})
+		el := time.Since(t0)
+		wg.Wait()
+		for _, c := range cs {
+			c.Close()
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("tcp %s: send: %w", name, err)
+		}
+		if err != nil {
+			return fmt.Errorf("tcp %s: received %.0f of %d: %w", name, got-base, total, err)
+		}
+		r := rate(float64(total), el)
+		b.add(result{section: "tcp", name: fmt.Sprintf("%s, %d conns, %s msgs", name, conns, si(float64(total))), target: "≥ 1.00M/s",
+			value: si(r) + "/s", ratio: fmt.Sprintf("%.2f× target", r/1e6), status: passIf(r >= 1e6)})
+		fails, err := d.settle(ctx, "sysban_failures_total", "", fail0+float64(expFail), 300*time.Millisecond, 10*time.Second)
+		if err != nil {
+			return fmt.Errorf("tcp: %w", err)
+		}
+		b.add(result{section: "tcp", name: fmt.Sprintf("  %s: failures counted by the jails", name), target: strconv.Itoa(expFail),
+			value: fmt.Sprintf("%.0f", fails-fail0), ratio: "same as sysban test", status: passIf(int(fails-fail0) == expFail)})
+	}
+	return nil
+}

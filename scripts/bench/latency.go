@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+
+	"github.com/sysban/sysban/nft"
+)
+
+// probeAddr is the i-th probe address, in the benchmarking range
+// 198.18.0.0/15 (RFC 2544): never an attacker of the generated traffic.
+func probeAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{198, 18 + byte(i>>16&1), byte(i >> 8), byte(i)})
+}
+
+// sectionLatency measures from sending the deciding message to the address
+// being in the kernel set. The probe jail bans at the first failure, so
+// every probe message is a deciding one. The kernel set is read through
+// netlink (a second, read-only connection) in a loop; the
+// figure includes the UDP hop and the poll period, which is reported.
+func (b *bench) sectionLatency(ctx context.Context) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	dir := filepath.Join(b.dir, "latency")
+	d, err := startDaemon(ctx, b.bin, ns, dir, daemonConfig(dir, ingestConfig(100000)))
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	fd, err := ns.fd()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	// A plain netlink connection reads the set: nft.Backend only knows the
+	// jails of its own Setup, and a Setup here would rewrite the table.
+	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	defer nc.CloseLasting()
+	set, err := nc.GetSetByName(&nftables.Table{Name: nft.DefaultTable, Family: nftables.TableFamilyINet}, "benchprobe_v4")
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	pc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	defer pc.Close()
+
+	next := 0
+	measure := func(cond string, target time.Duration) error {
+		lat := make([]time.Duration, 0, b.opts.samples)
+		var polls int
+		var pollTime time.Duration
+		lost := 0
+		for range b.opts.samples {
+			a := probeAddr(next)
+			key := a.As4()
+			next++
+			msg := AppendWire(nil, time.Now(), Line{Prog: "benchprobe", PID: 1, Text: "bench probe failure from " + a.String()})
+			t0 := time.Now()
+			if _, err := pc.Write(msg); err != nil {
+				return fmt.Errorf("latency: send: %w", err)
+			}
+			found := false
+			for time.Since(t0) < 2*time.Second {
+				p0 := time.Now()
+				els, err := nc.GetSetElements(set)
+				pollTime += time.Since(p0)
+				polls++
+				if err != nil {
+					return fmt.Errorf("latency: %w", err)
+				}
+				if slices.ContainsFunc(els, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key[:]) }) {
+					found = true
+					break
+				}
+				time.Sleep(100 * time.Microsecond)
+			}
+			if !found {
+				lost++
+				continue
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		if len(lat) == 0 {
+			return fmt.Errorf("latency %s: no probe was banned within 2 s", cond)
+		}
+		slices.Sort(lat)
+		p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+		meanPoll := pollTime / time.Duration(max(polls, 1))
+		b.add(result{section: "latency", name: fmt.Sprintf("ban p50 / p99, %s", cond), target: fmt.Sprintf("p99 ≤ %s", target),
+			value: fmt.Sprintf("%s / %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)),
+			ratio: fmt.Sprintf("%.2f× target", float64(p99)/float64(target)), status: passIf(p99 <= target && lost == 0)})
+		b.add(result{section: "latency", name: "  samples, lost, poll read time", target: "-",
+			value: fmt.Sprintf("%d, %d", len(lat), lost), ratio: fmt.Sprintf("poll %s+0.1ms", meanPoll.Round(time.Microsecond)), status: "INFO"})
+		return nil
+	}
+	if err := measure("idle", 5*time.Millisecond); err != nil {
+		return err
+	}
+
+	// Background load: 100k msgs/s of generated traffic on another socket.
+	tr, err := makeTraffic(b.opts.seed+7, b.opts.attackers, 65536)
+	if err != nil {
+		return err
+	}
+	lc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
+	defer lc.Close()
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var loadSent int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		loadSent = udpSender(loadCtx, lc, tr.msgs, 100_000, time.Hour)
+	}()
+	t0 := time.Now()
+	// Let the load reach its steady state before the first probe.
+	time.Sleep(500 * time.Millisecond)
+	err = measure("ingesting 100k/s", 50*time.Millisecond)
+	stopLoad()
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	b.add(result{section: "latency", name: "  background load actually sent", target: "100k/s",
+		value: si(rate(float64(loadSent), time.Since(t0))) + "/s", ratio: "-", status: "INFO"})
+	return nil
+}
