@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,7 +29,7 @@ var (
 func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpec {
 	actions := d.section(root, "actions")
 	out := map[string]notify.ActionSpec{}
-	for _, name := range mapKeys(actions) {
+	for _, name := range slices.Sorted(maps.Keys(actions)) {
 		key := "actions." + name
 		if !nameRE.MatchString(name) {
 			d.fail(key, "action name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
@@ -100,7 +102,7 @@ func (d *decoder) structInto(m map[string]any, key string, ptr any) {
 	}
 	d.checkKeys(key, m, names)
 	durationType := reflect.TypeOf(time.Duration(0))
-	for _, k := range mapKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		i, ok := fields[k]
 		if !ok {
 			continue
@@ -121,7 +123,7 @@ func (d *decoder) structInto(m map[string]any, key string, ptr any) {
 		case f.Type() == reflect.TypeOf(map[string]string(nil)):
 			sm := d.section(m, fk)
 			out := make(map[string]string, len(sm))
-			for _, sk := range mapKeys(sm) {
+			for _, sk := range slices.Sorted(maps.Keys(sm)) {
 				out[sk] = d.str(sm, fk+"."+sk)
 			}
 			f.Set(reflect.ValueOf(out))

@@ -3,9 +3,11 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +65,7 @@ func (d *decoder) source(key string) string {
 		}
 		best := ""
 		// In key order, so that the layer named is the same every time.
-		for _, ok := range mapKeys(d.origin) {
+		for _, ok := range slices.Sorted(maps.Keys(d.origin)) {
 			if s := d.origin[ok]; strings.HasPrefix(ok, k+".") && (best == "" || best == BuiltinSource) {
 				best = s
 			}
@@ -159,7 +161,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 	filters := d.section(root, "filters")
 	builtin := pipeline.BuiltinFilters()
 	cfg.Filters = map[string]pipeline.FilterSpec{}
-	for _, name := range mapKeys(filters) {
+	for _, name := range slices.Sorted(maps.Keys(filters)) {
 		key := "filters." + name
 		if !nameRE.MatchString(name) {
 			d.fail(key, "filter name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
@@ -194,7 +196,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 				vars[k] = v
 			}
 			vm := d.section(fm, key+".vars")
-			for _, vn := range mapKeys(vm) {
+			for _, vn := range slices.Sorted(maps.Keys(vm)) {
 				vars[vn] = d.strings(vm, key+".vars."+vn)
 			}
 			spec.Vars = vars
@@ -215,7 +217,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 	cfg.Notify = d.decodeNotify(root)
 
 	jails := d.section(root, "jails")
-	for _, name := range mapKeys(jails) {
+	for _, name := range slices.Sorted(maps.Keys(jails)) {
 		key := "jails." + name
 		if !nameRE.MatchString(name) {
 			d.fail(key, "jail name %q: want lower-case letters, digits, '-' or '_', at most 32", name)
@@ -234,7 +236,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 		if _, user := cfg.Filters[j.Filter]; !user && j.Filter != pipeline.RecidiveFilter {
 			if _, ok := builtin[j.Filter]; !ok {
 				d.fail(key+".filter", "no filter named %q%s", j.Filter,
-					didYouMean(j.Filter, append(append(mapKeys(builtin), mapKeys(cfg.Filters)...), pipeline.RecidiveFilter)))
+					didYouMean(j.Filter, append(append(slices.Sorted(maps.Keys(builtin)), slices.Sorted(maps.Keys(cfg.Filters))...), pipeline.RecidiveFilter)))
 			}
 		}
 		j.Mode = d.str(jm, key+".mode")
@@ -244,7 +246,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 		j.Actions = d.strings(jm, key+".actions")
 		for _, a := range j.Actions {
 			if _, ok := cfg.Actions[a]; !ok {
-				d.fail(key+".actions", "no action named %q%s", a, didYouMean(a, mapKeys(cfg.Actions)))
+				d.fail(key+".actions", "no action named %q%s", a, didYouMean(a, slices.Sorted(maps.Keys(cfg.Actions))))
 			}
 		}
 		j.JailSettings = d.jailSettings(jm, key, cfg.Defaults)
@@ -401,7 +403,7 @@ func (d *decoder) section(m map[string]any, key string) map[string]any {
 
 func (d *decoder) checkKeys(key string, m map[string]any, allowed []string) {
 	// Sorted, so one config always gives the same report.
-	for _, k := range mapKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		ok := false
 		for _, a := range allowed {
 			if k == a {

@@ -3,8 +3,10 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -122,7 +124,7 @@ func applyEnv(v *viper.Viper, origin map[string]string, environ []string) (int, 
 		add("defaults.bantimeincrement." + f)
 	}
 	add("maxtracked")
-	for _, name := range mapKeys(v.GetStringMap("jails")) {
+	for _, name := range slices.Sorted(maps.Keys(v.GetStringMap("jails"))) {
 		for _, f := range jailFields {
 			add("jails." + name + "." + f)
 		}
@@ -130,7 +132,7 @@ func applyEnv(v *viper.Viper, origin map[string]string, environ []string) (int, 
 			add("jails." + name + ".bantimeincrement." + f)
 		}
 	}
-	for _, name := range mapKeys(v.GetStringMap("filters")) {
+	for _, name := range slices.Sorted(maps.Keys(v.GetStringMap("filters"))) {
 		for _, f := range filterFields {
 			add("filters." + name + "." + f)
 		}
@@ -159,13 +161,4 @@ func suggestEnv(name string, candidates map[string]string) string {
 	}
 	sort.Strings(names) // ties suggest the same name every time
 	return didYouMean(name, names)
-}
-
-func mapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -202,7 +203,7 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 			for _, reason := range reasons {
 				counter(r.dropped, ls.Dropped[reason], ls.Name, reason)
 			}
-			for _, reason := range sortedKeys(ls.Dropped) {
+			for _, reason := range slices.Sorted(maps.Keys(ls.Dropped)) {
 				if !known(reasons, reason) {
 					counter(r.dropped, ls.Dropped[reason], ls.Name, reason)
 				}
@@ -216,7 +217,7 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 		counter(r.unrouted, st.Unrouted)
 		counter(r.banErrors, st.BanErrors)
 		counter(r.bansLost, st.BansLost)
-		for _, jail := range sortedKeys(st.Jails) {
+		for _, jail := range slices.Sorted(maps.Keys(st.Jails)) {
 			js := st.Jails[jail]
 			counter(r.failures, js.TotalFailed, jail)
 			counter(r.bans, js.TotalBanned, jail)
@@ -245,15 +246,6 @@ func known(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Handler serves reg's metrics in the Prometheus exposition formats.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -303,7 +305,7 @@ func (s *service) logCounters() {
 			"parse_errors", ls.ParseErrors, "dropped", ls.Dropped)
 	}
 	st := s.pl.Stats()
-	for _, name := range sortedKeys(st.Jails) {
+	for _, name := range slices.Sorted(maps.Keys(st.Jails)) {
 		js := st.Jails[name]
 		s.log.Info("jail counters", "jail", name, "total_failed", js.TotalFailed,
 			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted)
