@@ -262,6 +262,9 @@ func (c *testCmd) selectFilters(o testOptions) (filters []pipeline.FilterSpec, m
 		if j.Name != t {
 			continue
 		}
+		if j.Filter == pipeline.RecidiveFilter {
+			return nil, "", "", fmt.Errorf("jail %s counts sysban's own bans (filter %s), not log lines: there is nothing to test on a log", j.Name, j.Filter)
+		}
 		spec, ok := specs[j.Filter]
 		if !ok {
 			return nil, "", "", fmt.Errorf("jail %s: no filter named %q", j.Name, j.Filter)

@@ -353,6 +353,7 @@ func TestTestBadUsage(t *testing.T) {
 		{[]string{"sshd", log, "extra"}, "got 3 arguments"},
 		{[]string{"--bogus", "sshd", log}, "flag provided but not defined: -bogus"},
 		{[]string{"nosuchfilter", log}, `"nosuchfilter" is no filter, jail or filter file; known: all, `},
+		{[]string{"recidive", log}, `jail recidive counts sysban's own bans (filter recidive), not log lines`},
 		{[]string{"sshd", filepath.Join(dir, "missing.log")}, "no such file"},
 		{[]string{"sshd", dir}, "is a directory"},
 		{[]string{filepath.Join(dir, "missing.yaml"), log}, "filter file: open"},
