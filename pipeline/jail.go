@@ -59,19 +59,46 @@ type shard struct {
 	pruneAt int // len(banned) at which expired bans are swept next
 }
 
-// tracked is one failing address: the last MaxRetry failure times in a ring.
+// tracked is one failing address: its last MaxRetry failures in a ring.
+// A jail may hold a million of these while under attack, so the layout is
+// kept small: one slice of time+line slots (one allocation, grown to
+// exactly MaxRetry) instead of parallel slices, and no count field, as the
+// ring's length is its count. 72 bytes (80 with the size class) plus 24 per
+// failure and the line itself; it was 112 plus two growing slices.
 type tracked struct {
 	addr       netip.Addr
-	times      []int64  // grows to MaxRetry, then is a ring
-	lines      []string // the failure lines, same slots as times
-	n          int      // valid entries in times
-	next       int      // ring slot the next failure goes to
+	ring       []failureSlot // grows to MaxRetry, then is a ring
+	next       int           // ring slot the next failure goes to
 	prev, succ *tracked
+}
+
+// failureSlot is one remembered failure: when, and the line that told it.
+type failureSlot struct {
+	at   int64
+	line string
 }
 
 // newest is the time of t's last failure: the slot before next.
 func (t *tracked) newest() int64 {
-	return t.times[(t.next+len(t.times)-1)%len(t.times)]
+	return t.ring[(t.next+len(t.ring)-1)%len(t.ring)].at
+}
+
+// add records a failure at now. The ring grows as failures come, so an
+// address that fails once costs one slot whatever maxretry says, and it
+// grows to exactly maxRetry slots (append would round up to 8 for 5).
+func (t *tracked) add(now int64, line string, maxRetry int) {
+	if len(t.ring) < maxRetry {
+		if len(t.ring) == cap(t.ring) {
+			grown := make([]failureSlot, len(t.ring), min(max(1, 2*cap(t.ring)), maxRetry))
+			copy(grown, t.ring)
+			t.ring = grown
+		}
+		t.ring = append(t.ring, failureSlot{at: now, line: line})
+		t.next = len(t.ring) % maxRetry
+		return
+	}
+	t.ring[t.next] = failureSlot{at: now, line: line}
+	t.next = (t.next + 1) % maxRetry
 }
 
 type banState struct {
@@ -170,26 +197,15 @@ func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 		s.pushBack(t)
 	}
 	maxRetry := j.spec.MaxRetry
-	if len(t.times) < maxRetry {
-		// The ring grows as failures come, so an address that fails once
-		// costs one slot whatever maxretry says.
-		t.times = append(t.times, now)
-		t.lines = append(t.lines, line)
-		t.n = len(t.times)
-		t.next = t.n % maxRetry
-	} else {
-		t.times[t.next] = now
-		t.lines[t.next] = line
-		t.next = (t.next + 1) % maxRetry
-	}
+	t.add(now, line, maxRetry)
 	// The ring holds the last MaxRetry failures, so once it is full its
 	// oldest entry (the one the next write overwrites) decides whether all
 	// of them fall inside findtime.
-	if t.n == maxRetry && now-t.times[t.next] <= j.findTime {
-		v.ban, v.failures = true, t.n
-		v.lines = make([]string, 0, t.n)
-		for i := range t.n {
-			v.lines = append(v.lines, t.lines[(t.next+i)%len(t.lines)])
+	if n := len(t.ring); n == maxRetry && now-t.ring[t.next].at <= j.findTime {
+		v.ban, v.failures = true, n
+		v.lines = make([]string, 0, n)
+		for i := range n {
+			v.lines = append(v.lines, t.ring[(t.next+i)%n].line)
 		}
 		s.untrack(t)
 		expiry := int64(math.MaxInt64)
@@ -235,12 +251,12 @@ func (s *shard) track(a netip.Addr, maxRetry int, stale int64) (t *tracked, evic
 		s.untrack(t)
 		evicted = true
 	}
-	if t == nil || cap(t.times) > maxRetry {
+	if t == nil || cap(t.ring) > maxRetry {
 		t = &tracked{}
 	}
-	clear(t.lines) // a reused entry must not keep another address's lines
-	t.times, t.lines = t.times[:0], t.lines[:0]
-	t.addr, t.n, t.next = a, 0, 0
+	clear(t.ring) // a reused entry must not keep another address's lines
+	t.ring = t.ring[:0]
+	t.addr, t.next = a, 0
 	s.failing[a] = t
 	s.pushBack(t)
 	return t, evicted

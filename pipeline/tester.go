@@ -30,6 +30,10 @@ type Tester struct {
 	// routes caches program -> indexes into filters; cleared when it
 	// reaches maxAppCache entries, as the pipeline's glob cache is.
 	routes map[string][]int
+	// scratch collects one line's matches, so that Test returns them in
+	// one allocation of the right size instead of growing a slice per
+	// match (growslice was ~18% of matching in a profile).
+	scratch []Match
 }
 
 type testFilter struct {
@@ -86,13 +90,18 @@ func NewTester(filters []FilterSpec, opts TesterOptions) (*Tester, error) {
 // in log order.
 func (t *Tester) Test(m *sysban.Message) []Match {
 	text, _ := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
-	var out []Match
+	t.scratch = t.scratch[:0]
 	for _, i := range t.route(m.AppName) {
 		tf := &t.filters[i]
 		if mt, ok := newMatch(tf.f, tf.f.eval(text, m, tf.st, t.now, true)); ok {
-			out = append(out, mt)
+			t.scratch = append(t.scratch, mt)
 		}
 	}
+	if len(t.scratch) == 0 {
+		return nil
+	}
+	out := slices.Clone(t.scratch)
+	clear(t.scratch) // keep no strings of this line alive
 	return out
 }
 

@@ -61,16 +61,38 @@ func parseBSD(b []byte, now time.Time) (time.Time, int, bool) {
 func inferYear(mon time.Month, day, hh, mm, ss, ns int, now time.Time) (time.Time, bool) {
 	loc := now.Location()
 	limit := now.Add(yearSlack)
-	for y := now.Year() + 1; y >= now.Year()-8; y-- {
-		t := time.Date(y, mon, day, hh, mm, ss, ns, loc)
-		if t.Month() != mon || t.Day() != day {
-			continue // normalised: no such day in that year
+	// Start at the limit's own year, not the year after: any time in a
+	// later year is after the limit, so trying it only cost a time.Date
+	// per line (inferYear was 7% of `sysban test` in a profile). The
+	// lower bound stays relative to now.
+	for y := limit.Year(); y >= now.Year()-8; y-- {
+		if day > daysIn(mon, y) {
+			continue // no such day in that year (Feb 29, or Apr 31)
 		}
+		// Checking the day before time.Date, rather than reading the
+		// normalised result's Month and Day back, saves two calendar
+		// conversions per line.
+		t := time.Date(y, mon, day, hh, mm, ss, ns, loc)
 		if !t.After(limit) {
 			return t, true
 		}
 	}
 	return time.Time{}, false
+}
+
+// daysIn returns the number of days of month m in year y (proleptic
+// Gregorian, as package time counts).
+func daysIn(m time.Month, y int) int {
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // clock parses "hh:mm:ss" with an optional ".fraction" (1-9 digits).

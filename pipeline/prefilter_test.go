@@ -1,0 +1,113 @@
+package pipeline
+
+import (
+	"slices"
+	"testing"
+)
+
+// builtinPatterns compiles every built-in filter in every mode and returns
+// all their patterns: failregexes, ignoreregexes, and correlation opens and
+// closes.
+func builtinPatterns(t testing.TB) []*pattern {
+	t.Helper()
+	var out []*pattern
+	for name, spec := range BuiltinFilters() {
+		modes := append([]string{"normal"}, sortedKeys(spec.Modes)...)
+		for _, mode := range modes {
+			f, err := CompileFilterMode(spec, mode)
+			if err != nil {
+				t.Fatalf("%s mode %s: %v", name, mode, err)
+			}
+			for i := range f.fail {
+				out = append(out, &f.fail[i])
+			}
+			for i := range f.ignore {
+				out = append(out, &f.ignore[i])
+			}
+			for i := range f.corr {
+				out = append(out, &f.corr[i].open, &f.corr[i].close)
+			}
+		}
+	}
+	return out
+}
+
+// checkPrefilterSound fails when a pattern's regex matches text that its
+// prefilter rejected: the prefilter may only ever skip lines the regex
+// would not match, or the daemon would miss failures.
+func checkPrefilterSound(t testing.TB, pats []*pattern, text string) {
+	t.Helper()
+	for _, p := range pats {
+		if p.re.MatchString(text) && !p.mayMatch(text) {
+			t.Fatalf("prefilter rejects a line its regex matches:\nregex %s\nprefix %q literal %q also %q oneOf %q\nline %q",
+				p.src, p.prefix, p.literal, p.also, p.oneOf, text)
+		}
+	}
+}
+
+// FuzzPrefilterSound checks the literal prefilter of every built-in pattern
+// against its regex on arbitrary text, seeded with every sample line.
+func FuzzPrefilterSound(f *testing.F) {
+	for _, path := range fixturePaths(f) {
+		fx, err := readFixture(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, fl := range fx.lines {
+			f.Add(fl.msg.Text)
+		}
+	}
+	pats := builtinPatterns(f)
+	f.Fuzz(func(t *testing.T, text string) {
+		checkPrefilterSound(t, pats, text)
+	})
+}
+
+func TestMoreLiterals(t *testing.T) {
+	tests := []struct {
+		re    string
+		also  []string
+		oneOf [][]string
+	}{
+		// Every literal of a concatenation is required; the prefix and
+		// the longest are checked already, short ones are not worth it.
+		{`^Failed (?:password|publickey) for .* from <HOST> port \d+$`, []string{" port ", " for "}, [][]string{{"assword", "ublickey"}}},
+		// An optional part proves nothing.
+		{`^abc(?: optional literal)? from <HOST>$`, nil, nil},
+		// An alternation with a branch that requires no literal proves
+		// nothing either.
+		{`^x (?:Aborted login|\d+) from <HOST>$`, nil, nil},
+		{`^(?:imap|pop3)-login: (?:Aborted login|Disconnected) rip=<HOST>, lip=`, []string{", lip=", " rip="}, [][]string{{"imap", "pop3"}, {"Aborted login", "Disconnected"}}},
+		// Case-folded text is skipped.
+		{`^(?i:failed) for user from <HOST> port \d+`, []string{" port "}, nil},
+	}
+	for _, tt := range tests {
+		p, err := compilePattern(tt.re, hostRequired, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.re, err)
+		}
+		if !slices.Equal(p.also, tt.also) {
+			t.Errorf("%s: also %q, want %q", tt.re, p.also, tt.also)
+		}
+		if !slices.EqualFunc(p.oneOf, tt.oneOf, slices.Equal) {
+			t.Errorf("%s: oneOf %q, want %q", tt.re, p.oneOf, tt.oneOf)
+		}
+	}
+}
+
+// TestPrefilterRejectsBenign pins what the extra literals are for: benign
+// lines that carry a failure pattern's longest literal are rejected before
+// the regex runs.
+func TestPrefilterRejectsBenign(t *testing.T) {
+	f, err := CompileFilter(BuiltinFilters()["dovecot"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "imap-login: Login: user=<alice@example.org>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, mpid=4242, TLS, session=<abc>"
+	for i := range f.fail {
+		if f.fail[i].mayMatch(line) {
+			t.Errorf("dovecot failregex[%d] %s: prefilter passes a successful login", i, f.fail[i].src)
+		}
+	}
+	checkPrefilterSound(t, builtinPatterns(t), line)
+}
