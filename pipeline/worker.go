@@ -26,11 +26,20 @@ const (
 // past the stopping check has sent (inflight is zero), and enqueuers that
 // arrive later log the ban as lost instead of blocking on a queue nobody
 // drains. (Before Run starts, a full queue blocks until it does.)
+//
+// After the send it yields the processor. The send makes a parked worker
+// runnable on this goroutine's processor only, and a receiver under load
+// never blocks, so without the yield the ban would wait for the scheduler's
+// preemption tick (10 ms) whenever the other processors are busy too; with
+// it the worker starts the batch at once. Bans are rare next to messages,
+// and while the worker is inside Apply the yield finds it not runnable and
+// costs a Gosched: batches still form from what queues during an Apply.
 func (p *Pipeline) enqueue(b sysban.Ban) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	if !p.stopping.Load() {
 		p.queue <- b
+		runtime.Gosched()
 		return
 	}
 	p.bansLost.Add(1)

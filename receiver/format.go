@@ -326,10 +326,16 @@ func (s *Splitter) garbageFrom(data []byte, from int) (int, []byte, error) {
 	return len(data), nil, nil
 }
 
+// indexEOL returns the index of the first LF or NUL in b, or -1. The NUL
+// search stops at the LF: scanning the whole buffer for a NUL that LF-framed
+// senders never send made every frame cost the buffer's length, not its own.
 func indexEOL(b []byte) int {
 	i := bytes.IndexByte(b, '\n')
-	if j := bytes.IndexByte(b, 0); j >= 0 && (i < 0 || j < i) {
-		i = j
+	if i >= 0 {
+		b = b[:i]
+	}
+	if j := bytes.IndexByte(b, 0); j >= 0 {
+		return j
 	}
 	return i
 }
