@@ -442,3 +442,31 @@ func TestRemoteStreamOnly(t *testing.T) {
 		})
 	}
 }
+
+// Oversized frames are logged per listener, not per connection: a sender
+// opening connection after connection cannot flood the log. The count
+// still has every one.
+func TestOversizedFramesLoggedPerListener(t *testing.T) {
+	var logs lockedBuffer
+	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}, {UDP, "127.0.0.1:0"}}, Options{
+		MaxMessageSize: 256, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	big := "<13>" + strings.Repeat("x", 1000)
+	for i := 0; i < 3; i++ {
+		c := dial(t, "tcp", rr.r.Addrs()[0])
+		fmt.Fprintf(c, "%s\n<13>after%d\n", big, i)
+	}
+	u := dial(t, "udp", rr.r.Addrs()[1])
+	for i := 0; i < 3; i++ {
+		u.Write([]byte(big))
+	}
+	waitFor(t, "every oversized frame counted", func() bool {
+		return rr.stats(0).Dropped[ReasonTooLarge] == 3 && rr.stats(1).Dropped[ReasonTooLarge] == 3
+	})
+	if n := strings.Count(logs.String(), "dropped oversized frame"); n != 1 {
+		t.Errorf("oversized TCP frames on 3 connections logged %d times, want once per listener:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "dropped oversized datagram"); n != 1 || !strings.Contains(logs.String(), "dropped_total=") {
+		t.Errorf("oversized datagrams logged %d times, want once with the running total:\n%s", n, logs.String())
+	}
+}

@@ -31,7 +31,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,8 +57,7 @@ type dgramListener struct {
 	path string // unix socket file to remove on close
 	c    counters
 
-	loggedTooLarge atomic.Bool
-	limiter        *senderLimiter // nil unless udp with Options.RatePerSender
+	limiter *senderLimiter // nil unless udp with Options.RatePerSender
 }
 
 func (l *dgramListener) addr() net.Addr     { return l.conn.LocalAddr() }
@@ -253,13 +251,9 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 		}
 	}
 	if truncated {
-		l.c.drop(ReasonTooLarge)
-		if l.loggedTooLarge.CompareAndSwap(false, true) {
-			// Once per listener: the count is in Stats, a flood must not
-			// flood the log.
-			l.r.opts.Logger.Warn("receiver: dropped oversized datagram (further ones only counted)",
-				"listener", l.name, "sender", sender, "max", l.r.opts.MaxMessageSize)
-		}
+		l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
+			"receiver: dropped oversized datagram (further ones counted, logged every 10s)",
+			"max", l.r.opts.MaxMessageSize)
 		return
 	}
 	b = trimTrailing(b)

@@ -280,13 +280,16 @@ func (l *streamListener) serveConn(conn net.Conn, sender netip.AddrPort, log *sl
 		}
 		conn = tc
 	}
-	loggedTooLarge := false
 	sp := l.r.format.newSplitter(func(reason string, n int) {
-		l.c.drop(reason)
-		if reason == ReasonTooLarge && !loggedTooLarge {
-			loggedTooLarge = true // once per connection: a flood must not flood the log
-			log.Warn("receiver: dropped oversized frame", "sender", sender, "size", n, "max", l.r.opts.MaxMessageSize)
+		if reason != ReasonTooLarge {
+			l.c.drop(reason)
+			return
 		}
+		// Logged per listener, not per connection: a sender opening many
+		// connections must not flood the log either.
+		l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
+			"receiver: dropped oversized frame (further ones counted, logged every 10s)",
+			"size", n, "max", l.r.opts.MaxMessageSize)
 	})
 	fc := &frameClock{conn: conn, sp: sp, idle: l.r.opts.IdleTimeout, frame: l.r.opts.FrameTimeout}
 	p := l.r.format.newParser()

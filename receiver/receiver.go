@@ -216,24 +216,24 @@ type counters struct {
 	lastLog     [len(reasons)]atomic.Int64 // unix nanos of the last log line per reason
 }
 
-// refusalLogEvery bounds how often a listener logs one kind of drop: a
+// dropLogEvery bounds how often a listener logs one kind of drop: a
 // forged-source flood must show up in the log without flooding it.
-const refusalLogEvery = 10 * time.Second
+const dropLogEvery = 10 * time.Second
 
 // refuse counts a message or connection from a sender outside Options.Allow
-// and logs it, at most once per refusalLogEvery per listener.
+// and logs it, at most once per dropLogEvery per listener.
 func (r *Receiver) refuse(c *counters, listener string, sender netip.AddrPort) {
 	r.dropLogged(c, reasonSenderNotAllowed, listener, sender,
 		"receiver: sender not allowed by listen.allow; dropped (further ones counted, logged every 10s)")
 }
 
-// dropLogged counts a drop and logs it at most once per refusalLogEvery per
+// dropLogged counts a drop and logs it at most once per dropLogEvery per
 // listener and reason; the log line carries the running total.
 func (r *Receiver) dropLogged(c *counters, id reasonID, listener string, sender netip.AddrPort, msg string, args ...any) {
 	c.dropped[id].Add(1)
 	now := r.opts.Now().UnixNano()
 	last := c.lastLog[id].Load()
-	if now-last < int64(refusalLogEvery) || !c.lastLog[id].CompareAndSwap(last, now) {
+	if now-last < int64(dropLogEvery) || !c.lastLog[id].CompareAndSwap(last, now) {
 		return
 	}
 	args = append(args, "listener", listener, "sender", sender, "reason", reasons[id], "dropped_total", c.dropped[id].Load())
