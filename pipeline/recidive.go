@@ -49,7 +49,13 @@ func (p *Pipeline) recidiveBans(applied []sysban.Ban) []sysban.Ban {
 		addr := sysban.CanonicalAddr(b.Addr)
 		line := banLine(b)
 		protected := p.isProtected(addr)
-		now := p.now()
+		// A ban counts at the moment it was decided, not when the worker
+		// got round to it: a slow or retried Apply must not slide bans
+		// into one recidive window (or out of it).
+		now := b.Start
+		if now.IsZero() {
+			now = p.now()
+		}
 		for _, j := range tab.recidive {
 			if nb, ok := p.decide(j, addr, protected, now, line); ok {
 				out = append(out, nb)
