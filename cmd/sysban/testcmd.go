@@ -125,31 +125,20 @@ func (c *testCmd) run(args []string) int {
 	out := bufio.NewWriterSize(c.stdout, 64<<10)
 	defer out.Flush()
 	var jbuf []byte
-	r := bufio.NewReaderSize(in, readBufSize)
 	start := c.clock()
 	wall := start
 	var cpu0 time.Duration
 	if c.cpu != nil {
 		cpu0 = c.cpu()
 	}
-	var m sysban.Message
-	for {
-		line, rerr := readLine(r)
-		if rerr == errLineTooLong {
-			tst.lines++
-			tst.tooLong++
-			continue
-		}
-		if len(line) == 0 && rerr != nil {
-			if rerr != io.EOF {
-				fmt.Fprintf(c.stderr, "sysban test: read %s: %v\n", opts.logPath, rerr)
-				return 2
-			}
-			break
-		}
+	rerr := parallelLines(in, wall, testWorkers(), func(pl *parsedLine) {
 		tst.lines++
-		perr := receiver.ParseFileLine(line, wall, &m)
-		tst.countShape(line, perr)
+		if pl.tooLong {
+			tst.tooLong++
+			return
+		}
+		m := &pl.msg
+		tst.countShape(pl.raw, pl.err)
 		if !m.Timestamp.IsZero() {
 			cur = m.Timestamp
 		}
@@ -157,24 +146,21 @@ func (c *testCmd) run(args []string) int {
 			tst.noProgram++
 			m.AppName = defaultProgram
 		}
-		matches := tester.Test(&m)
-		v := tst.add(&m, matches)
+		matches := tester.Test(m)
+		v := tst.add(m, matches)
 		switch {
 		case opts.json:
-			jbuf = appendJSONLine(jbuf[:0], tst.lines, &m, matches, v)
+			jbuf = appendJSONLine(jbuf[:0], tst.lines, m, matches, v)
 			out.Write(jbuf)
 		case opts.printMatched && (v.kind == lineMatched || v.kind == linePending),
 			opts.printMissed && v.kind == lineMissed,
 			opts.printIgnore && v.kind == lineIgnored:
-			tst.printLine(out, line, v)
+			tst.printLine(out, pl.raw, v)
 		}
-		if rerr != nil {
-			if rerr != io.EOF {
-				fmt.Fprintf(c.stderr, "sysban test: read %s: %v\n", opts.logPath, rerr)
-				return 2
-			}
-			break
-		}
+	})
+	if rerr != nil {
+		fmt.Fprintf(c.stderr, "sysban test: read %s: %v\n", opts.logPath, rerr)
+		return 2
 	}
 	tst.elapsed = c.clock().Sub(start)
 	if c.cpu != nil {

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/receiver"
+)
+
+// `sysban test` parses lines on every core and matches them on one. Parsing
+// is stateless and was half of the time a line costs; matching must stay
+// sequential and in log order, because multi-line correlation and the
+// correlation clock (the lines' own times) depend on what came before. So a
+// reader cuts the input into batches, parse workers fill each batch's
+// messages in parallel, and the consumer takes batches strictly in input
+// order. Batches are recycled, so the steady state allocates only the
+// messages' strings.
+
+// Batch sizes: big enough that channel operations and wakeups are noise
+// next to parsing (a batch is ~100-500 µs of work), small enough that a
+// handful in flight per worker stays a few MiB.
+const (
+	batchLines = 1024
+	batchBytes = 256 << 10
+)
+
+// parsedLine is one input line and what ParseFileLine made of it.
+type parsedLine struct {
+	raw     []byte // the line as read, into its batch's buf
+	msg     sysban.Message
+	err     error // ParseFileLine's error
+	tooLong bool  // skipped: longer than maxLineLen; raw and msg are empty
+}
+
+// lineBatch is a run of consecutive lines; ready is closed once every line
+// is parsed. readErr, set on the last batch only, is how the input ended
+// (nil at EOF).
+type lineBatch struct {
+	lines   []parsedLine
+	buf     []byte
+	ready   chan struct{}
+	readErr error
+}
+
+// parallelLines reads r to its end and parses its lines on workers
+// goroutines; it calls each(line) for every line in input order and returns
+// the read error that ended the input (nil at EOF). wall is passed to
+// ParseFileLine for year inference. Its goroutines have stopped when it
+// returns.
+func parallelLines(r io.Reader, wall time.Time, workers int, each func(*parsedLine)) error {
+	if workers < 1 {
+		workers = 1
+	}
+	inFlight := 2 * workers
+	free := make(chan *lineBatch, inFlight+1)
+	for range inFlight + 1 {
+		free <- &lineBatch{lines: make([]parsedLine, 0, batchLines), buf: make([]byte, 0, batchBytes)}
+	}
+	work := make(chan *lineBatch, inFlight)
+	ordered := make(chan *lineBatch, inFlight)
+
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range work {
+				for i := range b.lines {
+					pl := &b.lines[i]
+					if !pl.tooLong {
+						pl.err = receiver.ParseFileLine(pl.raw, wall, &pl.msg)
+					}
+				}
+				close(b.ready)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(ordered)
+		defer close(work)
+		br := bufio.NewReaderSize(r, readBufSize)
+		for {
+			b := <-free
+			err := fillBatch(br, b)
+			b.ready = make(chan struct{})
+			b.readErr = err
+			// ordered first: the consumer must see batches in the order
+			// they were cut, whichever worker finishes first.
+			ordered <- b
+			work <- b
+			if err != nil {
+				return
+			}
+		}
+	}()
+
+	var readErr error
+	for b := range ordered {
+		<-b.ready
+		for i := range b.lines {
+			each(&b.lines[i])
+		}
+		if b.readErr != nil && b.readErr != io.EOF {
+			readErr = b.readErr
+		}
+		free <- b
+	}
+	wg.Wait()
+	return readErr
+}
+
+// fillBatch reads up to batchLines lines (or about batchBytes) into b,
+// copying each: bufio's slices are only valid until its next read. It
+// returns the error that ended the input, if it did (io.EOF at the end).
+func fillBatch(br *bufio.Reader, b *lineBatch) error {
+	b.lines, b.buf = b.lines[:0], b.buf[:0]
+	for len(b.lines) < batchLines && len(b.buf) < batchBytes {
+		line, err := readLine(br)
+		if err == errLineTooLong {
+			b.lines = append(b.lines, parsedLine{tooLong: true})
+			continue
+		}
+		if len(line) > 0 {
+			// A line may be far longer than the batch's room; it gets a
+			// buffer of its own rather than growing the shared one, whose
+			// earlier lines' slices must stay valid.
+			var raw []byte
+			if len(b.buf)+len(line) <= cap(b.buf) {
+				start := len(b.buf)
+				b.buf = append(b.buf, line...)
+				raw = b.buf[start:len(b.buf):len(b.buf)]
+			} else {
+				raw = append([]byte(nil), line...)
+			}
+			b.lines = append(b.lines, parsedLine{raw: raw})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// testWorkers is how many goroutines parse for `sysban test`: the matcher
+// runs on its own goroutine, so one core is left to it.
+func testWorkers() int {
+	return max(1, runtime.GOMAXPROCS(0)-1)
+}
