@@ -2,6 +2,9 @@ package pipeline
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/sysban/sysban"
 )
@@ -73,4 +76,60 @@ func banLine(b sysban.Ban) string {
 		d = "for " + b.Duration.String()
 	}
 	return fmt.Sprintf("banned in %s %s after %d failures", b.Jail, d, b.Failures)
+}
+
+// RecidiveWindow is the longest FindTime of the recidive jails (0 when there
+// are none): how far back SeedRecidive needs the ban history.
+func (p *Pipeline) RecidiveWindow() time.Duration {
+	var w time.Duration
+	for _, j := range p.tab.Load().recidive {
+		w = max(w, j.spec.FindTime)
+	}
+	return w
+}
+
+// SeedRecidive replays the ban history (bans applied before a restart, as
+// the store kept them) into the recidive jails, so that a restart does not
+// give every repeat offender a clean slate. Each recidive jail counts a
+// ban when it falls inside its FindTime and after the address's last ban
+// in that recidive jail (the offences that one already punished). Bans of
+// recidive jails and of jails not in the config are not counted, as in
+// CountBan. A count that reaches MaxRetry means the recidive ban was never
+// applied (sysban stopped between the two); it is queued now, starting
+// now. Call it before the receiver starts, after MarkBanned of the bans
+// still due. It returns how many bans it counted.
+func (p *Pipeline) SeedRecidive(history []sysban.Ban) int {
+	tab := p.tab.Load()
+	if len(tab.recidive) == 0 || len(history) == 0 {
+		return 0
+	}
+	history = slices.Clone(history)
+	slices.SortStableFunc(history, func(a, b sysban.Ban) int { return a.Start.Compare(b.Start) })
+	now := p.now()
+	counted := 0
+	for _, j := range tab.recidive {
+		punished := make(map[netip.Addr]time.Time)
+		for _, b := range history {
+			if b.Jail == j.spec.Name {
+				punished[sysban.CanonicalAddr(b.Addr)] = b.Start
+			}
+		}
+		for _, b := range history {
+			src := tab.byName[b.Jail]
+			addr := sysban.CanonicalAddr(b.Addr)
+			if src == nil || src.isRecidive() || now.Sub(b.Start) > j.spec.FindTime {
+				continue
+			}
+			if last, ok := punished[addr]; ok && !b.Start.After(last) {
+				continue
+			}
+			counted++
+			if nb, ok := p.decide(j, addr, p.isProtected(addr), b.Start, banLine(b)); ok {
+				nb.Start = now
+				j.remember(addr, p.expiry(now, nb.Duration))
+				p.enqueue(nb)
+			}
+		}
+	}
+	return counted
 }

@@ -241,3 +241,52 @@ func TestRecidiveSurvivesReload(t *testing.T) {
 		t.Fatalf("bans = %+v, want a recidive ban after three counted across a reload", b)
 	}
 }
+
+// TestSeedRecidive: bans from before a restart count in the recidive
+// window, except those already punished by a recidive ban, those outside
+// findtime and those of unknown jails; a count that had reached maxretry
+// without its recidive ban bans now.
+func TestSeedRecidive(t *testing.T) {
+	clk := newFakeClock()
+	cfg := recidiveConfig()
+	cfg.Jails = cfg.Jails[:3] // no recidive-fast
+	fb := &fakeBanner{}
+	p := runPipeline(t, cfg, fb, Options{Now: clk.Now})
+	now := clk.Now()
+	addr := func(s string) netip.Addr { return netip.MustParseAddr(s) }
+	a, b, c, d, e := addr("192.0.2.1"), addr("192.0.2.2"), addr("192.0.2.3"), addr("2001:db8::4"), addr("192.0.2.5")
+	ban := func(jail string, a netip.Addr, ago time.Duration) sysban.Ban {
+		return sysban.Ban{Jail: jail, Addr: a, Start: now.Add(-ago), Duration: time.Minute, Failures: 1}
+	}
+	history := []sysban.Ban{
+		ban("sshd", a, 50*time.Minute), ban("sshd", a, 30*time.Minute),
+		ban("sshd", b, 2*time.Hour), ban("sshd", b, 20*time.Minute),
+		ban("sshd", c, 50*time.Minute), ban("sshd", c, 40*time.Minute), ban("recidive", c, 39*time.Minute), ban("sshd", c, 10*time.Minute),
+		ban("sshd", d, 30*time.Minute), ban("myapp", d, 20*time.Minute), ban("sshd", d, 10*time.Minute),
+		ban("gone", e, 10*time.Minute), ban("gone", e, 9*time.Minute), ban("gone", e, 8*time.Minute),
+	}
+	if got := p.RecidiveWindow(); got != time.Hour {
+		t.Errorf("RecidiveWindow = %v, want 1h", got)
+	}
+	if n := p.SeedRecidive(history); n != 7 {
+		t.Errorf("SeedRecidive counted %d bans, want 7 (a 2, b 1, c 1, d 3)", n)
+	}
+	waitFor(t, "d's missed recidive ban", func() bool { return len(fb.bans()) == 1 })
+	if got := fb.bans()[0]; got.Jail != "recidive" || got.Addr != d || !got.Start.Equal(now) || got.Failures != 3 {
+		t.Fatalf("seeded ban = %+v, want recidive of %s from now after 3", got, d)
+	}
+	for _, x := range []netip.Addr{a, b, c, e} {
+		p.Handle(sshMsg(x.String()))
+	}
+	waitFor(t, "the live bans", func() bool { return len(fb.bans()) >= 6 })
+	time.Sleep(50 * time.Millisecond) // room for a wrong extra recidive ban
+	var rec []netip.Addr
+	for _, x := range fb.bans()[1:] {
+		if x.Jail == "recidive" {
+			rec = append(rec, x.Addr)
+		}
+	}
+	if !slices.Equal(rec, []netip.Addr{a}) {
+		t.Errorf("recidive bans after one more ban each: %v, want only %s", rec, a)
+	}
+}

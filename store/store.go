@@ -695,3 +695,37 @@ func (s *Store) purgeSome(olderThan, now time.Time) (n int, more bool, err error
 	})
 	return n, more, err
 }
+
+// BansSince returns the ban events of every address that started at or
+// after since, oldest first: what recidive-style counting must replay after
+// a restart so that its window does not start afresh. It reads the whole
+// history (keyed by address, not time), which Purge keeps bounded; a
+// damaged entry is logged and skipped like in Due.
+func (s *Store) BansSince(since time.Time) ([]Event, error) {
+	var out []Event
+	bad := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHistory).ForEach(func(k, v []byte) error {
+			if len(k) == 32 && keyTime(binary.BigEndian.Uint64(k[16:])).Before(since) {
+				return nil // too old: skip without decoding the value
+			}
+			e, err := decodeEvent(k, v)
+			if err != nil {
+				bad++
+				return nil
+			}
+			if e.Kind == EventBan {
+				out = append(out, e)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: bans since %s: %w", since.Format(time.RFC3339), err)
+	}
+	if bad > 0 {
+		s.log.Warn("history: skipped damaged entries", "entries", bad)
+	}
+	slices.SortStableFunc(out, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	return out, nil
+}

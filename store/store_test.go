@@ -609,3 +609,30 @@ func TestDueSkipsDamagedRecord(t *testing.T) {
 		t.Errorf("Remove of a damaged record: %v, %v", removed, err)
 	}
 }
+
+// TestBansSince: ban events at or after the cut, of every address and
+// jail, oldest first; older bans and unbans are left out.
+func TestBansSince(t *testing.T) {
+	c := newClock()
+	s, _ := openTest(t, c)
+	t0 := c.Now()
+	mustRecord(t, s, rec("sshd", "192.0.2.1", t0.Add(-2*time.Hour), time.Minute)) // before the cut
+	mustRecord(t, s, rec("sshd", "2001:db8::1", t0.Add(-time.Hour), time.Minute)) // exactly at it
+	mustRecord(t, s, rec("postfix", "192.0.2.9", t0.Add(-30*time.Minute), time.Hour))
+	mustRecord(t, s, rec("sshd", "192.0.2.1", t0.Add(-40*time.Minute), time.Minute))
+	if _, err := s.Remove("postfix", []netip.Addr{netip.MustParseAddr("192.0.2.9")}, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.BansSince(t0.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desc []string
+	for _, e := range got {
+		desc = append(desc, fmt.Sprintf("%s %s %s %d", e.Time.Sub(t0), e.Jail, e.Addr, e.Failures))
+	}
+	want := []string{"-1h0m0s sshd 2001:db8::1 5", "-40m0s sshd 192.0.2.1 5", "-30m0s postfix 192.0.2.9 5"}
+	if !slices.Equal(desc, want) {
+		t.Errorf("BansSince = %q, want %q", desc, want)
+	}
+}
