@@ -25,6 +25,7 @@ type Config struct {
 	Metrics    Metrics
 	Actions    map[string]notify.ActionSpec
 	Notify     Notify
+	NFLOG      NFLOG
 
 	// Sources lists the layers the config was built from, in order
 	// ("built-in", file paths, "environment").
@@ -98,6 +99,25 @@ type Metrics struct {
 type NFT struct {
 	Table    string
 	Priority int
+}
+
+// NFLOG is the nflog section: which traffic the kernel copies to an NFLOG
+// group for sysban to watch.
+type NFLOG struct {
+	Enabled bool
+	Group   uint16 // NFLOG group sysban reads
+	Rate    int    // packets/s each log rule passes on at most
+	Snaplen int    // bytes of each packet copied (headers)
+	Banned  bool   // log packets of banned addresses
+	// Trap ports: ports nothing on the host serves; new connections to
+	// them are probes for the portprobe filter.
+	TrapTCP, TrapUDP []sysban.PortRange
+}
+
+// Watching reports whether anything is logged: enabled, and banned traffic
+// or trap ports asked for.
+func (n NFLOG) Watching() bool {
+	return n.Enabled && (n.Banned || len(n.TrapTCP)+len(n.TrapUDP) > 0)
 }
 
 // Log is the logging section.

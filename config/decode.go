@@ -20,7 +20,7 @@ import (
 // The keys each section accepts; anything else is an error with a
 // "did you mean" hint.
 var (
-	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify"}
+	topFields     = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify", "nflog"}
 	sectionFields = map[string][]string{
 		"listen": {"udp", "tcp", "tls", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout",
 			"maxconnectionspersource", "frametimeout", "handshaketimeout", "ratepersender", "rateburst", "ratemaxsenders",
@@ -31,7 +31,10 @@ var (
 		"metrics":  {"listen"},
 		"nft":      {"table", "priority"},
 		"log":      {"level", "format"},
+		"nflog":    {"enabled", "group", "rate", "snaplen", "banned", "trapports"},
 	}
+	// trapFields are the keys of nflog.trapports: a port list per protocol.
+	trapFields   = []string{"tcp", "udp"}
 	jailFields   = []string{"enabled", "filter", "mode", "maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "actions"}
 	filterFields = []string{"programs", "failregex", "ignoreregex", "vars"}
 	// incrementFields are the keys of defaults.bantimeincrement and
@@ -280,6 +283,13 @@ func (d *decoder) decode(root map[string]any) *Config {
 	d.checkKeys("metrics", metm, sectionFields["metrics"])
 	if l := d.str(metm, "metrics.listen"); l != "" && l != "off" {
 		cfg.Metrics.Listen = d.hostPort("metrics.listen", l)
+	}
+
+	cfg.NFLOG = d.decodeNFLOG(root)
+	for _, j := range cfg.Jails {
+		if j.Enabled && j.Filter == "portprobe" && (!cfg.NFLOG.Enabled || len(cfg.NFLOG.TrapTCP)+len(cfg.NFLOG.TrapUDP) == 0) {
+			d.fail("jails."+j.Name+".enabled", "jail %s reads the probes of nflog.trapports, but nflog is not enabled with trap ports: it would never ban anyone", j.Name)
+		}
 	}
 
 	logm := d.section(root, "log")
@@ -720,4 +730,28 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// decodeNFLOG reads the nflog section. Its values are checked even when it
+// is disabled, so turning it on later cannot reveal old mistakes.
+func (d *decoder) decodeNFLOG(root map[string]any) NFLOG {
+	m := d.section(root, "nflog")
+	d.checkKeys("nflog", m, sectionFields["nflog"])
+	n := NFLOG{
+		Enabled: d.boolean(m, "nflog.enabled"),
+		Group:   uint16(d.intRange(m, "nflog.group", 0, 65535)),
+		Rate:    d.intRange(m, "nflog.rate", 1, 1000000),
+		// 64 bytes hold an IPv6 header and the TCP flags; more than a
+		// page is never needed for headers.
+		Snaplen: d.intRange(m, "nflog.snaplen", 64, 4096),
+		Banned:  d.boolean(m, "nflog.banned"),
+	}
+	tp := d.section(m, "nflog.trapports")
+	d.checkKeys("nflog.trapports", tp, trapFields)
+	n.TrapTCP = d.ports(tp, "nflog.trapports.tcp")
+	n.TrapUDP = d.ports(tp, "nflog.trapports.udp")
+	if n.Enabled && !n.Banned && len(n.TrapTCP)+len(n.TrapUDP) == 0 {
+		d.fail("nflog.enabled", "nflog is enabled but watches nothing: set nflog.banned: true or list nflog.trapports")
+	}
+	return n
 }

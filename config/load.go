@@ -123,6 +123,9 @@ func applyEnv(v *viper.Viper, origin map[string]string, environ []string) (int, 
 	for _, f := range incrementFields {
 		add("defaults.bantimeincrement." + f)
 	}
+	for _, f := range trapFields {
+		add("nflog.trapports." + f)
+	}
 	add("maxtracked")
 	for _, name := range slices.Sorted(maps.Keys(v.GetStringMap("jails"))) {
 		for _, f := range jailFields {

@@ -62,10 +62,14 @@ type Recorder struct {
 	listeners ListenerSource
 	pipe      PipelineSource
 	unbans    map[[2]string]uint64 // jail, reason -> count; bounded by jails x reasons, both daemon-chosen
+	// bannedPackets: jail -> packets of banned addresses the kernel logged
+	// (nflog). The daemon passes only configured jails, so it is bounded.
+	bannedPackets map[string]uint64
 
 	received, dropped, parseErrors, connections *prometheus.Desc
 	failures, bans, banned, unbansDesc, evicted *prometheus.Desc
 	queueDepth, unrouted, banErrors, bansLost   *prometheus.Desc
+	bannedPacketsDesc                           *prometheus.Desc
 	buildInfo                                   *prometheus.Desc
 	version                                     string
 }
@@ -80,6 +84,8 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 		pipe:      pipe,
 		version:   version,
 		unbans:    make(map[[2]string]uint64),
+
+		bannedPackets: make(map[string]uint64),
 		nftWrite: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sysban_nft_write_seconds",
 			Help: "Time taken by one nftables netlink batch, by operation (setup, apply, remove).",
@@ -108,7 +114,10 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 		unrouted:    prometheus.NewDesc("sysban_messages_unrouted_total", "Messages whose program no enabled jail's filter reads.", nil, nil),
 		banErrors:   prometheus.NewDesc("sysban_ban_errors_total", "Failed nftables ban batches (retried).", nil, nil),
 		bansLost:    prometheus.NewDesc("sysban_bans_lost_total", "Bans given up on after retries or at shutdown.", nil, nil),
-		buildInfo:   prometheus.NewDesc("sysban_build_info", "Always 1; the version label says which sysban runs.", []string{"version"}, nil),
+		bannedPacketsDesc: prometheus.NewDesc("sysban_banned_packets_total",
+			"Packets of banned addresses the kernel logged through NFLOG before dropping them, by jail (0 unless nflog.banned is on; each log rule is rate-limited).",
+			[]string{"jail"}, nil),
+		buildInfo: prometheus.NewDesc("sysban_build_info", "Always 1; the version label says which sysban runs.", []string{"version"}, nil),
 	}
 	for _, op := range nftOps() {
 		r.nftWrite.WithLabelValues(op)
@@ -140,6 +149,17 @@ func (r *Recorder) Unban(jail, reason string, n int) {
 	r.mu.Unlock()
 }
 
+// BannedPackets counts n logged packets of addresses banned in jail. The
+// nflog reader's events feed it; jail must be a configured jail.
+func (r *Recorder) BannedPackets(jail string, n int) {
+	if n <= 0 {
+		return
+	}
+	r.mu.Lock()
+	r.bannedPackets[jail] += uint64(n)
+	r.mu.Unlock()
+}
+
 // ObserveNFTWrite records one nftables batch: its operation ("setup",
 // "apply", "remove"), how long it took and how many elements it carried.
 // It has the shape of the nft package's write hook.
@@ -167,7 +187,7 @@ func (s snapshot) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		r.received, r.dropped, r.parseErrors, r.connections,
 		r.failures, r.bans, r.banned, r.unbansDesc, r.evicted,
-		r.queueDepth, r.unrouted, r.banErrors, r.bansLost, r.buildInfo,
+		r.queueDepth, r.unrouted, r.banErrors, r.bansLost, r.bannedPacketsDesc, r.buildInfo,
 	} {
 		ch <- d
 	}
@@ -189,6 +209,7 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range r.unbans {
 		unbans[k] = v
 	}
+	bannedPackets := maps.Clone(r.bannedPackets)
 	r.mu.Unlock()
 
 	// The sources are read without the lock: a Stats call may take a
@@ -223,7 +244,10 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 			counter(r.bans, js.TotalBanned, jail)
 			gauge(r.banned, float64(js.CurrentlyBanned), jail)
 			counter(r.evicted, js.Evicted, jail)
-			// Every running jail has all its unban series, zero until used.
+			// Every running jail has its series, zero until used.
+			if _, ok := bannedPackets[jail]; !ok {
+				bannedPackets[jail] = 0
+			}
 			for _, reason := range unbanReasons() {
 				k := [2]string{jail, reason}
 				if _, ok := unbans[k]; !ok {
@@ -236,6 +260,9 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 	// vanish while Prometheus still computes rates over them.
 	for k, v := range unbans {
 		counter(r.unbansDesc, v, k[0], k[1])
+	}
+	for jail, v := range bannedPackets {
+		counter(r.bannedPacketsDesc, v, jail)
 	}
 }
 

@@ -42,6 +42,10 @@ type GuardOptions struct {
 	// reconcile alone to notice damage (within Interval). For tests, and
 	// for sandboxes that refuse to join the nftables multicast group.
 	NoMonitor bool
+	// NFLOG is what the daemon passes to SetupNFLOG (nil: no log rules):
+	// Guard checks the log rules like the jail rules and a repair puts
+	// them back. It must be the same n every SetupNFLOG call gets.
+	NFLOG *NFLOG
 
 	// checked, if set, is called after every completed check (tests count
 	// them to know that a check ran and found nothing).
@@ -325,7 +329,7 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 
 // repair rebuilds the layout and puts the due bans back.
 func (g *guard) repair(ctx context.Context, exp expectation, trigger, reason string, start time.Time) error {
-	if err := g.b.resetup(ctx, exp.gen); err != nil {
+	if err := g.b.resetup(ctx, exp.gen, g.opts.NFLOG); err != nil {
 		return err
 	}
 	tSetup := time.Now()
@@ -377,7 +381,7 @@ func (g *guard) healed(trigger, reason string, restored int, start time.Time) {
 
 // resetup runs Setup again with the current rules, unless a Setup ran
 // since gen (then the damage seen may have been that Setup's doing).
-func (b *Backend) resetup(ctx context.Context, gen uint64) error {
+func (b *Backend) resetup(ctx context.Context, gen uint64, n *NFLOG) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	switch {
@@ -386,7 +390,7 @@ func (b *Backend) resetup(ctx context.Context, gen uint64) error {
 	case b.gen != gen:
 		return errStale
 	}
-	if _, err := b.setupLocked(ctx, b.rules); err != nil {
+	if _, err := b.setupLocked(ctx, b.rules, n); err != nil {
 		return err
 	}
 	return nil
@@ -441,7 +445,9 @@ func (g *guard) inspect(ctx context.Context, exp expectation) ([]string, error) 
 			if err != nil {
 				return fmt.Errorf("list rules: %w", err)
 			}
-			reasons = append(reasons, rulesDiffer(exp.rules, ruleComments(rules))...)
+			logReasons, rest := nflogDiffer(g.opts.NFLOG, exp.rules, ruleComments(rules))
+			reasons = append(reasons, rulesDiffer(exp.rules, rest)...)
+			reasons = append(reasons, logReasons...)
 		}
 		sets, err := c.GetSets(g.b.table)
 		if err != nil {

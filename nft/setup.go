@@ -83,17 +83,31 @@ func validateRules(rules []sysban.JailRule) error {
 // but the wrong shape (created by something else) is recreated, with its
 // elements carried over in the same batch.
 func (b *Backend) Setup(ctx context.Context, rules []sysban.JailRule) error {
+	return b.SetupNFLOG(ctx, rules, nil)
+}
+
+// SetupNFLOG is Setup with the NFLOG rules n describes (nflog.go); nil n
+// installs none, like Setup. A daemon that logs calls it at start and on
+// every reload with the same n it gives Guard in GuardOptions.NFLOG, so
+// Guard restores what Setup installed.
+func (b *Backend) SetupNFLOG(ctx context.Context, rules []sysban.JailRule, n *NFLOG) error {
 	if err := validateRules(rules); err != nil {
+		return err
+	}
+	if err := n.validate(rules); err != nil {
 		return err
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	st, err := b.setupLocked(ctx, rules)
+	st, err := b.setupLocked(ctx, rules, n)
 	if err != nil {
+		if n != nil {
+			return explainNFLOG(err)
+		}
 		return err
 	}
 	b.log.Info("nft: ruleset installed", "table", b.table.Name, "jails", len(rules),
-		"kept_sets", st.kept, "carried_bans", st.carried)
+		"kept_sets", st.kept, "carried_bans", st.carried, "nflog", n != nil)
 	return nil
 }
 
@@ -104,8 +118,9 @@ type setupStats struct {
 }
 
 // setupLocked is Setup with b.mu held and rules validated. On success it
-// records rules as the ones Guard restores.
-func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule) (setupStats, error) {
+// records rules as the ones Guard restores. n (nil: none) adds the NFLOG
+// rules.
+func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule, n *NFLOG) (setupStats, error) {
 	var prev *previous
 	err := b.do(ctx, func(c *nftables.Conn) error {
 		var err error
@@ -160,13 +175,19 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule) (set
 					return fmt.Errorf("add set %s: %w", s.Name, err)
 				}
 			}
-			n, err := b.addJailRules(c, chain, js)
+			k, err := b.addJailRules(c, chain, js, n)
 			if err != nil {
 				return err
 			}
-			bt.note(2+2*n, 1024*n)
+			bt.note(2+2*k, 1024*k)
 			jails[r.Name] = js
 		}
+		// Probe rules last: a banned scanner's packets were dropped above.
+		k, err := b.addProbeRules(c, chain, n)
+		if err != nil {
+			return err
+		}
+		bt.note(2+2*k, 1024*k)
 		// Elements of recreated sets go last; only they can make the batch
 		// outgrow the socket buffers, and then the rest follows at once.
 		for _, r := range rules {
@@ -342,8 +363,9 @@ func ruleParts(r sysban.JailRule) []rulePart {
 }
 
 // addJailRules queues the jail's rules (and their anonymous sets) and
-// returns how many rules it queued.
-func (b *Backend) addJailRules(c *nftables.Conn, chain *nftables.Chain, js *jailSets) (int, error) {
+// returns how many rules it queued. With n logging banned traffic, each
+// verdict rule follows a log rule of the same match (see nflog.go).
+func (b *Backend) addJailRules(c *nftables.Conn, chain *nftables.Chain, js *jailSets, n *NFLOG) (int, error) {
 	families := []struct {
 		nfproto  byte
 		off, len uint32
@@ -353,36 +375,56 @@ func (b *Backend) addJailRules(c *nftables.Conn, chain *nftables.Chain, js *jail
 		{unix.NFPROTO_IPV6, 8, 16, js.v6}, // ip6 saddr
 	}
 	ports := mergePorts(js.rule.Ports)
-	n := 0
+	count := 0
 	for _, f := range families {
 		for _, p := range ruleParts(js.rule) {
-			ex := []expr.Any{
-				&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{f.nfproto}},
-				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.off, Len: f.len},
-				&expr.Lookup{SourceRegister: 1, SetName: f.set.Name, SetID: f.set.ID},
+			// match builds the rule's match afresh each time: an
+			// anonymous set belongs to the one rule that uses it.
+			match := func() ([]expr.Any, error) {
+				ex := []expr.Any{
+					&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{f.nfproto}},
+					&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: f.off, Len: f.len},
+					&expr.Lookup{SourceRegister: 1, SetName: f.set.Name, SetID: f.set.ID},
+				}
+				pe, err := b.protoExprs(c, p.protos)
+				if err != nil {
+					return nil, err
+				}
+				ex = append(ex, pe...)
+				pe, err = b.portExprs(c, ports)
+				if err != nil {
+					return nil, err
+				}
+				return append(ex, pe...), nil
 			}
-			pe, err := b.protoExprs(c, p.protos)
+			if n.logRulesPerPart() > 0 {
+				ex, err := match()
+				if err != nil {
+					return count, err
+				}
+				c.AddRule(&nftables.Rule{
+					Table:    b.table,
+					Chain:    chain,
+					Exprs:    append(ex, n.logExprs(BanPrefix+js.rule.Name)...),
+					UserData: userdata.AppendString(nil, userdata.TypeComment, logComment(js.rule.Name)),
+				})
+				count++
+			}
+			ex, err := match()
 			if err != nil {
-				return n, err
+				return count, err
 			}
-			ex = append(ex, pe...)
-			pe, err = b.portExprs(c, ports)
-			if err != nil {
-				return n, err
-			}
-			ex = append(ex, pe...)
-			ex = append(ex, p.verdict)
 			c.AddRule(&nftables.Rule{
 				Table:    b.table,
 				Chain:    chain,
-				Exprs:    ex,
+				Exprs:    append(ex, p.verdict),
 				UserData: userdata.AppendString(nil, userdata.TypeComment, "sysban jail "+js.rule.Name),
 			})
-			n++
+			count++
 		}
 	}
-	return n, nil
+	return count, nil
 }
 
 // protoExprs matches meta l4proto against protos (nothing when nil).

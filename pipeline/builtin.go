@@ -11,7 +11,7 @@ func BuiltinFilters() map[string]FilterSpec {
 	filters := map[string]FilterSpec{
 		"sshd": sshdFilter(),
 	}
-	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters(), authFilters()} {
+	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters(), authFilters(), nflogFilters()} {
 		for _, f := range group {
 			filters[f.Name] = f
 		}

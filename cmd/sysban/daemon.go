@@ -22,6 +22,7 @@ import (
 	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/control"
 	"github.com/sysban/sysban/metrics"
+	"github.com/sysban/sysban/nflog"
 	"github.com/sysban/sysban/nft"
 	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/pipeline"
@@ -37,6 +38,7 @@ var (
 	_ receiver.Handler        = (*pipeline.Pipeline)(nil)
 	_ control.Daemon          = (*service)(nil)
 	_ nft.BanSource           = storeSource{}
+	_ nflog.Sink              = (*nflogSink)(nil)
 )
 
 // Main is the daemon: Run loads the config, builds the nftables table, the
@@ -93,6 +95,10 @@ func (m *Main) Check() int {
 		fmt.Fprintf(m.Stdout, "jail    %-16s %-8s filter=%s maxretry=%d findtime=%s bantime=%s rule=%s\n",
 			j.Name, state, j.Filter, j.MaxRetry, j.FindTime, banTimeString(j.BanTime), j.Rule())
 	}
+	if n := cfg.NFLOG; n.Watching() {
+		fmt.Fprintf(m.Stdout, "nflog   group=%d rate=%d/s snaplen=%d banned=%v trapports=tcp%v,udp%v\n",
+			n.Group, n.Rate, n.Snaplen, n.Banned, n.TrapTCP, n.TrapUDP)
+	}
 	return 0
 }
 
@@ -118,6 +124,22 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	// NFLOG is opened before the ruleset logs to it: a kernel without
+	// nfnetlink_log, or a group another program reads, stops the start
+	// here with a clear error, before any rule is changed.
+	logRules := nftNFLOG(cfg)
+	var watcher *nflog.Reader
+	if logRules != nil {
+		if watcher, err = nflog.Open(nflog.Options{
+			Group:   cfg.NFLOG.Group,
+			Snaplen: uint32(cfg.NFLOG.Snaplen),
+			Logger:  logger.With("component", "nflog"),
+		}); err != nil {
+			return err
+		}
+		defer watcher.Close()
+	}
+
 	backend, err := nft.Open(nft.Options{
 		Table:        cfg.NFT.Table,
 		Priority:     &cfg.NFT.Priority,
@@ -128,7 +150,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	defer backend.Close()
-	if err := backend.Setup(ctx, cfg.Rules()); err != nil {
+	if err := backend.SetupNFLOG(ctx, cfg.Rules(), logRules); err != nil {
 		return err
 	}
 
@@ -264,8 +286,19 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		// Guard logs each repair itself. It starts after the restore above,
 		// so the restore's bans are not mistaken for missing ones.
-		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{}))
+		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{NFLOG: logRules}))
 	}()
+	if watcher != nil {
+		// Probes feed the pipeline like a listener, so the watcher stops
+		// with the listeners. A failed watcher costs counts and probes,
+		// not bans: it is logged and the daemon goes on.
+		sink := &nflogSink{rec: rec, traffic: nflog.NewTraffic(0), pl: pl, svc: svc, log: logger.With("component", "nflog")}
+		go func() {
+			if err := watcher.Run(recvCtx, sink); err != nil {
+				logger.Error("nflog: watching stopped; banned-packet counts and port probes are no longer seen (bans are unaffected)", "err", err)
+			}
+		}()
+	}
 	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
 
 	hup := make(chan os.Signal, 1)
@@ -326,6 +359,47 @@ loop:
 	svc.logCounters()
 	logger.Info("sysban stopped; bans stay in the kernel and the store", "table", "inet "+cfg.NFT.Table)
 	return runErr
+}
+
+// nftNFLOG is the NFLOG part of the ruleset cfg asks for; nil when it
+// watches nothing.
+func nftNFLOG(cfg *config.Config) *nft.NFLOG {
+	n := cfg.NFLOG
+	if !n.Watching() {
+		return nil
+	}
+	return &nft.NFLOG{
+		Group:   n.Group,
+		Rate:    uint64(n.Rate),
+		Snaplen: uint32(n.Snaplen),
+		Banned:  n.Banned,
+		TrapTCP: n.TrapTCP,
+		TrapUDP: n.TrapUDP,
+	}
+}
+
+// nflogSink takes the NFLOG watcher's events: probes go to the pipeline
+// like syslog messages; packets of banned addresses are counted per jail
+// (metrics) and per address (traffic).
+type nflogSink struct {
+	rec     *metrics.Recorder
+	traffic *nflog.Traffic
+	pl      *pipeline.Pipeline
+	svc     *service
+	log     *slog.Logger
+}
+
+func (s *nflogSink) Handle(m *sysban.Message) { s.pl.Handle(m) }
+
+// BannedPacket counts a packet of jail. Only enabled jails count, which
+// bounds the metric's labels whatever another rule logs to the group.
+func (s *nflogSink) BannedPacket(jail string, p nflog.Packet, at time.Time) {
+	if _, err := s.svc.enabledJail(s.svc.config(), jail); err != nil {
+		s.log.Debug("nflog: packet logged for a jail not enabled; ignored", "jail", jail, "src", p.Src)
+		return
+	}
+	s.rec.BannedPackets(jail, 1)
+	s.traffic.Add(jail, p.Src, at)
 }
 
 func wrapErr(what string, err error) error {

@@ -40,14 +40,16 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 		return refuse(err)
 	}
 
-	if err := s.backend.Setup(ctx, cfg.Rules()); err != nil {
+	// The NFLOG settings cannot change here (restartOnly), but the jails
+	// whose banned traffic is logged can: the log rules follow them.
+	if err := s.backend.SetupNFLOG(ctx, cfg.Rules(), nftNFLOG(cfg)); err != nil {
 		notifier.Close()
 		return control.ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	if err := s.pl.Reload(cfg.Pipeline()); err != nil {
 		// Validated above, so this is a bug; put the old rules back.
 		notifier.Close()
-		if rerr := s.backend.Setup(ctx, s.cfg.Rules()); rerr != nil {
+		if rerr := s.backend.SetupNFLOG(ctx, s.cfg.Rules(), nftNFLOG(s.cfg)); rerr != nil {
 			s.log.Error("reload: restoring the old ruleset failed", "err", rerr)
 		}
 		return refuse(err)
@@ -101,6 +103,11 @@ func restartOnly(old, cur *config.Config) error {
 	}
 	if old.Log != cur.Log {
 		changed = append(changed, "log")
+	}
+	// The NFLOG group is bound at start, and Guard restores the log rules
+	// it was started with.
+	if !reflect.DeepEqual(old.NFLOG, cur.NFLOG) {
+		changed = append(changed, "nflog")
 	}
 	if len(changed) > 0 {
 		return fmt.Errorf("config: %v changed: these need a restart (systemctl restart sysban); nothing was reloaded", changed)
