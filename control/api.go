@@ -130,6 +130,11 @@ type BanInfo struct {
 	Failures  int        `json:"failures,omitempty"` // failures inside findtime that led to it
 	Lines     []string   `json:"lines,omitempty"`    // the failure lines, when kept
 	Manual    bool       `json:"manual,omitempty"`   // banned with `sysban ban`
+	// BlockedPackets and LastBlocked are the banned traffic NFLOG saw from
+	// this address in this jail (rate-limited, so a floor); zero when the
+	// nflog section is off or the address sent nothing since sysban started.
+	BlockedPackets uint64    `json:"blocked_packets,omitempty"`
+	LastBlocked    time.Time `json:"last_blocked,omitzero"`
 }
 
 // ReloadResult says how a configuration load went: POST /v1/reload, and

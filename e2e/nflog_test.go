@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -99,6 +100,15 @@ func TestNFLOGBannedPackets(t *testing.T) {
 		return got >= 3
 	})
 	t.Logf("sysban_banned_packets_total{jail=sshd} = %v after 3 connection attempts", got)
+	// `sysban banned ADDR` tells the admin the ban is being knocked on.
+	out, code := w.cli("banned", attacker, "--json")
+	var bans []struct {
+		Jail           string `json:"jail"`
+		BlockedPackets uint64 `json:"blocked_packets"`
+	}
+	if err := json.Unmarshal([]byte(out), &bans); code != 0 || err != nil || len(bans) != 1 || bans[0].Jail != "sshd" || bans[0].BlockedPackets < 3 {
+		t.Errorf("sysban banned %s --json: exit %d, %v: %s; want the sshd ban with at least 3 blocked packets", attacker, code, err, out)
+	}
 	if !w.canConnect(cleanV4, serverV4, 22) {
 		t.Error("the clean peer is blocked")
 	}

@@ -2,14 +2,16 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestRecidiveAndIncrement bans one attacker twice in sshd (the second ban
 // twice as long, from the store's history through bantime increment) and
-// checks that the two bans make the recidive jail ban it from every port,
-// while a clean peer still connects everywhere.
+// checks that the two bans, with a restart between them, make the recidive
+// jail ban it from every port, while a clean peer still connects everywhere.
 func TestRecidiveAndIncrement(t *testing.T) {
 	w := newWorld(t, worldOptions{config: `
 jails:
@@ -67,6 +69,10 @@ jails:
 	if w.isBanned("recidive_v4", attacker) {
 		t.Fatal("one ban made a recidive ban with maxretry 2")
 	}
+	// A restart between the offences: recidive's count of the first ban
+	// must come back from the store, or the second would not be its second.
+	w.stop(syscall.SIGTERM)
+	w.start(filepath.Join(w.dir, "sysban.yaml"))
 
 	// Second offence: twice as long, and recidive's second count.
 	attack(2)

@@ -65,7 +65,3 @@ func FuzzPortprobeInjection(f *testing.F) {
 		}
 	})
 }
-
-// portprobe is covered by FuzzPortprobeInjection above; TestEveryBuiltin-
-// InjectionFuzzed (fuzz_test.go) checks the list this adds it to.
-func init() { injectionFuzzed = append(injectionFuzzed, "portprobe") }

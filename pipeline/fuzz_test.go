@@ -201,12 +201,14 @@ func FuzzFileLines(f *testing.F) {
 
 // injectionFuzzed lists the built-in filters whose lines the injection
 // fuzz targets fill with attacker text: FuzzInjection (sshd),
-// FuzzAuthInjection, FuzzMailInjection and FuzzServiceInjection.
+// FuzzAuthInjection, FuzzMailInjection, FuzzServiceInjection and
+// FuzzPortprobeInjection.
 var injectionFuzzed = []string{
 	"sshd",
 	"sendmail-auth", "saslauthd",
 	"dovecot", "postfix", "postfix-sasl", "sendmail-reject", "qpopper", "qmail", "squirrelmail",
 	"named", "openvpn", "apache", "vsftpd",
+	"portprobe",
 }
 
 // TestEveryBuiltinInjectionFuzzed fails when a built-in filter is added

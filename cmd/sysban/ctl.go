@@ -418,8 +418,15 @@ func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
 		}
 		return bans[i].Addr.Less(bans[j].Addr)
 	})
+	// The blocked-traffic columns only when NFLOG saw any: most setups
+	// run without it and a column of dashes says nothing.
+	blocked := slices.ContainsFunc(bans, func(b control.BanInfo) bool { return b.BlockedPackets > 0 })
 	tw := newTable(w)
-	fmt.Fprintln(tw, "JAIL\tADDRESS\tSINCE\tUNTIL\tREMAINING\tFAILURES\tOFFENCES")
+	header := "JAIL\tADDRESS\tSINCE\tUNTIL\tREMAINING\tFAILURES\tOFFENCES"
+	if blocked {
+		header += "\tBLOCKED\tLAST BLOCKED"
+	}
+	fmt.Fprintln(tw, header)
 	for _, b := range bans {
 		until, left := c.untilText(b)
 		since := "-"
@@ -430,7 +437,15 @@ func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
 		if b.Offences > 0 {
 			offences = fmt.Sprint(b.Offences)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Jail, b.Addr, since, until, left, failuresText(b), offences)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", b.Jail, b.Addr, since, until, left, failuresText(b), offences)
+		if blocked {
+			last := "-"
+			if !b.LastBlocked.IsZero() {
+				last = c.when(b.LastBlocked)
+			}
+			fmt.Fprintf(tw, "\t%d\t%s", b.BlockedPackets, last)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	// For one address, say why: the lines that got it banned.

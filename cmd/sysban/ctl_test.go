@@ -42,6 +42,7 @@ func (f *fakeDaemon) lastCall() string {
 func (f *fakeDaemon) bans() []control.BanInfo {
 	return []control.BanInfo{
 		{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.5"), Start: f.start.Add(-30 * time.Second), Until: f.start.Add(59*time.Minute + 30*time.Second), Failures: 5, Offences: 1,
+			BlockedPackets: 12, LastBlocked: f.start.Add(-10 * time.Second),
 			Lines: []string{"Failed password for root from 203.0.113.5 port 4242 ssh2", "Failed password for admin from 203.0.113.5 port 4243 ssh2"}},
 		{Jail: "sshd", Addr: netip.MustParseAddr("2001:db8::7"), Start: f.start, Permanent: true, Manual: true},
 	}
@@ -191,8 +192,8 @@ tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
     203.0.113.5  2026-11-21T19:59:30Z  in 59m     5
     2001:db8::7  permanent             -          manual
 `},
-		{"banned addr", ctl.banned, []string{"203.0.113.5"}, `JAIL  ADDRESS      SINCE                 UNTIL                 REMAINING  FAILURES  OFFENCES
-sshd  203.0.113.5  2026-11-21T18:59:30Z  2026-11-21T19:59:30Z  in 59m     5         1
+		{"banned addr", ctl.banned, []string{"203.0.113.5"}, `JAIL  ADDRESS      SINCE                 UNTIL                 REMAINING  FAILURES  OFFENCES  BLOCKED  LAST BLOCKED
+sshd  203.0.113.5  2026-11-21T18:59:30Z  2026-11-21T19:59:30Z  in 59m     5         1         12       2026-11-21T18:59:50Z
 
 why (sshd):
   Failed password for root from 203.0.113.5 port 4242 ssh2

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -201,6 +202,21 @@ func (m *Main) Run(ctx context.Context) error {
 			pl.MarkBanned(r.Ban)
 		}
 	}
+	if w := pl.RecidiveWindow(); w > 0 {
+		// Recidive counts live in memory; replay the store's recent bans
+		// so a restart does not forgive repeat offenders.
+		if hist, err := st.BansSince(time.Now().Add(-w)); err != nil {
+			logger.Warn("recidive: ban history unreadable; counting starts afresh", "err", err)
+		} else {
+			bans := make([]sysban.Ban, len(hist))
+			for i, e := range hist {
+				bans[i] = sysban.Ban{Jail: e.Jail, Addr: e.Addr, Start: e.Time, Duration: e.Duration, Failures: e.Failures}
+			}
+			if n := pl.SeedRecidive(bans); n > 0 {
+				logger.Info("recidive: counted bans from before the restart", "bans", n, "window", w)
+			}
+		}
+	}
 
 	// The receiver before the control socket: it creates /run/sysban 0755
 	// for the syslog socket; control would create a missing one 0700.
@@ -247,6 +263,9 @@ func (m *Main) Run(ctx context.Context) error {
 		cfg:        cfg,
 		lastReload: control.ReloadResult{OK: true, Time: started, Sources: cfg.Sources, Jails: jailNames(cfg)},
 	}
+	if watcher != nil {
+		svc.traffic = nflog.NewTraffic(0)
+	}
 	ctl, err := control.NewServer(cfg.Control.Socket, svc, logger.With("component", "control"))
 	if err != nil {
 		rc.Close()
@@ -292,7 +311,7 @@ func (m *Main) Run(ctx context.Context) error {
 		// Probes feed the pipeline like a listener, so the watcher stops
 		// with the listeners. A failed watcher costs counts and probes,
 		// not bans: it is logged and the daemon goes on.
-		sink := &nflogSink{rec: rec, traffic: nflog.NewTraffic(0), pl: pl, svc: svc, log: logger.With("component", "nflog")}
+		sink := &nflogSink{rec: rec, traffic: svc.traffic, pl: pl, svc: svc, log: logger.With("component", "nflog")}
 		go func() {
 			if err := watcher.Run(recvCtx, sink); err != nil {
 				logger.Error("nflog: watching stopped; banned-packet counts and port probes are no longer seen (bans are unaffected)", "err", err)
@@ -313,6 +332,10 @@ func (m *Main) Run(ctx context.Context) error {
 		"listeners", names, "jails", ruleNames(cfg), "table", "inet "+cfg.NFT.Table,
 		"bans_restored", restored, "control", cfg.Control.Socket, "metrics", cfg.Metrics.Listen)
 
+	// Start-up (config decoding, compiling every filter to validate it,
+	// restoring bans) leaves garbage the runtime would hand back to the
+	// kernel only slowly; an idle daemon should not sit on it.
+	debug.FreeOSMemory()
 	var runErr error
 loop:
 	for {

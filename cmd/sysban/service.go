@@ -15,6 +15,7 @@ import (
 	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/control"
 	"github.com/sysban/sysban/metrics"
+	"github.com/sysban/sysban/nflog"
 	"github.com/sysban/sysban/nft"
 	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/pipeline"
@@ -37,6 +38,8 @@ type service struct {
 	rec        *metrics.Recorder
 	notifier   *notifierRef
 	host       string
+	// traffic is what NFLOG saw of banned addresses; nil when it is off.
+	traffic *nflog.Traffic
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -256,7 +259,7 @@ func (s *service) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInf
 		if !r.Permanent() && !r.Expiry().After(now) {
 			continue
 		}
-		out = append(out, banInfo(r))
+		out = append(out, s.withTraffic(banInfo(r)))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Jail != out[j].Jail {
@@ -265,6 +268,19 @@ func (s *service) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInf
 		return out[i].Addr.Less(out[j].Addr)
 	})
 	return out, nil
+}
+
+// withTraffic adds what NFLOG saw of the ban's address in its jail.
+func (s *service) withTraffic(bi control.BanInfo) control.BanInfo {
+	if s.traffic == nil {
+		return bi
+	}
+	for _, seen := range s.traffic.Lookup(bi.Addr) {
+		if seen.Jail == bi.Jail {
+			bi.BlockedPackets, bi.LastBlocked = seen.Packets, seen.Last
+		}
+	}
+	return bi
 }
 
 // housekeeping moves bans the kernel has expired out of the store (counted
