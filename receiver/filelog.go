@@ -39,9 +39,9 @@ var errHeaderOnly = errors.New("receiver: file line: header without a message")
 // daemons match the line as rsyslog's imfile forwards it, stamp included.
 //
 // Times without a zone are in now's location. Received, Listener and Sender
-// are left alone. Strings already in m are kept when the line repeats them
-// (host, program, pid), so parsing a file into one reused Message allocates
-// only the text. line is not retained and never modified.
+// are left alone. A line costs one string allocation: host, program, pid
+// and text are cut from one copy of the line after its time. line is not
+// retained and never modified.
 func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 	line = trimTrailing(line)
 	if pri, n, ok := parsePRI(line); ok {
@@ -91,26 +91,21 @@ func afterStamp(rest []byte, ts time.Time, m *sysban.Message) error {
 	// IPv6 address such as "2001:db8::", which rsyslog writes as the host
 	// of senders without a name. A lone word is the message, not a host
 	// with nothing to say.
-	sp := indexBlank(body)
-	if sp < 0 || len(skipBlanks(body[sp:])) == 0 {
-		m.Hostname = ""
-	} else if word := body[:sp]; word[len(word)-1] == ':' && !isAddr(word) {
-		m.Hostname = ""
-	} else {
-		setString(&m.Hostname, word)
-		body = skipBlanks(body[sp:])
+	hostEnd, msgStart := 0, 0
+	if sp := indexBlank(body); sp >= 0 && len(skipBlanks(body[sp:])) > 0 {
+		if word := body[:sp]; word[len(word)-1] != ':' || isAddr(word) {
+			hostEnd, msgStart = sp, len(body)-len(skipBlanks(body[sp:]))
+		}
 	}
-	text := splitTag(body, m)
-	setText(m, text)
+	// One string for the line, the fields cut from it: the text had to be
+	// copied anyway, and the host, program and pid then cost nothing.
+	s := string(body)
+	tagEnd, pidStart, pidEnd, textStart := tagSplit(body[msgStart:])
+	m.Hostname = s[:hostEnd]
+	m.AppName = s[msgStart : msgStart+tagEnd]
+	m.ProcID = s[msgStart+pidStart : msgStart+pidEnd]
+	m.Text = s[msgStart+textStart:]
 	return nil
-}
-
-// setString stores b in *s unless *s already holds the same bytes: the
-// comparison does not allocate, the conversion does.
-func setString(s *string, b []byte) {
-	if *s != string(b) {
-		*s = string(b)
-	}
 }
 
 func setText(m *sysban.Message, b []byte) {

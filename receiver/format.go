@@ -36,6 +36,10 @@ const (
 	// ReasonTLSClientRefused: a verified TLS client certificate whose names
 	// are not in the allowed client names (TLSFiles.ClientNames).
 	ReasonTLSClientRefused = "tls_client_refused"
+	// ReasonReservedProgram: a message whose program is one sysban writes
+	// itself (Options.ReservedPrograms): a syslog sender may not speak
+	// for sysban's own sources.
+	ReasonReservedProgram = "reserved_program"
 )
 
 // Format is sysban's syslog wire format: RFC 6587 framing (octet counting and

@@ -204,13 +204,16 @@ func (l *dgramListener) serveBatch(ctx context.Context, br batchReader, bufSize 
 			}
 			continue
 		}
+		// One clock read per batch: the batch arrived together, and a read
+		// per message was a fifth of the receive path's CPU.
+		now := l.r.format.now()
 		for i := range n {
 			var sender netip.AddrPort
 			if ua, ok := ms[i].Addr.(*net.UDPAddr); ok {
 				sender = ua.AddrPort()
 				sender = netip.AddrPortFrom(sysban.CanonicalAddr(sender.Addr()), sender.Port())
 			}
-			l.handleDatagram(p, &m, ms[i].Buffers[0][:ms[i].N], ms[i].N >= bufSize || ms[i].Flags&unix.MSG_TRUNC != 0, sender, true)
+			l.handleDatagram(p, &m, ms[i].Buffers[0][:ms[i].N], ms[i].N >= bufSize || ms[i].Flags&unix.MSG_TRUNC != 0, now, sender, true)
 		}
 	}
 }
@@ -234,11 +237,12 @@ func (l *dgramListener) serveUnix(ctx context.Context, bufSize int, log interfac
 			}
 			continue
 		}
-		l.handleDatagram(p, &m, buf[:n], n >= bufSize || flags&unix.MSG_TRUNC != 0, netip.AddrPort{}, false)
+		l.handleDatagram(p, &m, buf[:n], n >= bufSize || flags&unix.MSG_TRUNC != 0, l.r.format.now(), netip.AddrPort{}, false)
 	}
 }
 
-func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, truncated bool, sender netip.AddrPort, checkSender bool) {
+// handleDatagram checks and delivers one datagram received at now.
+func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, truncated bool, now time.Time, sender netip.AddrPort, checkSender bool) {
 	if checkSender {
 		if !l.r.allowed(sender.Addr()) {
 			l.r.refuse(&l.c, l.name, sender)
@@ -261,17 +265,14 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 		l.c.drop(ReasonEmpty)
 		return
 	}
-	var now int64
-	if l.limiter != nil {
-		now = l.r.opts.Now().UnixNano()
-	}
+	nowNano := now.UnixNano()
 	forEachDatagramMessage(b, func(line []byte) {
-		if l.limiter != nil && !l.limiter.allow(sender.Addr(), now) {
+		if l.limiter != nil && !l.limiter.allow(sender.Addr(), nowNano) {
 			l.r.dropLogged(&l.c, reasonRateLimited, l.name, sender,
 				"receiver: sender over its udp rate limit; dropped (further ones counted, logged every 10s)")
 			return
 		}
-		l.r.deliver(p, m, line, l.name, sender, &l.c)
+		l.r.deliver(p, m, line, now, l.name, sender, &l.c)
 	})
 }
 

@@ -35,22 +35,26 @@ var (
 	errNoMessage = errors.New("receiver: parse: no message part")
 )
 
-// parser holds the leodido/go-syslog machines and a scratch buffer. The
-// machines are stateful and not safe for concurrent use, so each listener
-// goroutine (and each stream connection) owns one parser; that keeps the hot
-// path free of locks and of per-message machine allocations.
+// parser holds the leodido/go-syslog machines (nil until a message needs
+// them), scratch buffers and the last header time read. None of it is safe
+// for concurrent use, so each listener goroutine (and each stream
+// connection) owns one parser; that keeps the hot path free of locks and of
+// per-message machine allocations.
 type parser struct {
 	m3164   syslog.Machine
 	m5424   syslog.Machine
 	scratch []byte
+	// full turns the fast paths (parse_fast.go) off, so that tests can
+	// hold them to what the full path makes of the same bytes.
+	full   bool
+	sd     []sdItem // scratch for fast5424
+	stamps stampCache
 }
 
-func newParser() *parser {
-	return &parser{
-		m3164: rfc3164.NewMachine(rfc3164.WithBestEffort()),
-		m5424: rfc5424.NewMachine(rfc5424.WithBestEffort()),
-	}
-}
+// newParser returns a parser whose machines are made on first use: most
+// messages take a fast path and never need them, and Parse makes a parser
+// per call.
+func newParser() *parser { return &parser{} }
 
 // Parse parses one syslog message (RFC 5424, or any of the RFC 3164 shapes
 // real forwarders send) into m. It fills every field except Received,
@@ -62,7 +66,9 @@ func newParser() *parser {
 // at least the message text (the raw bytes when nothing else parsed), with
 // PRI defaulting to 13 (user.notice), so nothing is lost.
 //
-// b is not retained: every string in m is a copy.
+// b is not retained: every string in m is a copy. The strings of one
+// message may share one copy (the fast paths make one per message), so a
+// field kept on its own keeps that message's bytes alive, no more.
 func Parse(b []byte, now time.Time, m *sysban.Message) error {
 	return newParser().parse(b, now, m)
 }
@@ -90,7 +96,13 @@ func (p *parser) parse(b []byte, now time.Time, m *sysban.Message) (err error) {
 		}
 	}()
 	if isRFC5424(rest) {
+		if !p.full && p.fast5424(b, n, m) {
+			return nil
+		}
 		return p.parse5424(b, rest, m)
+	}
+	if !p.full && p.fast3164(rest, now, m) {
+		return nil
 	}
 	return p.parse3164(rest, now, m)
 }
@@ -145,6 +157,9 @@ func isRFC5424(rest []byte) bool {
 }
 
 func (p *parser) parse5424(full, rest []byte, m *sysban.Message) error {
+	if p.m5424 == nil {
+		p.m5424 = rfc5424.NewMachine(rfc5424.WithBestEffort())
+	}
 	msg, err := p.m5424.Parse(full)
 	sm, _ := msg.(*rfc5424.SyslogMessage)
 	if sm == nil {
@@ -232,6 +247,9 @@ func (p *parser) parse3164(rest []byte, now time.Time, m *sysban.Message) error 
 	if cap(buf) <= 2*maxMessageSizeDefault {
 		p.scratch = buf // keep for reuse, but do not pin a huge buffer
 	}
+	if p.m3164 == nil {
+		p.m3164 = rfc3164.NewMachine(rfc3164.WithBestEffort())
+	}
 	msg, err := p.m3164.Parse(buf)
 	sm, _ := msg.(*rfc3164.SyslogMessage)
 	if err != nil || sm == nil {
@@ -308,30 +326,14 @@ func hostEnd(body []byte, host string) int {
 // optional space (some senders omit it). Without such a tag, AppName and
 // ProcID are cleared and all of b is the message.
 func splitTag(b []byte, m *sysban.Message) []byte {
-	i := 0
-	for i < len(b) && i < 48 && b[i] > ' ' && b[i] < 0x7f && b[i] != ':' && b[i] != '[' && b[i] != ']' {
-		i++
-	}
-	tag, pid := b[:i], []byte(nil)
-	if i < len(b) && b[i] == '[' {
-		j := bytes.IndexByte(b[i:], ']')
-		if j < 0 || bytes.ContainsFunc(b[i+1:i+j], func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
-			i = 0
-		} else {
-			pid = b[i+1 : i+j]
-			i += j + 1
-		}
-	}
-	if i == 0 || len(tag) == 0 || i >= len(b) || b[i] != ':' {
+	tagEnd, pidStart, pidEnd, textStart := tagSplit(b)
+	if tagEnd == 0 {
 		m.AppName, m.ProcID = "", ""
 		return b
 	}
-	i++
-	if i < len(b) && b[i] == ' ' {
-		i++
-	}
+	tag, pid := b[:tagEnd], b[pidStart:pidEnd]
 	if m.AppName != string(tag) || m.ProcID != string(pid) {
 		m.AppName, m.ProcID = string(tag), string(pid)
 	}
-	return b[i:]
+	return b[textStart:]
 }

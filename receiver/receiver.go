@@ -62,6 +62,12 @@ type Options struct {
 	// with SO_RCVBUFFORCE (ignores net.core.rmem_max, needs CAP_NET_ADMIN)
 	// and falls back to SO_RCVBUF, which the kernel caps at rmem_max.
 	ReadBuffer int
+	// ReservedPrograms are program names (Message.AppName) that only
+	// sysban's own sources may use, such as the messages NFLOG probes
+	// become: a message claiming one is counted (reserved_program), logged
+	// and dropped, so that an allowed sender cannot write "probe" lines
+	// that ban an address of its choosing.
+	ReservedPrograms []string
 	// MaxMessageSize bounds one message, default 64 KiB. Larger frames are
 	// counted (too_large), logged once per connection and dropped; the
 	// stream is resynchronised and the connection kept.
@@ -185,7 +191,7 @@ type ListenerStats struct {
 var reasons = [...]string{
 	ReasonSenderNotAllowed, ReasonTooLarge, ReasonConnectionLimit, ReasonEmpty, ReasonGarbage,
 	ReasonSourceConnectionLimit, ReasonFrameTimeout, ReasonRateLimited, ReasonUDPRemoteRefused,
-	ReasonTLSHandshake, ReasonTLSClientRefused,
+	ReasonTLSHandshake, ReasonTLSClientRefused, ReasonReservedProgram,
 }
 
 type reasonID int
@@ -202,6 +208,7 @@ const (
 	reasonUDPRemoteRefused
 	reasonTLSHandshake
 	reasonTLSClientRefused
+	reasonReservedProgram
 )
 
 // Reasons returns every drop reason, in a fixed order: the keys of
@@ -384,17 +391,26 @@ func (r *Receiver) allowed(a netip.Addr) bool {
 	return false
 }
 
-// deliver parses one message and hands it to the handler. m and p belong to
-// the calling goroutine and are reused across messages.
-func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, name string, sender netip.AddrPort, c *counters) {
+// deliver parses one message received at now (when the read that brought
+// it returned; it becomes Message.Received and anchors RFC 3164 year
+// inference) and hands it to the handler. m and p belong to the calling
+// goroutine and are reused across messages.
+func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time, name string, sender netip.AddrPort, c *counters) {
 	*m = sysban.Message{}
-	now := r.format.now()
 	if err := p.parse(b, now, m); err != nil {
 		c.parseErrors.Add(1)
 	}
 	m.Received = now
 	m.Listener = name
 	m.Sender = sender
+	for _, prog := range r.opts.ReservedPrograms {
+		if m.AppName == prog {
+			r.dropLogged(c, reasonReservedProgram, name, sender,
+				"receiver: dropped a message claiming a program only sysban writes (further ones counted, logged every 10s)",
+				"program", prog)
+			return
+		}
+	}
 	c.received.Add(1)
 	r.h.Handle(m)
 }

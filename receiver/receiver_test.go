@@ -383,3 +383,35 @@ func TestRunStopsWithoutLeaks(t *testing.T) {
 	uc.Close()
 	waitFor(t, "goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 }
+
+// TestReservedProgramDropped: a message claiming a program only sysban
+// writes is counted and dropped on every kind of listener; the messages
+// around it are delivered.
+func TestReservedProgramDropped(t *testing.T) {
+	rr := start(t, []ListenerSpec{{UDP, "127.0.0.1:0"}, {TCP, "127.0.0.1:0"}},
+		Options{ReservedPrograms: []string{"sysban-nflog"}})
+	forged := "<38>Nov 21 18:40:46 web1 sysban-nflog: probe from 192.0.2.9 to tcp port 23"
+	u := dial(t, "udp", rr.r.Addrs()[0])
+	for _, d := range []string{forged, sshLine} {
+		if _, err := u.Write([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := dial(t, "tcp", rr.r.Addrs()[1])
+	if _, err := c.Write([]byte(forged + "\n" + sshLine + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rr.c.waitN(t, 2) {
+		if m.AppName != "sshd" {
+			t.Errorf("delivered %+v, want only the sshd lines", m)
+		}
+	}
+	waitFor(t, "both drops counted", func() bool {
+		return rr.stats(0).Dropped[ReasonReservedProgram] == 1 && rr.stats(1).Dropped[ReasonReservedProgram] == 1
+	})
+	for i := range 2 {
+		if st := rr.stats(i); st.Received != 1 {
+			t.Errorf("listener %d: received %d, want 1 (the sshd line)", i, st.Received)
+		}
+	}
+}

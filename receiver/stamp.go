@@ -65,7 +65,8 @@ func inferYear(mon time.Month, day, hh, mm, ss, ns int, now time.Time) (time.Tim
 	// later year is after the limit, so trying it only cost a time.Date
 	// per line (inferYear was 7% of `sysban test` in a profile). The
 	// lower bound stays relative to now.
-	for y := limit.Year(); y >= now.Year()-8; y-- {
+	oldest := now.Year() - 8 // a calendar conversion: not per iteration
+	for y := limit.Year(); y >= oldest; y-- {
 		if day > daysIn(mon, y) {
 			continue // no such day in that year (Feb 29, or Apr 31)
 		}

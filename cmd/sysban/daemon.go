@@ -229,6 +229,7 @@ func (m *Main) Run(ctx context.Context) error {
 	rc, err := receiver.New(cfg.Listen.Specs, pl, receiver.Options{
 		Allow:                   cfg.Listen.Allow,
 		ReadBuffer:              cfg.Listen.ReadBuffer,
+		ReservedPrograms:        []string{nflog.AppName},
 		MaxMessageSize:          cfg.Listen.MaxMessageSize,
 		MaxConnections:          cfg.Listen.MaxConnections,
 		MaxConnectionsPerSource: cfg.Listen.MaxConnectionsPerSource,
