@@ -23,7 +23,8 @@
 //
 // Data flows one way (receiver -> pipeline -> nft); Pipeline implements the
 // receiver's Handler and needs only a Banner from the next stage. Memory is
-// bounded: routing caches, tracked addresses per jail, pending multi-line
-// opens, the DNS queue and cache and the ban queue all have fixed limits,
-// because every byte of input comes from the network.
+// bounded: routing caches, tracked addresses per jail (a pointer-free
+// record of 40 bytes each), the failure lines they keep (a byte ring per
+// jail), pending multi-line opens, the DNS queue and cache and the ban queue
+// all have fixed limits, because every byte of input comes from the network.
 package pipeline

@@ -586,7 +586,8 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 	if p.log.Enabled(context.Background(), slog.LevelDebug) {
 		p.log.Debug("failure", "jail", j.spec.Name, "addr", addr, "line", line)
 	}
-	v := j.failure(addr, int64(now.Sub(p.epoch)), keptLine(line))
+	// The jail copies (and cuts) the line into its bounded line ring.
+	v := j.failure(addr, int64(now.Sub(p.epoch)), line)
 	if v.evicted {
 		j.evicted.Add(1)
 	}
@@ -637,19 +638,6 @@ func banTimeString(d time.Duration) string {
 		return "permanent"
 	}
 	return d.String()
-}
-
-// maxLineBytes bounds each failure line kept for a ban's record, so that
-// tracking MaxTracked addresses stays bounded in memory whatever they log.
-const maxLineBytes = 512
-
-// keptLine is line cut to maxLineBytes and copied, so a kept line never
-// pins a larger buffer.
-func keptLine(line string) string {
-	if len(line) > maxLineBytes {
-		line = line[:maxLineBytes]
-	}
-	return strings.Clone(line)
 }
 
 // isProtected reports addresses that are never banned whatever the jail.
