@@ -208,7 +208,14 @@ func capture(p *pattern, loc []int, text string) string {
 // clock is called only when a correlation line matched, so the common
 // path costs no clock read.
 func (f *Filter) eval(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) outcome {
-	r := f.match(text, prefilter)
+	return f.evalMatched(f.match(text, prefilter), text, m, st, clock, prefilter)
+}
+
+// evalMatched is eval given the result of f.match(text, prefilter), which
+// is stateless and may have been computed on another goroutine (Tester's
+// Prematch); what is left here is correlation, which must see lines in
+// order.
+func (f *Filter) evalMatched(r result, text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) outcome {
 	if r.pattern >= 0 {
 		return outcome{kind: kindFailure, pattern: r.pattern, host: r.host, ignore: r.ignore}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sysban/sysban"
@@ -23,13 +24,16 @@ type TesterOptions struct {
 // Tester runs filters over messages the way the daemon routes and matches
 // them (program routing, literal prefilter, ignoreregex, correlation state,
 // modes), without jails, DNS or bans. It is what `sysban test` and the
-// fixture tests use. Not safe for concurrent use.
+// fixture tests use. Test and TestPrematched are not safe for concurrent
+// use; Prematch is.
 type Tester struct {
 	now     func() time.Time
 	filters []testFilter // by name
 	// routes caches program -> indexes into filters; cleared when it
 	// reaches maxAppCache entries, as the pipeline's glob cache is.
-	routes map[string][]int
+	// Prematch runs on several goroutines, hence the lock.
+	routesMu sync.RWMutex
+	routes   map[string][]int
 	// scratch collects one line's matches, so that Test returns them in
 	// one allocation of the right size instead of growing a slice per
 	// match (growslice was ~18% of matching in a profile).
@@ -89,11 +93,58 @@ func NewTester(filters []FilterSpec, opts TesterOptions) (*Tester, error) {
 // Opens are remembered and Closes completed as in the daemon, so feed lines
 // in log order.
 func (t *Tester) Test(m *sysban.Message) []Match {
-	text, _ := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
+	var pm Prematched
+	t.Prematch(m, &pm)
+	return t.TestPrematched(m, &pm)
+}
+
+// maxPrematched is how many routed filters a Prematched holds results for
+// inline; a program routed to more (rare: globs) is matched whole by
+// TestPrematched instead.
+const maxPrematched = 4
+
+// Prematched is the stateless half of Test for one message, filled by
+// Prematch: the trimmed text, the filters its program routes to and their
+// failregex results.
+type Prematched struct {
+	text   string
+	routes []int
+	n      int // results held; < len(routes) when they did not fit
+	res    [maxPrematched]result
+}
+
+// Prematch does the part of Test that needs no state and costs the most:
+// routing and running the failregexes (with ignoreregex) of every filter
+// the message's program routes to. It is safe to call from many goroutines
+// at once, so `sysban test` runs it on every core; TestPrematched finishes
+// the message in log order. m must not change in between.
+func (t *Tester) Prematch(m *sysban.Message, pm *Prematched) {
+	pm.text, _ = unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
+	pm.routes = t.route(m.AppName)
+	pm.n = 0
+	if len(pm.routes) > maxPrematched {
+		return
+	}
+	for k, i := range pm.routes {
+		pm.res[k] = t.filters[i].f.match(pm.text, true)
+	}
+	pm.n = len(pm.routes)
+}
+
+// TestPrematched is Test for a message Prematch has seen: it adds what
+// depends on the lines before (correlation) and reports the matches as
+// Test does. Feed messages in log order.
+func (t *Tester) TestPrematched(m *sysban.Message, pm *Prematched) []Match {
 	t.scratch = t.scratch[:0]
-	for _, i := range t.route(m.AppName) {
+	for k, i := range pm.routes {
 		tf := &t.filters[i]
-		if mt, ok := newMatch(tf.f, tf.f.eval(text, m, tf.st, t.now, true)); ok {
+		var r result
+		if k < pm.n {
+			r = pm.res[k]
+		} else {
+			r = tf.f.match(pm.text, true)
+		}
+		if mt, ok := newMatch(tf.f, tf.f.evalMatched(r, pm.text, m, tf.st, t.now, true)); ok {
 			t.scratch = append(t.scratch, mt)
 		}
 	}
@@ -107,15 +158,24 @@ func (t *Tester) Test(m *sysban.Message) []Match {
 
 // route returns the indexes of the filters reading program.
 func (t *Tester) route(program string) []int {
-	if r, ok := t.routes[program]; ok {
+	t.routesMu.RLock()
+	r, ok := t.routes[program]
+	t.routesMu.RUnlock()
+	if ok {
 		return r
 	}
+	return t.addRoute(program)
+}
+
+func (t *Tester) addRoute(program string) []int {
 	var r []int
 	for i, tf := range t.filters {
 		if tf.f.Wants(program) {
 			r = append(r, i)
 		}
 	}
+	t.routesMu.Lock()
+	defer t.routesMu.Unlock()
 	if len(t.routes) >= maxAppCache {
 		clear(t.routes)
 	}

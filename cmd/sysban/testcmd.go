@@ -131,7 +131,11 @@ func (c *testCmd) run(args []string) int {
 	if c.cpu != nil {
 		cpu0 = c.cpu()
 	}
-	rerr := parallelLines(in, wall, testWorkers(), func(pl *parsedLine) {
+	prepare := func(pl *parsedLine) {
+		parseLine(pl, wall, defaultProgram)
+		tester.Prematch(&pl.msg, &pl.pre)
+	}
+	rerr := parallelLines(in, testWorkers(), prepare, func(pl *parsedLine) {
 		tst.lines++
 		if pl.tooLong {
 			tst.tooLong++
@@ -142,11 +146,10 @@ func (c *testCmd) run(args []string) int {
 		if !m.Timestamp.IsZero() {
 			cur = m.Timestamp
 		}
-		if m.AppName == "" {
+		if pl.noProgram {
 			tst.noProgram++
-			m.AppName = defaultProgram
 		}
-		matches := tester.Test(m)
+		matches := tester.TestPrematched(m, &pl.pre)
 		v := tst.add(m, matches)
 		switch {
 		case opts.json:

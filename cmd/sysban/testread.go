@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline"
 	"github.com/sysban/sysban/receiver"
 )
 
-// `sysban test` parses lines on every core and matches them on one. Parsing
-// is stateless and was half of the time a line costs; matching must stay
-// sequential and in log order, because multi-line correlation and the
-// correlation clock (the lines' own times) depend on what came before. So a
-// reader cuts the input into batches, parse workers fill each batch's
-// messages in parallel, and the consumer takes batches strictly in input
-// order. Batches are recycled, so the steady state allocates only the
-// messages' strings.
+// `sysban test` parses and pre-matches lines on the spare cores and
+// finishes them on one. Parsing, routing and the failregexes are stateless
+// and nearly all of a line's cost; what is left (multi-line correlation,
+// whose state and clock, the lines' own times, depend on what came before,
+// and the tally) must run in log order. So a reader cuts the input into
+// batches, workers prepare each batch's lines in parallel, and the
+// consumer takes batches strictly in input order. Batches are recycled, so
+// the steady state allocates only the messages' strings.
 
 // Batch sizes: big enough that channel operations and wakeups are noise
 // next to parsing (a batch is ~100-500 µs of work), small enough that a
@@ -28,12 +29,14 @@ const (
 	batchBytes = 256 << 10
 )
 
-// parsedLine is one input line and what ParseFileLine made of it.
+// parsedLine is one input line and what the workers made of it.
 type parsedLine struct {
-	raw     []byte // the line as read, into its batch's buf
-	msg     sysban.Message
-	err     error // ParseFileLine's error
-	tooLong bool  // skipped: longer than maxLineLen; raw and msg are empty
+	raw       []byte // the line as read, into its batch's buf
+	msg       sysban.Message
+	err       error // ParseFileLine's error
+	tooLong   bool  // skipped: longer than maxLineLen; raw and msg are empty
+	noProgram bool  // the line named no program; msg.AppName is the default
+	pre       pipeline.Prematched
 }
 
 // lineBatch is a run of consecutive lines; ready is closed once every line
@@ -46,12 +49,12 @@ type lineBatch struct {
 	readErr error
 }
 
-// parallelLines reads r to its end and parses its lines on workers
-// goroutines; it calls each(line) for every line in input order and returns
-// the read error that ended the input (nil at EOF). wall is passed to
-// ParseFileLine for year inference. Its goroutines have stopped when it
-// returns.
-func parallelLines(r io.Reader, wall time.Time, workers int, each func(*parsedLine)) error {
+// parallelLines reads r to its end, runs prepare on each line (not too
+// long) on workers goroutines, then calls each(line) for every line in
+// input order, and returns the read error that ended the input (nil at
+// EOF). prepare must be safe for concurrent use. Its goroutines have
+// stopped when it returns.
+func parallelLines(r io.Reader, workers int, prepare, each func(*parsedLine)) error {
 	if workers < 1 {
 		workers = 1
 	}
@@ -72,7 +75,7 @@ func parallelLines(r io.Reader, wall time.Time, workers int, each func(*parsedLi
 				for i := range b.lines {
 					pl := &b.lines[i]
 					if !pl.tooLong {
-						pl.err = receiver.ParseFileLine(pl.raw, wall, &pl.msg)
+						prepare(pl)
 					}
 				}
 				close(b.ready)
@@ -123,7 +126,7 @@ func fillBatch(br *bufio.Reader, b *lineBatch) error {
 	for len(b.lines) < batchLines && len(b.buf) < batchBytes {
 		line, err := readLine(br)
 		if err == errLineTooLong {
-			b.lines = append(b.lines, parsedLine{tooLong: true})
+			b.next().tooLong = true
 			continue
 		}
 		if len(line) > 0 {
@@ -138,13 +141,36 @@ func fillBatch(br *bufio.Reader, b *lineBatch) error {
 			} else {
 				raw = append([]byte(nil), line...)
 			}
-			b.lines = append(b.lines, parsedLine{raw: raw})
+			b.next().raw = raw
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// next appends a cleared line to b and returns it. Entries are reused, not
+// reallocated: a line's Prematched holds an array of results.
+func (b *lineBatch) next() *parsedLine {
+	if len(b.lines) < cap(b.lines) {
+		b.lines = b.lines[:len(b.lines)+1]
+	} else {
+		b.lines = append(b.lines, parsedLine{})
+	}
+	pl := &b.lines[len(b.lines)-1]
+	*pl = parsedLine{}
+	return pl
+}
+
+// parseLine is the usual prepare step: ParseFileLine (wall anchors the
+// year of BSD stamps), then the default program for lines without one.
+func parseLine(pl *parsedLine, wall time.Time, defaultProgram string) {
+	pl.err = receiver.ParseFileLine(pl.raw, wall, &pl.msg)
+	if pl.msg.AppName == "" {
+		pl.noProgram = true
+		pl.msg.AppName = defaultProgram
+	}
 }
 
 // testWorkers is how many goroutines parse for `sysban test`: the matcher

@@ -41,7 +41,8 @@ func TestParallelLinesKeepsOrder(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		t.Run(fmt.Sprint("workers=", workers), func(t *testing.T) {
 			n := 0
-			err := parallelLines(bytes.NewReader(in.Bytes()), wall, workers, func(pl *parsedLine) {
+			parse := func(pl *parsedLine) { pl.err = receiver.ParseFileLine(pl.raw, wall, &pl.msg) }
+			err := parallelLines(bytes.NewReader(in.Bytes()), workers, parse, func(pl *parsedLine) {
 				defer func() { n++ }()
 				if n >= len(want) {
 					t.Fatalf("line %d: more lines than sent", n)
@@ -79,7 +80,7 @@ func TestParallelLinesReadError(t *testing.T) {
 	data := strings.Repeat("Nov  2 10:00:00 h sshd[1]: hello\n", 3000)
 	r := io.MultiReader(strings.NewReader(data), iotest.ErrReader(boom))
 	n := 0
-	err := parallelLines(r, time.Now(), 2, func(*parsedLine) { n++ })
+	err := parallelLines(r, 2, func(*parsedLine) {}, func(*parsedLine) { n++ })
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want %v", err, boom)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/sysban/sysban/receiver"
 )
 
-// ingestConfig enables a jail for every built-in filter with its default
+// ingestConfig enables a jail for every built-in syslog filter with its default
 // maxretry (5) and a findtime of an hour, so bans are allowed and happen:
 // attackers of the generated traffic are banned as they reach 5 failures
 // and their later failures count as "already banned". (A huge maxretry to
@@ -29,7 +29,11 @@ import (
 func ingestConfig(maxTracked int) string {
 	var names []string
 	for n := range pipeline.BuiltinFilters() {
-		names = append(names, n)
+		// portprobe reads NFLOG probes, not syslog; enabling it needs
+		// nflog trap ports, which the bench's syslog traffic never uses.
+		if n != "portprobe" {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	var b bytes.Buffer
