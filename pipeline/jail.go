@@ -54,7 +54,12 @@ type jail struct {
 	unresolved    atomic.Uint64
 	resolved      atomic.Uint64
 	alreadyBanned atomic.Uint64
-	route         *route // the route feeding it (set by New)
+
+	// "already banned" notices this second (noticeSec, unix seconds of
+	// the pipeline clock) and those held back since the last one logged.
+	noticeSec, noticeN atomic.Int64
+	noticeHeld         atomic.Uint64
+	route              *route // the route feeding it (set by New)
 }
 
 // shard is one lock stripe of a jail.
@@ -658,4 +663,25 @@ func canonicalPrefix(p netip.Prefix) netip.Prefix {
 		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
 	}
 	return netip.PrefixFrom(a.WithZone(""), p.Bits()).Masked()
+}
+
+// noticeBurst bounds the "already banned" notices of one jail per second.
+// The per-address noticeInterval is not enough alone: tens of thousands of
+// banned addresses still failing (a ban storm, or a firewall rule that does
+// not cover the port) would be a log line each, a flood of its own that
+// costs CPU while the pipeline is busiest.
+const noticeBurst = 20
+
+// allowNotice reports whether a notice may be logged in second sec, and
+// how many were held back before it (to be said in that line).
+// Approximate under concurrency, which is all a log budget needs.
+func (j *jail) allowNotice(sec int64) (ok bool, held uint64) {
+	if cur := j.noticeSec.Load(); cur != sec && j.noticeSec.CompareAndSwap(cur, sec) {
+		j.noticeN.Store(0)
+	}
+	if j.noticeN.Add(1) > noticeBurst {
+		j.noticeHeld.Add(1)
+		return false, 0
+	}
+	return true, j.noticeHeld.Swap(0)
 }

@@ -215,6 +215,9 @@ type Pipeline struct {
 	inflight atomic.Int64 // Handle calls between the stopping check and the send
 	// wait sleeps between Apply retries; replaced in tests so they never sleep.
 	wait func(ctx context.Context, d time.Duration)
+	// stormWindow and stormLinger (worker.go) are fields so tests can
+	// stretch them past any scheduling delay.
+	stormWindow, stormLinger time.Duration
 
 	messages  atomic.Uint64
 	unrouted  atomic.Uint64
@@ -240,6 +243,9 @@ func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
 		offences:  opts.Offences,
 		prefilter: true,
 		wait:      sleepCtx,
+
+		stormWindow: stormWindow,
+		stormLinger: stormLinger,
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -598,7 +604,11 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 	case v.banned:
 		j.alreadyBanned.Add(1)
 		if v.notice {
-			p.log.Info("already banned", "jail", j.spec.Name, "addr", addr)
+			if ok, held := j.allowNotice(now.Unix()); ok && held > 0 {
+				p.log.Info("already banned", "jail", j.spec.Name, "addr", addr, "notices_held_back", held)
+			} else if ok {
+				p.log.Info("already banned", "jail", j.spec.Name, "addr", addr)
+			}
 		}
 	case v.ban:
 		j.totalBanned.Add(1)

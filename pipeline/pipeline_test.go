@@ -611,3 +611,36 @@ func TestRememberedBansBounded(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestAlreadyBannedNoticeBurst: many banned addresses failing in the same
+// second log at most noticeBurst notices per jail; the next second's first
+// notice says how many were held back.
+func TestAlreadyBannedNoticeBurst(t *testing.T) {
+	clk := newFakeClock()
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	p := newTestPipeline(t, Config{Jails: []JailSpec{{Name: "j", Filter: "sshd", MaxRetry: 1, FindTime: time.Minute, BanTime: 24 * time.Hour}}}, Options{Now: clk.Now, Logger: log})
+	const n = noticeBurst + 30
+	for i := range n { // ban n addresses
+		p.Handle(sshMsg(addrN(i)))
+	}
+	for i := range n { // each fails again while banned, all in one second
+		p.Handle(sshMsg(addrN(i)))
+	}
+	clk.Advance(time.Second)
+	p.Handle(sshMsg(addrN(n))) // a new address: banned
+	p.Handle(sshMsg(addrN(n)))
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if got := strings.Count(out, `msg="already banned"`); got != noticeBurst+1 {
+		t.Errorf("%d already-banned notices, want %d", got, noticeBurst+1)
+	}
+	if !strings.Contains(out, "notices_held_back=30") {
+		t.Errorf("no notice says 30 were held back:\n%s", out)
+	}
+	if st := p.Stats().Jails["j"]; st.AlreadyBanned != n+1 {
+		t.Errorf("already banned = %d, want %d: held-back notices still count", st.AlreadyBanned, n+1)
+	}
+}

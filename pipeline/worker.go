@@ -18,6 +18,16 @@ const (
 	// flushTimeout bounds each Apply made after ctx is done, so shutdown
 	// cannot hang on a stuck firewall.
 	flushTimeout = 10 * time.Second
+	// During a ban storm (the previous batch held more than one ban, as
+	// bans queued while it was applied, and finished less than stormWindow
+	// ago) the worker lingers up to stormLinger for more bans
+	// before applying: each Apply costs a store commit with an fsync and
+	// a netlink round trip whatever its size, so batches of tens instead
+	// of thousands made those commits the CPU hog that slowed ingestion.
+	// A ban that finds the worker idle (the idle latency target) never
+	// waits, nor do bans that come one at a time.
+	stormWindow = 20 * time.Millisecond
+	stormLinger = 5 * time.Millisecond
 )
 
 // enqueue hands b to the ban worker. A full queue blocks the caller
@@ -63,6 +73,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		defer close(dnsDone)
 		p.runResolver(ctx)
 	}()
+	var (
+		lastApply time.Time // when the previous batch finished
+		lastSize  int       // and how many bans it held
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -70,9 +84,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			<-dnsDone
 			return nil
 		case b := <-p.queue:
-			p.apply(ctx, p.drain(b))
+			batch := p.drain(b)
+			if len(batch) < maxBatch && lastSize > 1 && time.Since(lastApply) < p.stormWindow {
+				batch = p.linger(ctx, batch)
+			}
+			p.apply(ctx, batch)
+			lastApply, lastSize = time.Now(), len(batch)
 		}
 	}
+}
+
+// linger adds to batch what arrives within p.stormLinger, up to maxBatch.
+func (p *Pipeline) linger(ctx context.Context, batch []sysban.Ban) []sysban.Ban {
+	t := time.NewTimer(p.stormLinger)
+	defer t.Stop()
+	for len(batch) < maxBatch {
+		select {
+		case b := <-p.queue:
+			batch = append(batch, b)
+		case <-t.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }
 
 // drain returns first plus everything queued behind it, up to maxBatch.

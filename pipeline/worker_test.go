@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // banOnce is a jail that bans on the first failure, so each distinct
@@ -210,5 +213,79 @@ func TestRunConcurrentShutdown(t *testing.T) {
 	}
 	if st.Queued != 0 {
 		t.Fatalf("%d bans stranded in the queue", st.Queued)
+	}
+}
+
+// gatedBanner records batch sizes; while gate is set, Apply signals
+// waiting and then waits on gate.
+type gatedBanner struct {
+	mu      sync.Mutex
+	sizes   []int
+	gate    chan struct{}
+	waiting chan struct{}
+}
+
+func (g *gatedBanner) Apply(ctx context.Context, bans []sysban.Ban) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		g.waiting <- struct{}{}
+		<-gate
+	}
+	g.mu.Lock()
+	g.sizes = append(g.sizes, len(bans))
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *gatedBanner) batchSizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.sizes)
+}
+
+// TestStormLinger: after a batch of several bans (a storm), the worker
+// waits for more before the next Apply; after a batch of one it does not.
+func TestStormLinger(t *testing.T) {
+	gate := make(chan struct{})
+	gb := &gatedBanner{gate: gate, waiting: make(chan struct{}, 1)}
+	p, err := New(Config{Jails: []JailSpec{banOnce}}, gb, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Far beyond any scheduling delay, so only the rule decides.
+	p.stormWindow, p.stormLinger = time.Minute, time.Second
+	stop := startRun(t, p)
+	defer stop()
+
+	// A ban that finds the worker idle goes at once; two more queue
+	// behind it while its Apply is held: the storm.
+	p.Handle(sshMsg(addrN(1)))
+	<-gb.waiting // the worker is inside the first Apply
+	p.Handle(sshMsg(addrN(2)))
+	p.Handle(sshMsg(addrN(3)))
+	gb.mu.Lock()
+	gb.gate = nil
+	gb.mu.Unlock()
+	close(gate)
+	waitFor(t, "two batches", func() bool { return len(gb.batchSizes()) == 2 })
+
+	// Within the storm window: the next ban waits for the one after it.
+	p.Handle(sshMsg(addrN(4)))
+	time.Sleep(50 * time.Millisecond) // well inside the 1 s linger
+	p.Handle(sshMsg(addrN(5)))
+	waitFor(t, "three batches", func() bool { return len(gb.batchSizes()) == 3 })
+	if got := gb.batchSizes(); !slices.Equal(got, []int{1, 2, 2}) {
+		t.Fatalf("batch sizes %v, want [1 2 2]: the storm's next batch should have lingered", got)
+	}
+	// Once the storm window has passed, a ban goes at once although the
+	// previous batch held two.
+	p.stormWindow = 0
+	start := time.Now()
+	p.Handle(sshMsg(addrN(6)))
+	waitFor(t, "four batches", func() bool { return len(gb.batchSizes()) == 4 })
+	if el := time.Since(start); el > 800*time.Millisecond {
+		t.Errorf("a ban after the storm took %v: it lingered", el)
 	}
 }

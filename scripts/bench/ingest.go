@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -269,18 +270,15 @@ func frame(dst, msg []byte, octet bool) []byte {
 	return append(dst, '\n')
 }
 
+// sectionTCP measures each framing on a fresh daemon in two passes of the
+// same -tcp-msgs messages. In the cold pass the traffic's attackers reach
+// maxretry and are banned as it goes: a ban storm (tens of thousands of
+// bans written to the store and the kernel, and logged, within seconds) on
+// top of ingestion. The second pass is the steady state: the same
+// attackers' failures still go through parsing, matching and counting (as
+// "already banned") but their bans exist. The target is judged on the
+// steady state; the cold pass's rate is printed beside it.
 func (b *bench) sectionTCP(ctx context.Context) error {
-	ns, err := b.newNS(ctx)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	d, err := startDaemon(ctx, b.bin, ns, filepath.Join(b.dir, "tcp"), daemonConfig(filepath.Join(b.dir, "tcp"), ingestConfig(100000)))
-	if err != nil {
-		return err
-	}
-	defer d.stop()
-
 	conns := b.opts.tcpConns
 	perConn := b.opts.tcpMsgs / conns
 	bufLines := min(perConn, 100_000)
@@ -288,6 +286,7 @@ func (b *bench) sectionTCP(ctx context.Context) error {
 	for i := range trs {
 		// Own seed per connection: the sendmail queue ids of two
 		// connections never collide, so each close finds its open.
+		var err error
 		if trs[i], err = makeTraffic(b.opts.seed+100+uint64(i), b.opts.attackers, bufLines); err != nil {
 			return err
 		}
@@ -297,75 +296,125 @@ func (b *bench) sectionTCP(ctx context.Context) error {
 		if octet {
 			name = "octet-counted"
 		}
-		var total, expFail int
-		bufs := make([][]byte, conns)
-		reps := make([]int, conns)
-		for i, tr := range trs {
-			for _, m := range tr.msgs {
-				bufs[i] = frame(bufs[i], m, octet)
-			}
-			reps[i] = max(1, perConn/len(tr.msgs))
-			total += reps[i] * len(tr.msgs)
-			expFail += reps[i] * tr.failures
-		}
-		s0, err := d.scrape()
-		if err != nil {
+		if err := b.tcpFraming(ctx, name, octet, trs, perConn); err != nil {
 			return err
 		}
-		base := s0.sum("sysban_messages_received_total", "tcp:")
-		fail0 := s0.sum("sysban_failures_total", "")
-		cs := make([]net.Conn, conns)
-		for i := range cs {
-			if cs[i], err = ns.dial("tcp", "127.0.0.1:5514"); err != nil {
-				return fmt.Errorf("tcp: %w", err)
-			}
+	}
+	return nil
+}
+
+func (b *bench) tcpFraming(ctx context.Context, name string, octet bool, trs []traffic, perConn int) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	dir := filepath.Join(b.dir, "tcp-"+strings.ReplaceAll(name, "-", ""))
+	d, err := startDaemon(ctx, b.bin, ns, dir, daemonConfig(dir, ingestConfig(100000)))
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+
+	conns := len(trs)
+	bufs := make([][]byte, conns)
+	reps := make([]int, conns)
+	var total, expFail int
+	for i, tr := range trs {
+		for _, m := range tr.msgs {
+			bufs[i] = frame(bufs[i], m, octet)
 		}
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		errs := make([]error, conns)
-		for i, c := range cs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range reps[i] {
-					// A whole buffer per write: the batched sender.
-					if _, err := c.Write(bufs[i]); err != nil {
-						errs[i] = err
-						return
-					}
-				}
-			}()
+		reps[i] = max(1, perConn/len(tr.msgs))
+		total += reps[i] * len(tr.msgs)
+		expFail += 2 * reps[i] * tr.failures
+	}
+	s0, err := d.scrape()
+	if err != nil {
+		return err
+	}
+	fail0 := s0.sum("sysban_failures_total", "")
+	cold, err := b.tcpSend(ctx, d, ns, name+" cold", bufs, reps, total)
+	if err != nil {
+		return err
+	}
+	// The cold pass's bans are still being written (store, kernel, log)
+	// after its messages are in; the steady state starts once they are.
+	coldBans, err := d.settle(ctx, "sysban_bans_total", "", 0, 500*time.Millisecond, 60*time.Second)
+	if err != nil {
+		return fmt.Errorf("tcp %s: waiting for the cold pass's bans: %w", name, err)
+	}
+	warm, err := b.tcpSend(ctx, d, ns, name, bufs, reps, total)
+	if err != nil {
+		return err
+	}
+	r := rate(float64(total), warm)
+	b.add(result{section: "tcp", name: fmt.Sprintf("%s, %d conns, %s msgs (steady state)", name, conns, si(float64(total))), target: "≥ 1.00M/s",
+		value: si(r) + "/s", ratio: fmt.Sprintf("%.2f× target", r/1e6), status: passIf(r >= 1e6)})
+	b.add(result{section: "tcp", name: fmt.Sprintf("  %s cold pass, with its ban storm", name), target: "-",
+		value: si(rate(float64(total), cold)) + "/s", ratio: fmt.Sprintf("%.0f bans", coldBans), status: "INFO"})
+	fails, err := d.settle(ctx, "sysban_failures_total", "", fail0+float64(expFail), 300*time.Millisecond, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("tcp: %w", err)
+	}
+	b.add(result{section: "tcp", name: fmt.Sprintf("  %s: failures counted by the jails", name), target: strconv.Itoa(expFail),
+		value: fmt.Sprintf("%.0f", fails-fail0), ratio: "same as sysban test", status: passIf(int(fails-fail0) == expFail)})
+	return nil
+}
+
+// tcpSend writes bufs[i] reps[i] times on connection i (whole-buffer
+// writes: the batched sender) and returns the time until the daemon's tcp
+// received counter has grown by total.
+func (b *bench) tcpSend(ctx context.Context, d *daemon, ns *netns, name string, bufs [][]byte, reps []int, total int) (time.Duration, error) {
+	s0, err := d.scrape()
+	if err != nil {
+		return 0, err
+	}
+	base := s0.sum("sysban_messages_received_total", "tcp:")
+	cs := make([]net.Conn, len(bufs))
+	for i := range cs {
+		if cs[i], err = ns.dial("tcp", "127.0.0.1:5514"); err != nil {
+			return 0, fmt.Errorf("tcp: %w", err)
 		}
-		want := base + float64(total)
-		var got float64
-		err = poll(ctx, 120*time.Second, 5*time.Millisecond, func() (bool, error) {
-			s, err := d.scrape()
-			if err != nil {
-				return false, err
-			}
-			got = s.sum("sysban_messages_received_total", "tcp:")
-			return got >= want, nil
-		})
-		el := time.Since(t0)
-		wg.Wait()
+	}
+	defer func() {
 		for _, c := range cs {
 			c.Close()
 		}
-		if err := errors.Join(errs...); err != nil {
-			return fmt.Errorf("tcp %s: send: %w", name, err)
-		}
-		if err != nil {
-			return fmt.Errorf("tcp %s: received %.0f of %d: %w", name, got-base, total, err)
-		}
-		r := rate(float64(total), el)
-		b.add(result{section: "tcp", name: fmt.Sprintf("%s, %d conns, %s msgs", name, conns, si(float64(total))), target: "≥ 1.00M/s",
-			value: si(r) + "/s", ratio: fmt.Sprintf("%.2f× target", r/1e6), status: passIf(r >= 1e6)})
-		fails, err := d.settle(ctx, "sysban_failures_total", "", fail0+float64(expFail), 300*time.Millisecond, 10*time.Second)
-		if err != nil {
-			return fmt.Errorf("tcp: %w", err)
-		}
-		b.add(result{section: "tcp", name: fmt.Sprintf("  %s: failures counted by the jails", name), target: strconv.Itoa(expFail),
-			value: fmt.Sprintf("%.0f", fails-fail0), ratio: "same as sysban test", status: passIf(int(fails-fail0) == expFail)})
+	}()
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range reps[i] {
+				if _, err := c.Write(bufs[i]); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}()
 	}
-	return nil
+	want := base + float64(total)
+	var got float64
+	// A 20 ms poll: each scrape costs the daemon CPU, and 20 ms is 1% of
+	// a two-second run.
+	err = poll(ctx, 120*time.Second, 20*time.Millisecond, func() (bool, error) {
+		s, err := d.scrape()
+		if err != nil {
+			return false, err
+		}
+		got = s.sum("sysban_messages_received_total", "tcp:")
+		return got >= want, nil
+	})
+	el := time.Since(t0)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("tcp %s: send: %w", name, err)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("tcp %s: received %.0f of %d: %w", name, got-base, total, err)
+	}
+	return el, nil
 }
