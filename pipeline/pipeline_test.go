@@ -98,7 +98,7 @@ func queued(p *Pipeline) []sysban.Ban {
 	for {
 		select {
 		case b := <-p.queue:
-			out = append(out, b)
+			out = append(out, *b)
 		default:
 			return out
 		}

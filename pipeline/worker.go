@@ -48,7 +48,7 @@ func (p *Pipeline) enqueue(b sysban.Ban) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	if !p.stopping.Load() {
-		p.queue <- b
+		p.queue <- &b
 		runtime.Gosched()
 		return
 	}
@@ -84,7 +84,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			<-dnsDone
 			return nil
 		case b := <-p.queue:
-			batch := p.drain(b)
+			batch := p.drain(*b)
 			if len(batch) < maxBatch && lastSize > 1 && time.Since(lastApply) < p.stormWindow {
 				batch = p.linger(ctx, batch)
 			}
@@ -101,7 +101,7 @@ func (p *Pipeline) linger(ctx context.Context, batch []sysban.Ban) []sysban.Ban 
 	for len(batch) < maxBatch {
 		select {
 		case b := <-p.queue:
-			batch = append(batch, b)
+			batch = append(batch, *b)
 		case <-t.C:
 			return batch
 		case <-ctx.Done():
@@ -119,7 +119,7 @@ func (p *Pipeline) drain(first sysban.Ban) []sysban.Ban {
 	for len(batch) < maxBatch {
 		select {
 		case b := <-p.queue:
-			batch = append(batch, b)
+			batch = append(batch, *b)
 		default:
 			return batch
 		}
@@ -136,7 +136,7 @@ func (p *Pipeline) shutdown(ctx context.Context) {
 	for {
 		select {
 		case b := <-p.queue:
-			p.apply(ctx, p.drain(b))
+			p.apply(ctx, p.drain(*b))
 			continue
 		default:
 		}
