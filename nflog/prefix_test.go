@@ -39,11 +39,15 @@ func TestParsePrefix(t *testing.T) {
 	}
 }
 
-// The prefixes the nft rules write fit the kernel's 64 bytes for every
-// jail name the reader accepts.
+// The reader accepts exactly the prefixes that fit the kernel's 64 bytes
+// (63 and the NUL).
 func TestPrefixFits(t *testing.T) {
-	if n := len(nft.BanPrefix) + maxJailLen; n != 63 {
-		t.Errorf("longest ban prefix is %d bytes, want 63 (64 with the NUL)", n)
+	longest := nft.BanPrefix + strings.Repeat("j", 63-len(nft.BanPrefix))
+	if _, jail, ok := ParsePrefix(longest); !ok || len(nft.BanPrefix+jail) != 63 {
+		t.Errorf("the longest prefix that fits (63 bytes) is refused")
+	}
+	if _, _, ok := ParsePrefix(longest + "j"); ok {
+		t.Errorf("a 64-byte prefix is accepted; the kernel never writes one")
 	}
 }
 

@@ -3,6 +3,7 @@ package nft
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -140,20 +141,8 @@ func TestMissingBans(t *testing.T) {
 func TestRulesDiffer(t *testing.T) {
 	reject := sysban.JailRule{Name: "web", Protocol: sysban.All, Verdict: sysban.Reject} // 2 rules per family
 	rules := []sysban.JailRule{sshRule, reject}
-	c := func(n int, s string) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = s
-		}
-		return out
-	}
-	join := func(parts ...[]string) []string {
-		var out []string
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
+	c := func(n int, s string) []string { return slices.Repeat([]string{s}, n) }
+	join := slices.Concat[[]string]
 	tests := []struct {
 		name     string
 		comments []string

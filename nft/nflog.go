@@ -237,3 +237,19 @@ func explainNFLOG(err error) error {
 	}
 	return err
 }
+
+// ParseLogPrefix reads a prefix the log rules write: BanPrefix and a jail
+// name (one that could be a jail here: the characters validName allows,
+// short enough for the prefix), or ProbePrefix. ok is false for anything
+// else, such as another program's rule logging to the same group, so a
+// foreign rule cannot feed arbitrary text into metric labels.
+func ParseLogPrefix(s string) (jail string, probe, ok bool) {
+	if s == ProbePrefix {
+		return "", true, true
+	}
+	jail, found := strings.CutPrefix(s, BanPrefix)
+	if !found || len(s) > maxPrefixLen || !validName(jail) {
+		return "", false, false
+	}
+	return jail, false, true
+}

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,20 +53,8 @@ func TestNFLOGValidate(t *testing.T) {
 func TestNFLOGDiffer(t *testing.T) {
 	reject := sysban.JailRule{Name: "web", Protocol: sysban.All, Verdict: sysban.Reject} // 2 parts per family
 	rules := []sysban.JailRule{sshRule, reject}
-	c := func(n int, s string) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = s
-		}
-		return out
-	}
-	join := func(parts ...[]string) []string {
-		var out []string
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
+	c := func(n int, s string) []string { return slices.Repeat([]string{s}, n) }
+	join := slices.Concat[[]string]
 	intact := join(c(2, "sysban log ssh"), c(2, "sysban jail ssh"), c(4, "sysban log web"), c(4, "sysban jail web"), c(2, "sysban probe"))
 	tests := []struct {
 		name     string
