@@ -38,6 +38,7 @@ func commands() []command {
 		{"banned", "banned [ADDR]           list bans: which jails ban ADDR, until when and why", cmdBanned},
 		{"reload", "reload                  re-read the configuration; a bad one is refused and the old one kept", cmdReload},
 		{"test", "test FILTER|all LOGFILE run filters over a log file, like fail2ban-regex (test -h: more)", cmdTest},
+		{"import-fail2ban", "import-fail2ban [DIR]   translate /etc/fail2ban (or DIR) to sysban YAML with a migration report (--out, --json, --check)", cmdImportFail2ban},
 		{"version", "version                 print the version", cmdVersion},
 	}
 }

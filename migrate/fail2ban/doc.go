@@ -1,0 +1,43 @@
+// Package fail2ban reads a fail2ban configuration directory the way
+// fail2ban itself reads it and translates it into a sysban configuration,
+// with a report of what was carried, changed or dropped. It backs
+// `sysban import-fail2ban`.
+//
+// Layout, in the order data flows:
+//
+//   - ini.go: one INI file, parsed with the rules of Python's configparser
+//     as fail2ban configures it: section headers, "key = value" or
+//     "key: value", continuation lines indented deeper than their key,
+//     whole-line comments starting with '#' or ';', inline comments only
+//     after " ;", keys lower-cased, a key or section twice in one file an
+//     error.
+//   - layers.go: files layered as fail2ban layers them. A name such as
+//     "jail" is jail.conf, jail.d/*.conf, jail.local, jail.d/*.local
+//     (alphabetical within each group); every file pulls in its
+//     [INCLUDES] before/after files (and their .local companions) around
+//     itself. Later files override earlier keys of the same section; the
+//     overridden value stays reachable as %(known/key)s. Values are
+//     interpolated on demand: %(key)s from the section, then [DEFAULT];
+//     %(default/key)s, %(known/key)s, %(section/key)s; %(__name__)s is the
+//     section's name.
+//   - filter.go: a filter.d file turned into a sysban filter, or the reason
+//     why not; builtin.go: fail2ban's filter names that sysban's built-in
+//     filters replace.
+//   - translate.go: jails, actions and [DEFAULT] into sysban's config keys;
+//     report.go: the migration report.
+//
+// Bounds, because the directory may be anything: a file is at most
+// MaxFileSize, a value (raw or interpolated) at most MaxValueSize,
+// interpolation at most MaxInterpolationDepth references deep (fail2ban's
+// own parser stops at the same depth), includes at most MaxIncludeDepth
+// files deep. Exceeding one is an error that names the file, section and
+// key; nothing loops or grows without limit.
+//
+// Regexes: sysban runs Go's RE2, which guarantees linear time on every
+// line an attacker writes. Python patterns that RE2 cannot express
+// (look-around, back-references, possessive and atomic forms, multi-line
+// patterns) are reported as not carried, with the pattern and the reason;
+// they are never dropped silently and never loosened. Running them on a
+// bounded backtracking engine needs per-pattern engines in the pipeline,
+// which is left for later.
+package fail2ban
