@@ -54,8 +54,12 @@ var (
 	tagRE      = regexp.MustCompile(`<([A-Za-z_][A-Za-z0-9_.-]*)>`)
 	fieldTagRE = regexp.MustCompile(`</?F-[A-Za-z0-9_-]+>`)
 	hostGroup  = regexp.MustCompile(`\(\?P<host>`)
+	contentRE  = regexp.MustCompile(`<F-CONTENT>(.*?)</F-CONTENT>`)
 	// Python forms RE2 lacks, each a reason a pattern needs backtracking.
-	backtrackForms = []struct{ re *regexp.Regexp; what string }{
+	backtrackForms = []struct {
+		re   *regexp.Regexp
+		what string
+	}{
 		{regexp.MustCompile(`\(\?<?[=!]`), "look-around"},
 		{regexp.MustCompile(`\(\?P=|\\[1-9]`), "a back-reference"},
 		{regexp.MustCompile(`\(\?>`), "an atomic group"},
@@ -234,11 +238,17 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		if inner == p {
 			inner = ".*?" + inner + ".*"
 		}
-		const content = `<F-CONTENT>.+</F-CONTENT>`
-		if !strings.Contains(prefregex, content) {
-			return drop("its prefregex has no <F-CONTENT>.+</F-CONTENT> to put the pattern in")
+		// The multi-line id only matters across lines; within one line
+		// its group is the syslog prefix like any other.
+		pref := strings.NewReplacer("<F-MLFID>", "", "</F-MLFID>", "").Replace(prefregex)
+		loc := contentRE.FindStringSubmatchIndex(pref)
+		if loc == nil {
+			return drop("its prefregex has no <F-CONTENT>...</F-CONTENT> to put the pattern in")
 		}
-		p = strings.Replace(prefregex, content, "(?:"+inner+")", 1)
+		if c := pref[loc[2]:loc[3]]; c != ".+" {
+			notes = append(notes, "the prefregex's content ("+c+") is not also required of the line")
+		}
+		p = pref[:loc[0]] + "(?:" + inner + ")" + pref[loc[1]:]
 		notes = append(notes, "joined with the filter's prefregex")
 	}
 	switch {

@@ -2,10 +2,13 @@ package fail2ban
 
 import (
 	"fmt"
+	"net/mail"
 	"path"
 	"slices"
 	"strings"
 
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/pipeline"
 )
 
@@ -214,6 +217,14 @@ func (im *importer) banActions(sec string, out *outJail, jr *JailReport) {
 	}
 	slices.Sort(ports)
 	ports = slices.Compact(ports)
+	// "domain,53" is one port twice.
+	seen := map[sysban.PortRange]bool{}
+	ports = slices.DeleteFunc(ports, func(p string) bool {
+		r, _ := config.ParsePort(p)
+		dup := seen[r]
+		seen[r] = true
+		return dup
+	})
 	if every {
 		ports = []string{}
 	}
@@ -295,6 +306,13 @@ func (im *importer) mailAction(sec string, c callSpec, whois bool, jr *JailRepor
 	if sender == "" || strings.Contains(sender, "<") {
 		sender = "root@localhost"
 		notes = append(notes, "sender: root@localhost (fail2ban filled in the host name at run time)")
+	}
+	for _, a := range append([]string{sender}, to...) {
+		if _, err := mail.ParseAddress(a); err != nil {
+			jr.Items = append(jr.Items, Item{Key: "action " + c.Name, From: c.Text, Status: StatusDropped,
+				Why: fmt.Sprintf("mail address %q: %v", a, err)})
+			return ""
+		}
 	}
 	m := &outMail{Server: "127.0.0.1:25", TLS: "opportunistic", From: sender, To: to, Whois: whois}
 	name := sysbanName("mail-" + strings.Split(to[0], "@")[0])

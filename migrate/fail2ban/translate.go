@@ -279,6 +279,14 @@ func sysbanName(s string) string {
 	return n
 }
 
+// hashHint explains a value that ends in a '#' remark.
+func hashHint(v string) string {
+	if strings.Contains(v, " #") {
+		return "; fail2ban reads '#' after a value as part of it (only ' ;' starts an inline comment), so fail2ban rejects this value too"
+	}
+	return ""
+}
+
 // get reads a jail key; unset is "", an interpolation error becomes a
 // dropped item.
 func (im *importer) get(sec, key string, items *[]Item) (string, bool) {
@@ -314,7 +322,7 @@ func (im *importer) settings(sec string, items *[]Item) *outSettings {
 			err = errors.New("-1 is only meaningful for bantime")
 		}
 		if err != nil {
-			*items = append(*items, Item{Key: k, From: v, Status: StatusDropped, Why: err.Error()})
+			*items = append(*items, Item{Key: k, From: v, Status: StatusDropped, Why: err.Error() + hashHint(v)})
 			continue
 		}
 		if k == "findtime" {
