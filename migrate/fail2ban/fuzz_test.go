@@ -1,0 +1,27 @@
+package fail2ban
+
+import (
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// FuzzINI feeds arbitrary bytes to the INI reader and, as jail.conf, to the
+// whole import: errors are fine, panics and hangs are not.
+func FuzzINI(f *testing.F) {
+	f.Add("[DEFAULT]\nbantime = 10m\n[sshd]\nenabled = true\nport = ssh\naction = iptables[port=\"ssh\"]\n  sendmail-whois[dest=root]\n")
+	f.Add("[INCLUDES]\nbefore = jail.conf\n[x]\na = %(b)s\nb = %(known/a)s %(default/c)s %(x/a)s %%\n")
+	f.Add("  [x]\n  a = 1\n    b\n; c\n# d\ne: f ; g\n")
+	f.Add("[x]\nfilter = f[mode=\"a,b\"]\nenabled = yes\nignoreip = 10.0.0.0/8 host.example /etc/x\nbantime = 1d 2h\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = parseINI("fuzz.conf", []byte(s))
+		fsys := fstest.MapFS{
+			"jail.conf":       {Data: []byte(s)},
+			"filter.d/f.conf": {Data: []byte(strings.ReplaceAll(s, "[x]", "[Definition]"))},
+		}
+		res, err := Import(fsys, "fuzz")
+		if err == nil && res.Report == nil {
+			t.Fatal("no report")
+		}
+	})
+}
