@@ -76,6 +76,8 @@ func builtinFor(name, mode string) (builtinTarget, bool) {
 		return builtinTarget{filter: "qmail"}, true
 	case "qpopper":
 		return builtinTarget{filter: "qpopper"}, true
+	case "recidive":
+		return builtinTarget{filter: pipeline.RecidiveFilter, note: "sysban's recidive counts the bans of the other jails itself, it reads no fail2ban log"}, true
 	}
 	return builtinTarget{}, false
 }

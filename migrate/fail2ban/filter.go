@@ -51,10 +51,12 @@ var prefixNames = []string{"__prefix_line", "__line_prefix", "__prefix_line_sl"}
 var hostTags = []string{"<HOST>", "<ADDR>", "<IP4>", "<IP6>", "<DNS>", "<CIDR>", "<SUBNET>"}
 
 var (
-	tagRE      = regexp.MustCompile(`<([A-Za-z_][A-Za-z0-9_.-]*)>`)
-	fieldTagRE = regexp.MustCompile(`</?F-[A-Za-z0-9_-]+>`)
-	hostGroup  = regexp.MustCompile(`\(\?P<host>`)
-	contentRE  = regexp.MustCompile(`<F-CONTENT>(.*?)</F-CONTENT>`)
+	tagRE = regexp.MustCompile(`<([A-Za-z_][A-Za-z0-9_./-]*)>`)
+	// leadingProgram finds a 0.8-era pattern's program tag: "vchkpw-smtp: ".
+	leadingProgram = regexp.MustCompile(`^\^?([A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*)(?:\\\[\\d\+\\\])?: `)
+	fieldTagRE     = regexp.MustCompile(`</?F-[A-Za-z0-9_-]+>`)
+	hostGroup      = regexp.MustCompile(`\(\?P<host>`)
+	contentRE      = regexp.MustCompile(`<F-CONTENT>(.*?)</F-CONTENT>`)
 	// Python forms RE2 lacks, each a reason a pattern needs backtracking.
 	backtrackForms = []struct {
 		re   *regexp.Regexp
@@ -113,6 +115,10 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 			if iv, ok := init[tag]; ok {
 				return iv, true
 			}
+			if strings.Contains(tag, "/") { // <section/key>, e.g. guacamole's <L_catalina/failregex>
+				v, err := l.GetRef("Definition", tag, vars)
+				return v, err == nil
+			}
 			v, err := l.Get("Definition", tag, vars)
 			return v, err == nil
 		})
@@ -135,10 +141,15 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 	daemon, _ := get("_daemon")
 	journal, _ := get("journalmatch")
 	programs, guessed := programsFor(name, daemon, journal)
+	if guessed {
+		if tags := programTags(fail); len(tags) > 0 {
+			programs = tags
+		}
+	}
 	res.ProgramsGuessed = guessed
 	if guessed {
 		res.Notes = append(res.Notes, Item{Status: StatusChanged, Key: "programs", To: strings.Join(programs, ", "),
-			Why: "the filter names no daemon (_daemon) or journalmatch: the programs are guessed from its name; check them"})
+			Why: "the filter names no daemon (_daemon) or journalmatch: the programs are guessed from its name or the program tags its patterns start with; check them"})
 	}
 	if ml, err := get("maxlines"); err == nil {
 		if n, _ := strconv.Atoi(strings.TrimSpace(ml)); n > 1 {
@@ -289,10 +300,10 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		return drop("no <HOST>: the pattern names no address to ban")
 	}
 	switch {
-	case strings.HasPrefix(p, "^"+prefixMarker):
-		p = "^" + strings.TrimPrefix(p, "^"+prefixMarker)
-	case strings.HasPrefix(p, prefixMarker):
-		p = "^" + strings.TrimPrefix(p, prefixMarker)
+	case strings.HasPrefix(strings.TrimLeft(p, "^"), prefixMarker):
+		// "^^%(__prefix_line)s" happens when a prefregex anchors a piece
+		// that is anchored already (freeswitch).
+		p = "^" + strings.TrimPrefix(strings.TrimLeft(p, "^"), prefixMarker)
 	case strings.Contains(p, prefixMarker):
 		return drop("the syslog line prefix (%(__prefix_line)s) is not at its start")
 	case strings.HasPrefix(p, "^"):
@@ -372,6 +383,25 @@ func stripProgram(p string, programs []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// notPrograms are words daemons start messages with, never program tags.
+var notPrograms = []string{"warning", "error", "fatal", "info", "notice", "debug", "client", "user", "reject", "panic"}
+
+// programTags collects the program tags that start 0.8-era patterns
+// ("vchkpw-smtp: password fail ..."): fail2ban matched them in the line,
+// sysban routes by them.
+func programTags(failregex string) []string {
+	var out []string
+	for _, line := range strings.Split(failregex, "\n") {
+		m := leadingProgram.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil || slices.Contains(notPrograms, strings.ToLower(m[1])) || slices.Contains(out, m[1]) {
+			continue
+		}
+		out = append(out, m[1])
+	}
+	slices.Sort(out)
+	return out
 }
 
 // knownDaemons are program names a filter's name may start with.

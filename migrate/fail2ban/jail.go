@@ -80,7 +80,9 @@ func (im *importer) jailFilter(sec string, jr *JailReport) (string, string) {
 			}
 		}
 		jr.Items = append(jr.Items, it)
-		jr.Todo = append(jr.Todo, routeTodo(pipeline.BuiltinFilters()[tgt.filter].Programs))
+		if progs := pipeline.BuiltinFilters()[tgt.filter].Programs; len(progs) > 0 {
+			jr.Todo = append(jr.Todo, routeTodo(progs))
+		}
 		return tgt.filter, tgt.mode
 	}
 	key := call.Text

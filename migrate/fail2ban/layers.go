@@ -252,6 +252,20 @@ func (l *Layers) Get(section, key string, vars map[string]string) (string, error
 	return out, nil
 }
 
+// GetRef returns a qualified reference such as "l_catalina/failregex",
+// "default/key" or "known/key" as seen from section, interpolated.
+func (l *Layers) GetRef(section, ref string, vars map[string]string) (string, error) {
+	v, sec, ok := l.resolve(section, strings.ToLower(ref), vars)
+	if !ok {
+		return "", fmt.Errorf("[%s] %s: %w", section, ref, ErrNoOption)
+	}
+	out, err := l.interpolate(sec, v, vars, []string{ref}, map[string]string{})
+	if err != nil {
+		return "", fmt.Errorf("[%s] %s: %w", section, ref, err)
+	}
+	return out, nil
+}
+
 // Lookup is Get with a fallback for unset keys.
 func (l *Layers) Lookup(section, key, fallback string) (string, error) {
 	v, err := l.Get(section, key, nil)
