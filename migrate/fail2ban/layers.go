@@ -242,26 +242,25 @@ func (l *Layers) raw(section, key string, vars map[string]string) (string, bool)
 // Get returns key of section, interpolated. vars may be nil.
 func (l *Layers) Get(section, key string, vars map[string]string) (string, error) {
 	v, ok := l.raw(section, key, vars)
-	if !ok {
-		return "", fmt.Errorf("[%s] %s: %w", section, key, ErrNoOption)
-	}
-	out, err := l.interpolate(section, v, vars, []string{key}, map[string]string{})
-	if err != nil {
-		return "", fmt.Errorf("[%s] %s: %w", section, key, err)
-	}
-	return out, nil
+	return l.expand(section, section, key, v, ok, vars)
 }
 
 // GetRef returns a qualified reference such as "l_catalina/failregex",
 // "default/key" or "known/key" as seen from section, interpolated.
 func (l *Layers) GetRef(section, ref string, vars map[string]string) (string, error) {
 	v, sec, ok := l.resolve(section, strings.ToLower(ref), vars)
+	return l.expand(section, sec, ref, v, ok, vars)
+}
+
+// expand interpolates the raw value v of name, found (ok) in section
+// sec; errors are labelled with the section asked for.
+func (l *Layers) expand(asked, sec, name, v string, ok bool, vars map[string]string) (string, error) {
 	if !ok {
-		return "", fmt.Errorf("[%s] %s: %w", section, ref, ErrNoOption)
+		return "", fmt.Errorf("[%s] %s: %w", asked, name, ErrNoOption)
 	}
-	out, err := l.interpolate(sec, v, vars, []string{ref}, map[string]string{})
+	out, err := l.interpolate(sec, v, vars, []string{name}, map[string]string{})
 	if err != nil {
-		return "", fmt.Errorf("[%s] %s: %w", section, ref, err)
+		return "", fmt.Errorf("[%s] %s: %w", asked, name, err)
 	}
 	return out, nil
 }

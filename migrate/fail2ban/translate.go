@@ -114,9 +114,12 @@ func Import(fsys fs.FS, dir string) (*Result, error) {
 		im.jail(sec)
 	}
 	if _, ok := im.out.Jails["sshd"]; !ok {
+		why := "sysban's built-in config enables its own sshd jail; your fail2ban configuration has no [sshd], so it is turned off here"
+		if im.names["sshd"] != "" {
+			why = "sysban's built-in config enables its own sshd jail; your [sshd] could not be carried, so it is turned off here"
+		}
 		im.out.Jails["sshd"] = &outJail{Enabled: false}
-		im.report.General = append(im.report.General, Item{Key: "jails.sshd", To: "enabled: false", Status: StatusChanged,
-			Why: "sysban's built-in config enables its own sshd jail; your fail2ban configuration has no [sshd], so it is turned off here"})
+		im.report.General = append(im.report.General, Item{Key: "jails.sshd", To: "enabled: false", Status: StatusChanged, Why: why})
 	}
 	im.count()
 	data, err := im.yaml()
@@ -233,8 +236,14 @@ func (im *importer) general() error {
 			it.Status, it.Why = StatusChanged, "sysban always handles IPv6"
 		case k == "dbfile":
 			it.Status, it.Why = StatusChanged, "sysban keeps bans and their history in state.dir (default /var/lib/sysban)"
+		case k == "logtarget":
+			it.Status, it.Why = StatusChanged, "sysban logs to stderr (the journal under systemd); log.format chooses text or json"
+		case k == "socket":
+			it.Status, it.Why = StatusChanged, "sysban's control socket is control.socket (default /run/sysban/control.sock)"
+		case k == "pidfile":
+			it.Status, it.Why = StatusChanged, "sysban needs no pid file: `sysban status` asks the control socket"
 		default:
-			it.Status, it.Why = StatusDropped, "sysban logs through its own log section, serves control.socket and needs no pid file"
+			it.Status, it.Why = StatusDropped, "no sysban equivalent"
 		}
 		im.report.General = append(im.report.General, it)
 	}
