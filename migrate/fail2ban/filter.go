@@ -27,9 +27,11 @@ type PatternResult struct {
 
 // FilterResult is a translated filter.d file.
 type FilterResult struct {
-	Name     string               `json:"name"`  // sysban filter name
-	Files    []string             `json:"files"` // read, in order
-	Spec     *pipeline.FilterSpec `json:"-"`     // nil when not carried
+	Name     string               `json:"name"`           // sysban filter name
+	Source   string               `json:"source"`         // fail2ban filter name (filter.d/<source>.conf)
+	Args     map[string]string    `json:"args,omitempty"` // the jail's arguments to it ([mode=...])
+	Files    []string             `json:"files"`          // read, in order
+	Spec     *pipeline.FilterSpec `json:"-"`              // nil when not carried
 	Patterns []PatternResult      `json:"patterns"`
 	Notes    []Item               `json:"notes,omitempty"`
 	// NotCarried says why the filter as a whole could not be carried.
@@ -72,7 +74,7 @@ var (
 // translateFilter reads filter.d/name as fail2ban would for a jail that
 // passes args (its filter = name[args]) and translates it.
 func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string) FilterResult {
-	res := FilterResult{Name: sysbanName}
+	res := FilterResult{Name: sysbanName, Source: name, Args: args}
 	l, err := readLayers(fsys, "filter.d/"+name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -302,12 +304,15 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	switch {
 	case strings.HasPrefix(strings.TrimLeft(p, "^"), prefixMarker):
 		// "^^%(__prefix_line)s" happens when a prefregex anchors a piece
-		// that is anchored already (freeswitch).
-		p = "^" + strings.TrimPrefix(strings.TrimLeft(p, "^"), prefixMarker)
+		// that is anchored already (freeswitch). fail2ban's prefix also
+		// matches nothing: lines of a daemon's own file (with its time
+		// stamp, which fail2ban cut out) reach the same pattern.
+		p = "^" + skipStamp(strings.TrimPrefix(strings.TrimLeft(p, "^"), prefixMarker))
 	case strings.Contains(p, prefixMarker):
 		return drop("the syslog line prefix (%(__prefix_line)s) is not at its start")
 	case strings.HasPrefix(p, "^"):
-		notes = append(notes, "fail2ban anchored it at the start of the line after the date; sysban anchors it at the start of the message text, after the program tag")
+		p = "^" + skipStamp(strings.TrimPrefix(p, "^"))
+		notes = append(notes, "fail2ban anchored it after the line's time stamp; sysban anchors it at the start of the message text, after the program tag or a daemon's own time stamp")
 	default:
 		if rest, ok := stripProgram(p, programs); ok {
 			p = "^" + rest
@@ -341,6 +346,30 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		pr.Why = strings.Join(notes, "; ")
 	}
 	return pr
+}
+
+// leadingStamp matches the time stamps daemons write at the start of their
+// own log files (fail2ban removes them before matching): "[Sat Jun 30
+// 04:09:24 2012]", "[2012-02-13 17:21:54]", "2012/04/09 11:53:29",
+// "2026-11-21T10:00:00.123+01:00", "21-Nov-2026 10:00:00.123",
+// "Tue Jun 10 18:57:41 2014", "Jun 10 18:57:41". Only the daemon writes the
+// start of its line, so skipping a stamp there lets no attacker text in.
+const leadingStamp = `(?:\[[^\]]{1,64}\]` +
+	`|\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|[+-]\d\d:?\d\d))?` +
+	`|\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d(?:\.\d+)?` +
+	`|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}` +
+	`|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)`
+
+// skipStamp puts an optional leading time stamp before rest (a pattern
+// without its ^). When rest starts by matching white space itself, the
+// stamp takes none, else it takes what follows it.
+func skipStamp(rest string) string {
+	for _, ws := range []string{" ", `\s`, "(?: ", `(?:\s`} {
+		if strings.HasPrefix(rest, ws) {
+			return "(?:" + leadingStamp + ")?" + rest
+		}
+	}
+	return "(?:" + leadingStamp + `\s*)?` + rest
 }
 
 // groupEnd returns the index just after the group that opens at p[start],
@@ -519,7 +548,7 @@ func regexToGlobs(re string) ([]string, bool) {
 		for strings.Contains(g, "**") {
 			g = strings.ReplaceAll(g, "**", "*")
 		}
-		if g != "" && g != "*" {
+		if g != "" {
 			out = append(out, g)
 		}
 	}

@@ -218,4 +218,15 @@ func TestDebianStock(t *testing.T) {
 			t.Errorf("jail %s neither carried nor reported", jr.Name)
 		}
 	}
+	// The translated filters against fail2ban's own annotated samples.
+	cfg, _ = imported(t, etc)
+	logs := filepath.Join(root, "usr", "lib", "python3", "dist-packages", "fail2ban", "tests", "files", "logs")
+	total := reportSamples(t, rep, cfg.Filters, logs)
+	t.Logf("translated filters on fail2ban's samples: %d failures, %d found with the right host, %d wrong host, %d missed; %d false positives",
+		total.failures, total.hits, total.wrongHost, total.missed, total.falsePositives)
+	// A translation may miss (the report says what it could not carry),
+	// but it must never count a line fail2ban does not.
+	if total.falsePositives > 0 || total.hits == 0 {
+		t.Errorf("%d false positives, %d hits on fail2ban's samples", total.falsePositives, total.hits)
+	}
 }
