@@ -21,10 +21,13 @@
 //     %(default/key)s, %(known/key)s, %(section/key)s; %(__name__)s is the
 //     section's name.
 //   - filter.go: a filter.d file turned into a sysban filter, or the reason
-//     why not; builtin.go: fail2ban's filter names that sysban's built-in
-//     filters replace.
-//   - translate.go: jails, actions and [DEFAULT] into sysban's config keys;
-//     report.go: the migration report.
+//     why not: pattern.go translates each failregex/ignoreregex (prefix,
+//     prefregex, tags, Python spellings), programs.go finds the syslog
+//     programs it reads; builtin.go: fail2ban's filter names that sysban's
+//     built-in filters replace.
+//   - translate.go: [DEFAULT], fail2ban.conf and the output; jail.go: each
+//     jail's filter, actions, ports and log paths; report.go: the migration
+//     report.
 //
 // Bounds, because the directory may be anything: a file is at most
 // MaxFileSize, a value (raw or interpolated) at most MaxValueSize,
