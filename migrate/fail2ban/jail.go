@@ -43,7 +43,7 @@ func (im *importer) jail(sec string) {
 	out.outSettings = *im.settings(sec, &jr.Items)
 	im.banActions(sec, out, &jr)
 	im.logpaths(sec, filter, &jr)
-	im.otherKeys(sec, &jr)
+	im.otherKeys(sec, &jr.Items)
 	im.out.Jails[jr.Sysban] = out
 	im.report.Jails = append(im.report.Jails, jr)
 }
@@ -383,12 +383,13 @@ var handledKeys = []string{"enabled", "filter", "maxretry", "findtime", "bantime
 	"port", "protocol", "action", "banaction", "banaction_allports", "backend", "logpath", "destemail", "sender", "mta", "chain",
 	"mode", "__name__"}
 
-// otherKeys reports what the jail section sets itself and sysban has no
-// key for.
-func (im *importer) otherKeys(sec string, jr *JailReport) {
+// otherKeys reports what the section (a jail or [DEFAULT]) sets itself and
+// sysban has no key for.
+func (im *importer) otherKeys(sec string, items *[]Item) {
 	for _, k := range im.jails.OwnKeys(sec) {
-		if slices.Contains(handledKeys, k) || strings.HasPrefix(k, "action_") {
-			continue
+		if slices.Contains(handledKeys, k) || strings.HasPrefix(k, "action_") || strings.HasPrefix(k, "banaction") ||
+			sec == DefaultSection && (strings.HasSuffix(k, "_log") || strings.HasSuffix(k, "_backend") || strings.HasPrefix(k, "syslog_")) {
+			continue // consumed by the jails that use them
 		}
 		v, _ := im.jails.Get(sec, k, nil)
 		it := Item{Key: k, From: v, Status: StatusDropped}
@@ -401,12 +402,14 @@ func (im *importer) otherKeys(sec string, jr *JailReport) {
 			}
 			it.Why = "sysban runs no command to decide on a ban; list the addresses in ignoreip"
 		case "maxmatches", "maxlines":
-			it.Why = "sysban keeps each ban's matched lines itself"
+			it.Status, it.Why = StatusChanged, "sysban keeps each ban's matched lines itself (a mail action's maxlines)"
 		case "datepattern", "logencoding", "logtimezone", "journalmatch":
-			it.Why = "sysban reads syslog: the forwarder delivers time, encoding and source"
+			it.Status, it.Why = StatusChanged, "sysban reads syslog: the forwarder delivers time, encoding and source"
+		case "fail2ban_agent", "blocklist_de_apikey", "cfemail", "cfapikey", "default_backend", "logencoding_default":
+			continue // only used by actions reported with their jails
 		default:
 			it.Why = "no sysban equivalent"
 		}
-		jr.Items = append(jr.Items, it)
+		*items = append(*items, it)
 	}
 }

@@ -103,6 +103,7 @@ func Import(fsys fs.FS, dir string) (*Result, error) {
 		return nil, err
 	}
 	im.out.Defaults = im.settings(DefaultSection, &im.report.General)
+	im.otherKeys(DefaultSection, &im.report.General)
 	for _, sec := range jails.Sections() {
 		if sec == DefaultSection {
 			continue
