@@ -159,7 +159,7 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 		}
 	}
 	if dp, err := get("datepattern"); err == nil && dp != "" {
-		res.Notes = append(res.Notes, Item{Status: StatusDropped, Key: "datepattern", From: dp,
+		res.Notes = append(res.Notes, Item{Status: StatusChanged, Key: "datepattern", From: dp,
 			Why: "sysban takes the time from the syslog header and counts on its own clock"})
 	}
 	if journal != "" {
