@@ -47,6 +47,13 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 			return drop("it uses " + f.what + ", which Go's RE2 engine cannot run (it guarantees linear time on attacker-written lines); a bounded backtracking engine is not in sysban yet: rewrite it without, or split it into patterns and an ignoreregex")
 		}
 	}
+	// fail2ban cuts the time stamp out of the line before matching, so its
+	// patterns for logs with a bracketed time in the middle (Apache's
+	// error_log, nginx's access log) say "\[\]" where the stamp was.
+	if strings.Contains(p, `\[\]`) {
+		p = strings.ReplaceAll(p, `\[\]`, `\[[^\]]{1,64}\]`)
+		notes = append(notes, `fail2ban's "\[\]" (where it cut out the time stamp) is a bracketed time stamp`)
+	}
 	p = fieldTagRE.ReplaceAllStringFunc(p, func(t string) string {
 		if strings.HasPrefix(t, "</") {
 			return ")"
@@ -123,23 +130,20 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 // own log files (fail2ban removes them before matching): "[Sat Jun 30
 // 04:09:24 2012]", "[2012-02-13 17:21:54]", "2012/04/09 11:53:29",
 // "2026-11-21T10:00:00.123+01:00", "21-Nov-2026 10:00:00.123",
+// "Apr-07-13 07:08:36",
 // "Tue Jun 10 18:57:41 2014", "Jun 10 18:57:41". Only the daemon writes the
 // start of its line, so skipping a stamp there lets no attacker text in.
 const leadingStamp = `(?:\[[^\]]{1,64}\]` +
 	`|\d{4}[-/]\d\d[-/]\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:Z|[+-]\d\d:?\d\d))?` +
 	`|\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d(?:\.\d+)?` +
+	`|[A-Z][a-z]{2}-\d\d-\d\d(?:\d\d)? \d\d:\d\d:\d\d` +
 	`|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}` +
 	`|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)`
 
-// skipStamp puts an optional leading time stamp before rest (a pattern
-// without its ^). When rest starts by matching white space itself, the
-// stamp takes none, else it takes what follows it.
+// skipStamp puts an optional leading time stamp, and the white space after
+// it, before rest (a pattern without its ^). RE2 gives the white space
+// back when rest needs it.
 func skipStamp(rest string) string {
-	for _, ws := range []string{" ", `\s`, "(?: ", `(?:\s`} {
-		if strings.HasPrefix(rest, ws) {
-			return "(?:" + leadingStamp + ")?" + rest
-		}
-	}
 	return "(?:" + leadingStamp + `\s*)?` + rest
 }
 
