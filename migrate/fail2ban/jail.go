@@ -105,6 +105,10 @@ func (im *importer) jailFilter(sec string, jr *JailReport) (string, string) {
 	if fr.Spec == nil {
 		jr.NotCarried = "filter " + call.Name + ": " + fr.NotCarried
 		jr.Items = append(jr.Items, Item{Key: "filter", From: text, Status: StatusDropped, Why: fr.NotCarried})
+		if near := nearBuiltins(call.Name); len(near) > 0 {
+			jr.Todo = append(jr.Todo, "sysban's built-in filters for the same daemon: "+strings.Join(near, ", ")+
+				" (see docs/filters.md); set filter: to one of them to carry this jail")
+		}
 		return "", ""
 	}
 	it := Item{Key: "filter", From: text, To: "filter: " + fr.Name + " (translated from filter.d)", Status: StatusChanged,
@@ -112,6 +116,24 @@ func (im *importer) jailFilter(sec string, jr *JailReport) (string, string) {
 	jr.Items = append(jr.Items, it)
 	jr.Todo = append(jr.Todo, routeTodo(fr.Spec.Programs))
 	return fr.Name, ""
+}
+
+// nearBuiltins lists sysban's built-in filters for the daemon a fail2ban
+// filter name starts with ("sendmail-sasl": sendmail-auth,
+// sendmail-reject), with the multi-line ones first noted.
+func nearBuiltins(name string) []string {
+	daemon, _, _ := strings.Cut(name, "-")
+	var out []string
+	for n, spec := range pipeline.BuiltinFilters() {
+		if n == daemon || strings.HasPrefix(n, daemon+"-") || slices.Contains(spec.Programs, daemon) {
+			if len(spec.Correlate) > 0 {
+				n += " (correlates multi-line failures)"
+			}
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (im *importer) uniqueFilterName(name string) string {

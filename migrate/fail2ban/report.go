@@ -104,7 +104,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		writeItems(&b, j.Items)
 		if f := j.Filter; f != nil {
-			fmt.Fprintf(&b, "  filter %s from %s:\n", f.Name, strings.Join(f.Files, ", "))
+			if len(f.Files) > 0 {
+				fmt.Fprintf(&b, "  filter %s from %s:\n", f.Name, strings.Join(f.Files, ", "))
+			} else {
+				fmt.Fprintf(&b, "  filter %s:\n", f.Name)
+			}
 			if f.NotCarried != "" {
 				fmt.Fprintf(&b, "    NOT CARRIED: %s\n", f.NotCarried)
 			}

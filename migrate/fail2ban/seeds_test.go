@@ -166,6 +166,10 @@ func TestSeedConfigurations(t *testing.T) {
 				if !strings.Contains(jr.NotCarried, why) {
 					t.Errorf("%s: not carried %q, want it to say %q", name, jr.NotCarried, why)
 				}
+				// The user is pointed at the built-in that does the job.
+				if !strings.Contains(strings.Join(jr.Todo, "\n"), "sendmail-auth (correlates multi-line failures)") {
+					t.Errorf("%s: todo %q does not point at sendmail-auth", name, jr.Todo)
+				}
 			}
 			if got := rep.Counts.JailsNotCarried; got != len(tc.notCarried) {
 				t.Errorf("%d jails not carried, want %d", got, len(tc.notCarried))
