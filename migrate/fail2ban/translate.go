@@ -16,6 +16,10 @@ import (
 	"github.com/sysban/sysban/pipeline"
 )
 
+// errOutputInvalid marks a translation that sysban's own config loader
+// refuses: always a bug here, never the user's input.
+var errOutputInvalid = errors.New("the translated config does not load")
+
 // Result is an import: sysban's YAML and the report.
 type Result struct {
 	YAML   []byte
@@ -130,7 +134,7 @@ func Import(fsys fs.FS, dir string) (*Result, error) {
 	// What `sysban check` would say, so a translation mistake shows here
 	// and not when the daemon starts.
 	if _, err := config.Parse("import-fail2ban output", data, nil); err != nil {
-		return nil, fmt.Errorf("fail2ban: the translated config does not load (a bug in the importer, please report it): %w", err)
+		return nil, fmt.Errorf("fail2ban: %w (a bug in the importer, please report it): %w", errOutputInvalid, err)
 	}
 	return &Result{YAML: data, Report: im.report}, nil
 }
