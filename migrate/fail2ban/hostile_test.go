@@ -39,6 +39,10 @@ func TestHostileInput(t *testing.T) {
 			"jail.conf":          "[evil]\nenabled = true\nfilter = evil\n",
 			"filter.d/evil.conf": "[Definition]\nfailregex = ^(a+)+$ <HOST>\n",
 		}, "", "changed failregex ^(a+)+$ <HOST>"},
+		{"inline flags", map[string]string{
+			"jail.conf":        "[fl]\nenabled = true\nfilter = fl\n",
+			"filter.d/fl.conf": "[Definition]\nfailregex = (?i)^login FAILED from <HOST>$\n            (?x)^spaced <HOST>$\n",
+		}, "", "-> ^(?i)(?:"},
 		{"host twice", map[string]string{
 			"jail.conf":         "[two]\nenabled = true\nfilter = two\n",
 			"filter.d/two.conf": "[Definition]\nfailregex = ^from <HOST> to <HOST>$\n",

@@ -17,6 +17,15 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	}
 	var notes []string
 	p := src
+	// Leading inline flags ("(?i)^Failed ...") go back on after the
+	// anchor; Python's verbose, ASCII and locale flags have no RE2 form.
+	flags := leadingFlags.FindString(p)
+	if flags != "" {
+		if strings.ContainsAny(flags, "xaLu") {
+			return drop("its inline flags " + flags + " have no Go equivalent (verbose, ASCII or locale mode)")
+		}
+		p = strings.TrimPrefix(p, flags)
+	}
 	if prefregex != "" {
 		inner := strings.TrimPrefix(p, "^")
 		if inner == p {
@@ -103,6 +112,9 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	// Python spellings Go reads differently.
 	p = strings.ReplaceAll(p, `\Z`, `\z`)
 	p = strings.ReplaceAll(p, `{,`, `{0,`)
+	if flags != "" {
+		p = "^" + flags + strings.TrimPrefix(p, "^")
+	}
 	pr.To = p
 	spec := pipeline.FilterSpec{Name: "check", Programs: []string{"check"}}
 	if kind == "failregex" {
@@ -125,6 +137,9 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	}
 	return pr
 }
+
+// leadingFlags finds inline flags at a pattern's start, "(?i)".
+var leadingFlags = regexp.MustCompile(`^\(\?[aiLmsux]+\)`)
 
 // leadingStamp matches the time stamps daemons write at the start of their
 // own log files (fail2ban removes them before matching): "[Sat Jun 30
