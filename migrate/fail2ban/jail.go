@@ -239,9 +239,7 @@ func (im *importer) banActions(sec string, out *outJail, jr *JailReport) {
 		jr.Items = append(jr.Items, Item{Key: "action", From: text, To: "ports: [], protocol: all", Status: StatusChanged,
 			Why: "no firewall action: sysban always bans, here from every port"})
 	}
-	slices.Sort(ports)
-	ports = slices.Compact(ports)
-	// "domain,53" is one port twice.
+	// In the order written; "domain,53" is one port twice.
 	seen := map[sysban.PortRange]bool{}
 	ports = slices.DeleteFunc(ports, func(p string) bool {
 		r, _ := config.ParsePort(p)
