@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
@@ -103,6 +104,40 @@ func TestBanActions(t *testing.T) {
 		}
 		if got := strings.Join(ports, ","); got != tc.ports || string(rule.Protocol) != tc.protocol || string(rule.Verdict) != tc.verdict {
 			t.Errorf("%s: ports %q protocol %s verdict %s, want %q %s %s", tc.name, got, rule.Protocol, rule.Verdict, tc.ports, tc.protocol, tc.verdict)
+		}
+	}
+}
+
+// TestBanTimeIncrement: fail2ban's bantime.* keys.
+func TestBanTimeIncrement(t *testing.T) {
+	cfg, rep := importMap(t, map[string]string{"jail.conf": `[DEFAULT]
+bantime = 1h
+bantime.increment = true
+bantime.maxtime = 5w
+bantime.rndtime = 10m
+bantime.factor = 2
+bantime.overalljails = true
+[j]
+enabled = true
+filter = sshd
+bantime.multipliers = 1 3 9 27
+[k]
+enabled = true
+filter = sshd
+bantime.increment = false
+`})
+	j, k := jailOf(t, cfg, "j"), jailOf(t, cfg, "k")
+	if inc := j.BanTimeIncrement; !inc.Enabled || inc.Multiplier != 3 || inc.MaxTime != 5*7*24*time.Hour || inc.RndTime != 10*time.Minute {
+		t.Errorf("j: %+v", inc)
+	}
+	if k.BanTimeIncrement.Enabled {
+		t.Errorf("k: %+v", k.BanTimeIncrement)
+	}
+	var b strings.Builder
+	rep.WriteText(&b)
+	for _, want := range []string{"dropped bantime.factor = 2 (sysban has no factor", "dropped bantime.overalljails = true", "changed bantime.multipliers = 1 3 9 27 -> bantimeincrement.multiplier: 3"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
 		}
 	}
 }
