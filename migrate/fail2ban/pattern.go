@@ -145,7 +145,7 @@ var leadingFlags = regexp.MustCompile(`^\(\?[aiLmsux]+\)`)
 // own log files (fail2ban removes them before matching): "[Sat Jun 30
 // 04:09:24 2012]", "[2012-02-13 17:21:54]", "2012/04/09 11:53:29",
 // "2026-11-21T10:00:00.123+01:00", "21-Nov-2026 10:00:00.123",
-// "Apr-07-13 07:08:36",
+// "Apr-07-13 07:08:36", Unix seconds "1386543323.000" (squid),
 // "Tue Jun 10 18:57:41 2014", "Jun 10 18:57:41". Only the daemon writes the
 // start of its line, so skipping a stamp there lets no attacker text in.
 const leadingStamp = `(?:\[[^\]]{1,64}\]` +
@@ -153,7 +153,8 @@ const leadingStamp = `(?:\[[^\]]{1,64}\]` +
 	`|\d\d-[A-Za-z]{3}-\d{4} \d\d:\d\d:\d\d(?:\.\d+)?` +
 	`|[A-Z][a-z]{2}-\d\d-\d\d(?:\d\d)? \d\d:\d\d:\d\d` +
 	`|[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \d{4}` +
-	`|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)`
+	`|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d` +
+	`|\d{10}(?:\.\d+)?)`
 
 // skipStamp puts an optional leading time stamp, and the white space after
 // it, before rest (a pattern without its ^). RE2 gives the white space
