@@ -89,6 +89,9 @@ func (im *importer) jailFilter(sec string, jr *JailReport) (string, string) {
 	fr, done := im.filters[key]
 	if !done {
 		name := sysbanName(call.Name)
+		if mode != "" && mode != "normal" {
+			name = sysbanName(call.Name + "-" + mode) // postfix[mode=rbl]: postfix-rbl
+		}
 		if _, clash := pipeline.BuiltinFilters()[name]; clash || name == pipeline.RecidiveFilter {
 			name = sysbanName(name + "-local")
 		}
