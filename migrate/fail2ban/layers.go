@@ -20,7 +20,6 @@ type Layers struct {
 
 type layeredSection struct {
 	values map[string]string
-	from   map[string]string // file that set each key last
 	// known holds the value a key had before the latest file overrode it:
 	// what %(known/key)s refers to.
 	known map[string]string
@@ -159,7 +158,7 @@ func (l *Layers) merge(f *iniFile) {
 		}
 		ls, ok := l.sections[s.name]
 		if !ok {
-			ls = &layeredSection{values: map[string]string{}, from: map[string]string{}, known: map[string]string{}}
+			ls = &layeredSection{values: map[string]string{}, known: map[string]string{}}
 			l.sections[s.name] = ls
 			l.order = append(l.order, s.name)
 		}
@@ -168,7 +167,6 @@ func (l *Layers) merge(f *iniFile) {
 				ls.known[k] = old
 			}
 			ls.values[k] = s.values[k]
-			ls.from[k] = f.path
 		}
 	}
 }
@@ -179,16 +177,6 @@ func (l *Layers) Files() []string { return slices.Clone(l.files) }
 // Sections returns the section names in order of first appearance,
 // [DEFAULT] included.
 func (l *Layers) Sections() []string { return slices.Clone(l.order) }
-
-// Has reports whether section sets key itself (not through [DEFAULT]).
-func (l *Layers) Has(section, key string) bool {
-	s, ok := l.sections[section]
-	if !ok {
-		return false
-	}
-	_, ok = s.values[key]
-	return ok
-}
 
 // OwnKeys returns the keys section sets itself, sorted.
 func (l *Layers) OwnKeys(section string) []string {
@@ -202,18 +190,6 @@ func (l *Layers) OwnKeys(section string) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// From names the file that set key in section (or in [DEFAULT]).
-func (l *Layers) From(section, key string) string {
-	for _, sec := range []string{section, DefaultSection} {
-		if s, ok := l.sections[sec]; ok {
-			if f, ok := s.from[key]; ok {
-				return f
-			}
-		}
-	}
-	return ""
 }
 
 // ErrNoOption is returned (wrapped) by Get for a key that neither the
@@ -263,15 +239,6 @@ func (l *Layers) expand(asked, sec, name, v string, ok bool, vars map[string]str
 		return "", fmt.Errorf("[%s] %s: %w", asked, name, err)
 	}
 	return out, nil
-}
-
-// Lookup is Get with a fallback for unset keys.
-func (l *Layers) Lookup(section, key, fallback string) (string, error) {
-	v, err := l.Get(section, key, nil)
-	if errors.Is(err, ErrNoOption) {
-		return fallback, nil
-	}
-	return v, err
 }
 
 // interpolate expands %(ref)s in v within section. chain holds the keys

@@ -5,7 +5,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/sysban/sysban/config"
 )
@@ -274,6 +273,3 @@ func parseCall(s string) (callSpec, error) {
 	}
 	return c, nil
 }
-
-// asDuration is a helper for the report: seconds as a Go duration.
-func asDuration(sec float64) time.Duration { return time.Duration(sec * float64(time.Second)) }
