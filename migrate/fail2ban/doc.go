@@ -36,6 +36,17 @@
 // files deep. Exceeding one is an error that names the file, section and
 // key; nothing loops or grows without limit.
 //
+// Patterns: fail2ban matches a failregex against the log line with its time
+// stamp cut out; sysban matches the message text after the program tag (or,
+// for a daemon's own file forwarded by imfile, the whole line). So the
+// syslog prefix (%(__prefix_line)s) becomes the ^ anchor, a leading time
+// stamp a daemon writes is skipped, fail2ban's "\[\]" (the hole where a
+// bracketed time was) becomes a bracketed stamp, a prefregex is joined with
+// each pattern, and a pattern fail2ban searched for anywhere keeps that
+// meaning behind "^.*?" with a report entry asking to anchor it. The test
+// suite runs the translated stock filters over fail2ban's own annotated
+// sample logs and requires that they count no line fail2ban does not.
+//
 // Regexes: sysban runs Go's RE2, which guarantees linear time on every
 // line an attacker writes. Python patterns that RE2 cannot express
 // (look-around, back-references, possessive and atomic forms, multi-line
