@@ -3,6 +3,11 @@
 // It talks to nf_tables over netlink (github.com/google/nftables) and never
 // runs the nft command.
 //
+// It is the last link of the ban chain (receiver -> pipeline -> store ->
+// nft): Backend implements sysban.Applier, called by the store's Journal
+// once a batch is recorded, and by store.Store.Restore at start. The Guard
+// reads the bans that must be in the kernel from the store (a BanSource).
+//
 // # Ruleset layout
 //
 // Everything lives in one table, "table inet sysban" by default. The inet

@@ -156,6 +156,9 @@ func elementTimeout(ban sysban.Ban, now time.Time) (timeout time.Duration, ok bo
 	return min(rem, maxTimeout), true
 }
 
+// The Backend is the last link of the ban chain (see sysban.Applier).
+var _ sysban.Applier = (*Backend)(nil)
+
 // Apply adds every ban to its jail's set, with the ban's remaining time as
 // timeout (none for permanent bans); bans already over are skipped. An
 // IPv4-mapped IPv6 address is banned as IPv4. Bans are sent in one batch

@@ -4,7 +4,8 @@
 // about it, match the text against those filters' anchored patterns to find
 // the offending address, count failures per address per jail in a sliding
 // findtime window, and when an address reaches maxretry hand a sysban.Ban to
-// the firewall stage (a Banner) in batches.
+// the next link of the ban chain (a sysban.Applier: the store's Journal,
+// which passes them on to nft) in batches.
 //
 // A filter (FilterSpec) is data: programs, failregexes with <HOST> and
 // <VAR:name> placeholders, ignoreregexes, modes (extra failregexes a jail
@@ -21,10 +22,15 @@
 // filter is RecidiveFilter count the bans the other jails applied instead
 // of log lines, banning addresses that keep coming back.
 //
-// Data flows one way (receiver -> pipeline -> nft); Pipeline implements the
-// receiver's Handler and needs only a Banner from the next stage. Memory is
-// bounded: routing caches, tracked addresses per jail (a pointer-free
-// record of 40 bytes each), the failure lines they keep (a byte ring per
-// jail), pending multi-line opens, the DNS queue and cache and the ban queue
-// all have fixed limits, because every byte of input comes from the network.
+// The jail's rule (jail.go: maxretry failures within findtime) is kept apart
+// from the bounded table it counts in (addrtable.go: hash index, LRU order,
+// failure rings; addrtable_lines.go: the byte ring of failure lines).
+//
+// Data flows one way (receiver -> pipeline -> store -> nft); Pipeline
+// implements the receiver's Handler and needs only a sysban.Applier from the
+// next stage. Memory is bounded: routing caches, tracked addresses per jail
+// (a pointer-free record of 40 bytes each), the failure lines they keep (a
+// byte ring per jail shard), pending multi-line opens, the DNS queue and
+// cache and the ban queue all have fixed limits, because every byte of input
+// comes from the network.
 package pipeline

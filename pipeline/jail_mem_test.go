@@ -62,7 +62,7 @@ func TestTrackedBytesPerAddress(t *testing.T) {
 			runtime.ReadMemStats(&after)
 			lines := 0
 			for i := range j.shards {
-				lines += cap(j.shards[i].lines.buf)
+				lines += cap(j.shards[i].tracked.lines.buf)
 			}
 			alloc := float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 			inuse := float64(after.HeapInuse-before.HeapInuse) / float64(n)

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestBanNotHeldByBusyReceiver checks that a ban goes to the Banner before
+// TestBanNotHeldByBusyReceiver checks that a ban goes to the Applier before
 // the goroutine that decided it (a receiver that never blocks under load)
 // runs on. With one processor that goroutine is the only thing keeping the
 // worker off the CPU, so Handle returning before the ban was applied means

@@ -19,12 +19,6 @@ import (
 	"github.com/sysban/sysban"
 )
 
-// Banner is what the pipeline needs from the firewall stage
-// (nft.Backend implements it). Apply must not retain bans after it returns.
-type Banner interface {
-	Apply(ctx context.Context, bans []sysban.Ban) error
-}
-
 // JailSpec is one enabled jail: which filter feeds it and when it bans.
 type JailSpec struct {
 	Name string
@@ -83,7 +77,7 @@ const (
 	DefaultQueueSize  = 65536
 )
 
-// maxBatch caps how many bans one Banner.Apply call gets.
+// maxBatch caps how many bans one Apply call gets.
 const maxBatch = 4096
 
 // maxAppCache bounds the cache of glob routing results. App names come from
@@ -146,7 +140,7 @@ func newMatch(f *Filter, o outcome) (Match, bool) {
 type Stats struct {
 	Messages  uint64 // messages handled
 	Unrouted  uint64 // messages whose program no jail's filter reads
-	BanErrors uint64 // failed Banner.Apply calls
+	BanErrors uint64 // failed Apply calls
 	BansLost  uint64 // bans given up on after retries or at shutdown
 	Queued    int    // bans waiting for the ban worker
 	DNS       DNSStats
@@ -198,7 +192,7 @@ type Pipeline struct {
 	now       func() time.Time
 	epoch     time.Time
 	protected []netip.Prefix
-	banner    Banner
+	banner    sysban.Applier
 	dns       *resolver
 	offences  OffenceCounter
 
@@ -235,9 +229,9 @@ type globRoute struct {
 
 // New validates cfg, compiles the filters and builds the pipeline. Bans are
 // delivered to banner once Run is running.
-func New(cfg Config, banner Banner, opts Options) (*Pipeline, error) {
+func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 	if banner == nil {
-		return nil, errors.New("pipeline: nil Banner")
+		return nil, errors.New("pipeline: nil Applier")
 	}
 	p := &Pipeline{
 		log:       opts.Logger,

@@ -288,10 +288,10 @@ func TestEvictionBound(t *testing.T) {
 	tracked := 0
 	for i := range j.shards {
 		s := &j.shards[i]
-		if len(s.failing) > s.limit {
-			t.Fatalf("shard %d tracks %d, limit %d", i, len(s.failing), s.limit)
+		if s.tracked.len() > s.limit {
+			t.Fatalf("shard %d tracks %d, limit %d", i, s.tracked.len(), s.limit)
 		}
-		tracked += len(s.failing)
+		tracked += s.tracked.len()
 	}
 	if tracked > maxTracked {
 		t.Fatalf("tracking %d addresses, bound %d", tracked, maxTracked)

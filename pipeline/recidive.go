@@ -14,7 +14,7 @@ import (
 // own log): every ban applied in another jail is one failure of its
 // address in every jail whose Filter is RecidiveFilter, and such a jail's
 // MaxRetry within FindTime bans the address for its own BanTime, usually on
-// every port. A ban counts once it is applied (Banner.Apply succeeded; a
+// every port. A ban counts once it is applied (Applier.Apply succeeded; a
 // lost ban is no offence), and manual bans count through CountBan. Bans
 // made by recidive jails never feed them again. The count lives in memory
 // like every failure window: a restart starts it afresh.

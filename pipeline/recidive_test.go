@@ -31,7 +31,7 @@ func recidiveConfig() Config {
 }
 
 // runPipeline starts Run with banner and stops it when the test ends.
-func runPipeline(t *testing.T, cfg Config, banner Banner, opts Options) *Pipeline {
+func runPipeline(t *testing.T, cfg Config, banner sysban.Applier, opts Options) *Pipeline {
 	t.Helper()
 	p, err := New(cfg, banner, opts)
 	if err != nil {

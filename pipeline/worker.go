@@ -9,7 +9,7 @@ import (
 	"github.com/sysban/sysban"
 )
 
-// Retry policy for Banner.Apply: attempts in all, and the first backoff,
+// Retry policy for Applier.Apply: attempts in all, and the first backoff,
 // doubled after each failure (0.25s, 0.5s, 1s). Short enough that a
 // transient netlink error costs seconds, long enough not to spin.
 const (
@@ -58,7 +58,7 @@ func (p *Pipeline) enqueue(b sysban.Ban) {
 }
 
 // Run is the ban worker (and runs the hostname resolver): it drains the ban queue in batches of up to 4096
-// and calls Banner.Apply once per batch. Failed batches are retried with
+// and calls Applier.Apply once per batch. Failed batches are retried with
 // backoff and, if still failing, logged as lost. When ctx is done it
 // flushes what is queued and returns nil. Run may be called once.
 func (p *Pipeline) Run(ctx context.Context) error {
@@ -112,7 +112,7 @@ func (p *Pipeline) linger(ctx context.Context, batch []sysban.Ban) []sysban.Ban 
 }
 
 // drain returns first plus everything queued behind it, up to maxBatch.
-// It allocates a fresh slice per batch so a Banner cannot see it reused.
+// It allocates a fresh slice per batch so an Applier cannot see it reused.
 func (p *Pipeline) drain(first sysban.Ban) []sysban.Ban {
 	batch := make([]sysban.Ban, 1, min(maxBatch, 1+len(p.queue)))
 	batch[0] = first

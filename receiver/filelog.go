@@ -149,92 +149,13 @@ func parseBSDorISO(b []byte, now time.Time, prev *time.Location) (time.Time, int
 	if t, n, ok := parseBSD(b, now); ok {
 		return t, n
 	}
-	if t, n, ok := parseISO(b, now.Location(), prev); ok && n < len(b) && (b[n] == ' ' || b[n] == '\t') {
+	// A file line's ISO time: "T" or a space, an offset in any ISO 8601
+	// form or none (the host's zone); a blank, not the end, must follow.
+	rules := isoRules{spaceSep: true, zoneless: now.Location(), looseOffset: true}
+	if t, n, ok := readISO(b, rules, prev); ok && n < len(b) && (b[n] == ' ' || b[n] == '\t') {
 		return t, n
 	}
 	return time.Time{}, 0
-}
-
-// parseISO reads "YYYY-MM-DD(T| )hh:mm:ss[.frac][Z|±hh:mm|±hhmm|±hh]".
-// Without a zone the time is in loc; a numeric offset equal to prev's reuses
-// prev.
-func parseISO(b []byte, loc, prev *time.Location) (time.Time, int, bool) {
-	year, i, ok := digits(b, 0, 4, 4)
-	if !ok || i >= len(b) || b[i] != '-' {
-		return time.Time{}, 0, false
-	}
-	mon, i, ok := digits(b, i+1, 2, 2)
-	if !ok || mon < 1 || mon > 12 || i >= len(b) || b[i] != '-' {
-		return time.Time{}, 0, false
-	}
-	day, i, ok := digits(b, i+1, 2, 2)
-	if !ok || day < 1 || day > 31 || i >= len(b) || (b[i] != 'T' && b[i] != 't' && b[i] != ' ') {
-		return time.Time{}, 0, false
-	}
-	hh, mm, ss, ns, i, ok := clock(b, i+1)
-	if !ok {
-		return time.Time{}, 0, false
-	}
-	if i < len(b) {
-		switch b[i] {
-		case 'Z', 'z':
-			loc = time.UTC
-			i++
-		case '+', '-':
-			off, j, ok := zoneOffset(b, i+1)
-			if !ok {
-				return time.Time{}, 0, false
-			}
-			if b[i] == '-' {
-				off = -off
-			}
-			switch {
-			case off == 0:
-				loc = time.UTC
-			case sameOffset(prev, off):
-				loc = prev
-			default:
-				loc = time.FixedZone("", off)
-			}
-			i = j
-		}
-	}
-	t := time.Date(year, time.Month(mon), day, hh, mm, ss, ns, loc)
-	if t.Day() != day {
-		return time.Time{}, 0, false
-	}
-	return t, i, true
-}
-
-// sameOffset reports whether loc is a fixed zone of off seconds.
-func sameOffset(loc *time.Location, off int) bool {
-	if loc == nil || loc == time.UTC || loc == time.Local {
-		return false
-	}
-	name, o := time.Unix(0, 0).In(loc).Zone()
-	return name == "" && o == off
-}
-
-// zoneOffset reads "hh:mm", "hhmm" or "hh" at b[i:] as seconds.
-func zoneOffset(b []byte, i int) (int, int, bool) {
-	oh, j, ok := digits(b, i, 2, 2)
-	if !ok || oh > 23 {
-		return 0, 0, false
-	}
-	if j < len(b) && b[j] == ':' {
-		j++
-	}
-	om, k, ok := digits(b, j, 2, 2)
-	if !ok {
-		if b[j-1] == ':' {
-			return 0, 0, false
-		}
-		return oh * 3600, j, true
-	}
-	if om > 59 {
-		return 0, 0, false
-	}
-	return oh*3600 + om*60, k, true
 }
 
 // daemonStamp reads the time stamp daemons write at the start of their own

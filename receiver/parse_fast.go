@@ -275,7 +275,10 @@ func (p *parser) fast5424(b []byte, n int, m *sysban.Message) bool {
 // (time.Parse with layout rfc5424.RFC3339MICRO): "T" and "Z" upper case, a
 // fraction of one to six digits, an offset "Z" or "±hh:mm". The result is
 // time.Parse's: a numeric offset that is the local zone's at that instant
-// gives time.Local, any other a fixed zone.
+// gives time.Local, any other a fixed zone. It is not readISO (stamp.go)
+// with options because the fast path must refuse what the machine refuses
+// (lower-case "t", a seventh fraction digit, a leap second) and reads fixed
+// positions; TestRFC3339Readers pins how the readers differ.
 func stamp5424(b []byte) (time.Time, int, bool) {
 	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, 0, false

@@ -137,7 +137,50 @@ func digits(b []byte, i, min, max int) (v, end int, ok bool) {
 	return v, j, true
 }
 
+// sysban reads RFC 3339 times in three places. Two share readISO below,
+// with the rules that tell them apart; the third, stamp5424 in
+// parse_fast.go, is the RFC 5424 fast path and must accept exactly what
+// go-syslog's rfc5424 machine (time.Parse) accepts, so it keeps its own
+// stricter reader. TestRFC3339Readers pins every difference.
+
+// isoRules are what a caller of readISO accepts beyond RFC 3339's
+// "YYYY-MM-DDThh:mm:ss[.frac](Z|±hh:mm)". Both readers take a lower-case
+// "t" and "z" (RFC 3339 section 5.6 allows them), one to nine fraction
+// digits, and a leap second (":60", clamped to :59 so the message is kept);
+// an offset of zero gives time.UTC, any other a fixed zone.
+type isoRules struct {
+	// spaceSep takes a space for the "T" ("2026-12-06 10:00:00"), as
+	// daemons write ISO 8601 in their own files; in a syslog header the
+	// space would end the field.
+	spaceSep bool
+	// zoneless, when set, is the zone of a time written without an offset
+	// (a file line in the host's zone); nil requires the offset, as RFC
+	// 3339 does.
+	zoneless *time.Location
+	// looseOffset takes ISO 8601's "±hhmm" and "±hh" too, seen in files;
+	// RFC 3339 has only "±hh:mm".
+	looseOffset bool
+}
+
+// syslogISO are the rules of an RFC 3339 time in an RFC 3164 header
+// (rsyslog's RSYSLOG_ForwardFormat writes one): the RFC's shape only.
+var syslogISO = isoRules{}
+
+// parseRFC3339 reads the RFC 3339 time of an RFC 3164 header at the start
+// of b; a space or the end must follow it.
 func parseRFC3339(b []byte) (time.Time, int, bool) {
+	t, i, ok := readISO(b, syslogISO, nil)
+	if !ok || i < len(b) && b[i] != ' ' {
+		return time.Time{}, 0, false
+	}
+	return t, i, true
+}
+
+// readISO reads "YYYY-MM-DD(T|t)hh:mm:ss[.frac](Z|z|±hh:mm)" at the start
+// of b, and what r allows beyond it, and returns the time and the bytes
+// read. A numeric offset equal to prev's zone reuses prev (nil: none), so
+// that a file of times in one zone does not allocate a zone per line.
+func readISO(b []byte, r isoRules, prev *time.Location) (time.Time, int, bool) {
 	year, i, ok := digits(b, 0, 4, 4)
 	if !ok || i >= len(b) || b[i] != '-' {
 		return time.Time{}, 0, false
@@ -147,40 +190,36 @@ func parseRFC3339(b []byte) (time.Time, int, bool) {
 		return time.Time{}, 0, false
 	}
 	day, i, ok := digits(b, i+1, 2, 2)
-	if !ok || day < 1 || day > 31 || i >= len(b) || (b[i] != 'T' && b[i] != 't') {
+	if !ok || day < 1 || day > 31 || i >= len(b) || (b[i] != 'T' && b[i] != 't' && (!r.spaceSep || b[i] != ' ')) {
 		return time.Time{}, 0, false
 	}
 	hh, mm, ss, ns, i, ok := clock(b, i+1)
-	if !ok || i >= len(b) {
+	if !ok {
 		return time.Time{}, 0, false
 	}
-	var loc *time.Location
-	switch b[i] {
-	case 'Z', 'z':
+	loc := r.zoneless
+	switch {
+	case i < len(b) && (b[i] == 'Z' || b[i] == 'z'):
 		loc = time.UTC
 		i++
-	case '+', '-':
-		oh, j, ok1 := digits(b, i+1, 2, 2)
-		if !ok1 || j >= len(b) || b[j] != ':' {
+	case i < len(b) && (b[i] == '+' || b[i] == '-'):
+		off, j, ok := zoneOffset(b, i+1, r.looseOffset)
+		if !ok {
 			return time.Time{}, 0, false
 		}
-		om, j, ok2 := digits(b, j+1, 2, 2)
-		if !ok2 || oh > 23 || om > 59 {
-			return time.Time{}, 0, false
-		}
-		off := oh*3600 + om*60
 		if b[i] == '-' {
 			off = -off
 		}
-		loc = time.FixedZone("", off)
-		if off == 0 {
+		switch {
+		case off == 0:
 			loc = time.UTC
+		case sameOffset(prev, off):
+			loc = prev
+		default:
+			loc = time.FixedZone("", off)
 		}
 		i = j
-	default:
-		return time.Time{}, 0, false
-	}
-	if i < len(b) && b[i] != ' ' {
+	case loc == nil:
 		return time.Time{}, 0, false
 	}
 	t := time.Date(year, time.Month(mon), day, hh, mm, ss, ns, loc)
@@ -188,4 +227,39 @@ func parseRFC3339(b []byte) (time.Time, int, bool) {
 		return time.Time{}, 0, false
 	}
 	return t, i, true
+}
+
+// sameOffset reports whether loc is a fixed zone of off seconds.
+func sameOffset(loc *time.Location, off int) bool {
+	if loc == nil || loc == time.UTC || loc == time.Local {
+		return false
+	}
+	name, o := time.Unix(0, 0).In(loc).Zone()
+	return name == "" && o == off
+}
+
+// zoneOffset reads "hh:mm" at b[i:] as seconds, or with loose also "hhmm"
+// or "hh".
+func zoneOffset(b []byte, i int, loose bool) (int, int, bool) {
+	oh, j, ok := digits(b, i, 2, 2)
+	if !ok || oh > 23 {
+		return 0, 0, false
+	}
+	colon := j < len(b) && b[j] == ':'
+	if colon {
+		j++
+	} else if !loose {
+		return 0, 0, false
+	}
+	om, k, ok := digits(b, j, 2, 2)
+	if !ok {
+		if colon || !loose {
+			return 0, 0, false
+		}
+		return oh * 3600, j, true
+	}
+	if om > 59 {
+		return 0, 0, false
+	}
+	return oh*3600 + om*60, k, true
 }

@@ -3,6 +3,11 @@
 // restart, a reboot, a flushed ruleset or a kill -9 loses no ban that sysban
 // reported as applied.
 //
+// In the ban chain (receiver -> pipeline -> store -> nft) the store is the
+// middle link: Journal is a sysban.Applier that the pipeline calls, and it
+// calls the next one, the nft Backend. Restore replays the current bans
+// through the same interface at start.
+//
 // # Why bbolt
 //
 // The file is a go.etcd.io/bbolt database. bbolt is pure Go (no cgo, unlike

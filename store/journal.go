@@ -10,18 +10,11 @@ import (
 	"github.com/sysban/sysban"
 )
 
-// Applier is what the Journal and Restore need from the kernel stage
-// (nft.Backend implements it): put bans in force, each with its remaining
-// time.
-type Applier interface {
-	Apply(ctx context.Context, bans []sysban.Ban) error
-}
-
-// Journal makes bans durable before they reach the kernel. It is a
-// pipeline.Banner: put it between the pipeline and nft.
+// Journal makes bans durable before they reach the kernel: the middle link
+// of the ban chain (see sysban.Applier), between the pipeline and nft.
 type Journal struct {
 	store  *Store
-	next   Applier
+	next   sysban.Applier
 	source string
 }
 
@@ -33,9 +26,11 @@ func WithSource(source string) JournalOption {
 	return func(j *Journal) { j.source = source }
 }
 
+var _ sysban.Applier = (*Journal)(nil)
+
 // NewJournal returns a Journal that records bans in s and then applies them
 // through next.
-func NewJournal(s *Store, next Applier, opts ...JournalOption) *Journal {
+func NewJournal(s *Store, next sysban.Applier, opts ...JournalOption) *Journal {
 	j := &Journal{store: s, next: next, source: "pipeline"}
 	for _, o := range opts {
 		o(j)

@@ -350,7 +350,7 @@ func decodeBan(k, v []byte) (Record, error) {
 // handed over. The bans keep their original start and duration, so the
 // kernel gets each one's remaining time, not a fresh bantime. It does not
 // write history: these are the same bans, not new offences.
-func (s *Store) Restore(ctx context.Context, next Applier, now time.Time, batch int) (int, error) {
+func (s *Store) Restore(ctx context.Context, next sysban.Applier, now time.Time, batch int) (int, error) {
 	due, err := s.Due(now)
 	if err != nil {
 		return 0, err

@@ -16,10 +16,12 @@ import (
 // to the notifier. Notify never blocks, so a dead mail relay cannot slow a
 // ban down.
 type announcer struct {
-	next     store.Applier
+	next     sysban.Applier
 	notifier *notifierRef
 	host     string
 }
+
+var _ sysban.Applier = (*announcer)(nil)
 
 // notifierRef is the current notifier; a reload swaps in one built from the
 // new actions and lets the old one drain.

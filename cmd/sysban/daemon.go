@@ -33,9 +33,7 @@ import (
 
 // Compile-time checks that the stages fit the seams they are wired into.
 var (
-	_ pipeline.Banner         = (*store.Journal)(nil)
 	_ pipeline.OffenceCounter = (*store.Store)(nil)
-	_ store.Applier           = (*nft.Backend)(nil)
 	_ receiver.Handler        = (*pipeline.Pipeline)(nil)
 	_ control.Daemon          = (*service)(nil)
 	_ nft.BanSource           = storeSource{}

@@ -8,62 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 )
-
-// arenaGet reads one line back as linesOf does.
-func arenaGet(a *lineArena, ref uint64) string {
-	var b strings.Builder
-	a.writeTo(&b, ref)
-	if b.Len() != a.size(ref) {
-		panic(fmt.Sprintf("size %d, wrote %d", a.size(ref), b.Len()))
-	}
-	return b.String()
-}
-
-func TestLineArena(t *testing.T) {
-	line := func(i, n int) string {
-		s := fmt.Sprintf("line %d ", i)
-		return s + strings.Repeat(string(rune('a'+i%26)), max(0, n-len(s)))
-	}
-	tests := []struct {
-		name    string
-		max     int
-		lens    []int // lines written in order
-		intact  int   // how many of the newest must read back intact
-		lostOld bool  // the oldest must read back as lostLine
-	}{
-		{"empty line", minLineArena, []int{0, 0}, 2, false},
-		{"fits without wrapping", minLineArena, []int{70, 90, 512, 1}, 4, false},
-		{"grows, keeping every offset", 4 * minLineArena, slices.Repeat([]int{300}, 40), 40, false},
-		// 4096/70 = 58 lines fit; the 59th wraps over the first.
-		{"wraps over the oldest", minLineArena, slices.Repeat([]int{70}, 59), 58, true},
-		{"wraps many times", minLineArena, slices.Repeat([]int{512, 77, 3}, 200), 10, true},
-		{"line across the end", minLineArena, append(slices.Repeat([]int{100}, 40), 500), 9, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a := lineArena{max: tt.max}
-			var refs []uint64
-			var want []string
-			for i, n := range tt.lens {
-				want = append(want, line(i, n))
-				refs = append(refs, a.put(want[i]))
-			}
-			if len(a.buf) > tt.max {
-				t.Fatalf("arena of %d bytes, bound %d", len(a.buf), tt.max)
-			}
-			for k := len(refs) - tt.intact; k < len(refs); k++ {
-				if got := arenaGet(&a, refs[k]); got != want[k] {
-					t.Errorf("line %d = %.40q, want %.40q", k, got, want[k])
-				}
-			}
-			if got := arenaGet(&a, refs[0]); tt.lostOld != (got == lostLine) || (!tt.lostOld && got != want[0]) {
-				t.Errorf("oldest line = %.40q, want lost %v", got, tt.lostOld)
-			}
-		})
-	}
-}
 
 func TestArenaCut(t *testing.T) {
 	j := newJail(JailSpec{Name: "j", MaxRetry: 1, FindTime: time.Minute, BanTime: time.Minute}, 16, 1)
@@ -80,8 +25,8 @@ func TestArenaCut(t *testing.T) {
 func TestLinesAfterWrap(t *testing.T) {
 	spec := JailSpec{Name: "j", MaxRetry: 4, FindTime: time.Hour, BanTime: time.Hour}
 	j := newJail(spec, 16, 1) // one shard, one ring of minLineArena bytes
-	if len(j.shards) != 1 || j.shards[0].lines.max != minLineArena {
-		t.Fatalf("%d shards, line ring %d: the test assumes one of %d", len(j.shards), j.shards[0].lines.max, minLineArena)
+	if len(j.shards) != 1 || j.shards[0].tracked.lines.max != minLineArena {
+		t.Fatalf("%d shards, line ring %d: the test assumes one of %d", len(j.shards), j.shards[0].tracked.lines.max, minLineArena)
 	}
 	target := netip.MustParseAddr("203.0.113.7")
 	msg := func(i int) string {
@@ -138,58 +83,12 @@ func TestEvictionCounted(t *testing.T) {
 	}
 }
 
-// checkShard verifies the shard's structures agree: every record indexed
-// once under its own key, the LRU list a permutation of the records, rings
-// used by exactly the records that point at them.
+// checkShard checks the invariants of a shard's address table.
 func checkShard(t *testing.T, s *shard) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.failing) > s.limit {
-		t.Errorf("%d records, limit %d", len(s.failing), s.limit)
-	}
-	slots := 0
-	for _, v := range s.table {
-		if v != 0 {
-			slots++
-		}
-	}
-	if slots != len(s.failing) {
-		t.Errorf("%d table slots used for %d records", slots, len(s.failing))
-	}
-	ringUsers := make(map[uint32]int)
-	for i := range s.failing {
-		r := &s.failing[i]
-		k := r.key
-		if got, ok := s.find(&k, hashKey(&k, s.seed)); !ok || got != uint32(i) {
-			t.Errorf("record %d: find = %d, %v", i, got, ok)
-		}
-		if r.ref&ringFlag != 0 {
-			ringUsers[uint32(r.ref&^ringFlag)]++
-		}
-	}
-	for _, id := range s.freeRings {
-		ringUsers[id]++
-	}
-	for id := range s.rings {
-		if ringUsers[uint32(id)] != 1 {
-			t.Errorf("ring %d used %d times", id, ringUsers[uint32(id)])
-		}
-	}
-	seen := 0
-	prev := uint32(none)
-	for i := s.stalest; i != none; i = s.failing[i].next {
-		if seen++; seen > len(s.failing) {
-			t.Fatal("LRU list loops")
-		}
-		if s.failing[i].prev != prev {
-			t.Errorf("record %d: prev %d, want %d", i, s.failing[i].prev, prev)
-		}
-		prev = i
-	}
-	if seen != len(s.failing) || s.newest != prev {
-		t.Errorf("LRU list holds %d of %d records, ends at %d, newest %d", seen, len(s.failing), prev, s.newest)
-	}
+	checkTable(t, &s.tracked)
 }
 
 // TestJailModel runs random failures, remembered bans, forgotten bans and
@@ -220,12 +119,7 @@ func TestJailModel(t *testing.T) {
 			seen := make(map[string]int)
 			for step := range 30_000 {
 				now += int64(rng.IntN(3))
-				// Half from a few hot addresses (they ban), half from
-				// all of them (they evict).
-				n := rng.IntN(tt.addrs)
-				if rng.IntN(2) == 0 {
-					n = rng.IntN(max(1, tt.addrs/10))
-				}
+				n := hotOrAny(rng, tt.addrs)
 				a := netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)})
 				switch rng.IntN(16) { // v4-mapped and v6 too
 				case 0:
@@ -238,15 +132,7 @@ func TestJailModel(t *testing.T) {
 					line := fmt.Sprintf("failure %d from %s ", step, a) + strings.Repeat("x", rng.IntN(200))
 					got := j.failure(a, now, line)
 					want := m.failure(a, now, line)
-					// The model keeps every line; the jail loses the oldest
-					// to its bounded ring (an address's lines in order).
-					lost := 0
-					for lost < len(got.lines) && got.lines[lost] == lostLine {
-						lost++
-					}
-					if lost < len(want.lines) {
-						copy(want.lines, slices.Repeat([]string{lostLine}, lost))
-					}
+					lost := markLost(got.lines, want.lines)
 					if fmt.Sprint(got) != fmt.Sprint(want) {
 						t.Fatalf("step %d: failure(%s, %d) = %+v, model %+v", step, a, now, got, want)
 					}
@@ -301,8 +187,7 @@ type jailModel struct {
 }
 
 type modelShard struct {
-	order   []addrKey // stalest first
-	fails   map[addrKey][]modelFailure
+	tableModel
 	banned  map[addrKey]banState
 	pruneAt int
 }
@@ -315,7 +200,7 @@ type modelFailure struct {
 func newJailModel(j *jail) *jailModel {
 	m := &jailModel{j: j, shards: make([]modelShard, len(j.shards))}
 	for i := range m.shards {
-		m.shards[i] = modelShard{fails: make(map[addrKey][]modelFailure), banned: make(map[addrKey]banState), pruneAt: 64}
+		m.shards[i] = modelShard{tableModel: tableModel{fails: make(map[addrKey][]modelFailure)}, banned: make(map[addrKey]banState), pruneAt: 64}
 	}
 	return m
 }
@@ -325,16 +210,9 @@ func (m *jailModel) shard(k addrKey) (*modelShard, int) {
 	return &m.shards[i], m.j.shards[i].limit
 }
 
-func (s *modelShard) untrack(k addrKey) {
-	if _, ok := s.fails[k]; ok {
-		delete(s.fails, k)
-		s.order = slices.DeleteFunc(s.order, func(o addrKey) bool { return o == k })
-	}
-}
-
 func (m *jailModel) failure(a netip.Addr, now int64, line string) verdict {
 	var v verdict
-	k := a.As16()
+	k := keyOf(a)
 	s, limit := m.shard(k)
 	maxRetry := m.j.spec.MaxRetry
 	if b, ok := s.banned[k]; ok {
@@ -349,25 +227,10 @@ func (m *jailModel) failure(a netip.Addr, now int64, line string) verdict {
 		}
 		delete(s.banned, k)
 	}
-	fs, ok := s.fails[k]
-	if !ok {
-		for len(s.order) > 0 && last(s.fails[s.order[0]]).at <= now-m.j.findTime {
-			s.untrack(s.order[0])
-		}
-		if len(s.order) >= limit {
-			s.untrack(s.order[0])
-			v.evicted = true
-		}
-	} else {
-		s.order = slices.DeleteFunc(s.order, func(o addrKey) bool { return o == k })
-	}
-	s.order = append(s.order, k)
-	fs = append(fs, modelFailure{now, line})
-	if len(fs) > maxRetry {
-		fs = fs[1:]
-	}
-	s.fails[k] = fs
-	if len(fs) == maxRetry && now-fs[0].at <= m.j.findTime {
+	kept, oldest, evicted := s.note(k, now, line, maxRetry, now-m.j.findTime, limit)
+	v.evicted = evicted
+	if kept == maxRetry && now-oldest <= m.j.findTime {
+		fs := s.fails[k]
 		v.ban, v.failures = true, maxRetry
 		for _, f := range fs {
 			v.lines = append(v.lines, f.line)
@@ -405,7 +268,7 @@ func (s *modelShard) pruneBans(now int64) {
 func last(fs []modelFailure) modelFailure { return fs[len(fs)-1] }
 
 func (m *jailModel) remember(a netip.Addr, expiry int64) {
-	k := a.As16()
+	k := keyOf(a)
 	s, limit := m.shard(k)
 	if b, ok := s.banned[k]; !ok || b.expiry < expiry {
 		if ok || len(s.banned) < limit {
@@ -416,7 +279,7 @@ func (m *jailModel) remember(a netip.Addr, expiry int64) {
 }
 
 func (m *jailModel) forget(a netip.Addr) {
-	k := a.As16()
+	k := keyOf(a)
 	s, _ := m.shard(k)
 	delete(s.banned, k)
 }
@@ -424,22 +287,12 @@ func (m *jailModel) forget(a netip.Addr) {
 func (m *jailModel) counts(now int64) (failing, banned int) {
 	for i := range m.shards {
 		s := &m.shards[i]
-		for len(s.order) > 0 && last(s.fails[s.order[0]]).at <= now-m.j.findTime {
-			s.untrack(s.order[0])
-		}
+		s.dropStale(now - m.j.findTime)
 		s.pruneBans(now)
 		failing += len(s.order)
 		banned += len(s.banned)
 	}
 	return failing, banned
-}
-
-// TestRecordLayout holds the per-address record to the size the memory
-// budget was worked out with (TestTrackedBytesPerAddress).
-func TestRecordLayout(t *testing.T) {
-	if got := unsafe.Sizeof(record{}); got != 40 {
-		t.Errorf("record is %d bytes, want 40", got)
-	}
 }
 
 // TestJailGivesMemoryBack: once an attack's addresses age out of findtime
@@ -451,7 +304,7 @@ func TestJailGivesMemoryBack(t *testing.T) {
 	j := newJail(spec, n, 1)
 	held := func() (records, slots, rings, lines int) {
 		for i := range j.shards {
-			s := &j.shards[i]
+			s := &j.shards[i].tracked
 			records += cap(s.failing)
 			slots += len(s.table)
 			rings += len(s.rings)

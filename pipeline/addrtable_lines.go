@@ -1,6 +1,9 @@
 package pipeline
 
-import "strings"
+import (
+	"math/bits"
+	"strings"
+)
 
 // maxLineBytes bounds each failure line kept for a ban's record; longer
 // lines are cut.
@@ -24,6 +27,23 @@ const (
 
 // Fails to compile if maxLineBytes outgrows a lineRef's length field.
 const _ = uint(lineLenMask - maxLineBytes)
+
+// Kept lines: each jail keeps its failure lines in one byte ring per shard,
+// maxTracked×lineBytesPerTracked bytes in all but at most maxLineArena, so
+// what the lines cost is bounded by configuration, not by how many
+// addresses an attacker uses. Under a flood the oldest lines are
+// overwritten first; a ban whose line is gone carries lostLine instead.
+const (
+	lineBytesPerTracked = 32
+	maxLineArena        = 16 << 20
+)
+
+// shardLineBytes is the line ring of each of a jail's shards: its share of
+// the jail's, rounded up to a power of two (offsets are masks).
+func shardLineBytes(maxTracked, shards int) int {
+	arena := min(max(maxTracked/shards, 1), maxLineArena/lineBytesPerTracked/shards) * lineBytesPerTracked
+	return max(1<<bits.Len(uint(arena-1)), minLineArena)
+}
 
 // minLineArena is where an arena starts (and its least bound): it must
 // hold a line of maxLineBytes.
