@@ -43,16 +43,21 @@
 //     noted in the shard's bounded address table (addrtable.go, which keeps
 //     each address's last maxretry failures and their lines); as the third
 //     inside findtime it is a ban: the jail remembers it (further failures
-//     count as already banned), and decide logs "ban" and hands a sysban.Ban
-//     to the bounded ban queue (pipeline/worker.go enqueue).
+//     count as already banned) and decide hands a sysban.Ban to the bounded
+//     ban queue (pipeline/worker.go enqueue). Nothing is announced yet.
 //  5. pipeline/worker.go Run: the ban worker drains the queue into a batch
 //     (a storm of bans becomes few large batches) and calls Applier.Apply,
-//     retrying with backoff.
+//     retrying with backoff. Only when Apply returned nil does announce log
+//     "ban" and count it (TotalBanned, CurrentlyBanned): a ban is announced
+//     once it is kept, never before.
 //  6. cmd/sysban/banner.go: the daemon's announcer passes the batch on and,
 //     once it went through, hands each ban to the notifier (notify/).
 //  7. store/journal.go Apply: the batch is recorded in one fsync'd bbolt
 //     transaction (store/store.go Record: the current bans and the ban
-//     history), then passed on to the kernel.
+//     history), then passed on to the kernel. The store comes first because
+//     it is what every restore reads: a ban only in the kernel would not
+//     survive a flushed ruleset and a restart, a ban only in the store is
+//     put back by the Guard or the next start.
 //  8. nft/elements.go Apply: the bans become elements of the jail's sets
 //     ("sshd_v4") with their remaining time as kernel timeout, in one
 //     netlink batch. From here the kernel drops 203.0.113.7's packets in

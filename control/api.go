@@ -79,7 +79,7 @@ type Status struct {
 	Jails         []JailSummary    `json:"jails"`
 	Listeners     []ListenerStatus `json:"listeners"`
 	Messages      uint64           `json:"messages"`    // messages handled by the pipeline
-	QueuedBans    int              `json:"queued_bans"` // ban decisions waiting for nftables
+	QueuedBans    int              `json:"queued_bans"` // bans decided and not yet kept (stored)
 }
 
 // JailSummary is one jail's line in Status.

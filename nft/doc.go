@@ -101,9 +101,10 @@
 // the repair only runs if no Setup ran since the check began, and always
 // with the current rules. The kernel expires bans on its own clock: bans
 // ending within a second are not looked for. Repairs in a quick streak
-// (someone re-wiping the table in a loop) pause the checks, doubling up to
-// a minute, rather than fight in a tight loop; failed checks back off from
-// 0.5 s to 30 s.
+// (someone re-wiping the table in a loop) pause the checks, doubling from
+// Interval up to 8 s, rather than fight in a tight loop; the cap keeps a
+// repair within 2 s of damage that comes at most every 10 s, and within
+// 15 s of any damage. Failed checks back off from 0.5 s to 30 s.
 //
 // Reading a set's elements is the expensive part (about 0.9 s of kernel
 // time for 100,000), so the periodic comparison of elements is paced to at

@@ -70,11 +70,18 @@ const (
 	minBackoff = 500 * time.Millisecond
 	maxBackoff = 30 * time.Second
 	// Repairs closer together than healStreakGap form a streak; from the
-	// third on, the next check waits longer and longer (up to
-	// maxHealPause), so sysban never fights another firewall manager in a
-	// tight loop.
+	// third on, the next check waits longer and longer (Interval, twice
+	// that, ... up to maxHealPause), so sysban never fights another
+	// firewall manager in a tight loop: at most one repair per
+	// maxHealPause. The cap is what bounds a repair's delay: damage
+	// during a pause is repaired when it ends, so any damage is repaired
+	// within maxHealPause plus one check (well under 15 s), and damage at
+	// most every healStreakGap comes after the pause the previous repair
+	// began has ended, so it is repaired at once (within 2 s, in fact
+	// about 0.1 s). A longer cap (it was a minute) left a table flushed
+	// by a firewall manager every few seconds open for most of the time.
 	healStreakGap = 10 * time.Second
-	maxHealPause  = time.Minute
+	maxHealPause  = 8 * time.Second
 	// elementBudget caps the share of time periodic element checks take:
 	// after one that took d, the reconcile compares elements again only
 	// after elementBudget*d (and at every tick while that is shorter).
@@ -138,6 +145,10 @@ type guard struct {
 	mon       *monitor
 	monWarned bool // the monitor's failure to start was logged
 
+	// now is the clock of the repair pacing (healed and the run loop's
+	// waits); nil is time.Now. Tests inject their own.
+	now func() time.Time
+
 	fails     int       // consecutive failed checks
 	streak    int       // repairs in a row, each within healStreakGap of the last
 	lastHeal  time.Time // when the last repair finished
@@ -162,7 +173,7 @@ func (g *guard) run(ctx context.Context) error {
 	var lastCheck time.Time
 	for {
 		if pending {
-			now := time.Now()
+			now := g.clock()
 			due := g.notBefore
 			if trigger == "monitor" {
 				due = later(due, lastCheck.Add(minCheckGap))
@@ -172,7 +183,7 @@ func (g *guard) run(ctx context.Context) error {
 			} else {
 				pending = false
 				err := g.check(ctx, trigger)
-				lastCheck = time.Now()
+				lastCheck = g.clock()
 				switch {
 				case ctx.Err() != nil:
 					return nil
@@ -186,7 +197,7 @@ func (g *guard) run(ctx context.Context) error {
 					pending, trigger = true, "retry"
 					g.fails++
 					wait := backoff(g.fails)
-					g.notBefore = time.Now().Add(wait)
+					g.notBefore = g.clock().Add(wait)
 					g.log.Error("nft: guard: check or repair failed; retrying", "err", err,
 						"attempt", g.fails, "retry_in", wait)
 				default:
@@ -225,6 +236,13 @@ func (g *guard) run(ctx context.Context) error {
 		case <-wake.C:
 		}
 	}
+}
+
+func (g *guard) clock() time.Time {
+	if g.now != nil {
+		return g.now()
+	}
+	return time.Now()
 }
 
 func later(a, b time.Time) time.Time {
@@ -358,7 +376,7 @@ func (g *guard) repair(ctx context.Context, exp expectation, trigger, reason str
 // healed logs a repair, reports it and paces the next check when repairs
 // come in a streak.
 func (g *guard) healed(trigger, reason string, restored int, start time.Time) {
-	now := time.Now()
+	now := g.clock()
 	if !g.lastHeal.IsZero() && now.Sub(g.lastHeal) < healStreakGap {
 		g.streak++
 	} else {

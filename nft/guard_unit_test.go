@@ -2,6 +2,7 @@ package nft
 
 import (
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -248,16 +249,19 @@ func TestBackoff(t *testing.T) {
 func TestHealStreakPauses(t *testing.T) {
 	b := &Backend{log: slog.New(slog.DiscardHandler), table: &nftables.Table{Name: "sysban"}}
 	var reported []int
-	g := &guard{b: b, log: b.log, opts: GuardOptions{Interval: 2 * time.Second, OnHeal: func(_ string, n int) { reported = append(reported, n) }}}
-	want := []time.Duration{0, 0, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, maxHealPause, maxHealPause}
+	clock := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	g := &guard{b: b, log: b.log, now: func() time.Time { return clock },
+		opts: GuardOptions{Interval: 2 * time.Second, OnHeal: func(_ string, n int) { reported = append(reported, n) }}}
+	want := []time.Duration{0, 0, 2 * time.Second, 4 * time.Second, maxHealPause, maxHealPause, maxHealPause}
 	for i, w := range want {
+		clock = clock.Add(time.Second)
 		g.notBefore = time.Time{}
-		g.healed("monitor", "test", i, time.Now())
+		g.healed("monitor", "test", i, clock)
 		var got time.Duration
 		if !g.notBefore.IsZero() {
-			got = time.Until(g.notBefore)
+			got = g.notBefore.Sub(clock)
 		}
-		if got > w || got < w-time.Second {
+		if got != w {
 			t.Errorf("repair %d: pause %v, want %v", i+1, got, w)
 		}
 	}
@@ -265,10 +269,81 @@ func TestHealStreakPauses(t *testing.T) {
 		t.Errorf("OnHeal got %v", reported)
 	}
 	// Long after the streak, a repair does not pause.
-	g.lastHeal = time.Now().Add(-healStreakGap - time.Second)
+	clock = clock.Add(healStreakGap + time.Second)
 	g.notBefore = time.Time{}
-	g.healed("reconcile", "test", 0, time.Now())
+	g.healed("reconcile", "test", 0, clock)
 	if !g.notBefore.IsZero() || g.streak != 1 {
 		t.Errorf("after a quiet spell: streak %d, pause until %v", g.streak, g.notBefore)
+	}
+}
+
+// TestHealDelayBounded replays schedules of damage against the repair
+// pacing on an injected clock, as the run loop applies it: a check starts
+// at the damage's notification (or, without notifications, at the next
+// reconcile tick), not before notBefore nor minCheckGap after the last
+// check, and repairs every damage done before it started. Damage at most
+// every 10 s is repaired within 2 s, any damage within 15 s.
+func TestHealDelayBounded(t *testing.T) {
+	const interval = DefaultGuardInterval
+	every := func(d time.Duration) func(int) time.Duration { return func(int) time.Duration { return d } }
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := func(lo, hi time.Duration) func(int) time.Duration {
+		return func(int) time.Duration { return lo + time.Duration(rng.Int64N(int64(hi-lo))) }
+	}
+	// A repair's time (tests measured 50 to 100 ms; a big one more),
+	// shrinking 500 ms -> 50 ms over and over: repairs of damage 10 s
+	// apart come just under healStreakGap apart, so the streak grows.
+	repairTakes := func(i int) time.Duration { return 500*time.Millisecond - time.Duration(i%10)*50*time.Millisecond }
+	tests := []struct {
+		name      string
+		gap       func(i int) time.Duration // before damage i
+		noMonitor bool
+		bound     time.Duration
+	}{
+		{"every 10s", every(10 * time.Second), false, 2 * time.Second},
+		{"every 10s, no notifications", every(10 * time.Second), true, 2*time.Second + interval},
+		{"10 to 30s apart", random(10*time.Second, 30*time.Second), false, 2 * time.Second},
+		{"every 1s", every(time.Second), false, 15 * time.Second},
+		{"every 100ms", every(100 * time.Millisecond), false, 15 * time.Second},
+		{"every 1s, no notifications", every(time.Second), true, 15 * time.Second},
+		{"0 to 20s apart", random(0, 20*time.Second), false, 15 * time.Second},
+		{"0 to 20s apart, no notifications", random(0, 20*time.Second), true, 15 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+			clock := start
+			b := &Backend{log: slog.New(slog.DiscardHandler), table: &nftables.Table{Name: "sysban"}}
+			g := &guard{b: b, log: b.log, now: func() time.Time { return clock }, opts: GuardOptions{Interval: interval}}
+			damage := make([]time.Time, 300)
+			at := start
+			for i := range damage {
+				at = at.Add(tt.gap(i))
+				damage[i] = at
+			}
+			var worst time.Duration
+			var lastCheck time.Time
+			repairs := 0
+			for i := 0; i < len(damage); repairs++ {
+				check := later(later(damage[i], g.notBefore), clock)
+				if tt.noMonitor {
+					// The next reconcile tick at or after check.
+					ticks := (check.Sub(start) + interval - 1) / interval
+					check = start.Add(ticks * interval)
+				} else if !lastCheck.IsZero() {
+					check = later(check, lastCheck.Add(minCheckGap))
+				}
+				clock = check.Add(repairTakes(repairs))
+				lastCheck = clock
+				g.healed("monitor", "test", 0, check)
+				for ; i < len(damage) && !damage[i].After(check); i++ {
+					worst = max(worst, clock.Sub(damage[i]))
+				}
+			}
+			t.Logf("%d damages, %d repairs, longest %v to repair; streak %d", len(damage), repairs, worst, g.streak)
+			if worst > tt.bound {
+				t.Errorf("a damage waited %v for its repair, want at most %v", worst, tt.bound)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ func (p *Pipeline) MarkBanned(b sysban.Ban) {
 	if !b.Permanent() {
 		expiry = int64(b.Expiry().Sub(p.epoch))
 	}
-	j.remember(sysban.CanonicalAddr(b.Addr), expiry)
+	j.remember(sysban.CanonicalAddr(b.Addr), expiry, true)
 }
 
 // Forget drops what the pipeline remembers of a ban of addr in jail (after

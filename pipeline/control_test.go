@@ -78,7 +78,7 @@ func TestReload(t *testing.T) {
 	for range 3 {
 		p.Handle(sshMsg(b))
 	}
-	if n := len(queued(p)); n != 2 {
+	if n := len(keptQueued(p)); n != 2 {
 		t.Fatalf("setup: %d bans, want 2 (b in both jails)", n)
 	}
 
@@ -102,7 +102,7 @@ func TestReload(t *testing.T) {
 		t.Errorf("sshd after reload = %+v: want its counters, window and ban kept", s)
 	}
 	p.Handle(sshMsg(a)) // third failure inside the kept window
-	if bans := queued(p); len(bans) != 1 || bans[0].Addr.String() != a {
+	if bans := keptQueued(p); len(bans) != 1 || bans[0].Addr.String() != a {
 		t.Errorf("bans = %+v, want %s banned by the failure window kept across reload", bans, a)
 	}
 

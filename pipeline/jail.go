@@ -68,10 +68,15 @@ type shard struct {
 	pruneAt int // len(banned) at which expired bans are swept next
 }
 
+// banState is a ban the jail knows of. kept says the ban is in the store
+// (see Pipeline.announce): only kept bans count as CurrentlyBanned, while
+// every known ban already makes further failures "already banned", so an
+// address is not decided twice while its first ban is on its way.
 type banState struct {
 	expiry     int64
 	lastNotice int64
 	noticed    bool
+	kept       bool
 }
 
 func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
@@ -228,19 +233,37 @@ func (j *jail) inherit(prev *jail) {
 	}
 }
 
-// remember records a ban decided elsewhere (restored from the store, or a
-// manual ban) so that failures from a meanwhile count as already banned.
-func (j *jail) remember(a netip.Addr, expiry int64) {
+// remember records a ban until expiry: one decided elsewhere (restored
+// from the store, or a manual ban: kept) or the longer bantime of a ban the
+// jail just decided (not kept yet), so that failures from a meanwhile count
+// as already banned.
+func (j *jail) remember(a netip.Addr, expiry int64, kept bool) {
 	k := keyOf(a)
 	h := hashKey(&k, j.seed)
 	s := &j.shards[h&j.shardMask]
 	s.mu.Lock()
 	if b, ok := s.banned[k]; !ok || b.expiry < expiry {
 		if ok || len(s.banned) < s.limit {
-			s.banned[k] = banState{expiry: expiry}
+			s.banned[k] = banState{expiry: expiry, kept: kept || b.kept}
 		}
+	} else if kept && !b.kept {
+		b.kept = true
+		s.banned[k] = b
 	}
 	s.tracked.untrackKey(&k, h)
+	s.mu.Unlock()
+}
+
+// keep marks a's ban as kept (recorded in the store), if the jail still
+// remembers it.
+func (j *jail) keep(a netip.Addr) {
+	k := keyOf(a)
+	s := j.shardOf(&k)
+	s.mu.Lock()
+	if b, ok := s.banned[k]; ok && !b.kept {
+		b.kept = true
+		s.banned[k] = b
+	}
 	s.mu.Unlock()
 }
 
@@ -255,7 +278,8 @@ func (j *jail) forget(a netip.Addr) {
 }
 
 // counts returns the addresses currently failing (with a failure inside
-// findtime) and currently banned, pruning what has expired on the way.
+// findtime) and currently banned (kept bans only), pruning what has expired
+// on the way.
 func (j *jail) counts(now int64) (failing, banned int) {
 	for i := range j.shards {
 		s := &j.shards[i]
@@ -263,7 +287,11 @@ func (j *jail) counts(now int64) (failing, banned int) {
 		s.tracked.prune(now - j.findTime)
 		s.pruneBans(now)
 		failing += s.tracked.len()
-		banned += len(s.banned)
+		for _, b := range s.banned {
+			if b.kept {
+				banned++
+			}
+		}
 		s.mu.Unlock()
 	}
 	return failing, banned

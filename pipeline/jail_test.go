@@ -143,8 +143,13 @@ func TestJailModel(t *testing.T) {
 					seen["lost"] += b2i(lost > 0)
 					seen["intact"] += b2i(got.ban && lost == 0)
 				case op < 94:
-					j.remember(a, now+50)
-					m.remember(a, now+50)
+					// Restored or manual bans are kept; a jail's own
+					// longer bantime is not yet.
+					j.remember(a, now+50, op < 92)
+					m.remember(a, now+50, op < 92)
+				case op < 95:
+					j.keep(a)
+					m.keep(a)
 				case op < 97:
 					j.forget(a)
 					m.forget(a)
@@ -267,15 +272,29 @@ func (s *modelShard) pruneBans(now int64) {
 
 func last(fs []modelFailure) modelFailure { return fs[len(fs)-1] }
 
-func (m *jailModel) remember(a netip.Addr, expiry int64) {
+func (m *jailModel) remember(a netip.Addr, expiry int64, kept bool) {
 	k := keyOf(a)
 	s, limit := m.shard(k)
-	if b, ok := s.banned[k]; !ok || b.expiry < expiry {
-		if ok || len(s.banned) < limit {
-			s.banned[k] = banState{expiry: expiry}
-		}
+	b, ok := s.banned[k]
+	switch {
+	case ok && b.expiry < expiry:
+		s.banned[k] = banState{expiry: expiry, kept: kept || b.kept}
+	case ok:
+		b.kept = b.kept || kept
+		s.banned[k] = b
+	case len(s.banned) < limit:
+		s.banned[k] = banState{expiry: expiry, kept: kept}
 	}
 	s.untrack(k)
+}
+
+func (m *jailModel) keep(a netip.Addr) {
+	k := keyOf(a)
+	s, _ := m.shard(k)
+	if b, ok := s.banned[k]; ok {
+		b.kept = true
+		s.banned[k] = b
+	}
 }
 
 func (m *jailModel) forget(a netip.Addr) {
@@ -290,7 +309,9 @@ func (m *jailModel) counts(now int64) (failing, banned int) {
 		s.dropStale(now - m.j.findTime)
 		s.pruneBans(now)
 		failing += len(s.order)
-		banned += len(s.banned)
+		for _, b := range s.banned {
+			banned += b2i(b.kept)
+		}
 	}
 	return failing, banned
 }

@@ -142,17 +142,19 @@ type Stats struct {
 	Unrouted  uint64 // messages whose program no jail's filter reads
 	BanErrors uint64 // failed Apply calls
 	BansLost  uint64 // bans given up on after retries or at shutdown
-	Queued    int    // bans waiting for the ban worker
-	DNS       DNSStats
-	Jails     map[string]JailStats
+	// Queued is how many decided bans are not kept yet: waiting in the ban
+	// queue (bounded by Options.QueueSize) or in the batch being applied.
+	Queued int
+	DNS    DNSStats
+	Jails  map[string]JailStats
 }
 
 // JailStats are one jail's counters, named after fail2ban-client status.
 type JailStats struct {
 	CurrentlyFailed int    // addresses tracked with a failure inside findtime
 	TotalFailed     uint64 // failures counted (including from banned addresses)
-	CurrentlyBanned int    // bans not yet expired
-	TotalBanned     uint64 // ban decisions
+	CurrentlyBanned int    // kept bans not yet expired
+	TotalBanned     uint64 // bans kept (applied through the Applier; see announce)
 	Evicted         uint64 // tracked addresses dropped because MaxTracked was reached
 	Ignored         uint64 // failures from ignoreip, protected or sender addresses
 	// Unresolved counts failures naming a hostname that was not turned
@@ -207,6 +209,7 @@ type Pipeline struct {
 	// values would be 6.8 MB the runtime may have to zero at start, a third
 	// of an idle daemon's RSS; bans are rare enough to allocate each.
 	queue    chan *sysban.Ban
+	applying atomic.Int64 // bans in the batch Run is applying
 	running  atomic.Bool
 	stopping atomic.Bool
 	inflight atomic.Int64 // Handle calls between the stopping check and the send
@@ -608,13 +611,13 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 			}
 		}
 	case v.ban:
-		j.totalBanned.Add(1)
 		d := p.banTime(j, addr)
 		if d != j.spec.BanTime {
 			// failure remembered the ban with the base bantime.
-			j.remember(addr, p.expiry(now, d))
+			j.remember(addr, p.expiry(now, d), false)
 		}
-		p.log.Info("ban", "jail", j.spec.Name, "addr", addr, "failures", v.failures, "bantime", banTimeString(d))
+		// Not announced (logged, counted) here: only once it is kept,
+		// in Pipeline.announce.
 		return sysban.Ban{
 			Jail:     j.spec.Name,
 			Addr:     addr,
@@ -694,7 +697,7 @@ func (p *Pipeline) Stats() Stats {
 		Unrouted:  p.unrouted.Load(),
 		BanErrors: p.banErrors.Load(),
 		BansLost:  p.bansLost.Load(),
-		Queued:    len(p.queue),
+		Queued:    len(p.queue) + int(p.applying.Load()),
 		DNS:       p.dns.stats(),
 	}
 	tab := p.tab.Load()

@@ -126,7 +126,7 @@ func (p *Pipeline) SeedRecidive(history []sysban.Ban) int {
 			counted++
 			if nb, ok := p.decide(j, addr, p.isProtected(addr), b.Start, banLine(b)); ok {
 				nb.Start = now
-				j.remember(addr, p.expiry(now, nb.Duration))
+				j.remember(addr, p.expiry(now, nb.Duration), false)
 				p.enqueue(nb)
 			}
 		}

@@ -156,11 +156,14 @@ func (p *Pipeline) shutdown(ctx context.Context) {
 // worker must never block on its own queue. They do not count again, so
 // this recurses once at most.
 func (p *Pipeline) apply(ctx context.Context, batch []sysban.Ban) {
+	p.applying.Add(int64(len(batch)))
+	defer p.applying.Add(-int64(len(batch)))
 	backoff := applyBackoff
 	var err error
 	for attempt := 1; attempt <= applyAttempts; attempt++ {
 		err = p.applyOnce(ctx, batch)
 		if err == nil {
+			p.announce(batch)
 			if more := p.recidiveBans(batch); len(more) > 0 {
 				p.apply(ctx, more)
 			}
@@ -186,6 +189,24 @@ func (p *Pipeline) applyOnce(ctx context.Context, batch []sysban.Ban) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
 	return p.banner.Apply(fctx, batch)
+}
+
+// announce says what a batch the Applier took banned: the "ban" log line,
+// the jail's TotalBanned and CurrentlyBanned. It runs only after Apply
+// returned nil, which in the daemon means the store's Journal recorded the
+// batch (fsync) and the kernel has it, so that nothing is announced that a
+// kill -9 could lose: a ban in the queue or in an Apply under way is not
+// kept yet and is not announced. (The notifier is told by the daemon's
+// Applier itself, after the Journal, for the same reason.)
+func (p *Pipeline) announce(batch []sysban.Ban) {
+	tab := p.tab.Load()
+	for _, b := range batch {
+		if j := tab.byName[b.Jail]; j != nil {
+			j.keep(b.Addr)
+			j.totalBanned.Add(1)
+		}
+		p.log.Info("ban", "jail", b.Jail, "addr", b.Addr, "failures", b.Failures, "bantime", banTimeString(b.Duration))
+	}
 }
 
 func (p *Pipeline) forget(bans []sysban.Ban) {

@@ -208,8 +208,9 @@ func TestRunConcurrentShutdown(t *testing.T) {
 	stop()
 	wg.Wait()
 	st := p.Stats()
-	if got := uint64(len(fb.bans())) + st.BansLost; got != 2000 || st.Jails["j"].TotalBanned != 2000 {
-		t.Fatalf("applied %d + lost %d != 2000 decided (%d)", len(fb.bans()), st.BansLost, st.Jails["j"].TotalBanned)
+	applied := uint64(len(fb.bans()))
+	if applied+st.BansLost != 2000 || st.Jails["j"].TotalBanned != applied {
+		t.Fatalf("applied %d + lost %d != 2000 decided, or %d announced", applied, st.BansLost, st.Jails["j"].TotalBanned)
 	}
 	if st.Queued != 0 {
 		t.Fatalf("%d bans stranded in the queue", st.Queued)

@@ -50,5 +50,7 @@
 // ban that is stored but not in the kernel (the kernel write failed, or the
 // process died between the two steps) is put back by the next restore from
 // Due, so after kill -9 at any moment every ban that was reported applied is
-// in Due.
+// in Due. The pipeline announces a ban (logs and counts it) and the daemon
+// notifies it only after Journal.Apply returned nil, so every ban the log
+// announced is in Due too.
 package store

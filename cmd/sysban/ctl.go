@@ -334,7 +334,7 @@ func (c ctl) printStatus(w io.Writer, st control.Status) {
 	default:
 		fmt.Fprintf(tw, "last reload:\tREFUSED at %s: %s\n", c.when(lr.Time), lr.Error)
 	}
-	fmt.Fprintf(tw, "messages:\t%d handled, %d %s waiting for nftables\n", st.Messages, st.QueuedBans, plural(st.QueuedBans, "ban", "bans"))
+	fmt.Fprintf(tw, "messages:\t%d handled, %d %s waiting to be stored\n", st.Messages, st.QueuedBans, plural(st.QueuedBans, "ban", "bans"))
 	tw.Flush()
 
 	fmt.Fprintln(w)

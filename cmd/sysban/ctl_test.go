@@ -169,7 +169,7 @@ func TestCtlOutput(t *testing.T) {
 		{"status", ctl.status, nil, `sysban v0.3.0, up 2h05m (since 2026-11-21T16:55:00Z)
 config:       built-in configs/sysban.yaml + /etc/sysban/sysban.yaml
 last reload:  ok at 2026-11-21T18:00:00Z
-messages:     15234 handled, 0 bans waiting for nftables
+messages:     15234 handled, 0 bans waiting to be stored
 
 JAIL          FILTER        STATE     FAILED NOW  FAILED TOTAL  BANNED NOW  BANNED TOTAL
 postfix-sasl  postfix-sasl  enabled   17          877           24          24

@@ -1,0 +1,96 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// gateApplier holds every Apply until release is closed, and says on
+// entered when one began.
+type gateApplier struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gateApplier) Apply(ctx context.Context, bans []sysban.Ban) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return nil
+}
+
+// logBuffer collects a logger's text lines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) bans() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), "msg=ban ")
+}
+
+// TestBanAnnouncedOnlyOnceKept: a decided ban is neither logged nor counted
+// as banned while the Applier (the store's Journal in the daemon) has not
+// taken it; it is queued (Stats.Queued) and already stops a second decision.
+// Once Apply returns, it is logged and counted.
+func TestBanAnnouncedOnlyOnceKept(t *testing.T) {
+	g := &gateApplier{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	logs := &logBuffer{}
+	p, err := New(Config{Jails: []JailSpec{sshJail}}, g, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := startRun(t, p)
+	defer stop()
+	for range 3 {
+		p.Handle(sshMsg("192.0.2.7"))
+	}
+	<-g.entered // the worker is inside Apply: decided, not kept
+	st := p.Stats()
+	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.Queued != 1 || logs.bans() != 0 {
+		t.Fatalf("while Apply runs: stats %+v, %d ban lines; want nothing announced, 1 queued", st, logs.bans())
+	}
+	p.Handle(sshMsg("192.0.2.7"))
+	if js := p.Stats().Jails["sshd"]; js.AlreadyBanned != 1 {
+		t.Fatalf("a failure while the ban is on its way: %+v, want already banned", js)
+	}
+	close(g.release)
+	waitFor(t, "the ban line", func() bool { return logs.bans() == 1 })
+	st = p.Stats()
+	if js := st.Jails["sshd"]; js.TotalBanned != 1 || js.CurrentlyBanned != 1 || st.Queued != 0 {
+		t.Fatalf("after Apply: stats %+v; want 1 banned, none queued", st)
+	}
+}
+
+// TestBanNotAnnouncedWhenLost: a ban the Applier never took (it kept
+// failing) is counted as lost and never announced.
+func TestBanNotAnnouncedWhenLost(t *testing.T) {
+	logs := &logBuffer{}
+	fb := &fakeBanner{failN: applyAttempts}
+	p, err := New(Config{Jails: []JailSpec{sshJail}}, fb, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.wait = func(context.Context, time.Duration) {}
+	for range 3 {
+		p.Handle(sshMsg("192.0.2.7"))
+	}
+	keptQueued(p)
+	st := p.Stats()
+	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.BansLost != 1 || logs.bans() != 0 {
+		t.Fatalf("stats %+v, %d ban lines; want 1 lost, nothing announced", st, logs.bans())
+	}
+}
