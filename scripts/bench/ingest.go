@@ -339,7 +339,7 @@ func (b *bench) tcpFraming(ctx context.Context, name string, octet bool, trs []t
 	}
 	// The cold pass's bans are still being written (store, kernel, log)
 	// after its messages are in; the steady state starts once they are.
-	coldBans, err := d.settle(ctx, "sysban_bans_total", "", 0, 500*time.Millisecond, 60*time.Second)
+	coldBans, err := d.settleBans(ctx, 60*time.Second)
 	if err != nil {
 		return fmt.Errorf("tcp %s: waiting for the cold pass's bans: %w", name, err)
 	}

@@ -278,6 +278,32 @@ func (d *daemon) settle(ctx context.Context, name, sub string, want float64, qui
 	return val, err
 }
 
+// settleBans waits until every ban decided so far is kept: the ban queue
+// is empty and sysban_bans_total (which counts a ban once it is in the
+// store) has stopped changing. It returns that count. Waiting for the
+// count alone is not enough: it grows a batch at a time, and one batch
+// (an fsync, a netlink write of thousands of elements) can take longer
+// than the quiet period on a loaded machine.
+func (d *daemon) settleBans(ctx context.Context, limit time.Duration) (float64, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		bans, err := d.settle(ctx, "sysban_bans_total", "", 0, 500*time.Millisecond, time.Until(deadline))
+		if err != nil {
+			return bans, err
+		}
+		s, err := d.scrape()
+		if err != nil {
+			return bans, err
+		}
+		if s.sum("sysban_queue_depth", "") == 0 && s.sum("sysban_bans_total", "") == bans {
+			return bans, nil
+		}
+		if time.Now().After(deadline) {
+			return bans, fmt.Errorf("bans still queued after %v", limit)
+		}
+	}
+}
+
 // rss reads VmRSS and VmHWM (bytes) of pid.
 func rss(pid int) (cur, peak int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
