@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -24,22 +25,16 @@ func (g *gateApplier) Apply(ctx context.Context, bans []sysban.Ban) error {
 	return nil
 }
 
-// logBuffer collects a logger's text lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) bans() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Count(l.buf.String(), "msg=ban ")
+// banLog is a logger and a count of its "ban" lines.
+func banLog() (*slog.Logger, func() int) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Count(buf.String(), "msg=ban ")
+	}
+	return slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil)), count
 }
 
 // TestBanAnnouncedOnlyOnceKept: a decided ban is neither logged nor counted
@@ -48,8 +43,8 @@ func (l *logBuffer) bans() int {
 // Once Apply returns, it is logged and counted.
 func TestBanAnnouncedOnlyOnceKept(t *testing.T) {
 	g := &gateApplier{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	logs := &logBuffer{}
-	p, err := New(Config{Jails: []JailSpec{sshJail}}, g, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	log, banLines := banLog()
+	p, err := New(Config{Jails: []JailSpec{sshJail}}, g, Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,15 +55,15 @@ func TestBanAnnouncedOnlyOnceKept(t *testing.T) {
 	}
 	<-g.entered // the worker is inside Apply: decided, not kept
 	st := p.Stats()
-	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.Queued != 1 || logs.bans() != 0 {
-		t.Fatalf("while Apply runs: stats %+v, %d ban lines; want nothing announced, 1 queued", st, logs.bans())
+	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.Queued != 1 || banLines() != 0 {
+		t.Fatalf("while Apply runs: stats %+v, %d ban lines; want nothing announced, 1 queued", st, banLines())
 	}
 	p.Handle(sshMsg("192.0.2.7"))
 	if js := p.Stats().Jails["sshd"]; js.AlreadyBanned != 1 {
 		t.Fatalf("a failure while the ban is on its way: %+v, want already banned", js)
 	}
 	close(g.release)
-	waitFor(t, "the ban line", func() bool { return logs.bans() == 1 })
+	waitFor(t, "the ban line", func() bool { return banLines() == 1 })
 	st = p.Stats()
 	if js := st.Jails["sshd"]; js.TotalBanned != 1 || js.CurrentlyBanned != 1 || st.Queued != 0 {
 		t.Fatalf("after Apply: stats %+v; want 1 banned, none queued", st)
@@ -78,9 +73,9 @@ func TestBanAnnouncedOnlyOnceKept(t *testing.T) {
 // TestBanNotAnnouncedWhenLost: a ban the Applier never took (it kept
 // failing) is counted as lost and never announced.
 func TestBanNotAnnouncedWhenLost(t *testing.T) {
-	logs := &logBuffer{}
+	log, banLines := banLog()
 	fb := &fakeBanner{failN: applyAttempts}
-	p, err := New(Config{Jails: []JailSpec{sshJail}}, fb, Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	p, err := New(Config{Jails: []JailSpec{sshJail}}, fb, Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +85,7 @@ func TestBanNotAnnouncedWhenLost(t *testing.T) {
 	}
 	keptQueued(p)
 	st := p.Stats()
-	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.BansLost != 1 || logs.bans() != 0 {
-		t.Fatalf("stats %+v, %d ban lines; want 1 lost, nothing announced", st, logs.bans())
+	if js := st.Jails["sshd"]; js.TotalBanned != 0 || js.CurrentlyBanned != 0 || st.BansLost != 1 || banLines() != 0 {
+		t.Fatalf("stats %+v, %d ban lines; want 1 lost, nothing announced", st, banLines())
 	}
 }
