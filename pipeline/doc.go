@@ -5,7 +5,11 @@
 // the offending address, count failures per address per jail in a sliding
 // findtime window, and when an address reaches maxretry hand a sysban.Ban to
 // the next link of the ban chain (a sysban.Applier: the store's Journal,
-// which passes them on to nft) in batches.
+// which passes them on to nft) in batches. A ban is announced (the "ban"
+// log line, TotalBanned, CurrentlyBanned) only once the Applier took it,
+// that is once it is in the store (worker.go announce); until then it sits
+// in a bounded queue whose depth Stats.Queued reports, and already makes
+// further failures of its address "already banned".
 //
 // A filter (FilterSpec) is data: programs, failregexes with <HOST> and
 // <VAR:name> placeholders, ignoreregexes, modes (extra failregexes a jail
