@@ -12,6 +12,10 @@ import (
 
 // Journal makes bans durable before they reach the kernel: the middle link
 // of the ban chain (see sysban.Applier), between the pipeline and nft.
+// Store first, kernel second: the store is what a restart, a reboot or a
+// flushed ruleset restores from, so a ban only in the kernel could vanish,
+// while a ban only in the store is put back (nft Guard, Restore). The
+// pipeline announces a ban only after Apply returned nil.
 type Journal struct {
 	store  *Store
 	next   sysban.Applier
