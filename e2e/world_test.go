@@ -96,8 +96,10 @@ type world struct {
 	exited  chan struct{}
 	udpPort int
 	tcpPort int
-	sock    string // sysban's unix datagram socket
-	control string // sysban's control socket
+	sock    string   // sysban's unix datagram socket
+	control string   // sysban's control socket
+	wrap    []string // runs the daemon: setpriv for runAs
+	env     []string
 }
 
 type worldOptions struct {
@@ -107,6 +109,10 @@ type worldOptions struct {
 	// before runs once the namespaces exist, before the daemon starts
 	// (servers the daemon talks to, such as an SMTP server).
 	before func(w *world)
+	// runAs, when not 0, runs the daemon as that uid (and gid) with only
+	// CAP_NET_ADMIN, as the systemd unit does; dir is then theirs.
+	runAs int
+	env   []string // added to the daemon's environment
 }
 
 const defaultJails = `
@@ -132,6 +138,10 @@ func newWorld(t *testing.T, opt worldOptions) *world {
 		dir:     t.TempDir(),
 		udpPort: 5514,
 		tcpPort: 5514,
+		env:     opt.env,
+	}
+	if opt.runAs != 0 {
+		w.dir, w.wrap = userDir(t, opt.runAs), asUser(opt.runAs)
 	}
 	w.sock = filepath.Join(w.dir, "syslog.sock")
 	t.Cleanup(w.close)
@@ -192,7 +202,9 @@ func (w *world) start(configPath string) {
 	t := w.t
 	t.Helper()
 	w.logs = &syncBuffer{}
-	w.daemon = exec.Command("ip", "netns", "exec", w.srv, binary, "run", "--config", configPath)
+	argv := append([]string{"netns", "exec", w.srv}, w.wrap...)
+	w.daemon = exec.Command("ip", append(argv, binary, "run", "--config", configPath)...)
+	w.daemon.Env = append(os.Environ(), w.env...)
 	w.daemon.Stdout, w.daemon.Stderr = w.logs, w.logs
 	if err := w.daemon.Start(); err != nil {
 		t.Fatalf("start sysban: %v", err)

@@ -213,6 +213,7 @@ type Pipeline struct {
 	running  atomic.Bool
 	stopping atomic.Bool
 	inflight atomic.Int64 // Handle calls between the stopping check and the send
+	batches  atomic.Uint64 // batches the worker finished (health.go)
 	// wait sleeps between Apply retries; replaced in tests so they never sleep.
 	wait func(ctx context.Context, d time.Duration)
 	// stormWindow and stormLinger (worker.go) are fields so tests can

@@ -89,6 +89,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				batch = p.linger(ctx, batch)
 			}
 			p.apply(ctx, batch)
+			p.batches.Add(1)
 			lastApply, lastSize = time.Now(), len(batch)
 		}
 	}

@@ -116,6 +116,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	logger := newLogger(cfg.Log, m.Stderr)
 	started := time.Now()
+	sd, err := newSystemd(m.Environ, os.Getpid())
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	rec, err := metrics.New(reg, Version(), nil, nil)
@@ -318,6 +322,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
+	go sd.runWatchdog(svcCtx, workerHealth(pl), logger.With("component", "systemd"))
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -335,12 +340,18 @@ func (m *Main) Run(ctx context.Context) error {
 	// restoring bans) leaves garbage the runtime would hand back to the
 	// kernel only slowly; an idle daemon should not sit on it.
 	debug.FreeOSMemory()
+	// Ready only now: listeners bound, table built, bans restored.
+	if err := sd.notify("READY=1\nSTATUS=serving"); err != nil {
+		logger.Warn("systemd: readiness not sent", "err", err)
+	}
 	var runErr error
 loop:
 	for {
 		select {
 		case <-hup:
+			_ = sd.notify(sdReloading())
 			res, err := svc.Reload(ctx)
+			_ = sd.notify("READY=1")
 			if err != nil {
 				logger.Error("SIGHUP: reload refused; the old config keeps running", "err", err)
 			} else {
@@ -365,6 +376,7 @@ loop:
 			}
 		}
 	}
+	_ = sd.notify("STOPPING=1")
 	stopRecv()
 	if recvDone != nil {
 		if err := <-recvDone; err != nil && runErr == nil {
