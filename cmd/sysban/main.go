@@ -11,19 +11,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
 
 // command is one verb of the sysban binary. It returns the exit code:
 // 0 ok, 1 the command failed, 2 bad usage or configuration.
 type command struct {
 	name    string
-	summary string // one line for the usage text, starting with the synopsis
+	summary string // one line for the usage text: the synopsis, two spaces or more, what it does
 	run     func(args []string, stdout, stderr io.Writer) int
 }
 
@@ -33,21 +29,29 @@ func commands() []command {
 		{"run", "run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml)", cmdRun},
 		{"check", "check [--config FILE]   validate the configuration and print the jails it enables", cmdCheck},
 		{"status", "status [JAIL]           show the jails, counters and listeners, or one jail and its bans", cmdStatus},
-		{"ban", "ban JAIL ADDR [--for D] ban an address by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
+		{"ban", "ban JAIL ADDR [--for D]  ban an address by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
 		{"unban", "unban ADDR [--jail J]   lift an address's bans (unban --all: every ban)", cmdUnban},
 		{"banned", "banned [ADDR]           list bans: which jails ban ADDR, until when and why", cmdBanned},
 		{"reload", "reload                  re-read the configuration; a bad one is refused and the old one kept", cmdReload},
-		{"test", "test FILTER|all LOGFILE run filters over a log file, like fail2ban-regex (test -h: more)", cmdTest},
+		{"test", "test FILTER|all LOGFILE  run filters over a log file, like fail2ban-regex (test -h: more)", cmdTest},
 		{"import-fail2ban", "import-fail2ban [DIR]   translate /etc/fail2ban (or DIR) to sysban YAML with a migration report (--out, --json, --check)", cmdImportFail2ban},
-		{"version", "version                 print the version", cmdVersion},
+		{"version", "version                 print the version, commit and build date", cmdVersion},
+		{"help", "help [COMMAND]          this list, or one command's flags and arguments", cmdHelp},
+		{"completion", "completion bash|zsh|fish  print a shell completion script (help completion: how to install it)", cmdCompletion},
 	}
 }
 
 func usage() string {
 	var b strings.Builder
 	b.WriteString("usage: sysban <command> [flags]\n\ncommands:\n")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %s\n", c.summary)
+		synopsis, _ := splitSummary(c)
+		width = max(width, len(synopsis))
+	}
+	for _, c := range commands() {
+		synopsis, text := splitSummary(c)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, synopsis, text)
 	}
 	return b.String()
 }
@@ -66,9 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch name {
 	case "--version", "-v":
 		name = "version"
-	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage())
-		return 0
+	case "--help", "-h":
+		name = "help"
 	}
 	for _, c := range commands() {
 		if c.name == name {
@@ -83,6 +86,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func configFlags(name string, args []string, stdout, stderr io.Writer) (*Main, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: sysban %s [--config FILE]\n", name)
+		fs.PrintDefaults()
+	}
 	configPath := fs.String("config", "", "config file layered over the built-in one (conf.d/*.yaml beside it are read too)")
 	if err := fs.Parse(args); err != nil {
 		return nil, false
@@ -119,28 +126,4 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return m.Check()
-}
-
-func cmdVersion(_ []string, stdout, _ io.Writer) int {
-	fmt.Fprintf(stdout, "sysban %s\n", Version())
-	return 0
-}
-
-// Version is the build's version: the -X value, else the module version or
-// VCS revision the toolchain recorded, else "devel".
-func Version() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v := bi.Main.Version; v != "" && v != "(devel)" {
-			return v
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				return "devel-" + s.Value[:12]
-			}
-		}
-	}
-	return "devel"
 }

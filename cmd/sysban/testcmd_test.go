@@ -388,7 +388,7 @@ func TestTestViaRun(t *testing.T) {
 		t.Errorf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	stdout.Reset()
-	if code := run([]string{"help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "test FILTER|all LOGFILE run filters") {
+	if code := run([]string{"help"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "test FILTER|all LOGFILE   run filters") {
 		t.Errorf("usage lacks the test command:\n%s", stdout.String())
 	}
 	stderr.Reset()
