@@ -1,6 +1,7 @@
 package receiver
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"time"
@@ -50,7 +51,8 @@ func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 		// read it here, without Parse's per-call machines. Anything else
 		// (RFC 5424, no time) goes to Parse, which knows those shapes.
 		if !isRFC5424(rest) {
-			if ts, k := parseStamp(rest, now); k > 0 {
+			// A relayed FreeBSD line ("Forwarded from HOST: ...") is Parse's.
+			if ts, k := parseStamp(rest, now); k > 0 && !bytes.HasPrefix(skipSpaces(rest[k:]), forwardedFrom) {
 				m.Facility, m.Severity = pri/8, pri%8
 				m.MsgID = ""
 				m.StructuredData = nil

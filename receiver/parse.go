@@ -213,6 +213,50 @@ func deref(s *string) string {
 // from the original bytes after the header it found, so NULs, LFs and
 // invalid UTF-8 reach the filters exactly as sent.
 func (p *parser) parse3164(rest []byte, now time.Time, m *sysban.Message) error {
+	if host, inner, ok := relayed(rest, now); ok {
+		err := p.parse3164Once(inner, now, m)
+		m.Hostname = host
+		return err
+	}
+	return p.parse3164Once(rest, now, m)
+}
+
+// forwardedFrom starts the body of a message FreeBSD's syslogd relays in
+// the RFC 3164 form: "<PRI>TIME Forwarded from HOST: tag[pid]: msg". The
+// relay writes no hostname of its own; HOST is where the message came from.
+var forwardedFrom = []byte("Forwarded from ")
+
+// relayed recognises a relayed message and returns its origin HOST and the
+// message as HOST sent it ("TIME tag[pid]: msg"), for one ordinary parse.
+// A HOST must be one word of hostname or address characters; anything else
+// is left as text. Only the outer prefix is taken: a text that says
+// "Forwarded from" again is text, so a sender cannot make the parser loop.
+func relayed(rest []byte, now time.Time) (host string, inner []byte, ok bool) {
+	_, n := parseStamp(rest, now)
+	body := skipSpaces(rest[n:])
+	if !bytes.HasPrefix(body, forwardedFrom) {
+		return "", nil, false
+	}
+	after := body[len(forwardedFrom):]
+	end := bytes.Index(after, []byte(": "))
+	if end <= 0 || end > 255 {
+		return "", nil, false
+	}
+	for _, c := range after[:end] {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == ':') {
+			return "", nil, false
+		}
+	}
+	inner = make([]byte, 0, n+1+len(after)-end-2)
+	inner = append(inner, rest[:n]...)
+	if n > 0 {
+		inner = append(inner, ' ')
+	}
+	inner = append(inner, skipSpaces(after[end+2:])...)
+	return string(after[:end]), inner, true
+}
+
+func (p *parser) parse3164Once(rest []byte, now time.Time, m *sysban.Message) error {
 	ts, n := parseStamp(rest, now)
 	m.Timestamp = ts
 	body := rest[n:]

@@ -32,8 +32,8 @@ func (p *parser) fast3164(rest []byte, now time.Time, m *sysban.Message) bool {
 		return false
 	}
 	body := skipSpaces(rest[n:])
-	if len(body) == 0 {
-		return false
+	if len(body) == 0 || bytes.HasPrefix(body, forwardedFrom) {
+		return false // a relayed message: parse3164 takes its origin
 	}
 	hostEnd, kind, addr := firstWord(body)
 	var ipHost string

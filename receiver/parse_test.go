@@ -127,6 +127,30 @@ var parseCases = []parseCase{
 			Text: "imap-login: Disconnected (auth failed, 1 attempts): rip=192.0.2.5"},
 	},
 	{
+		name: "FreeBSD syslogd relaying another host's message",
+		in:   "<38>Nov 21 18:40:46 Forwarded from web3.example.org: sshd[123]: Invalid user test from 192.0.2.44 port 5555",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "web3.example.org", AppName: "sshd", ProcID: "123",
+			Text: "Invalid user test from 192.0.2.44 port 5555"},
+	},
+	{
+		name: "FreeBSD relay, origin an address, tag without pid",
+		in:   "<22>Nov 21 18:40:46 Forwarded from 192.0.2.60: dovecot: imap-login: Disconnected (auth failed, 1 attempts): rip=192.0.2.5",
+		want: sysban.Message{Facility: 2, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "192.0.2.60", AppName: "dovecot",
+			Text: "imap-login: Disconnected (auth failed, 1 attempts): rip=192.0.2.5"},
+	},
+	{
+		name: "FreeBSD relay of a relayed message: only the outer origin counts",
+		in:   "<38>Nov 21 18:40:46 Forwarded from a.example: Forwarded from b.example: sshd[1]: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "a.example",
+			Text: "from b.example: sshd[1]: x"},
+	},
+	{
+		name: "not a relay: the origin is not one word",
+		in:   "<38>Nov 21 18:40:46 Forwarded from a b: sshd[1]: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "Forwarded",
+			Text: "from a b: sshd[1]: x"},
+	},
+	{
 		name: "FreeBSD syslogd -O rfc5424",
 		in:   "<38>1 2026-11-21T18:40:46.123456+00:00 fbsd.example.org sshd 123 - - Invalid user test from 192.0.2.44",
 		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: time.Date(2026, 11, 21, 18, 40, 46, 123456000, time.UTC), Hostname: "fbsd.example.org",
