@@ -14,6 +14,16 @@ import (
 // RSYSLOG_ForwardFormat — the setup the README recommends. It returns the
 // socket path local programs (logger -u) write to.
 func (w *world) rsyslog() string {
+	return w.rsyslogWith(fmt.Sprintf(`
+*.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
+           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
+`, w.tcpPort))
+}
+
+// rsyslogWith starts a real rsyslogd in the server namespace with its own
+// work directory and an input socket, running rules (the forwarding part
+// of a configuration). It returns the input socket's path.
+func (w *world) rsyslogWith(rules string) string {
 	t := w.t
 	t.Helper()
 	rsock := filepath.Join(w.dir, "rsyslog-in.sock")
@@ -25,9 +35,7 @@ func (w *world) rsyslog() string {
 global(workDirectory="%s")
 module(load="imuxsock" SysSock.Use="off")
 input(type="imuxsock" Socket="%s" CreatePath="on")
-*.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
-           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
-`, work, rsock, w.tcpPort)
+%s`, work, rsock, rules)
 	confPath := filepath.Join(w.dir, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,235 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The forwarder files in deploy/forwarders are what the README tells users
+// to install; these tests run the real rsyslog and syslog-ng on exactly
+// those files, changing only what names this machine (paths, the TLS
+// target's address), and each must deliver a ban.
+
+// forwarderFile returns deploy/forwarders/name with each old string of
+// pairs replaced by the new one after it. An old string the file no longer
+// holds fails the test, so the file cannot drift from what is tested.
+func forwarderFile(t *testing.T, name string, pairs ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "deploy", "forwarders", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if !strings.Contains(s, pairs[i]) {
+			t.Fatalf("deploy/forwarders/%s no longer contains %q; update the test", name, pairs[i])
+		}
+		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+	}
+	return s
+}
+
+func sshdFailures(w *world, sock, attacker string, n int) {
+	for i := range n {
+		w.logger("-u", sock, "-t", "sshd", fmt.Sprintf("--id=%d", 4000+i), "-p", "auth.info",
+			"Failed password for root from "+attacker+" port 4711 ssh2")
+	}
+}
+
+func TestForwarderRsyslogUDP(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	rsock := w.rsyslogWith(forwarderFile(t, "rsyslog/60-sysban-udp.conf"))
+	sshdFailures(w, rsock, outsideV4[0], 3)
+	w.waitBanned("sshd_v4", outsideV4[0])
+	w.alive()
+}
+
+// TCP with the disk-assisted queue, plus imfile reading an OpenVPN log
+// file: both a syslog sender and a file line end as bans.
+func TestForwarderRsyslogTCPAndImfile(t *testing.T) {
+	w := newWorld(t, worldOptions{config: defaultJails + `
+  openvpn:
+    enabled: true
+    maxretry: 2
+`})
+	logs := map[string]string{}
+	for _, name := range []string{"named", "openvpn", "apache"} {
+		logs[name] = filepath.Join(w.dir, name+".log")
+		if err := os.WriteFile(logs[name], nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	imfile := forwarderFile(t, "rsyslog/55-sysban-imfile.conf",
+		"/var/log/named/security.log", logs["named"],
+		"/var/log/openvpn/openvpn.log", logs["openvpn"],
+		"/var/log/apache2/error.log", logs["apache"])
+	rsock := w.rsyslogWith(imfile + forwarderFile(t, "rsyslog/60-sysban-tcp.conf"))
+
+	sshdFailures(w, rsock, outsideV4[0], 3)
+	vpn := outsideV4[1]
+	f, err := os.OpenFile(logs["openvpn"], os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		// OpenVPN's own file format: its ctime stamp, then the peer.
+		fmt.Fprintf(f, "%s %s:%d Connection reset, restarting [0]\n", time.Now().Format("Mon Jan _2 15:04:05 2006"), vpn, 51000+i)
+	}
+	f.Close()
+	w.waitBanned("sshd_v4", outsideV4[0])
+	w.waitBanned("openvpn_v4", vpn)
+	if _, err := os.Stat(filepath.Join(w.dir, "rsyslog-work")); err != nil {
+		t.Error(err)
+	}
+	w.alive()
+}
+
+// TLS with gtls: rsyslog checks sysban's certificate by name, sysban
+// requires rsyslog's client certificate.
+func TestForwarderRsyslogTLS(t *testing.T) {
+	if skipWhy == "" {
+		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so"); err != nil {
+			t.Skip("needs rsyslog-gnutls")
+		}
+	}
+	dir := userDir(t, 0)
+	caCert, caKey := makeCert(t, nil, nil, "sysban test CA", true)
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caCert.Raw)
+	srvCert, srvKey := makeCert(t, caCert, caKey, "sysban.example.org", false)
+	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srvCert.Raw)
+	writeKey(t, filepath.Join(dir, "server.key"), srvKey)
+	cliCert, cliKey := makeCert(t, caCert, caKey, "mx1.example.org", false)
+	writePEM(t, filepath.Join(dir, "client.pem"), "CERTIFICATE", cliCert.Raw)
+	writeKey(t, filepath.Join(dir, "client.key"), cliKey)
+
+	w := newWorld(t, worldOptions{extra: fmt.Sprintf(`  tls: ["127.0.0.1:6514"]
+  tlscert: %s
+  tlskey: %s
+  tlsclientca: %s
+  tlsclientnames: [mx1.example.org]
+`, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem"))})
+	rsock := w.rsyslogWith(forwarderFile(t, "rsyslog/60-sysban-tls.conf",
+		`target="sysban.example.org"`, `target="127.0.0.1"`,
+		"/etc/rsyslog-tls/", dir+"/"))
+	sshdFailures(w, rsock, outsideV4[2], 3)
+	w.waitBanned("sshd_v4", outsideV4[2])
+	w.alive()
+}
+
+// syslogNG finds a syslog-ng binary: on PATH, or unpacked (not installed:
+// syslog-ng-core conflicts with rsyslog) where scripts/test puts it.
+func syslogNG(t *testing.T) (argv, env []string) {
+	t.Helper()
+	if p, err := exec.LookPath("syslog-ng"); err == nil {
+		return []string{p}, nil
+	}
+	root := os.Getenv("SYSBAN_E2E_SYSLOG_NG")
+	if root == "" {
+		root = "/var/cache/sysban-e2e/syslog-ng"
+	}
+	bin := filepath.Join(root, "usr/sbin/syslog-ng")
+	if _, err := os.Stat(bin); err != nil {
+		t.Skipf("needs syslog-ng: run scripts/test as root (it unpacks syslog-ng-core to %s) or install it", root)
+	}
+	mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/[0-9]*"))
+	if len(mods) != 1 {
+		t.Fatalf("no module directory under %s/usr/lib/syslog-ng", root)
+	}
+	return []string{bin, "--module-path=" + mods[0]}, []string{"LD_LIBRARY_PATH=" + filepath.Join(root, "usr/lib/syslog-ng")}
+}
+
+// Each destination of the syslog-ng file, chosen in its log statement.
+func TestForwarderSyslogNG(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	argv, env := syslogNG(t)
+	for i, dest := range []string{"d_sysban_syslog", "d_sysban_tcp", "d_sysban_unix"} {
+		t.Run(dest, func(t *testing.T) {
+			dir := filepath.Join(w.dir, "syslog-ng-"+dest)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			in := filepath.Join(dir, "in.sock")
+			conf := "@version: 3.38\nsource s_src { unix-dgram(\"" + in + "\"); };\n" +
+				forwarderFile(t, "syslog-ng/sysban.conf",
+					"/run/sysban/syslog-stream.sock", w.sock+"-stream",
+					"log { source(s_src); destination(d_sysban_syslog); };", "log { source(s_src); destination("+dest+"); };")
+			confPath := filepath.Join(dir, "syslog-ng.conf")
+			if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			args := append([]string{"netns", "exec", w.srv}, argv...)
+			args = append(args, "-F", "--no-caps", "-f", confPath, "-R", filepath.Join(dir, "persist"),
+				"-p", filepath.Join(dir, "pid"), "-c", filepath.Join(dir, "ctl"))
+			out := &syncBuffer{}
+			ng := exec.Command("ip", args...)
+			ng.Env = append(os.Environ(), env...)
+			ng.Stdout, ng.Stderr = out, out
+			if err := ng.Start(); err != nil {
+				t.Fatalf("start syslog-ng: %v", err)
+			}
+			t.Cleanup(func() {
+				ng.Process.Signal(syscall.SIGTERM)
+				ng.Wait()
+				if t.Failed() {
+					t.Logf("syslog-ng output:\n%s", out.String())
+				}
+			})
+			w.waitFor("syslog-ng's input socket", 10*time.Second, func() bool {
+				_, err := os.Stat(in)
+				return err == nil
+			})
+			attacker := outsideV4[3+i]
+			sshdFailures(w, in, attacker, 3)
+			w.waitBanned("sshd_v4", attacker)
+		})
+	}
+	w.alive()
+}
+
+// The BSD syslog.conf lines: the address each forwards to is sysban's
+// default listener, and what FreeBSD and OpenBSD syslogd send there
+// (FreeBSD: no hostname, or relayed with "Forwarded from HOST:"; OpenBSD:
+// with a hostname) bans.
+func TestForwarderBSDSyslogConf(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	target := func(name string) string {
+		t.Helper()
+		for _, line := range strings.Split(forwarderFile(t, name), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "*.*" && strings.HasPrefix(f[1], "@") {
+				if !strings.Contains(line, "\t") {
+					t.Errorf("%s: %q: syslogd wants a tab between selector and action", name, line)
+				}
+				return strings.TrimPrefix(f[1], "@")
+			}
+		}
+		t.Fatalf("%s: no active *.* @host:port line", name)
+		return ""
+	}
+	stamp := time.Now().Format(time.Stamp)
+	line := func(attacker string) string {
+		return "sshd[77]: Failed password for root from " + attacker + " port 4711 ssh2"
+	}
+	free, open := outsideV4[0], outsideV4[1]
+	fb := target("bsd/freebsd-syslog.conf")
+	if err := sendUDP(w.srv, fb,
+		[]byte("<38>"+stamp+" "+line(free)),
+		[]byte("<38>"+stamp+" Forwarded from web3.example.org: "+line(free)),
+		[]byte("<38>"+stamp+" Forwarded from 192.0.2.60: "+line(free))); err != nil {
+		t.Fatal(err)
+	}
+	ob := target("bsd/openbsd-syslog.conf")
+	for range 3 {
+		if err := sendUDP(w.srv, ob, []byte("<38>"+stamp+" obsd "+line(open))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.waitBanned("sshd_v4", free)
+	w.waitBanned("sshd_v4", open)
+	w.alive()
+}
