@@ -54,9 +54,10 @@ func unbanReasons() []string { return []string{UnbanExpired, UnbanManual, UnbanR
 // stage counts through Unban, ObserveNFTWrite and Reload. Its methods are
 // safe for concurrent use.
 type Recorder struct {
-	nftWrite   *prometheus.HistogramVec
-	reloadOK   prometheus.Gauge
-	reloadTime prometheus.Gauge
+	nftWrite     *prometheus.HistogramVec
+	guardRepairs prometheus.Counter
+	reloadOK     prometheus.Gauge
+	reloadTime   prometheus.Gauge
 
 	mu        sync.Mutex
 	listeners ListenerSource
@@ -93,6 +94,10 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 			// a setup carrying a large ban list takes seconds.
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 		}, []string{"op"}),
+		guardRepairs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sysban_nft_guard_repairs_total",
+			Help: "Times the nft guard found sysban's table damaged outside sysban and rebuilt it.",
+		}),
 		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sysban_reload_success",
 			Help: "Whether the last configuration load succeeded (1) or was refused (0).",
@@ -122,7 +127,7 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 	for _, op := range nftOps() {
 		r.nftWrite.WithLabelValues(op)
 	}
-	for _, c := range []prometheus.Collector{r.nftWrite, r.reloadOK, r.reloadTime, snapshot{r}} {
+	for _, c := range []prometheus.Collector{r.nftWrite, r.guardRepairs, r.reloadOK, r.reloadTime, snapshot{r}} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}
@@ -165,6 +170,12 @@ func (r *Recorder) BannedPackets(jail string, n int) {
 // It has the shape of the nft package's write hook.
 func (r *Recorder) ObserveNFTWrite(op string, d time.Duration, n int) {
 	r.nftWrite.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// GuardRepaired counts one repair of the nftables table; it has the shape
+// of nft.GuardOptions.OnHeal (the reason and ban count are logged there).
+func (r *Recorder) GuardRepaired(reason string, restored int) {
+	r.guardRepairs.Inc()
 }
 
 // Reload records a configuration load (the first one at start, then every

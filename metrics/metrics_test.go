@@ -169,6 +169,7 @@ func wanted() map[string]string {
 		"sysban_unbans_total":             "counter",
 		"sysban_tracked_evicted_total":    "counter",
 		"sysban_queue_depth":              "gauge",
+		"sysban_nft_guard_repairs_total":  "counter",
 		"sysban_ban_errors_total":         "counter",
 		"sysban_bans_lost_total":          "counter",
 		"sysban_nft_write_seconds":        "histogram",
@@ -226,8 +227,13 @@ func TestScrape(t *testing.T) {
 	rec.ObserveNFTWrite("remove", time.Millisecond, 1)
 	at := time.Date(2026, 11, 21, 19, 30, 0, 0, time.UTC)
 	rec.Reload(true, at)
+	rec.GuardRepaired("set sshd_v4 missing", 3)
+	rec.GuardRepaired("chain input flushed", 0)
 
 	_, fams = scrape(t, url)
+	if v := value(t, fams, "sysban_nft_guard_repairs_total"); v != 2 {
+		t.Errorf("guard repairs = %v, want 2", v)
+	}
 	checks := []struct {
 		name   string
 		labels []string

@@ -308,7 +308,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		// Guard logs each repair itself. It starts after the restore above,
 		// so the restore's bans are not mistaken for missing ones.
-		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{NFLOG: logRules}))
+		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{NFLOG: logRules, OnHeal: rec.GuardRepaired}))
 	}()
 	if watcher != nil {
 		// Probes feed the pipeline like a listener, so the watcher stops
