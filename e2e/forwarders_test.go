@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -99,21 +98,10 @@ func TestForwarderRsyslogTLS(t *testing.T) {
 		}
 	}
 	dir := userDir(t, 0)
-	caCert, caKey := makeCert(t, nil, nil, "sysban test CA", true)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caCert.Raw)
-	srvCert, srvKey := makeCert(t, caCert, caKey, "sysban.example.org", false)
-	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srvCert.Raw)
-	writeKey(t, filepath.Join(dir, "server.key"), srvKey)
+	w, caCert, caKey := tlsWorld(t, dir, "sysban.example.org")
 	cliCert, cliKey := makeCert(t, caCert, caKey, "mx1.example.org", false)
 	writePEM(t, filepath.Join(dir, "client.pem"), "CERTIFICATE", cliCert.Raw)
 	writeKey(t, filepath.Join(dir, "client.key"), cliKey)
-
-	w := newWorld(t, worldOptions{extra: fmt.Sprintf(`  tls: ["127.0.0.1:6514"]
-  tlscert: %s
-  tlskey: %s
-  tlsclientca: %s
-  tlsclientnames: [mx1.example.org]
-`, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem"))})
 	rsock := w.rsyslogWith(forwarderFile(t, "rsyslog/60-sysban-tls.conf",
 		`target="sysban.example.org"`, `target="127.0.0.1"`,
 		"/etc/rsyslog-tls/", dir+"/"))
@@ -163,27 +151,9 @@ func TestForwarderSyslogNG(t *testing.T) {
 			if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			args := append([]string{"netns", "exec", w.srv}, argv...)
-			args = append(args, "-F", "--no-caps", "-f", confPath, "-R", filepath.Join(dir, "persist"),
+			args := append(argv, "-F", "--no-caps", "-f", confPath, "-R", filepath.Join(dir, "persist"),
 				"-p", filepath.Join(dir, "pid"), "-c", filepath.Join(dir, "ctl"))
-			out := &syncBuffer{}
-			ng := exec.Command("ip", args...)
-			ng.Env = append(os.Environ(), env...)
-			ng.Stdout, ng.Stderr = out, out
-			if err := ng.Start(); err != nil {
-				t.Fatalf("start syslog-ng: %v", err)
-			}
-			t.Cleanup(func() {
-				ng.Process.Signal(syscall.SIGTERM)
-				ng.Wait()
-				if t.Failed() {
-					t.Logf("syslog-ng output:\n%s", out.String())
-				}
-			})
-			w.waitFor("syslog-ng's input socket", 10*time.Second, func() bool {
-				_, err := os.Stat(in)
-				return err == nil
-			})
+			w.forwarder(t, "syslog-ng", env, in, args...)
 			attacker := outsideV4[3+i]
 			sshdFailures(w, in, attacker, 3)
 			w.waitBanned("sshd_v4", attacker)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -40,22 +41,30 @@ input(type="imuxsock" Socket="%s" CreatePath="on")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	w.forwarder(t, "rsyslogd", nil, rsock, "rsyslogd", "-n", "-f", confPath, "-i", filepath.Join(w.dir, "rsyslog.pid"))
+	return rsock
+}
+
+// forwarder runs a syslog daemon (argv, with env added) in the server
+// namespace until t ends, and waits for its input socket to appear.
+func (w *world) forwarder(t *testing.T, name string, env []string, socket string, argv ...string) {
+	t.Helper()
 	out := &syncBuffer{}
-	rs := exec.Command("ip", "netns", "exec", w.srv, "rsyslogd", "-n", "-f", confPath, "-i", filepath.Join(w.dir, "rsyslog.pid"))
-	rs.Stdout, rs.Stderr = out, out
-	if err := rs.Start(); err != nil {
-		t.Fatalf("start rsyslogd: %v", err)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", w.srv}, argv...)...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		rs.Process.Signal(syscall.SIGTERM)
-		rs.Wait()
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
 		if t.Failed() {
-			t.Logf("rsyslogd output:\n%s", out.String())
+			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	w.waitFor("rsyslogd's input socket", 10*time.Second, func() bool {
-		_, err := os.Stat(rsock)
+	w.waitFor(name+"'s input socket", 10*time.Second, func() bool {
+		_, err := os.Stat(socket)
 		return err == nil
 	})
-	return rsock
 }

@@ -26,19 +26,7 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 	if skipWhy != "" {
 		t.Skip(skipWhy)
 	}
-	dir := t.TempDir()
-	caCert, caKey := makeCert(t, nil, nil, "sysban test CA", true)
-	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caCert.Raw)
-	srvCert, srvKey := makeCert(t, caCert, caKey, "127.0.0.1", false)
-	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srvCert.Raw)
-	writeKey(t, filepath.Join(dir, "server.key"), srvKey)
-
-	w := newWorld(t, worldOptions{extra: fmt.Sprintf(`  tls: ["127.0.0.1:6514"]
-  tlscert: %s
-  tlskey: %s
-  tlsclientca: %s
-  tlsclientnames: [mx1.example.org]
-`, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem"))})
+	w, caCert, caKey := tlsWorld(t, t.TempDir(), "127.0.0.1")
 
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
@@ -91,6 +79,26 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 	if !strings.Contains(out, `"tls_client_refused":1`) || !strings.Contains(out, `"tls_handshake":1`) {
 		t.Errorf("status does not count the refused TLS clients:\n%s", out)
 	}
+}
+
+// tlsWorld writes a CA (ca.pem) and a server certificate for serverName
+// (server.pem, server.key) into dir and starts a world with a TLS listener
+// on 127.0.0.1:6514 that uses them and accepts only client certificates of
+// that CA named mx1.example.org.
+func tlsWorld(t *testing.T, dir, serverName string) (*world, *x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	caCert, caKey := makeCert(t, nil, nil, "sysban test CA", true)
+	writePEM(t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caCert.Raw)
+	srvCert, srvKey := makeCert(t, caCert, caKey, serverName, false)
+	writePEM(t, filepath.Join(dir, "server.pem"), "CERTIFICATE", srvCert.Raw)
+	writeKey(t, filepath.Join(dir, "server.key"), srvKey)
+	w := newWorld(t, worldOptions{extra: fmt.Sprintf(`  tls: ["127.0.0.1:6514"]
+  tlscert: %s
+  tlskey: %s
+  tlsclientca: %s
+  tlsclientnames: [mx1.example.org]
+`, filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.pem"))})
+	return w, caCert, caKey
 }
 
 func makeCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, name string, ca bool) (*x509.Certificate, *ecdsa.PrivateKey) {

@@ -36,12 +36,7 @@ func TestManPageFresh(t *testing.T) {
 }
 
 func TestHelpCommand(t *testing.T) {
-	tests := []struct {
-		args   []string
-		code   int
-		stdout string
-		stderr string
-	}{
+	checkRuns(t, []runCase{
 		{[]string{"help"}, 0, "completion bash|zsh|fish  print a shell completion script", ""},
 		{[]string{"--help"}, 0, "ban JAIL ADDR [--for D]   ban an address by hand", ""},
 		{[]string{"help", "ban"}, 0, "-for string", ""},
@@ -52,15 +47,7 @@ func TestHelpCommand(t *testing.T) {
 		{[]string{"help", "--man"}, 0, ".TH SYSBAN 8", ""},
 		{[]string{"completion"}, 2, "", "usage: sysban completion bash|zsh|fish"},
 		{[]string{"completion", "tcsh"}, 2, "", `unknown shell "tcsh"`},
-	}
-	for _, tt := range tests {
-		var stdout, stderr bytes.Buffer
-		code := run(tt.args, &stdout, &stderr)
-		if code != tt.code || !strings.Contains(stdout.String(), tt.stdout) || !strings.Contains(stderr.String(), tt.stderr) {
-			t.Errorf("sysban %v = %d\nstdout: %s\nstderr: %s\nwant %d, stdout with %q, stderr with %q",
-				tt.args, code, stdout.String(), stderr.String(), tt.code, tt.stdout, tt.stderr)
-		}
-	}
+	})
 }
 
 // The bash script is loaded into a real bash and asked what it completes.

@@ -15,12 +15,7 @@ func TestCommands(t *testing.T) {
 	good := filepath.Join(dir, "good.yaml")
 	os.WriteFile(good, []byte("jails:\n  sshd:\n    maxretry: 3\n    ports: [ssh, 2222]\n"), 0o644)
 
-	tests := []struct {
-		args   []string
-		code   int
-		stdout string
-		stderr string
-	}{
+	checkRuns(t, []runCase{
 		{nil, 2, "", "usage: sysban"},
 		{[]string{"version"}, 0, "sysban ", ""},
 		{[]string{"help"}, 0, "run [--config FILE]", ""},
@@ -31,7 +26,20 @@ func TestCommands(t *testing.T) {
 		{[]string{"check", "--config", filepath.Join(dir, "missing.yaml")}, 2, "", "no such file"},
 		{[]string{"run", "--config", bad}, 2, "", "defaults.verdict"},
 		{[]string{"run", "extra"}, 2, "", `unexpected argument "extra"`},
-	}
+	})
+}
+
+// runCase is one command line and what it must give: the exit code and
+// text its stdout and stderr contain.
+type runCase struct {
+	args   []string
+	code   int
+	stdout string
+	stderr string
+}
+
+func checkRuns(t *testing.T, tests []runCase) {
+	t.Helper()
 	for _, tt := range tests {
 		var stdout, stderr bytes.Buffer
 		code := run(tt.args, &stdout, &stderr)
