@@ -32,6 +32,7 @@ type options struct {
 	lines     int
 	attackers int
 	stepDur   time.Duration
+	pin       bool // UDP section: sender and receiver on separate CPUs (pin.go)
 	rates     []int
 	tcpConns  int
 	tcpMsgs   int
@@ -101,6 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.lines, "lines", 1_000_000, "lines of the generated log (offline matching)")
 	fs.IntVar(&o.attackers, "attackers", 50_000, "attacker addresses in the generated traffic")
 	fs.DurationVar(&o.stepDur, "step", 3*time.Second, "duration of each UDP rate step")
+	fs.BoolVar(&o.pin, "pin", runtime.NumCPU() >= 2, "UDP: sender on CPU 0, receiver on CPU 1 (the daemon with GOMAXPROCS=1)")
 	fs.IntVar(&o.tcpConns, "tcp-conns", 4, "TCP sender connections")
 	fs.IntVar(&o.tcpMsgs, "tcp-msgs", 2_000_000, "messages per TCP framing run (all connections)")
 	fs.IntVar(&o.samples, "samples", 200, "ban latency samples per condition")

@@ -146,7 +146,9 @@ log:
 }
 
 // startDaemon writes cfg to dir and runs bin in ns until "sysban started".
-func startDaemon(ctx context.Context, bin string, ns *netns, dir, cfg string) (*daemon, error) {
+// wrap, if any, is a command prefix that ends by exec'ing the binary
+// (env, taskset), so the child's pid stays sysban's.
+func startDaemon(ctx context.Context, bin string, ns *netns, dir, cfg string, wrap ...string) (*daemon, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
@@ -157,7 +159,8 @@ func startDaemon(ctx context.Context, bin string, ns *netns, dir, cfg string) (*
 	d := &daemon{ns: ns, logs: &syncBuffer{}, exited: make(chan struct{}), metrics: "127.0.0.1:9642", client: ns.httpClient(), dir: dir}
 	// ip netns exec execs the binary after setns, so the child's pid is
 	// sysban's own (for /proc/PID/status).
-	d.cmd = exec.Command("ip", "netns", "exec", ns.name, bin, "run", "--config", path)
+	argv := append(append([]string{"netns", "exec", ns.name}, wrap...), bin, "run", "--config", path)
+	d.cmd = exec.Command("ip", argv...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	t0 := time.Now()
 	if err := d.cmd.Start(); err != nil {
