@@ -212,7 +212,7 @@ type Pipeline struct {
 	applying atomic.Int64 // bans in the batch Run is applying
 	running  atomic.Bool
 	stopping atomic.Bool
-	inflight atomic.Int64 // Handle calls between the stopping check and the send
+	inflight atomic.Int64  // Handle calls between the stopping check and the send
 	batches  atomic.Uint64 // batches the worker finished (health.go)
 	// wait sleeps between Apply retries; replaced in tests so they never sleep.
 	wait func(ctx context.Context, d time.Duration)
