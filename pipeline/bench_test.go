@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -126,7 +128,7 @@ func BenchmarkHandleParallel(b *testing.B) {
 }
 
 // BenchmarkFilter times each built-in filter over its annotated sample
-// (testdata/NAME.log) through a Tester, as `sysban test` and the daemon
+// (filters/testdata/NAME.log) through a Tester, as `sysban test` and the daemon
 // match: routing, prefilter, regexes, correlation state.
 func BenchmarkFilter(b *testing.B) {
 	builtins := BuiltinFilters()
@@ -137,15 +139,15 @@ func BenchmarkFilter(b *testing.B) {
 	slices.Sort(names)
 	for _, name := range names {
 		b.Run(name, func(b *testing.B) {
-			fx, err := readFixture("testdata/" + name + ".log")
+			fx, err := sample.Read(filepath.Join(samplesDir, name+".log"))
 			if err != nil {
 				b.Skipf("no sample: %v", err)
 			}
-			tester, err := NewTester([]FilterSpec{builtins[name]}, TesterOptions{Mode: fx.mode})
+			tester, err := NewTester([]FilterSpec{builtins[name]}, TesterOptions{Mode: fx.Mode})
 			if err != nil {
 				b.Fatal(err)
 			}
-			benchTester(b, tester, fx.lines)
+			benchTester(b, tester, fx.Lines)
 		})
 	}
 }
@@ -161,26 +163,89 @@ func BenchmarkTesterAll(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var lines []fixtureLine
-	for _, path := range fixturePaths(b) {
-		fx, err := readFixture(path)
+	var lines []sample.Line
+	for _, path := range samplePaths(b) {
+		fx, err := sample.Read(path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		lines = append(lines, fx.lines...)
+		lines = append(lines, fx.Lines...)
 	}
 	benchTester(b, tester, lines)
 }
 
-func benchTester(b *testing.B, tester *Tester, lines []fixtureLine) {
+func benchTester(b *testing.B, tester *Tester, lines []sample.Line) {
 	if len(lines) == 0 {
 		b.Skip("no lines")
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		tester.Test(&lines[i%len(lines)].msg)
+		tester.Test(&lines[i%len(lines)].Msg)
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// samplesDir holds the built-in filters' annotated sample logs.
+var samplesDir = filepath.Join("filters", "testdata")
+
+// samplePaths returns the sample logs, failing tb when there are none.
+func samplePaths(tb testing.TB) []string {
+	tb.Helper()
+	paths, err := sample.Paths(samplesDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return paths
+}
+
+// outcomeOf renders what the tester did with a line the way annotations
+// write it.
+func outcomeOf(ms []Match) string {
+	if len(ms) == 0 {
+		return sample.Annotation(false, false, false, "")
+	}
+	return sample.Annotation(true, ms[0].Ignored, ms[0].Pending, ms[0].Host)
+}
+
+func BenchmarkServiceFilters(b *testing.B) {
+	lines := map[string][]string{
+		"named": {
+			"client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): query (cache) 'example.com/ANY/IN' denied",
+			"28-Jun-2013 15:40:23.888 info: client 67.220.66.3#40117: view external: query: 1rip.com IN ANY +E (192.168.11.242)",
+			"client @0x7f3a1c0d2168 192.0.2.7#40117 (example.com): query: example.com IN A +E(0)K (192.0.2.53)",
+		},
+		"openvpn": {
+			"176.114.32.92:3509 WARNING: Bad encapsulated packet length from peer (36695), which must be > 0 and <= 1560 -- please ensure that --tun-mtu or --link-mtu is equal on both peers -- this condition could also indicate a possible active attack on the TCP link -- [Attempting restart...]",
+			"192.0.2.7:51234 TLS Error: TLS handshake failed",
+			"client1/192.0.2.7:51234 MULTI: Learn: 10.8.0.6 -> client1/192.0.2.7:51234",
+		},
+		"apache": {
+			"[Sat Jun 30 04:09:24 2012] [error] [client 118.142.43.102] File does not exist: /data/www/html/phpMyAdmin-2.8.3",
+			"[Thu Jun 09 10:11:12.123456 2011] [core:info] [pid 123:tid 456] [client 192.0.2.7:51234] AH00128: File does not exist: /var/www/html/favicon.ico",
+			"[Thu Jun 09 10:11:12.123456 2011] [mpm_event:notice] [pid 123:tid 456] AH00489: Apache/2.4.57 (Debian) configured -- resuming normal operations",
+		},
+		"vsftpd": {
+			"pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=bob rhost=192.0.2.7  user=bob",
+			"[pid 1234] [bob] FAIL LOGIN: Client \"192.0.2.7\"",
+			"[pid 1234] [bob] OK LOGIN: Client \"192.0.2.7\"",
+		},
+	}
+	for _, name := range []string{"named", "openvpn", "apache", "vsftpd"} {
+		spec := BuiltinFilters()[name]
+		tester, err := NewTester([]FilterSpec{spec}, TesterOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs := make([]*sysban.Message, len(lines[name]))
+		for i, l := range lines[name] {
+			msgs[i] = &sysban.Message{AppName: spec.Programs[0], Text: l}
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				tester.Test(msgs[i%len(msgs)])
+			}
+		})
+	}
 }

@@ -1,120 +1,24 @@
 package pipeline
 
-import (
-	"slices"
-	"time"
-)
+import "github.com/sysban/sysban/pipeline/filters"
 
-// BuiltinFilters returns the filters sysban ships, by name. It builds a
-// fresh map on each call so callers may modify the result.
+// FilterSpec is a filter as configured or built in. The type is declared
+// in package filters, beside the built-in filters that are values of it,
+// so that those can be plain data in a package that needs nothing from
+// pipeline.
+type FilterSpec = filters.Spec
+
+// Correlation is a multi-line failure of a FilterSpec (see
+// filters.Correlation).
+type Correlation = filters.Correlation
+
+// BuiltinFilters returns the filters sysban ships (filters.All), by name.
+// It builds a fresh map on each call so callers may modify the result.
 func BuiltinFilters() map[string]FilterSpec {
-	filters := map[string]FilterSpec{
-		"sshd": sshdFilter(),
+	all := filters.All()
+	out := make(map[string]FilterSpec, len(all))
+	for _, f := range all {
+		out[f.Name] = f
 	}
-	for _, group := range [][]FilterSpec{mailFilters(), serviceFilters(), authFilters(), nflogFilters()} {
-		for _, f := range group {
-			filters[f.Name] = f
-		}
-	}
-	return filters
-}
-
-// Shared pieces of the sshd patterns. Every pattern is anchored at both
-// ends: user names are attacker-chosen and may contain " from 10.0.0.1 port
-// 22", so the host must be bound where sshd writes the peer — after the
-// (greedy) user name and followed only by text sshd itself generates.
-const (
-	sshPort    = ` port \d+`
-	sshPreauth = `(?: \[preauth\])?`
-)
-
-// sshdFilter is written from the messages OpenSSH's sshd (and, since 9.8,
-// sshd-session, which logs the per-connection lines) prints.
-//
-// Modes, as fail2ban users know them: "normal" is authentication failures
-// only; "ddos" adds the probes that never get as far as authenticating
-// (no or bad identification, failed key exchange, connections dropped
-// before a user was named); "aggressive" is both plus noisier pre-auth
-// disconnects that ordinary clients rarely produce.
-//
-// Deliberately never failures: "Accepted ..." (success) and "Received
-// disconnect ... 11: ..." after authentication (an ordinary logout).
-func sshdFilter() FilterSpec {
-	ddos := []string{
-		// Did not receive identification string from 192.0.2.7 port 4444
-		`^Did not receive identification string from <HOST>(?:` + sshPort + `)?$`,
-		// Bad protocol version identification 'GET / HTTP/1.1' from 192.0.2.7 port 4444
-		`^Bad protocol version identification '.*' from <HOST>(?:` + sshPort + `)?$`,
-		// Unable to negotiate with 192.0.2.7 port 4444: no matching key exchange method found. Their offer: diffie-hellman-group1-sha1 [preauth]
-		`^(?:fatal: )?Unable to negotiate with <HOST>` + sshPort + `: no matching (?:key exchange method|host key type|cipher|MAC) found(?:\. Their offer:.*)?$`,
-		// banner exchange: Connection from 192.0.2.7 port 4444: invalid format
-		`^(?:error: )?banner exchange: Connection from <HOST>` + sshPort + `: (?:invalid format|could not read protocol version|Connection (?:closed|reset) by peer|Broken pipe)$`,
-		// Connection closed by 192.0.2.7 port 4444 [preauth]  (no user named yet)
-		`^Connection (?:closed|reset) by <HOST>` + sshPort + ` \[preauth\]$`,
-	}
-	aggressive := append(slices.Clone(ddos),
-		// Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]
-		// Before authentication, a disconnect is a scanner leaving; the
-		// reason text after the code is the client's, the host precedes it.
-		`^Received disconnect from <HOST>`+sshPort+`:1[14]: .*\[preauth\]$`,
-		// Disconnected from 192.0.2.7 port 4444 [preauth]
-		`^Disconnected from <HOST>`+sshPort+` \[preauth\]$`,
-		// Timeout before authentication for 192.0.2.7 port 4444
-		`^(?:fatal: )?Timeout before authentication for <HOST>`+sshPort+`$`,
-		// ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]
-		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>`+sshPort+`: [^\[\]]+ \[preauth\]$`,
-	)
-	return FilterSpec{
-		Name: "sshd",
-		// sshd-auth: OpenSSH 10 moved pre-auth into that binary; its lines
-		// are normally relayed by sshd-session, listed in case they are not.
-		Programs: []string{"sshd", "sshd-session", "sshd-auth"},
-		FailRegex: []string{
-			// Failed password for invalid user admin from 192.0.2.7 port 52144 ssh2
-			// Failed publickey for root from 192.0.2.7 port 52144 ssh2: RSA SHA256:Zm9v
-			// Failed keyboard-interactive/pam for root from 2001:db8::7 port 22 ssh2
-			`^Failed (?:password|publickey|keyboard-interactive/pam|hostbased|gssapi-with-mic) for .* from <HOST>` + sshPort + `(?: ssh2)?(?:: [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=]+)?$`,
-			// Invalid user oracle from 192.0.2.7 port 40022
-			// Invalid user oracle from 192.0.2.7   (before OpenSSH 7.5)
-			`^(?:Invalid|Illegal) user .* from <HOST>(?:` + sshPort + `)?$`,
-			// User root from 192.0.2.7 not allowed because not listed in AllowUsers
-			`^User .* from <HOST> not allowed because (?:not listed in AllowUsers|listed in DenyUsers|not in any group|a group is listed in DenyGroups|none of user's groups are listed in AllowGroups)$`,
-			// pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7  user=root
-			// The user comes after rhost, so it may be anything: rhost's
-			// position is fixed by the daemon-written fields before it.
-			`^pam_unix\(sshd(?:-session)?:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
-			// PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7 user=root
-			`^PAM \d+ more authentication failures?; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
-			// error: PAM: Authentication failure for root from 192.0.2.7   (older OpenSSH)
-			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module) for .* from <HOST>$`,
-			// error: maximum authentication attempts exceeded for invalid user admin from 192.0.2.7 port 4444 ssh2 [preauth]
-			`^(?:error: )?maximum authentication attempts exceeded for .* from <HOST>` + sshPort + `(?: ssh2)?` + sshPreauth + `$`,
-			// Disconnecting invalid user admin 192.0.2.7 port 4444: Too many authentication failures [preauth]
-			// Disconnecting authenticating user root 192.0.2.7 port 4444: Too many authentication failures [preauth]
-			`^Disconnecting (?:(?:invalid|authenticating) user .* )?<HOST>` + sshPort + `: Too many authentication failures` + sshPreauth + `$`,
-			// Received disconnect from 192.0.2.7 port 4444:3: com.jcraft.jsch.JSchException: Auth fail [preauth]
-			// Reason 3 with "Auth fail" is a client giving up after failing;
-			// the host sits at a fixed position, the client-chosen text after it.
-			`^Received disconnect from <HOST>(?:` + sshPort + `)?: ?3: .*Auth fail` + sshPreauth + `$`,
-			// Connection closed by invalid user admin 192.0.2.7 port 4444 [preauth]
-			// Connection reset by authenticating user root 192.0.2.7 port 4444 [preauth]
-			`^Connection (?:closed|reset) by (?:invalid|authenticating) user .* <HOST>` + sshPort + ` \[preauth\]$`,
-		},
-		Modes: map[string][]string{
-			"ddos":       ddos,
-			"aggressive": aggressive,
-		},
-		Correlate: []Correlation{{
-			// With LogLevel VERBOSE, sshd logs "Connection from 192.0.2.7
-			// port 4444 on 198.51.100.1 port 22" when a connection starts;
-			// the pre-auth "Disconnecting: Too many authentication
-			// failures" of older OpenSSH (before 7.5) names no host, but the
-			// monitor logs both under the connection's pid.
-			Open: `^Connection from <HOST>` + sshPort + `(?: on \S+` + sshPort + `(?: rdomain "\S*")?)?$`,
-			// Disconnecting: Too many authentication failures [preauth]
-			// Disconnecting: Too many authentication failures for root [preauth]
-			Close:  `^Disconnecting: Too many authentication failures(?: for .*)?` + sshPreauth + `$`,
-			Window: 10 * time.Minute,
-		}},
-	}
+	return out
 }

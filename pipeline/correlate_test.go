@@ -161,7 +161,7 @@ func TestCorrelationHandle(t *testing.T) {
 	}
 }
 
-// TestSendmailCorrelationBans: seed 003's attack, five sessions with saslauthd
+// TestSendmailCorrelationBans: the attack on a CentOS 5 sendmail + saslauthd host, five sessions with saslauthd
 // lines between them, bans the client once it reaches maxretry.
 func TestSendmailCorrelationBans(t *testing.T) {
 	clk := newFakeClock()

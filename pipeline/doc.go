@@ -11,14 +11,15 @@
 // in a bounded queue whose depth Stats.Queued reports, and already makes
 // further failures of its address "already banned".
 //
-// A filter (FilterSpec) is data: programs, failregexes with <HOST> and
+// A filter (FilterSpec, declared in package filters, where the built-in
+// ones live one to a file) is data: programs, failregexes with <HOST> and
 // <VAR:name> placeholders, ignoreregexes, modes (extra failregexes a jail
 // can select, like sshd's "ddos") and correlations: failures told by two
 // lines with a common key (sendmail's queue id, sshd's pid), other lines in
 // between. A hostname where <HOST> stands is resolved off the hot path
 // (JailSpec.UseDNS) and never banned unless it resolves. The Tester runs
 // filters exactly as the daemon does, without jails or bans, for `sysban
-// test` and the annotated samples in testdata/.
+// test` and the annotated samples in filters/testdata/.
 //
 // Repeat offenders: a jail's BanIncrement lengthens the ban of an address
 // banned before in that jail (the count comes from an OffenceCounter, the

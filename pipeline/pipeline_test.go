@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -584,7 +586,7 @@ func TestUnwrapRepeated(t *testing.T) {
 	}
 }
 
-// TestSampleLogBans replays testdata/sshd.log through Handle with the
+// TestSampleLogBans replays filters/testdata/sshd.log through Handle with the
 // syslog timestamps as the clock and a maxretry-5 jail: only the CentOS
 // attacker with eight pam_unix failures in 21 seconds is banned (at the
 // fifth; the other three hit an existing ban); the hostnames are counted as
@@ -594,17 +596,17 @@ func TestSampleLogBans(t *testing.T) {
 	clk := newFakeClock()
 	jail := JailSpec{Name: "sshd", Filter: "sshd", MaxRetry: 5, FindTime: 10 * time.Minute, BanTime: time.Hour, UseDNS: UseDNSNo}
 	p := newTestPipeline(t, Config{Jails: []JailSpec{jail}}, Options{Now: clk.Now})
-	fx, err := readFixture("testdata/sshd.log")
+	fx, err := sample.Read(filepath.Join(samplesDir, "sshd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, fl := range fx.lines {
-		ts := fl.msg.Timestamp
+	for _, fl := range fx.Lines {
+		ts := fl.Msg.Timestamp
 		for ts.Before(clk.Now()) { // syslog timestamps have no year
 			ts = ts.AddDate(1, 0, 0)
 		}
 		clk.Advance(ts.Sub(clk.Now()))
-		p.Handle(&fl.msg)
+		p.Handle(&fl.Msg)
 	}
 	bans := keptQueued(p)
 	if len(bans) != 1 || bans[0].Addr != netip.MustParseAddr("58.83.131.67") || bans[0].Failures != 5 {

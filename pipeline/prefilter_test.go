@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"github.com/sysban/sysban/pipeline/internal/sample"
 	"slices"
 	"testing"
 )
@@ -48,13 +49,13 @@ func checkPrefilterSound(t testing.TB, pats []*pattern, text string) {
 // FuzzPrefilterSound checks the literal prefilter of every built-in pattern
 // against its regex on arbitrary text, seeded with every sample line.
 func FuzzPrefilterSound(f *testing.F) {
-	for _, path := range fixturePaths(f) {
-		fx, err := readFixture(path)
+	for _, path := range samplePaths(f) {
+		fx, err := sample.Read(path)
 		if err != nil {
 			f.Fatal(err)
 		}
-		for _, fl := range fx.lines {
-			f.Add(fl.msg.Text)
+		for _, fl := range fx.Lines {
+			f.Add(fl.Msg.Text)
 		}
 	}
 	pats := builtinPatterns(f)
@@ -110,4 +111,37 @@ func TestPrefilterRejectsBenign(t *testing.T) {
 		}
 	}
 	checkPrefilterSound(t, builtinPatterns(t), line)
+}
+
+// TestMailFiltersCompile: every mode of the mail filters compiles and
+// every failregex gives the prefilter something to reject lines on.
+func TestMailFiltersCompile(t *testing.T) {
+	names := []string{"dovecot", "postfix", "postfix-sasl", "sendmail-reject", "qpopper", "qmail", "squirrelmail"}
+	builtins := BuiltinFilters()
+	for _, name := range names {
+		spec, ok := builtins[name]
+		if !ok {
+			t.Errorf("no built-in filter %q", name)
+			continue
+		}
+		modes := []string{""}
+		for m := range spec.Modes {
+			modes = append(modes, m)
+		}
+		for _, mode := range modes {
+			f, err := CompileFilterMode(spec, mode)
+			if err != nil {
+				t.Errorf("%s mode %q: %v", name, mode, err)
+				continue
+			}
+			// Every pattern must give the prefilter something to
+			// reject lines on, or it runs the regex over every line of
+			// the program.
+			for i, p := range f.fail {
+				if len(p.prefix)+len(p.literal) < 6 {
+					t.Errorf("%s failregex %d %q: prefilter prefix %q literal %q too weak", name, i, p.src, p.prefix, p.literal)
+				}
+			}
+		}
+	}
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 	"sync"
 	"testing"
 	"time"
@@ -15,13 +16,13 @@ import (
 // gives the same matches (multi-line correlation included).
 func TestPrematchConcurrentEqualsTest(t *testing.T) {
 	var msgs []sysban.Message
-	for _, path := range fixturePaths(t) {
-		fx, err := readFixture(path)
+	for _, path := range samplePaths(t) {
+		fx, err := sample.Read(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, fl := range fx.lines {
-			msgs = append(msgs, fl.msg)
+		for _, fl := range fx.Lines {
+			msgs = append(msgs, fl.Msg)
 		}
 	}
 	var specs []FilterSpec

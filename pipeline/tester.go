@@ -19,6 +19,10 @@ type TesterOptions struct {
 	// Mode selects each filter's mode ("" = "normal"). A filter that lacks
 	// the mode runs in normal mode; a mode no filter has is an error.
 	Mode string
+	// NoPrefilter runs every regex on every routed line, skipping the
+	// literal prefilter. It exists to check that the prefilter never
+	// changes a verdict; it only makes matching slower.
+	NoPrefilter bool
 }
 
 // Tester runs filters over messages the way the daemon routes and matches
@@ -27,8 +31,9 @@ type TesterOptions struct {
 // fixture tests use. Test and TestPrematched are not safe for concurrent
 // use; Prematch is.
 type Tester struct {
-	now     func() time.Time
-	filters []testFilter // by name
+	now       func() time.Time
+	prefilter bool
+	filters   []testFilter // by name
 	// routes caches program -> indexes into filters; cleared when it
 	// reaches maxAppCache entries, as the pipeline's glob cache is.
 	// Prematch runs on several goroutines, hence the lock.
@@ -51,7 +56,7 @@ func NewTester(filters []FilterSpec, opts TesterOptions) (*Tester, error) {
 	if len(filters) == 0 {
 		return nil, errors.New("pipeline: tester: no filters")
 	}
-	t := &Tester{now: opts.Now, routes: make(map[string][]int)}
+	t := &Tester{now: opts.Now, prefilter: !opts.NoPrefilter, routes: make(map[string][]int)}
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -126,7 +131,7 @@ func (t *Tester) Prematch(m *sysban.Message, pm *Prematched) {
 		return
 	}
 	for k, i := range pm.routes {
-		pm.res[k] = t.filters[i].f.match(pm.text, true)
+		pm.res[k] = t.filters[i].f.match(pm.text, t.prefilter)
 	}
 	pm.n = len(pm.routes)
 }
@@ -142,9 +147,9 @@ func (t *Tester) TestPrematched(m *sysban.Message, pm *Prematched) []Match {
 		if k < pm.n {
 			r = pm.res[k]
 		} else {
-			r = tf.f.match(pm.text, true)
+			r = tf.f.match(pm.text, t.prefilter)
 		}
-		if mt, ok := newMatch(tf.f, tf.f.evalMatched(r, pm.text, m, tf.st, t.now, true)); ok {
+		if mt, ok := newMatch(tf.f, tf.f.evalMatched(r, pm.text, m, tf.st, t.now, t.prefilter)); ok {
 			t.scratch = append(t.scratch, mt)
 		}
 	}

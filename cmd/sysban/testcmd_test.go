@@ -418,13 +418,13 @@ func TestTestLongLinesAndGzip(t *testing.T) {
 }
 
 // TestTestFixtures runs `sysban test --json FILTER` over every annotated
-// sample of pipeline/testdata (the annotations stripped) and checks each
+// sample of pipeline/filters/testdata (the annotations stripped) and checks each
 // line's verdict against its annotation: the command sees the file exactly
 // as the pipeline's own fixture test does, through ParseFileLine.
 func TestTestFixtures(t *testing.T) {
-	files, _ := filepath.Glob("../../pipeline/testdata/*.log")
+	files, _ := filepath.Glob("../../pipeline/filters/testdata/*.log")
 	if len(files) == 0 {
-		t.Skip("no fixtures in pipeline/testdata")
+		t.Skip("no fixtures in pipeline/filters/testdata")
 	}
 	dir := t.TempDir()
 	for _, file := range files {

@@ -1,0 +1,72 @@
+package filters
+
+// Dovecot login processes ("imap-login: ...") and their trailing fields.
+// user=<...> is attacker-written and may hold ", rip=10.0.0.1, lip=..." of
+// its own; it is matched greedily (rightmost rule): after the real rip=
+// dovecot writes only lip= and its own flags (TLS, session=<id>, mpid=).
+const (
+	dovecotLogin = `^(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
+	dovecotTail  = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>, lip=[^,\s]+(?:, .*)?$`
+)
+
+// dovecot is written from what Dovecot 1.0 (as CentOS 5 shipped it)
+// through 2.3 print when a client fails to log in, when a passdb rejects a
+// password, and what pam_unix prints under dovecot's PAM service.
+//
+// Not failures: "Login: user=<...>" (success), "Disconnected: Logged out"
+// (a user's session ending, which fail2ban setups of Dovecot 1.0 on
+// CentOS 5 ignored too), and in normal mode the
+// disconnects without any authentication attempt, which mail clients
+// produce when they probe capabilities; mode "aggressive" counts those too.
+func dovecot() Spec {
+	return Spec{
+		Name:    "dovecot",
+		Summary: "failed IMAP/POP3 logins, passdb and PAM failures",
+		// Dovecot 2.x relays every process's log through its log process
+		// under the ident "dovecot" ("imap-login: ...", "auth: ...").
+		// Dovecot 1.x's auth process logged as "dovecot-auth"; pam_unix in
+		// 2.x's auth process logs under the binary's name, "auth" or
+		// "auth-worker".
+		Programs: []string{"dovecot", "dovecot-auth", "auth", "auth-worker"},
+		FailRegex: []string{
+			// imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1, TLS, session=<x8Kp2Zd7>
+			// pop3-login: Aborted login (auth failed, 3 attempts in 15 secs): user=<bob>, method=PLAIN, rip=::ffff:192.0.2.7, lip=::ffff:198.51.100.1
+			// imap-login: Disconnected: Connection closed (auth failed, 1 attempts in 4 secs): user=<bob>, method=LOGIN, rip=192.0.2.7, lip=198.51.100.1, TLS, session=<x8Kp2Zd7>
+			// imap-login: Login aborted: Connection closed (auth failed, 1 attempts in 4 secs) (auth_failed): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
+			// pop3-login: Aborted login (1 authentication attempts): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1   (1.1, 1.2)
+			// Rightmost rule (dovecotTail).
+			dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:auth failed, \d+ attempts(?: in \d+ secs)?|\d+ authentication attempts?)\)(?: \(auth_failed\))?: ` + dovecotTail,
+			// pop3-login: Aborted login: user=<bob>, method=PLAIN, rip=::ffff:198.24.142.139, lip=::ffff:220.130.139.9   (1.0, CentOS 5)
+			// Dovecot 1.0 gives no reason; method= shows an authentication
+			// was attempted and, the login not having succeeded, failed.
+			// "user=," is accepted too: it is how such lines read once a
+			// web page has eaten the "<bob>", and admins paste such lines
+			// into `sysban test`.
+			dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=[^,\s]+, rip=<HOST>, lip=[^,\s]+(?:, .*)?$`,
+			// auth: passwd-file(bob,192.0.2.7,<x8Kp2Zd7>): unknown user
+			// auth: passwd-file(bob,192.0.2.7,<x8Kp2Zd7>): Password mismatch
+			// auth-worker(4242): pam(bob,192.0.2.7,<x8Kp2Zd7>): pam_authenticate() failed: Authentication failure (Password mismatch?)
+			// auth-worker(4242): conn unix:auth-worker (pid=4240,uid=97): auth-worker<1>: sql(bob,192.0.2.7,<x8Kp2Zd7>): unknown user
+			// auth(default): pam(bob,192.0.2.7): pam_authenticate() failed: User not known to the underlying authentication module   (1.x)
+			// Rightmost rule: the user name may hold "x,10.0.0.1)"; after
+			// the real address come only the session id and one of the
+			// fixed outcomes to the end of the line. The plaintext
+			// "(given password: ...)" of auth_verbose_passwords=plain is
+			// attacker-written and deliberately not accepted there.
+			`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,<[^<>\s]*>)?\): (?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch|User not known to the underlying authentication module)(?: \(SHA1 of given password: [0-9a-f]+\))?$`,
+			// pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=bob rhost=192.0.2.7  user=bob
+			// ruser and user are the login name: \S* keeps a name with
+			// " rhost=10.0.0.1" in it from reaching past the real rhost
+			// (such a line is a miss, not a wrong host).
+			`^pam_unix\(dovecot:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+		},
+		Modes: map[string][]string{
+			"aggressive": {
+				// imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
+				// pop3-login: Disconnected (tried to use disallowed plaintext auth): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
+				// imap-login: Disconnected: Connection closed (disconnected before greeting, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
+				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) plaintext auth|disconnected before greeting(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
+			},
+		},
+	}
+}

@@ -1,0 +1,53 @@
+package filters
+
+// qmailPrefix is what multilog (a TAI64N stamp) or splogger (seconds since
+// the epoch) put before a qmail-smtpd log line when its log is forwarded
+// by rsyslog imfile or through splogger.
+const qmailPrefix = `^(?:@[0-9a-f]{24} |\d+\.\d+ )?`
+
+// qmail is written from vpopmail's vchkpw, rblsmtpd and the chkuser
+// patch of qmail-smtpd, as QmailToaster (CentOS 5) logs them.
+//
+// vchkpw ends its lines with "user@domain:IP". The domain is attacker
+// text: one holding colons ("x@a:2001:db8::IP") would make the tail read
+// as an IPv6 address; the ignoreregex vetoes any line whose text after
+// "@domain:" holds another colon, except the "::ffff:" prefix ucspi-tcp6
+// gives IPv4 peers. Native IPv6 peers of vchkpw are therefore not counted:
+// the log format cannot tell them from that trick.
+func qmail() Spec {
+	return Spec{
+		Name:    "qmail",
+		Summary: "vchkpw failures, rblsmtpd blocks, CHKUSER rejects",
+		// vchkpw logs through syslog as "vpopmail" (text "vchkpw-smtp:
+		// ...") or, in some builds, under "vchkpw-<service>". qmail-smtpd's
+		// own lines (rblsmtpd, CHKUSER) go to multilog; forward them with
+		// imfile and a tag starting "qmail".
+		Programs: []string{"vpopmail", "vchkpw", "vchkpw-*", "qmail", "qmail-*", "rblsmtpd"},
+		FailRegex: []string{
+			// vchkpw-smtp: password fail (pass: 'secret') bob@example.com:192.0.2.7
+			// vchkpw-pop3: password fail bob@example.com:192.0.2.7
+			// Rightmost rule: the address ends the line.
+			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?password fail (?:\(pass: '.*'\) )?[^\s@]*@[^\s@:]*:<HOST>$`,
+			// vchkpw-pop3: vpopmail user not found nobody@example.com:192.0.2.7
+			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?vpopmail user not found [^\s@]*@[^\s@:]*:<HOST>$`,
+			// rblsmtpd: 192.0.2.7 pid 4242: 451 Blocked, look at http://www.spamhaus.org/query/bl?ip=192.0.2.7
+			// Leftmost rule: the list's own text follows.
+			qmailPrefix + `rblsmtpd: <HOST> pid \d+: [45]\d\d .*$`,
+			// CHKUSER rejected relaying: from <a@example.org::> remote <helo:client.example.org:192.0.2.7> rcpt <b@example.net> : client not allowed to relay
+			// CHKUSER rejected rcpt: from <a@example.org::> remote <helo:unknown:192.0.2.7> rcpt <nobody@example.com> : not existing recipient
+			// Sender, HELO and recipient are attacker-written, on both
+			// sides of the address; none may hold "<" or ">" (else a
+			// miss). Inside remote <HELO:HOST:IP> the HELO may hold
+			// colons; the greedy HELO leaves the address what follows the
+			// last colon.
+			qmailPrefix + `CHKUSER rejected [a-z]+: from <[^<>]*> remote <[^<>]*:[^:<>\s]*:<HOST>> rcpt <[^<>]*> : (?:client not allowed to relay|not existing recipient|invalid (?:sender|rcpt) (?:MX domain|address)|max number of (?:invalid )?recipients reached|sender address rejected)$`,
+		},
+		IgnoreRegex: []string{
+			// x@a:2001:db8::192.0.2.7 and the like: in the line's last
+			// token "user@domain:REST", REST holds a colon that is not
+			// the "::ffff:" prefix. Anchored at the end like the
+			// failregexes, so colons in the password cannot trigger it.
+			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?(?:password fail|vpopmail user not found) (?:.* )?[^\s@]*@[^\s@:]*:(?:[^\s@:]+:|:$|:[^:]|::[^f]|::f[^f]|::ff[^f]|::fff[^f]|::ffff[^:]|::f{0,4}$|::ffff:[^:]*:)[^\s@]*$`,
+		},
+	}
+}

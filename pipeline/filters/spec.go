@@ -1,0 +1,71 @@
+package filters
+
+import "time"
+
+// Spec describes a filter: which programs it reads and which lines of
+// theirs are failures. It is plain data; package pipeline checks and
+// compiles it (pipeline.CompileFilter), so a Spec from a config file and a
+// built-in one go through the same checks.
+//
+// New kinds of declaration (the daemons a filter trusts to write its
+// lines, say) are new fields here, each documented as these are, with its
+// check in pipeline.CompileFilter and its column, where users need it, in
+// the generated table of docs/filters.md.
+type Spec struct {
+	Name string
+	// Summary says in one line what the filter catches, for the table in
+	// docs/filters.md (Markdown; no "|").
+	Summary string
+	// Programs are the app names it reads: exact ("sshd", "postfix/smtpd")
+	// or path.Match globs ("postfix*/smtpd").
+	Programs []string
+	// FailRegex are Go RE2 regexes with the placeholder <HOST>, matched
+	// against Message.Text. Each must be anchored with ^ and contain <HOST>
+	// exactly once. It may be empty only when Correlate is not.
+	FailRegex []string
+	// IgnoreRegex: a line matching any of these is not a failure. They must
+	// be anchored with ^ too; <HOST> is allowed but not required.
+	IgnoreRegex []string
+	// Modes adds failregexes by mode name (sshd: "ddos", "aggressive"). A
+	// jail running mode M uses FailRegex plus Modes[M]; "normal" or "" is
+	// FailRegex alone.
+	Modes map[string][]string
+	// Vars are default values of <VAR:name> placeholders in this filter's
+	// patterns (named's flooded domains, apache's probed paths). Each
+	// expands to an alternation of the quoted literals; config may replace
+	// a filter's vars.
+	Vars map[string][]string
+	// Correlate are multi-line failures: a line that opens a pending
+	// failure under a key, completed by a later line with the same key.
+	Correlate []Correlation
+}
+
+// Correlation is a failure told by two lines of one filter's programs, with
+// other lines interleaved: e.g. sendmail's "<qid>: AUTH failure" completed
+// by "<qid>: ... [IP] did not issue MAIL...", or sshd's pid with
+// "Connection from IP" then "Disconnecting: Too many authentication
+// failures". Exactly one of Open and Close contains <HOST>; the failure
+// counts for that host.
+//
+// A line is tried against FailRegex first, then the Closes, then the Opens,
+// and does one thing only. A key opened again keeps its latest open; a
+// Close completes at most one open; a Close without an open (or after
+// Window) is not a failure. Keys are scoped by the message's hostname, so
+// pids and queue ids of different senders never meet. Correlations with
+// the same Open and Window share their pending opens, which is how one
+// Open gets several alternative Closes. Windows run on the pipeline's clock,
+// never the message's timestamp (the sender chooses that).
+type Correlation struct {
+	// Open starts a pending failure. The key is its (?P<key>...) group or,
+	// when it has none, the message's ProcID. Anchored with ^.
+	Open string
+	// Close completes it when it carries the same key (its own
+	// (?P<key>...) group or ProcID) within Window. Anchored with ^.
+	Close string
+	// Window is how long an open key waits; 0 means 10 minutes.
+	Window time.Duration
+	// Summary says in one line which lines it ties and by what, for the
+	// table in docs/filters.md (Markdown; no "|"). Correlations that
+	// share an Open may share a Summary; the table lists it once.
+	Summary string
+}

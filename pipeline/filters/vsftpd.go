@@ -1,0 +1,32 @@
+package filters
+
+// vsftpd is written from vsftpd's own log line (vsftpd.log, or
+// syslog with syslog_enable=YES) and what pam_unix logs for the vsftpd
+// service.
+//
+// Deliberately not failures: "pam_unix(vsftpd:auth): check pass; user
+// unknown" and pam_listfile refusals (no address in them; the FAIL LOGIN
+// line of the same attempt carries it).
+func vsftpd() Spec {
+	return Spec{
+		Name:     "vsftpd",
+		Summary:  "PAM and native `FAIL LOGIN`",
+		Programs: []string{"vsftpd"},
+		FailRegex: []string{
+			// pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=bob rhost=192.0.2.7  user=bob
+			// Unlike sshd, vsftpd passes the FTP user name as ruser, which
+			// comes before rhost and again as user after it. Both are
+			// \S*: a name with spaces ("x rhost=10.0.0.1  user=x") could
+			// otherwise put a forged rhost first; such a line is missed
+			// rather than pinned on someone else (the FAIL LOGIN line of
+			// the same attempt still counts).
+			`^pam_unix\(vsftpd:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+			// [pid 1234] [bob] FAIL LOGIN: Client "192.0.2.7"
+			// Sat Jun 11 10:11:12 2011 [pid 1234] [bob] FAIL LOGIN: Client "::ffff:192.0.2.7"
+			// The user name is the client's and may hold `] FAIL LOGIN:
+			// Client "10.0.0.1`; the peer is the quoted address that ends
+			// the line.
+			`^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2} \d{4} )?\[pid \d+\] \[.*\] FAIL LOGIN: Client "<HOST>"$`,
+		},
+	}
+}
