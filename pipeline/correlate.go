@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/sysban/sysban"
 )
 
 // Multi-line failures. A filter's Correlation pairs an Open line with a
@@ -14,7 +12,8 @@ import (
 // one of the two names the host, the other shows the failure. Between them
 // any other lines may arrive. The pending opens live in a pendingSet per
 // distinct Open: a map bounded by an entry count and a window, because the
-// lines that fill it come from the network.
+// lines that fill it come from the network. This file is that state;
+// which lines open and close is decided in match.go.
 
 // DefaultMaxPending bounds the pending opens remembered per correlation set
 // (per filter and pipeline, or per Tester).
@@ -26,25 +25,6 @@ const (
 	maxKeyLen  = 128
 	maxHostLen = 255
 )
-
-// outcomeKind is what one line did to a filter.
-type outcomeKind uint8
-
-const (
-	kindNone       outcomeKind = iota // nothing matched
-	kindFailure                       // a failregex matched: a failure of host
-	kindPending                       // an Open matched: remembered, no failure yet
-	kindCorrelated                    // a Close completed an Open: a failure of host
-)
-
-// outcome is what matching one line against a filter (with its correlation
-// state) found.
-type outcome struct {
-	kind    outcomeKind
-	pattern int    // index into Filter.Patterns(); -1 with kindNone
-	host    string // the host to count (kindPending: the Open's host, maybe "")
-	ignore  int    // index into IgnoreRegex that vetoed the line; -1: none
-}
 
 // corrState is the mutable side of a filter's correlations: one pending set
 // per distinct Open. It is safe for concurrent use.
@@ -171,125 +151,4 @@ func (s *pendingSet) pushBack(e *pendingEntry) {
 	e.next = &s.lru
 	s.lru.prev.next = e
 	s.lru.prev = e
-}
-
-// corrKey is the key a correlation line carries: its (?P<key>...) capture,
-// else the message's ProcID, scoped by the message's hostname so that pids
-// and queue ids of different senders never meet. ok is false when there is
-// no usable key.
-func corrKey(p *pattern, loc []int, text string, m *sysban.Message) (string, bool) {
-	var key, hostname string
-	if m != nil {
-		key, hostname = m.ProcID, m.Hostname
-	}
-	if p.key >= 0 && loc[2*p.key] >= 0 {
-		key = text[loc[2*p.key]:loc[2*p.key+1]]
-	}
-	if key == "" || len(key) > maxKeyLen || len(hostname) > maxHostLen {
-		return "", false
-	}
-	return hostname + "\x00" + key, true
-}
-
-// capture returns p's host capture in text, "" when p has none or it did
-// not take part in the match.
-func capture(p *pattern, loc []int, text string) string {
-	if p.host < 0 || loc[2*p.host] < 0 {
-		return ""
-	}
-	return text[loc[2*p.host]:loc[2*p.host+1]]
-}
-
-// eval matches text (already trimmed and unwrapped) from message m against
-// f: failregexes first, then the Closes of its correlations (a Close counts
-// only when its key has a pending Open), then their Opens. st holds the
-// correlation state; with st nil (Pipeline.Check) Opens are reported as
-// pending but not remembered and Closes never complete. m may be nil.
-// clock is called only when a correlation line matched, so the common
-// path costs no clock read.
-func (f *Filter) eval(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) outcome {
-	return f.evalMatched(f.match(text, prefilter), text, m, st, clock, prefilter)
-}
-
-// evalMatched is eval given the result of f.match(text, prefilter), which
-// is stateless and may have been computed on another goroutine (Tester's
-// Prematch); what is left here is correlation, which must see lines in
-// order.
-func (f *Filter) evalMatched(r result, text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) outcome {
-	if r.pattern >= 0 {
-		return outcome{kind: kindFailure, pattern: r.pattern, host: r.host, ignore: r.ignore}
-	}
-	none := outcome{kind: kindNone, pattern: -1, ignore: -1}
-	if len(f.corr) == 0 {
-		return none
-	}
-	base := len(f.fail)
-	if st != nil {
-		for i := range f.corr {
-			c := &f.corr[i]
-			if prefilter && !c.close.mayMatch(text) {
-				continue
-			}
-			loc := c.close.re.FindStringSubmatchIndex(text)
-			if loc == nil {
-				continue
-			}
-			key, ok := corrKey(&c.close, loc, text, m)
-			if !ok {
-				continue
-			}
-			host := capture(&c.close, loc, text)
-			if c.close.host >= 0 && host == "" {
-				continue
-			}
-			stored, ok := st.sets[c.set].take(key, clock())
-			if !ok {
-				continue
-			}
-			if host == "" {
-				host = stored
-			}
-			return outcome{kind: kindCorrelated, pattern: base + 2*i + 1, host: host, ignore: f.ignored(text, prefilter)}
-		}
-	}
-	for i := range f.corr {
-		c := &f.corr[i]
-		if prefilter && !c.open.mayMatch(text) {
-			continue
-		}
-		loc := c.open.re.FindStringSubmatchIndex(text)
-		if loc == nil {
-			continue
-		}
-		key, ok := corrKey(&c.open, loc, text, m)
-		if !ok {
-			continue
-		}
-		host := capture(&c.open, loc, text)
-		if (c.open.host >= 0 && host == "") || len(host) > maxHostLen {
-			continue
-		}
-		out := outcome{kind: kindPending, pattern: base + 2*i, host: host, ignore: f.ignored(text, prefilter)}
-		// An ignored open is not remembered: the line is excused, so
-		// nothing it starts may count.
-		if st != nil && out.ignore < 0 {
-			st.sets[c.set].put(key, host, clock())
-		}
-		return out
-	}
-	return none
-}
-
-// ignored returns the index of the first IgnoreRegex matching text, or -1.
-func (f *Filter) ignored(text string, prefilter bool) int {
-	for i := range f.ignore {
-		p := &f.ignore[i]
-		if prefilter && !p.mayMatch(text) {
-			continue
-		}
-		if p.re.MatchString(text) {
-			return i
-		}
-	}
-	return -1
 }

@@ -228,13 +228,13 @@ func TestVarsExpand(t *testing.T) {
 	for _, tt := range tests {
 		for _, prefilter := range []bool{true, false} {
 			r := f.match(tt.line, prefilter)
-			if (r.pattern >= 0) != (tt.host != "") || r.host != tt.host {
+			if (r.pattern != nil) != (tt.host != "") || r.host != tt.host {
 				t.Errorf("prefilter=%v %q: %+v, want host %q", prefilter, tt.line, r, tt.host)
 			}
 		}
 	}
-	if f.fail[0].prefix != "client " {
-		t.Errorf("prefilter prefix %q lost by var expansion", f.fail[0].prefix)
+	if f.fail[0].pre.prefix != "client " {
+		t.Errorf("prefilter prefix %q lost by var expansion", f.fail[0].pre.prefix)
 	}
 }
 

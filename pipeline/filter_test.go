@@ -105,10 +105,10 @@ func TestIgnoreRegexVetoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := f.match("fail from 10.1.2.3", true); r.pattern != 0 || r.ignore != 0 {
+	if r := f.match("fail from 10.1.2.3", true); r.pattern != &f.fail[0] || r.ignore != &f.ignore[0] {
 		t.Errorf("10.1.2.3: got %+v, want failregex 0 vetoed by ignoreregex 0", r)
 	}
-	if r := f.match("fail from 192.0.2.1", true); r.pattern != 0 || r.ignore != -1 {
+	if r := f.match("fail from 192.0.2.1", true); r.pattern != &f.fail[0] || r.ignore != nil {
 		t.Errorf("192.0.2.1: got %+v, want failregex 0, not ignored", r)
 	}
 }
@@ -124,15 +124,15 @@ func TestLiterals(t *testing.T) {
 		{`^(?:a|b) <HOST>$`, "", " "},
 	}
 	for _, tt := range tests {
-		p, err := compilePattern(tt.re, true, nil)
+		p, err := compilePattern(tt.re, failPattern, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.re, err)
 		}
-		if p.prefix != tt.prefix {
-			t.Errorf("%s: prefix %q, want %q", tt.re, p.prefix, tt.prefix)
+		if p.pre.prefix != tt.prefix {
+			t.Errorf("%s: prefix %q, want %q", tt.re, p.pre.prefix, tt.prefix)
 		}
-		if p.literal != tt.literal {
-			t.Errorf("%s: literal %q, want %q", tt.re, p.literal, tt.literal)
+		if p.pre.literal != tt.literal {
+			t.Errorf("%s: literal %q, want %q", tt.re, p.pre.literal, tt.literal)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"errors"
 	"fmt"
-	"github.com/sysban/sysban/pipeline/internal/sample"
 	"maps"
 	"net/netip"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 	"github.com/sysban/sysban/receiver"
 )
 

@@ -84,58 +84,6 @@ const maxBatch = 4096
 // the network, so an attacker could otherwise grow it without limit.
 const maxAppCache = 4096
 
-// Match is one filter's verdict on a line, as Check and Tester.Test report
-// it.
-type Match struct {
-	Filter string
-	// Pattern indexes the filter's Patterns(): FailRegex, then the mode's
-	// failregexes, then each Correlation's Open and Close (see
-	// Filter.Patterns).
-	Pattern int
-	Regex   string // that pattern as written
-	// Host is the <HOST> capture; for a Correlated match the correlated
-	// host (from whichever of the two lines carried it); for a Pending
-	// match the Open's capture, empty when the Close will carry it.
-	Host string
-	// Addr is Host as a canonical address; invalid when Host is a hostname
-	// (hostnames are not banned: they are counted as unresolved).
-	Addr netip.Addr
-	// Ignored: an IgnoreRegex matched too, so the line is not a failure.
-	Ignored     bool
-	IgnoreIndex int // index into IgnoreRegex when Ignored; -1 otherwise
-	// Pending: the line opened a multi-line failure (no failure yet).
-	Pending bool
-	// Correlated: the line completed a multi-line failure.
-	Correlated bool
-}
-
-// newMatch reports outcome o of filter f; ok is false when nothing matched.
-func newMatch(f *Filter, o outcome) (Match, bool) {
-	if o.kind == kindNone {
-		return Match{}, false
-	}
-	m := Match{
-		Filter:      f.name,
-		Pattern:     o.pattern,
-		Host:        o.host,
-		Ignored:     o.ignore >= 0,
-		IgnoreIndex: o.ignore,
-		Pending:     o.kind == kindPending,
-		Correlated:  o.kind == kindCorrelated,
-	}
-	if o.pattern < len(f.fail) {
-		m.Regex = f.fail[o.pattern].src
-	} else if c := &f.corr[(o.pattern-len(f.fail))/2]; (o.pattern-len(f.fail))%2 == 0 {
-		m.Regex = c.open.src
-	} else {
-		m.Regex = c.close.src
-	}
-	if a, err := netip.ParseAddr(o.host); err == nil {
-		m.Addr = sysban.CanonicalAddr(a)
-	}
-	return m, true
-}
-
 // Stats is a snapshot of the pipeline's counters.
 type Stats struct {
 	Messages  uint64 // messages handled
@@ -515,8 +463,8 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 	for _, r := range routes {
 		// Correlation windows run on our clock (p.now): message times
 		// are the sender's to choose.
-		o := r.filter.eval(text, m, r.corr, p.now, p.prefilter)
-		if (o.kind != kindFailure && o.kind != kindCorrelated) || o.ignore >= 0 {
+		res := r.filter.eval(text, m, r.corr, p.now, p.prefilter)
+		if !res.failure() {
 			continue
 		}
 		if !gotNow {
@@ -528,13 +476,13 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 				sender = sysban.CanonicalAddr(m.Sender.Addr())
 			}
 		}
-		addr, err := netip.ParseAddr(o.host)
+		addr, err := netip.ParseAddr(res.host)
 		if err != nil {
-			p.hostFailure(r, o.host, sender, text)
+			p.hostFailure(r, res.host, sender, text)
 			continue
 		}
 		n := repeats
-		if o.kind == kindCorrelated {
+		if res.pattern.kind == closePattern {
 			n = 1 // one open, one close: one failure
 		}
 		addr = sysban.CanonicalAddr(addr)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/sysban/sysban/pipeline/internal/sample"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 )
 
 // fakeClock is a settable clock; tests advance it instead of sleeping.

@@ -1,9 +1,10 @@
 package pipeline
 
 import (
-	"github.com/sysban/sysban/pipeline/internal/sample"
 	"slices"
 	"testing"
+
+	"github.com/sysban/sysban/pipeline/internal/sample"
 )
 
 // builtinPatterns compiles every built-in filter in every mode and returns
@@ -39,9 +40,9 @@ func builtinPatterns(t testing.TB) []*pattern {
 func checkPrefilterSound(t testing.TB, pats []*pattern, text string) {
 	t.Helper()
 	for _, p := range pats {
-		if p.re.MatchString(text) && !p.mayMatch(text) {
+		if p.re.MatchString(text) && !p.pre.mayMatch(text) {
 			t.Fatalf("prefilter rejects a line its regex matches:\nregex %s\nprefix %q literal %q also %q oneOf %q\nline %q",
-				p.src, p.prefix, p.literal, p.also, p.oneOf, text)
+				p.src, p.pre.prefix, p.pre.literal, p.pre.also, p.pre.oneOf, text)
 		}
 	}
 }
@@ -83,15 +84,15 @@ func TestMoreLiterals(t *testing.T) {
 		{`^(?i:failed) for user from <HOST> port \d+`, []string{" port "}, nil},
 	}
 	for _, tt := range tests {
-		p, err := compilePattern(tt.re, hostRequired, nil)
+		p, err := compilePattern(tt.re, failPattern, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.re, err)
 		}
-		if !slices.Equal(p.also, tt.also) {
-			t.Errorf("%s: also %q, want %q", tt.re, p.also, tt.also)
+		if !slices.Equal(p.pre.also, tt.also) {
+			t.Errorf("%s: also %q, want %q", tt.re, p.pre.also, tt.also)
 		}
-		if !slices.EqualFunc(p.oneOf, tt.oneOf, slices.Equal) {
-			t.Errorf("%s: oneOf %q, want %q", tt.re, p.oneOf, tt.oneOf)
+		if !slices.EqualFunc(p.pre.oneOf, tt.oneOf, slices.Equal) {
+			t.Errorf("%s: oneOf %q, want %q", tt.re, p.pre.oneOf, tt.oneOf)
 		}
 	}
 }
@@ -106,7 +107,7 @@ func TestPrefilterRejectsBenign(t *testing.T) {
 	}
 	line := "imap-login: Login: user=<alice@example.org>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, mpid=4242, TLS, session=<abc>"
 	for i := range f.fail {
-		if f.fail[i].mayMatch(line) {
+		if f.fail[i].pre.mayMatch(line) {
 			t.Errorf("dovecot failregex[%d] %s: prefilter passes a successful login", i, f.fail[i].src)
 		}
 	}
@@ -138,8 +139,8 @@ func TestMailFiltersCompile(t *testing.T) {
 			// reject lines on, or it runs the regex over every line of
 			// the program.
 			for i, p := range f.fail {
-				if len(p.prefix)+len(p.literal) < 6 {
-					t.Errorf("%s failregex %d %q: prefilter prefix %q literal %q too weak", name, i, p.src, p.prefix, p.literal)
+				if len(p.pre.prefix)+len(p.pre.literal) < 6 {
+					t.Errorf("%s failregex %d %q: prefilter prefix %q literal %q too weak", name, i, p.src, p.pre.prefix, p.pre.literal)
 				}
 			}
 		}

@@ -2,12 +2,12 @@ package pipeline
 
 import (
 	"fmt"
-	"github.com/sysban/sysban/pipeline/internal/sample"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline/internal/sample"
 )
 
 // TestPrematchConcurrentEqualsTest: every sample line of every built-in

@@ -149,7 +149,7 @@ func (t *Tester) TestPrematched(m *sysban.Message, pm *Prematched) []Match {
 		} else {
 			r = tf.f.match(pm.text, t.prefilter)
 		}
-		if mt, ok := newMatch(tf.f, tf.f.evalMatched(r, pm.text, m, tf.st, t.now, t.prefilter)); ok {
+		if mt, ok := newMatch(tf.f, tf.f.correlate(r, pm.text, m, tf.st, t.now, t.prefilter)); ok {
 			t.scratch = append(t.scratch, mt)
 		}
 	}
