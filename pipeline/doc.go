@@ -21,6 +21,17 @@
 // filters exactly as the daemon does, without jails or bans, for `sysban
 // test` and the annotated samples in filters/testdata/.
 //
+// The path of one line, file by file: routes.go maps the message's
+// program to the filters that read it and the jails they feed (built from
+// the config, swapped whole on Reload); match.go runs a filter over the
+// text (failregexes behind the literal prefilter of prefilter.go, then
+// ignoreregexes, then correlations, whose pending opens live in
+// correlate.go) and returns one result naming the pattern that decided;
+// pipeline.go's Handle counts a failure in each jail (jail.go), and a
+// decided ban goes to the worker (worker.go) that hands batches to the
+// next stage. filter.go and pattern.go compile a FilterSpec; the built-in
+// specs are package filters, their annotated samples filters/testdata.
+//
 // Repeat offenders: a jail's BanIncrement lengthens the ban of an address
 // banned before in that jail (the count comes from an OffenceCounter, the
 // store's ban history, asked only when a ban is decided), and jails whose
