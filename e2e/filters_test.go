@@ -6,7 +6,7 @@ import (
 )
 
 // TestMailThroughRsyslog sends mail-daemon lines through a real rsyslogd to
-// sysban: sendmail's two-line SASL failure (seed 003: the "AUTH failure"
+// sysban: sendmail's two-line SASL failure (as sendmail 8.13 + saslauthd on CentOS 5 log it: the "AUTH failure"
 // line names no address, the same queue id's "did not issue MAIL" line
 // does), interleaved with saslauthd, sshd and another session's lines, and
 // postfix's SASL failures. Each must end as a kernel ban in its jail's set.

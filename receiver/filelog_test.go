@@ -19,24 +19,24 @@ type fileLineCase struct {
 
 var errAny = errors.New("any error")
 
-// fileLineCases are lines as they sit in the seeds' log files
+// fileLineCases are lines as they sit in real hosts' log files
 // (/var/log/secure, maillog, all.log, openvpn.log, error_log) and in the
 // files rsyslog and journalctl write, plus hostile shapes.
 var fileLineCases = []fileLineCase{
 	{
-		name: "seed 000 secure, single-digit day",
+		name: "centos5 secure, single-digit day",
 		in:   "Jun  9 03:35:33 kvm-vpn sshd[1709]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=58.83.131.67 user=root\n",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 9, 3, 35, 33), Hostname: "kvm-vpn", AppName: "sshd", ProcID: "1709",
 			Text: "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=58.83.131.67 user=root"},
 	},
 	{
-		name: "seed 000 secure, day without padding",
+		name: "centos5 secure, day without padding",
 		in:   "Jun 9 03:35:33 kvm-vpn sshd[1709]: Disconnecting: Too many authentication failures for root",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 9, 3, 35, 33), Hostname: "kvm-vpn", AppName: "sshd", ProcID: "1709",
 			Text: "Disconnecting: Too many authentication failures for root"},
 	},
 	{
-		name: "seed 001 postfix, CRLF",
+		name: "freebsd postfix, CRLF",
 		in:   "Oct 26 10:21:21 hoge postfix/smtpd[4911]: warning: unknown[94.156.102.204]: SASL LOGIN authentication failed: authentication failure\r\n",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(10, 26, 10, 21, 21), Hostname: "hoge", AppName: "postfix/smtpd", ProcID: "4911",
 			Text: "warning: unknown[94.156.102.204]: SASL LOGIN authentication failed: authentication failure"},
@@ -85,7 +85,7 @@ var fileLineCases = []fileLineCase{
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 10, 0, 0), Hostname: "host", Text: "last message repeated 3 times"},
 	},
 	{
-		name: "seed 001 qpopper from FreeBSD all.log",
+		name: "qpopper from FreeBSD all.log",
 		in:   "Nov 21 03:11:04 mx popper[9915]: user at host (203.0.113.5): -ERR [AUTH] Password supplied for \"u\" is incorrect.",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 3, 11, 4), Hostname: "mx", AppName: "popper", ProcID: "9915",
 			Text: "user at host (203.0.113.5): -ERR [AUTH] Password supplied for \"u\" is incorrect."},
@@ -103,14 +103,14 @@ var fileLineCases = []fileLineCase{
 			Text: "Failed password for root from 192.0.2.1 port 22 ssh2"},
 	},
 	{
-		name: "seed 000 openvpn.log: ctime stamp kept in the text",
+		name: "centos5 openvpn.log: ctime stamp kept in the text",
 		in:   "Tue Jun 10 18:57:41 2014 176.114.32.92:3509 WARNING: Bad encapsulated packet length from peer (36695)",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: time.Date(2014, 6, 10, 18, 57, 41, 0, time.UTC),
 			Text: "Tue Jun 10 18:57:41 2014 176.114.32.92:3509 WARNING: Bad encapsulated packet length from peer (36695)"},
 		err: ErrNoHeader,
 	},
 	{
-		name: "seed 000 apache 2.2 error_log",
+		name: "centos5 apache 2.2 error_log",
 		in:   "[Sat Jun 30 04:09:24 2012] [error] [client 118.142.43.102] File does not exist: /data/www/html/phpMyAdmin-2.8.3",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: time.Date(2012, 6, 30, 4, 9, 24, 0, time.UTC),
 			Text: "[Sat Jun 30 04:09:24 2012] [error] [client 118.142.43.102] File does not exist: /data/www/html/phpMyAdmin-2.8.3"},

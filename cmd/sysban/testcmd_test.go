@@ -96,7 +96,7 @@ func str(p *string) string {
 	return *p
 }
 
-// Seed 000's /var/log/secure lines plus a success, another daemon and a
+// A CentOS 5 host's /var/log/secure lines (OpenSSH 4.3) plus a success, another daemon and a
 // hostile user name: 5 failures, 4 addresses or hostnames.
 const secureLog = `Jun  9 03:35:33 kvm-vpn sshd[1709]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=jumbotrace.cmu.ac.th user=root
 Jun  9 14:20:40 kvm-vpn sshd[2972]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=58.83.131.67
@@ -210,7 +210,7 @@ func TestTestJSON(t *testing.T) {
 			want: []jsonWant{{host: "198.51.100.4", app: "sshd"}},
 		},
 		{
-			name: "a daemon's own log file (seed 000's openvpn.log), one filter",
+			name: "a daemon's own log file (a CentOS 5 host's openvpn.log), one filter",
 			log: "Tue Jun 10 18:57:41 2014 176.114.32.92:3509 WARNING: Bad encapsulated packet length from peer (36695), which must be > 0 and <= 1560 -- please ensure that --tun-mtu or --link-mtu is equal on both peers -- this condition could also indicate a possible active attack on the TCP link -- [Attempting restart...]\n" +
 				"Tue Jun 10 18:58:00 2014 Initialization Sequence Completed\n",
 			args: []string{"openvpn"},
@@ -556,7 +556,7 @@ func writeMixedLog(tb testing.TB, path string, n int) {
 	f.Close()
 }
 
-// Seed 003's multi-line sendmail failure: the AUTH failure names no client,
+// The multi-line sendmail failure of sendmail 8.13 + saslauthd on CentOS 5: the AUTH failure names no client,
 // the same queue id's later line does, other daemons' lines in between. The
 // correlation window follows the log's times: a close 20 minutes after its
 // open (sendmail-auth waits 10) is a miss, however fast the file is read.
