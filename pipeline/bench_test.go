@@ -187,28 +187,6 @@ func benchTester(b *testing.B, tester *Tester, lines []sample.Line) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 }
 
-// samplesDir holds the built-in filters' annotated sample logs.
-var samplesDir = filepath.Join("filters", "testdata")
-
-// samplePaths returns the sample logs, failing tb when there are none.
-func samplePaths(tb testing.TB) []string {
-	tb.Helper()
-	paths, err := sample.Paths(samplesDir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return paths
-}
-
-// outcomeOf renders what the tester did with a line the way annotations
-// write it.
-func outcomeOf(ms []Match) string {
-	if len(ms) == 0 {
-		return sample.Annotation(false, false, false, "")
-	}
-	return sample.Annotation(true, ms[0].Ignored, ms[0].Pending, ms[0].Host)
-}
-
 func BenchmarkServiceFilters(b *testing.B) {
 	lines := map[string][]string{
 		"named": {
