@@ -12,7 +12,7 @@ import (
 )
 
 // injectionFuzzed lists the built-in filters whose lines the injection
-// fuzz targets fill with attacker text: FuzzInjection (sshd),
+// fuzz targets fill with attacker text: FuzzSSHDInjection,
 // FuzzAuthInjection, FuzzMailInjection, FuzzServiceInjection and
 // FuzzPortprobeInjection.
 var injectionFuzzed = []string{
@@ -25,9 +25,9 @@ var injectionFuzzed = []string{
 
 // TestEveryBuiltinInjectionFuzzed fails when a built-in filter is added
 // without templates in one of the injection fuzz targets: arbitrary text
-// (FuzzBuiltinFilters) rarely lands exactly where a daemon logs what the
-// attacker chose, and that is where a filter is fooled into banning a
-// bystander.
+// (pipeline.FuzzBuiltinFilters) rarely lands exactly where a daemon logs
+// what the attacker chose, and that is where a filter is fooled into
+// banning a bystander.
 func TestEveryBuiltinInjectionFuzzed(t *testing.T) {
 	for name := range pipeline.BuiltinFilters() {
 		if !slices.Contains(injectionFuzzed, name) {
