@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/pipeline/internal/sample"
@@ -173,13 +172,13 @@ func FuzzFileLines(f *testing.F) {
 	f.Add("Jun  9 03:35:33 h sshd[1]: \xff")
 	f.Add("2026-11-21T10:00:00.123456+01:00 mail postfix/smtpd[4911]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: authentication failure")
 	specs := slices.Collect(maps.Values(BuiltinFilters()))
-	tester, err := NewTester(specs, TesterOptions{Now: func() time.Time { return sample.YearStart }})
+	tester, err := NewTester(specs, TesterOptions{Now: sample.YearStart})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		var m sysban.Message
-		if err := receiver.ParseFileLine([]byte(line), sample.YearStart, &m); err != nil && !errors.Is(err, receiver.ErrNoHeader) {
+		if err := receiver.ParseFileLine([]byte(line), sample.YearStart(), &m); err != nil && !errors.Is(err, receiver.ErrNoHeader) {
 			return // refused: `sysban test` reports the line and goes on
 		}
 		if !strings.Contains(line, m.Text) || !strings.Contains(line, m.AppName) {

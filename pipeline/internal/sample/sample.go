@@ -33,8 +33,9 @@ import (
 // Dir is where the samples are, relative to the repository root.
 const Dir = "pipeline/filters/testdata"
 
-// YearStart is the "now" the year of file lines is inferred from.
-var YearStart = time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)
+// YearStart is the "now" the year of file lines is inferred from: fixed,
+// so the samples read the same whatever the date.
+func YearStart() time.Time { return time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC) }
 
 // Line is one annotated log line.
 type Line struct {
@@ -101,7 +102,7 @@ func Read(path string) (*File, error) {
 			return nil, fmt.Errorf("%s:%d: log line without an annotation before it", path, no)
 		}
 		fl := Line{No: no, Want: want, Raw: line}
-		if err := receiver.ParseFileLine([]byte(line), YearStart, &fl.Msg); err != nil {
+		if err := receiver.ParseFileLine([]byte(line), YearStart(), &fl.Msg); err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", path, no, err)
 		}
 		fx.Lines = append(fx.Lines, fl)
