@@ -14,6 +14,9 @@
 //	testdata/NAME.log     its annotated sample log; NAME.MODE.log for a
 //	                      mode (format in testdata/README.md)
 //	NAME_test.go          its table of lines, hostile ones included
+//	fixture_test.go       runs every sample; TestRegistry holds the
+//	                      registry, files and samples together
+//	injection_test.go     fuzz targets that fill attacker-written fields
 //	internal/gendoc       writes the table in docs/filters.md from All
 //
 // How a pattern binds the host. Log lines are full of attacker-written
