@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// Compiling a FilterSpec into a Filter: programs, patterns (pattern.go)
+// and correlations, checked as a whole. Running one is match.go's.
+
 // Filter is a compiled FilterSpec. It is immutable and safe for concurrent
 // use.
 type Filter struct {
