@@ -215,7 +215,7 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		p.unrouted.Add(1)
 		return
 	}
-	text, repeats := unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
+	text, repeats := matchText(m.Text)
 	var (
 		now               time.Time
 		sender            netip.Addr
@@ -254,6 +254,45 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 			}
 		}
 	}
+}
+
+// matchText is the part of a message's text the filters match: trailing
+// blanks trimmed, a Solaris message id dropped (stripSolarisID) and
+// rsyslog's repeat reduction undone (unwrapRepeated), with the number of
+// failures the line stands for.
+func matchText(raw string) (string, int) {
+	return unwrapRepeated(stripSolarisID(strings.TrimRight(raw, " \t\r\n")))
+}
+
+// stripSolarisID drops the message id Solaris and illumos syslog put
+// before the text of every daemon's message ("[ID 800047 auth.info]
+// Failed password for ..."), so every filter's anchored patterns see what
+// the daemon wrote. Only a well-formed id at the very start is dropped:
+// "[ID ", digits, "] " around one "facility.level" word; the start of the
+// text is the daemon's, never the client's.
+func stripSolarisID(text string) string {
+	const prefix = "[ID "
+	if !strings.HasPrefix(text, prefix) {
+		return text
+	}
+	rest := text[len(prefix):]
+	i := 0
+	for i < len(rest) && i < 12 && '0' <= rest[i] && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || i >= len(rest) || rest[i] != ' ' {
+		return text
+	}
+	end := strings.Index(rest[i+1:], "] ")
+	if end <= 0 {
+		return text
+	}
+	word := rest[i+1 : i+1+end]
+	dot := strings.IndexByte(word, '.')
+	if dot <= 0 || dot == len(word)-1 || strings.ContainsAny(word, " []") {
+		return text
+	}
+	return rest[i+1+end+2:]
 }
 
 // maxRepeats caps how many failures one "message repeated" line counts;
@@ -380,7 +419,7 @@ func (p *Pipeline) isProtected(a netip.Addr) bool {
 // Open is reported as Pending, its Close never completes (use a Tester for
 // multi-line failures).
 func (p *Pipeline) Check(text, program string) []Match {
-	text, _ = unwrapRepeated(strings.TrimRight(text, " \t\r\n"))
+	text, _ = matchText(text)
 	var out []Match
 	for _, f := range p.tab.Load().filters {
 		if program != "" && !f.Wants(program) {

@@ -124,7 +124,7 @@ type Prematched struct {
 // at once, so `sysban test` runs it on every core; TestPrematched finishes
 // the message in log order. m must not change in between.
 func (t *Tester) Prematch(m *sysban.Message, pm *Prematched) {
-	pm.text, _ = unwrapRepeated(strings.TrimRight(m.Text, " \t\r\n"))
+	pm.text, _ = matchText(m.Text)
 	pm.routes = t.route(m.AppName)
 	pm.n = 0
 	if len(pm.routes) > maxPrematched {

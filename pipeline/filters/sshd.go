@@ -12,6 +12,21 @@ import (
 const (
 	sshPort    = ` port \d+`
 	sshPreauth = `(?: \[preauth\])?`
+	// sshMethod is every method auth_log names: "none" is logged at INFO
+	// for invalid users only, "keyboard-interactive" without "/pam" by
+	// builds without PAM (BSD auth, Solaris).
+	sshMethod = `(?:none|password|publickey|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)`
+	// sshFailedTail follows the host in "Failed ...": the port (absent in
+	// some vendor builds), the protocol, and what auth_log appends: a key
+	// ("RSA SHA256:..." 6.8+, MD5 fingerprints with colons), a
+	// certificate ("ED25519-CERT SHA256:... ID name (serial 7) CA ED25519
+	// SHA256:..."). The key id is the client's: \S* keeps a forged
+	// " from 10.0.0.1 port 1 ssh2" out of it (such a line is a miss).
+	// Hostbased lines end in the client's own user and host names, free
+	// text at the end of the line: they have their own pattern.
+	sshFailedTail = `(?:` + sshPort + `)?(?: ssh[12])?` +
+		`(?:: [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=:]+` +
+		`(?: ID \S* \(serial \d+\) CA [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=:]+)?)?`
 )
 
 // sshd is written from the messages OpenSSH's sshd (and, since 9.8,
@@ -37,16 +52,30 @@ func sshd() Spec {
 		`^(?:error: )?banner exchange: Connection from <HOST>` + sshPort + `: (?:invalid format|could not read protocol version|Connection (?:closed|reset) by peer|Broken pipe)$`,
 		// Connection closed by 192.0.2.7 port 4444 [preauth]  (no user named yet)
 		`^Connection (?:closed|reset) by <HOST>` + sshPort + ` \[preauth\]$`,
+		// error: Received disconnect from 198.51.100.34: 11: Bye Bye [preauth]   (before 7.3)
+		// Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]
+		// Received disconnect from 192.0.2.7 port 4444:14: No supported authentication methods available [preauth]
+		// Before authentication a disconnect is a scanner leaving. Before
+		// 5.9 no line says [preauth], and a logout reads the same: those
+		// are not counted. The reason text is the client's, after the host.
+		`^(?:error: )?Received disconnect from <HOST>(?:` + sshPort + `)?: ?1[14]: .*\[preauth\]$`,
+		// drop connection #12 from [192.0.2.7]:4444 on [198.51.100.1]:22 past MaxStartups   (9.8+)
+		// drop connection #0 from [192.0.2.7]:4444 on [198.51.100.1]:22 penalty: failed authentication
+		// sshd's own throttling of a connection flood; every field is sshd's.
+		`^drop connection #\d+ from \[<HOST>\]:\d+ on \[[^\]\s]+\]:\d+ (?:past MaxStartups|penalty: [a-z -]+)$`,
 	}
 	aggressive := append(slices.Clone(ddos),
-		// Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]
-		// Before authentication, a disconnect is a scanner leaving; the
-		// reason text after the code is the client's, the host precedes it.
-		`^Received disconnect from <HOST>`+sshPort+`:1[14]: .*\[preauth\]$`,
 		// Disconnected from 192.0.2.7 port 4444 [preauth]
-		`^Disconnected from <HOST>`+sshPort+` \[preauth\]$`,
-		// Timeout before authentication for 192.0.2.7 port 4444
-		`^(?:fatal: )?Timeout before authentication for <HOST>`+sshPort+`$`,
+		// Disconnected from invalid user admin 192.0.2.7 port 4444 [preauth]   (7.5+)
+		// Rightmost rule: the user name is the client's.
+		`^Disconnected from (?:(?:invalid|authenticating) user .* )?<HOST>`+sshPort+` \[preauth\]$`,
+		// Timeout before authentication for 192.0.2.7 port 4444   (7.4-9.7; no port before)
+		// Timeout before authentication for connection from 192.0.2.7 to 198.51.100.1, pid = 4005   (9.9+)
+		// 9.8 wrote the local address first: there the line names the
+		// server itself, which sysban never bans.
+		`^(?:fatal: )?Timeout before authentication for (?:connection from )?<HOST>(?:`+sshPort+`| to \S+, pid = \d+(?: \(early\))?)?$`,
+		// Connection from 192.0.2.7 port 4444 timed out   (7.5+)
+		`^Connection from <HOST>`+sshPort+` timed out$`,
 		// ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]
 		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>`+sshPort+`: [^\[\]]+ \[preauth\]$`,
 	)
@@ -60,7 +89,15 @@ func sshd() Spec {
 			// Failed password for invalid user admin from 192.0.2.7 port 52144 ssh2
 			// Failed publickey for root from 192.0.2.7 port 52144 ssh2: RSA SHA256:Zm9v
 			// Failed keyboard-interactive/pam for root from 2001:db8::7 port 22 ssh2
-			`^Failed (?:password|publickey|keyboard-interactive/pam|hostbased|gssapi-with-mic) for .* from <HOST>` + sshPort + `(?: ssh2)?(?:: [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=]+)?$`,
+			// Failed none for invalid user admin from 192.0.2.7 port 52144 ssh2
+			// Failed password for invalid user ROOT from 2001:db8::1   (vendor builds without the port)
+			// Rightmost rule: the user name is the client's; after the
+			// host comes only sshd's tail (sshFailedTail), to the end.
+			`^Failed ` + sshMethod + ` for .* from <HOST>` + sshFailedTail + `$`,
+			// Failed hostbased for bob from 192.0.2.7 port 4444 ssh2: RSA SHA256:Zm9v, client user "bob", client host "ws1.example.org"
+			// The login name before the host and the client user and host
+			// names ending the line are all the client's: see IgnoreRegex.
+			`^Failed hostbased for .* from <HOST>` + sshPort + ` ssh2: .*$`,
 			// Invalid user oracle from 192.0.2.7 port 40022
 			// Invalid user oracle from 192.0.2.7   (before OpenSSH 7.5)
 			`^(?:Invalid|Illegal) user .* from <HOST>(?:` + sshPort + `)?$`,
@@ -73,7 +110,19 @@ func sshd() Spec {
 			// PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7 user=root
 			`^PAM \d+ more authentication failures?; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
 			// error: PAM: Authentication failure for root from 192.0.2.7   (older OpenSSH)
-			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module) for .* from <HOST>$`,
+			// error: PAM: Authentication failure for illegal user admin from 192.0.2.7
+			// error: PAM: authentication error for root from 192.0.2.7 via 198.51.100.1   (Apple's OpenSSH)
+			// Rightmost rule: the user is the client's; " via " and the
+			// local address are Apple's.
+			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module|Maximum number of tries exceeded|authentication error) for .* from <HOST>(?: via \S+)?$`,
+			// ROOT LOGIN REFUSED FROM 192.0.2.7 port 4444   (port since 7.4)
+			`^ROOT LOGIN REFUSED FROM <HOST>(?:` + sshPort + `)?` + sshPreauth + `$`,
+			// refused connect from 192.0.2.7 (192.0.2.7)
+			// refused connect from host.example.net (192.0.2.7)
+			// tcp wrappers (libwrap, linked into Debian's and older RHEL's
+			// sshd). The name before the parenthesis is one word (DNS name
+			// or ident@name); the address in it is the peer's.
+			`^refused connect from (?:[^\s()]+ \()?<HOST>\)?$`,
 			// error: maximum authentication attempts exceeded for invalid user admin from 192.0.2.7 port 4444 ssh2 [preauth]
 			`^(?:error: )?maximum authentication attempts exceeded for .* from <HOST>` + sshPort + `(?: ssh2)?` + sshPreauth + `$`,
 			// Disconnecting invalid user admin 192.0.2.7 port 4444: Too many authentication failures [preauth]
@@ -86,6 +135,12 @@ func sshd() Spec {
 			// Connection closed by invalid user admin 192.0.2.7 port 4444 [preauth]
 			// Connection reset by authenticating user root 192.0.2.7 port 4444 [preauth]
 			`^Connection (?:closed|reset) by (?:invalid|authenticating) user .* <HOST>` + sshPort + ` \[preauth\]$`,
+		},
+		IgnoreRegex: []string{
+			// A hostbased failure has client text on both sides of the
+			// host, so no position rule can tell a forged " from 10.0.0.1
+			// port 1" from sshd's: a line with two is not counted.
+			`^Failed hostbased for .* from .* from `,
 		},
 		Modes: map[string][]string{
 			"ddos":       ddos,
