@@ -5,6 +5,9 @@ package filters
 // its own; it is matched greedily (rightmost rule): after the real rip=
 // dovecot writes only lip= and its own flags (TLS, session=<id>, mpid=).
 const (
+	// dovecotOutcome is what a passdb reports for a rejected password or
+	// user, with the hash auth_verbose_passwords=sha1 appends.
+	dovecotOutcome = `(?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch|User not known to the underlying authentication module)(?: \(SHA1 of given password: [0-9a-f]+\))?`
 	dovecotLogin = `^(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
 	dovecotTail  = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>, lip=[^,\s]+(?:, .*)?$`
 )
@@ -53,7 +56,17 @@ func dovecot() Spec {
 			// fixed outcomes to the end of the line. The plaintext
 			// "(given password: ...)" of auth_verbose_passwords=plain is
 			// attacker-written and deliberately not accepted there.
-			`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,<[^<>\s]*>)?\): (?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch|User not known to the underlying authentication module)(?: \(SHA1 of given password: [0-9a-f]+\))?$`,
+			`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,<[^<>\s]*>)?\): ` + dovecotOutcome + `$`,
+			// auth(bob,192.0.2.7,sasl:plain)<x8Kp2Zd7>: Info: passwd-file: Password mismatch   (2.4)
+			// auth-worker(bob,192.0.2.7)<4242><x8Kp2Zd7>: request [12]: Info: sql: unknown user
+			// Dovecot 2.4 names the request first and the passdb (by its
+			// configured name) after. After the real address only the
+			// mechanism, the pids and session id and a fixed outcome
+			// follow, to the end of the line, so exactly one ",ADDRESS"
+			// can be followed by a valid tail, wherever the user name put
+			// its own; the lazy .*? keeps the flag ",master" from being
+			// read as a host name.
+			`^auth(?:-worker)?\(.*?,<HOST>(?:,sasl:[a-z0-9_-]+)?(?:,master)?\)(?:<\d+>)?(?:<[^<>\s]*>)?(?:: request \[\d+\])?: (?:Info: )?[A-Za-z0-9_.-]+: ` + dovecotOutcome + `$`,
 			// pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=bob rhost=192.0.2.7  user=bob
 			// ruser and user are the login name: \S* keeps a name with
 			// " rhost=10.0.0.1" in it from reaching past the real rhost
@@ -65,7 +78,7 @@ func dovecot() Spec {
 				// imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
 				// pop3-login: Disconnected (tried to use disallowed plaintext auth): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
 				// imap-login: Disconnected: Connection closed (disconnected before greeting, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
-				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) plaintext auth|disconnected before greeting(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
+				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before greeting(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
 			},
 		},
 	}
