@@ -39,7 +39,11 @@ func named() Spec {
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): zone transfer 'example.com/AXFR/IN' denied
 			namedPrefix + namedClient + `zone transfer '\S+/[AI]XFR/\S+' denied` + namedACL + `$`,
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): update 'example.com/IN' denied
-			namedPrefix + namedClient + `update '\S+' denied` + namedACL + `$`,
+			// client 192.0.2.7#41234: update forwarding 'example.com/IN' denied
+			namedPrefix + namedClient + `update(?: forwarding)? '\S+' denied` + namedACL + `$`,
+			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.net): bad zone transfer request: 'example.net/IN': non-authoritative zone (NOTAUTH)
+			// A transfer asked of a zone this server does not serve: a scanner.
+			namedPrefix + namedClient + `bad zone transfer request: '\S+': non-authoritative zone \(NOTAUTH\)$`,
 			// A reflection flood as BIND 9.3 on CentOS 5 logged it (named.log,
 			// category queries):
 			// 28-Jun-2013 15:40:23.888 info: client 67.220.66.3#40117: view external: query: 1rip.com IN ANY +E (192.168.11.242)

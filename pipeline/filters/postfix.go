@@ -22,7 +22,7 @@ func postfix() Spec {
 			// NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.7]; from=<a@example.org> to=<b@example.com> proto=ESMTP helo=<x>
 			// 4Bc5Qk3R5Vz9sWl: reject: RCPT from unknown[192.0.2.7]: 504 5.5.2 <x>: Helo command rejected: need fully-qualified hostname; from=<a@example.org> to=<b@example.com> proto=ESMTP helo=<x>
 			// Leftmost rule: envelope addresses and HELO come after.
-			`^(?:NOQUEUE|[0-9A-Za-z]+): reject: (?:RCPT|VRFY) from ` + pfClient + `: [45]\d\d [45]\.\d{1,3}\.\d{1,3} (?:<.*>: )?(?:Relay access denied|Recipient address rejected: User unknown in [a-z ]+ table|Service unavailable; [Cc]lient(?: host)? \[[^\]\s]*\] blocked using \S+|Client host rejected: cannot find your (?:reverse )?hostname|Helo command rejected: (?:Host not found|need fully-qualified hostname|Invalid name))(?:[;,] .*)?$`,
+			`^(?:NOQUEUE|[0-9A-Za-z]+): reject: (?:RCPT|VRFY|EHLO|HELO|MAIL|CONNECT|DATA|ETRN|END-OF-MESSAGE) from ` + pfClient + `: [45]\d\d [45]\.\d{1,3}\.\d{1,3} (?:<.*>: )?(?:Relay access denied|Recipient address rejected: User unknown in [a-z ]+ table|Service unavailable; [Cc]lient(?: host)? \[[^\]\s]*\] blocked using \S+|Client host rejected: (?:cannot find your (?:reverse )?hostname|Access denied)|Helo command rejected: (?:Host not found|need fully-qualified hostname|Invalid name))(?:[;,] .*)?$`,
 			// too many errors after RCPT from unknown[192.0.2.7]
 			// too many errors after DATA (0 bytes) from unknown[192.0.2.7]
 			`^too many errors after [A-Za-z-]+(?: [A-Za-z]+)?(?: \(\d+ bytes\))? from ` + pfClient + `$`,
@@ -39,6 +39,18 @@ func postfix() Spec {
 				postfixSASLFail,
 				// warning: non-SMTP command from unknown[192.0.2.7]: GET / HTTP/1.1
 				`^warning: non-SMTP command from ` + pfClient + `: .*$`,
+				// warning: Illegal address syntax from unknown[192.0.2.7] in RCPT command: <a@b@c>
+				`^warning: Illegal address syntax from ` + pfClient + ` in (?:RCPT|MAIL) command: .*$`,
+				// postscreen (2.8+): clients that talk before the banner,
+				// are listed, or speak something else than SMTP:
+				// PREGREET 11 after 0.13 from [192.0.2.7]:51234: EHLO User\r\n
+				// DNSBL rank 5 for [192.0.2.7]:51234
+				// NON-SMTP COMMAND from [192.0.2.7]:51234 after CONNECT: GET / HTTP/1.1
+				// BARE NEWLINE from [192.0.2.7]:51234 after DATA
+				// COMMAND PIPELINING from [192.0.2.7]:51234 after EHLO: MAIL FROM:<a@b>\r\n
+				// HANGUP after 0.5 from [192.0.2.7]:51234 in tests before SMTP handshake
+				// Leftmost rule: what the client sent follows ": ".
+				`^(?:PREGREET \d+ after [\d.]+ from|DNSBL rank \d+ for|NON-SMTP COMMAND from|BARE NEWLINE from|COMMAND PIPELINING from|HANGUP after [\d.]+ from) \[<HOST>\]:\d+(?: after [A-Z-]+| in tests (?:before|after) SMTP handshake)?(?:: .*)?$`,
 			},
 		},
 	}
