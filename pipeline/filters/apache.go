@@ -68,6 +68,22 @@ func apache() Spec {
 			apachePrefix + `user .*: authentication failure for ".*": Password Mismatch` + apacheReferer + `$`,
 			// [error] [client 192.0.2.7] Digest: user bob: password mismatch: /private
 			apachePrefix + `(?:Digest: )?user .*: password mismatch: .*$`,
+			// [auth_basic:error] [pid 123] [client 192.0.2.7:51234] AH01614: client used wrong authentication scheme: /private
+			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01788: realm mismatch - got `admin' but expected `private'
+			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01776: invalid nonce abc received - hash is not def
+			// [authnz_ldap:info] [pid 123] [client 192.0.2.7:51234] AH01695: auth_ldap authenticate: user bob authentication failed; URI /private [ldap_search_ext_s() for user failed][No such object]
+			// Leftmost rule: realms, nonces, user names and URIs follow the client.
+			apachePrefix + `(?:client used wrong authentication scheme: |(?:Digest: )?realm mismatch - got |(?:Digest: )?invalid nonce |auth_ldap authenticate: user \S.* authentication failed; URI ).*$`,
+		},
+		Modes: map[string][]string{
+			"aggressive": {
+				// [core:error] [pid 123] [client 192.0.2.7:51234] AH00126: Invalid URI in request GET /../../etc/passwd HTTP/1.1
+				// [core:error] [pid 123] [client 192.0.2.7:51234] AH10244: invalid URI path (/cgi-bin/.%2e/.%2e/bin/sh)   (2.4.49+)
+				// [core:error] [pid 123] [client 192.0.2.7:51234] AH00135: Invalid method in request \x16\x03\x01
+				// Request lines no browser sends: TLS spoken to the HTTP
+				// port, path traversal. Leftmost rule: the request follows.
+				apachePrefix + `(?:Invalid URI in request |invalid URI path \(|Invalid method in request ).*$`,
+			},
 		},
 		Vars: map[string][]string{
 			// Admin tools and logins scanners probe for, as an Apache 2.2

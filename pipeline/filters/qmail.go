@@ -33,6 +33,12 @@ func qmail() Spec {
 			// rblsmtpd: 192.0.2.7 pid 4242: 451 Blocked, look at http://www.spamhaus.org/query/bl?ip=192.0.2.7
 			// Leftmost rule: the list's own text follows.
 			qmailPrefix + `rblsmtpd: <HOST> pid \d+: [45]\d\d .*$`,
+			// tcpserver: deny 4242 mail.example.com:198.51.100.1:25 client.example.org:192.0.2.7::41234
+			// tcprules refusing the client: "deny PID LOCAL REMOTEHOST:REMOTEIP:REMOTEINFO:REMOTEPORT".
+			// The remote info (an ident reply) is the client's; it and the
+			// DNS name cannot hold a colon here, so the address is the
+			// field between them (an ident reply with a colon is a miss).
+			qmailPrefix + `tcpserver: deny \d+ \S+ [^\s:]*:<HOST>:[^\s:]*:\d+$`,
 			// CHKUSER rejected relaying: from <a@example.org::> remote <helo:client.example.org:192.0.2.7> rcpt <b@example.net> : client not allowed to relay
 			// CHKUSER rejected rcpt: from <a@example.org::> remote <helo:unknown:192.0.2.7> rcpt <nobody@example.com> : not existing recipient
 			// Sender, HELO and recipient are attacker-written, on both

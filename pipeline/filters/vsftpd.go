@@ -26,7 +26,7 @@ func vsftpd() Spec {
 			// The user name is the client's and may hold `] FAIL LOGIN:
 			// Client "10.0.0.1`; the peer is the quoted address that ends
 			// the line.
-			`^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2} \d{4} )?\[pid \d+\] \[.*\] FAIL LOGIN: Client "<HOST>"$`,
+			`^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2} \d{4} )?(?:\[pid \d+\] )?\[.*\] FAIL LOGIN: Client "<HOST>"$`,
 		},
 	}
 }
