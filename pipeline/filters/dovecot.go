@@ -8,8 +8,8 @@ const (
 	// dovecotOutcome is what a passdb reports for a rejected password or
 	// user, with the hash auth_verbose_passwords=sha1 appends.
 	dovecotOutcome = `(?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch|User not known to the underlying authentication module)(?: \(SHA1 of given password: [0-9a-f]+\))?`
-	dovecotLogin = `^(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
-	dovecotTail  = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>, lip=[^,\s]+(?:, .*)?$`
+	dovecotLogin   = `^(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
+	dovecotTail    = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>, lip=[^,\s]+(?:, .*)?$`
 )
 
 // dovecot is written from what Dovecot 1.0 (as CentOS 5 shipped it)

@@ -13,14 +13,16 @@ import (
 
 // injectionFuzzed lists the built-in filters whose lines the injection
 // fuzz targets fill with attacker text: FuzzSSHDInjection,
-// FuzzAuthInjection, FuzzMailInjection, FuzzServiceInjection and
-// FuzzPortprobeInjection.
+// FuzzAuthInjection, FuzzMailInjection, FuzzServiceInjection,
+// FuzzPortprobeInjection and FuzzFamilyInjection.
 var injectionFuzzed = []string{
 	"sshd",
 	"sendmail-auth", "saslauthd",
 	"dovecot", "postfix", "postfix-sasl", "sendmail-reject", "qpopper", "qmail", "squirrelmail",
 	"named", "openvpn", "apache", "vsftpd",
 	"portprobe",
+	// FuzzFamilyInjection:
+	"nginx-http-auth", "exim", "courier", "proftpd", "pure-ftpd", "mysqld",
 }
 
 // TestEveryBuiltinInjectionFuzzed fails when a built-in filter is added

@@ -49,6 +49,11 @@ func qmail() Spec {
 			qmailPrefix + `CHKUSER rejected [a-z]+: from <[^<>]*> remote <[^<>]*:[^:<>\s]*:<HOST>> rcpt <[^<>]*> : (?:client not allowed to relay|not existing recipient|invalid (?:sender|rcpt) (?:MX domain|address)|max number of (?:invalid )?recipients reached|sender address rejected)$`,
 		},
 		IgnoreRegex: []string{
+			// tcpserver's remote field has exactly three colons
+			// (name:address:info:port); with more, the ident reply or an
+			// IPv6 address (ucspi-tcp6) holds colons and the address
+			// cannot be told apart: not counted.
+			qmailPrefix + `tcpserver: deny \d+ \S+ (?:[^\s:]*:){4}`,
 			// x@a:2001:db8::192.0.2.7 and the like: in the line's last
 			// token "user@domain:REST", REST holds a colon that is not
 			// the "::ffff:" prefix. Anchored at the end like the

@@ -13,12 +13,18 @@ package filters
 func All() []Spec {
 	return []Spec{
 		apache(),
+		courier(),
 		dovecot(),
+		exim(),
+		mysqld(),
 		named(),
+		nginxHTTPAuth(),
 		openvpn(),
 		portprobe(),
 		postfix(),
 		postfixSASL(),
+		proftpd(),
+		pureFTPd(),
 		qmail(),
 		qpopper(),
 		saslauthd(),

@@ -1,0 +1,30 @@
+package filters
+
+// courier is written from Courier's login processes (imap/imaplogin.c,
+// imap/pop3login.c of courier-imap 4 and later, the same sources in
+// courier-libs) and courieresmtpd's error lines.
+//
+// Not failures: "LOGIN, user=..." (success), "Disconnected, ip=[...]".
+func courier() Spec {
+	return Spec{
+		Name:    "courier",
+		Summary: "courier-imap/pop3 `LOGIN FAILED`, courieresmtpd AUTH and unknown-user errors",
+		// The login processes log under their program name; courier-mta
+		// packages name them with and without "courier-" and "-ssl".
+		Programs: []string{"imapd", "pop3d", "imapd-ssl", "pop3d-ssl", "courier-imapd", "courier-pop3d", "courier-imapd-ssl", "courier-pop3d-ssl", "imaplogin", "pop3login", "courieresmtpd", "courier-esmtpd"},
+		FailRegex: []string{
+			// LOGIN FAILED, user=bob, ip=[::ffff:192.0.2.7]
+			// INFO: LOGIN FAILED, user=bob, ip=[::ffff:192.0.2.7], port=[51234]   (INFO: since 2014, port since 2019)
+			// INFO: LOGIN FAILED, method=PLAIN, ip=[2001:db8::7], port=[51234]
+			// Rightmost rule: the user name is the client's; ip= and port=
+			// end the line.
+			`^(?:INFO: )?LOGIN FAILED, (?:(?:user|method)=.*, )?ip=\[<HOST>\](?:, port=\[\d+\])?$`,
+			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: AUTH PLAIN
+			// error,relay=::ffff:192.0.2.7,ident="x",msg="535 Authentication failed.",cmd: AUTH LOGIN
+			// error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<nobody@example.com>: 550 User unknown.
+			// Leftmost rule: relay= is the first field; ident and the
+			// envelope are the client's and come after.
+			`^(?:INFO: )?error,relay=<HOST>,(?:(?:.*,)?msg="535 Authentication (?:failed|rejected)\.",cmd: AUTH .*|.*: 550 User unknown\.)$`,
+		},
+	}
+}

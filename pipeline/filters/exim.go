@@ -1,0 +1,63 @@
+package filters
+
+// Exim 4 pieces. Lines through syslog (log_file_path = syslog) keep Exim's
+// own time stamp unless syslog_timestamp is false; the mainlog forwarded
+// by imfile has it too, and the pid with log_selector +pid.
+//
+// The client is "[name ][(helo) ][ip][:port]" (host_and_ident), then
+// " I=[local]:port" with +incoming_interface and " U=ident": the name is
+// a looked-up DNS name and the HELO, the client's, has no blank or
+// parenthesis (Exim refuses such HELOs unless helo_accept_junk_hosts), so
+// the address is the bracket right after them (leftmost rule); a HELO that
+// holds a bracket or blank anyway makes the line a miss.
+const (
+	eximPrefix = `^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})?(?: [-+]\d{4})? )?(?:\[\d+(?:/\d+)?\] )?`
+	eximHost   = `(?:[^\s()\[\]]+ )?(?:\([^\s()]*\) )?\[<HOST>\](?::\d+)?`
+	eximIdent  = `(?: I=\[[^\]\s]+\](?::\d+)?)?(?: U=\S+)?`
+)
+
+// exim is written from Exim 4's smtp_in.c and acl.c (4.6x to 4.99): failed
+// SMTP AUTH, recipients the ACLs reject, clients dropped for protocol
+// errors, and in modes "ddos" and "aggressive" clients that talk before
+// the banner or use AUTH without it being offered.
+//
+// Not failures: "no MAIL in SMTP connection" (also legitimate address
+// checks), 435 temporary authentication failures (the server's own
+// trouble), and "501 Authentication cancelled".
+func exim() Spec {
+	probes := []string{
+		// SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[192.0.2.7]:51241 input="EHLO x\r\n"
+		// SMTP protocol synchronization error (next input sent too soon: pipelining was not advertised): rejected "EHLO x" H=(x) [192.0.2.7]:51242 next input="MAIL FROM:<a@b>\r\n"
+		// The client's input follows the client (leftmost rule); in the
+		// second form the rejected command, quoted and with its quotes
+		// escaped, comes first and holds no blank-free "H=".
+		eximPrefix + `SMTP protocol synchronization error \((?:input sent without waiting for greeting|next input sent too soon: pipelining was not advertised)\): rejected (?:connection from|"(?:[^"\\]|\\.)*") H=` + eximHost + eximIdent + ` (?:next )?input=.*$`,
+		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:51243 AUTH command used when not advertised
+		eximPrefix + `SMTP protocol error in "(?:[^"\\]|\\.)*" H=` + eximHost + eximIdent + ` AUTH command used when not advertised$`,
+	}
+	return Spec{
+		Name:    "exim",
+		Summary: "SMTP AUTH failures, rejected recipients, clients dropped for errors; early talkers in `ddos`",
+		// exim: its syslog ident (log_file_path = syslog, Debian's exim4
+		// too); exim-*: imfile tags for the mainlog and rejectlog.
+		Programs: []string{"exim", "exim4", "exim-*"},
+		FailRegex: []string{
+			// dovecot_login authenticator failed for (User) [192.0.2.7]:51234: 535 Incorrect authentication data (set_id=info@example.com)
+			// plain authenticator failed for H=(x) [192.0.2.7]:51234 U=exim: 535 Incorrect authentication data   (4.99+ tags H= and U=)
+			// Leftmost rule: set_id is the client's and comes last.
+			eximPrefix + `[A-Za-z0-9_-]+ authenticator failed for (?:H=)?` + eximHost + eximIdent + `: 535 .*$`,
+			// H=(x) [192.0.2.7]:51236 F=<a@example.org> rejected RCPT <b@example.net>: relay not permitted
+			// H=mail.example.org [192.0.2.7] F=<> rejected RCPT <nobody@example.com>: Unrouteable address
+			// Leftmost rule: H= starts the line; sender, recipient and the
+			// ACL's message come after.
+			eximPrefix + `H=` + eximHost + ` .*rejected RCPT <.*$`,
+			// SMTP call from (x) [192.0.2.7]:51237 dropped: too many syntax or protocol errors (last command was "RCPT TO:<a@b>", C=EHLO,MAIL,RCPT)
+			// SMTP call from [192.0.2.7] dropped: too many nonmail commands (last was "RSET")
+			eximPrefix + `SMTP call from ` + eximHost + eximIdent + ` dropped: too many (?:syntax or protocol errors|nonmail commands|unrecognized commands).*$`,
+		},
+		Modes: map[string][]string{
+			"ddos":       probes,
+			"aggressive": probes,
+		},
+	}
+}

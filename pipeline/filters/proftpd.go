@@ -1,0 +1,30 @@
+package filters
+
+// proftpdClient is what ProFTPD's log functions put before a session's
+// messages: "[ServerName ](remote-name[remote-ip]) - ". The name is a DNS
+// name or the address itself; the server name is the admin's. The user
+// name and everything else follow (leftmost rule).
+const proftpdClient = `^(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\) - `
+
+// proftpd is written from ProFTPD 1.3's mod_auth.c: failed logins with
+// their reason, unknown users, root logins it refuses, and sessions cut
+// for too many attempts.
+//
+// Not failures: "USER bob: Login successful." and anonymous sessions.
+func proftpd() Spec {
+	return Spec{
+		Name:     "proftpd",
+		Summary:  "failed and refused logins, unknown users, too many attempts",
+		Programs: []string{"proftpd"},
+		FailRegex: []string{
+			// ftp.example.com (client.example.org[192.0.2.7]) - USER bob (Login failed): Incorrect password
+			// (client.example.org[192.0.2.7]) - USER bob (Login failed): No such user found
+			proftpdClient + `USER .* \(Login failed\): .*$`,
+			// ftp.example.com (192.0.2.7[192.0.2.7]) - USER nobody: no such user found from 192.0.2.7 [192.0.2.7] to 198.51.100.1:21
+			proftpdClient + `USER .*: no such user found from .*$`,
+			// ftp.example.com (client.example.org[192.0.2.7]) - SECURITY VIOLATION: Root login attempted
+			// ftp.example.com (client.example.org[192.0.2.7]) - Maximum login attempts (3) exceeded, connection refused
+			proftpdClient + `(?:SECURITY VIOLATION: Root login attempted|Maximum login attempts \(\d+\) exceeded, connection refused)$`,
+		},
+	}
+}
