@@ -33,6 +33,39 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestStripSolarisID(t *testing.T) {
+	tests := []struct{ in, out string }{
+		{"[ID 800047 auth.info] Failed password for root from 192.0.2.7 port 22 ssh2", "Failed password for root from 192.0.2.7 port 22 ssh2"},
+		{"[ID 702911 mail.notice] x", "x"},
+		{"[ID 1 a.b] ", ""},
+		// Not an id: kept as the daemon wrote it.
+		{"[ID x auth.info] y", "[ID x auth.info] y"},
+		{"[ID 800047 auth] y", "[ID 800047 auth] y"},
+		{"[ID 800047 .info] y", "[ID 800047 .info] y"},
+		{"[ID 800047 auth.] y", "[ID 800047 auth.] y"},
+		{"[ID 800047 auth.info]y", "[ID 800047 auth.info]y"},
+		{"[ID 800047 auth.info", "[ID 800047 auth.info"},
+		{"[ID 1234567890123 a.b] y", "[ID 1234567890123 a.b] y"},
+		{"x [ID 800047 auth.info] y", "x [ID 800047 auth.info] y"},
+		{"[ID ", "[ID "},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if out := stripSolarisID(tt.in); out != tt.out {
+			t.Errorf("stripSolarisID(%q) = %q, want %q", tt.in, out, tt.out)
+		}
+	}
+	// The id before rsyslog's repeat reduction or inside it.
+	for _, in := range []string{
+		"[ID 800047 auth.info] message repeated 2 times: [ x] \n",
+		"message repeated 2 times: [ [ID 800047 auth.info] x]",
+	} {
+		if text, n := matchText(in); text != "x" || n != 2 {
+			t.Errorf("matchText(%q): %q, %d; want \"x\", 2", in, text, n)
+		}
+	}
+}
+
 func TestUnwrapRepeated(t *testing.T) {
 	tests := []struct {
 		in  string

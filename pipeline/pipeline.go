@@ -261,7 +261,10 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 // rsyslog's repeat reduction undone (unwrapRepeated), with the number of
 // failures the line stands for.
 func matchText(raw string) (string, int) {
-	return unwrapRepeated(stripSolarisID(strings.TrimRight(raw, " \t\r\n")))
+	// The id may stand before the reduction's text or inside its
+	// brackets, depending on which side of the relay reduced the lines.
+	text, n := unwrapRepeated(stripSolarisID(strings.TrimRight(raw, " \t\r\n")))
+	return stripSolarisID(text), n
 }
 
 // stripSolarisID drops the message id Solaris and illumos syslog put
