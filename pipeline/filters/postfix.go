@@ -49,8 +49,14 @@ func postfix() Spec {
 				// BARE NEWLINE from [192.0.2.7]:51234 after DATA
 				// COMMAND PIPELINING from [192.0.2.7]:51234 after EHLO: MAIL FROM:<a@b>\r\n
 				// HANGUP after 0.5 from [192.0.2.7]:51234 in tests before SMTP handshake
-				// Leftmost rule: what the client sent follows ": ".
-				`^(?:PREGREET \d+ after [\d.]+ from|DNSBL rank \d+ for|NON-SMTP COMMAND from|BARE NEWLINE from|COMMAND PIPELINING from|HANGUP after [\d.]+ from) \[<HOST>\]:\d+(?: after [A-Z-]+| in tests (?:before|after) SMTP handshake)?(?:: .*)?$`,
+				// Leftmost rule: what the client sent follows ": ". One
+				// pattern each, so each keeps its literal prefix.
+				`^PREGREET \d+ after [\d.]+ from \[<HOST>\]:\d+: .*$`,
+				`^DNSBL rank \d+ for \[<HOST>\]:\d+$`,
+				`^NON-SMTP COMMAND from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
+				`^BARE NEWLINE from \[<HOST>\]:\d+ after [A-Z-]+$`,
+				`^COMMAND PIPELINING from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
+				`^HANGUP after [\d.]+ from \[<HOST>\]:\d+ in tests (?:before|after) SMTP handshake$`,
 			},
 		},
 	}
