@@ -30,6 +30,7 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"postfix", "postfix/smtpd", "NOQUEUE: reject: EHLO from unknown[192.0.2.7]: 504 5.5.2 <%[1]s>: Helo command rejected: need fully-qualified hostname; proto=ESMTP helo=<%[1]s>"},
 	{"postfix", "postfix/smtpd", "warning: Illegal address syntax from unknown[192.0.2.7] in RCPT command: <%s>"},
 	{"named", "named", "client @0x7f3a1c0d2168 192.0.2.7#41234 (%[1]s): bad zone transfer request: '%[1]s/IN': non-authoritative zone (NOTAUTH)"},
+	{"openvpn", "openvpn", "%s/192.0.2.7:51234 TLS Error: unknown opcode received from [AF_INET]192.0.2.7:51234 op=9"},
 	{"apache", "httpd", "[authnz_ldap:info] [pid 1] [client 192.0.2.7:51234] AH01695: auth_ldap authenticate: user %[1]s authentication failed; URI %[1]s [x][y]"},
 	{"apache", "httpd", "[core:error] [pid 1] [client 192.0.2.7:51234] AH00126: Invalid URI in request %s"},
 	{"vsftpd", "vsftpd", `[%s] FAIL LOGIN: Client "192.0.2.7"`},

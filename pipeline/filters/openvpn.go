@@ -53,6 +53,13 @@ func openvpn() Spec {
 			ovpnTime + ovpnAnyPeer + `TLS Error: tls-crypt unwrapping failed` + ovpnFrom,
 			// TLS Error: cannot locate HMAC in incoming packet from [AF_INET]192.0.2.7:51234
 			ovpnTime + ovpnAnyPeer + `TLS Error: cannot locate HMAC in incoming packet` + ovpnFrom,
+			// TLS Error: unknown opcode received from [AF_INET]192.0.2.7:51234 op=9
+			// TLS Error: client->client or server->server connection attempted from [AF_INET]192.0.2.7:51234
+			// TLS Error: can not extract tls-crypt-v2 client key from [AF_INET]192.0.2.7:51234   (2.5+)
+			// TLS Error: could not determine wrapping from [AF_INET]192.0.2.7:51234   (2.5+)
+			// Packets no OpenVPN peer of this server sends: scanners and
+			// strangers; the packet's source ends the line.
+			ovpnTime + ovpnAnyPeer + `TLS Error: (?:unknown opcode received|client->client or server->server connection attempted|can not extract tls-crypt-v2 client key|could not determine wrapping) from (?:\[AF_INET6?\])?<HOST>:\d+(?: op=\d+)?$`,
 			// 192.0.2.7:51234 VERIFY ERROR: depth=0, error=certificate has expired: CN=client1
 			// The subject at the end is the peer's text; see IgnoreRegex.
 			ovpnTime + ovpnPeerWord + `VERIFY ERROR: depth=\d+, error=.*$`,
