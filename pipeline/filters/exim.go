@@ -8,8 +8,11 @@ package filters
 // " I=[local]:port" with +incoming_interface and " U=ident": the name is
 // a looked-up DNS name and the HELO, the client's, has no blank or
 // parenthesis (Exim refuses such HELOs unless helo_accept_junk_hosts), so
-// the address is the bracket right after them (leftmost rule); a HELO that
-// holds a bracket or blank anyway makes the line a miss.
+// the address is the bracket right after them (leftmost rule). A junk HELO
+// such as "x) [10.0.0.1]: 535 y (" could still read as a client of its
+// own: every pattern therefore either matches Exim's fields strictly up to
+// a fixed text after the address, or has an ignoreregex for a line that
+// holds that fixed text twice.
 const (
 	eximPrefix = `^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})?(?: [-+]\d{4})? )?(?:\[\d+(?:/\d+)?\] )?`
 	eximHost   = `(?:[^\s()\[\]]+ )?(?:\([^\s()]*\) )?\[<HOST>\](?::\d+)?`
@@ -50,10 +53,25 @@ func exim() Spec {
 			// H=mail.example.org [192.0.2.7] F=<> rejected RCPT <nobody@example.com>: Unrouteable address
 			// Leftmost rule: H= starts the line; sender, recipient and the
 			// ACL's message come after.
-			eximPrefix + `H=` + eximHost + ` .*rejected RCPT <.*$`,
+			// The fields between the client and "rejected" are Exim's own
+			// blank-free ones (TLS: X=, CV=, SNI=) up to the sender
+			// F=<...>, which holds no angle bracket: the real client's
+			// "[IP]:port" can be none of them, so a junk HELO cannot carry
+			// a forged client through to "rejected". (A client
+			// certificate's DN="..." holds blanks: such lines are missed.)
+			eximPrefix + `H=` + eximHost + eximIdent + `(?: X=\S+)?(?: CV=\S+)?(?: SNI=\S+)?(?: F=<[^<>]*>)? (?:temporarily )?rejected RCPT <.*$`,
 			// SMTP call from (x) [192.0.2.7]:51237 dropped: too many syntax or protocol errors (last command was "RCPT TO:<a@b>", C=EHLO,MAIL,RCPT)
 			// SMTP call from [192.0.2.7] dropped: too many nonmail commands (last was "RSET")
 			eximPrefix + `SMTP call from ` + eximHost + eximIdent + ` dropped: too many (?:syntax or protocol errors|nonmail commands|unrecognized commands).*$`,
+		},
+		IgnoreRegex: []string{
+			// Lines whose fixed text after the client appears twice: a junk
+			// HELO (helo_accept_junk_hosts) or the client's own input
+			// repeating it, so the first client field may be forged.
+			eximPrefix + `[A-Za-z0-9_-]+ authenticator failed for .*: 535 .*: 535 `,
+			eximPrefix + `SMTP call from .* dropped: too many .* dropped: too many `,
+			eximPrefix + `H=.* rejected RCPT .* rejected RCPT `,
+			eximPrefix + `SMTP protocol synchronization error .* input=.* input=`,
 		},
 		Modes: map[string][]string{
 			"ddos":       probes,
