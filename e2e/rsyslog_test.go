@@ -21,6 +21,18 @@ func (w *world) rsyslog() string {
 `, w.tcpPort))
 }
 
+// rsyslogCapture is rsyslog that also writes every message it forwards to
+// the file capture, in the classic file format with the host name "live",
+// which `sysban test` reads.
+func (w *world) rsyslogCapture(capture string) string {
+	return w.rsyslogWith(fmt.Sprintf(`
+*.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
+           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
+template(name="live" type="string" string="%%timereported%% live %%syslogtag%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\n")
+*.* action(type="omfile" file="%s" template="live")
+`, w.tcpPort, capture))
+}
+
 // rsyslogWith starts a real rsyslogd in the server namespace with its own
 // work directory and an input socket, running rules (the forwarding part
 // of a configuration). It returns the input socket's path.

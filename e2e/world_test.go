@@ -90,6 +90,7 @@ type world struct {
 	t       *testing.T
 	srv     string // namespace names
 	out     string
+	veth    string // the outside namespace's end of the veth pair
 	dir     string // temp dir: config, unix sockets, logs
 	daemon  *exec.Cmd
 	logs    *syncBuffer
@@ -147,6 +148,7 @@ func newWorld(t *testing.T, opt worldOptions) *world {
 	t.Cleanup(w.close)
 
 	vs, vo := fmt.Sprintf("sbv%ds", n), fmt.Sprintf("sbv%do", n)
+	w.veth = vo
 	w.sh("ip", "netns", "add", w.srv)
 	w.sh("ip", "netns", "add", w.out)
 	w.sh("ip", "link", "add", vs, "netns", w.srv, "type", "veth", "peer", "name", vo, "netns", w.out)
