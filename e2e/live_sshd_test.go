@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,14 +59,7 @@ jails:
     bantime: 1h
     ports: [22]
 `, liveMaxRetry))
-	// pam_unix waits about 2 s after a failure; nodelay keeps the run short
-	// and changes nothing it logs.
-	commonAuth, err := os.ReadFile("/etc/pam.d/common-auth")
-	if err != nil {
-		t.Skipf("live sshd test needs the PAM configuration: %v", err)
-	}
-	l.write("root/etc/pam.d/common-auth", strings.Replace(string(commonAuth), "pam_unix.so", "pam_unix.so nodelay", 1), 0o644)
-
+	l.noPAMDelay()
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", l.path("ssh_host_ed25519_key")).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}

@@ -448,3 +448,14 @@ func (l *live) table() string {
 	}
 	return b.String()
 }
+
+// readSystem reads a file of the distribution's configuration the test
+// builds on, and skips the test when it is not there.
+func (l *live) readSystem(path string) string {
+	l.t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		l.t.Skipf("live %s test needs %s: %v", l.name, path, err)
+	}
+	return string(b)
+}
