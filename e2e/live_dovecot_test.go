@@ -101,39 +101,20 @@ jails:
 		imap, pop3 int
 	}{{"yes", 143, 110}, {"no", 1143, 1110}} {
 		mode := "auth_verbose=" + inst.verbose
-		clean := l.attacker(false)
-		for _, ok := range []struct {
-			name   string
-			client func(string) error
-		}{
-			{"IMAP success passwd-file", l.imapLogin(inst.imap, liveMailUser, livePassword)},
-			{"IMAP success PAM", l.imapLogin(inst.imap, liveUser, livePassword)},
-			{"POP3 success passwd-file", l.pop3Login(inst.pop3, liveMailUser, livePassword)},
-		} {
-			if a := l.try(ok.name+", "+mode, "dovecot", clean, ok.client); a.err != nil {
-				t.Errorf("%s: %v", a.family, a.err)
-			}
-		}
-		families := []struct {
-			name   string
-			v6     bool
-			client func(string) error
-		}{
-			{"IMAP password passwd-file", false, l.imapLogin(inst.imap, liveMailUser, "wrong")},
-			{"IMAP password passwd-file", true, l.imapLogin(inst.imap, liveMailUser, "wrong")},
-			{"IMAP password PAM", false, l.imapLogin(inst.imap, liveUser, "wrong")},
-			{"IMAP unknown user", false, l.imapLogin(inst.imap, "nosuchuser", "wrong")},
-			{"POP3 password passwd-file", false, l.pop3Login(inst.pop3, liveMailUser, "wrong")},
-			{"POP3 password PAM", true, l.pop3Login(inst.pop3, liveUser, "wrong")},
-		}
-		for _, f := range families {
-			from := l.attacker(f.v6)
-			for i := 1; i <= liveMaxRetry; i++ {
-				if a := l.try(f.name+", "+mode, "dovecot", from, f.client); a.banned {
-					break
-				}
-			}
-		}
+		name := func(n string) string { return n + ", " + mode }
+		clean := l.succeed(
+			family{name("IMAP success passwd-file"), "dovecot", false, l.imapLogin(inst.imap, liveMailUser, livePassword)},
+			family{name("IMAP success PAM"), "dovecot", false, l.imapLogin(inst.imap, liveUser, livePassword)},
+			family{name("POP3 success passwd-file"), "dovecot", false, l.pop3Login(inst.pop3, liveMailUser, livePassword)},
+		)
+		l.drive(
+			family{name("IMAP password passwd-file"), "dovecot", false, l.imapLogin(inst.imap, liveMailUser, "wrong")},
+			family{name("IMAP password passwd-file"), "dovecot", true, l.imapLogin(inst.imap, liveMailUser, "wrong")},
+			family{name("IMAP password PAM"), "dovecot", false, l.imapLogin(inst.imap, liveUser, "wrong")},
+			family{name("IMAP unknown user"), "dovecot", false, l.imapLogin(inst.imap, "nosuchuser", "wrong")},
+			family{name("POP3 password passwd-file"), "dovecot", false, l.pop3Login(inst.pop3, liveMailUser, "wrong")},
+			family{name("POP3 password PAM"), "dovecot", true, l.pop3Login(inst.pop3, liveUser, "wrong")},
+		)
 		// Every wrong password of a connection on that one connection.
 		l.try(fmt.Sprintf("IMAP %d passwords on one connection, %s", liveMaxRetry, mode), "dovecot", l.attacker(false),
 			l.imapLogin(inst.imap, liveMailUser, strings.Repeat("wrong ", liveMaxRetry)))

@@ -86,67 +86,34 @@ jails:
 			return answers, nil
 		})
 	}
-	families := []struct {
-		name, jail string
-		v6         bool
-		client     func(string) error
-	}{
-		{"password", "sshd", false, login(liveUser, password("wrong"))},
-		{"password", "sshd", true, login(liveUser, password("wrong"))},
-		{"keyboard-interactive", "sshd", false, login(liveUser, kbd("wrong"))},
-		{"publickey", "sshd", false, login(liveUser, ssh.PublicKeys(badSigner))},
-		{"invalid user", "sshd", false, login("nosuchuser", password("wrong"))},
-		{"invalid user", "sshd", true, login("nosuchuser", password("wrong"))},
-		{"AllowUsers refusal", "sshd", false, login("daemon", password("wrong"))},
-		{"banner garbage", "sshd-probe", false, l.rawProbe(22, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
-		{"banner garbage", "sshd-probe", true, l.rawProbe(22, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
-		{"no identification", "sshd-probe", false, l.rawProbe(22, "")},
-		{"old kex", "sshd-probe", false, func(from string) error {
-			return l.sshLogin(from, liveUser, []string{"diffie-hellman-group1-sha1"}, password(livePassword))
-		}},
-	}
 	// Successes and harmless traffic: counted by no jail.
-	clean := l.attacker(false)
-	for _, ok := range []struct {
-		name   string
-		client func(string) error
-	}{
-		{"success password", login(liveUser, password(livePassword))},
-		{"success keyboard-interactive", login(liveUser, kbd(livePassword))},
-		{"success publickey", login(liveUser, ssh.PublicKeys(goodSigner))},
-	} {
-		if a := l.try(ok.name, "sshd", clean, ok.client); a.err != nil {
-			t.Errorf("%s: %v", ok.name, a.err)
-		}
-	}
+	clean := l.succeed(
+		family{"success password", "sshd", false, login(liveUser, password(livePassword))},
+		family{"success keyboard-interactive", "sshd", false, login(liveUser, kbd(livePassword))},
+		family{"success publickey", "sshd", false, login(liveUser, ssh.PublicKeys(goodSigner))},
+	)
 	// One wrong password, then the right one on the same connection.
 	if a := l.try("password then success", "sshd", l.attacker(false), login(liveUser, password("wrong"), kbd(livePassword))); a.err != nil {
 		t.Errorf("password then success: %v", a.err)
 	}
-	for _, f := range families {
-		from := l.attacker(f.v6)
-		for i := 1; i <= liveMaxRetry; i++ {
-			a := l.try(f.name, f.jail, from, f.client)
-			if a.banned {
-				break
-			}
-		}
-	}
+	l.drive(
+		family{"password", "sshd", false, login(liveUser, password("wrong"))},
+		family{"password", "sshd", true, login(liveUser, password("wrong"))},
+		family{"keyboard-interactive", "sshd", false, login(liveUser, kbd("wrong"))},
+		family{"publickey", "sshd", false, login(liveUser, ssh.PublicKeys(badSigner))},
+		family{"invalid user", "sshd", false, login("nosuchuser", password("wrong"))},
+		family{"invalid user", "sshd", true, login("nosuchuser", password("wrong"))},
+		family{"AllowUsers refusal", "sshd", false, login("daemon", password("wrong"))},
+		family{"banner garbage", "sshd-probe", false, l.rawProbe(22, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		family{"banner garbage", "sshd-probe", true, l.rawProbe(22, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")},
+		family{"no identification", "sshd-probe", false, l.rawProbe(22, "")},
+		family{"old kex", "sshd-probe", false, func(from string) error {
+			return l.sshLogin(from, liveUser, []string{"diffie-hellman-group1-sha1"}, password(livePassword))
+		}},
+	)
 	// What is right already: K wrong passwords ban the client, and its
 	// packets are then dropped.
-	for _, a := range l.rows {
-		if a.family != "password" {
-			continue
-		}
-		if !l.isBanned("sshd"+setSuffix(a.from), a.from) {
-			t.Errorf("%d wrong passwords from %s: not banned (maxretry %d)", liveMaxRetry, a.from, liveMaxRetry)
-		} else if !l.dropped(a.from, 22) {
-			t.Errorf("%s banned but still connects to port 22", a.from)
-		}
-	}
-	if l.isBanned("sshd_v4", clean) || l.dropped(clean, 22) {
-		t.Errorf("the clean client %s is banned", clean)
-	}
+	l.assertBans(22, clean, "password")
 	l.alive()
 }
 

@@ -27,7 +27,7 @@ import (
 
 // liveRecordEnv names a directory that receives each daemon's annotated
 // capture (<daemon>.log) when set, e.g. e2e/testdata/live.
-const liveRecordEnv = "SYSBAN_LIVE_RECORD"
+const liveRecordEnv = "LIVE_RECORD_DIR"
 
 // livePassword is the password of the test user and of every account the
 // daemons' own user databases (passwd-file, htpasswd) hold.
@@ -334,7 +334,10 @@ func (l *live) mark(text string) {
 func (l *live) try(family, jail, from string, client func(from string) error) attempt {
 	l.t.Helper()
 	l.settle(150 * time.Millisecond)
-	before := l.totalFailed(jail)
+	before := 0
+	if jail != "" {
+		before = l.totalFailed(jail)
+	}
 	l.mark(fmt.Sprintf("attempt %s from %s", family, from))
 	l.settle(50 * time.Millisecond)
 	start := len(l.captured())
@@ -342,8 +345,10 @@ func (l *live) try(family, jail, from string, client func(from string) error) at
 	l.settle(400 * time.Millisecond)
 	a := attempt{family: family, jail: jail, from: from, err: err}
 	a.lines = l.captured()[start:]
-	a.counted = l.totalFailed(jail) - before
-	a.banned = l.isBanned(jail+setSuffix(from), from)
+	if jail != "" {
+		a.counted = l.totalFailed(jail) - before
+		a.banned = l.isBanned(jail+setSuffix(from), from)
+	}
 	l.rows = append(l.rows, a)
 	l.t.Logf("%s %s from %s: %d lines, counted %d, banned %v, client: %v", l.name, family, from, len(a.lines), a.counted, a.banned, err)
 	return a
@@ -382,7 +387,8 @@ func (l *live) report() {
 			if strings.Contains(line, " sysban-live: ") {
 				continue
 			}
-			fmt.Fprintln(&b, line)
+			// The temp dir is the run's own: written as /srv/live.
+			fmt.Fprintln(&b, strings.ReplaceAll(line, l.dir, "/srv/live"))
 		}
 	}
 	l.t.Logf("evidence for %s:\n%s\n%s", l.name, b.String(), l.table())
@@ -458,4 +464,38 @@ func (l *live) readSystem(path string) string {
 		l.t.Skipf("live %s test needs %s: %v", l.name, path, err)
 	}
 	return string(b)
+}
+
+// family is one kind of client attempt a live test drives.
+type family struct {
+	name, jail string // jail "" : no filter reads the daemon (counted 0)
+	v6         bool
+	client     func(from string) error
+}
+
+// drive makes liveMaxRetry attempts of each family, each family from a
+// fresh address, and stops a family once its address is banned.
+func (l *live) drive(fams ...family) {
+	l.t.Helper()
+	for _, f := range fams {
+		from := l.attacker(f.v6)
+		for i := 1; i <= liveMaxRetry; i++ {
+			if a := l.try(f.name, f.jail, from, f.client); a.banned {
+				break
+			}
+		}
+	}
+}
+
+// succeed makes each family's attempt once from one clean address, expects
+// the client to succeed, and returns the address.
+func (l *live) succeed(fams ...family) string {
+	l.t.Helper()
+	clean := l.attacker(false)
+	for _, f := range fams {
+		if a := l.try(f.name, f.jail, clean, f.client); a.err != nil {
+			l.t.Errorf("%s from %s: %v", f.name, clean, a.err)
+		}
+	}
+	return clean
 }
