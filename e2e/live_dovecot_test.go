@@ -10,12 +10,10 @@ import (
 	"time"
 )
 
-// liveDovecotConfig is a dovecot.conf for one instance; %[1]s is its
-// directory, %[2]s yes or no for auth_verbose, %[3]d and %[4]d the IMAP and
-// POP3 ports.
-const liveDovecotConfig = `base_dir = %[1]s/run
-protocols = imap pop3
-listen = 192.0.2.1, 2001:db8::1
+// liveDovecotAuth is the authentication part of the live tests' Dovecot
+// configs; %[1]s is the instance's directory, %[2]s yes or no for
+// auth_verbose.
+const liveDovecotAuth = `base_dir = %[1]s/run
 ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
@@ -23,7 +21,6 @@ auth_verbose = %[2]s
 auth_failure_delay = 0
 log_path = syslog
 syslog_facility = mail
-mail_location = maildir:%[1]s/mail/%%u
 default_internal_user = dovecot
 default_login_user = dovenull
 passdb {
@@ -46,6 +43,14 @@ service anvil {
     mode = 0
   }
 }
+`
+
+// liveDovecotConfig is a dovecot.conf for one IMAP and POP3 instance;
+// %[1]s and %[2]s are liveDovecotAuth's, %[3]d and %[4]d the IMAP and POP3
+// ports.
+const liveDovecotConfig = liveDovecotAuth + `protocols = imap pop3
+listen = 192.0.2.1, 2001:db8::1
+mail_location = maildir:%[1]s/mail/%%u
 service imap-login {
   inet_listener imap {
     port = %[3]d
@@ -57,6 +62,19 @@ service pop3-login {
   }
 }
 `
+
+// startDovecot starts one Dovecot instance under dir with the test
+// accounts: liveMailUser in its passwd-file, liveUser through PAM. config
+// is a format over liveDovecotAuth's arguments and extra.
+func (l *live) startDovecot(dir, config, verbose string, extra ...any) {
+	l.t.Helper()
+	mail := l.path(dir + "/mail")
+	os.MkdirAll(mail, 0o755)
+	os.Chown(mail, liveUID, liveUID)
+	l.write(dir+"/users", fmt.Sprintf("%s:{PLAIN}%s\n", liveMailUser, livePassword), 0o644)
+	cfg := l.write(dir+"/dovecot.conf", fmt.Sprintf(config, append([]any{l.path(dir), verbose}, extra...)...), 0o644)
+	l.spawn("/usr/sbin/dovecot", "-F", "-c", cfg)
+}
 
 // liveMailUser is the account of dovecot's passwd-file (the PAM account
 // is liveUser).
@@ -80,17 +98,12 @@ jails:
     ports: [110, 143, 1110, 1143]
 `, liveMaxRetry))
 	l.noPAMDelay()
+	l.exact, l.port = true, 143
 	for _, inst := range []struct {
 		verbose    string
 		imap, pop3 int
 	}{{"yes", 143, 110}, {"no", 1143, 1110}} {
-		dir := fmt.Sprintf("dovecot-%d", inst.imap)
-		mail := l.path(dir + "/mail")
-		os.MkdirAll(mail, 0o755)
-		os.Chown(mail, liveUID, liveUID)
-		l.write(dir+"/users", fmt.Sprintf("%s:{PLAIN}%s\n", liveMailUser, livePassword), 0o644)
-		cfg := l.write(dir+"/dovecot.conf", fmt.Sprintf(liveDovecotConfig, l.path(dir), inst.verbose, inst.imap, inst.pop3), 0o644)
-		l.spawn("/usr/sbin/dovecot", "-F", "-c", cfg)
+		l.startDovecot(fmt.Sprintf("dovecot-%d", inst.imap), liveDovecotConfig, inst.verbose, inst.imap, inst.pop3)
 	}
 	for _, port := range []int{143, 110, 1143, 1110} {
 		l.waitPort("tcp", serverV4, port)
@@ -107,17 +120,26 @@ jails:
 			family{name("IMAP success PAM"), "dovecot", false, l.imapLogin(inst.imap, liveUser, livePassword)},
 			family{name("POP3 success passwd-file"), "dovecot", false, l.pop3Login(inst.pop3, liveMailUser, livePassword)},
 		)
-		l.drive(
-			family{name("IMAP password passwd-file"), "dovecot", false, l.imapLogin(inst.imap, liveMailUser, "wrong")},
-			family{name("IMAP password passwd-file"), "dovecot", true, l.imapLogin(inst.imap, liveMailUser, "wrong")},
-			family{name("IMAP password PAM"), "dovecot", false, l.imapLogin(inst.imap, liveUser, "wrong")},
-			family{name("IMAP unknown user"), "dovecot", false, l.imapLogin(inst.imap, "nosuchuser", "wrong")},
-			family{name("POP3 password passwd-file"), "dovecot", false, l.pop3Login(inst.pop3, liveMailUser, "wrong")},
-			family{name("POP3 password PAM"), "dovecot", true, l.pop3Login(inst.pop3, liveUser, "wrong")},
-		)
-		// Every wrong password of a connection on that one connection.
-		l.try(fmt.Sprintf("IMAP %d passwords on one connection, %s", liveMaxRetry, mode), "dovecot", l.attacker(false),
+		fams := []family{
+			{name("IMAP password passwd-file"), "dovecot", false, l.imapLogin(inst.imap, liveMailUser, "wrong")},
+			{name("IMAP password PAM"), "dovecot", false, l.imapLogin(inst.imap, liveUser, "wrong")},
+			{name("IMAP unknown user"), "dovecot", false, l.imapLogin(inst.imap, "nosuchuser", "wrong")},
+			{name("POP3 password PAM"), "dovecot", true, l.pop3Login(inst.pop3, liveUser, "wrong")},
+		}
+		if inst.verbose == "yes" { // the rest adds no new kind of line with no
+			fams = append(fams,
+				family{name("IMAP password passwd-file"), "dovecot", true, l.imapLogin(inst.imap, liveMailUser, "wrong")},
+				family{name("POP3 password passwd-file"), "dovecot", false, l.pop3Login(inst.pop3, liveMailUser, "wrong")})
+		}
+		l.drive(fams...)
+		// Every wrong password of a connection on that one connection:
+		// maxretry of them ban.
+		from := l.attacker(false)
+		a := l.try(fmt.Sprintf("IMAP %d passwords on one connection, %s", liveMaxRetry, mode), "dovecot", from, liveMaxRetry,
 			l.imapLogin(inst.imap, liveMailUser, strings.Repeat("wrong ", liveMaxRetry)))
+		if a.counted != liveMaxRetry || !a.banned {
+			t.Errorf("%s: %d wrong passwords on one connection counted %d, banned %v", mode, liveMaxRetry, a.counted, a.banned)
+		}
 		if l.isBanned("dovecot_v4", clean) {
 			t.Errorf("%s: the clean client %s is banned", mode, clean)
 		}
@@ -144,7 +166,7 @@ func (l *live) textDial(from string, port int) (*textSession, error) {
 		return nil, err
 	}
 	// Short: once banned mid-session, the server's answers are dropped.
-	c.SetDeadline(time.Now().Add(3 * time.Second))
+	c.SetDeadline(time.Now().Add(1500 * time.Millisecond))
 	return &textSession{c: c, r: bufio.NewReader(c)}, nil
 }
 

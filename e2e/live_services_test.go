@@ -59,18 +59,17 @@ delay_failed_login=0
 				return err
 			}
 			defer s.c.Close()
-			final := func(l string) bool { return len(l) >= 4 && l[3] == ' ' }
 			if _, err := s.line(); err != nil {
 				return err
 			}
-			if _, err := s.send("USER "+user, final); err != nil {
+			if _, err := s.send("USER "+user, finalReply); err != nil {
 				return err
 			}
-			last, err := s.send("PASS "+password, final)
+			last, err := s.send("PASS "+password, finalReply)
 			if err != nil {
 				return err
 			}
-			s.send("QUIT", final)
+			s.send("QUIT", finalReply)
 			if !strings.HasPrefix(last, "230") {
 				return fmt.Errorf("ftp: %s", last)
 			}

@@ -60,6 +60,11 @@ jails:
     ports: [22]
 `, liveMaxRetry))
 	l.noPAMDelay()
+	l.exact, l.port = true, 22
+	l.known = map[string]string{
+		"no identification": "OpenSSH 9.2 logs `Connection closed by A port P` (no [preauth]) after " +
+			"`kex_exchange_identification: Connection closed by remote host`: no ddos pattern reads it yet (issue 9)",
+	}
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", l.path("ssh_host_ed25519_key")).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
@@ -93,8 +98,9 @@ jails:
 		family{"success publickey", "sshd", false, login(liveUser, ssh.PublicKeys(goodSigner))},
 	)
 	// One wrong password, then the right one on the same connection.
-	if a := l.try("password then success", "sshd", l.attacker(false), login(liveUser, password("wrong"), kbd(livePassword))); a.err != nil {
-		t.Errorf("password then success: %v", a.err)
+	// It counts one failure: the success neither erases nor adds.
+	if a := l.try("password then success", "sshd", l.attacker(false), 1, login(liveUser, password("wrong"), kbd(livePassword))); a.err != nil || a.counted != 1 {
+		t.Errorf("password then success: counted %d, want 1 (client: %v)", a.counted, a.err)
 	}
 	l.drive(
 		family{"password", "sshd", false, login(liveUser, password("wrong"))},
@@ -137,8 +143,10 @@ func (l *live) sshLogin(from, user string, kex []string, auth ...ssh.AuthMethod)
 	if err != nil {
 		return err
 	}
-	client := ssh.NewClient(conn, chans, reqs)
-	return client.Close()
+	// Authenticated: that is the outcome. Closing may fail when sshd ends
+	// the session itself (a PAM session error).
+	ssh.NewClient(conn, chans, reqs).Close()
+	return nil
 }
 
 // rawProbe connects to port, writes send (nothing when ""), reads what the

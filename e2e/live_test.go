@@ -74,6 +74,16 @@ type live struct {
 	nextV4  atomic.Int32
 	nextV6  atomic.Int32
 	rows    []attempt
+	// exact: the daemon's filters count one failure per attempt, and the
+	// test asserts it (drive, succeed); port is the daemon's, for drops.
+	exact bool
+	port  int
+	// known says, per family name, why the family does not count one
+	// failure per attempt yet: its counts are recorded, not asserted.
+	known map[string]string
+	// watch are further jails whose counts each attempt records: other
+	// filters that read the same lines (Dovecot's for postfix's SASL).
+	watch []string
 }
 
 // attempt is what one client attempt produced.
@@ -82,8 +92,10 @@ type attempt struct {
 	jail    string // the jail that should count it
 	from    string // the client's address
 	lines   []string
-	counted int  // the jail's total_failed grew by this much
-	banned  bool // the address is in the jail's set afterwards
+	want    int    // failures the attempt is: 1, 0 for a success, N for N passwords
+	counted int    // the jail's total_failed grew by this much
+	others  string // other watching jails that counted, e.g. "dovecot +3"
+	banned  bool   // the address is in the jail's set afterwards
 	err     error
 }
 
@@ -331,26 +343,37 @@ func (l *live) mark(text string) {
 
 // try makes one attempt of a family from an address with client, and
 // records the daemon's lines and what the jail counted.
-func (l *live) try(family, jail, from string, client func(from string) error) attempt {
+func (l *live) try(family, jail, from string, want int, client func(from string) error) attempt {
 	l.t.Helper()
 	l.settle(150 * time.Millisecond)
 	before := 0
 	if jail != "" {
 		before = l.totalFailed(jail)
 	}
+	watched := make([]int, len(l.watch))
+	for i, j := range l.watch {
+		watched[i] = l.totalFailed(j)
+	}
 	l.mark(fmt.Sprintf("attempt %s from %s", family, from))
 	l.settle(50 * time.Millisecond)
 	start := len(l.captured())
 	err := client(from)
-	l.settle(400 * time.Millisecond)
-	a := attempt{family: family, jail: jail, from: from, err: err}
+	l.settle(300 * time.Millisecond)
+	a := attempt{family: family, jail: jail, from: from, want: want, err: err}
 	a.lines = l.captured()[start:]
 	if jail != "" {
 		a.counted = l.totalFailed(jail) - before
+	}
+	for i, j := range l.watch {
+		if n := l.totalFailed(j) - watched[i]; n != 0 {
+			a.others += fmt.Sprintf(" %s +%d", j, n)
+		}
+	}
+	if jail != "" {
 		a.banned = l.isBanned(jail+setSuffix(from), from)
 	}
 	l.rows = append(l.rows, a)
-	l.t.Logf("%s %s from %s: %d lines, counted %d, banned %v, client: %v", l.name, family, from, len(a.lines), a.counted, a.banned, err)
+	l.t.Logf("%s %s from %s: %d lines, counted %d%s, banned %v, client: %v", l.name, family, from, len(a.lines), a.counted, a.others, a.banned, err)
 	return a
 }
 
@@ -364,6 +387,9 @@ func setSuffix(addr string) string {
 // report logs the evidence table and, when liveRecordEnv is set, writes
 // the capture annotated with attempt boundaries.
 func (l *live) report() {
+	if l.t.Failed() {
+		l.t.Logf("everything rsyslog received:\n%s", strings.Join(l.captured(), "\n"))
+	}
 	if len(l.rows) == 0 {
 		return
 	}
@@ -381,8 +407,11 @@ func (l *live) report() {
 			}
 			note = fmt.Sprintf(" (client: %s)", msg)
 		}
-		fmt.Fprintf(&b, "## attempt %s from %s, jail %s: %d lines, counted %d, banned after: %v%s\n",
-			a.family, a.from, a.jail, len(a.lines), a.counted, a.banned, note)
+		if a.others != "" {
+			note += "; also counted by" + a.others
+		}
+		fmt.Fprintf(&b, "## attempt %s from %s, jail %s: want %d, %d lines, counted %d, banned after: %v%s\n",
+			a.family, a.from, a.jail, a.want, len(a.lines), a.counted, a.banned, note)
 		for _, line := range a.lines {
 			if strings.Contains(line, " sysban-live: ") {
 				continue
@@ -474,15 +503,35 @@ type family struct {
 }
 
 // drive makes liveMaxRetry attempts of each family, each family from a
-// fresh address, and stops a family once its address is banned.
+// fresh address, and stops a family once its address is banned. When the
+// live test asserts attempts (l.exact), every attempt of a family not
+// known to miss must count one failure, the address must not be banned
+// before the maxretry-th attempt and must be after it, and its packets
+// must then be dropped.
 func (l *live) drive(fams ...family) {
 	l.t.Helper()
 	for _, f := range fams {
 		from := l.attacker(f.v6)
+		known := l.known[f.name]
 		for i := 1; i <= liveMaxRetry; i++ {
-			if a := l.try(f.name, f.jail, from, f.client); a.banned {
+			a := l.try(f.name, f.jail, from, 1, f.client)
+			if l.exact && known == "" {
+				if a.counted != 1 {
+					l.t.Errorf("%s from %s, attempt %d: counted %d failures, want 1", f.name, from, i, a.counted)
+				}
+				if a.banned != (i == liveMaxRetry) {
+					l.t.Errorf("%s from %s: banned after attempt %d is %v, want a ban at attempt %d (maxretry)", f.name, from, i, a.banned, liveMaxRetry)
+				}
+			}
+			if a.banned {
+				if l.exact && known == "" && !l.dropped(from, l.port) {
+					l.t.Errorf("%s from %s: banned but still connects to port %d", f.name, from, l.port)
+				}
 				break
 			}
+		}
+		if known != "" {
+			l.t.Logf("%s: not asserted yet: %s", f.name, known)
 		}
 	}
 }
@@ -493,8 +542,12 @@ func (l *live) succeed(fams ...family) string {
 	l.t.Helper()
 	clean := l.attacker(false)
 	for _, f := range fams {
-		if a := l.try(f.name, f.jail, clean, f.client); a.err != nil {
+		a := l.try(f.name, f.jail, clean, 0, f.client)
+		if a.err != nil {
 			l.t.Errorf("%s from %s: %v", f.name, clean, a.err)
+		}
+		if l.exact && a.counted != 0 {
+			l.t.Errorf("%s from %s: a success counted %d failures", f.name, clean, a.counted)
 		}
 	}
 	return clean

@@ -392,10 +392,11 @@ const (
 	lineMatched          // a failure (including a completed multi-line one)
 	lineIgnored          // a failregex matched but an ignoreregex vetoed it
 	linePending          // it opened a multi-line failure
+	lineSame             // a failure line of an attempt already counted (counts nothing)
 )
 
 func (k lineKind) String() string {
-	return [...]string{"missed", "matched", "ignored", "pending"}[k]
+	return [...]string{"missed", "matched", "ignored", "pending", "same attempt"}[k]
 }
 
 // verdict is one line's outcome: its kind and the match that decided it.
@@ -412,12 +413,14 @@ func judge(matches []pipeline.Match) verdict {
 		mt := &matches[i]
 		k := lineIgnored
 		switch {
-		case !mt.Ignored && !mt.Pending:
+		case !mt.Ignored && !mt.Pending && !mt.Repeat:
 			return verdict{lineMatched, mt}
 		case mt.Pending && !mt.Ignored:
 			k = linePending
+		case mt.Repeat && !mt.Ignored:
+			k = lineSame
 		}
-		if v.match == nil || k == linePending && v.kind == lineIgnored {
+		if v.match == nil || k != lineIgnored && v.kind == lineIgnored {
 			v = verdict{k, mt}
 		}
 	}
@@ -431,6 +434,7 @@ type tally struct {
 	mode  string
 
 	lines, matched, missed, ignored, pending uint64
+	same, failures                           uint64 // same-attempt lines; failures the matched lines count
 	noProgram, tooLong                       uint64
 	shapes                                   [5]uint64 // by shape index, see countShape
 
@@ -447,7 +451,7 @@ type tally struct {
 type filterTally struct {
 	patterns, ignores []string  // as written, indexed as Match indexes them
 	hits, ignHits     []uint64  // lines per pattern / per ignoreregex
-	kinds             [4]uint64 // lines by lineKind
+	kinds             [5]uint64 // lines by lineKind
 }
 
 type addrHits struct {
@@ -500,6 +504,9 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 	switch v.kind {
 	case lineMatched:
 		t.matched++
+		t.failures += uint64(max(v.match.Count, 1))
+	case lineSame:
+		t.same++
 	case lineIgnored:
 		t.ignored++
 	case linePending:
@@ -527,7 +534,7 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 			}
 			continue
 		}
-		if mt.Pending || mt.Host == "" {
+		if mt.Pending || mt.Repeat || mt.Host == "" {
 			continue
 		}
 		a := t.addrs[mt.Host]
@@ -588,7 +595,11 @@ func (t *tally) writeReport(w *bufio.Writer) {
 			continue
 		}
 		k := ft.kinds
-		fmt.Fprintf(w, "  %s: %d matched, %d ignored, %d pending\n", f, k[lineMatched], k[lineIgnored], k[linePending])
+		fmt.Fprintf(w, "  %s: %d matched, %d ignored, %d pending", f, k[lineMatched], k[lineIgnored], k[linePending])
+		if k[lineSame] > 0 {
+			fmt.Fprintf(w, ", %d same attempt", k[lineSame])
+		}
+		w.WriteByte('\n')
 		for i, p := range ft.patterns {
 			if ft.hits[i] == 0 && !single {
 				continue
@@ -648,6 +659,11 @@ func (t *tally) writeReport(w *bufio.Writer) {
 		fmt.Fprintf(w, ", %d skipped (longer than %d bytes)", t.tooLong, maxLineLen)
 	}
 	w.WriteByte('\n')
+	if t.same > 0 || t.failures != t.matched {
+		// Attempt accounting (issue 15): lines of an attempt already
+		// counted count nothing, an end line may count several.
+		fmt.Fprintf(w, "Attempts: %d failures counted; %d more failure lines were of attempts already counted\n", t.failures, t.same)
+	}
 	if t.missed > 0 && !t.opts.printMissed {
 		fmt.Fprintf(w, "Missed lines are not shown: --print-all-missed prints them.\n")
 	}
@@ -691,7 +707,7 @@ func appendJSONLine(b []byte, n uint64, m *sysban.Message, matches []pipeline.Ma
 	b = append(b, `,"matched":`...)
 	b = strconv.AppendBool(b, v.kind == lineMatched)
 	b = append(b, `,"host":`...)
-	if v.kind == lineMatched && v.match.Host != "" {
+	if (v.kind == lineMatched || v.kind == lineSame) && v.match.Host != "" {
 		b = appendJSONString(b, v.match.Host)
 	} else {
 		b = append(b, "null"...)
@@ -712,6 +728,14 @@ func appendJSONLine(b []byte, n uint64, m *sysban.Message, matches []pipeline.Ma
 	b = strconv.AppendBool(b, v.kind == linePending)
 	b = append(b, `,"correlated":`...)
 	b = strconv.AppendBool(b, v.kind == lineMatched && v.match.Correlated)
+	b = append(b, `,"same_attempt":`...)
+	b = strconv.AppendBool(b, v.kind == lineSame)
+	b = append(b, `,"failures":`...)
+	failures := 0
+	if v.kind == lineMatched {
+		failures = max(v.match.Count, 1)
+	}
+	b = strconv.AppendInt(b, int64(failures), 10)
 	b = append(b, `,"timestamp":`...)
 	if m.Timestamp.IsZero() {
 		b = append(b, "null"...)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,8 @@ type jsonLine struct {
 	Ignored    bool    `json:"ignored"`
 	Pending    bool    `json:"pending"`
 	Correlated bool    `json:"correlated"`
+	Same       bool    `json:"same_attempt"`
+	Failures   int     `json:"failures"`
 	Timestamp  *string `json:"timestamp"`
 	Hostname   *string `json:"hostname"`
 	App        *string `json:"app"`
@@ -467,10 +470,17 @@ func TestTestFixtures(t *testing.T) {
 			}
 			for i, g := range got {
 				verdict, host, _ := strings.Cut(notes[i], " ")
+				host, times, _ := strings.Cut(host, " x")
+				failures := 1
+				if times != "" {
+					failures, _ = strconv.Atoi(times)
+				}
 				ok := false
 				switch verdict {
 				case "match":
-					ok = g.Matched && str(g.Host) == host
+					ok = g.Matched && str(g.Host) == host && g.Failures == failures
+				case "same":
+					ok = !g.Matched && g.Same && str(g.Host) == host
 				case "miss":
 					ok = !g.Matched && !g.Ignored && !g.Pending
 				case "ignore":

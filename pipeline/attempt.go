@@ -1,0 +1,274 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// One attempt, one failure. A daemon and its PAM stack often print several
+// failure lines about one password: sshd's pam_unix line and its "Failed
+// password", Dovecot's passwd-file mismatch, pam_unix line and auth
+// worker's pam_authenticate() failure. maxretry counts attempts, so a
+// filter's AttemptRules tie those lines into attempts and count each
+// attempt once (issue 15).
+//
+// The lines of one attempt are tied by the client's address (the only
+// thing all of them carry: pam_unix has no session id, and under
+// keyboard-interactive sshd runs PAM in a child with a pid of its own)
+// and by the kind of line: an attempt holds at most one line of each kind.
+// A failure line of kind k joins the oldest open attempt of its address
+// that has no line of kind k yet and counts nothing; when every open
+// attempt has one, it opens a new attempt and counts one failure. So the
+// count is never below the number of lines of the most frequent kind
+// (each attempt prints its pam_unix line, or its "Failed" verdict), and
+// concurrent sessions of one address each get their own attempt. An open
+// attempt closes after AttemptRules.Window, and each address keeps at
+// most maxOpenAttempts open.
+//
+// End lines say a session ended after N attempts ("Disconnected (auth
+// failed, 3 attempts)", sshd's "Connection closed by authenticating user
+// ... [preauth]", N = 1 when the line gives no number). They count what
+// the attempt lines did not: N minus the attempts counted for the address
+// since its last end, never below zero. With auth_verbose = no, where the
+// end line is Dovecot's only line, it counts its N; with every attempt
+// already counted, it adds nothing.
+//
+// Quiet lines are failure lines that count nothing on their own: a
+// passdb that does not know the user, when a later passdb may (the login
+// may yet succeed). The session's end line counts the attempt if nothing
+// else did.
+//
+// Success lines are not failure lines: they neither count nor erase the
+// failures counted before them.
+
+// AttemptRules classify a filter's failure lines (lines a failregex
+// matched) for attempt accounting. Each is a Go regex anchored with ^,
+// matched against the line's text, without <HOST>. A failure line none of
+// them matches counts one failure, as without rules.
+type AttemptRules struct {
+	// Lines are the kinds of line one attempt prints: a line matching
+	// Lines[k] is of kind k (the first that matches). At most 64.
+	Lines []string
+	// Quiet lines count nothing on their own.
+	Quiet []string
+	// Ends say a session ended; a (?P<n>\d+) group gives its number of
+	// attempts, a (?P<more>\d+) group the number beyond the first (PAM's
+	// "PAM 5 more authentication failures"), 1 without either.
+	Ends []string
+	// Window is how long an attempt stays open for its other lines; 0
+	// means DefaultAttemptWindow.
+	Window time.Duration
+}
+
+// DefaultAttemptWindow is how long an attempt waits for its other lines
+// when AttemptRules.Window is zero. The lines of one attempt come within
+// milliseconds, or after PAM's failure delay (2 s by default) and a slow
+// passdb.
+const DefaultAttemptWindow = 10 * time.Second
+
+// maxOpenAttempts bounds the open attempts remembered per address: the
+// concurrent sessions of one client whose lines may still interleave.
+const maxOpenAttempts = 8
+
+// maxEndAttempts caps the number an end line may claim: no daemon allows
+// more attempts per session, and the cap bounds what one line can count.
+const maxEndAttempts = 100
+
+// attemptRole is what a failure line is to the accounting.
+type attemptRole uint8
+
+const (
+	roleOther attemptRole = iota // not classified: one failure
+	roleLine                     // one line of an attempt, of a kind
+	roleQuiet                    // counts nothing on its own
+	roleEnd                      // a session ended after n attempts
+)
+
+// attemptRules is compiled AttemptRules.
+type attemptRules struct {
+	lines, quiet, ends []*regexp.Regexp
+	endN               []int  // index of the n or more group per end; -1: none
+	endMore            []bool // the group is "more": one attempt beyond it
+	window             time.Duration
+}
+
+func compileAttempts(a *AttemptRules) (*attemptRules, error) {
+	if a == nil {
+		return nil, nil
+	}
+	if len(a.Lines) > 64 {
+		return nil, fmt.Errorf("attempts: %d kinds of line, at most 64", len(a.Lines))
+	}
+	if a.Window < 0 {
+		return nil, fmt.Errorf("attempts: window %v: must not be negative", a.Window)
+	}
+	r := &attemptRules{window: a.Window}
+	if r.window == 0 {
+		r.window = DefaultAttemptWindow
+	}
+	compile := func(what string, srcs []string) ([]*regexp.Regexp, error) {
+		out := make([]*regexp.Regexp, len(srcs))
+		for i, src := range srcs {
+			if !strings.HasPrefix(src, "^") {
+				return nil, fmt.Errorf("attempts: %s[%d] %q: must be anchored with ^", what, i, src)
+			}
+			if strings.Contains(src, hostPlaceholder) {
+				return nil, fmt.Errorf("attempts: %s[%d] %q: <HOST> belongs in the failregex, not here", what, i, src)
+			}
+			re, err := regexp.Compile(src)
+			if err != nil {
+				return nil, fmt.Errorf("attempts: %s[%d]: %w", what, i, err)
+			}
+			out[i] = re
+		}
+		return out, nil
+	}
+	var err error
+	if r.lines, err = compile("lines", a.Lines); err != nil {
+		return nil, err
+	}
+	if r.quiet, err = compile("quiet", a.Quiet); err != nil {
+		return nil, err
+	}
+	if r.ends, err = compile("ends", a.Ends); err != nil {
+		return nil, err
+	}
+	if len(r.lines)+len(r.ends)+len(r.quiet) == 0 {
+		return nil, errors.New("attempts: no lines, ends or quiet lines")
+	}
+	for _, re := range r.ends {
+		g, more := re.SubexpIndex("n"), false
+		if g < 0 {
+			g = re.SubexpIndex("more")
+			more = g >= 0
+		}
+		r.endN = append(r.endN, g)
+		r.endMore = append(r.endMore, more)
+	}
+	return r, nil
+}
+
+// classify returns the role of failure line text: its kind for roleLine,
+// its number of attempts for roleEnd.
+func (r *attemptRules) classify(text string) (role attemptRole, kindOrN int) {
+	// Quiet first: a quiet line may have the wording of a kind too.
+	for _, re := range r.quiet {
+		if re.MatchString(text) {
+			return roleQuiet, 0
+		}
+	}
+	for k, re := range r.lines {
+		if re.MatchString(text) {
+			return roleLine, k
+		}
+	}
+	for i, re := range r.ends {
+		loc := re.FindStringSubmatchIndex(text)
+		if loc == nil {
+			continue
+		}
+		n := 1
+		if g := r.endN[i]; g >= 0 && loc[2*g] >= 0 {
+			if v, err := strconv.Atoi(text[loc[2*g]:loc[2*g+1]]); err == nil && v >= 0 {
+				if r.endMore[i] {
+					v++
+				}
+				n = min(v, maxEndAttempts)
+			}
+		}
+		return roleEnd, n
+	}
+	return roleOther, 0
+}
+
+// account applies the rules to failure outcome out of text: it returns
+// out unchanged (one failure), with n set (an end counting several), or
+// as kindRepeat (a line of an attempt already counted).
+func (r *attemptRules) account(out outcome, text string, m *sysban.Message, st *corrState, clock func() time.Time) outcome {
+	role, kn := r.classify(text)
+	if role == roleOther {
+		return out
+	}
+	if role == roleQuiet {
+		out.kind = kindRepeat
+		return out
+	}
+	key := out.host
+	if m != nil {
+		key = m.Hostname + "\x00" + key
+	}
+	if len(key) > maxKeyLen+maxHostLen {
+		return out
+	}
+	now := clock()
+	var n int
+	st.attempts.update(key, now, func(e *pendingEntry) {
+		if role == roleLine {
+			n = e.acct.line(kn, now, r.window)
+		} else {
+			n = e.acct.end(kn)
+		}
+	})
+	switch n {
+	case 0:
+		out.kind = kindRepeat
+	case 1:
+	default:
+		out.n = n
+	}
+	return out
+}
+
+// attemptAcct is one address's attempts.
+type attemptAcct struct {
+	open    [maxOpenAttempts]openAttempt // oldest first
+	nOpen   int
+	counted int // attempts counted since the address's last end line
+}
+
+// openAttempt is an attempt that may still get lines: the kinds it has.
+type openAttempt struct {
+	kinds uint64
+	until time.Time
+}
+
+// line accounts a line of kind k at now and returns the failures it
+// counts (0 or 1).
+func (a *attemptAcct) line(k int, now time.Time, window time.Duration) int {
+	// Drop the attempts whose window has passed (they are oldest first).
+	drop := 0
+	for drop < a.nOpen && !now.Before(a.open[drop].until) {
+		drop++
+	}
+	copy(a.open[:], a.open[drop:a.nOpen])
+	a.nOpen -= drop
+	bit := uint64(1) << k
+	for i := range a.nOpen {
+		if a.open[i].kinds&bit == 0 {
+			a.open[i].kinds |= bit
+			return 0
+		}
+	}
+	if a.nOpen == maxOpenAttempts {
+		copy(a.open[:], a.open[1:])
+		a.nOpen--
+	}
+	a.open[a.nOpen] = openAttempt{kinds: bit, until: now.Add(window)}
+	a.nOpen++
+	a.counted++
+	return 1
+}
+
+// end accounts a session's end after n attempts and returns the failures
+// it counts: those its attempt lines did not.
+func (a *attemptAcct) end(n int) int {
+	uncounted := max(0, n-a.counted)
+	a.counted = max(0, a.counted-n)
+	return uncounted
+}
