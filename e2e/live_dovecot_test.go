@@ -160,15 +160,31 @@ type textSession struct {
 	r *bufio.Reader
 }
 
-func (l *live) textDial(from string, port int) (*textSession, error) {
+// greeted dials port from from and reads the server's greeting up to the
+// line done accepts; the caller closes s.c.
+func (l *live) greeted(from string, port int, done func(string) bool) (*textSession, error) {
 	c, err := l.dialFrom(from, port)
 	if err != nil {
 		return nil, err
 	}
 	// Short: once banned mid-session, the server's answers are dropped.
 	c.SetDeadline(time.Now().Add(1500 * time.Millisecond))
-	return &textSession{c: c, r: bufio.NewReader(c)}, nil
+	s := &textSession{c: c, r: bufio.NewReader(c)}
+	for {
+		line, err := s.line()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if done(line) {
+			return s, nil
+		}
+	}
 }
+
+// anyLine accepts every reply line: IMAP's and POP3's one-line greetings
+// and POP3's answers.
+func anyLine(string) bool { return true }
 
 // line reads one reply line.
 func (s *textSession) line() (string, error) {
@@ -197,14 +213,11 @@ func (l *live) imapLogin(port int, user string, passwords ...string) func(string
 		passwords = strings.Fields(passwords[0])
 	}
 	return func(from string) error {
-		s, err := l.textDial(from, port)
+		s, err := l.greeted(from, port, anyLine)
 		if err != nil {
 			return err
 		}
 		defer s.c.Close()
-		if _, err := s.line(); err != nil {
-			return err
-		}
 		var last string
 		for i, pw := range passwords {
 			tag := fmt.Sprintf("a%d", i)
@@ -223,23 +236,19 @@ func (l *live) imapLogin(port int, user string, passwords ...string) func(string
 // pop3Login logs in with USER/PASS and quits.
 func (l *live) pop3Login(port int, user, password string) func(string) error {
 	return func(from string) error {
-		s, err := l.textDial(from, port)
+		s, err := l.greeted(from, port, anyLine)
 		if err != nil {
 			return err
 		}
 		defer s.c.Close()
-		if _, err := s.line(); err != nil {
+		if _, err := s.send("USER "+user, anyLine); err != nil {
 			return err
 		}
-		any := func(string) bool { return true }
-		if _, err := s.send("USER "+user, any); err != nil {
-			return err
-		}
-		last, err := s.send("PASS "+password, any)
+		last, err := s.send("PASS "+password, anyLine)
 		if err != nil {
 			return err
 		}
-		s.send("QUIT", any)
+		s.send("QUIT", anyLine)
 		if !strings.HasPrefix(last, "+OK") {
 			return fmt.Errorf("pop3: %s", last)
 		}

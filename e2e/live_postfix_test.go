@@ -129,21 +129,12 @@ func finalReply(line string) bool { return len(line) >= 4 && line[3] == ' ' }
 // first refusal.
 func (l *live) smtp(rcpt, user, password string) func(string) error {
 	return func(from string) error {
-		s, err := l.textDial(from, 25)
+		s, err := l.greeted(from, 25, finalReply)
 		if err != nil {
 			return err
 		}
 		defer s.c.Close()
 		defer s.send("QUIT", finalReply)
-		banner, err := s.line()
-		if err != nil {
-			return err
-		}
-		for !finalReply(banner) {
-			if banner, err = s.line(); err != nil {
-				return err
-			}
-		}
 		steps := []struct{ cmd, want string }{{"EHLO client.example.test", "250"}}
 		if user != "" {
 			plain := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))

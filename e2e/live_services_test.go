@@ -54,14 +54,11 @@ delay_failed_login=0
 	l.waitPort("tcp", serverV4, 21)
 	ftp := func(user, password string) func(string) error {
 		return func(from string) error {
-			s, err := l.textDial(from, 21)
+			s, err := l.greeted(from, 21, finalReply)
 			if err != nil {
 				return err
 			}
 			defer s.c.Close()
-			if _, err := s.line(); err != nil {
-				return err
-			}
 			if _, err := s.send("USER "+user, finalReply); err != nil {
 				return err
 			}
@@ -219,17 +216,10 @@ ScriptAlias /cgi-bin/ %[1]s/cgi-bin/
 	cfg := l.write("apache2.conf", conf.String(), 0o644)
 	l.spawn("/usr/sbin/apache2", "-f", cfg, "-DFOREGROUND")
 	l.waitPort("tcp", serverV4, 80)
-	clean := l.succeed(
-		family{"page", "apache", false, l.httpGet(80, "/", "", "")},
-		family{"basic-auth success", "apache", false, l.httpGet(80, "/private/", liveUser, livePassword)},
-	)
-	l.drive(
-		family{"basic-auth password", "apache", false, l.httpGet(80, "/private/", liveUser, "wrong")},
-		family{"basic-auth password", "apache", true, l.httpGet(80, "/private/", liveUser, "wrong")},
-		family{"basic-auth unknown user", "apache", false, l.httpGet(80, "/private/", "nosuchuser", "wrong")},
+	clean := l.succeed(l.webSuccesses("apache", 80)...)
+	l.drive(append(l.basicAuthFailures("apache", 80),
 		family{"missing script", "apache", false, l.httpGet(80, "/cgi-bin/nothere.cgi", "", "")},
-		family{"missing page", "apache", false, l.httpGet(80, "/wp-login.php", "", "")},
-	)
+		family{"missing page", "apache", false, l.httpGet(80, "/wp-login.php", "", "")})...)
 	l.alive()
 	_ = clean
 }
@@ -271,17 +261,28 @@ http {
 	}
 	l.spawn("/usr/sbin/nginx", "-c", cfg)
 	l.waitPort("tcp", serverV4, 8080)
-	l.succeed(
-		family{"page", "", false, l.httpGet(8080, "/", "", "")},
-		family{"basic-auth success", "", false, l.httpGet(8080, "/private/", liveUser, livePassword)},
-	)
-	l.drive(
-		family{"basic-auth password", "", false, l.httpGet(8080, "/private/", liveUser, "wrong")},
-		family{"basic-auth password", "", true, l.httpGet(8080, "/private/", liveUser, "wrong")},
-		family{"basic-auth unknown user", "", false, l.httpGet(8080, "/private/", "nosuchuser", "wrong")},
-		family{"limit_req", "", false, l.httpGet(8080, "/limited/", "", "")},
-	)
+	l.succeed(l.webSuccesses("", 8080)...)
+	l.drive(append(l.basicAuthFailures("", 8080),
+		family{"limit_req", "", false, l.httpGet(8080, "/limited/", "", "")})...)
 	l.alive()
+}
+
+// webSuccesses are a page and a basic-auth login to /private/ that work.
+func (l *live) webSuccesses(jail string, port int) []family {
+	return []family{
+		{"page", jail, false, l.httpGet(port, "/", "", "")},
+		{"basic-auth success", jail, false, l.httpGet(port, "/private/", liveUser, livePassword)},
+	}
+}
+
+// basicAuthFailures are wrong basic-auth passwords (IPv4, IPv6) and an
+// unknown user for /private/.
+func (l *live) basicAuthFailures(jail string, port int) []family {
+	return []family{
+		{"basic-auth password", jail, false, l.httpGet(port, "/private/", liveUser, "wrong")},
+		{"basic-auth password", jail, true, l.httpGet(port, "/private/", liveUser, "wrong")},
+		{"basic-auth unknown user", jail, false, l.httpGet(port, "/private/", "nosuchuser", "wrong")},
+	}
 }
 
 // assertBans checks what holds today for the named family: after its

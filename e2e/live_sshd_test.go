@@ -131,7 +131,8 @@ func (l *live) sshLogin(from, user string, kex []string, auth ...ssh.AuthMethod)
 		return err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// Short: once banned mid-attempt, the server's answers are dropped.
+	c.SetDeadline(time.Now().Add(3 * time.Second))
 	cfg := &ssh.ClientConfig{
 		User:            user,
 		Auth:            auth,

@@ -1,0 +1,330 @@
+package pipeline
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/receiver"
+)
+
+// attemptLine is one log line of an attempt scenario: its program, its
+// text, and the seconds since the scenario's start.
+type attemptLine struct {
+	prog string
+	text string
+	at   int
+}
+
+// failuresOf runs lines through a Tester holding the built-in filter alone
+// (on a clock following the lines) and returns the failures counted per
+// host.
+func failuresOf(t *testing.T, filter string, lines []attemptLine) map[string]int {
+	t.Helper()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := start
+	tester, err := NewTester([]FilterSpec{BuiltinFilters()[filter]}, TesterOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, l := range lines {
+		now = start.Add(time.Duration(l.at) * time.Second)
+		for _, m := range tester.Test(&sysban.Message{Hostname: "h", AppName: l.prog, Text: l.text}) {
+			if m.Ignored || m.Pending || m.Repeat {
+				continue
+			}
+			got[m.Host] += max(m.Count, 1)
+		}
+	}
+	return got
+}
+
+// sshd's lines, as OpenSSH 9.2 with PAM prints them (e2e/testdata/live/sshd.log).
+func sshPAM(host string) string {
+	return "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=" + host + "  user=bob"
+}
+func sshFailed(host string, port int) string {
+	return fmt.Sprintf("Failed password for bob from %s port %d ssh2", host, port)
+}
+func sshClosed(host string, port int) string {
+	return fmt.Sprintf("Connection closed by authenticating user bob %s port %d [preauth]", host, port)
+}
+
+// TestAttemptsSSHD: one attempt, one failure, whatever sshd and PAM print.
+func TestAttemptsSSHD(t *testing.T) {
+	const a, b = "192.0.2.7", "198.51.100.9"
+	tests := []struct {
+		name  string
+		lines []attemptLine
+		want  map[string]int
+	}{
+		{"password: pam_unix, Failed, close", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshFailed(a, 1), 0}, {"sshd", sshClosed(a, 1), 0},
+		}, map[string]int{a: 1}},
+		{"three passwords on one connection, then the close", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshFailed(a, 1), 0},
+			{"sshd", sshPAM(a), 2}, {"sshd", sshFailed(a, 1), 2},
+			{"sshd", sshPAM(a), 4}, {"sshd", sshFailed(a, 1), 4},
+			{"sshd", sshClosed(a, 1), 4},
+		}, map[string]int{a: 3}},
+		{"keyboard-interactive: PAM child's line and sshd's", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", "error: PAM: Authentication failure for bob from " + a, 0}, {"sshd", sshClosed(a, 1), 0},
+		}, map[string]int{a: 1}},
+		{"invalid user: four lines", []attemptLine{
+			{"sshd", "Invalid user nosuch from " + a + " port 5", 0},
+			{"sshd", "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=" + a + " ", 0},
+			{"sshd", "Failed password for invalid user nosuch from " + a + " port 5 ssh2", 0},
+		}, map[string]int{a: 1}},
+		{"AllowUsers refusal", []attemptLine{
+			{"sshd", "User daemon from " + a + " not allowed because not listed in AllowUsers", 0},
+			{"sshd", sshPAM(a), 0}, {"sshd", "Failed password for invalid user daemon from " + a + " port 5 ssh2", 0},
+			{"sshd", sshClosed(a, 5), 0},
+		}, map[string]int{a: 1}},
+		{"publickey only: the close is the attempt", []attemptLine{
+			{"sshd", sshClosed(a, 1), 0}, {"sshd", sshClosed(a, 2), 1},
+		}, map[string]int{a: 2}},
+		{"a success neither erases nor counts", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshFailed(a, 1), 0},
+			{"sshd", "Accepted keyboard-interactive/pam for bob from " + a + " port 1 ssh2", 0},
+		}, map[string]int{a: 1}},
+		{"two sessions of one address interleaved", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshPAM(a), 0},
+			{"sshd", sshFailed(a, 1), 0}, {"sshd", sshFailed(a, 2), 0},
+			{"sshd", sshClosed(a, 1), 0}, {"sshd", sshClosed(a, 2), 0},
+		}, map[string]int{a: 2}},
+		{"addresses do not meet", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshFailed(b, 1), 0}, {"sshd", sshFailed(a, 1), 0}, {"sshd", sshPAM(b), 0},
+		}, map[string]int{a: 1, b: 1}},
+		{"an attempt closes after its window", []attemptLine{
+			{"sshd", sshPAM(a), 0}, {"sshd", sshFailed(a, 1), 30},
+		}, map[string]int{a: 2}},
+		{"PAM n more: the first plus n", []attemptLine{
+			{"sshd", sshPAM(a), 0},
+			{"sshd", "PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=" + a + "  user=bob", 9},
+		}, map[string]int{a: 6}},
+		{"older OpenSSH: Failed lines alone", []attemptLine{
+			{"sshd", sshFailed(a, 1), 0}, {"sshd", sshFailed(a, 1), 1}, {"sshd", sshFailed(a, 2), 2},
+		}, map[string]int{a: 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failuresOf(t, "sshd", tt.lines); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("failures %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAttemptsDovecot: Dovecot's lines per attempt with auth_verbose yes
+// and no, a passwd-file before PAM.
+func TestAttemptsDovecot(t *testing.T) {
+	const a = "192.0.2.7"
+	pf := func(outcome string) attemptLine {
+		return attemptLine{"dovecot", "auth: passwd-file(bob," + a + ",<S1>): " + outcome, 0}
+	}
+	pu := attemptLine{"auth", "pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=bob rhost=" + a + "  user=bob", 0}
+	pam := attemptLine{"dovecot", "auth-worker(42): conn unix:auth-worker (pid=40,uid=106): auth-worker<1>: pam(bob," + a + ",<S1>): pam_authenticate() failed: Authentication failure (Password mismatch?)", 0}
+	end := func(n int) attemptLine {
+		return attemptLine{"dovecot", fmt.Sprintf("imap-login: Disconnected: Aborted login by logging out (auth failed, %d attempts in 4 secs): user=<bob>, method=PLAIN, rip=%s, lip=192.0.2.1, session=<S1>", n, a), 0}
+	}
+	login := attemptLine{"dovecot", "imap-login: Login: user=<bob>, method=PLAIN, rip=" + a + ", lip=192.0.2.1, mpid=9, session=<S1>", 0}
+	at := func(l attemptLine, s int) attemptLine { l.at = s; return l }
+	tests := []struct {
+		name  string
+		lines []attemptLine
+		want  int
+	}{
+		{"verbose: passwd-file mismatch, pam_unix, pam, end", []attemptLine{pf("Password mismatch"), pu, pam, end(1)}, 1},
+		{"verbose: PAM user (passwd-file does not know it)", []attemptLine{pf("unknown user"), pu, pam, end(1)}, 1},
+		{"verbose: a PAM user's success counts nothing", []attemptLine{pf("unknown user"), login}, 0},
+		{"verbose: three passwords on one connection", []attemptLine{
+			pf("Password mismatch"), pu, pam,
+			at(pf("Password mismatch"), 2), at(pu, 2), at(pam, 2),
+			at(pf("Password mismatch"), 4), at(pu, 4), at(pam, 4), at(end(3), 5),
+		}, 3},
+		{"not verbose: pam_unix and the end", []attemptLine{pu, end(1)}, 1},
+		{"not verbose, passwd-file only: the end is the only line", []attemptLine{end(1)}, 1},
+		{"not verbose, passwd-file only: the end counts its N", []attemptLine{end(3)}, 3},
+		{"not verbose: three on one connection", []attemptLine{pu, at(pu, 2), at(pu, 4), at(end(3), 5)}, 3},
+		{"the end counts only what nothing counted", []attemptLine{pu, at(end(3), 5)}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := failuresOf(t, "dovecot", tt.lines)[a]; got != tt.want {
+				t.Errorf("failures %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAttemptRulesErrors: rules that cannot work are refused.
+func TestAttemptRulesErrors(t *testing.T) {
+	for _, rules := range []AttemptRules{
+		{},
+		{Lines: []string{`Failed`}},
+		{Lines: []string{`^Failed .* from <HOST>`}},
+		{Ends: []string{`^(`}},
+		{Lines: []string{`^x`}, Window: -time.Second},
+		{Lines: make([]string, 65)},
+	} {
+		spec := FilterSpec{Name: "f", Programs: []string{"p"}, FailRegex: []string{`^x <HOST>$`}, Attempts: &rules}
+		if _, err := CompileFilter(spec); err == nil {
+			t.Errorf("%+v: compiled", rules)
+		}
+	}
+}
+
+// liveAttempt is one attempt block of a live capture.
+var liveAttempt = regexp.MustCompile(`^## attempt (.*) from (\S+), jail (\S*): want (\d+),`)
+
+// TestLiveCaptures replays what the real daemons printed in the live e2e
+// (e2e/testdata/live/*.log) and checks, for the filters that account
+// attempts, that each attempt block counts the failures it is: one per
+// failed attempt, none for a success.
+func TestLiveCaptures(t *testing.T) {
+	jails := map[string]struct{ filter, mode string }{
+		"sshd": {"sshd", ""}, "dovecot": {"dovecot", ""},
+	}
+	paths, _ := filepath.Glob("../e2e/testdata/live/*.log")
+	if len(paths) == 0 {
+		t.Skip("no live captures in ../e2e/testdata/live")
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			testers := map[string]*Tester{}
+			var (
+				jail, family string
+				want, got    int
+				checked      int
+			)
+			flush := func() {
+				if _, ok := jails[jail]; ok && family != "" {
+					checked++
+					if got != want {
+						t.Errorf("%s, attempt %s: %d failures, want %d", path, family, got, want)
+					}
+				}
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				line := sc.Text()
+				if m := liveAttempt.FindStringSubmatch(line); m != nil {
+					flush()
+					family, jail, got = m[1]+" from "+m[2], m[3], 0
+					fmt.Sscan(m[4], &want)
+					continue
+				}
+				j, ok := jails[jail]
+				if strings.HasPrefix(line, "#") || !ok {
+					continue
+				}
+				tester := testers[jail]
+				if tester == nil {
+					if tester, err = NewTester([]FilterSpec{BuiltinFilters()[j.filter]}, TesterOptions{Mode: j.mode}); err != nil {
+						t.Fatal(err)
+					}
+					testers[jail] = tester
+				}
+				msg := new(sysban.Message)
+				if err := receiver.ParseFileLine([]byte(line), time.Now(), msg); err != nil {
+					t.Fatalf("%s: %q: %v", path, line, err)
+				}
+				for _, m := range tester.Test(msg) {
+					if !m.Ignored && !m.Pending && !m.Repeat {
+						got += max(m.Count, 1)
+					}
+				}
+			}
+			flush()
+			if _, ok := jails[strings.TrimSuffix(filepath.Base(path), ".log")]; ok && checked == 0 {
+				t.Errorf("%s: no attempt checked", path)
+			}
+		})
+	}
+}
+
+// FuzzAttempts drives the sshd filter's attempt accounting with arbitrary
+// interleavings of its lines from three addresses and checks the bounds
+// the accounting promises: per address, never fewer failures than lines of
+// its most frequent kind (each attempt holds at most one line of a kind),
+// never more than its failure lines plus what its end lines claim.
+func FuzzAttempts(f *testing.F) {
+	f.Add([]byte{0, 1, 5, 0, 1, 5})
+	f.Add([]byte{0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 200, 9})
+	hosts := []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"}
+	menu := []struct {
+		kind int // index into the sshd rules' Lines; -1: an end or success
+		text func(h string, n int) string
+	}{
+		{0, func(h string, _ int) string { return sshPAM(h) }},
+		{1, func(h string, n int) string { return sshFailed(h, n) }},
+		{1, func(h string, _ int) string { return "error: PAM: Authentication failure for bob from " + h }},
+		{2, func(h string, n int) string { return fmt.Sprintf("Invalid user x from %s port %d", h, n) }},
+		{3, func(h string, _ int) string { return "User x from " + h + " not allowed because not listed in AllowUsers" }},
+		{-1, func(h string, n int) string { return sshClosed(h, n) }},
+		{-1, func(h string, n int) string {
+			return fmt.Sprintf("PAM %d more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s", n%7, h)
+		}},
+		{-1, func(h string, n int) string { return fmt.Sprintf("Accepted password for bob from %s port %d ssh2", h, n) }},
+	}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		if len(script) > 400 {
+			return
+		}
+		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		now := start
+		tester, err := NewTester([]FilterSpec{BuiltinFilters()["sshd"]}, TesterOptions{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		type tally struct {
+			failures, lines, claimed int
+			kinds                    [4]int
+		}
+		per := map[string]*tally{}
+		for i, b := range script {
+			item := menu[int(b)%len(menu)]
+			h := hosts[int(b>>3)%len(hosts)]
+			now = now.Add(time.Duration(b>>5) * 2 * time.Second)
+			text := item.text(h, i)
+			tl := per[h]
+			if tl == nil {
+				tl = &tally{}
+				per[h] = tl
+			}
+			if item.kind >= 0 {
+				tl.kinds[item.kind]++
+			}
+			tl.lines++
+			if strings.HasPrefix(text, "PAM ") {
+				tl.claimed += int(text[4]-'0') + 1
+			}
+			for _, m := range tester.Test(&sysban.Message{Hostname: "h", AppName: "sshd", Text: text}) {
+				if !m.Ignored && !m.Pending && !m.Repeat {
+					tl.failures += max(m.Count, 1)
+				}
+			}
+		}
+		for h, tl := range per {
+			most := 0
+			for _, n := range tl.kinds {
+				most = max(most, n)
+			}
+			if tl.failures < most || tl.failures > tl.lines+tl.claimed {
+				t.Errorf("%s: %d failures for %+v", h, tl.failures, *tl)
+			}
+		}
+	})
+}
