@@ -360,10 +360,16 @@ func (l *live) try(family, jail, from string, want int, client func(from string)
 	err := client(from)
 	l.settle(300 * time.Millisecond)
 	a := attempt{family: family, jail: jail, from: from, want: want, err: err}
-	a.lines = l.captured()[start:]
 	if jail != "" {
 		a.counted = l.totalFailed(jail) - before
+		if a.counted < want {
+			// On a loaded machine the daemon may log after a pause:
+			// give its last lines a second before the next attempt.
+			l.settle(time.Second)
+			a.counted = l.totalFailed(jail) - before
+		}
 	}
+	a.lines = l.captured()[start:]
 	for i, j := range l.watch {
 		if n := l.totalFailed(j) - watched[i]; n != 0 {
 			a.others += fmt.Sprintf(" %s +%d", j, n)
