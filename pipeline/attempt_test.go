@@ -272,12 +272,16 @@ func FuzzAttempts(f *testing.F) {
 		{1, func(h string, n int) string { return sshFailed(h, n) }},
 		{1, func(h string, _ int) string { return "error: PAM: Authentication failure for bob from " + h }},
 		{2, func(h string, n int) string { return fmt.Sprintf("Invalid user x from %s port %d", h, n) }},
-		{3, func(h string, _ int) string { return "User x from " + h + " not allowed because not listed in AllowUsers" }},
+		{3, func(h string, _ int) string {
+			return "User x from " + h + " not allowed because not listed in AllowUsers"
+		}},
 		{-1, func(h string, n int) string { return sshClosed(h, n) }},
 		{-1, func(h string, n int) string {
 			return fmt.Sprintf("PAM %d more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s", n%7, h)
 		}},
-		{-1, func(h string, n int) string { return fmt.Sprintf("Accepted password for bob from %s port %d ssh2", h, n) }},
+		{-1, func(h string, n int) string {
+			return fmt.Sprintf("Accepted password for bob from %s port %d ssh2", h, n)
+		}},
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) > 400 {
