@@ -37,16 +37,18 @@ const (
 	liveUID      = 2407
 )
 
-// launchScript runs a daemon with the harness's view of the system: every
-// file under ROOT/etc bound over its /etc counterpart (the test user in
-// passwd, shadow and group; PAM tweaks), and a /dev whose
+// launchScript runs a daemon with the harness's view of the system: ROOT/etc
+// (a copy of /etc with the test user in passwd, shadow and group, and PAM
+// tweaks) bound over /etc — the whole directory, because a file bound on
+// its own is dropped from the namespace when the host replaces that file
+// (useradd renames a new passwd into place) — and a /dev whose
 // log socket is the test rsyslogd's. It runs in the mount namespace `ip
 // netns exec` gives each command, so none of it is seen outside. Arguments:
 // ROOT RSOCK COMMAND ARGS...
 const launchScript = `set -eu
 root=$1 rsock=$2
 shift 2
-for f in $(cd "$root/etc" && find . -type f); do mount --bind "$root/etc/$f" "/etc/$f"; done
+mount --bind "$root/etc" /etc
 dev=$root/dev
 mkdir -p "$dev/pts" "$dev/shm"
 for n in null zero full random urandom tty; do
@@ -134,6 +136,10 @@ func newLive(t *testing.T, name, version, config string) *live {
 	l.capture = filepath.Join(w.dir, "capture.log")
 	l.rsock = w.rsyslogCapture(l.capture)
 	l.root = filepath.Join(w.dir, "root")
+	os.MkdirAll(l.root, 0o755)
+	if out, err := exec.Command("cp", "-a", "/etc", l.root).CombinedOutput(); err != nil {
+		t.Fatalf("copy /etc: %v\n%s", err, out)
+	}
 	l.writeUsers()
 	l.write("launch.sh", launchScript, 0o755)
 	l.nextV4.Store(20)
@@ -176,7 +182,7 @@ func (l *live) writeUsers() {
 		"group":  fmt.Sprintf("%s:x:%d:\n", liveUser, liveUID),
 	}
 	for name, extra := range add {
-		sys, err := os.ReadFile("/etc/" + name)
+		sys, err := os.ReadFile(filepath.Join(l.root, "etc", name))
 		if err != nil {
 			t.Fatal(err)
 		}
