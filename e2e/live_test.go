@@ -26,7 +26,7 @@ import (
 )
 
 // liveRecordEnv names a directory that receives each daemon's annotated
-// capture (<daemon>.log) when set, e.g. e2e/testdata/live.
+// capture (<daemon>.log) when set, e.g. ../pipeline/filters/testdata/live.
 const liveRecordEnv = "LIVE_RECORD_DIR"
 
 // livePassword is the password of the test user and of every account the
@@ -407,7 +407,7 @@ func (l *live) report() {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "## Live capture of %s %s (Debian), through rsyslog to sysban, by the e2e\n", l.name, l.version)
-	fmt.Fprintf(&b, "## test; regenerate with %s=testdata/live go test ./e2e/ -run TestLive.\n", liveRecordEnv)
+	fmt.Fprintf(&b, "## test; regenerate with %s=../pipeline/filters/testdata/live go test ./e2e/ -run TestLive.\n", liveRecordEnv)
 	fmt.Fprintf(&b, "## Each \"## attempt\" line opens one client attempt and says what the jail\n")
 	fmt.Fprintf(&b, "## counted for it when captured; the lines after it are what the daemon logged.\n")
 	for _, a := range l.rows {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline/filters"
 )
 
 // One attempt, one failure. A daemon and its PAM stack often print several
@@ -45,29 +46,11 @@ import (
 // else did.
 //
 // Success lines are not failure lines: they neither count nor erase the
-// failures counted before them.
-
-// AttemptRules classify a filter's failure lines (lines a failregex
-// matched) for attempt accounting. Each is a Go regex anchored with ^,
-// matched against the line's text, without <HOST>. A failure line none of
-// them matches counts one failure, as without rules.
-type AttemptRules struct {
-	// Lines are the kinds of line one attempt prints: a line matching
-	// Lines[k] is of kind k (the first that matches). At most 64.
-	Lines []string
-	// Quiet lines count nothing on their own.
-	Quiet []string
-	// Ends say a session ended; a (?P<n>\d+) group gives its number of
-	// attempts, a (?P<more>\d+) group the number beyond the first (PAM's
-	// "PAM 5 more authentication failures"), 1 without either.
-	Ends []string
-	// Window is how long an attempt stays open for its other lines; 0
-	// means DefaultAttemptWindow.
-	Window time.Duration
-}
+// failures counted before them. The rules are filters.AttemptRules, data
+// of the filter's Spec.
 
 // DefaultAttemptWindow is how long an attempt waits for its other lines
-// when AttemptRules.Window is zero. The lines of one attempt come within
+// when filters.AttemptRules.Window is zero. The lines of one attempt come within
 // milliseconds, or after PAM's failure delay (2 s by default) and a slow
 // passdb.
 const DefaultAttemptWindow = 10 * time.Second
@@ -98,7 +81,7 @@ type attemptRules struct {
 	window             time.Duration
 }
 
-func compileAttempts(a *AttemptRules) (*attemptRules, error) {
+func compileAttempts(a *filters.AttemptRules) (*attemptRules, error) {
 	if a == nil {
 		return nil, nil
 	}
@@ -187,16 +170,16 @@ func (r *attemptRules) classify(text string) (role attemptRole, kindOrN int) {
 	return roleOther, 0
 }
 
-// account applies the rules to failure outcome out of text: it returns
+// account applies the rules to failure result out of text: it returns
 // out unchanged (one failure), with n set (an end counting several), or
-// as kindRepeat (a line of an attempt already counted).
-func (r *attemptRules) account(out outcome, text string, m *sysban.Message, st *corrState, clock func() time.Time) outcome {
+// with repeat set (a line of an attempt already counted: no failure).
+func (r *attemptRules) account(out result, text string, m *sysban.Message, st *corrState, clock func() time.Time) result {
 	role, kn := r.classify(text)
 	if role == roleOther {
 		return out
 	}
 	if role == roleQuiet {
-		out.kind = kindRepeat
+		out.repeat = true
 		return out
 	}
 	key := out.host
@@ -217,7 +200,7 @@ func (r *attemptRules) account(out outcome, text string, m *sysban.Message, st *
 	})
 	switch n {
 	case 0:
-		out.kind = kindRepeat
+		out.repeat = true
 	case 1:
 	default:
 		out.n = n

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline/filters"
 	"github.com/sysban/sysban/receiver"
 )
 
@@ -46,7 +47,7 @@ func failuresOf(t *testing.T, filter string, lines []attemptLine) map[string]int
 	return got
 }
 
-// sshd's lines, as OpenSSH 9.2 with PAM prints them (e2e/testdata/live/sshd.log).
+// sshd's lines, as OpenSSH 9.2 with PAM prints them (filters/testdata/live/sshd.log).
 func sshPAM(host string) string {
 	return "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=" + host + "  user=bob"
 }
@@ -166,7 +167,7 @@ func TestAttemptsDovecot(t *testing.T) {
 
 // TestAttemptRulesErrors: rules that cannot work are refused.
 func TestAttemptRulesErrors(t *testing.T) {
-	for _, rules := range []AttemptRules{
+	for _, rules := range []filters.AttemptRules{
 		{},
 		{Lines: []string{`Failed`}},
 		{Lines: []string{`^Failed .* from <HOST>`}},
@@ -185,16 +186,16 @@ func TestAttemptRulesErrors(t *testing.T) {
 var liveAttempt = regexp.MustCompile(`^## attempt (.*) from (\S+), jail (\S*): want (\d+),`)
 
 // TestLiveCaptures replays what the real daemons printed in the live e2e
-// (e2e/testdata/live/*.log) and checks, for the filters that account
+// (filters/testdata/live/*.log) and checks, for the filters that account
 // attempts, that each attempt block counts the failures it is: one per
 // failed attempt, none for a success.
 func TestLiveCaptures(t *testing.T) {
 	jails := map[string]struct{ filter, mode string }{
 		"sshd": {"sshd", ""}, "dovecot": {"dovecot", ""},
 	}
-	paths, _ := filepath.Glob("../e2e/testdata/live/*.log")
+	paths, _ := filepath.Glob("filters/testdata/live/*.log")
 	if len(paths) == 0 {
-		t.Skip("no live captures in ../e2e/testdata/live")
+		t.Skip("no live captures in filters/testdata/live")
 	}
 	for _, path := range paths {
 		t.Run(filepath.Base(path), func(t *testing.T) {

@@ -30,11 +30,16 @@ const (
 // per distinct Open. It is safe for concurrent use.
 type corrState struct {
 	sets []pendingSet
+	// attempts are the addresses' attempts (attempt.go), kept for
+	// DefaultCorrelationWindow after their last line so that an end line
+	// finds what was counted before it.
+	attempts pendingSet
 }
 
-// newCorrState returns the state for f, nil when f does not correlate.
+// newCorrState returns the state for f, nil when f neither correlates nor
+// accounts attempts.
 func newCorrState(f *Filter, limit int) *corrState {
-	if f.sets == 0 {
+	if f.sets == 0 && f.attempts == nil {
 		return nil
 	}
 	if limit <= 0 {
@@ -42,12 +47,16 @@ func newCorrState(f *Filter, limit int) *corrState {
 	}
 	st := &corrState{sets: make([]pendingSet, f.sets)}
 	for i := range st.sets {
-		s := &st.sets[i]
-		s.window, s.limit = f.windows[i], limit
-		s.m = make(map[string]*pendingEntry)
-		s.lru.prev, s.lru.next = &s.lru, &s.lru
+		st.sets[i].init(f.windows[i], limit)
 	}
+	st.attempts.init(DefaultCorrelationWindow, limit)
 	return st
+}
+
+func (s *pendingSet) init(window time.Duration, limit int) {
+	s.window, s.limit = window, limit
+	s.m = make(map[string]*pendingEntry)
+	s.lru.prev, s.lru.next = &s.lru, &s.lru
 }
 
 // pending returns how many opens are waiting, and how many were evicted
@@ -81,7 +90,8 @@ type pendingSet struct {
 
 type pendingEntry struct {
 	key        string
-	host       string // the Open's host; "" when the Close carries it
+	host       string      // the Open's host; "" when the Close carries it
+	acct       attemptAcct // in the attempts set: the address's attempts
 	expiry     time.Time
 	prev, next *pendingEntry
 }
@@ -90,6 +100,15 @@ type pendingEntry struct {
 // open (its host and a fresh window): a daemon reusing a pid or queue id
 // means the earlier session is over.
 func (s *pendingSet) put(key, host string, now time.Time) {
+	s.update(key, now, func(e *pendingEntry) {
+		// Clone: host may share memory with the message.
+		e.host = strings.Clone(host)
+	})
+}
+
+// update runs f, under the set's lock, on key's entry, made (zero) when
+// key has none, and gives the entry a fresh window.
+func (s *pendingSet) update(key string, now time.Time, f func(*pendingEntry)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.prune(now)
@@ -102,16 +121,17 @@ func (s *pendingSet) put(key, host string, now time.Time) {
 		s.unlink(e)
 		delete(s.m, e.key)
 		s.evicted.Add(1)
+		*e = pendingEntry{}
 		fallthrough
 	default:
 		if e == nil {
 			e = new(pendingEntry)
 		}
-		// Clone: key and host may share memory with the message.
+		// Clone: key may share memory with the message.
 		e.key = strings.Clone(key)
 		s.m[e.key] = e
 	}
-	e.host = strings.Clone(host)
+	f(e)
 	e.expiry = now.Add(s.window)
 	s.pushBack(e)
 }

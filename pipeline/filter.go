@@ -30,6 +30,9 @@ type Filter struct {
 	// remembered once and completed by whichever Close comes first.
 	sets    int
 	windows []time.Duration // per set
+	// attempts ties the failure lines of one attempt (attempt.go); nil:
+	// every failure line counts.
+	attempts *attemptRules
 }
 
 // correlation is a compiled Correlation.
@@ -184,6 +187,10 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	}
 	f.sets = len(f.windows)
 	f.layout()
+	var err error
+	if f.attempts, err = compileAttempts(spec.Attempts); err != nil {
+		return nil, fmt.Errorf("pipeline: filter %s: %w", spec.Name, err)
+	}
 	return f, nil
 }
 

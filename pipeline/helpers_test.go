@@ -148,7 +148,7 @@ func samplePaths(tb testing.TB) []string {
 // write it.
 func outcomeOf(ms []Match) string {
 	if len(ms) == 0 {
-		return sample.Annotation(false, false, false, "")
+		return sample.Annotation(false, false, false, false, 0, "")
 	}
-	return sample.Annotation(true, ms[0].Ignored, ms[0].Pending, ms[0].Host)
+	return sample.Annotation(true, ms[0].Ignored, ms[0].Pending, ms[0].Repeat, ms[0].Count, ms[0].Host)
 }

@@ -37,6 +37,12 @@ type Match struct {
 	Pending bool
 	// Correlated: the line completed a multi-line failure.
 	Correlated bool
+	// Repeat: a failure line of an attempt already counted (the filter's
+	// AttemptRules, attempt.go): it counts nothing.
+	Repeat bool
+	// Count is how many failures the line counts when more than one (an
+	// attempt's end line naming several uncounted attempts).
+	Count int
 }
 
 // newMatch reports r, a result of filter f; ok is false when nothing
@@ -54,6 +60,8 @@ func newMatch(f *Filter, r result) (Match, bool) {
 		IgnoreIndex: -1,
 		Pending:     r.pattern.kind == openPattern,
 		Correlated:  r.pattern.kind == closePattern,
+		Repeat:      r.repeat,
+		Count:       r.n,
 	}
 	if r.ignore != nil {
 		m.IgnoreIndex = r.ignore.index
@@ -76,11 +84,16 @@ type result struct {
 	host string
 	// ignore is the ignoreregex that vetoed the line; nil when none did.
 	ignore *pattern
+	// repeat: a failure line of an attempt already counted (attempt.go),
+	// which counts nothing; n: the failures an attempt's end line counts
+	// when more than one.
+	repeat bool
+	n      int
 }
 
 // failure reports whether the line counts as a failure of r.host.
 func (r *result) failure() bool {
-	return r.pattern != nil && r.ignore == nil && r.pattern.kind != openPattern
+	return r.pattern != nil && r.ignore == nil && r.pattern.kind != openPattern && !r.repeat
 }
 
 // match runs the filter's failregexes over text, stopping at the first that
@@ -123,7 +136,13 @@ func (f *Filter) eval(text string, m *sysban.Message, st *corrState, clock func(
 // order. A line does one thing only: a failure is not also tried as a
 // Close or Open.
 func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) result {
-	if r.pattern != nil || len(f.corr) == 0 {
+	if r.pattern != nil {
+		if f.attempts != nil && st != nil && r.ignore == nil {
+			r = f.attempts.account(r, text, m, st, clock)
+		}
+		return r
+	}
+	if len(f.corr) == 0 {
 		return r
 	}
 	if st != nil {

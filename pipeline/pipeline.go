@@ -243,8 +243,11 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 			continue
 		}
 		n := repeats
-		if res.pattern.kind == closePattern {
+		switch {
+		case res.pattern.kind == closePattern:
 			n = 1 // one open, one close: one failure
+		case res.n > 1:
+			n = min(repeats*res.n, maxRepeats) // an end naming uncounted attempts
 		}
 		addr = sysban.CanonicalAddr(addr)
 		protected := p.isProtected(addr) || addr == sender

@@ -81,5 +81,27 @@ func dovecot() Spec {
 				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before greeting(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
 			},
 		},
+		// Dovecot, a wrong password: each passdb's verdict
+		// ("passwd-file(...): Password mismatch", "pam(...):
+		// pam_authenticate() failed") with auth_verbose = yes, and
+		// pam_unix's line; a passdb that does not know the user says so and
+		// the next one decides (quiet). The login process's "Disconnected
+		// (auth failed, N attempts)" ends the session: with auth_verbose =
+		// no and a passwd-file it is the only line.
+		Attempts: &AttemptRules{
+			Lines: []string{
+				`^pam_unix\(dovecot:auth\): authentication failure;`,
+				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?pam\(`,
+				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?[a-z0-9-]+\(`,
+			},
+			Quiet: []string{
+				`^auth(?:-worker)?(?:\([^)]*\))?: .*\): (?:unknown user|User not known to the underlying authentication module)$`,
+			},
+			Ends: []string{
+				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \(auth failed, (?P<n>\d+) attempts`,
+				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?P<n>\d+) authentication attempts?\)`,
+				dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=`,
+			},
+		},
 	}
 }

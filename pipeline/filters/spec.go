@@ -38,6 +38,36 @@ type Spec struct {
 	// Correlate are multi-line failures: a line that opens a pending
 	// failure under a key, completed by a later line with the same key.
 	Correlate []Correlation
+	// Attempts, when set, counts one client attempt once however many
+	// failure lines the daemon and its PAM stack print about it.
+	Attempts *AttemptRules
+}
+
+// AttemptRules classify a filter's failure lines (lines a failregex
+// matched) so that one client attempt counts one failure (issue 15; the
+// accounting is pipeline/attempt.go's). Each is a Go regex anchored with ^,
+// matched against the line's text, without <HOST>. A failure line none of
+// them matches counts one failure, as without rules.
+//
+// The lines of one attempt are tied by the client's address and by kind:
+// an attempt holds at most one line of each kind. A line joins the oldest
+// open attempt of its address without a line of its kind and counts
+// nothing, or opens a new attempt and counts one failure. An end line
+// counts the attempts nothing counted since the address's last end line.
+type AttemptRules struct {
+	// Lines are the kinds of line one attempt prints: a line matching
+	// Lines[k] is of kind k (the first that matches). At most 64.
+	Lines []string
+	// Quiet lines count nothing on their own (a passdb that does not know
+	// the user, when a later one may).
+	Quiet []string
+	// Ends say a session ended; a (?P<n>\d+) group gives its number of
+	// attempts, a (?P<more>\d+) group the number beyond the first (PAM's
+	// "PAM 5 more authentication failures"), 1 without either.
+	Ends []string
+	// Window is how long an attempt stays open for its other lines; 0
+	// means 10 seconds.
+	Window time.Duration
 }
 
 // Correlation is a failure told by two lines of one filter's programs, with

@@ -159,5 +159,27 @@ func sshd() Spec {
 			Window:  10 * time.Minute,
 			Summary: "pid: `Connection from` + `Too many authentication failures`",
 		}},
+		// OpenSSH, password: pam_unix + "Failed password"; keyboard-
+		// interactive: pam_unix (PAM child's pid) + "error: PAM:
+		// Authentication failure"; an unknown or refused user adds
+		// "Invalid user" / "User ... not allowed" before them. Then the
+		// session's close: "Connection closed by authenticating user ...
+		// [preauth]" (the only line of a publickey-only attempt) or
+		// "Disconnecting ...: Too many authentication failures".
+		Attempts: &AttemptRules{
+			Lines: []string{
+				`^pam_unix\(sshd(?:-session)?:auth\): authentication failure;`,
+				`^(?:Failed \S+ for |error: PAM: )`,
+				`^(?:Invalid|Illegal) user `,
+				`^User .* not allowed because `,
+			},
+			Ends: []string{
+				`^Connection (?:closed|reset) by (?:invalid|authenticating) user `,
+				`^Disconnecting (?:(?:invalid|authenticating) user .* )?\S+ port \d+: Too many authentication failures`,
+				`^(?:error: )?maximum authentication attempts exceeded `,
+				`^Received disconnect from .*Auth fail`,
+				`^PAM (?P<more>\d+) more authentication failures?;`,
+			},
+		},
 	}
 }

@@ -10,6 +10,9 @@
 //	# miss                   the next line is no failure
 //	# ignore                 a failregex matches but an ignoreregex vetoes it
 //	# pending                the next line opens a multi-line failure
+//	# same HOST              a failure line of an attempt of HOST already
+//	                         counted (the filter's AttemptRules): no failure
+//	# match HOST xN          an attempt's end line counting N failures
 //	Mmm dd hh:mm:ss host prog[pid]: message
 //
 // File names: FILTER.log, or FILTER.MODE.log to run a mode (the part after
@@ -40,7 +43,7 @@ func YearStart() time.Time { return time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC
 // Line is one annotated log line.
 type Line struct {
 	No   int    // line number in the file
-	Want string // "match HOST", "miss", "ignore" or "pending"
+	Want string // "match HOST", "match HOST xN", "same HOST", "miss", "ignore" or "pending"
 	Raw  string
 	Msg  sysban.Message
 }
@@ -93,8 +96,8 @@ func Read(path string) (*File, error) {
 				return nil, fmt.Errorf("%s:%d: two annotations in a row", path, no)
 			}
 			want = strings.TrimSpace(strings.TrimPrefix(line, "#"))
-			if want != "miss" && want != "ignore" && want != "pending" && !strings.HasPrefix(want, "match ") {
-				return nil, fmt.Errorf("%s:%d: annotation %q: want match HOST, miss, ignore or pending", path, no, want)
+			if want != "miss" && want != "ignore" && want != "pending" && !strings.HasPrefix(want, "match ") && !strings.HasPrefix(want, "same ") {
+				return nil, fmt.Errorf("%s:%d: annotation %q: want match HOST, same HOST, miss, ignore or pending", path, no, want)
 			}
 			continue
 		}
@@ -115,9 +118,10 @@ func Read(path string) (*File, error) {
 }
 
 // Annotation is the annotation a line's first match must carry: "miss"
-// when there is none (matched false), else "ignore", "pending" or
-// "match HOST".
-func Annotation(matched, ignored, pending bool, host string) string {
+// when there is none (matched false), else "ignore", "pending", "same HOST"
+// (repeat: a line of an attempt already counted), "match HOST xN" (an
+// end line counting count > 1 failures) or "match HOST".
+func Annotation(matched, ignored, pending, repeat bool, count int, host string) string {
 	switch {
 	case !matched:
 		return "miss"
@@ -125,6 +129,10 @@ func Annotation(matched, ignored, pending bool, host string) string {
 		return "ignore"
 	case pending:
 		return "pending"
+	case repeat:
+		return "same " + host
+	case count > 1:
+		return fmt.Sprintf("match %s x%d", host, count)
 	}
 	return "match " + host
 }
