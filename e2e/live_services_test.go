@@ -233,11 +233,15 @@ ScriptAlias /cgi-bin/ %[1]s/cgi-bin/
 }
 
 // TestLiveNginx drives the distribution's nginx (error log to syslog):
-// basic-auth failures and limit_req rejections. sysban has no nginx
-// filter yet (issue 9), so the lines are recorded and nothing counts.
+// basic-auth failures (filter nginx-http-auth) and limit_req rejections
+// (its ddos mode), one line per attempt.
 func TestLiveNginx(t *testing.T) {
 	version := needLive(t, "nginx", "/usr/sbin/nginx", "htpasswd")
-	l := newLive(t, "nginx", version, liveConfig())
+	l := newLive(t, "nginx", version, liveConfig(
+		liveJail("nginx-http-auth", "nginx-http-auth", "8080", "tcp"),
+		liveJail("nginx-limit", "nginx-http-auth", "8080", "tcp")+"    mode: ddos\n"))
+	l.exact, l.port = true, 8080
+	l.known = map[string]string{"limit_req": "the first request within the rate passes (no line): the ban comes one request later"}
 	cfg := l.write("nginx.conf", fmt.Sprintf(`daemon off;
 pid %[1]s/nginx.pid;
 error_log syslog:server=unix:/dev/log,nohostname info;
@@ -269,9 +273,9 @@ http {
 	}
 	l.spawn("/usr/sbin/nginx", "-c", cfg)
 	l.waitPort("tcp", serverV4, 8080)
-	l.succeed(l.webSuccesses("", 8080)...)
-	l.drive(append(l.basicAuthFailures("", 8080),
-		family{"limit_req", "", false, l.httpGet(8080, "/limited/", "", "")})...)
+	l.succeed(l.webSuccesses("nginx-http-auth", 8080)...)
+	l.drive(append(l.basicAuthFailures("nginx-http-auth", 8080),
+		family{"limit_req", "nginx-limit", false, l.httpGet(8080, "/limited/", "", "")})...)
 	l.alive()
 }
 
