@@ -19,9 +19,16 @@ type Notify struct {
 	Whois        notify.WhoisOptions
 }
 
+// actionKeys are the keys of actions.NAME, read by decodeActions; the
+// keys below mail, webhook and exec are the fields of notify's spec types
+// (structInto).
+var actionKeys = []string{"on", "mail", "webhook", "exec"}
+
+// notifyKeys and whoisKeys are the keys of notify and notify.whois, read
+// by decodeNotify.
 var (
-	actionKinds  = []string{"on", "mail", "webhook", "exec"}
-	notifyFields = []string{"queuesize", "draintimeout", "whois"}
+	notifyKeys = []string{"queuesize", "draintimeout", "whois"}
+	whoisKeys  = []string{"server", "timeout"}
 )
 
 // decodeActions reads the actions section into notify.ActionSpecs, each
@@ -40,7 +47,7 @@ func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpe
 			d.fail(key, "want a map with one of mail, webhook, exec")
 			continue
 		}
-		d.checkKeys(key, am, actionKinds)
+		d.checkKeys(key, am, actionKeys)
 		spec := notify.ActionSpec{Name: name, On: d.strings(am, key+".on")}
 		if _, ok := am["mail"]; ok {
 			spec.Mail = &notify.MailSpec{}
@@ -64,7 +71,7 @@ func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpe
 
 func (d *decoder) decodeNotify(root map[string]any) Notify {
 	nm := d.section(root, "notify")
-	d.checkKeys("notify", nm, notifyFields)
+	d.checkKeys("notify", nm, notifyKeys)
 	var n Notify
 	if _, ok := nm["queuesize"]; ok {
 		n.QueueSize = d.intRange(nm, "notify.queuesize", 1, 1<<20)
@@ -74,7 +81,7 @@ func (d *decoder) decodeNotify(root map[string]any) Notify {
 	}
 	if _, ok := nm["whois"]; ok {
 		wm := d.section(nm, "notify.whois")
-		d.checkKeys("notify.whois", wm, []string{"server", "timeout"})
+		d.checkKeys("notify.whois", wm, whoisKeys)
 		n.Whois.Server = d.str(wm, "notify.whois.server")
 		if _, ok := wm["timeout"]; ok {
 			n.Whois.Timeout = d.duration(wm, "notify.whois.timeout", false)

@@ -151,6 +151,12 @@ func (c *Config) Rules() []sysban.JailRule {
 	return out
 }
 
+// AllFilters returns the filters the config's jails can name: the built-in
+// ones with the config's filters laid over them (pipeline.Filters).
+func (c *Config) AllFilters() map[string]pipeline.FilterSpec {
+	return pipeline.Filters(c.Filters)
+}
+
 // Pipeline returns the pipeline configuration of the enabled jails.
 func (c *Config) Pipeline() pipeline.Config {
 	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked}

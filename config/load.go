@@ -115,30 +115,8 @@ func applyEnv(v *viper.Viper, origin map[string]string, environ []string) (int, 
 	for _, k := range v.AllKeys() {
 		add(k)
 	}
-	for section, fields := range sectionFields {
-		for _, f := range fields {
-			add(section + "." + f)
-		}
-	}
-	for _, f := range incrementFields {
-		add("defaults.bantimeincrement." + f)
-	}
-	for _, f := range trapFields {
-		add("nflog.trapports." + f)
-	}
-	add("maxtracked")
-	for _, name := range slices.Sorted(maps.Keys(v.GetStringMap("jails"))) {
-		for _, f := range jailFields {
-			add("jails." + name + "." + f)
-		}
-		for _, f := range incrementFields {
-			add("jails." + name + ".bantimeincrement." + f)
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(v.GetStringMap("filters"))) {
-		for _, f := range filterFields {
-			add("filters." + name + "." + f)
-		}
+	for _, k := range envKeys(slices.Sorted(maps.Keys(v.GetStringMap("jails"))), slices.Sorted(maps.Keys(v.GetStringMap("filters")))) {
+		add(k)
 	}
 	n := 0
 	for _, kv := range environ {

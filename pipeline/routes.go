@@ -68,19 +68,15 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		exact:  make(map[string][]*route),
 		cache:  make(map[string][]*route),
 	}
-	specs := BuiltinFilters()
 	for name, spec := range cfg.Filters {
-		if name == RecidiveFilter {
-			return nil, fmt.Errorf("pipeline: filter %s: the name is reserved for the jail fed by sysban's own bans", name)
+		if err := checkFilterName(name); err != nil {
+			return nil, err
 		}
-		if spec.Name == "" {
-			spec.Name = name
-		}
-		if spec.Name != name {
+		if spec.Name != "" && spec.Name != name {
 			return nil, fmt.Errorf("pipeline: filter %q: spec is named %q", name, spec.Name)
 		}
-		specs[name] = spec
 	}
+	specs := Filters(cfg.Filters)
 	compiled := make(map[string]*Filter, len(specs))
 	for name, spec := range specs {
 		f, err := CompileFilter(spec)
@@ -100,10 +96,10 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		if _, dup := t.byName[js.Name]; dup {
 			return nil, fmt.Errorf("pipeline: jail %s: defined twice", js.Name)
 		}
+		if err := ValidateJail(js, specs); err != nil {
+			return nil, err
+		}
 		if js.Filter == RecidiveFilter {
-			if js.Mode != "" && js.Mode != "normal" {
-				return nil, fmt.Errorf("pipeline: jail %s: mode %q: filter %s has no modes", js.Name, js.Mode, RecidiveFilter)
-			}
 			// No route reads messages for it: recidiveBans feeds it.
 			j := carryJail(js, maxTracked, old)
 			j.route = &route{}
@@ -113,9 +109,6 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 			continue
 		}
 		f := compiled[js.Filter]
-		if f == nil {
-			return nil, fmt.Errorf("pipeline: jail %s: unknown filter %q", js.Name, js.Filter)
-		}
 		mode := js.Mode
 		if mode == "" {
 			mode = "normal"
