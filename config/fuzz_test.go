@@ -179,3 +179,31 @@ func FuzzParseValues(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseFilter feeds arbitrary bytes to ParseFilter, as `sysban test
+// FILTERFILE` does with whatever file it is given: no panic, every error
+// names the file, and an accepted filter is one the pipeline accepts.
+func FuzzParseFilter(f *testing.F) {
+	for _, s := range []string{
+		"programs: [myapp]\nfailregex: ['^login failed from <HOST>$']\n",
+		"name: custom\nprograms: [a]\nfailregex: ['^x <HOST>$']\nvars:\n  Zones: [example.org]\n",
+		"ignoreregex: ['^Failed password for git from ']\n",
+		"name: recidive\n", "name: [1]\n", "- a\n", "programs: [a\n", "", "failregexp: x\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, yaml string) {
+		spec, err := ParseFilter("fuzz.yaml", []byte(yaml))
+		if err != nil {
+			for _, e := range leafErrors(err) {
+				if !strings.HasPrefix(e.Error(), "config: filter file fuzz.yaml: ") {
+					t.Fatalf("error does not name the file: %v", e)
+				}
+			}
+			return
+		}
+		if err := pipeline.ValidateFilter(spec); err != nil {
+			t.Fatalf("ParseFilter accepted a filter the pipeline refuses: %v", err)
+		}
+	})
+}
