@@ -109,11 +109,7 @@ func (s *service) JailStatus(ctx context.Context, name string) (control.JailStat
 	if j.BanTime == sysban.Permanent {
 		out.BanTimeSeconds = -1
 	}
-	if f, ok := cfg.Filters[j.Filter]; ok {
-		out.Programs = f.Programs
-	} else {
-		out.Programs = pipeline.BuiltinFilters()[j.Filter].Programs
-	}
+	out.Programs = cfg.AllFilters()[j.Filter].Programs
 	recs, err := s.store.Due(time.Now())
 	if err != nil {
 		return out, err

@@ -2,8 +2,13 @@ package main
 
 import (
 	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
 	"io"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -177,4 +182,54 @@ func parseLine(pl *parsedLine, wall time.Time, defaultProgram string) {
 // runs on its own goroutine, so one core is left to it.
 func testWorkers() int {
 	return max(1, runtime.GOMAXPROCS(0)-1)
+}
+
+// Lines longer than maxLineLen are skipped (and counted): a hostile or
+// huge log must not exhaust memory.
+const (
+	readBufSize = 1 << 20
+	maxLineLen  = readBufSize
+)
+
+// open opens the log: "-" is standard input, *.gz is decompressed.
+func (c *testCmd) open(path string) (io.Reader, func(), error) {
+	if path == "-" {
+		return c.stdin, func() {}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log file: %w", err)
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, nil, fmt.Errorf("log file %s: is a directory", path)
+	}
+	if !strings.HasSuffix(path, ".gz") {
+		return f, func() { f.Close() }, nil
+	}
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("log file %s: %w", path, err)
+	}
+	return z, func() { z.Close(); f.Close() }, nil
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine returns the next line without copying it (valid until the next
+// call). A line longer than the reader's buffer is skipped whole and
+// reported as errLineTooLong.
+func readLine(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return line, err
+	}
+	for err == bufio.ErrBufferFull {
+		_, err = r.ReadSlice('\n')
+	}
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	return nil, errLineTooLong
 }
