@@ -34,19 +34,8 @@ var (
 // decodeActions reads the actions section into notify.ActionSpecs, each
 // validated by notify itself so the rules live in one place.
 func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpec {
-	actions := d.section(root, "actions")
 	out := map[string]notify.ActionSpec{}
-	for _, name := range slices.Sorted(maps.Keys(actions)) {
-		key := "actions." + name
-		if !nameRE.MatchString(name) {
-			d.fail(key, "action name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
-			continue
-		}
-		am, ok := actions[name].(map[string]any)
-		if !ok {
-			d.fail(key, "want a map with one of mail, webhook, exec")
-			continue
-		}
+	d.namedEntries(root, "actions", "action", nameRule, "one of mail, webhook, exec", func(key, name string, am map[string]any) {
 		d.checkKeys(key, am, actionKeys)
 		spec := notify.ActionSpec{Name: name, On: d.strings(am, key+".on")}
 		if _, ok := am["mail"]; ok {
@@ -65,7 +54,7 @@ func (d *decoder) decodeActions(root map[string]any) map[string]notify.ActionSpe
 			d.fail(key, "%v", err)
 		}
 		out[name] = spec
-	}
+	})
 	return out
 }
 

@@ -21,6 +21,9 @@ var topKeys = []string{"listen", "defaults", "maxtracked", "jails", "filters", "
 // ("<jail>_v4") and must survive viper's lower-casing and dot splitting.
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
+// nameRule is nameRE in words, for errors.
+const nameRule = "a lower-case letter, then letters, digits, '-' or '_', at most 32"
+
 func (d *decoder) decode(root map[string]any) *Config {
 	d.checkKeys("", root, topKeys)
 	cfg := &Config{}

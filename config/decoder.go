@@ -44,7 +44,14 @@ func (d *decoder) fail(key string, format string, args ...any) {
 // read at key: a *pipeline.SpecError under its field's key, with a "did
 // you mean" hint when it lists choices; any other error under key itself.
 func (d *decoder) specErrors(key string, err error) {
-	for _, e := range leaves(err) {
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok { // errors.Join
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
 		var se *pipeline.SpecError
 		if errors.As(e, &se) {
 			d.fail(subKey(key, se.Field), "%s%s", se.Reason, didYouMean(se.Value, se.Choices))
@@ -54,19 +61,25 @@ func (d *decoder) specErrors(key string, err error) {
 	}
 }
 
-// leaves flattens an errors.Join tree into the errors a user reads.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
+// namedEntries calls each, in name order, for every entry of the section
+// at key (filters, jails, actions) whose name is valid (nameRE) and whose
+// value is a map. kind names the entries in errors, rule says what a name
+// must be, want what the map should hold.
+func (d *decoder) namedEntries(root map[string]any, section, kind, rule, want string, each func(key, name string, m map[string]any)) {
+	entries := d.section(root, section)
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
+		key := section + "." + name
+		if !nameRE.MatchString(name) {
+			d.fail(key, "%s name %q: want %s", kind, name, rule)
+			continue
 		}
-		return out
+		m, ok := entries[name].(map[string]any)
+		if !ok {
+			d.fail(key, "want a map with %s", want)
+			continue
+		}
+		each(key, name, m)
 	}
-	return []error{err}
 }
 
 // subKey is the full key of field k of the map at key ("" is the root).
@@ -202,10 +215,20 @@ func (d *decoder) boolean(m map[string]any, key string) bool {
 	return false
 }
 
-func (d *decoder) intRange(m map[string]any, key string, lo, hi int) int {
+// required returns the value at key, reporting it missing when it is
+// absent or null.
+func (d *decoder) required(m map[string]any, key string) (any, bool) {
 	v, ok := m[lastKey(key)]
 	if !ok || v == nil {
 		d.fail(key, "missing")
+		return nil, false
+	}
+	return v, true
+}
+
+func (d *decoder) intRange(m map[string]any, key string, lo, hi int) int {
+	v, ok := d.required(m, key)
+	if !ok {
 		return 0
 	}
 	var n int
@@ -237,9 +260,8 @@ func (d *decoder) intRange(m map[string]any, key string, lo, hi int) int {
 }
 
 func (d *decoder) float(m map[string]any, key string, lo, hi float64) float64 {
-	v, ok := m[lastKey(key)]
-	if !ok || v == nil {
-		d.fail(key, "missing")
+	v, ok := d.required(m, key)
+	if !ok {
 		return 0
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(fmt.Sprint(v)), 64)
@@ -265,9 +287,8 @@ func (d *decoder) oneOf(m map[string]any, key string, allowed ...string) string 
 }
 
 func (d *decoder) duration(m map[string]any, key string, permanentOK bool) time.Duration {
-	v, ok := m[lastKey(key)]
-	if !ok || v == nil {
-		d.fail(key, "missing")
+	v, ok := d.required(m, key)
+	if !ok {
 		return 0
 	}
 	dur, err := ParseDuration(fmt.Sprint(v))
@@ -283,29 +304,36 @@ func (d *decoder) duration(m map[string]any, key string, permanentOK bool) time.
 }
 
 func (d *decoder) prefixes(m map[string]any, key string) []netip.Prefix {
-	var out []netip.Prefix
+	return parseEach(d, m, key, ParsePrefix)
+}
+
+func (d *decoder) ports(m map[string]any, key string) []sysban.PortRange {
+	return parseEach(d, m, key, ParsePort)
+}
+
+// parseEach reads a list and parses each element, reporting those parse
+// refuses.
+func parseEach[T any](d *decoder, m map[string]any, key string, parse func(string) (T, error)) []T {
+	var out []T
 	for _, s := range d.strings(m, key) {
-		p, err := ParsePrefix(s)
+		v, err := parse(s)
 		if err != nil {
 			d.fail(key, "%v", err)
 			continue
 		}
-		out = append(out, p)
+		out = append(out, v)
 	}
 	return out
 }
 
-func (d *decoder) ports(m map[string]any, key string) []sysban.PortRange {
-	var out []sysban.PortRange
-	for _, s := range d.strings(m, key) {
-		r, err := ParsePort(s)
-		if err != nil {
-			d.fail(key, "%v", err)
-			continue
-		}
-		out = append(out, r)
+// absPath reads a path that must be absolute: the daemon's working
+// directory is no place for its state or sockets.
+func (d *decoder) absPath(m map[string]any, key string) string {
+	p := d.str(m, key)
+	if !strings.HasPrefix(p, "/") {
+		d.fail(key, "%q: want an absolute path", p)
 	}
-	return out
+	return p
 }
 
 func (d *decoder) hostPort(key, s string) string {

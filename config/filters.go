@@ -18,24 +18,13 @@ var filterKeys = []string{"programs", "failregex", "ignoreregex", "vars"}
 // decodeFilters reads the filters section: user filters, and adjustments
 // of built-in ones, by name.
 func (d *decoder) decodeFilters(root map[string]any) map[string]pipeline.FilterSpec {
-	filters := d.section(root, "filters")
 	builtin := pipeline.BuiltinFilters()
 	out := map[string]pipeline.FilterSpec{}
-	for _, name := range slices.Sorted(maps.Keys(filters)) {
-		key := "filters." + name
-		if !nameRE.MatchString(name) {
-			d.fail(key, "filter name %q: want a lower-case letter, then letters, digits, '-' or '_', at most 32", name)
-			continue
-		}
-		fm, ok := filters[name].(map[string]any)
-		if !ok {
-			d.fail(key, "want a map with %s", strings.Join(filterKeys, ", "))
-			continue
-		}
-		if spec, ok := d.decodeFilter(key, name, fm, builtin); ok {
+	d.namedEntries(root, "filters", "filter", nameRule, strings.Join(filterKeys, ", "), func(key, name string, m map[string]any) {
+		if spec, ok := d.decodeFilter(key, name, m, builtin); ok {
 			out[name] = spec
 		}
-	}
+	})
 	return out
 }
 
@@ -101,7 +90,7 @@ func ParseFilter(name string, data []byte) (pipeline.FilterSpec, error) {
 	if n, ok := doc["name"]; ok {
 		filterName = d.str(doc, "name")
 		if !nameRE.MatchString(filterName) {
-			d.fail("name", "%s: want a lower-case letter, then letters, digits, '-' or '_', at most 32", describe(n))
+			d.fail("name", "%s: want %s", describe(n), nameRule)
 			return pipeline.FilterSpec{}, d.err()
 		}
 		delete(doc, "name")

@@ -37,19 +37,11 @@ func (d *decoder) decodeDefaults(root map[string]any) JailSettings {
 // order. filters are the filters a jail may name (pipeline.Filters),
 // actions the actions section.
 func (d *decoder) decodeJails(root map[string]any, defaults JailSettings, filters map[string]pipeline.FilterSpec, actions map[string]notify.ActionSpec) []Jail {
-	jails := d.section(root, "jails")
 	var out []Jail
-	for _, name := range slices.Sorted(maps.Keys(jails)) {
-		key := "jails." + name
-		if !nameRE.MatchString(name) {
-			d.fail(key, "jail name %q: want lower-case letters, digits, '-' or '_', at most 32", name)
-			continue
-		}
-		jm, ok := jails[name].(map[string]any)
-		if !ok {
-			d.fail(key, "want a map with %s", strings.Join(jailKeys, ", "))
-			continue
-		}
+	// The jail's rule of names reads differently from the filters' and
+	// actions' (the same rule): kept as users know it.
+	const jailRule = "lower-case letters, digits, '-' or '_', at most 32"
+	d.namedEntries(root, "jails", "jail", jailRule, strings.Join(jailKeys, ", "), func(key, name string, jm map[string]any) {
 		d.checkKeys(key, jm, jailKeys)
 		j := Jail{Name: name, Filter: name, Enabled: d.boolean(jm, key+".enabled")}
 		if s := d.str(jm, key+".filter"); s != "" {
@@ -65,7 +57,7 @@ func (d *decoder) decodeJails(root map[string]any, defaults JailSettings, filter
 		}
 		j.JailSettings = d.jailSettings(jm, key, defaults)
 		out = append(out, j)
-	}
+	})
 	return out
 }
 

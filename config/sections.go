@@ -1,9 +1,5 @@
 package config
 
-import (
-	"strings"
-)
-
 // The small sections: where sysban keeps its state and its control
 // socket, its metrics endpoint, its nftables table and its logging. Each
 // declares its keys beside the function that reads them.
@@ -28,12 +24,7 @@ var stateKeys = []string{"dir", "dbpurgeage"}
 func (d *decoder) decodeState(root map[string]any) State {
 	m := d.section(root, "state")
 	d.checkKeys("state", m, stateKeys)
-	s := State{Dir: d.str(m, "state.dir")}
-	if !strings.HasPrefix(s.Dir, "/") {
-		d.fail("state.dir", "%q: want an absolute path", s.Dir)
-	}
-	s.PurgeAge = d.duration(m, "state.dbpurgeage", false)
-	return s
+	return State{Dir: d.absPath(m, "state.dir"), PurgeAge: d.duration(m, "state.dbpurgeage", false)}
 }
 
 // controlKeys are the keys of the control section, read by decodeControl.
@@ -42,11 +33,7 @@ var controlKeys = []string{"socket"}
 func (d *decoder) decodeControl(root map[string]any) Control {
 	m := d.section(root, "control")
 	d.checkKeys("control", m, controlKeys)
-	c := Control{Socket: d.str(m, "control.socket")}
-	if !strings.HasPrefix(c.Socket, "/") {
-		d.fail("control.socket", "%q: want an absolute path", c.Socket)
-	}
-	return c
+	return Control{Socket: d.absPath(m, "control.socket")}
 }
 
 // metricsKeys are the keys of the metrics section, read by decodeMetrics.

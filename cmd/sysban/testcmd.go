@@ -101,7 +101,7 @@ func (c *testCmd) run(args []string) int {
 
 	out := bufio.NewWriterSize(c.stdout, 64<<10)
 	defer out.Flush()
-	var jbuf []byte
+	var rw recordWriter
 	start := c.clock()
 	wall := start
 	var cpu0 time.Duration
@@ -130,8 +130,7 @@ func (c *testCmd) run(args []string) int {
 		v := tst.add(m, matches)
 		switch {
 		case opts.json:
-			jbuf = appendJSONLine(jbuf[:0], tst.lines, m, matches, v)
-			out.Write(jbuf)
+			out.Write(rw.line(tst.lines, m, matches, v))
 		case opts.printMatched && (v.kind == lineMatched || v.kind == linePending),
 			opts.printMissed && v.kind == lineMissed,
 			opts.printIgnore && v.kind == lineIgnored:
