@@ -3,7 +3,14 @@ package main
 // `sysban test` is sysban's fail2ban-regex: it runs filters over a log file
 // the way the daemon would run them over the same lines arriving as syslog,
 // and reports what matched. It only wires receiver.ParseFileLine, the config
-// and pipeline.Tester together and formats the result.
+// and pipeline.Tester together and formats the result:
+//
+//   - testcmd.go: the flags and the run loop;
+//   - testtarget.go: which filters FILTER|JAIL|FILTERFILE|all means;
+//   - testread.go: opening the log, cutting it into lines, parsing and
+//     pre-matching them on the spare cores, in order;
+//   - testreport.go: each line's verdict, the tally and the report;
+//   - testjson.go: the --json object of a line (lineRecord).
 
 import (
 	"bufio"
