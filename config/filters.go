@@ -35,10 +35,9 @@ func (d *decoder) decodeFilters(root map[string]any) map[string]pipeline.FilterS
 func (d *decoder) decodeFilter(key, name string, m map[string]any, builtin map[string]pipeline.FilterSpec) (spec pipeline.FilterSpec, ok bool) {
 	spec, isBuiltin := builtin[name]
 	spec.Name = name
-	if name == pipeline.RecidiveFilter {
-		// Reserved: the pipeline's reason says why; nothing else about
-		// the entry matters.
-		d.specErrors(key, pipeline.ValidateFilter(spec))
+	if err := pipeline.ValidateFilterName(name); err != nil {
+		// Nothing else about the entry matters.
+		d.specErrors(key, err)
 		return spec, false
 	}
 	d.checkKeys(key, m, filterKeys)

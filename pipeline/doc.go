@@ -38,6 +38,11 @@
 // filter is RecidiveFilter count the bans the other jails applied instead
 // of log lines, banning addresses that keep coming back.
 //
+// The rules a filter or jail spec must follow are in validate.go
+// (ValidateFilter, ValidateJail, and Filters, the one merge of built-in and
+// user filters): New and Validate apply them, and the config loader asks
+// the same functions and puts the file and key in front of their reasons.
+//
 // The jail's rule (jail.go: maxretry failures within findtime) is kept apart
 // from the bounded table it counts in (addrtable.go: hash index, LRU order,
 // failure rings; addrtable_lines.go: the byte ring of failure lines).

@@ -69,7 +69,7 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		cache:  make(map[string][]*route),
 	}
 	for name, spec := range cfg.Filters {
-		if err := checkFilterName(name); err != nil {
+		if err := ValidateFilterName(name); err != nil {
 			return nil, err
 		}
 		if spec.Name != "" && spec.Name != name {

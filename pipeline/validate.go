@@ -46,9 +46,9 @@ func Filters(user map[string]FilterSpec) map[string]FilterSpec {
 	return specs
 }
 
-// checkFilterName refuses the name reserved for recidive jails; name is
-// the user filter's key.
-func checkFilterName(name string) error {
+// ValidateFilterName refuses a user filter's name that is reserved:
+// RecidiveFilter, the jails that count sysban's own bans.
+func ValidateFilterName(name string) error {
 	if name != RecidiveFilter {
 		return nil
 	}
@@ -64,7 +64,7 @@ func checkFilterName(name string) error {
 // at fault and CompileFilter's error, which names the filter and the
 // regex.
 func ValidateFilter(spec FilterSpec) error {
-	if err := checkFilterName(spec.Name); err != nil {
+	if err := ValidateFilterName(spec.Name); err != nil {
 		return err
 	}
 	var errs []error
