@@ -48,7 +48,11 @@ func (d *decoder) decodeJails(root map[string]any, defaults JailSettings, filter
 			j.Filter = s
 		}
 		j.Mode = d.str(jm, key+".mode")
-		d.specErrors(key, pipeline.ValidateJail(pipeline.JailSpec{Name: name, Filter: j.Filter, Mode: j.Mode}, filters))
+		js := pipeline.JailSpec{Name: name, Filter: j.Filter, Mode: j.Mode}
+		d.specErrors(key, pipeline.ValidateJail(js, filters))
+		if j.Enabled {
+			d.specErrors(key, pipeline.ValidateJailMode(js, filters))
+		}
 		j.Actions = d.strings(jm, key+".actions")
 		for _, a := range j.Actions {
 			if _, ok := actions[a]; !ok {

@@ -174,3 +174,20 @@ func TestRepeatOffenderErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestJailModes: an enabled jail's mode must be one its filter has (the
+// pipeline would refuse to start otherwise); a disabled jail's is checked
+// when it is enabled.
+func TestJailModes(t *testing.T) {
+	_, err := Parse("test.yaml", []byte("jails:\n  sshd:\n    mode: aggresive\n"), nil)
+	want := `config: test.yaml: jails.sshd.mode: "aggresive": filter sshd has modes normal, aggressive, ddos (did you mean "aggressive"?)`
+	if err == nil || err.Error() != want {
+		t.Errorf("enabled jail, unknown mode: error\n  %v\nwant\n  %s", err, want)
+	}
+	if _, err := Parse("test.yaml", []byte("jails:\n  apache:\n    mode: aggresive\n"), nil); err != nil {
+		t.Errorf("disabled jail, unknown mode: %v", err)
+	}
+	if _, err := Parse("test.yaml", []byte("jails:\n  sshd:\n    mode: ddos\n"), nil); err != nil {
+		t.Errorf("enabled jail, known mode: %v", err)
+	}
+}

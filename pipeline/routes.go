@@ -114,9 +114,8 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 			mode = "normal"
 		}
 		spec := specs[js.Filter]
-		if _, ok := spec.Modes[mode]; !ok && mode != "normal" {
-			return nil, fmt.Errorf("pipeline: jail %s: mode %q: filter %s has modes %s", js.Name, mode, js.Filter,
-				strings.Join(append([]string{"normal"}, sortedKeys(spec.Modes)...), ", "))
+		if err := ValidateJailMode(js, specs); err != nil {
+			return nil, err
 		}
 		j := carryJail(js, maxTracked, old)
 		t.jails = append(t.jails, j)

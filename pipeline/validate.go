@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // The rules for filter and jail specs live here, once: New, Validate and
@@ -84,8 +85,8 @@ func ValidateFilter(spec FilterSpec) error {
 
 // ValidateJail checks what js refers to among filters (as Filters returns
 // them): a filter that exists, or RecidiveFilter, which has no modes. These
-// hold for every jail of a config, enabled or not; whether the filter has
-// js.Mode is checked when the jail is built (New, Validate).
+// hold for every jail of a config, enabled or not; ValidateJailMode is for
+// the jails that run.
 func ValidateJail(js JailSpec, filters map[string]FilterSpec) error {
 	if js.Filter == RecidiveFilter {
 		if js.Mode != "" && js.Mode != "normal" {
@@ -102,4 +103,24 @@ func ValidateJail(js JailSpec, filters map[string]FilterSpec) error {
 			msg: fmt.Sprintf("pipeline: jail %s: unknown filter %q", js.Name, js.Filter)}
 	}
 	return nil
+}
+
+// ValidateJailMode checks that js's filter (among filters, as Filters
+// returns them) has js.Mode; "" and "normal" are every filter's. A jail
+// that passes ValidateJail but names a mode its filter lacks cannot run.
+// The config loader asks it of enabled jails only: a disabled jail's mode
+// is checked when it is enabled.
+func ValidateJailMode(js JailSpec, filters map[string]FilterSpec) error {
+	spec, ok := filters[js.Filter]
+	if !ok || js.Mode == "" || js.Mode == "normal" {
+		return nil
+	}
+	if _, ok := spec.Modes[js.Mode]; ok {
+		return nil
+	}
+	modes := append([]string{"normal"}, sortedKeys(spec.Modes)...)
+	return &SpecError{Field: "mode",
+		Reason: fmt.Sprintf("%q: filter %s has modes %s", js.Mode, js.Filter, strings.Join(modes, ", ")),
+		Value:  js.Mode, Choices: modes,
+		msg: fmt.Sprintf("pipeline: jail %s: mode %q: filter %s has modes %s", js.Name, js.Mode, js.Filter, strings.Join(modes, ", "))}
 }

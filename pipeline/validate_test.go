@@ -36,6 +36,10 @@ func TestValidateSpecs(t *testing.T) {
 			"mode", `"ddos": filter recidive counts bans and has no modes`, `pipeline: jail r: mode "ddos": filter recidive has no modes`}}},
 		{"unknown filter", ValidateJail(JailSpec{Name: "j", Filter: "sshdd"}, filters), []want{{
 			"filter", `no filter named "sshdd"`, `pipeline: jail j: unknown filter "sshdd"`}}},
+		{"known mode", ValidateJailMode(JailSpec{Name: "j", Filter: "sshd", Mode: "ddos"}, filters), nil},
+		{"normal mode of a filter without modes", ValidateJailMode(JailSpec{Name: "j", Filter: "f", Mode: "normal"}, filters), nil},
+		{"unknown mode", ValidateJailMode(JailSpec{Name: "j", Filter: "sshd", Mode: "extra"}, filters), []want{{
+			"mode", `"extra": filter sshd has modes normal, aggressive, ddos`, `pipeline: jail j: mode "extra": filter sshd has modes normal, aggressive, ddos`}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
