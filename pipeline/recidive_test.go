@@ -85,6 +85,9 @@ func TestRecidiveCountsBansAcrossJails(t *testing.T) {
 		clk.Advance(s.after)
 		p.Handle(s.msg)
 		waitFor(t, "bans applied", func() bool { return len(fb.bans()) >= s.wantApplied })
+		// The worker counts a batch (and the recidive bans it leads to)
+		// after Apply returns: wait until nothing decided is still unkept.
+		waitFor(t, "bans kept", func() bool { return p.Stats().Queued == 0 })
 		if got := len(fb.bans()); got != s.wantApplied {
 			t.Fatalf("step %d: %d bans applied, want %d: %+v", i, got, s.wantApplied, fb.bans())
 		}
