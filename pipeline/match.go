@@ -108,11 +108,15 @@ func (f *Filter) match(text string, prefilter bool) result {
 			continue
 		}
 		loc := p.re.FindStringSubmatchIndex(text)
-		if loc == nil || loc[2*p.host] < 0 {
+		if loc == nil {
+			continue
+		}
+		host := capture(p, loc, text)
+		if host == "" {
 			continue
 		}
 		r.pattern = p
-		r.host = text[loc[2*p.host]:loc[2*p.host+1]]
+		r.host = host
 		r.ignore = f.ignored(text, prefilter)
 		break
 	}
@@ -218,13 +222,18 @@ func corrKey(p *pattern, loc []int, text string, m *sysban.Message) (string, boo
 	return hostname + "\x00" + key, true
 }
 
-// capture returns p's host capture in text, "" when p has none or it did
-// not take part in the match.
+// capture returns p's host capture in text, "" when p has none, it did
+// not take part in the match, or which address the line names depends on
+// reading its end as a port or not (splitHost).
 func capture(p *pattern, loc []int, text string) string {
 	if p.host < 0 || loc[2*p.host] < 0 {
 		return ""
 	}
-	return text[loc[2*p.host]:loc[2*p.host+1]]
+	start, end := loc[2*p.host], loc[2*p.host+1]
+	if splitHost(p, text, start, end) {
+		return ""
+	}
+	return text[start:end]
 }
 
 // ignored returns the first IgnoreRegex matching text, nil when none does.
