@@ -102,3 +102,51 @@ func TestPortCannotNameAnotherAddress(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPortSuffix: whatever address a client has and whatever port it
+// prints after it, in any of the forms patterns allow, the capture is that
+// address or nothing.
+func FuzzPortSuffix(f *testing.F) {
+	f.Add([]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 6}, uint16(1234), uint8(0))
+	f.Add([]byte{192, 0, 2, 7}, uint16(5060), uint8(1))
+	f.Add([]byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7}, uint16(80), uint8(2))
+	patterns := []string{
+		`^x <HOST>(?::\d+)?$`,
+		`^x <HOST>(?::\d+)? y$`,
+		`^x \[<HOST>(?::\d+)?\] y$`,
+		`^x <HOST>(?::\d+\] z|\]) y$`,
+		`^x <HOST>:\d+$`,
+	}
+	compiled := make([]pattern, len(patterns))
+	for i, re := range patterns {
+		p, err := compilePattern(re, failPattern, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		compiled[i] = p
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, port uint16, form uint8) {
+		client, ok := netip.AddrFromSlice(raw)
+		if !ok {
+			return
+		}
+		lines := []string{
+			fmt.Sprintf("x %s:%d", client, port),
+			fmt.Sprintf("x %s:%d y", client, port),
+			fmt.Sprintf("x [%s:%d] y", client, port),
+			fmt.Sprintf("x %s:%d] z] y", client, port),
+		}
+		line := lines[int(form)%len(lines)]
+		for i := range compiled {
+			p := &compiled[i]
+			loc := p.re.FindStringSubmatchIndex(line)
+			if loc == nil {
+				continue
+			}
+			host := capture(p, loc, line)
+			if got, err := netip.ParseAddr(host); err == nil && got != client {
+				t.Errorf("%s on %q: bans %s, the client is %s", p.src, line, got, client)
+			}
+		}
+	})
+}

@@ -223,17 +223,17 @@ func corrKey(p *pattern, loc []int, text string, m *sysban.Message) (string, boo
 }
 
 // capture returns p's host capture in text, "" when p has none, it did
-// not take part in the match, or which address the line names depends on
-// reading its end as a port or not (splitHost).
+// not take part in the match, or the line names no single address
+// (hostCapture).
 func capture(p *pattern, loc []int, text string) string {
 	if p.host < 0 || loc[2*p.host] < 0 {
 		return ""
 	}
-	start, end := loc[2*p.host], loc[2*p.host+1]
-	if splitHost(p, text, start, end) {
+	host, ok := hostCapture(p, text, loc[2*p.host], loc[2*p.host+1])
+	if !ok {
 		return ""
 	}
-	return text[start:end]
+	return host
 }
 
 // ignored returns the first IgnoreRegex matching text, nil when none does.

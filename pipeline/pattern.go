@@ -24,20 +24,16 @@ const hostGroup = "host"
 // capture can never swallow neighbouring text an attacker wrote;
 // netip.ParseAddr decides afterwards whether it is an address.
 //
-// The IPv6 branch has the shape of an address, not just its alphabet: at
-// least two colons (every IPv6 text has two; "1.2.3.4:5060" has one and
-// so is an IPv4 address and a port), at most eight groups of at most four
-// hex digits, then an optional dotted IPv4 tail and zone. A pattern that
-// allows ":port" after <HOST> therefore gets IPv4:port right, and a
-// five-digit port after a bare IPv6 address (every ephemeral port) can
-// never be read as a group. A four-digit one can: see splitHost.
+// The IPv6 branch needs two colons, as every IPv6 text has: "1.2.3.4:5060"
+// has one, so it is an IPv4 address, and a pattern that allows ":port"
+// after <HOST> gets the port. A bare IPv6 address followed by ":port" is
+// taken whole here and split by capture (hostport.go), which knows whether
+// the pattern accepts a port there. The branch is kept short on purpose:
+// the backtracker clears a bitmap as large as the program for every match.
 const hostPattern = `(?P<host>` +
-	ipv6Pattern + `(?:%[0-9A-Za-z._-]+)?` +
+	`[0-9A-Fa-f]*:[0-9A-Fa-f]*:[0-9A-Fa-f:]*(?:\.[0-9.]*)?(?:%[0-9A-Za-z._-]+)?` + // IPv6
 	`|[0-9A-Za-z](?:[0-9A-Za-z_.-]*[0-9A-Za-z])?` + // IPv4 or hostname
 	`)`
-
-// ipv6Pattern is the IPv6 branch of hostPattern without its zone.
-const ipv6Pattern = `[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.[0-9]{1,3}){0,3}`
 
 // patternKind is the role a pattern plays in its filter.
 type patternKind uint8
