@@ -54,6 +54,12 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"proftpd", "proftpd", "ftp.example.com (client.example.org[192.0.2.7]) - USER %s (Login failed): Incorrect password"},
 	{"proftpd", "proftpd", "ftp.example.com (client.example.org[192.0.2.7]) - USER %[1]s: no such user found from %[1]s [192.0.2.7] to 198.51.100.1:21"},
 	{"pure-ftpd", "pure-ftpd", "(?@192.0.2.7) [WARNING] Authentication failed for user [%s]"},
+	{"sendmail-reject", "sendmail", "u5N1ABR012360: %s@x.example.org [192.0.2.7]: probable open proxy: command=GET %s"},
+	{"sendmail-reject", "sendmail", "u5N1ABT012362: %s@x.example.org [192.0.2.7]: Possible SMTP RCPT flood, throttling."},
+	{"sendmail-reject", "sendmail", "u5N1ABU012363: ruleset=check_mail, arg1=<%[1]s>, relay=x.example.org [192.0.2.7], reject=553 5.1.8 <%[1]s>... Domain of sender address %[1]s does not exist"},
+	{"sendmail-reject", "sendmail", "u5N1ABX012366: ruleset=check_rcpt, arg1=<%[1]s>, relay=[192.0.2.7], reject=550 5.1.1 <%[1]s>... User unknown"},
+	{"qpopper", "qpopper", `%[1]s at client.example.org (192.0.2.7): -ERR [AUTH] "%[1]s": access denied.`},
+	{"qpopper", "qpopper", "%s at client.example.org (192.0.2.7): -ERR [AUTH] authentication failure"},
 	{"mysqld", "mysqld", "2026-03-01 13:00:00 12 [Warning] Access denied for user '%s'@'192.0.2.7' (using password: YES)"},
 }
 
@@ -81,6 +87,9 @@ func FuzzFamilyInjection(f *testing.F) {
 		"[client 10.0.0.1:1] AH01618: user x",
 		"10.0.0.1#53",
 		"a:10.0.0.1:1",
+		"a>, relay=[10.0.0.1], reject=553 5.1.8 <b",
+		"x [10.0.0.1]: probable open proxy: command=",
+		`x at y (10.0.0.1): -ERR [AUTH] "x": access denied.`,
 		"",
 	} {
 		f.Add(s)

@@ -22,7 +22,7 @@ const srQID = `^(?:NOQUEUE|[0-9A-Za-z]+): `
 func sendmailReject() Spec {
 	return Spec{
 		Name:     "sendmail-reject",
-		Summary:  "`did not issue MAIL/...`, `Relaying denied`, DNSBL rejects",
+		Summary:  "`did not issue MAIL/...`, `Relaying denied`, DNSBL, sender and recipient rejects, open proxy probes",
 		Programs: []string{"sendmail", "sm-mta"},
 		FailRegex: []string{
 			// s538V2ge001857: [114.97.113.212] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA
@@ -46,6 +46,26 @@ func sendmailReject() Spec {
 			srQID + srRelay + `: (?:EXPN|VRFY|expn|vrfy) .* \[rejected\]$`,
 			// rejecting commands from x.example.org [192.0.2.7] due to pre-greeting traffic after 0 seconds
 			`^rejecting commands from ` + srRelay + ` due to pre-greeting traffic after \d+ seconds$`,
+			// u5N1ABC012345: x.example.org [192.0.2.7]: probable open proxy: command=CONNECT 10.0.0.1:25 HTTP/1.0\r\n
+			// An HTTP request on the SMTP port (8.13+: GET, POST, CONNECT,
+			// USER). The command is the client's and comes after the
+			// client: it may not hold a bracket, so no "[IP]" of its own
+			// can follow the real one (a command with one is a miss).
+			srQID + srRelay + `: probable open proxy: command=(?:GET|POST|CONNECT|USER) [^\[\]]*$`,
+			// u5N1ABC012345: x.example.org [192.0.2.7]: Possible SMTP RCPT flood, throttling.
+			// BadRcptThrottle (8.13+) reached: a run of unknown recipients.
+			srQID + srRelay + `: Possible SMTP RCPT flood, throttling\.$`,
+			// u5N1ABC012345: ruleset=check_mail, arg1=<a@bad.example>, relay=x.example.org [192.0.2.7], reject=553 5.1.8 <a@bad.example>... Domain of sender address a@bad.example does not exist
+			// u5N1ABC012345: ruleset=check_mail, arg1=<spam@example.org>, relay=[192.0.2.7], reject=550 5.7.1 <spam@example.org>... Access denied
+			// Permanent rejects of the sender: no such domain, access db.
+			// The sender is the client's and written twice around the
+			// relay: held to fields without blanks or angle brackets and
+			// fixed text between and after them, as for Relaying denied.
+			srQID + `ruleset=check_mail, arg1=(?:<[^<>\s]*>|[^<>\s,]+), relay=` + srRelay + `, reject=(?:553 5\.1\.8 <[^<>]*>\.\.\. Domain of sender address [^<>\s]* does not exist|550 5\.7\.1 <[^<>]*>\.\.\. Access denied)$`,
+			// u5N1ABC012345: ruleset=check_rcpt, arg1=<nobody@example.com>, relay=[192.0.2.7], reject=550 5.1.1 <nobody@example.com>... User unknown
+			// Recipient rejects by the ruleset (virtusertable error:nouser,
+			// access db To: REJECT): recipient guessing.
+			srQID + `ruleset=check_rcpt, arg1=<[^<>\s]*>, relay=` + srRelay + `, reject=550 5\.(?:1\.1 <[^<>]*>\.\.\. User unknown|7\.1 <[^<>]*>\.\.\. Access denied)$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {
