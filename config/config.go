@@ -47,7 +47,8 @@ type Listen struct {
 	RatePerSender           float64 // UDP messages/s per sender address; 0 = no limit
 	RateBurst               int
 	RateMaxSenders          int
-	RemoteStreamOnly        bool // UDP only from loopback; remote senders must use TCP/TLS
+	RemoteStreamOnly        bool     // UDP only from loopback; remote senders must use TCP/TLS
+	JournalPrograms         []string // tags of `journalctl | logger` pipes: their text is a journal line
 	TLSFiles                receiver.TLSFiles
 }
 

@@ -306,6 +306,7 @@ listen:
   ratepersender: 200.5
   remotestreamonly: true
   frametimeout: 5s
+  journalprograms: [journal]
 `), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +320,7 @@ listen:
 	}
 	if strings.Join(tls, " ") != "0.0.0.0:6514 [::1]:6514" || l.RatePerSender != 200.5 || !l.RemoteStreamOnly ||
 		l.FrameTimeout != 5*time.Second || l.MaxConnectionsPerSource != 16 || l.TLSFiles.ClientCAFile != "/etc/sysban/ca.pem" ||
-		len(l.TLSFiles.ClientNames) != 2 {
+		len(l.TLSFiles.ClientNames) != 2 || strings.Join(l.JournalPrograms, " ") != "journal" {
 		t.Errorf("listen = %+v (tls %v)", l, tls)
 	}
 	for yaml, want := range map[string]string{

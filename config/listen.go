@@ -10,7 +10,7 @@ import (
 // listenKeys are the keys of the listen section, which decodeListen reads.
 var listenKeys = []string{"udp", "tcp", "tls", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout",
 	"maxconnectionspersource", "frametimeout", "handshaketimeout", "ratepersender", "rateburst", "ratemaxsenders",
-	"remotestreamonly", "tlscert", "tlskey", "tlsclientca", "tlsclientnames"}
+	"remotestreamonly", "journalprograms", "tlscert", "tlskey", "tlsclientca", "tlsclientnames"}
 
 // decodeListen reads the receiver's section: the listeners, who may send,
 // and the limits that keep a sender from exhausting the daemon.
@@ -59,6 +59,7 @@ func (d *decoder) decodeListen(root map[string]any) Listen {
 	}
 	l.RateMaxSenders = d.intRange(m, "listen.ratemaxsenders", 1, 1<<24)
 	l.RemoteStreamOnly = d.boolean(m, "listen.remotestreamonly")
+	l.JournalPrograms = d.strings(m, "listen.journalprograms")
 	l.TLSFiles = receiver.TLSFiles{
 		CertFile:     d.str(m, "listen.tlscert"),
 		KeyFile:      d.str(m, "listen.tlskey"),

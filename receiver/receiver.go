@@ -68,6 +68,12 @@ type Options struct {
 	// and dropped, so that an allowed sender cannot write "probe" lines
 	// that ban an address of its choosing.
 	ReservedPrograms []string
+	// JournalPrograms are program names (Message.AppName) whose messages
+	// are lines journalctl wrote, piped into logger by a host that only
+	// has journald: the line's own time, host, program and pid replace the
+	// message's (journal.go). Only list the tag such a pipe uses: any
+	// sender of that program can then speak for any program.
+	JournalPrograms []string
 	// MaxMessageSize bounds one message, default 64 KiB. Larger frames are
 	// counted (too_large), logged once per connection and dropped; the
 	// stream is resynchronised and the connection kept.
@@ -403,6 +409,14 @@ func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time
 	m.Received = now
 	m.Listener = name
 	m.Sender = sender
+	// Before the reserved check, so that a forwarded line cannot claim a
+	// reserved program either.
+	for _, prog := range r.opts.JournalPrograms {
+		if m.AppName == prog {
+			unwrapJournal(m, now)
+			break
+		}
+	}
 	for _, prog := range r.opts.ReservedPrograms {
 		if m.AppName == prog {
 			r.dropLogged(c, reasonReservedProgram, name, sender,

@@ -239,6 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 		RateBurst:               cfg.Listen.RateBurst,
 		RateMaxSenders:          cfg.Listen.RateMaxSenders,
 		RemoteStreamOnly:        cfg.Listen.RemoteStreamOnly,
+		JournalPrograms:         cfg.Listen.JournalPrograms,
 		Logger:                  logger.With("component", "receiver"),
 	})
 	if err != nil {
