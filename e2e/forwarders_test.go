@@ -203,3 +203,35 @@ func TestForwarderBSDSyslogConf(t *testing.T) {
 	w.waitBanned("sshd_v4", open)
 	w.alive()
 }
+
+// A host with only journald pipes journalctl into util-linux logger
+// (deploy/forwarders/journald.md): logger sends each journal line as its
+// own message under the pipe's tag, over TCP in RFC 5424, and sysban,
+// told the tag in listen.journalprograms, filters the line as sshd's.
+// The lines are what `journalctl -o short-iso`, `-o short` and
+// `-o short-iso-precise` print; journald itself is not needed to write them.
+func TestForwarderJournalctlLogger(t *testing.T) {
+	w := newWorld(t, worldOptions{extra: "  journalprograms: [journal-fwd]"})
+	now := time.Now()
+	journal := func(name, attacker string) string {
+		lines := []string{
+			now.Format("2006-01-02T15:04:05-0700") + " web1 sshd[4711]: Failed password for root from " + attacker + " port 4711 ssh2",
+			now.Format("Jan 02 15:04:05") + " web1 sshd[4712]: Failed password for root from " + attacker + " port 4712 ssh2",
+			now.Format("2006-01-02T15:04:05.000000-0700") + " web1 sshd[4713]: Failed password for root from " + attacker + " port 4713 ssh2",
+		}
+		file := filepath.Join(w.dir, name)
+		if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return file
+	}
+	// Under a tag not listed ("root" is what logger writes without -t)
+	// the lines are logger's own text and ban nobody.
+	w.logger("--tcp", "-n", "127.0.0.1", "-P", fmt.Sprint(w.tcpPort), "-t", "root", "-f", journal("other.txt", outsideV4[2]))
+	w.logger("--tcp", "-n", "127.0.0.1", "-P", fmt.Sprint(w.tcpPort), "-t", "journal-fwd", "-f", journal("journal.txt", outsideV4[1]))
+	w.waitBanned("sshd_v4", outsideV4[1])
+	if w.isBanned("sshd_v4", outsideV4[2]) {
+		t.Errorf("%s banned from lines under a tag not in listen.journalprograms", outsideV4[2])
+	}
+	w.alive()
+}
