@@ -1,0 +1,173 @@
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// DefaultBucket is the bans bucket's name (stream KV_<bucket>).
+const DefaultBucket = "sysban_bans"
+
+// Config is the fleet: section. The zero value is not usable; config/
+// decodes the section and calls Validate.
+type Config struct {
+	Name    string // this node's name: its key prefix and NATS user
+	Decide  bool   // publish the bans this node's jails decide
+	Enforce bool   // apply the fleet's bans to this node's kernel
+
+	// Servers are the NATS URLs to connect to. Empty with Embedded set:
+	// connect to the embedded server in-process.
+	Servers  []string
+	User     string // default: Name
+	Password string
+	// Embedded runs a NATS server with JetStream inside `sysban run`.
+	Embedded *Embedded
+
+	Bucket   string
+	Replicas int // stream replicas when this node creates the bucket (1, 3 or 5)
+
+	// Scope maps a jail to its scope; jails not listed are ScopeFleet.
+	Scope map[string]Scope
+	// Origins maps a syslog hostname or sender address to the node name
+	// of the enforcer that host is; unmapped hosts are their own names.
+	Origins map[string]string
+
+	// Trust: what this node accepts from the fleet.
+	Jails      []string       // jails accepted from the fleet; empty: every enabled jail
+	MaxBanTime time.Duration  // longer (and permanent) fleet bans are cut to it; 0: no cap
+	RateCap    int            // new bans per minute accepted per deciding node; 0: no cap
+	IgnoreIP   []netip.Prefix // never applied from the fleet (besides loopback and own addresses)
+
+	Resync    time.Duration // full resync period
+	OutboxMax int           // publications kept while NATS is unreachable
+}
+
+// Embedded is the in-process server's configuration.
+type Embedded struct {
+	Listen    string // host:port for the fleet's nodes
+	StoreDir  string // JetStream store; the daemon puts it under the state dir
+	MaxMemory int64
+	MaxStore  int64
+	// Nodes are the fleet's nodes and their passwords. Each may publish
+	// only under its own name.
+	Nodes map[string]string
+	// Cluster: three sysbans with embedded servers form one JetStream
+	// cluster (R3 bucket). Empty ClusterListen: a single server.
+	ClusterName   string
+	ClusterListen string
+	Routes        []string
+}
+
+// Validate checks c and fills defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	fail := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("fleet.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !validNode(c.Name) {
+		fail("name", "%q: want 1-64 letters, digits, '-' or '_'", c.Name)
+	}
+	if !c.Decide && !c.Enforce {
+		fail("roles", "neither decide nor enforce: drop the fleet section instead")
+	}
+	if c.User == "" {
+		c.User = c.Name
+	}
+	if c.Bucket == "" {
+		c.Bucket = DefaultBucket
+	}
+	if !validNode(c.Bucket) {
+		fail("bucket", "%q: want letters, digits, '-' or '_'", c.Bucket)
+	}
+	switch c.Replicas {
+	case 0:
+		c.Replicas = 1
+	case 1, 3, 5:
+	default:
+		fail("replicas", "%d: want 1, 3 or 5", c.Replicas)
+	}
+	if len(c.Servers) == 0 && c.Embedded == nil {
+		fail("servers", "no servers and no embedded server: nothing to connect to")
+	}
+	for _, s := range c.Servers {
+		if u, err := url.Parse(s); err != nil || !slices.Contains([]string{"nats", "tls"}, u.Scheme) || u.Host == "" {
+			fail("servers", "%q: want nats://host:port or tls://host:port", s)
+		}
+	}
+	for jail, s := range c.Scope {
+		if !validJail(jail) || (s != ScopeFleet && s != ScopeOrigin) {
+			fail("scope."+jail, "%q: want fleet or origin", s)
+		}
+	}
+	for host, node := range c.Origins {
+		if !validNode(node) || host == "" {
+			fail("origins."+host, "%q: want a node name", node)
+		}
+	}
+	for _, j := range c.Jails {
+		if !validJail(j) {
+			fail("jails", "%q: not a jail name", j)
+		}
+	}
+	if c.MaxBanTime < 0 || c.RateCap < 0 {
+		fail("maxbantime", "maxbantime and ratecap must not be negative")
+	}
+	if c.Resync == 0 {
+		c.Resync = 5 * time.Minute
+	} else if c.Resync < 10*time.Second {
+		fail("resync", "%v: at least 10s", c.Resync)
+	}
+	if c.OutboxMax == 0 {
+		c.OutboxMax = 100000
+	} else if c.OutboxMax < 0 {
+		fail("outbox", "must not be negative")
+	}
+	if e := c.Embedded; e != nil {
+		if _, _, err := net.SplitHostPort(e.Listen); err != nil {
+			fail("embedded.listen", "%q: want host:port", e.Listen)
+		}
+		if e.MaxMemory == 0 {
+			e.MaxMemory = 64 << 20
+		}
+		if e.MaxStore == 0 {
+			e.MaxStore = 1 << 30
+		}
+		if e.MaxMemory < 1<<20 || e.MaxStore < 1<<20 {
+			fail("embedded.maxmemory", "maxmemory and maxstore: at least 1MiB each")
+		}
+		if _, ok := e.Nodes[c.Name]; !ok && len(e.Nodes) > 0 {
+			fail("embedded.nodes", "this node (%s) is not listed", c.Name)
+		}
+		for n, pw := range e.Nodes {
+			if !validNode(n) || len(pw) < 12 {
+				fail("embedded.nodes."+n, "want a node name and a password of at least 12 characters")
+			}
+		}
+		if e.ClusterListen != "" && (e.ClusterName == "" || len(e.Routes) == 0) {
+			fail("embedded.cluster", "a cluster needs a name and routes")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ScopeOf is jail's scope.
+func (c *Config) ScopeOf(jail string) Scope {
+	if s, ok := c.Scope[jail]; ok {
+		return s
+	}
+	return ScopeFleet
+}
+
+// OriginNode maps a log's origin (syslog hostname, else sender address) to
+// the node name of the enforcer on that host.
+func (c *Config) OriginNode(origin string) string {
+	if n, ok := c.Origins[origin]; ok {
+		return n
+	}
+	return origin
+}

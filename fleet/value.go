@@ -1,0 +1,152 @@
+package fleet
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+// Scope says which enforcers apply a ban.
+type Scope string
+
+const (
+	// ScopeFleet: every enforcer applies it (the default).
+	ScopeFleet Scope = "fleet"
+	// ScopeOrigin: only the enforcer named by the value's Origin.
+	ScopeOrigin Scope = "origin"
+)
+
+// maxValueBytes bounds what a node reads from one bucket entry.
+const maxValueBytes = 4096
+
+// maxLines is how many failure lines a published ban carries at most: the
+// bucket is a ban list, not a log store.
+const maxLines = 3
+
+// Value is what a bucket entry holds. Expiry is absolute (zero: permanent)
+// so that an enforcer joining late applies the time that is left, not the
+// whole duration again.
+type Value struct {
+	Start    time.Time `json:"start"`            // decision time
+	Expiry   time.Time `json:"expiry,omitzero"`  // zero: permanent
+	Node     string    `json:"node"`             // deciding node; equals the key's node
+	Origin   string    `json:"origin,omitempty"` // host whose log showed the failures
+	Scope    Scope     `json:"scope"`
+	Filter   string    `json:"filter,omitempty"`
+	Failures int       `json:"failures,omitempty"`
+	Lines    []string  `json:"lines,omitempty"`
+}
+
+// Tombstone is the value of an unban key: every ban of the address decided
+// before At is lifted, whoever decided it.
+type Tombstone struct {
+	At   time.Time `json:"at"`
+	Node string    `json:"node"`
+}
+
+// Entry is one ban read from the bucket, decoded and validated.
+type Entry struct {
+	Key   Key
+	Value Value
+}
+
+// Ban is the entry as the ban chain takes it.
+func (e Entry) Ban() sysban.Ban {
+	d := sysban.Permanent
+	if !e.Value.Expiry.IsZero() {
+		d = e.Value.Expiry.Sub(e.Value.Start)
+	}
+	return sysban.Ban{
+		Jail:     e.Key.Jail,
+		Addr:     e.Key.Prefix.Addr(),
+		Start:    e.Value.Start,
+		Duration: d,
+		Failures: e.Value.Failures,
+		Lines:    e.Value.Lines,
+	}
+}
+
+// decodeEntry reads and validates a bucket entry. It refuses what could
+// mislead an enforcer: a key that is not canonical, a value whose node is not
+// the key's (the server checked who published under that key), a start in the
+// future or an expiry before the start.
+func decodeEntry(key string, data []byte, now time.Time) (Entry, error) {
+	k, err := ParseKey(key)
+	if err != nil {
+		return Entry{}, err
+	}
+	if k.Jail == unbanJail {
+		return Entry{}, fmt.Errorf("fleet: key %q: an unban, not a ban", key)
+	}
+	if len(data) > maxValueBytes {
+		return Entry{}, fmt.Errorf("fleet: key %q: value of %d bytes (max %d)", key, len(data), maxValueBytes)
+	}
+	var v Value
+	if err := json.Unmarshal(data, &v); err != nil {
+		return Entry{}, fmt.Errorf("fleet: key %q: value: %w", key, err)
+	}
+	if v.Node != k.Node {
+		return Entry{}, fmt.Errorf("fleet: key %q: value names node %q", key, v.Node)
+	}
+	if v.Scope != ScopeFleet && v.Scope != ScopeOrigin {
+		return Entry{}, fmt.Errorf("fleet: key %q: scope %q", key, v.Scope)
+	}
+	if v.Scope == ScopeOrigin && v.Origin == "" {
+		return Entry{}, fmt.Errorf("fleet: key %q: scope origin without an origin", key)
+	}
+	if v.Start.IsZero() || v.Start.After(now.Add(maxClockSkew)) {
+		return Entry{}, fmt.Errorf("fleet: key %q: decision time %v is unset or in the future", key, v.Start)
+	}
+	if !v.Expiry.IsZero() && !v.Expiry.After(v.Start) {
+		return Entry{}, fmt.Errorf("fleet: key %q: expiry %v not after decision time %v", key, v.Expiry, v.Start)
+	}
+	if v.Failures < 0 || len(v.Lines) > maxLines {
+		return Entry{}, fmt.Errorf("fleet: key %q: bad failures or lines", key)
+	}
+	return Entry{Key: k, Value: v}, nil
+}
+
+// maxClockSkew is how far in the future a decision time may lie: nodes'
+// clocks differ a little.
+const maxClockSkew = time.Minute
+
+// newValue builds the value a decider publishes for b.
+func newValue(b sysban.Ban, node, origin string, scope Scope, now time.Time) Value {
+	start := b.Start
+	if start.IsZero() {
+		start = now
+	}
+	v := Value{Start: start, Node: node, Origin: origin, Scope: scope, Filter: b.Jail, Failures: b.Failures}
+	if !b.Permanent() {
+		v.Expiry = start.Add(b.Duration)
+	}
+	lines := b.Lines
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	for _, l := range lines {
+		if len(l) > 512 {
+			l = l[:512]
+		}
+		v.Lines = append(v.Lines, l)
+	}
+	return v
+}
+
+// ttlFor is the Nats-TTL of a ban expiring at expiry: whole seconds,
+// rounded up, at least one; zero (no header) for a permanent ban. ok is
+// false when the ban is already over and must not be published.
+func ttlFor(expiry, now time.Time) (ttl time.Duration, ok bool) {
+	if expiry.IsZero() {
+		return 0, true
+	}
+	left := expiry.Sub(now)
+	if left <= 0 {
+		return 0, false
+	}
+	secs := (left + time.Second - 1) / time.Second
+	return max(secs, 1) * time.Second, true
+}
+

@@ -1,0 +1,67 @@
+package fleet
+
+import (
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+)
+
+func TestTTLFor(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		left time.Duration
+		want time.Duration
+		ok   bool
+	}{
+		{10 * time.Second, 10 * time.Second, true},
+		{1500 * time.Millisecond, 2 * time.Second, true},
+		{time.Millisecond, time.Second, true}, // the server's minimum
+		{0, 0, false},
+		{-time.Second, 0, false},
+	} {
+		got, ok := ttlFor(now.Add(tc.left), now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("ttlFor(+%v) = %v, %v; want %v, %v", tc.left, got, ok, tc.want, tc.ok)
+		}
+	}
+	if got, ok := ttlFor(time.Time{}, now); got != 0 || !ok {
+		t.Errorf("permanent: ttlFor = %v, %v; want no TTL", got, ok)
+	}
+}
+
+func TestDecodeEntry(t *testing.T) {
+	now := time.Unix(100000, 0).UTC()
+	ban := sysban.Ban{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.7"), Start: now.Add(-time.Minute), Duration: time.Hour, Failures: 5}
+	good := newValue(ban, "collector", "hosta", ScopeFleet, now)
+	key := Key{Node: "collector", Jail: "sshd", Prefix: AddrKey(ban.Addr)}.String()
+	enc := func(v Value) []byte { b, _ := json.Marshal(v); return b }
+
+	e, err := decodeEntry(key, enc(good), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := e.Ban(); b.Addr != ban.Addr || b.Jail != "sshd" || b.Duration != time.Hour || !b.Start.Equal(ban.Start) {
+		t.Errorf("Ban() = %+v", b)
+	}
+	mut := func(f func(*Value)) []byte { v := good; f(&v); return enc(v) }
+	for name, data := range map[string][]byte{
+		"not json":          []byte("{"),
+		"other node":        mut(func(v *Value) { v.Node = "hostb" }),
+		"future start":      mut(func(v *Value) { v.Start = now.Add(time.Hour) }),
+		"no start":          mut(func(v *Value) { v.Start = time.Time{} }),
+		"expiry <= start":   mut(func(v *Value) { v.Expiry = v.Start }),
+		"bad scope":         mut(func(v *Value) { v.Scope = "all" }),
+		"origin w/o origin": mut(func(v *Value) { v.Scope = ScopeOrigin; v.Origin = "" }),
+		"too large":         make([]byte, maxValueBytes+1),
+	} {
+		if _, err := decodeEntry(key, data, now); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := decodeEntry("collector._unban.203-0-113-7_32", enc(good), now); err == nil {
+		t.Error("a tombstone key decoded as a ban")
+	}
+}
