@@ -49,6 +49,10 @@ type Ban struct {
 	Duration time.Duration
 	Failures int      // how many failures inside findtime led to it
 	Lines    []string // the log lines of those failures, newest last (may be empty)
+	// Origin is the host whose log showed the failures: the syslog
+	// hostname, else the sender's address; empty when unknown (manual
+	// bans, recidive). The fleet uses it for bans of scope origin.
+	Origin string
 }
 
 // Permanent reports whether the ban never expires.

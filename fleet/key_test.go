@@ -30,9 +30,9 @@ func TestEncodeAddr(t *testing.T) {
 func TestDecodeAddrRefuses(t *testing.T) {
 	for _, tok := range []string{
 		"", "_32", "203-0-113-7", "203-0-113-7_33", "203-0-113-7_032", "203-0-113-7_-1",
-		"198-51-100-1_24",   // host bits set
-		"203-000-113-7_32",  // not canonical
-		"2001-DB8--1_128",   // upper case is not canonical
+		"198-51-100-1_24",  // host bits set
+		"203-000-113-7_32", // not canonical
+		"2001-DB8--1_128",  // upper case is not canonical
 		"203-0-113-7_32_1", "fe80--1%eth0_128", "1-2-3_32", "*_32", ">_32",
 	} {
 		if p, err := DecodeAddr(tok); err == nil {

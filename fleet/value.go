@@ -149,4 +149,3 @@ func ttlFor(expiry, now time.Time) (ttl time.Duration, ok bool) {
 	secs := (left + time.Second - 1) / time.Second
 	return max(secs, 1) * time.Second, true
 }
-

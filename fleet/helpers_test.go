@@ -1,0 +1,143 @@
+package fleet
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memLocal is an in-memory Local: what the store and kernel would hold.
+type memLocal struct {
+	mu   sync.Mutex
+	bans map[jailAddr]Applied
+	log  []string
+}
+
+func newMemLocal() *memLocal { return &memLocal{bans: map[jailAddr]Applied{}} }
+
+func (m *memLocal) ApplyFleet(_ context.Context, es []Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range es {
+		b := e.Ban()
+		m.bans[jailAddr{b.Jail, b.Addr}] = Applied{Jail: b.Jail, Addr: b.Addr, Start: b.Start, Node: e.Key.Node}
+	}
+	return nil
+}
+
+func (m *memLocal) InForce(time.Time) ([]Applied, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Applied
+	for _, a := range m.bans {
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (m *memLocal) Lift(_ context.Context, as []Applied) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range as {
+		delete(m.bans, jailAddr{a.Jail, a.Addr})
+	}
+	return nil
+}
+
+// local adds a ban this host decided itself.
+func (m *memLocal) local(jail, addr string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := netip.MustParseAddr(addr)
+	m.bans[jailAddr{jail, a}] = Applied{Jail: jail, Addr: a, Start: time.Now()}
+}
+
+func (m *memLocal) has(jail, addr string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.bans[jailAddr{jail, netip.MustParseAddr(addr)}]
+	return ok
+}
+
+func (m *memLocal) len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.bans)
+}
+
+const testPassword = "correct-horse-battery"
+
+var testNodes = []string{"collector", "hosta", "hostb", "hostc"}
+
+// testServer starts an embedded server run by "collector" and returns its
+// config and the server.
+func testServer(t *testing.T, dir string) (*Config, *Server) {
+	t.Helper()
+	nodes := map[string]string{}
+	for _, n := range testNodes {
+		nodes[n] = testPassword
+	}
+	c := &Config{Name: "collector", Decide: true, Enforce: true, Password: testPassword,
+		Embedded: &Embedded{Listen: "127.0.0.1:-1", StoreDir: dir, Nodes: nodes}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return c, srv
+}
+
+type testNode struct {
+	*Node
+	local *memLocal
+}
+
+// startNode runs a node named name against url (or the embedded srv).
+func startNode(t *testing.T, c *Config, srv *Server) testNode {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	local := newMemLocal()
+	n, err := New(context.Background(), Options{
+		Config: c, Local: local, Server: srv,
+		EnabledJails: []string{"sshd", "postfix"},
+		OutboxPath:   filepath.Join(t.TempDir(), OutboxFile),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; n.Close() })
+	return testNode{n, local}
+}
+
+func nodeConfig(name, url string) *Config {
+	return &Config{Name: name, Decide: true, Enforce: true, Password: testPassword, Servers: []string{url}}
+}
+
+// eventually polls cond for up to 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func hasString(ss []string, s string) bool { return slices.Contains(ss, s) }

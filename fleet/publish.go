@@ -1,0 +1,254 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sysban/sysban"
+)
+
+// Publisher is the decider's link of the ban chain: it passes every batch
+// on to next (this host's journal and kernel) and then publishes it to the
+// fleet. Publishing never holds the chain up: the batch is queued, and
+// while NATS is unreachable it waits in the outbox.
+type Publisher struct {
+	node *Node
+	next sysban.Applier
+}
+
+// Publisher returns the chain link that publishes bans after next applied
+// them.
+func (n *Node) Publisher(next sysban.Applier) *Publisher { return &Publisher{node: n, next: next} }
+
+// Apply implements sysban.Applier. The bans are published whatever next
+// returned: next's failure is this host's, the fleet still wants the ban.
+func (p *Publisher) Apply(ctx context.Context, bans []sysban.Ban) error {
+	err := p.next.Apply(ctx, bans)
+	if p.node.cfg.Decide {
+		p.node.publish(bans)
+	}
+	return err
+}
+
+// publish queues bans for the fleet.
+func (n *Node) publish(bans []sysban.Ban) {
+	now := n.now()
+	ps := make([]pending, 0, len(bans))
+	for _, b := range bans {
+		origin := b.Origin
+		scope := n.cfg.ScopeOf(b.Jail)
+		if scope == ScopeOrigin && origin == "" {
+			// Nobody to send it to; it is in force here.
+			continue
+		}
+		k := Key{Node: n.cfg.Name, Jail: b.Jail, Prefix: AddrKey(b.Addr)}
+		v := newValue(b, n.cfg.Name, n.cfg.OriginNode(origin), scope, now)
+		ps = append(ps, pending{Op: opPut, Key: k.String(), Value: v})
+	}
+	n.enqueue(ps)
+}
+
+func (n *Node) enqueue(ps []pending) {
+	if len(ps) == 0 {
+		return
+	}
+	select {
+	case n.pubCh <- ps:
+	default:
+		n.toOutbox(ps)
+	}
+}
+
+func (n *Node) toOutbox(ps []pending) {
+	dropped, err := n.outbox.Append(ps)
+	if err != nil {
+		n.log.Error("fleet: outbox write failed; publications lost (bans stay in force here)", "err", err, "publications", len(ps))
+		n.stats.dropped.Add(float64(len(ps)))
+		return
+	}
+	if dropped > 0 {
+		n.stats.dropped.Add(float64(dropped))
+		n.log.Warn("fleet: outbox full; publications dropped (bans stay in force here)", "dropped", dropped, "max", n.cfg.OutboxMax)
+	}
+}
+
+// publishLoop sends queued publications: straight away while connected and
+// the outbox is empty (order is kept), through the outbox otherwise.
+func (n *Node) publishLoop(ctx context.Context) {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			// What is still queued goes to the outbox for the next start.
+			for {
+				select {
+				case ps := <-n.pubCh:
+					n.toOutbox(ps)
+				default:
+					return
+				}
+			}
+		case ps := <-n.pubCh:
+			if !n.connected.Load() || n.outbox.Len() > 0 {
+				n.toOutbox(ps)
+				n.flushOutbox(ctx)
+				continue
+			}
+			if failed := n.send(ctx, ps); len(failed) > 0 {
+				n.toOutbox(failed)
+			}
+		case <-n.flush:
+			n.flushOutbox(ctx)
+		case <-tick.C:
+			n.flushOutbox(ctx)
+		}
+	}
+}
+
+// flushOutbox publishes the outbox oldest first, while the server acks.
+func (n *Node) flushOutbox(ctx context.Context) {
+	for n.connected.Load() && n.outbox.Len() > 0 && ctx.Err() == nil {
+		ids, ps, err := n.outbox.Peek(1000)
+		if err != nil || len(ids) == 0 {
+			return
+		}
+		failed := n.send(ctx, ps)
+		if len(failed) > 0 {
+			return // the server is not taking them; retried later
+		}
+		if err := n.outbox.Remove(ids); err != nil {
+			n.log.Warn("fleet: outbox", "err", err)
+			return
+		}
+		n.log.Info("fleet: outbox flushed", "publications", len(ids), "left", n.outbox.Len())
+	}
+}
+
+// send publishes ps asynchronously and waits for the acks; it returns the
+// ones not acknowledged. A malformed one is dropped, not returned.
+func (n *Node) send(ctx context.Context, ps []pending) []pending {
+	now := n.now()
+	type sent struct {
+		p   pending
+		ack jetstream.PubAckFuture
+	}
+	var out []sent
+	var failed []pending
+	for _, p := range ps {
+		k, err := ParseKey(p.Key)
+		if err != nil {
+			continue
+		}
+		var m = deleteMsg(n.cfg.Bucket, k)
+		if p.Op != opDelete {
+			if m, err = publishMsg(n.cfg.Bucket, k, p.Value, now); err != nil || m == nil {
+				continue // over already, or unencodable
+			}
+		}
+		f, err := n.js.PublishMsgAsync(m)
+		if err != nil {
+			failed = append(failed, p)
+			continue
+		}
+		out = append(out, sent{p, f})
+	}
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	acked := 0
+	for i, s := range out {
+		select {
+		case <-s.ack.Ok():
+			acked++
+			continue
+		case err := <-s.ack.Err():
+			n.log.Warn("fleet: publication refused", "key", s.p.Key, "err", err)
+			failed = append(failed, s.p)
+			continue
+		case <-timeout.C:
+		case <-ctx.Done():
+		}
+		for _, r := range out[i:] {
+			failed = append(failed, r.p)
+		}
+		break
+	}
+	n.stats.published.Add(float64(acked))
+	return failed
+}
+
+// Unban lifts a from the whole fleet: a tombstone under this node's name
+// that every enforcer honours for every ban of a decided up to now, and
+// the deletion of this node's own keys of a. Queued like bans.
+func (n *Node) Unban(a netip.Addr) {
+	now := n.now()
+	p := AddrKey(a)
+	until := time.Time{} // permanent unless every ban of a we know of expires
+	n.mu.Lock()
+	var ps []pending
+	for k := range n.entries {
+		if k.Prefix != p {
+			continue
+		}
+		if k.Node == n.cfg.Name {
+			ps = append(ps, pending{Op: opDelete, Key: k.String()})
+		}
+	}
+	if last := n.lastExpiry(p); !last.IsZero() {
+		until = last
+	}
+	n.tombs[p] = now
+	n.mu.Unlock()
+	t := Key{Node: n.cfg.Name, Jail: unbanJail, Prefix: p}
+	v := Value{Start: now, Expiry: until, Node: n.cfg.Name, Scope: ScopeFleet}
+	if !until.IsZero() && !until.After(now) {
+		v.Expiry = now.Add(time.Second)
+	}
+	ps = append(ps, pending{Op: opUnban, Key: t.String(), Value: v})
+	n.enqueue(ps)
+}
+
+// lastExpiry is when the last known fleet ban of p ends; zero when one is
+// permanent or none is known (the tombstone is then kept for good: a ban
+// from a node offline now must not come back). Caller holds mu.
+func (n *Node) lastExpiry(p netip.Prefix) time.Time {
+	var last time.Time
+	seen := false
+	for k, e := range n.entries {
+		if k.Prefix != p {
+			continue
+		}
+		seen = true
+		if e.Value.Expiry.IsZero() {
+			return time.Time{}
+		}
+		if e.Value.Expiry.After(last) {
+			last = e.Value.Expiry
+		}
+	}
+	if !seen {
+		return time.Time{}
+	}
+	return last
+}
+
+// UnbanAll lifts every ban the fleet holds, as Unban does for one address.
+func (n *Node) UnbanAll() int {
+	n.mu.Lock()
+	seen := map[netip.Addr]bool{}
+	for k := range n.entries {
+		seen[k.Prefix.Addr()] = true
+	}
+	n.mu.Unlock()
+	for a := range seen {
+		n.Unban(a)
+	}
+	return len(seen)
+}
+
+// String for logs.
+func (p pending) String() string { return fmt.Sprintf("%d %s", p.Op, p.Key) }
