@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/fleet"
 	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/pipeline"
 	"github.com/sysban/sysban/receiver"
@@ -26,6 +27,7 @@ type Config struct {
 	Actions    map[string]notify.ActionSpec
 	Notify     Notify
 	NFLOG      NFLOG
+	Fleet      *fleet.Config // nil: no fleet section, no NATS
 
 	// Sources lists the layers the config was built from, in order
 	// ("built-in", file paths, "environment").

@@ -7,7 +7,7 @@ import (
 // decode reads viper's merged settings section by section. Each section
 // has its own decoder, in its own file, with the keys it accepts declared
 // beside the code that reads them (listen.go, jails.go, filters.go,
-// nflog.go, actions.go, sections.go); adding a key to a section is a change
+// nflog.go, actions.go, sections.go, fleet.go); adding a key to a section is a change
 // there only: strict key checking and the SYSBAN_* variables (envKeys)
 // follow the same list. Specs another package owns are validated by it
 // (pipeline.ValidateFilter, pipeline.ValidateJail, notify's
@@ -15,7 +15,7 @@ import (
 // front of their reasons.
 
 // topKeys are the config's sections (and maxtracked), read by decode.
-var topKeys = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify", "nflog"}
+var topKeys = []string{"listen", "defaults", "maxtracked", "jails", "filters", "nft", "log", "state", "control", "metrics", "actions", "notify", "nflog", "fleet"}
 
 // nameRE bounds jail and filter names: they become nftables set names
 // ("<jail>_v4") and must survive viper's lower-casing and dot splitting.
@@ -41,6 +41,7 @@ func (d *decoder) decode(root map[string]any) *Config {
 	cfg.NFLOG = d.decodeNFLOG(root)
 	d.checkProbeJails(cfg.Jails, cfg.NFLOG)
 	cfg.Log = d.decodeLog(root)
+	cfg.Fleet = d.decodeFleet(root, cfg.State.Dir)
 	return cfg
 }
 
@@ -64,6 +65,9 @@ func envKeys(jails, filters []string) []string {
 	add("log", logKeys)
 	add("nflog", nflogKeys)
 	add("nflog.trapports", trapKeys)
+	add("fleet", fleetKeys)
+	add("fleet.embedded", fleetEmbeddedKeys)
+	add("fleet.embedded.cluster", fleetClusterKeys)
 	keys = append(keys, "maxtracked")
 	for _, name := range jails {
 		add("jails."+name, jailKeys)

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sysban/sysban/fleet"
+)
+
+func TestFleetSection(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte("jails: {sshd: {enabled: true}}"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Fleet != nil {
+		t.Fatalf("no fleet section, but Fleet = %+v", cfg.Fleet)
+	}
+	tests := []struct {
+		name    string
+		yaml    string
+		want    func(c *fleet.Config) bool
+		wantErr string
+	}{
+		{
+			name: "collector with embedded server",
+			yaml: `fleet:
+  name: collector
+  password: collector-secret-1
+  scope: {postfix: origin}
+  origins: ["mail.example.org=hosta", "10.0.0.7=hostb"]
+  maxbantime: 7d
+  ratecap: 600
+  embedded:
+    listen: 0.0.0.0:4222
+    maxmemorymib: 32
+    nodes: ["collector=collector-secret-1", "hosta=hosta-secret-12"]`,
+			want: func(c *fleet.Config) bool {
+				return c.Name == "collector" && c.Decide && c.Enforce && c.ScopeOf("postfix") == fleet.ScopeOrigin &&
+					c.ScopeOf("sshd") == fleet.ScopeFleet && c.OriginNode("mail.example.org") == "hosta" &&
+					c.MaxBanTime == 7*24*time.Hour && c.RateCap == 600 && c.Embedded.MaxMemory == 32<<20 &&
+					c.Embedded.StoreDir != "" && c.Embedded.Nodes["hosta"] == "hosta-secret-12" && c.Resync == 5*time.Minute
+			},
+		},
+		{
+			name: "enforce-only host",
+			yaml: "fleet: {name: hostb, roles: [enforce], servers: [nats://10.0.0.1:4222], password: x}",
+			want: func(c *fleet.Config) bool { return !c.Decide && c.Enforce && c.User == "hostb" },
+		},
+		{name: "no server", yaml: "fleet: {name: a}", wantErr: "nothing to connect to"},
+		{name: "bad role", yaml: "fleet: {name: a, roles: [judge], servers: [nats://h:1]}", wantErr: `"judge": want decide and/or enforce`},
+		{name: "bad scope", yaml: "fleet: {name: a, servers: [nats://h:1], scope: {sshd: world}}", wantErr: "fleet.scope.sshd"},
+		{name: "bad url", yaml: "fleet: {name: a, servers: [http://h]}", wantErr: "want nats://host:port"},
+		{name: "typo", yaml: "fleet: {name: a, server: [nats://h:1]}", wantErr: `fleet.server: unknown key`},
+		{name: "short node password", yaml: "fleet: {name: a, embedded: {listen: ':4222', nodes: [a=short]}}", wantErr: "at least 12"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("test.yaml", []byte(tt.yaml), nil)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Fleet == nil || !tt.want(cfg.Fleet) {
+				t.Errorf("fleet = %+v", cfg.Fleet)
+			}
+		})
+	}
+}
