@@ -130,6 +130,10 @@ type BanInfo struct {
 	Failures  int        `json:"failures,omitempty"` // failures inside findtime that led to it
 	Lines     []string   `json:"lines,omitempty"`    // the failure lines, when kept
 	Manual    bool       `json:"manual,omitempty"`   // banned with `sysban ban`
+	// FleetNode is the node that decided a fleet ban, Origin the host
+	// whose log showed the failures; both empty for this host's own bans.
+	FleetNode string `json:"fleet_node,omitempty"`
+	Origin    string `json:"origin,omitempty"`
 	// BlockedPackets and LastBlocked are the banned traffic NFLOG saw from
 	// this address in this jail (rate-limited, so a floor); zero when the
 	// nflog section is off or the address sent nothing since sysban started.

@@ -106,6 +106,13 @@ func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
 		return
 	}
 	for _, b := range bans {
+		if b.FleetNode != "" {
+			origin := b.Origin
+			if origin == "" {
+				origin = "-"
+			}
+			fmt.Fprintf(w, "\nfleet (%s): decided by node %s, origin %s\n", b.Jail, b.FleetNode, origin)
+		}
 		if len(b.Lines) == 0 {
 			continue
 		}

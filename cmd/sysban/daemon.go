@@ -186,7 +186,25 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("list interface addresses: %w", err)
 	}
 	journal := store.NewJournal(st, backend)
-	chain := &announcer{next: journal, notifier: notifier, host: host}
+	// The fleet (no section: nil, and no NATS at all): bans this host
+	// decides are published after the journal kept them; the fleet's bans
+	// come back in through a journal of their own (fleetLocal).
+	fleetLocal := &fleetLocal{store: st, backend: backend, log: logger.With("component", "fleet")}
+	fleetNode, fleetServer, err := startFleet(ctx, cfg, fleetLocal, protected, reg, logger.With("component", "fleet"))
+	if err != nil {
+		return err
+	}
+	if fleetServer != nil {
+		defer fleetServer.Close()
+	}
+	var next sysban.Applier = journal
+	if fleetNode != nil {
+		defer fleetNode.Close()
+		if cfg.Fleet.Decide {
+			next = fleetNode.Publisher(journal)
+		}
+	}
+	chain := &announcer{next: next, notifier: notifier, host: host}
 	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
 		Logger:    logger.With("component", "pipeline"),
@@ -195,6 +213,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return &configError{err}
 	}
+	fleetLocal.pl = pl
 	if due, err := st.Due(time.Now()); err == nil {
 		for _, r := range due {
 			pl.MarkBanned(r.Ban)
@@ -261,6 +280,7 @@ func (m *Main) Run(ctx context.Context) error {
 		notifier:   notifier,
 		host:       host,
 		cfg:        cfg,
+		fleet:      fleetNode,
 		lastReload: control.ReloadResult{OK: true, Time: started, Sources: cfg.Sources, Jails: jailNames(cfg)},
 	}
 	if watcher != nil {
@@ -319,6 +339,12 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
+	fleetDone := make(chan struct{})
+	if fleetNode != nil {
+		go func() { defer close(fleetDone); _ = fleetNode.Run(svcCtx) }()
+	} else {
+		close(fleetDone)
+	}
 	go sd.runWatchdog(svcCtx, workerHealth(pl), logger.With("component", "systemd"))
 
 	hup := make(chan os.Signal, 1)
@@ -387,6 +413,7 @@ loop:
 		}
 	}
 	stopSvc()
+	<-fleetDone // its outbox is written before the node closes
 	svc.logCounters()
 	logger.Info("sysban stopped; bans stay in the kernel and the store", "table", "inet "+cfg.NFT.Table)
 	return runErr

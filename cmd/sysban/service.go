@@ -14,6 +14,7 @@ import (
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/control"
+	"github.com/sysban/sysban/fleet"
 	"github.com/sysban/sysban/metrics"
 	"github.com/sysban/sysban/nflog"
 	"github.com/sysban/sysban/nft"
@@ -40,6 +41,8 @@ type service struct {
 	host       string
 	// traffic is what NFLOG saw of banned addresses; nil when it is off.
 	traffic *nflog.Traffic
+	// fleet is this host's fleet node; nil without a fleet section.
+	fleet *fleet.Node
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -126,10 +129,12 @@ func (s *service) JailStatus(ctx context.Context, name string) (control.JailStat
 }
 
 func banInfo(r store.Record) control.BanInfo {
-	return control.BanInfo{
+	bi := control.BanInfo{
 		Jail: r.Jail, Addr: r.Addr, Start: r.Start, Until: r.Expiry(), Permanent: r.Permanent(),
 		Offences: r.Offences, Failures: r.Failures, Lines: r.Lines, Manual: r.Source == "manual",
 	}
+	bi.FleetNode, bi.Origin, _ = parseFleetSource(r.Source)
+	return bi
 }
 
 func (s *service) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (control.BanInfo, error) {
@@ -178,6 +183,11 @@ func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]co
 		}
 	}
 	addr = sysban.CanonicalAddr(addr)
+	if s.fleet != nil && jail == "" {
+		// Lifted on every node, and kept lifted: a tombstone, not a
+		// delete another node's resync could undo.
+		s.fleet.Unban(addr)
+	}
 	removed, err := s.store.Remove(jail, []netip.Addr{addr}, "manual")
 	if err != nil {
 		return nil, err
@@ -214,6 +224,11 @@ func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]co
 func (s *service) UnbanAll(ctx context.Context) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fleet != nil {
+		if n := s.fleet.UnbanAll(); n > 0 {
+			s.log.Info("unban all: lifted from the fleet", "addresses", n)
+		}
+	}
 	removed, err := s.store.RemoveJail("", "manual")
 	if err != nil {
 		return 0, err

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/fleet"
+	"github.com/sysban/sysban/nft"
+	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/store"
+)
+
+var _ fleet.Local = (*fleetLocal)(nil)
+
+// fleetSource is the store Source of a fleet ban: "fleet:<node>:<origin>",
+// so that `sysban banned` can say who decided it and from whose log.
+const fleetSource = "fleet:"
+
+func fleetSourceOf(e fleet.Entry) string {
+	return fleetSource + e.Key.Node + ":" + e.Value.Origin
+}
+
+// parseFleetSource reads a store Source; ok is false for a local ban.
+func parseFleetSource(src string) (node, origin string, ok bool) {
+	rest, ok := strings.CutPrefix(src, fleetSource)
+	if !ok {
+		return "", "", false
+	}
+	node, origin, _ = strings.Cut(rest, ":")
+	return node, origin, true
+}
+
+// fleetLocal is this host's ban chain as the fleet node sees it: fleet bans
+// go through a Journal (store, then kernel) like every other ban, so that
+// Restore and the nft Guard put them back like the rest.
+type fleetLocal struct {
+	store   *store.Store
+	backend *nft.Backend
+	pl      *pipeline.Pipeline
+	log     *slog.Logger
+}
+
+func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
+	bySource := map[string][]sysban.Ban{}
+	for _, e := range es {
+		src := fleetSourceOf(e)
+		bySource[src] = append(bySource[src], e.Ban())
+	}
+	var errs []error
+	for src, bans := range bySource {
+		if err := store.NewJournal(l.store, l.backend, store.WithSource(src)).Apply(ctx, bans); err != nil {
+			errs = append(errs, err)
+		}
+		for _, b := range bans {
+			l.pl.MarkBanned(b)
+			l.log.Info("fleet ban", "jail", b.Jail, "addr", b.Addr, "source", src)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (l *fleetLocal) InForce(now time.Time) ([]fleet.Applied, error) {
+	due, err := l.store.Due(now)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fleet.Applied, len(due))
+	for i, r := range due {
+		node, _, _ := parseFleetSource(r.Source)
+		out[i] = fleet.Applied{Jail: r.Jail, Addr: r.Addr, Start: r.Start, Node: node}
+	}
+	return out, nil
+}
+
+func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {
+	byJail := map[string][]netip.Addr{}
+	for _, b := range bans {
+		byJail[b.Jail] = append(byJail[b.Jail], b.Addr)
+	}
+	var errs []error
+	for jail, addrs := range byJail {
+		if _, err := l.store.Remove(jail, addrs, "fleet"); err != nil {
+			errs = append(errs, err)
+		}
+		if err := l.backend.Remove(ctx, jail, addrs); err != nil {
+			errs = append(errs, err)
+		}
+		for _, a := range addrs {
+			l.pl.Forget(jail, a)
+		}
+		l.log.Info("fleet unban", "jail", jail, "bans", len(addrs))
+	}
+	return errors.Join(errs...)
+}
+
+// startFleet starts the embedded server (if any) and the fleet node; both
+// nil when the config has no fleet section.
+func startFleet(ctx context.Context, cfg *config.Config, local *fleetLocal, never []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*fleet.Node, *fleet.Server, error) {
+	fc := cfg.Fleet
+	if fc == nil {
+		return nil, nil, nil
+	}
+	var srv *fleet.Server
+	if fc.Embedded != nil {
+		var err error
+		if srv, err = fleet.StartServer(fc); err != nil {
+			return nil, nil, err
+		}
+		logger.Info("fleet: embedded NATS server started", "listen", fc.Embedded.Listen, "store", fc.Embedded.StoreDir)
+	}
+	node, err := fleet.New(ctx, fleet.Options{
+		Config:       fc,
+		Local:        local,
+		Never:        append(never, cfg.Defaults.IgnoreIP...),
+		EnabledJails: jailNames(cfg),
+		OutboxPath:   filepath.Join(cfg.State.Dir, fleet.OutboxFile),
+		Server:       srv,
+		Registerer:   reg,
+		Logger:       logger,
+	})
+	if err != nil {
+		if srv != nil {
+			srv.Close()
+		}
+		return nil, nil, err
+	}
+	return node, srv, nil
+}
