@@ -251,9 +251,10 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		}
 		addr = sysban.CanonicalAddr(addr)
 		protected := p.isProtected(addr) || addr == sender
+		from := origin(m, sender)
 		for _, j := range r.jails {
 			for range n {
-				p.count(j, addr, protected, now, text)
+				p.count(j, addr, protected, now, text, from)
 			}
 		}
 	}
@@ -328,12 +329,25 @@ func unwrapRepeated(text string) (string, int) {
 	return strings.Trim(rest[i+len(mid):], " "), min(max(n, 1), maxRepeats)
 }
 
-// count applies one failure of addr to jail j and queues the ban it may
-// decide.
-func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line string) {
+// count applies one failure of addr to jail j, seen in the log of origin,
+// and queues the ban it may decide.
+func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line, origin string) {
 	if b, ok := p.decide(j, addr, protected, now, line); ok {
+		b.Origin = origin
 		p.enqueue(b)
 	}
+}
+
+// origin names the host whose log m is: its syslog hostname, else the
+// sender's address; "" for a local unix socket without a hostname.
+func origin(m *sysban.Message, sender netip.Addr) string {
+	if m.Hostname != "" {
+		return m.Hostname
+	}
+	if sender.IsValid() {
+		return sender.String()
+	}
+	return ""
 }
 
 // decide applies one failure of addr to jail j and returns the ban it
