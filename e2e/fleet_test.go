@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The fleet network: a collector and two hosts on one LAN (a bridge in a
+// namespace of its own), and an attacker on the same LAN. The collector
+// runs sysban with the embedded NATS server; host A forwards its logs to
+// it with rsyslog; host B only enforces.
+const (
+	fleetCollector = "10.77.0.1"
+	fleetHostA     = "10.77.0.2"
+	fleetHostB     = "10.77.0.3"
+	fleetAttacker  = "10.77.0.66"
+	fleetAttacker2 = "10.77.0.67"
+	fleetPassword  = "fleet-e2e-secret"
+)
+
+type fleetNet struct {
+	t                   *testing.T
+	lan, attacker       string
+	collector, a, b     *world
+	collectorConfig     string
+	hostAConfig, hostBC string
+}
+
+// newFleetNet builds the namespaces; the daemons are started by the test.
+func newFleetNet(t *testing.T) *fleetNet {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip(skipWhy)
+	}
+	n := worldSeq.Add(1)
+	pid := os.Getpid()
+	f := &fleetNet{t: t, lan: fmt.Sprintf("sbflan%d-%d", pid, n), attacker: fmt.Sprintf("sbfatk%d-%d", pid, n)}
+	host := func(name string) *world {
+		w := &world{t: t, srv: fmt.Sprintf("sbf%s%d-%d", name, pid, n), out: f.attacker, dir: t.TempDir()}
+		w.control = filepath.Join(w.dir, "control.sock")
+		t.Cleanup(w.close)
+		return w
+	}
+	f.collector, f.a, f.b = host("c"), host("a"), host("b")
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", f.lan).Run()
+		exec.Command("ip", "netns", "del", f.attacker).Run()
+	})
+	sh := f.collector.sh
+	sh("ip", "netns", "add", f.lan)
+	sh("ip", "netns", "add", f.attacker)
+	sh("ip", "netns", "exec", f.lan, "ip", "link", "add", "br0", "type", "bridge")
+	sh("ip", "netns", "exec", f.lan, "ip", "link", "set", "br0", "up")
+	link := func(ns, addr, tag string) {
+		if ns != f.attacker {
+			sh("ip", "netns", "add", ns)
+		}
+		host, port := fmt.Sprintf("sbf%s%dh", tag, n), fmt.Sprintf("sbf%s%dp", tag, n)
+		sh("ip", "link", "add", host, "netns", ns, "type", "veth", "peer", "name", port, "netns", f.lan)
+		sh("ip", "netns", "exec", f.lan, "ip", "link", "set", port, "master", "br0", "up")
+		sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+		sh("ip", "netns", "exec", ns, "ip", "addr", "add", addr+"/24", "dev", host)
+		sh("ip", "netns", "exec", ns, "ip", "link", "set", host, "up")
+	}
+	link(f.collector.srv, fleetCollector, "c")
+	link(f.a.srv, fleetHostA, "a")
+	link(f.b.srv, fleetHostB, "b")
+	link(f.attacker, fleetAttacker, "x")
+	sh("ip", "netns", "exec", f.attacker, "ip", "addr", "add", fleetAttacker2+"/24", "dev", fmt.Sprintf("sbfx%dh", n))
+	return f
+}
+
+// config writes a host's sysban config: the common part, then extra.
+func (f *fleetNet) config(w *world, extra string) string {
+	f.t.Helper()
+	text := fmt.Sprintf(`
+log: {level: debug}
+state: {dir: %s}
+control: {socket: %s}
+metrics: {listen: off}
+%s`, filepath.Join(w.dir, "state"), w.control, extra)
+	path := filepath.Join(w.dir, "sysban.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+	return path
+}
+
+const fleetJails = `
+jails:
+  sshd: {enabled: true, maxretry: 3, findtime: 1m, bantime: 1h, ports: [ssh]}
+`
+
+// start runs the collector (decides, embedded server) and both hosts
+// (enforce only, no listeners, no jails of their own besides the set).
+func (f *fleetNet) start(scope string) {
+	f.t.Helper()
+	f.collector.start(f.config(f.collector, fmt.Sprintf(`
+listen:
+  tcp: ["%s:5514"]
+  allow: ["10.77.0.0/24"]
+%s
+fleet:
+  name: collector
+  roles: [decide, enforce]
+  password: %s
+  scope: [%s]
+  origins: ["hosta-log=hosta"]
+  embedded:
+    listen: %s:4222
+    nodes: ["collector=%s", "hosta=%s", "hostb=%s"]
+`, fleetCollector, fleetJails, fleetPassword, scope, fleetCollector, fleetPassword, fleetPassword, fleetPassword)))
+	for _, h := range []struct {
+		w    *world
+		name string
+	}{{f.a, "hosta"}, {f.b, "hostb"}} {
+		h.w.start(f.config(h.w, fmt.Sprintf(`
+listen: {udp: [], tcp: []}
+%s
+fleet:
+  name: %s
+  roles: [enforce]
+  servers: ["nats://%s:4222"]
+  password: %s
+`, fleetJails, h.name, fleetCollector, fleetPassword)))
+	}
+}
+
+// attackFromA writes sshd failures of addr to host A's rsyslog, which
+// forwards them to the collector under the hostname "hosta-log".
+func (f *fleetNet) attackFromA(addr string) {
+	f.t.Helper()
+	sock := f.a.rsyslogWith(fmt.Sprintf(`
+global(localHostname="hosta-log")
+*.* action(type="omfwd" target="%s" port="5514" protocol="tcp"
+           template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
+`, fleetCollector))
+	for i := range 3 {
+		f.a.sh("ip", "netns", "exec", f.a.srv, "logger", "-u", sock, "-t", "sshd",
+			fmt.Sprintf("Failed password for root from %s port %d ssh2", addr, 40000+i))
+	}
+}
+
+func TestFleetBanReachesEveryHost(t *testing.T) {
+	f := newFleetNet(t)
+	f.start("")
+	f.b.serve(22)
+	if !f.b.canConnect(fleetAttacker, fleetHostB, 22) {
+		t.Fatal("attacker cannot reach host B before any ban")
+	}
+	f.attackFromA(fleetAttacker)
+	f.b.waitBanned("sshd_v4", fleetAttacker)
+	f.a.waitBanned("sshd_v4", fleetAttacker)
+	if f.b.canConnect(fleetAttacker, fleetHostB, 22) {
+		t.Error("host B's kernel let the attacker through")
+	}
+	if !f.b.canConnect(fleetAttacker2, fleetHostB, 22) {
+		t.Error("host B dropped a clean peer")
+	}
+	// `sysban banned` on host B says who decided it and from whose log.
+	out, _ := f.b.cli("banned", fleetAttacker)
+	if !strings.Contains(out, "decided by node collector, origin hosta") {
+		t.Errorf("banned on host B:\n%s", out)
+	}
+
+	// Unban from host B: lifted everywhere, and still lifted after every
+	// node restarted.
+	if out, code := f.b.cli("unban", fleetAttacker); code != 0 {
+		t.Fatalf("unban: %d %s", code, out)
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.waitFor("unban everywhere", 10*time.Second, func() bool { return !w.isBanned("sshd_v4", fleetAttacker) })
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.stop(os.Interrupt)
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.start(filepath.Join(w.dir, "sysban.yaml"))
+	}
+	for _, w := range []*world{f.a, f.b} {
+		w.waitFor("resync after restart", 10*time.Second, func() bool { return strings.Contains(w.logs.String(), "NATS connected") })
+	}
+	time.Sleep(500 * time.Millisecond) // a resync that wrongly restored it would have done so by now
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		if w.isBanned("sshd_v4", fleetAttacker) {
+			t.Errorf("%s: the unbanned attacker came back after a restart", w.srv)
+		}
+	}
+}
+
+func TestFleetScopeOrigin(t *testing.T) {
+	f := newFleetNet(t)
+	f.start("sshd=origin")
+	f.attackFromA(fleetAttacker)
+	f.a.waitBanned("sshd_v4", fleetAttacker)
+	time.Sleep(300 * time.Millisecond)
+	if f.b.isBanned("sshd_v4", fleetAttacker) {
+		t.Error("a ban of scope origin from host A's log landed on host B")
+	}
+}
