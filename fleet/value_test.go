@@ -65,3 +65,21 @@ func TestDecodeEntry(t *testing.T) {
 		t.Error("a tombstone key decoded as a ban")
 	}
 }
+
+// FuzzDecodeEntry: a bucket entry is outside bytes; whatever it holds,
+// decoding never panics and what it accepts is sane for the kernel.
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add("collector.sshd.203-0-113-7_32", []byte(`{"start":"2026-01-01T00:00:00Z","expiry":"2026-01-01T01:00:00Z","node":"collector","scope":"fleet"}`))
+	f.Add("a.sshd.--_0", []byte(`{"start":"2026-01-01T00:00:00Z","node":"a","scope":"origin","origin":"h"}`))
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, key string, data []byte) {
+		e, err := decodeEntry(key, data, now)
+		if err != nil {
+			return
+		}
+		b := e.Ban()
+		if !b.Addr.IsValid() || b.Start.After(now.Add(maxClockSkew)) || (!b.Permanent() && b.Duration <= 0) {
+			t.Fatalf("accepted %q %q as %+v", key, data, b)
+		}
+	})
+}

@@ -1,0 +1,78 @@
+// Package fleet makes one ban list for many hosts: every sysban may decide
+// (publish the bans its jails decide) and enforce (apply the fleet's bans to
+// its own nftables), over a NATS JetStream key-value bucket. Replication,
+// ordering and persistence are NATS's; this package only maps bans to
+// entries and back, and checks what it is handed.
+//
+// # Servers
+//
+// A collector may run the NATS server embedded (StartServer: JetStream on,
+// its store under the state directory, NoSigs, explicit memory and disk
+// limits, no extra process); three sysbans may cluster their embedded
+// servers; a large fleet points every node at an external nats-server
+// cluster. Without a fleet: section there is no NATS at all.
+//
+// # The bucket
+//
+// One entry per ban, key "<node>.<jail>.<addr>" (key.go): node is the node
+// that decided and published it, addr the banned prefix with '.' and ':'
+// written as '-' and its length always present ("203-0-113-7_32"), so that
+// prefix bans get keys of their own. The value (value.go) holds the decision
+// time, the absolute expiry, the deciding node (which must be the key's),
+// the origin host whose log showed the failures, the scope and the reason.
+// Entries are decoded, validated and refused with a count before anything
+// reaches the kernel.
+//
+// An unban is a tombstone "<node>._unban.<addr>": every enforcer lifts every
+// ban of the address decided before it, whoever decided it, and a resync or
+// restart never brings one back. The tombstone lives as long as the longest
+// ban it lifted.
+//
+// # Known traps, and what this package does about each
+//
+//   - kv.Put cannot carry a per-key TTL. Bans are published to the bucket's
+//     subject directly with a Nats-TTL header: whole seconds rounded up, at
+//     least 1 s (the server's minimum), computed from the absolute expiry at
+//     the moment of sending (so a ban that waited in the outbox gets the time
+//     it has left); permanent bans carry none (TestPropagationAndTTL).
+//   - Creating the bucket with LimitMarkerTTL turns AllowRollup on for good,
+//     and one "Nats-Rollup: all" header from any node wipes the bucket.
+//     The stream is created by this package (bucket.go): per-message TTL on,
+//     rollups off, purge and message deletion denied, no subject delete
+//     markers; an existing bucket that differs is refused
+//     (TestBucketRefusesWipes). Deletes are KV-Operation: DEL markers that
+//     carry a TTL of their own, so unbans do not grow the bucket forever.
+//   - After a server restart the client's watcher can stay silent for many
+//     seconds. Every (re)connect restarts the watch, and every watch starts
+//     with a full resync: the whole bucket is diffed against what is in
+//     force here (also every fleet.resync, default 5 min)
+//     (TestPartitionOutboxAndReconnectResync).
+//   - A node's credentials (NodePermissions) allow publishing only under
+//     "$KV.<bucket>.<node>.>" and reading the bucket; no purge, no stream
+//     update or delete (TestBucketRefusesWipes).
+//
+// # Enforcing
+//
+// The fleet's bans go through the same ban chain as local ones (a Journal
+// with Source "fleet:<node>:<origin>", then nft), so Restore and the nft
+// Guard put them back like any other. Each enforcer applies its own trust
+// rules (Node.verdict): its never-ban list (loopback, own addresses,
+// defaults.ignoreip, fleet.ignoreip), fleet.jails, fleet.maxbantime (longer
+// bans are cut to it), and fleet.ratecap: new bans per minute per deciding
+// node seen live; beyond it they are held, counted, and released as the cap
+// allows. The snapshot at start (a late joiner) is not capped: it is the
+// fleet's standing list. A ban of scope origin is applied only by the
+// enforcer named by its origin (fleet.origins maps syslog hostnames or
+// sender addresses to node names).
+//
+// Until sysban.Ban carries a prefix, bans are single addresses (/32, /128);
+// an entry with a shorter prefix is refused here with reason "prefix".
+//
+// # Offline
+//
+// Publishing never holds up the ban chain: batches are queued, and while
+// NATS is unreachable (or the queue is full) they go to the outbox, a bbolt
+// file beside the store, bounded by fleet.outbox and counted; it is flushed
+// oldest first on reconnect. An enforcer keeps its kernel set as it is and
+// resyncs on reconnect; the kernel expires bans on its own either way.
+package fleet
