@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/sysban/sysban/fleet"
 )
 
 // Daemon is what the control server needs from the running daemon. Every
@@ -80,6 +82,8 @@ type Status struct {
 	Listeners     []ListenerStatus `json:"listeners"`
 	Messages      uint64           `json:"messages"`    // messages handled by the pipeline
 	QueuedBans    int              `json:"queued_bans"` // bans decided and not yet kept (stored)
+	// Fleet is the fleet node's view; nil without a fleet section.
+	Fleet *fleet.Status `json:"fleet,omitempty"`
 }
 
 // JailSummary is one jail's line in Status.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -166,6 +167,16 @@ func TestFleetBanReachesEveryHost(t *testing.T) {
 	out, _ := f.b.cli("banned", fleetAttacker)
 	if !strings.Contains(out, "decided by node collector, origin hosta") {
 		t.Errorf("banned on host B:\n%s", out)
+	}
+
+	out, _ = f.b.cli("fleet", "status", "--json")
+	var st struct {
+		Connected bool                      `json:"connected"`
+		Applied   int                       `json:"applied"`
+		Bans      map[string]map[string]int `json:"bans"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || !st.Connected || st.Applied != 1 || st.Bans["collector"]["fleet"] != 1 {
+		t.Errorf("fleet status on host B: %v\n%s", err, out)
 	}
 
 	// Unban from host B: lifted everywhere, and still lifted after every

@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
+	"github.com/sysban/sysban/control"
 	"github.com/sysban/sysban/fleet"
 	"github.com/sysban/sysban/nft"
 	"github.com/sysban/sysban/pipeline"
@@ -134,4 +139,66 @@ func startFleet(ctx context.Context, cfg *config.Config, local *fleetLocal, neve
 		return nil, nil, err
 	}
 	return node, srv, nil
+}
+
+func cmdFleet(args []string, stdout, stderr io.Writer) int {
+	return defaultCtl().fleet(args, stdout, stderr)
+}
+
+// fleet is `sysban fleet status`: the daemon's fleet node, from Status.
+func (c ctl) fleet(args []string, stdout, stderr io.Writer) int {
+	f := newCtlFlags("fleet", "fleet status [--socket PATH] [--json]", stderr)
+	pos, ok := f.parse(args)
+	if !ok {
+		return 2
+	}
+	if len(pos) != 1 || pos[0] != "status" {
+		return f.usageErr(stderr, "want: fleet status")
+	}
+	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
+		st, err := cl.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Fleet == nil {
+			return errors.New("this sysban has no fleet section")
+		}
+		if f.json {
+			return printJSON(stdout, st.Fleet)
+		}
+		c.printFleet(stdout, *st.Fleet)
+		return nil
+	})
+}
+
+func (c ctl) printFleet(w io.Writer, s fleet.Status) {
+	var roles []string
+	if s.Decide {
+		roles = append(roles, "decide")
+	}
+	if s.Enforce {
+		roles = append(roles, "enforce")
+	}
+	servers := strings.Join(s.Servers, ",")
+	if s.Embedded != "" {
+		servers = strings.TrimPrefix(servers+",embedded "+s.Embedded, ",")
+	}
+	conn := "no"
+	if s.Connected {
+		conn = "yes (" + s.ConnectedTo + ")"
+	}
+	resync := "never"
+	if !s.LastResync.IsZero() {
+		resync = c.when(s.LastResync)
+	}
+	fmt.Fprintf(w, "node       %s (%s)\nservers    %s\nconnected  %s\nresync     %s\nlag        %.1f ms\n",
+		s.Name, strings.Join(roles, ", "), servers, conn, resync, s.LagSeconds*1000)
+	fmt.Fprintf(w, "outbox     %d\nheld       %d\npublished  %d\napplied    %d\nrefused    %s\nunbans     %d\n",
+		s.Outbox, s.Held, s.Published, s.Applied, droppedText(s.Refused), s.Unbans)
+	tw := newTable(w)
+	fmt.Fprintln(tw, "\nNODE\tFLEET\tORIGIN")
+	for _, node := range slices.Sorted(maps.Keys(s.Bans)) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", node, s.Bans[node][fleet.ScopeFleet], s.Bans[node][fleet.ScopeOrigin])
+	}
+	tw.Flush()
 }

@@ -83,6 +83,10 @@ func (s *service) Status(ctx context.Context) (control.Status, error) {
 			ParseErrors: l.ParseErrors, Connections: l.Connections,
 		})
 	}
+	if s.fleet != nil {
+		fs := s.fleet.Status()
+		st.Fleet = &fs
+	}
 	return st, nil
 }
 

@@ -1,0 +1,69 @@
+package fleet
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Status is what `sysban fleet status` shows.
+type Status struct {
+	Name        string    `json:"name"`
+	Decide      bool      `json:"decide"`
+	Enforce     bool      `json:"enforce"`
+	Servers     []string  `json:"servers"`
+	Embedded    string    `json:"embedded,omitempty"` // the embedded server's listen address
+	Connected   bool      `json:"connected"`
+	ConnectedTo string    `json:"connected_to,omitempty"`
+	LastResync  time.Time `json:"last_resync,omitzero"`
+	// LagSeconds is the last live ban's delay from decision to in force here.
+	LagSeconds float64 `json:"lag_seconds"`
+	// Bans counts the bucket's bans by deciding node and scope.
+	Bans      map[string]map[Scope]int `json:"bans"`
+	Unbans    int                      `json:"unbans"`
+	Outbox    int                      `json:"outbox"`
+	Held      int                      `json:"held"`
+	Published uint64                   `json:"published"`
+	Applied   uint64                   `json:"applied"`
+	Refused   map[string]uint64        `json:"refused"`
+}
+
+// Status reports the node's view of the fleet.
+func (n *Node) Status() Status {
+	st := Status{
+		Name: n.cfg.Name, Decide: n.cfg.Decide, Enforce: n.cfg.Enforce, Servers: n.cfg.Servers,
+		Connected: n.connected.Load(), Outbox: n.outbox.Len(),
+		Bans: map[string]map[Scope]int{}, Refused: map[string]uint64{},
+		Published: counter(n.stats.published), Applied: counter(n.stats.applied),
+	}
+	if n.cfg.Embedded != nil {
+		st.Embedded = n.cfg.Embedded.Listen
+	}
+	if st.Connected {
+		st.ConnectedTo = n.nc.ConnectedUrlRedacted()
+	}
+	for _, r := range []string{RefusedInvalid, RefusedProtected, RefusedJail, RefusedPrefix, RefusedRate} {
+		st.Refused[r] = counter(n.stats.refused.WithLabelValues(r))
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st.LastResync, st.LagSeconds, st.Held, st.Unbans = n.lastResync, n.lag.Seconds(), len(n.held), len(n.tombs)
+	for k, e := range n.entries {
+		m := st.Bans[k.Node]
+		if m == nil {
+			m = map[Scope]int{}
+			st.Bans[k.Node] = m
+		}
+		m[e.Value.Scope]++
+	}
+	return st
+}
+
+func counter(c prometheus.Counter) uint64 {
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return uint64(m.GetCounter().GetValue())
+}
