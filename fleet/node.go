@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -316,14 +317,22 @@ func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
 	}
 	snap := map[Key]Entry{}
 	tombs := map[netip.Prefix]time.Time{}
+	// A large bucket takes a while; what must not happen is a snapshot
+	// that stops making progress.
+	stall := time.NewTimer(snapshotStall)
+	defer stall.Stop()
 	for {
 		var e jetstream.KeyValueEntry
 		var ok bool
 		select {
 		case e, ok = <-w.Updates():
-		case <-wctx.Done():
+			stall.Reset(snapshotStall)
+		case <-stall.C:
 			_ = w.Stop()
-			return nil, fmt.Errorf("fleet: bucket snapshot: %w", wctx.Err())
+			return nil, fmt.Errorf("fleet: bucket snapshot: no entry for %v after %d", snapshotStall, len(snap))
+		case <-ctx.Done():
+			_ = w.Stop()
+			return nil, ctx.Err()
 		}
 		if !ok {
 			return nil, errors.New("fleet: watch closed during the snapshot")
@@ -344,8 +353,17 @@ func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
 	n.lastResync = n.now()
 	n.mu.Unlock()
 	n.log.Debug("fleet: resync", "entries", len(snap), "took", n.now().Sub(start))
+	if len(snap) >= 10000 {
+		// The snapshot's messages are garbage now; an enforce-only host
+		// should not sit on them.
+		debug.FreeOSMemory()
+	}
 	return w, nil
 }
+
+// snapshotStall is how long a resync waits for the next entry of the
+// bucket's snapshot before it gives up and retries.
+const snapshotStall = 10 * time.Second
 
 // readEntry decodes a bucket entry into entries or tombs; invalid ones are
 // counted and logged.
@@ -366,6 +384,13 @@ func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs m
 		return
 	}
 	entries[e.Key] = e
+}
+
+// kept is e as the node remembers it: the lines went to the store with the
+// ban and are not needed again.
+func kept(e Entry) Entry {
+	e.Value.Lines = nil
+	return e
 }
 
 func decodeTombstone(k Key, data []byte, now time.Time) (time.Time, error) {
@@ -453,6 +478,9 @@ func (n *Node) reconcile(ctx context.Context, snap map[Key]Entry, tombs map[neti
 			apply = append(apply, e)
 		}
 	}
+	for k, e := range snap {
+		snap[k] = kept(e)
+	}
 	n.mu.Lock()
 	n.entries, n.tombs = snap, tombs
 	n.held = map[Key]Entry{}
@@ -498,7 +526,7 @@ func (n *Node) live(ctx context.Context, e jetstream.KeyValueEntry) {
 	}
 	for k, en := range entries {
 		n.mu.Lock()
-		n.entries[k] = en
+		n.entries[k] = kept(en)
 		ok, reason := n.verdict(&en, now, n.tombs)
 		if ok && !n.allow(en.Key.Node, now) {
 			n.held[k] = en

@@ -24,14 +24,15 @@ type Publisher struct {
 // them.
 func (n *Node) Publisher(next sysban.Applier) *Publisher { return &Publisher{node: n, next: next} }
 
-// Apply implements sysban.Applier. The bans are published whatever next
-// returned: next's failure is this host's, the fleet still wants the ban.
+// Apply implements sysban.Applier. The bans are queued for the fleet
+// first, so that the other hosts do not wait for this host's fsync and
+// kernel write, and whatever next returns: next's failure is this host's,
+// the fleet still wants the ban.
 func (p *Publisher) Apply(ctx context.Context, bans []sysban.Ban) error {
-	err := p.next.Apply(ctx, bans)
 	if p.node.cfg.Decide {
 		p.node.publish(bans)
 	}
-	return err
+	return p.next.Apply(ctx, bans)
 }
 
 // publish queues bans for the fleet.

@@ -67,7 +67,15 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 		}
 		for _, b := range bans {
 			l.pl.MarkBanned(b)
-			l.log.Info("fleet ban", "jail", b.Jail, "addr", b.Addr, "source", src)
+		}
+		// One line per ban when they come one by one; a resync of
+		// thousands is one line (the fleet logs its own summary).
+		if len(bans) <= 10 {
+			for _, b := range bans {
+				l.log.Info("fleet ban", "jail", b.Jail, "addr", b.Addr, "source", src)
+			}
+		} else {
+			l.log.Info("fleet bans", "bans", len(bans), "source", src)
 		}
 	}
 	return errors.Join(errs...)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -63,51 +65,12 @@ func (b *bench) sectionLatency(ctx context.Context) error {
 
 	next := 0
 	measure := func(cond string, target time.Duration) error {
-		lat := make([]time.Duration, 0, b.opts.samples)
-		var polls int
-		var pollTime time.Duration
-		lost := 0
-		for range b.opts.samples {
-			a := probeAddr(next)
-			key := a.As4()
-			next++
-			msg := AppendWire(nil, time.Now(), Line{Prog: "benchprobe", PID: 1, Text: "bench probe failure from " + a.String()})
-			t0 := time.Now()
-			if _, err := pc.Write(msg); err != nil {
-				return fmt.Errorf("latency: send: %w", err)
-			}
-			found := false
-			for time.Since(t0) < 2*time.Second {
-				p0 := time.Now()
-				els, err := nc.GetSetElements(set)
-				pollTime += time.Since(p0)
-				polls++
-				if err != nil {
-					return fmt.Errorf("latency: %w", err)
-				}
-				if slices.ContainsFunc(els, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key[:]) }) {
-					found = true
-					break
-				}
-				time.Sleep(100 * time.Microsecond)
-			}
-			if !found {
-				lost++
-				continue
-			}
-			lat = append(lat, time.Since(t0))
+		r, err := probeLatency(nc, set, pc, next, b.opts.samples)
+		next += b.opts.samples
+		if err != nil {
+			return fmt.Errorf("latency %s: %w", cond, err)
 		}
-		if len(lat) == 0 {
-			return fmt.Errorf("latency %s: no probe was banned within 2 s", cond)
-		}
-		slices.Sort(lat)
-		p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
-		meanPoll := pollTime / time.Duration(max(polls, 1))
-		b.add(result{section: "latency", name: fmt.Sprintf("ban p50 / p99, %s", cond), target: fmt.Sprintf("p99 ≤ %s", target),
-			value: fmt.Sprintf("%s / %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)),
-			ratio: fmt.Sprintf("%.2f× target", float64(p99)/float64(target)), status: passIf(p99 <= target && lost == 0)})
-		b.add(result{section: "latency", name: "  samples, lost, poll read time", target: "-",
-			value: fmt.Sprintf("%d, %d", len(lat), lost), ratio: fmt.Sprintf("poll %s+0.1ms", meanPoll.Round(time.Microsecond)), status: "INFO"})
+		b.addLatency("latency", "ban p50 / p99, "+cond, target, r)
 		return nil
 	}
 	if err := measure("idle", 5*time.Millisecond); err != nil {
@@ -144,4 +107,65 @@ func (b *bench) sectionLatency(ctx context.Context) error {
 	b.add(result{section: "latency", name: "  background load actually sent", target: "100k/s",
 		value: si(rate(float64(loadSent), time.Since(t0))) + "/s", ratio: "-", status: "INFO"})
 	return nil
+}
+
+// latencies are the probe latencies of one condition, sorted.
+type latencies struct {
+	lat      []time.Duration
+	lost     int
+	meanPoll time.Duration
+}
+
+// probeLatency sends n probe messages (probe addresses from first on) to
+// pc, one at a time, and times each until its address is in set, read by
+// polling nc. A probe not in the set within 2 s is lost.
+func probeLatency(nc *nftables.Conn, set *nftables.Set, pc net.Conn, first, n int) (latencies, error) {
+	var r latencies
+	var polls int
+	var pollTime time.Duration
+	for i := range n {
+		a := probeAddr(first + i)
+		key := a.As4()
+		msg := AppendWire(nil, time.Now(), Line{Prog: "benchprobe", PID: 1, Text: "bench probe failure from " + a.String()})
+		t0 := time.Now()
+		if _, err := pc.Write(msg); err != nil {
+			return r, fmt.Errorf("send: %w", err)
+		}
+		found := false
+		for time.Since(t0) < 2*time.Second {
+			p0 := time.Now()
+			els, err := nc.GetSetElements(set)
+			pollTime += time.Since(p0)
+			polls++
+			if err != nil {
+				return r, err
+			}
+			if slices.ContainsFunc(els, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key[:]) }) {
+				found = true
+				break
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		if !found {
+			r.lost++
+			continue
+		}
+		r.lat = append(r.lat, time.Since(t0))
+	}
+	if len(r.lat) == 0 {
+		return r, errors.New("no probe was banned within 2 s")
+	}
+	slices.Sort(r.lat)
+	r.meanPoll = pollTime / time.Duration(max(polls, 1))
+	return r, nil
+}
+
+// addLatency adds the p50/p99 row of r against target and its detail row.
+func (b *bench) addLatency(section, name string, target time.Duration, r latencies) {
+	p50, p99 := r.lat[len(r.lat)/2], r.lat[min(len(r.lat)-1, len(r.lat)*99/100)]
+	b.add(result{section: section, name: name, target: fmt.Sprintf("p99 ≤ %s", target),
+		value: fmt.Sprintf("%s / %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)),
+		ratio: fmt.Sprintf("%.2f× target", float64(p99)/float64(target)), status: passIf(p99 <= target && r.lost == 0)})
+	b.add(result{section: section, name: "  samples, lost, poll read time", target: "-",
+		value: fmt.Sprintf("%d, %d", len(r.lat), r.lost), ratio: fmt.Sprintf("poll %s+0.1ms", r.meanPoll.Round(time.Microsecond)), status: "INFO"})
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+const fleetBenchPassword = "bench-fleet-password"
+
+// fleetProbeJail is the probe jail of the latency section, for both nodes.
+const fleetProbeJail = `
+filters:
+  benchprobe:
+    programs: [benchprobe]
+    failregex: ['^bench probe failure from <HOST>$']
+jails:
+  benchprobe: {enabled: true, maxretry: 1, findtime: 1h, bantime: 1h}
+`
+
+// sectionFleet measures the fleet (issue 10) with two real daemons in one
+// namespace, each with its own nftables table: a collector that decides
+// and runs the embedded NATS server, and an enforce-only host.
+//   - propagation: deciding message sent to the collector -> address in the
+//     enforcer's kernel set (p99 ≤ 5 ms idle);
+//   - late joiner: a new enforcer starting against 100,000 fleet bans has
+//     them all in its kernel set (≤ 2 s from exec);
+//   - memory: the enforcer's RSS holding them (≤ 30 MiB), and the
+//     collector's, which carries the embedded server.
+func (b *bench) sectionFleet(ctx context.Context) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	cdir := filepath.Join(b.dir, "fleet-collector")
+	coll, err := startDaemon(ctx, b.bin, ns, cdir, daemonConfig(cdir, fleetProbeJail+fmt.Sprintf(`
+fleet:
+  name: collector
+  roles: [decide]
+  password: %[1]s
+  embedded:
+    listen: 127.0.0.1:4222
+    maxmemorymib: 64
+    maxstoremib: 1024
+    nodes: ["collector=%[1]s", "host=%[1]s"]
+`, fleetBenchPassword)))
+	if err != nil {
+		return err
+	}
+	defer coll.stop()
+	host, err := b.startEnforcer(ctx, ns, filepath.Join(b.dir, "fleet-host"))
+	if err != nil {
+		return err
+	}
+	fd, err := ns.fd()
+	if err != nil {
+		host.stop()
+		return err
+	}
+	defer unix.Close(fd)
+	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		host.stop()
+		return fmt.Errorf("fleet: %w", err)
+	}
+	defer nc.CloseLasting()
+	set, err := nc.GetSetByName(&nftables.Table{Name: "sbfleet", Family: nftables.TableFamilyINet}, "benchprobe_v4")
+	if err != nil {
+		host.stop()
+		return fmt.Errorf("fleet: %w", err)
+	}
+	pc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		host.stop()
+		return fmt.Errorf("fleet: %w", err)
+	}
+	defer pc.Close()
+	// The enforcer's first resync is done once it logs connected; give
+	// the watch a moment to be live.
+	time.Sleep(300 * time.Millisecond)
+	r, err := probeLatency(nc, set, pc, 0, b.opts.samples)
+	host.stop()
+	if err != nil {
+		return fmt.Errorf("fleet propagation: %w", err)
+	}
+	b.addLatency("fleet", "propagation p50 / p99, idle, embedded", 5*time.Millisecond, r)
+
+	// Late joiner: the collector decides n more bans while no enforcer
+	// runs; a new one starts with an empty state.
+	n := b.opts.bans
+	uc, err := ns.dial("unixgram", filepath.Join(cdir, "syslog.sock"))
+	if err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	var buf []byte
+	first := b.opts.samples
+	for i := range n {
+		a := probeAddr(first + i)
+		buf = AppendWire(buf[:0], time.Now(), Line{Prog: "benchprobe", PID: 1, Text: "bench probe failure from " + a.String()})
+		if _, err := uc.Write(buf); err != nil {
+			uc.Close()
+			return fmt.Errorf("fleet: send: %w", err)
+		}
+	}
+	uc.Close()
+	total := float64(first + n)
+	if _, err := coll.settle(ctx, "sysban_fleet_published_total", "", total, time.Second, 300*time.Second); err != nil {
+		return fmt.Errorf("fleet: publishing %d bans: %w", n, err)
+	}
+	t0 := time.Now()
+	late, err := b.startEnforcer(ctx, ns, filepath.Join(b.dir, "fleet-late"))
+	if err != nil {
+		return err
+	}
+	defer late.stop()
+	var have int
+	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
+		els, err := nc.GetSetElements(set)
+		have = len(els)
+		return have >= int(total), err
+	})
+	took := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("fleet late joiner: %d of %.0f bans: %w", have, total, err)
+	}
+	b.add(result{section: "fleet", name: fmt.Sprintf("late joiner: %s bans in the kernel set", si(total)), target: "≤ 2 s",
+		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target; start %s", took.Seconds()/2, late.started.Round(time.Millisecond)), status: passIf(took <= 2*time.Second)})
+	time.Sleep(time.Second) // RSS after the resync settled
+	cur, peak, err := rss(late.pid())
+	if err != nil {
+		return err
+	}
+	const rssTarget = 30 << 20
+	b.add(result{section: "fleet", name: fmt.Sprintf("enforce-only RSS with %s fleet bans", si(total)), target: "≤ 30 MiB",
+		value: mib(cur), ratio: fmt.Sprintf("%.2f× target; HWM %s", float64(cur)/rssTarget, mib(peak)), status: passIf(cur <= rssTarget)})
+	ccur, cpeak, err := rss(coll.pid())
+	if err == nil {
+		b.add(result{section: "fleet", name: "collector RSS (embedded server, same bans)", target: "-",
+			value: mib(ccur), ratio: "HWM " + mib(cpeak), status: "INFO"})
+	}
+	return nil
+}
+
+// startEnforcer runs an enforce-only node in dir: no listeners, table
+// sbfleet, metrics on 9643.
+func (b *bench) startEnforcer(ctx context.Context, ns *netns, dir string) (*daemon, error) {
+	cfg := fmt.Sprintf(`
+listen: {udp: [], tcp: []}
+state: {dir: %q}
+control: {socket: %q}
+metrics: {listen: "127.0.0.1:9643"}
+nft: {table: sbfleet}
+log: {level: info}
+%s
+fleet: {name: host, roles: [enforce], servers: ["nats://127.0.0.1:4222"], password: %s}
+`, filepath.Join(dir, "state"), filepath.Join(dir, "control.sock"), fleetProbeJail, fleetBenchPassword)
+	d, err := startDaemon(ctx, b.bin, ns, dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = net.JoinHostPort("127.0.0.1", "9643")
+	return d, nil
+}
