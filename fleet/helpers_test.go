@@ -77,7 +77,7 @@ var testNodes = []string{"collector", "hosta", "hostb", "hostc"}
 
 // testServer starts an embedded server run by "collector" and returns its
 // config and the server.
-func testServer(t *testing.T, dir string) (*Config, *Server) {
+func testServer(t testing.TB, dir string) (*Config, *Server) {
 	t.Helper()
 	nodes := map[string]string{}
 	for _, n := range testNodes {
@@ -102,7 +102,7 @@ type testNode struct {
 }
 
 // startNode runs a node named name against url (or the embedded srv).
-func startNode(t *testing.T, c *Config, srv *Server) testNode {
+func startNode(t testing.TB, c *Config, srv *Server) testNode {
 	t.Helper()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)

@@ -156,7 +156,7 @@ state: {dir: %q}
 control: {socket: %q}
 metrics: {listen: "127.0.0.1:9643"}
 nft: {table: sbfleet}
-log: {level: info}
+log: {level: debug}
 %s
 fleet: {name: host, roles: [enforce], servers: ["nats://127.0.0.1:4222"], password: %s}
 `, filepath.Join(dir, "state"), filepath.Join(dir, "control.sock"), fleetProbeJail, fleetBenchPassword)
