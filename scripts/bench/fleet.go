@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -118,7 +119,6 @@ fleet:
 	if err != nil {
 		return err
 	}
-	defer late.stop()
 	var have int
 	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
 		els, err := nc.GetSetElements(set)
@@ -127,6 +127,7 @@ fleet:
 	})
 	took := time.Since(t0)
 	if err != nil {
+		late.stop()
 		return fmt.Errorf("fleet late joiner: %d of %.0f bans: %w", have, total, err)
 	}
 	b.add(result{section: "fleet", name: fmt.Sprintf("late joiner: %s bans in the kernel set", si(total)), target: "≤ 2 s",
@@ -134,11 +135,38 @@ fleet:
 	time.Sleep(time.Second) // RSS after the resync settled
 	cur, peak, err := rss(late.pid())
 	if err != nil {
+		late.stop()
 		return err
 	}
 	const rssTarget = 30 << 20
 	b.add(result{section: "fleet", name: fmt.Sprintf("enforce-only RSS with %s fleet bans", si(total)), target: "≤ 30 MiB",
 		value: mib(cur), ratio: fmt.Sprintf("%.2f× target; HWM %s", float64(cur)/rssTarget, mib(peak)), status: passIf(cur <= rssTarget)})
+	// Reboot of an enforcer: the kernel's table is gone, the store and the
+	// bucket hold the bans.
+	late.stop()
+	if err := ns.do(func() error { return exec.Command("nft", "delete", "table", "inet", "sbfleet").Run() }); err != nil {
+		return fmt.Errorf("fleet: drop the table: %w", err)
+	}
+	t0 = time.Now()
+	again, err := b.startEnforcer(ctx, ns, filepath.Join(b.dir, "fleet-late"))
+	if err != nil {
+		return err
+	}
+	defer again.stop()
+	if set, err = nc.GetSetByName(&nftables.Table{Name: "sbfleet", Family: nftables.TableFamilyINet}, "benchprobe_v4"); err != nil {
+		return fmt.Errorf("fleet: %w", err)
+	}
+	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
+		els, err := nc.GetSetElements(set)
+		have = len(els)
+		return have >= int(total), err
+	})
+	took = time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("fleet restart: %d of %.0f bans: %w", have, total, err)
+	}
+	b.add(result{section: "fleet", name: fmt.Sprintf("enforcer reboot: %s bans back in the kernel", si(total)), target: "≤ 2 s",
+		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target", took.Seconds()/2), status: passIf(took <= 2*time.Second)})
 	ccur, cpeak, err := rss(coll.pid())
 	if err == nil {
 		b.add(result{section: "fleet", name: "collector RSS (embedded server, same bans)", target: "-",
