@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -38,5 +39,11 @@ func BenchmarkLateJoiner100k(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		b.ReportMetric(time.Since(t0).Seconds(), "s/join")
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MiB-heap-before-GC")
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "MiB-heap-live")
 	}
 }

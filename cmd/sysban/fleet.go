@@ -54,32 +54,47 @@ type fleetLocal struct {
 	log     *slog.Logger
 }
 
+// ApplyFleet puts fleet bans in the kernel first and records them after,
+// the reverse of the Journal's order: the bucket, not this store, is where
+// a fleet ban lives, so a ban lost between the two comes back at the next
+// resync, and a late joiner's 100k bans reach the kernel without waiting
+// for the store. The store still records them (in chunks, to bound the
+// transaction's memory), so that Restore and the Guard put them back after
+// a reboot before NATS is even reachable.
 func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
-	bySource := map[string][]sysban.Ban{}
-	for _, e := range es {
-		src := fleetSourceOf(e)
-		bySource[src] = append(bySource[src], e.Ban())
+	bans := make([]sysban.Ban, len(es))
+	recs := make([]store.Record, len(es))
+	for i, e := range es {
+		bans[i] = e.Ban()
+		recs[i] = store.Record{Ban: bans[i], Source: fleetSourceOf(e)}
 	}
 	var errs []error
-	for src, bans := range bySource {
-		if err := store.NewJournal(l.store, l.backend, store.WithSource(src)).Apply(ctx, bans); err != nil {
-			errs = append(errs, err)
+	if err := l.backend.Apply(ctx, bans); err != nil {
+		errs = append(errs, fmt.Errorf("fleet: kernel: %w", err))
+	}
+	for chunk := range slices.Chunk(recs, fleetRecordChunk) {
+		if err := l.store.Record(chunk); err != nil {
+			errs = append(errs, fmt.Errorf("fleet: store: %w", err))
+			break
 		}
-		for _, b := range bans {
-			l.pl.MarkBanned(b)
+	}
+	for _, b := range bans {
+		l.pl.MarkBanned(b)
+	}
+	// One line per ban when they come one by one; a resync of thousands
+	// is one line (the fleet logs its own summary).
+	if len(es) <= 10 {
+		for _, e := range es {
+			l.log.Info("fleet ban", "jail", e.Key.Jail, "addr", e.Key.Prefix.Addr(), "source", fleetSourceOf(e))
 		}
-		// One line per ban when they come one by one; a resync of
-		// thousands is one line (the fleet logs its own summary).
-		if len(bans) <= 10 {
-			for _, b := range bans {
-				l.log.Info("fleet ban", "jail", b.Jail, "addr", b.Addr, "source", src)
-			}
-		} else {
-			l.log.Info("fleet bans", "bans", len(bans), "source", src)
-		}
+	} else {
+		l.log.Info("fleet bans", "bans", len(es))
 	}
 	return errors.Join(errs...)
 }
+
+// fleetRecordChunk bounds one store transaction of fleet bans.
+const fleetRecordChunk = 10000
 
 func (l *fleetLocal) InForce(now time.Time) ([]fleet.Applied, error) {
 	due, err := l.store.Due(now)
