@@ -335,3 +335,20 @@ listen:
 		}
 	}
 }
+
+// parseCase loads yaml with env as one table case: with wantErr, it checks
+// the error and returns nil; without, it fails on an error.
+func parseCase(t *testing.T, yaml string, env []string, wantErr string) *Config {
+	t.Helper()
+	cfg, err := Parse("test.yaml", []byte(yaml), env)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("error %v, want one containing %q", err, wantErr)
+		}
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
