@@ -59,9 +59,9 @@
 // rules (Node.verdict): its never-ban list (loopback, own addresses,
 // defaults.ignoreip, fleet.ignoreip), fleet.jails, fleet.maxbantime (longer
 // bans are cut to it), and fleet.ratecap: new bans per minute per deciding
-// node seen live; beyond it they are held, counted, and released as the cap
-// allows. The snapshot at start (a late joiner) is not capped: it is the
-// fleet's standing list. A ban of scope origin is applied only by the
+// node; beyond it they are held, counted, and released as the cap allows,
+// live or at a later resync. Only the first snapshot after start (a late
+// joiner) is not capped: it is the fleet's standing list. A ban of scope origin is applied only by the
 // enforcer named by its origin (fleet.origins maps syslog hostnames or
 // sender addresses to node names).
 //

@@ -102,18 +102,22 @@ type testNode struct {
 }
 
 // startNode runs a node named name against url (or the embedded srv).
-func startNode(t testing.TB, c *Config, srv *Server) testNode {
+func startNode(t testing.TB, c *Config, srv *Server, tune ...func(*Options)) testNode {
 	t.Helper()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	local := newMemLocal()
-	n, err := New(context.Background(), Options{
+	o := Options{
 		Config: c, Local: local, Server: srv,
 		EnabledJails: []string{"sshd", "postfix"},
 		OutboxPath:   filepath.Join(t.TempDir(), OutboxFile),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range tune {
+		f(&o)
+	}
+	n, err := New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

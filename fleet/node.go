@@ -88,6 +88,7 @@ type Node struct {
 	held       map[Key]Entry              // over the rate cap
 	rate       map[string]*rateWindow     // per deciding node
 	lastResync time.Time
+	synced     bool // the first snapshot has been applied
 	lag        time.Duration
 }
 
@@ -499,7 +500,27 @@ func (n *Node) reconcile(ctx context.Context, snap map[Key]Entry, tombs map[neti
 	}
 	n.mu.Lock()
 	n.entries, n.tombs = snap, tombs
+	wasHeld := n.held
 	n.held = map[Key]Entry{}
+	if n.synced {
+		// Only the first snapshot (the fleet's standing list when this
+		// node starts) is exempt from the rate cap; later resyncs must
+		// not release what the cap held.
+		now := n.now()
+		kept := apply[:0]
+		for _, e := range apply {
+			if n.allow(e.Key.Node, now) {
+				kept = append(kept, e)
+			} else {
+				n.held[e.Key] = e
+				if _, counted := wasHeld[e.Key]; !counted {
+					n.stats.refused.WithLabelValues(RefusedRate).Inc()
+				}
+			}
+		}
+		apply = kept
+	}
+	n.synced = true
 	n.mu.Unlock()
 	var errs []error
 	if len(lift) > 0 {

@@ -148,7 +148,9 @@ func TestTrust(t *testing.T) {
 	bc.Jails = []string{"sshd"}
 	bc.MaxBanTime = time.Hour
 	bc.RateCap = 5
-	b := startNode(t, bc, srv)
+	// A clock that stays inside one minute: the cap's window.
+	frozen := time.Now().Add(time.Second)
+	b := startNode(t, bc, srv, func(o *Options) { o.Now = func() time.Time { return frozen } })
 	eventually(t, "hostb connected", func() bool { return b.connected.Load() })
 	time.Sleep(100 * time.Millisecond) // the snapshot is exempt from the cap; these are live
 
@@ -185,6 +187,16 @@ func TestTrust(t *testing.T) {
 	b.mu.Unlock()
 	if held != 6 {
 		t.Errorf("held = %d, want 6", held)
+	}
+	// A later resync does not release what the cap holds.
+	before := counterValue(t, b.stats.resyncs)
+	b.kick(b.resync)
+	eventually(t, "resync", func() bool { return counterValue(t, b.stats.resyncs) > before })
+	b.mu.Lock()
+	held = len(b.held)
+	b.mu.Unlock()
+	if got := b.local.len(); got != 5 || held != 6 || refused(RefusedRate) != 6 {
+		t.Errorf("after a resync: %d applied, %d held, %v counted; want 5, 6, 6", got, held, refused(RefusedRate))
 	}
 }
 
