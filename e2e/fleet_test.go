@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -99,7 +100,11 @@ jails:
 
 // start runs the collector (decides, embedded server) and both hosts
 // (enforce only, no listeners, no jails of their own besides the set).
-func (f *fleetNet) start(scope string) {
+func (f *fleetNet) start(scope string) { f.startWith(scope, false) }
+
+// startWith is start; with aDecides, host A also decides from its own
+// TCP listener on 127.0.0.1:5514.
+func (f *fleetNet) startWith(scope string, aDecides bool) {
 	f.t.Helper()
 	f.collector.start(f.config(f.collector, fmt.Sprintf(`
 listen:
@@ -117,19 +122,42 @@ fleet:
     nodes: ["collector=%s", "hosta=%s", "hostb=%s"]
 `, fleetCollector, fleetJails, fleetPassword, scope, fleetCollector, fleetPassword, fleetPassword, fleetPassword)))
 	for _, h := range []struct {
-		w    *world
-		name string
-	}{{f.a, "hosta"}, {f.b, "hostb"}} {
+		w      *world
+		name   string
+		decide bool
+	}{{f.a, "hosta", aDecides}, {f.b, "hostb", false}} {
+		listen, roles := "{udp: [], tcp: []}", "[enforce]"
+		if h.decide {
+			listen, roles = `{udp: [], tcp: ["127.0.0.1:5514"]}`, "[decide, enforce]"
+		}
 		h.w.start(f.config(h.w, fmt.Sprintf(`
-listen: {udp: [], tcp: []}
+listen: %s
 %s
 fleet:
   name: %s
-  roles: [enforce]
+  roles: %s
   servers: ["nats://%s:4222"]
   password: %s
-`, fleetJails, h.name, fleetCollector, fleetPassword)))
+`, listen, fleetJails, h.name, roles, fleetCollector, fleetPassword)))
 	}
+}
+
+// fleetStatus is the part of `sysban fleet status --json` the tests read.
+type fleetStatus struct {
+	Connected bool                      `json:"connected"`
+	Applied   int                       `json:"applied"`
+	Outbox    int                       `json:"outbox"`
+	Bans      map[string]map[string]int `json:"bans"`
+}
+
+func fleetStatusOf(t *testing.T, w *world) fleetStatus {
+	t.Helper()
+	out, _ := w.cli("fleet", "status", "--json")
+	var st fleetStatus
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("fleet status: %v\n%s", err, out)
+	}
+	return st
 }
 
 // attackFromA writes sshd failures of addr to host A's rsyslog, which
@@ -169,14 +197,8 @@ func TestFleetBanReachesEveryHost(t *testing.T) {
 		t.Errorf("banned on host B:\n%s", out)
 	}
 
-	out, _ = f.b.cli("fleet", "status", "--json")
-	var st struct {
-		Connected bool                      `json:"connected"`
-		Applied   int                       `json:"applied"`
-		Bans      map[string]map[string]int `json:"bans"`
-	}
-	if err := json.Unmarshal([]byte(out), &st); err != nil || !st.Connected || st.Applied != 1 || st.Bans["collector"]["fleet"] != 1 {
-		t.Errorf("fleet status on host B: %v\n%s", err, out)
+	if st := fleetStatusOf(t, f.b); !st.Connected || st.Applied != 1 || st.Bans["collector"]["fleet"] != 1 {
+		t.Errorf("fleet status on host B: %+v", st)
 	}
 
 	// Unban from host B: lifted everywhere, and still lifted after every
@@ -213,4 +235,35 @@ func TestFleetScopeOrigin(t *testing.T) {
 	if f.b.isBanned("sshd_v4", fleetAttacker) {
 		t.Error("a ban of scope origin from host A's log landed on host B")
 	}
+}
+
+// Partition: host A, a decider, loses its link to the collector's NATS,
+// bans 1,000 addresses from its own logs meanwhile, and when the link is
+// back every one of them reaches host B's kernel.
+func TestFleetPartitionOutbox(t *testing.T) {
+	f := newFleetNet(t)
+	f.startWith("", true)
+	f.a.waitFor("host A connected", 10*time.Second, func() bool { return fleetStatusOf(t, f.a).Connected })
+	link := fmt.Sprintf("sbfa%dh", worldSeq.Load())
+	f.a.inSrv("ip", "link", "set", link, "down")
+
+	const n = 1000
+	var lines bytes.Buffer
+	stamp := time.Now().Format(time.Stamp)
+	for i := range n {
+		addr := fmt.Sprintf("10.99.%d.%d", i/250, i%250+1)
+		for p := range 3 {
+			fmt.Fprintf(&lines, "<38>%s hosta sshd[1]: Failed password for root from %s port %d ssh2\n", stamp, addr, 40000+p)
+		}
+	}
+	if err := sendTCP(f.a.srv, "127.0.0.1:5514", lines.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	f.a.waitFor("1,000 bans queued in host A's outbox", 60*time.Second, func() bool { return fleetStatusOf(t, f.a).Outbox == n })
+	if got := len(f.b.banned("sysban", "sshd_v4")); got != 0 {
+		t.Fatalf("host B got %d bans through a cut link", got)
+	}
+	f.a.inSrv("ip", "link", "set", link, "up")
+	f.b.waitFor("all 1,000 on host B", 60*time.Second, func() bool { return len(f.b.banned("sysban", "sshd_v4")) == n })
+	f.a.waitFor("host A's outbox empty", 30*time.Second, func() bool { return fleetStatusOf(t, f.a).Outbox == 0 })
 }

@@ -166,6 +166,10 @@ func (n *Node) connect() error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectBufSize(-1), // publications wait in the outbox, not in memory
+		// A link that dies without a FIN or RST is noticed within ~6 s,
+		// which restarts the watch with a resync on reconnect.
+		nats.PingInterval(2 * time.Second),
+		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(*nats.Conn) { n.onConnect("connected") }),
 		nats.ReconnectHandler(func(*nats.Conn) { n.onConnect("reconnected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

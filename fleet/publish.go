@@ -95,9 +95,11 @@ func (n *Node) publishLoop(ctx context.Context) {
 				}
 			}
 		case ps := <-n.pubCh:
+			// Behind a failed send (a link that died without the client
+			// noticing yet), batches go straight to the outbox: each
+			// would otherwise wait out the ack timeout in turn.
 			if !n.connected.Load() || n.outbox.Len() > 0 {
 				n.toOutbox(ps)
-				n.flushOutbox(ctx)
 				continue
 			}
 			if failed := n.send(ctx, ps); len(failed) > 0 {
