@@ -20,6 +20,9 @@ type Publisher struct {
 	next sysban.Applier
 }
 
+// Decides reports whether this node publishes its bans.
+func (n *Node) Decides() bool { return n.cfg.Decide }
+
 // Publisher returns the chain link that publishes bans after next applied
 // them.
 func (n *Node) Publisher(next sysban.Applier) *Publisher { return &Publisher{node: n, next: next} }

@@ -94,6 +94,7 @@ func (m *Main) Check() int {
 		fmt.Fprintf(m.Stdout, "nflog   group=%d rate=%d/s snaplen=%d banned=%v trapports=tcp%v,udp%v\n",
 			n.Group, n.Rate, n.Snaplen, n.Banned, n.TrapTCP, n.TrapUDP)
 	}
+	checkFleet(m.Stdout, cfg.Fleet)
 	return 0
 }
 
@@ -186,25 +187,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("list interface addresses: %w", err)
 	}
 	journal := store.NewJournal(st, backend)
-	// The fleet (no section: nil, and no NATS at all): bans this host
-	// decides are published after the journal kept them; the fleet's bans
-	// come back in through a journal of their own (fleetLocal).
-	fleetLocal := &fleetLocal{store: st, backend: backend, log: logger.With("component", "fleet")}
-	fleetNode, fleetServer, err := startFleet(ctx, cfg, fleetLocal, protected, reg, logger.With("component", "fleet"))
+	// The fleet (no section: no NATS at all): bans this host decides are
+	// published beside the journal; the fleet's bans come in through
+	// fleetLocal.
+	fr, err := startFleet(ctx, cfg, st, backend, protected, reg, logger.With("component", "fleet"))
 	if err != nil {
 		return err
 	}
-	if fleetServer != nil {
-		defer fleetServer.Close()
-	}
-	var next sysban.Applier = journal
-	if fleetNode != nil {
-		defer fleetNode.Close()
-		if cfg.Fleet.Decide {
-			next = fleetNode.Publisher(journal)
-		}
-	}
-	chain := &announcer{next: next, notifier: notifier, host: host}
+	defer fr.close()
+	chain := &announcer{next: fr.publisher(journal), notifier: notifier, host: host}
 	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
 		Logger:    logger.With("component", "pipeline"),
@@ -213,7 +204,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return &configError{err}
 	}
-	fleetLocal.pl = pl
+	fr.local.pl = pl
 	if due, err := st.Due(time.Now()); err == nil {
 		for _, r := range due {
 			pl.MarkBanned(r.Ban)
@@ -280,7 +271,7 @@ func (m *Main) Run(ctx context.Context) error {
 		notifier:   notifier,
 		host:       host,
 		cfg:        cfg,
-		fleet:      fleetNode,
+		fleet:      fr.node,
 		lastReload: control.ReloadResult{OK: true, Time: started, Sources: cfg.Sources, Jails: jailNames(cfg)},
 	}
 	if watcher != nil {
@@ -339,12 +330,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 	go svc.housekeeping(svcCtx, cfg.State.PurgeAge)
-	fleetDone := make(chan struct{})
-	if fleetNode != nil {
-		go func() { defer close(fleetDone); _ = fleetNode.Run(svcCtx) }()
-	} else {
-		close(fleetDone)
-	}
+	fr.start(svcCtx)
 	go sd.runWatchdog(svcCtx, workerHealth(pl), logger.With("component", "systemd"))
 
 	hup := make(chan os.Signal, 1)
@@ -413,7 +399,7 @@ loop:
 		}
 	}
 	stopSvc()
-	<-fleetDone // its outbox is written before the node closes
+	fr.wait() // its outbox is written before the node closes
 	svc.logCounters()
 	logger.Info("sysban stopped; bans stay in the kernel and the store", "table", "inet "+cfg.NFT.Table)
 	return runErr

@@ -130,38 +130,76 @@ func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {
 	return errors.Join(errs...)
 }
 
-// startFleet starts the embedded server (if any) and the fleet node; both
-// nil when the config has no fleet section.
-func startFleet(ctx context.Context, cfg *config.Config, local *fleetLocal, never []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*fleet.Node, *fleet.Server, error) {
+// fleetRun is the daemon's fleet: the embedded server and the node, all
+// nil without a fleet section (every method is then a no-op).
+type fleetRun struct {
+	node   *fleet.Node
+	server *fleet.Server
+	local  *fleetLocal
+	done   chan struct{}
+}
+
+// startFleet starts the embedded server (if any) and the fleet node.
+func startFleet(ctx context.Context, cfg *config.Config, st *store.Store, backend *nft.Backend, never []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*fleetRun, error) {
+	fr := &fleetRun{local: &fleetLocal{store: st, backend: backend, log: logger}, done: make(chan struct{})}
 	fc := cfg.Fleet
 	if fc == nil {
-		return nil, nil, nil
+		close(fr.done)
+		return fr, nil
 	}
-	var srv *fleet.Server
 	if fc.Embedded != nil {
 		var err error
-		if srv, err = fleet.StartServer(fc); err != nil {
-			return nil, nil, err
+		if fr.server, err = fleet.StartServer(fc); err != nil {
+			return nil, err
 		}
 		logger.Info("fleet: embedded NATS server started", "listen", fc.Embedded.Listen, "store", fc.Embedded.StoreDir)
 	}
 	node, err := fleet.New(ctx, fleet.Options{
 		Config:       fc,
-		Local:        local,
+		Local:        fr.local,
 		Never:        append(never, cfg.Defaults.IgnoreIP...),
 		EnabledJails: jailNames(cfg),
 		OutboxPath:   filepath.Join(cfg.State.Dir, fleet.OutboxFile),
-		Server:       srv,
+		Server:       fr.server,
 		Registerer:   reg,
 		Logger:       logger,
 	})
 	if err != nil {
-		if srv != nil {
-			srv.Close()
+		if fr.server != nil {
+			fr.server.Close()
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return node, srv, nil
+	fr.node = node
+	return fr, nil
+}
+
+// publisher is the chain link after the announcer: next, or next with the
+// fleet publishing beside it on a deciding node.
+func (fr *fleetRun) publisher(next sysban.Applier) sysban.Applier {
+	if fr.node == nil || !fr.node.Decides() {
+		return next
+	}
+	return fr.node.Publisher(next)
+}
+
+// start runs the node until ctx is done; wait waits for that.
+func (fr *fleetRun) start(ctx context.Context) {
+	if fr.node == nil {
+		return
+	}
+	go func() { defer close(fr.done); _ = fr.node.Run(ctx) }()
+}
+
+func (fr *fleetRun) wait() { <-fr.done }
+
+func (fr *fleetRun) close() {
+	if fr.node != nil {
+		fr.node.Close()
+	}
+	if fr.server != nil {
+		fr.server.Close()
+	}
 }
 
 func cmdFleet(args []string, stdout, stderr io.Writer) int {
@@ -224,4 +262,17 @@ func (c ctl) printFleet(w io.Writer, s fleet.Status) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", node, s.Bans[node][fleet.ScopeFleet], s.Bans[node][fleet.ScopeOrigin])
 	}
 	tw.Flush()
+}
+
+// checkFleet is `sysban check`'s line for the fleet section, if any.
+func checkFleet(w io.Writer, f *fleet.Config) {
+	if f == nil {
+		return
+	}
+	embedded := "-"
+	if f.Embedded != nil {
+		embedded = f.Embedded.Listen
+	}
+	fmt.Fprintf(w, "fleet   name=%s decide=%v enforce=%v servers=%v embedded=%s scope=%v\n",
+		f.Name, f.Decide, f.Enforce, f.Servers, embedded, f.Scope)
 }
