@@ -27,6 +27,7 @@ const (
 
 type fleetNet struct {
 	t                   *testing.T
+	seq                 int64 // in the namespace and link names
 	lan, attacker       string
 	collector, a, b     *world
 	collectorConfig     string
@@ -41,7 +42,7 @@ func newFleetNet(t *testing.T) *fleetNet {
 	}
 	n := worldSeq.Add(1)
 	pid := os.Getpid()
-	f := &fleetNet{t: t, lan: fmt.Sprintf("sbflan%d-%d", pid, n), attacker: fmt.Sprintf("sbfatk%d-%d", pid, n)}
+	f := &fleetNet{t: t, seq: n, lan: fmt.Sprintf("sbflan%d-%d", pid, n), attacker: fmt.Sprintf("sbfatk%d-%d", pid, n)}
 	host := func(name string) *world {
 		w := &world{t: t, srv: fmt.Sprintf("sbf%s%d-%d", name, pid, n), out: f.attacker, dir: t.TempDir()}
 		w.control = filepath.Join(w.dir, "control.sock")
@@ -244,7 +245,7 @@ func TestFleetPartitionOutbox(t *testing.T) {
 	f := newFleetNet(t)
 	f.startWith("", true)
 	f.a.waitFor("host A connected", 10*time.Second, func() bool { return fleetStatusOf(t, f.a).Connected })
-	link := fmt.Sprintf("sbfa%dh", worldSeq.Load())
+	link := fmt.Sprintf("sbfa%dh", f.seq)
 	f.a.inSrv("ip", "link", "set", link, "down")
 
 	const n = 1000
