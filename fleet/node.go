@@ -166,8 +166,8 @@ func (n *Node) connect() error {
 		// which restarts the watch with a resync on reconnect.
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(3),
-		nats.ConnectHandler(func(*nats.Conn) { n.onConnect("connected") }),
-		nats.ReconnectHandler(func(*nats.Conn) { n.onConnect("reconnected") }),
+		nats.ConnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "connected") }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "reconnected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.connected.Store(false)
 			n.log.Warn("fleet: NATS connection lost; banning locally, queueing publications", "err", err)
@@ -195,7 +195,7 @@ func (n *Node) connect() error {
 	}
 	n.nc = nc
 	if nc.IsConnected() {
-		n.onConnect("connected")
+		n.onConnect(nc, "connected")
 	}
 	if n.js, err = jetstream.New(nc); err != nil {
 		return err
@@ -203,11 +203,13 @@ func (n *Node) connect() error {
 	return nil
 }
 
-func (n *Node) onConnect(what string) {
+// onConnect runs on the client's callback goroutine, possibly before
+// connect has stored n.nc: it uses the conn it is handed.
+func (n *Node) onConnect(nc *nats.Conn, what string) {
 	if n.connected.Swap(true) {
 		return
 	}
-	n.log.Info("fleet: NATS "+what, "server", n.nc.ConnectedUrlRedacted())
+	n.log.Info("fleet: NATS "+what, "server", nc.ConnectedUrlRedacted())
 	n.kick(n.resync)
 	n.kick(n.flush)
 }
