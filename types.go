@@ -26,7 +26,53 @@ type Message struct {
 	// StructuredData is RFC 5424 SD: SD-ID -> param -> value. Nil when absent.
 	StructuredData map[string]map[string]string
 	Text           string // the MSG part; invalid UTF-8 is kept as received
+
+	// Origin is who wrote the message, as far as something other than
+	// the message's own text vouches for it (the kernel, or a trusted
+	// forwarder passing on what the kernel told it).
+	Origin Origin
 }
+
+// Vouch says who vouches for an Origin's fields.
+type Vouch uint8
+
+const (
+	// VouchNone: nobody; the sender is unknown (UDP, a remote host, a
+	// forwarder that relayed the line without its properties).
+	VouchNone Vouch = iota
+	// VouchSocket: the kernel, for the socket sysban read the message
+	// from (SCM_CREDENTIALS or SO_PEERCRED on unix sockets, the owner of
+	// the peer socket from sock_diag on loopback TCP).
+	VouchSocket
+	// VouchForwarder: a trusted forwarder's structured data
+	// ([sysban@32473 ...]), carrying what the kernel told it.
+	VouchForwarder
+)
+
+func (v Vouch) String() string {
+	switch v {
+	case VouchSocket:
+		return "socket"
+	case VouchForwarder:
+		return "forwarder"
+	}
+	return "none"
+}
+
+// Origin is the process that wrote a message. UID, GID and PID are -1
+// when the voucher did not say; every field is meaningless under
+// VouchNone (use Known). Exe is the executable's path, Comm the kernel's
+// short process name, Unit the systemd unit (journald's _SYSTEMD_UNIT).
+type Origin struct {
+	Vouched       Vouch
+	UID, GID, PID int64
+	Exe           string
+	Comm          string
+	Unit          string
+}
+
+// Known reports whether anybody vouches for the origin.
+func (o Origin) Known() bool { return o.Vouched != VouchNone }
 
 // Failure is one authentication failure (or probe) a filter found: the jail
 // that counts it, the offending address and the line that showed it.

@@ -16,12 +16,19 @@ const maxMessageSizeDefault = 64 << 10
 const (
 	ReasonSenderNotAllowed = "sender_not_allowed"
 	ReasonTooLarge         = "too_large"
-	ReasonConnectionLimit  = "connection_limit"
-	ReasonEmpty            = "empty"
-	ReasonGarbage          = "garbage" // stream bytes that were not a frame
-	// ReasonSourceConnectionLimit: a tcp/tls connection over
-	// Options.MaxConnectionsPerSource, closed at accept.
+	// ReasonConnectionLimit: a stream connection evicted (closed) to make
+	// room for a new one at Options.MaxConnections: the one that had gone
+	// longest without a complete frame.
+	ReasonConnectionLimit = "connection_limit"
+	ReasonEmpty           = "empty"
+	ReasonGarbage         = "garbage" // stream bytes that were not a frame
+	// ReasonSourceConnectionLimit: a tcp/tls connection evicted at
+	// Options.MaxConnectionsPerSource for its source (address, and on
+	// loopback the peer's uid): that source's connection silent longest.
 	ReasonSourceConnectionLimit = "source_connection_limit"
+	// ReasonFirstFrameTimeout: a stream connection closed because no
+	// complete frame arrived within Options.FirstFrameTimeout.
+	ReasonFirstFrameTimeout = "first_frame_timeout"
 	// ReasonFrameTimeout: a stream connection closed because a frame did
 	// not complete within Options.FrameTimeout (slowloris).
 	ReasonFrameTimeout = "frame_timeout"

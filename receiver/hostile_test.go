@@ -70,32 +70,61 @@ func startWith(t *testing.T, specs []ListenerSpec, h Handler, opts Options) *Rec
 	return r
 }
 
-func TestTCPPerSourceLimit(t *testing.T) {
+// At the per-source bound a new connection evicts that source's
+// connection silent longest; other sources keep theirs.
+func TestTCPPerSourceLimitEvictsSilentLongest(t *testing.T) {
 	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{MaxConnectionsPerSource: 2})
 	addr := rr.r.Addrs()[0]
 	a := dialFrom(t, "tcp", "127.0.0.1", addr)
-	dialFrom(t, "tcp", "127.0.0.1", addr)
-	waitFor(t, "two connections", func() bool { return rr.stats(0).Connections == 2 })
-	if over := dialFrom(t, "tcp", "127.0.0.1", addr); !closedByServer(over) {
-		t.Fatal("third connection from one source stayed open")
+	b := dialFrom(t, "tcp", "127.0.0.1", addr)
+	other := dialFrom(t, "tcp", "127.0.0.2", addr)
+	waitFor(t, "three connections", func() bool { return rr.stats(0).Connections == 3 })
+	// a speaks after b connected: b is now the one silent longest.
+	a.Write([]byte("<13>a\n"))
+	rr.c.waitN(t, 1)
+	c := dialFrom(t, "tcp", "127.0.0.1", addr)
+	if !closedByServer(b) {
+		t.Fatal("the silent connection was not evicted")
 	}
 	if got := rr.stats(0).Dropped[ReasonSourceConnectionLimit]; got != 1 {
 		t.Errorf("source_connection_limit = %d, want 1", got)
 	}
-	// Another source is not held back by the first one's limit.
-	other := dialFrom(t, "tcp", "127.0.0.2", addr)
+	c.Write([]byte("<13>c\n"))
+	a.Write([]byte("<13>a2\n"))
 	other.Write([]byte("<13>other\n"))
-	if m := rr.c.waitN(t, 1)[0]; m.Sender.Addr() != netip.MustParseAddr("127.0.0.2") {
-		t.Errorf("sender = %v", m.Sender)
+	msgs := rr.c.waitN(t, 4)
+	texts := map[string]bool{}
+	for _, m := range msgs {
+		texts[m.Text] = true
 	}
-	// A closed connection gives its slot back.
-	a.Close()
-	waitFor(t, "the slot to be released", func() bool { return rr.stats(0).Connections == 2 })
-	again := dialFrom(t, "tcp", "127.0.0.1", addr)
-	again.Write([]byte("<13>again\n"))
-	rr.c.waitN(t, 2)
-	if st := rr.stats(0); st.Dropped[ReasonConnectionLimit] != 0 || st.Dropped[ReasonSourceConnectionLimit] != 1 {
-		t.Errorf("dropped = %v", st.Dropped)
+	if !texts["c"] || !texts["a2"] || !texts["other"] {
+		t.Errorf("messages after the eviction: %v", texts)
+	}
+	if st := rr.stats(0); st.Dropped[ReasonConnectionLimit] != 0 || st.Connections != 3 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// A connection that never sends a complete frame is closed after
+// FirstFrameTimeout; one that did is kept until IdleTimeout.
+func TestTCPFirstFrameTimeout(t *testing.T) {
+	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{FirstFrameTimeout: 100 * time.Millisecond})
+	addr := rr.r.Addrs()[0]
+	talker := dialFrom(t, "tcp", "127.0.0.1", addr)
+	talker.Write([]byte("<13>hello\n"))
+	rr.c.waitN(t, 1)
+	silent := dialFrom(t, "tcp", "127.0.0.1", addr)
+	partial := dialFrom(t, "tcp", "127.0.0.1", addr)
+	partial.Write([]byte("<13>never ends"))
+	if !closedByServer(silent) || !closedByServer(partial) {
+		t.Fatal("a connection without a complete frame outlived FirstFrameTimeout")
+	}
+	if got := rr.stats(0).Dropped[ReasonFirstFrameTimeout]; got != 2 {
+		t.Errorf("first_frame_timeout = %d, want 2", got)
+	}
+	talker.Write([]byte("<13>still here\n"))
+	if m := rr.c.waitN(t, 2)[1]; m.Text != "still here" {
+		t.Errorf("talker's second message = %q", m.Text)
 	}
 }
 
@@ -301,8 +330,10 @@ func TestTCPIdleConnectionsDoNotBlockOtherListener(t *testing.T) {
 		dialFrom(t, "tcp", fmt.Sprintf("127.0.%d.%d", 2+i/10, 1+i%10), a)
 	}
 	waitFor(t, "A full", func() bool { return rr.stats(0).Connections == held })
-	if over := dialFrom(t, "tcp", "127.0.9.9", a); !closedByServer(over) {
-		t.Error("A accepted a connection over MaxConnections")
+	dialFrom(t, "tcp", "127.0.9.9", a) // evicts one: A stays full
+	waitFor(t, "an eviction on A", func() bool { return rr.stats(0).Dropped[ReasonConnectionLimit] == 1 })
+	if n := rr.stats(0).Connections; n != held {
+		t.Errorf("A holds %d connections, want %d", n, held)
 	}
 	began := time.Now()
 	b := dial(t, "tcp", rr.r.Addrs()[1])

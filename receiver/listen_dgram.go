@@ -113,6 +113,11 @@ func (r *Receiver) bindUnixgram(s ListenerSpec) (listener, error) {
 		os.Remove(s.Address)
 		return nil, err
 	}
+	if err := passCreds(conn); err != nil {
+		conn.Close()
+		os.Remove(s.Address)
+		return nil, fmt.Errorf("SO_PASSCRED: %w", err)
+	}
 	return &dgramListener{r: r, s: s, name: s.Name(), conn: conn, path: s.Address}, nil
 }
 
@@ -213,7 +218,7 @@ func (l *dgramListener) serveBatch(ctx context.Context, br batchReader, bufSize 
 				sender = ua.AddrPort()
 				sender = netip.AddrPortFrom(sysban.CanonicalAddr(sender.Addr()), sender.Port())
 			}
-			l.handleDatagram(p, &m, ms[i].Buffers[0][:ms[i].N], ms[i].N >= bufSize || ms[i].Flags&unix.MSG_TRUNC != 0, now, sender, true)
+			l.handleDatagram(p, &m, ms[i].Buffers[0][:ms[i].N], ms[i].N >= bufSize || ms[i].Flags&unix.MSG_TRUNC != 0, now, sender, nil)
 		}
 	}
 }
@@ -225,8 +230,9 @@ func (l *dgramListener) serveUnix(ctx context.Context, bufSize int, log interfac
 	p := l.r.format.newParser()
 	var m sysban.Message
 	buf := make([]byte, bufSize)
+	oob := make([]byte, credsOOB)
 	for {
-		n, _, flags, _, err := uc.ReadMsgUnix(buf, nil)
+		n, oobn, flags, _, err := uc.ReadMsgUnix(buf, oob)
 		if err != nil {
 			if ctx.Err() != nil || isClosedErr(err) {
 				return
@@ -237,13 +243,16 @@ func (l *dgramListener) serveUnix(ctx context.Context, bufSize int, log interfac
 			}
 			continue
 		}
-		l.handleDatagram(p, &m, buf[:n], n >= bufSize || flags&unix.MSG_TRUNC != 0, l.r.format.now(), netip.AddrPort{}, false)
+		creds := l.r.relayed(parseCredsOOB(oob[:oobn]))
+		l.handleDatagram(p, &m, buf[:n], n >= bufSize || flags&unix.MSG_TRUNC != 0, l.r.format.now(), netip.AddrPort{}, &creds)
 	}
 }
 
-// handleDatagram checks and delivers one datagram received at now.
-func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, truncated bool, now time.Time, sender netip.AddrPort, checkSender bool) {
-	if checkSender {
+// handleDatagram checks and delivers one datagram received at now. creds
+// is nil for udp (whose sender is then checked against Options.Allow) and
+// the kernel's word on the sender for unix datagrams.
+func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, truncated bool, now time.Time, sender netip.AddrPort, creds *peerCreds) {
+	if creds == nil {
 		if !l.r.allowed(sender.Addr()) {
 			l.r.refuse(&l.c, l.name, sender)
 			return
@@ -272,7 +281,7 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 				"receiver: sender over its udp rate limit; dropped (further ones counted, logged every 10s)")
 			return
 		}
-		l.r.deliver(p, m, line, now, l.name, sender, &l.c)
+		l.r.deliver(p, m, line, now, l.name, sender, creds, &l.c)
 	})
 }
 

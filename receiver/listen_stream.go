@@ -16,14 +16,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/sysban/sysban"
 )
 
 // streamListener serves TCP, TLS or unix stream: one accept goroutine and
 // one goroutine per connection, bounded by MaxConnections overall and
-// MaxConnectionsPerSource per address. The accept loop does no I/O on a
-// connection (the TLS handshake runs in the connection's goroutine), so no
-// client can stall it.
+// MaxConnectionsPerSource per source. At either bound the connection that
+// has gone longest without a complete frame is closed to make room
+// (evicted), so idle connections cannot lock out a forwarder that has
+// something to say. The accept loop does no I/O on a connection (the TLS
+// handshake runs in the connection's goroutine), so no client can stall
+// it; on loopback it asks the kernel (sock_diag, ~2 us) which user owns
+// the peer socket.
 type streamListener struct {
 	r      *Receiver
 	s      ListenerSpec
@@ -31,14 +37,34 @@ type streamListener struct {
 	ln     net.Listener
 	tlsCfg *tls.Config // non-nil for tls listeners
 	c      counters
+	diag   *sockDiag // nil: not tcp, or the kernel refused (then no uids)
 
 	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	bySource map[netip.Addr]int // open connections per address; entries exist only while > 0, so len <= MaxConnections
+	conns    map[*streamConn]struct{}
+	bySource map[sourceKey]int // open connections per source; entries exist only while > 0, so len <= MaxConnections
 	closed   bool
 	wg       sync.WaitGroup
 
 	bigBufs bufBudget // read buffers above the frame bound, for busy senders
+}
+
+// sourceKey is what MaxConnectionsPerSource counts by: the peer address,
+// and on loopback, where every local user shares 127.0.0.1, the user
+// owning the peer socket too (uid -1: not loopback, or unknown).
+type sourceKey struct {
+	addr netip.Addr
+	uid  int64
+}
+
+// streamConn is one open connection.
+type streamConn struct {
+	conn net.Conn
+	key  sourceKey // zero addr: unix stream, no per-source bound
+	// lastFrame is when the connection last delivered a complete frame
+	// (unix nanos), its accept time until the first: eviction closes the
+	// connection with the oldest.
+	lastFrame atomic.Int64
+	evicted   bool // guarded by the listener's mu: already untracked
 }
 
 func (l *streamListener) addr() net.Addr     { return l.ln.Addr() }
@@ -85,7 +111,7 @@ func (r *Receiver) bindStream(s ListenerSpec) (listener, error) {
 		ln = ul
 	}
 	return &streamListener{r: r, s: s, name: s.Name(), ln: ln, tlsCfg: tlsCfg,
-		conns: make(map[net.Conn]struct{}), bySource: make(map[netip.Addr]int)}, nil
+		conns: make(map[*streamConn]struct{}), bySource: make(map[sourceKey]int)}, nil
 }
 
 // close stops accepting and closes every open connection, which unblocks
@@ -94,7 +120,7 @@ func (l *streamListener) close() error {
 	l.mu.Lock()
 	l.closed = true
 	for c := range l.conns {
-		c.Close()
+		c.conn.Close()
 	}
 	l.mu.Unlock()
 	err := l.ln.Close()
@@ -106,6 +132,17 @@ func (l *streamListener) close() error {
 
 func (l *streamListener) serve(ctx context.Context) {
 	log := l.r.opts.Logger.With("listener", l.name)
+	if l.s.Network != UnixStream {
+		// Owned by this goroutine, the only one that looks up. Without
+		// it loopback senders share one per-source bound and carry no
+		// uid: worse, not fatal.
+		d, err := newSockDiag()
+		if err != nil {
+			log.Warn("receiver: no sock_diag; loopback senders are not told apart by user", "err", err)
+		}
+		l.diag = d
+		defer d.close()
+	}
 	defer l.wg.Wait()
 	backoff := 5 * time.Millisecond
 	for {
@@ -124,63 +161,130 @@ func (l *streamListener) serve(ctx context.Context) {
 		}
 		backoff = 5 * time.Millisecond
 		var sender netip.AddrPort
-		if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-			sender = ta.AddrPort()
+		key := sourceKey{uid: -1}
+		var creds peerCreds
+		switch a := conn.RemoteAddr().(type) {
+		case *net.TCPAddr:
+			sender = a.AddrPort()
 			sender = netip.AddrPortFrom(sysban.CanonicalAddr(sender.Addr()), sender.Port())
 			if !l.r.allowed(sender.Addr()) {
 				l.r.refuse(&l.c, l.name, sender)
 				conn.Close()
 				continue
 			}
-		}
-		if id, ok := l.track(conn, sender.Addr()); !ok {
-			conn.Close()
-			if id >= 0 {
-				l.r.dropLogged(&l.c, id, l.name, sender,
-					"receiver: stream connection over the limit; closed (further ones counted, logged every 10s)")
+			key.addr = sender.Addr()
+			if sender.Addr().IsLoopback() {
+				creds = l.loopbackCreds(conn, sender, log)
+				key.uid = creds.uid
 			}
+		default:
+			creds = unixPeerCreds(conn)
+		}
+		creds = l.r.relayed(creds)
+		sc := &streamConn{conn: conn, key: key}
+		sc.lastFrame.Store(time.Now().UnixNano())
+		if !l.track(sc) {
+			conn.Close()
 			continue
 		}
 		l.wg.Go(func() {
-			defer l.untrack(conn, sender.Addr())
-			l.serveConn(conn, sender, log)
+			defer l.untrack(sc)
+			l.serveConn(sc, sender, creds, log)
 		})
 	}
 }
 
-// track registers conn unless the listener is closed (id -1) or at
-// MaxConnections or MaxConnectionsPerSource (id says which).
-func (l *streamListener) track(conn net.Conn, src netip.Addr) (reasonID, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.closed:
-		return -1, false
-	case len(l.conns) >= l.r.opts.MaxConnections:
-		return reasonConnectionLimit, false
-	case src.IsValid() && l.bySource[src] >= l.r.opts.MaxConnectionsPerSource:
-		return reasonSourceConnectionLimit, false
+// loopbackCreds asks the kernel who owns the peer socket of a loopback
+// connection. Failure leaves the uid unknown (-1), logged at debug: the
+// peer may already be gone.
+func (l *streamListener) loopbackCreds(conn net.Conn, sender netip.AddrPort, log *slog.Logger) peerCreds {
+	creds := noCreds
+	local, ok := conn.LocalAddr().(*net.TCPAddr)
+	if l.diag == nil || !ok {
+		return creds
 	}
-	l.conns[conn] = struct{}{}
-	if src.IsValid() {
-		l.bySource[src]++
+	uid, err := l.diag.uid(unix.IPPROTO_TCP, sender, local.AddrPort())
+	if err != nil {
+		log.Debug("receiver: owner of loopback peer unknown", "sender", sender, "err", err)
+		return creds
 	}
-	l.c.connections.Store(int64(len(l.conns)))
-	return 0, true
+	creds.known, creds.uid = true, int64(uid)
+	return creds
 }
 
-func (l *streamListener) untrack(conn net.Conn, src netip.Addr) {
-	conn.Close()
+// track registers c unless the listener is closed. At MaxConnections, or
+// at MaxConnectionsPerSource for c's source, it first evicts the
+// connection (of that source, at the per-source bound) that has gone
+// longest without a complete frame; c itself has just been accepted, so
+// it is never the one.
+func (l *streamListener) track(c *streamConn) bool {
 	l.mu.Lock()
-	delete(l.conns, conn)
-	if src.IsValid() {
-		if n := l.bySource[src] - 1; n > 0 {
-			l.bySource[src] = n
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	perSource := c.key.addr.IsValid()
+	if perSource && l.bySource[c.key] >= l.r.opts.MaxConnectionsPerSource {
+		l.evictLocked(reasonSourceConnectionLimit, func(o *streamConn) bool { return o.key == c.key },
+			"receiver: per-source connection limit reached; closed that source's connection silent longest (further ones counted, logged every 10s)")
+	}
+	if len(l.conns) >= l.r.opts.MaxConnections {
+		l.evictLocked(reasonConnectionLimit, func(*streamConn) bool { return true },
+			"receiver: connection limit reached; closed the connection silent longest (further ones counted, logged every 10s)")
+	}
+	l.conns[c] = struct{}{}
+	if perSource {
+		l.bySource[c.key]++
+	}
+	l.c.connections.Store(int64(len(l.conns)))
+	return true
+}
+
+// evictLocked closes the matching connection with the oldest lastFrame
+// and untracks it at once (its goroutine's untrack then does nothing). A
+// scan of at most MaxConnections entries, only when a bound is reached.
+func (l *streamListener) evictLocked(id reasonID, match func(*streamConn) bool, msg string) {
+	var victim *streamConn
+	var oldest int64
+	for o := range l.conns {
+		if !match(o) {
+			continue
+		}
+		if t := o.lastFrame.Load(); victim == nil || t < oldest {
+			victim, oldest = o, t
+		}
+	}
+	if victim == nil {
+		return
+	}
+	l.forgetLocked(victim)
+	victim.conn.Close()
+	var sender netip.AddrPort
+	if a, ok := victim.conn.RemoteAddr().(*net.TCPAddr); ok {
+		sender = a.AddrPort()
+	}
+	l.r.dropLogged(&l.c, id, l.name, sender, msg, "silent_for", time.Since(time.Unix(0, oldest)).Round(time.Millisecond), "uid", victim.key.uid)
+}
+
+func (l *streamListener) forgetLocked(c *streamConn) {
+	c.evicted = true
+	delete(l.conns, c)
+	if c.key.addr.IsValid() {
+		if n := l.bySource[c.key] - 1; n > 0 {
+			l.bySource[c.key] = n
 		} else {
-			delete(l.bySource, src)
+			delete(l.bySource, c.key)
 		}
 	}
 	l.c.connections.Store(int64(len(l.conns)))
+}
+
+func (l *streamListener) untrack(c *streamConn) {
+	c.conn.Close()
+	l.mu.Lock()
+	if !c.evicted {
+		l.forgetLocked(c)
+	}
 	l.mu.Unlock()
 }
 
@@ -202,6 +306,15 @@ type frameClock struct {
 	deadline   time.Time        // the read deadline last set; zero before the first read
 	readAt     time.Time        // when the last read returned
 	now        func() time.Time // nil: time.Now (tests step it)
+	// firstBy is when the first complete frame is due (FirstFrameTimeout
+	// after the connection was ready); zero once one arrived or when
+	// there is no such bound. Past it the read fails with firstExpired.
+	firstBy      time.Time
+	firstExpired bool
+	// lastFrame, if set, gets the time of the read that brought the
+	// latest complete frame, for eviction; stamped once per read.
+	lastFrame *atomic.Int64
+	stamped   time.Time
 	// msgClock, if set, is read once per read into readNow: the receive
 	// time of every frame that read brought. A clock read per frame was
 	// a fifth of a busy stream's CPU.
@@ -233,6 +346,9 @@ var errFrameTimeout = errors.New("frame timeout")
 
 func (fc *frameClock) Read(b []byte) (int, error) {
 	dl := fc.clock().Add(fc.idle)
+	if !fc.firstBy.IsZero() && fc.firstBy.Before(dl) {
+		dl = fc.firstBy
+	}
 	if fc.midFrame {
 		if end := fc.frameStart.Add(fc.frame); end.Before(dl) {
 			dl = end
@@ -250,18 +366,28 @@ func (fc *frameClock) Read(b []byte) (int, error) {
 		fc.readNow = fc.msgClock()
 	}
 	var ne net.Error
-	if err != nil && fc.midFrame && errors.As(err, &ne) && ne.Timeout() {
-		fc.expired = true
+	if err != nil && errors.As(err, &ne) && ne.Timeout() {
+		switch {
+		case !fc.firstBy.IsZero() && !fc.readAt.Before(fc.firstBy):
+			fc.firstExpired = true
+		case fc.midFrame:
+			fc.expired = true
+		}
 	}
 	return n, err
 }
 
 func (fc *frameClock) Split(data []byte, atEOF bool) (int, []byte, error) {
-	if fc.expired {
+	if fc.expired || fc.firstExpired {
 		return 0, nil, errFrameTimeout
 	}
 	adv, tok, err := fc.sp.Split(data, atEOF)
 	if tok != nil {
+		fc.firstBy = time.Time{}
+		if fc.lastFrame != nil && fc.stamped != fc.readAt {
+			fc.stamped = fc.readAt
+			fc.lastFrame.Store(fc.readAt.UnixNano())
+		}
 		// A frame ended; the next one starts in data[adv:], which the
 		// next call sees. Keeping the flag set here would run one
 		// frame clock across every frame of a sender that stays ahead
@@ -280,13 +406,15 @@ func (fc *frameClock) Split(data []byte, atEOF bool) (int, []byte, error) {
 	return adv, tok, err
 }
 
-func (l *streamListener) serveConn(conn net.Conn, sender netip.AddrPort, log *slog.Logger) {
+func (l *streamListener) serveConn(sc *streamConn, sender netip.AddrPort, creds peerCreds, log *slog.Logger) {
+	conn := sc.conn
 	if l.tlsCfg != nil {
 		tc, ok := l.handshake(conn, sender, log)
 		if !ok {
 			return
 		}
 		conn = tc
+		creds = l.r.tlsCreds(tc)
 	}
 	sp := l.r.format.newSplitter(func(reason string, n int) {
 		if reason != ReasonTooLarge {
@@ -299,7 +427,8 @@ func (l *streamListener) serveConn(conn net.Conn, sender netip.AddrPort, log *sl
 			"receiver: dropped oversized frame (further ones counted, logged every 10s)",
 			"size", n, "max", l.r.opts.MaxMessageSize)
 	})
-	fc := &frameClock{conn: conn, sp: sp, idle: l.r.opts.IdleTimeout, frame: l.r.opts.FrameTimeout, msgClock: l.r.format.now}
+	fc := &frameClock{conn: conn, sp: sp, idle: l.r.opts.IdleTimeout, frame: l.r.opts.FrameTimeout, msgClock: l.r.format.now,
+		firstBy: time.Now().Add(l.r.opts.FirstFrameTimeout), lastFrame: &sc.lastFrame}
 	p := l.r.format.newParser()
 	var m sysban.Message
 	err := readFrames(fc, sp.BufferSize(), &l.bigBufs, func(b []byte) {
@@ -307,11 +436,17 @@ func (l *streamListener) serveConn(conn net.Conn, sender netip.AddrPort, log *sl
 			l.c.drop(ReasonEmpty)
 			return
 		}
-		l.r.deliver(p, &m, b, fc.readNow, l.name, sender, &l.c)
+		l.r.deliver(p, &m, b, fc.readNow, l.name, sender, &creds, &l.c)
 	})
 	if err != nil && !isClosedErr(err) {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
+			if fc.firstExpired {
+				l.r.dropLogged(&l.c, reasonFirstFrameTimeout, l.name, sender,
+					"receiver: no complete frame within listen.firstframetimeout of connecting; connection closed (further ones counted, logged every 10s)",
+					"first_frame_timeout", l.r.opts.FirstFrameTimeout)
+				return
+			}
 			if fc.expired {
 				l.r.dropLogged(&l.c, reasonFrameTimeout, l.name, sender,
 					"receiver: frame not completed in time (slow sender); connection closed, partial frame dropped (further ones counted, logged every 10s)",

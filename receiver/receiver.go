@@ -79,15 +79,35 @@ type Options struct {
 	// stream is resynchronised and the connection kept.
 	MaxMessageSize int
 	// MaxConnections bounds open stream connections per listener, default
-	// 1024; beyond it connections are accepted and closed at once
-	// (connection_limit).
+	// 1024. A new connection beyond it evicts the open one that has gone
+	// longest without a complete frame (connection_limit), so idle
+	// connections cannot keep a forwarder out.
 	MaxConnections int
 	// MaxConnectionsPerSource bounds the open tcp and tls connections from
-	// one address per listener, default 16, so that one host cannot take
-	// every MaxConnections slot; beyond it connections are closed at once
-	// (source_connection_limit). Unix stream connections have no source
-	// address and only count against MaxConnections.
+	// one source per listener, default 16, so that one host cannot take
+	// every MaxConnections slot; a new one beyond it evicts that source's
+	// connection silent longest (source_connection_limit). A source is an
+	// address, and on loopback, which every local user shares, an address
+	// and the uid owning the peer socket (from sock_diag). Unix stream
+	// connections have no source and only count against MaxConnections.
 	MaxConnectionsPerSource int
+	// FirstFrameTimeout closes a stream connection that has not sent one
+	// complete frame this long after connecting (after its TLS
+	// handshake), default 10 seconds (first_frame_timeout): forwarders
+	// connect when they have something to send.
+	FirstFrameTimeout time.Duration
+	// Forwarders are the local uids whose messages are relayed for
+	// others (rsyslog, syslog-ng: root, syslog), default [0]. Their own
+	// uid says nothing about a line's author: a message from one carries
+	// the origin in its [sysban@32473 ...] structured data when the
+	// forwarder template wrote it, and none otherwise. A message from any
+	// other local uid carries that uid (and on unix sockets its gid and
+	// pid), and [sysban@32473] in it is ignored.
+	Forwarders []uint32
+	// TLSForwarders trusts the [sysban@32473 ...] structured data of tls
+	// clients whose certificate was verified (listen.tlsclientca): a
+	// remote forwarder's key is what makes it one. Off by default.
+	TLSForwarders bool
 	// IdleTimeout closes a stream connection that sent nothing for this
 	// long, default 5 minutes.
 	IdleTimeout time.Duration
@@ -154,6 +174,12 @@ func (o *Options) setDefaults() {
 	if o.MaxConnectionsPerSource <= 0 {
 		o.MaxConnectionsPerSource = 16
 	}
+	if o.FirstFrameTimeout <= 0 {
+		o.FirstFrameTimeout = 10 * time.Second
+	}
+	if o.Forwarders == nil {
+		o.Forwarders = []uint32{0}
+	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 5 * time.Minute
 	}
@@ -197,7 +223,7 @@ type ListenerStats struct {
 var reasons = [...]string{
 	ReasonSenderNotAllowed, ReasonTooLarge, ReasonConnectionLimit, ReasonEmpty, ReasonGarbage,
 	ReasonSourceConnectionLimit, ReasonFrameTimeout, ReasonRateLimited, ReasonUDPRemoteRefused,
-	ReasonTLSHandshake, ReasonTLSClientRefused, ReasonReservedProgram,
+	ReasonTLSHandshake, ReasonTLSClientRefused, ReasonReservedProgram, ReasonFirstFrameTimeout,
 }
 
 type reasonID int
@@ -215,6 +241,7 @@ const (
 	reasonTLSHandshake
 	reasonTLSClientRefused
 	reasonReservedProgram
+	reasonFirstFrameTimeout
 )
 
 // Reasons returns every drop reason, in a fixed order: the keys of
@@ -401,7 +428,7 @@ func (r *Receiver) allowed(a netip.Addr) bool {
 // it returned; it becomes Message.Received and anchors RFC 3164 year
 // inference) and hands it to the handler. m and p belong to the calling
 // goroutine and are reused across messages.
-func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time, name string, sender netip.AddrPort, c *counters) {
+func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time, name string, sender netip.AddrPort, creds *peerCreds, c *counters) {
 	*m = sysban.Message{}
 	if err := p.parse(b, now, m); err != nil {
 		c.parseErrors.Add(1)
@@ -409,6 +436,7 @@ func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time
 	m.Received = now
 	m.Listener = name
 	m.Sender = sender
+	m.Origin = creds.origin(m.StructuredData)
 	// Before the reserved check, so that a forwarded line cannot claim a
 	// reserved program either.
 	for _, prog := range r.opts.JournalPrograms {

@@ -247,25 +247,26 @@ func TestTCPAllowlistClosesConnection(t *testing.T) {
 	}
 }
 
+// At MaxConnections a new connection evicts the one silent longest.
 func TestTCPMaxConnections(t *testing.T) {
 	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{MaxConnections: 2})
 	a := dial(t, "tcp", rr.r.Addrs()[0])
 	b := dial(t, "tcp", rr.r.Addrs()[0])
 	waitFor(t, "two connections", func() bool { return rr.stats(0).Connections == 2 })
-	over := dial(t, "tcp", rr.r.Addrs()[0])
-	over.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := over.Read(make([]byte, 1)); err == nil {
-		t.Fatal("connection over the limit stayed open")
+	a.Write([]byte("<13>a\n"))
+	rr.c.waitN(t, 1)
+	newcomer := dial(t, "tcp", rr.r.Addrs()[0])
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the silent connection was not evicted")
 	}
 	waitFor(t, "connection_limit count", func() bool { return rr.stats(0).Dropped[ReasonConnectionLimit] == 1 })
-	a.Write([]byte("<13>a\n"))
-	b.Write([]byte("<13>b\n"))
-	rr.c.waitN(t, 2)
-	a.Close()
-	waitFor(t, "the closed connection to be released", func() bool { return rr.stats(0).Connections == 1 })
-	d := dial(t, "tcp", rr.r.Addrs()[0])
-	d.Write([]byte("<13>d\n"))
+	newcomer.Write([]byte("<13>new\n"))
+	a.Write([]byte("<13>a2\n"))
 	rr.c.waitN(t, 3)
+	if n := rr.stats(0).Connections; n != 2 {
+		t.Errorf("connections = %d, want 2", n)
+	}
 }
 
 func TestIdleTimeout(t *testing.T) {

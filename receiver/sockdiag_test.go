@@ -1,0 +1,76 @@
+package receiver
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// dialLoopback returns both ends of a loopback TCP connection.
+func dialLoopback(t testing.TB, network, addr string) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		t.Skipf("no %s loopback: %v", network, err)
+	}
+	defer ln.Close()
+	client, err = net.Dial(network, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+func TestPeerUIDFromSockDiag(t *testing.T) {
+	for _, tc := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
+		t.Run(tc.network, func(t *testing.T) {
+			_, srv := dialLoopback(t, tc.network, tc.addr)
+			d, err := newSockDiag()
+			if err != nil {
+				t.Skipf("sock_diag unavailable: %v", err)
+			}
+			defer d.close()
+			peer := srv.RemoteAddr().(*net.TCPAddr).AddrPort()
+			local := srv.LocalAddr().(*net.TCPAddr).AddrPort()
+			uid, err := d.uid(unix.IPPROTO_TCP, peer, local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := uint32(os.Geteuid()); uid != want {
+				t.Errorf("uid %d, want %d (ours)", uid, want)
+			}
+			// A tuple nobody holds is not found, and says so.
+			gone := netip.AddrPortFrom(peer.Addr(), peer.Port()^0x5555)
+			if _, err := d.uid(unix.IPPROTO_TCP, gone, local); err == nil {
+				t.Errorf("lookup of %v found a socket", gone)
+			}
+		})
+	}
+}
+
+// BenchmarkPeerUID is the cost sock_diag adds to each accepted loopback
+// connection (and would add to each UDP datagram, were it looked up per
+// datagram).
+func BenchmarkPeerUID(b *testing.B) {
+	_, srv := dialLoopback(b, "tcp4", "127.0.0.1:0")
+	d, err := newSockDiag()
+	if err != nil {
+		b.Skipf("sock_diag unavailable: %v", err)
+	}
+	defer d.close()
+	peer := srv.RemoteAddr().(*net.TCPAddr).AddrPort()
+	local := srv.LocalAddr().(*net.TCPAddr).AddrPort()
+	for b.Loop() {
+		if _, err := d.uid(unix.IPPROTO_TCP, peer, local); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
