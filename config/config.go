@@ -52,6 +52,11 @@ type Listen struct {
 	RemoteStreamOnly        bool     // UDP only from loopback; remote senders must use TCP/TLS
 	JournalPrograms         []string // tags of `journalctl | logger` pipes: their text is a journal line
 	TLSFiles                receiver.TLSFiles
+
+	FirstFrameTimeout time.Duration // a stream must send one whole frame this soon
+	Forwarders        []uint32      // local uids that relay others' lines (their SD names the author)
+	TLSForwarders     bool          // verified TLS clients are forwarders
+	UnixGroup         int           // group of the unix socket files; -1: root's
 }
 
 // JailSettings are the values a jail takes from defaults unless it sets its own.

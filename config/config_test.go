@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +21,13 @@ func TestBuiltinDefault(t *testing.T) {
 	for _, s := range cfg.Listen.Specs {
 		names = append(names, s.Name())
 	}
-	want := "udp:127.0.0.1:5514 tcp:127.0.0.1:5514 unixgram:/run/sysban/syslog.sock"
+	// No UDP: it cannot say which local user sent a line.
+	want := "tcp:127.0.0.1:5514 unixgram:/run/sysban/syslog.sock"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("listeners = %q, want %q", got, want)
+	}
+	if !slices.Contains(cfg.Listen.Forwarders, 0) || cfg.Listen.FirstFrameTimeout != 10*time.Second || cfg.Listen.UnixGroup != -1 {
+		t.Errorf("listen = %+v, want root a forwarder, first frame in 10s, no socket group", cfg.Listen)
 	}
 	jails := cfg.EnabledJails()
 	if len(jails) != 1 || jails[0].Name != "sshd" {
@@ -191,6 +196,10 @@ func TestInvalid(t *testing.T) {
 			nil, []string{"test.yaml: jails.host.example: unknown key", "test.yaml: jails.host.filter: no filter named \"host\""}},
 		{"upper-case listen address", "listen:\n  udp: [localhost:514]\n",
 			nil, []string{"test.yaml: listen.udp: \"localhost:514\": want IP:port"}},
+		{"no forwarders", "listen:\n  forwarders: []\n", nil, []string{"listen.forwarders: empty"}},
+		{"unknown socket group", "listen:\n  unixgroup: no-such-group-here\n", nil, []string{"listen.unixgroup: \"no-such-group-here\": no such group"}},
+		{"tls forwarders without client certificates", "listen:\n  tls: [\"127.0.0.1:6514\"]\n  tlscert: /c\n  tlskey: /k\n  tlsforwarders: true\n",
+			nil, []string{"listen.tlsforwarders: needs listen.tlsclientca"}},
 		{"relative unix path", "listen:\n  unix: [sysban.sock]\n",
 			nil, []string{"listen.unix: \"sysban.sock\": want an absolute path"}},
 		{"bad env value", "", []string{"SYSBAN_DEFAULTS_BANTIME=forever"},

@@ -10,7 +10,8 @@ import (
 // listenKeys are the keys of the listen section, which decodeListen reads.
 var listenKeys = []string{"udp", "tcp", "tls", "unix", "allow", "readbuffer", "maxmessagesize", "maxconnections", "idletimeout",
 	"maxconnectionspersource", "frametimeout", "handshaketimeout", "ratepersender", "rateburst", "ratemaxsenders",
-	"remotestreamonly", "journalprograms", "tlscert", "tlskey", "tlsclientca", "tlsclientnames"}
+	"remotestreamonly", "journalprograms", "tlscert", "tlskey", "tlsclientca", "tlsclientnames",
+	"firstframetimeout", "forwarders", "tlsforwarders", "unixgroup"}
 
 // decodeListen reads the receiver's section: the listeners, who may send,
 // and the limits that keep a sender from exhausting the daemon.
@@ -51,6 +52,10 @@ func (d *decoder) decodeListen(root map[string]any) Listen {
 	l.IdleTimeout = d.duration(m, "listen.idletimeout", false)
 	l.MaxConnectionsPerSource = d.intRange(m, "listen.maxconnectionspersource", 1, 1<<20)
 	l.FrameTimeout = d.duration(m, "listen.frametimeout", false)
+	l.FirstFrameTimeout = d.duration(m, "listen.firstframetimeout", false)
+	l.Forwarders = d.users(m, "listen.forwarders")
+	l.TLSForwarders = d.boolean(m, "listen.tlsforwarders")
+	l.UnixGroup = d.group(m, "listen.unixgroup")
 	l.HandshakeTimeout = d.duration(m, "listen.handshaketimeout", false)
 	l.RatePerSender = d.float(m, "listen.ratepersender", 0, 1e7)
 	l.RateBurst = d.intRange(m, "listen.rateburst", 0, 1<<30)
@@ -75,6 +80,8 @@ func (d *decoder) decodeListen(root map[string]any) Listen {
 		d.fail("listen.tlscert", "listen.tlscert and listen.tlskey are required when listen.tls is set")
 	case !hasTLS && (tf.CertFile != "" || tf.KeyFile != "" || tf.ClientCAFile != ""):
 		d.fail("listen.tlscert", "TLS files set but listen.tls is empty")
+	case l.TLSForwarders && tf.ClientCAFile == "":
+		d.fail("listen.tlsforwarders", "needs listen.tlsclientca (only a verified client certificate makes a forwarder)")
 	case len(tf.ClientNames) > 0 && tf.ClientCAFile == "":
 		d.fail("listen.tlsclientnames", "needs listen.tlsclientca (names are checked on verified client certificates)")
 	}

@@ -59,3 +59,32 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOriginSD: the forwarder's [sysban@32473 ...] element, parsed from a
+// whole RFC 5424 line as the receiver does. Whatever the bytes, an origin
+// is vouched for only with a uid the kernel could have given, and its
+// other ids are real ids or -1.
+func FuzzOriginSD(f *testing.F) {
+	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="0" gid="0" pid="812" exe="/usr/sbin/sshd" comm="sshd" unit="ssh.service"] Failed password`))
+	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="65534" gid="" pid="" exe="/tmp/a\]b\"c" comm="" unit=""] x`))
+	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="4294967295"][sysban@32473 uid="0"] x`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var m sysban.Message
+		_ = Parse(b, testNow, &m)
+		o := OriginFromSD(m.StructuredData[OriginSDID])
+		if !o.Known() {
+			if o.UID != -1 || o.GID != -1 || o.PID != -1 || o.Exe != "" {
+				t.Fatalf("unvouched origin carries fields: %+v", o)
+			}
+			return
+		}
+		for _, id := range []int64{o.UID, o.GID, o.PID} {
+			if id < -1 || id >= 1<<32-1 {
+				t.Fatalf("id out of range: %+v", o)
+			}
+		}
+		if o.UID < 0 || o.Vouched != sysban.VouchForwarder {
+			t.Fatalf("vouched without a uid: %+v", o)
+		}
+	})
+}

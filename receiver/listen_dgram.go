@@ -103,10 +103,10 @@ func (r *Receiver) bindUnixgram(s ListenerSpec) (listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.Chmod(s.Address, r.opts.SocketMode); err != nil {
+	if err := r.socketPerm(s.Address); err != nil {
 		conn.Close()
 		os.Remove(s.Address)
-		return nil, fmt.Errorf("chmod socket: %w", err)
+		return nil, err
 	}
 	if err := setRcvBuf(conn, r.opts.ReadBuffer); err != nil {
 		conn.Close()
@@ -142,6 +142,20 @@ func prepareSocketPath(path string) error {
 	}
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	return nil
+}
+
+// socketPerm gives a unix socket file Options.SocketMode and
+// Options.SocketGroup.
+func (r *Receiver) socketPerm(path string) error {
+	if err := os.Chmod(path, r.opts.SocketMode); err != nil {
+		return fmt.Errorf("chmod socket: %w", err)
+	}
+	if r.opts.SocketGroup > 0 {
+		if err := os.Chown(path, -1, r.opts.SocketGroup); err != nil {
+			return fmt.Errorf("chown socket to group %d: %w", r.opts.SocketGroup, err)
+		}
 	}
 	return nil
 }

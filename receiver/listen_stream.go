@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,9 +103,9 @@ func (r *Receiver) bindStream(s ListenerSpec) (listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := os.Chmod(s.Address, r.opts.SocketMode); err != nil {
+		if err := r.socketPerm(s.Address); err != nil {
 			ul.Close() // unlinks the file
-			return nil, fmt.Errorf("chmod socket: %w", err)
+			return nil, err
 		}
 		ln = ul
 	}

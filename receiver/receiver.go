@@ -150,6 +150,10 @@ type Options struct {
 	// root, so only root and the socket's group may log). Use 0666 for a
 	// /dev/log replacement that unprivileged programs must reach.
 	SocketMode fs.FileMode
+	// SocketGroup, if positive, is the group given the unix socket files
+	// (listen.unixgroup), so that with SocketMode 0660 exactly root and
+	// that group's members may log to them; 0 leaves the creator's group.
+	SocketGroup int
 	// Now is the clock for Received and for RFC 3164 year inference; its
 	// location is the zone assumed for header times without one. Default
 	// time.Now (local time).
