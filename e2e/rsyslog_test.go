@@ -33,9 +33,27 @@ template(name="live" type="string" string="%%timereported%% live %%syslogtag%%%%
 `, w.tcpPort, capture))
 }
 
+// rsyslogTrusted starts rsyslogd with the forwarder file sysban ships
+// (deploy/forwarders/rsyslog-trusted.conf, which sends to 127.0.0.1:5514
+// over TCP). It returns the input socket's path.
+func (w *world) rsyslogTrusted() string {
+	w.t.Helper()
+	if w.tcpPort != 5514 {
+		w.t.Fatalf("the shipped forwarder file sends to port 5514, the world listens on %d", w.tcpPort)
+	}
+	shipped, err := filepath.Abs("../deploy/forwarders/rsyslog-trusted.conf")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return w.rsyslogWith(fmt.Sprintf("include(file=%q)\n", shipped))
+}
+
 // rsyslogWith starts a real rsyslogd in the server namespace with its own
 // work directory and an input socket, running rules (the forwarding part
-// of a configuration). It returns the input socket's path.
+// of a configuration). It returns the input socket's path. The socket
+// takes the senders' trusted properties as the shipped forwarder file
+// asks (Annotate, ParseTrusted: into $!, never into the text), which
+// other rules ignore.
 func (w *world) rsyslogWith(rules string) string {
 	t := w.t
 	t.Helper()
@@ -47,7 +65,7 @@ func (w *world) rsyslogWith(rules string) string {
 	conf := fmt.Sprintf(`
 global(workDirectory="%s")
 module(load="imuxsock" SysSock.Use="off")
-input(type="imuxsock" Socket="%s" CreatePath="on")
+input(type="imuxsock" Socket="%s" CreatePath="on" Annotate="on" ParseTrusted="on")
 %s`, work, rsock, rules)
 	confPath := filepath.Join(w.dir, "rsyslog.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
