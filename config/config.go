@@ -73,6 +73,7 @@ type JailSettings struct {
 	Verdict          sysban.Verdict
 	IgnoreIP         []netip.Prefix
 	UseDNS           string // yes, warn or no: what a hostname in a <HOST> position does
+	Provenance       string // off, prefer or require: whose lines count (pipeline.JailSpec.Provenance)
 }
 
 // Jail is one jail with its defaults applied.
@@ -170,15 +171,16 @@ func (c *Config) Pipeline() pipeline.Config {
 	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked}
 	for _, j := range c.EnabledJails() {
 		pc.Jails = append(pc.Jails, pipeline.JailSpec{
-			Name:      j.Name,
-			Filter:    j.Filter,
-			MaxRetry:  j.MaxRetry,
-			FindTime:  j.FindTime,
-			BanTime:   j.BanTime,
-			IgnoreIP:  j.IgnoreIP,
-			Mode:      j.Mode,
-			UseDNS:    j.UseDNS,
-			Increment: j.BanTimeIncrement,
+			Name:       j.Name,
+			Filter:     j.Filter,
+			MaxRetry:   j.MaxRetry,
+			FindTime:   j.FindTime,
+			BanTime:    j.BanTime,
+			IgnoreIP:   j.IgnoreIP,
+			Mode:       j.Mode,
+			UseDNS:     j.UseDNS,
+			Increment:  j.BanTimeIncrement,
+			Provenance: j.Provenance,
 		})
 	}
 	return pc

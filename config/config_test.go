@@ -196,6 +196,8 @@ func TestInvalid(t *testing.T) {
 			nil, []string{"test.yaml: jails.host.example: unknown key", "test.yaml: jails.host.filter: no filter named \"host\""}},
 		{"upper-case listen address", "listen:\n  udp: [localhost:514]\n",
 			nil, []string{"test.yaml: listen.udp: \"localhost:514\": want IP:port"}},
+		{"provenance", "jails:\n  sshd:\n    provenance: always\n", nil, []string{"jails.sshd.provenance: \"always\": want one of off, prefer, require"}},
+		{"filter trust key", "filters:\n  sshd:\n    trust: {user: [root]}\n", nil, []string{"filters.sshd.trust.user: unknown key"}},
 		{"no forwarders", "listen:\n  forwarders: []\n", nil, []string{"listen.forwarders: empty"}},
 		{"unknown socket group", "listen:\n  unixgroup: no-such-group-here\n", nil, []string{"listen.unixgroup: \"no-such-group-here\": no such group"}},
 		{"tls forwarders without client certificates", "listen:\n  tls: [\"127.0.0.1:6514\"]\n  tlscert: /c\n  tlskey: /k\n  tlsforwarders: true\n",

@@ -13,7 +13,11 @@ import (
 
 // filterKeys are the keys of filters.NAME (and of a filter file), which
 // decodeFilter reads.
-var filterKeys = []string{"programs", "failregex", "ignoreregex", "vars"}
+var filterKeys = []string{"programs", "failregex", "ignoreregex", "vars", "trust"}
+
+// trustKeys are the keys of filters.NAME.trust: whom the filter believes
+// when a line's sender is vouched for (pipeline/provenance.go).
+var trustKeys = []string{"users", "exes", "units"}
 
 // decodeFilters reads the filters section: user filters, and adjustments
 // of built-in ones, by name.
@@ -61,6 +65,12 @@ func (d *decoder) decodeFilter(key, name string, m map[string]any, builtin map[s
 			vars[vn] = d.strings(vm, vk+"."+vn)
 		}
 		spec.Vars = vars
+	}
+	if _, ok := m["trust"]; ok {
+		tk := subKey(key, "trust")
+		tm := d.section(m, tk)
+		d.checkKeys(tk, tm, trustKeys)
+		spec.Trust = pipeline.Trust{Users: d.strings(tm, tk+".users"), Exes: d.strings(tm, tk+".exes"), Units: d.strings(tm, tk+".units")}
 	}
 	d.specErrors(key, pipeline.ValidateFilter(spec))
 	return spec, true

@@ -15,7 +15,7 @@ import (
 
 // settingKeys are the keys a jail may take from the defaults section;
 // jailSettings reads them. defaults accepts exactly these.
-var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns"}
+var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "provenance"}
 
 // jailKeys are the keys of jails.NAME: its own, read by decodeJails, and
 // the settings.
@@ -94,6 +94,9 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	}
 	if _, ok := m["usedns"]; ok {
 		s.UseDNS = d.oneOf(m, key+".usedns", "yes", "warn", "no")
+	}
+	if _, ok := m["provenance"]; ok {
+		s.Provenance = d.oneOf(m, key+".provenance", pipeline.ProvenanceOff, pipeline.ProvenancePrefer, pipeline.ProvenanceRequire)
 	}
 	if key == "defaults" {
 		return s

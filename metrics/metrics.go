@@ -67,12 +67,12 @@ type Recorder struct {
 	// (nflog). The daemon passes only configured jails, so it is bounded.
 	bannedPackets map[string]uint64
 
-	received, dropped, parseErrors, connections *prometheus.Desc
-	failures, bans, banned, unbansDesc, evicted *prometheus.Desc
-	queueDepth, unrouted, banErrors, bansLost   *prometheus.Desc
-	bannedPacketsDesc                           *prometheus.Desc
-	buildInfo                                   *prometheus.Desc
-	version                                     string
+	received, dropped, parseErrors, connections            *prometheus.Desc
+	failures, bans, banned, unbansDesc, evicted, untrusted *prometheus.Desc
+	queueDepth, unrouted, banErrors, bansLost              *prometheus.Desc
+	bannedPacketsDesc                                      *prometheus.Desc
+	buildInfo                                              *prometheus.Desc
+	version                                                string
 }
 
 // New registers sysban's metrics on reg. listeners and pipe are read at
@@ -115,6 +115,7 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 		banned:      prometheus.NewDesc("sysban_banned", "Addresses banned now, by jail.", []string{"jail"}, nil),
 		unbansDesc:  prometheus.NewDesc("sysban_unbans_total", "Bans lifted, by jail and reason (expired, manual, reload).", []string{"jail", "reason"}, nil),
 		evicted:     prometheus.NewDesc("sysban_tracked_evicted_total", "Failing addresses dropped from tracking because maxtracked was reached, by jail.", []string{"jail"}, nil),
+		untrusted:   prometheus.NewDesc("sysban_failures_untrusted_total", "Failures dropped because their origin was not one the filter trusts (or missing under provenance: require), by jail.", []string{"jail"}, nil),
 		queueDepth:  prometheus.NewDesc("sysban_queue_depth", "Bans decided and not yet kept: in the bounded ban queue or the batch being recorded.", nil, nil),
 		unrouted:    prometheus.NewDesc("sysban_messages_unrouted_total", "Messages whose program no enabled jail's filter reads.", nil, nil),
 		banErrors:   prometheus.NewDesc("sysban_ban_errors_total", "Failed nftables ban batches (retried).", nil, nil),
@@ -197,7 +198,7 @@ func (s snapshot) Describe(ch chan<- *prometheus.Desc) {
 	r := s.r
 	for _, d := range []*prometheus.Desc{
 		r.received, r.dropped, r.parseErrors, r.connections,
-		r.failures, r.bans, r.banned, r.unbansDesc, r.evicted,
+		r.failures, r.bans, r.banned, r.unbansDesc, r.evicted, r.untrusted,
 		r.queueDepth, r.unrouted, r.banErrors, r.bansLost, r.bannedPacketsDesc, r.buildInfo,
 	} {
 		ch <- d
@@ -255,6 +256,7 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 			counter(r.bans, js.TotalBanned, jail)
 			gauge(r.banned, float64(js.CurrentlyBanned), jail)
 			counter(r.evicted, js.Evicted, jail)
+			counter(r.untrusted, js.Untrusted, jail)
 			// Every running jail has its series, zero until used.
 			if _, ok := bannedPackets[jail]; !ok {
 				bannedPackets[jail] = 0

@@ -33,6 +33,7 @@ type Filter struct {
 	// attempts ties the failure lines of one attempt (attempt.go); nil:
 	// every failure line counts.
 	attempts *attemptRules
+	trust    trustSet
 }
 
 // correlation is a compiled Correlation.
@@ -189,6 +190,9 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	f.layout()
 	var err error
 	if f.attempts, err = compileAttempts(spec.Attempts); err != nil {
+		return nil, fmt.Errorf("pipeline: filter %s: %w", spec.Name, err)
+	}
+	if f.trust, err = compileTrust(spec.Trust, nil); err != nil {
 		return nil, fmt.Errorf("pipeline: filter %s: %w", spec.Name, err)
 	}
 	return f, nil

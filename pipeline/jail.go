@@ -55,6 +55,8 @@ type jail struct {
 	noticeSec, noticeN atomic.Int64
 	noticeHeld         atomic.Uint64
 	route              *route // the route feeding it (set by New)
+
+	untrustedCounters
 }
 
 // shard is one lock stripe of a jail: the addresses it tracks and the

@@ -36,6 +36,11 @@ type JailSpec struct {
 	// Increment lengthens the bans of repeat offenders; it needs
 	// Options.Offences (without one every ban gets BanTime).
 	Increment BanIncrement
+	// Provenance is ProvenanceOff, ProvenancePrefer ("", the default) or
+	// ProvenanceRequire: what a failure's Message.Origin must be for it
+	// to count (provenance.go). Require needs a filter that declares
+	// whom it trusts.
+	Provenance string
 }
 
 // Config is the pipeline's part of the daemon configuration.
@@ -114,6 +119,9 @@ type JailStats struct {
 	// bans were remembered; the firewall still holds them, so
 	// CurrentlyBanned undercounts by up to this much.
 	BansForgotten uint64
+	// Untrusted counts failures dropped because their origin did not
+	// match the filter's trust, or was missing under provenance: require.
+	Untrusted uint64
 }
 
 // Pipeline implements the receiver's Handler; the interface is restated
@@ -239,7 +247,9 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		}
 		addr, err := netip.ParseAddr(res.host)
 		if err != nil {
-			p.hostFailure(r, res.host, sender, text)
+			if p.anyTrusts(r, m) {
+				p.hostFailure(r, res.host, sender, text)
+			}
 			continue
 		}
 		n := repeats
@@ -253,6 +263,9 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		protected := p.isProtected(addr) || addr == sender
 		from := origin(m, sender)
 		for _, j := range r.jails {
+			if !p.trusted(j, r.filter, m) {
+				continue
+			}
 			for range n {
 				p.count(j, addr, protected, now, text, from)
 			}
@@ -481,6 +494,7 @@ func (p *Pipeline) Stats() Stats {
 			CurrentlyBanned: banned,
 			TotalBanned:     j.totalBanned.Load(),
 			Evicted:         j.evicted.Load(),
+			Untrusted:       j.untrusted.Load(),
 			Ignored:         j.ignored.Load(),
 			Unresolved:      j.unresolved.Load(),
 			Resolved:        j.resolved.Load(),

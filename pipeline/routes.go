@@ -117,6 +117,9 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		if err := ValidateJailMode(js, specs); err != nil {
 			return nil, err
 		}
+		if err := checkProvenance(js, f); err != nil {
+			return nil, err
+		}
 		j := carryJail(js, maxTracked, old)
 		t.jails = append(t.jails, j)
 		t.byName[js.Name] = j

@@ -40,6 +40,7 @@ const (
 func apache() Spec {
 	return Spec{
 		Name:    "apache",
+		Trust:   Trust{Users: []string{"root", "www-data", "apache"}, Units: []string{"apache2.service", "httpd.service"}},
 		Summary: "admin-path probes, missing scripts, denied clients, basic/digest auth failures",
 		// apache-*, apache2-*, httpd-*: tags rsyslog imfile inputs give
 		// error logs (apache-error, httpd-ssl-error).

@@ -24,6 +24,7 @@ const (
 func dovecot() Spec {
 	return Spec{
 		Name:    "dovecot",
+		Trust:   Trust{Users: []string{"root", "dovecot", "dovenull"}, Units: []string{"dovecot.service"}},
 		Summary: "failed IMAP/POP3 logins, passdb and PAM failures",
 		// Dovecot 2.x relays every process's log through its log process
 		// under the ident "dovecot" ("imap-login: ...", "auth: ...").

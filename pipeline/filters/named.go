@@ -27,6 +27,7 @@ const (
 func named() Spec {
 	return Spec{
 		Name:    "named",
+		Trust:   Trust{Users: []string{"root", "bind", "named"}, Exes: []string{"named"}, Units: []string{"named.service", "bind9.service"}},
 		Summary: "denied queries/transfers/updates, ANY floods for listed domains",
 		// named-*: tags an rsyslog imfile input may give the channel files
 		// (named-queries, named-security).

@@ -34,6 +34,7 @@ const (
 func openvpn() Spec {
 	return Spec{
 		Name:    "openvpn",
+		Trust:   Trust{Users: []string{"root", "openvpn"}, Exes: []string{"openvpn"}, Units: []string{"openvpn*.service"}},
 		Summary: "non-OpenVPN TCP peers, TLS/HMAC/tls-crypt/certificate/password failures",
 		// ovpn-*: the name "--daemon NAME" and distribution units give.
 		Programs: []string{"openvpn", "ovpn-*"},

@@ -18,6 +18,7 @@ package filters
 func portprobe() Spec {
 	return Spec{
 		Name:     "portprobe",
+		Trust:    Trust{Internal: true}, // written by sysban itself, never through a socket
 		Summary:  "new connections to trap ports, seen through NFLOG (lines written by sysban)",
 		Programs: []string{"sysban-nflog"},
 		FailRegex: []string{

@@ -12,6 +12,7 @@ package filters
 func postfix() Spec {
 	return Spec{
 		Name:     "postfix",
+		Trust:    Trust{Users: []string{"root", "postfix"}, Units: []string{"postfix.service", "postfix@*.service"}},
 		Summary:  "relay/user-unknown/RBL rejects, too many errors",
 		Programs: postfixPrograms(),
 		FailRegex: []string{

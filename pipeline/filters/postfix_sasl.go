@@ -9,6 +9,7 @@ package filters
 func postfixSASL() Spec {
 	return Spec{
 		Name:      "postfix-sasl",
+		Trust:     Trust{Users: []string{"root", "postfix"}, Units: []string{"postfix.service", "postfix@*.service"}},
 		Summary:   "`SASL ... authentication failed`",
 		Programs:  postfixPrograms(),
 		FailRegex: []string{postfixSASLFail},

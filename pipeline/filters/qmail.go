@@ -17,6 +17,7 @@ const qmailPrefix = `^(?:@[0-9a-f]{24} |\d+\.\d+ )?`
 func qmail() Spec {
 	return Spec{
 		Name:    "qmail",
+		Trust:   Trust{Users: []string{"root", "qmaill", "qmaild", "qmailr", "qmails"}},
 		Summary: "vchkpw failures, rblsmtpd blocks, CHKUSER rejects",
 		// vchkpw logs through syslog as "vpopmail" (text "vchkpw-smtp:
 		// ...") or, in some builds, under "vchkpw-<service>". qmail-smtpd's

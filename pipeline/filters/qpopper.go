@@ -9,6 +9,7 @@ func qpopper() Spec {
 	return Spec{
 		Name:    "qpopper",
 		Summary: "wrong passwords, APOP failures, refused users, tcpwrappers refusals",
+		Trust:   Trust{Users: []string{"root"}},
 		// qpopper's binary is popper; builds differ in the ident. The
 		// refusals come from inetd (FreeBSD's built-in tcpwrappers), the
 		// only logger that names the service refused (tcpd does not, so

@@ -14,6 +14,7 @@ package filters
 func saslauthd() Spec {
 	return Spec{
 		Name:     "saslauthd",
+		Trust:    Trust{Users: []string{"root"}, Exes: []string{"saslauthd"}, Units: []string{"saslauthd.service"}},
 		Summary:  "saslauthd-checked failures, via the daemon that knows the client",
 		Programs: []string{"sendmail", "sm-mta", "imap", "imaps", "pop3", "pop3s", "imapd", "pop3d", "cyrus/imap", "cyrus/imaps", "cyrus/pop3", "cyrus/pop3s"},
 		FailRegex: []string{

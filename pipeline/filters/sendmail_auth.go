@@ -7,6 +7,7 @@ package filters
 func sendmailAuth() Spec {
 	return Spec{
 		Name:     "sendmail-auth",
+		Trust:    Trust{Users: []string{"root", "smmsp"}, Units: []string{"sendmail.service"}},
 		Summary:  "SMTP AUTH failures",
 		Programs: []string{"sendmail", "sm-mta"},
 		FailRegex: []string{

@@ -23,6 +23,7 @@ func sendmailReject() Spec {
 	return Spec{
 		Name:     "sendmail-reject",
 		Summary:  "`did not issue MAIL/...`, `Relaying denied`, DNSBL, sender and recipient rejects, open proxy probes",
+		Trust:    Trust{Users: []string{"root", "smmsp"}, Units: []string{"sendmail.service"}},
 		Programs: []string{"sendmail", "sm-mta"},
 		FailRegex: []string{
 			// s538V2ge001857: [114.97.113.212] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA

@@ -41,6 +41,10 @@ type Spec struct {
 	// Attempts, when set, counts one client attempt once however many
 	// failure lines the daemon and its PAM stack print about it.
 	Attempts *AttemptRules
+	// Trust is whom the filter believes when the kernel, or a forwarder
+	// passing on the kernel's word, vouches for a line's sender
+	// (pipeline/provenance.go). Every built-in filter declares it.
+	Trust Trust
 }
 
 // AttemptRules classify a filter's failure lines (lines a failregex
@@ -68,6 +72,22 @@ type AttemptRules struct {
 	// Window is how long an attempt stays open for its other lines; 0
 	// means 10 seconds.
 	Window time.Duration
+}
+
+// Trust says whose lines a filter believes: the users (names or uids;
+// names the host does not have are skipped) that run the daemon it reads,
+// and, when the voucher names them, its executables (base names, also
+// compared with the kernel's comm) and systemd units (path.Match globs).
+// Daemons log through a privileged process (sshd's monitor, dovecot's log
+// process, postfix's master), so root is in every list. Empty Users: the
+// filter declares nobody, and provenance is not checked for it (a jail
+// with provenance require refuses such a filter). Internal marks sysban's
+// own sources (NFLOG), which never pass through a socket.
+type Trust struct {
+	Users    []string
+	Exes     []string
+	Units    []string
+	Internal bool
 }
 
 // Correlation is a failure told by two lines of one filter's programs, with

@@ -8,6 +8,7 @@ package filters
 func squirrelmail() Spec {
 	return Spec{
 		Name:    "squirrelmail",
+		Trust:   Trust{Users: []string{"root", "www-data", "apache"}},
 		Summary: "`[LOGIN_ERROR]` in any language",
 		// squirrel_logger's syslog ident; "squirrelmail" is also the tag to
 		// give imfile for its own log file.

@@ -80,7 +80,14 @@ func sshd() Spec {
 		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>`+sshPort+`: [^\[\]]+ \[preauth\]$`,
 	)
 	return Spec{
-		Name:    "sshd",
+		Name: "sshd",
+		Trust: Trust{
+			// The privilege-separation user is sshd on Debian, sshd or
+			// _sshd elsewhere; 9.8+ splits per-connection work into
+			// sshd-session and sshd-auth. Socket activation runs ssh@ units.
+			Users: []string{"root", "sshd", "_sshd"}, Exes: []string{"sshd", "sshd-session", "sshd-auth"},
+			Units: []string{"ssh.service", "sshd.service", "ssh@*.service", "sshd@*.service", "ssh.socket", "sshd.socket"},
+		},
 		Summary: "password/key/PAM failures, invalid users",
 		// sshd-auth: OpenSSH 10 moved pre-auth into that binary; its lines
 		// are normally relayed by sshd-session, listed in case they are not.

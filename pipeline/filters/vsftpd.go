@@ -10,6 +10,7 @@ package filters
 func vsftpd() Spec {
 	return Spec{
 		Name:     "vsftpd",
+		Trust:    Trust{Users: []string{"root", "ftp"}, Exes: []string{"vsftpd"}, Units: []string{"vsftpd.service"}},
 		Summary:  "PAM and native `FAIL LOGIN`",
 		Programs: []string{"vsftpd"},
 		FailRegex: []string{
