@@ -169,6 +169,9 @@ type Splitter struct {
 	skipEOL bool // skipping an oversized LF frame up to its terminator
 	junk    bool // inside garbage that ran past the end of the last read
 	onDrop  func(reason string, n int)
+	// atLeast is set while onDrop hears of an LF frame dropped before its
+	// end was seen: n is then the bytes read so far, not its size.
+	atLeast bool
 }
 
 // maxCountDigits bounds the octet count: nine digits is already far above
@@ -302,7 +305,9 @@ func (s *Splitter) lineFrame(data []byte, atEOF bool) (int, []byte, error) {
 			s.drop(ReasonTooLarge, i)
 			return i + 1, nil, nil
 		}
+		s.atLeast = true
 		s.drop(ReasonTooLarge, len(data))
+		s.atLeast = false
 		s.skipEOL = true
 		return len(data), nil, nil
 	}

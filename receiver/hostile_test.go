@@ -223,6 +223,30 @@ func TestOversizedFrameKeepsConnection(t *testing.T) {
 	}
 }
 
+// An LF frame cut off at the bound is logged with the bytes seen as a
+// lower bound ("size_at_least"), an octet-counted one with its size;
+// garbage and empty frames are logged too, each rate-limited.
+func TestDropsAreLogged(t *testing.T) {
+	for _, tc := range []struct {
+		name, send, want string
+	}{
+		{"unterminated LF frame", "<13>" + strings.Repeat("x", 4000), "size_at_least="},
+		{"octet-counted", fmt.Sprintf("%d <13>%s", 4004, strings.Repeat("x", 4000)), "size=4004"},
+		{"garbage", "\x00\x01 junk\n<13>after\n", "not a syslog frame"},
+		{"empty", "2 \r\n<13>after\n", "empty frame"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs lockedBuffer
+			rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{
+				MaxMessageSize: 256, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			})
+			c := dial(t, "tcp", rr.r.Addrs()[0])
+			c.Write([]byte(tc.send))
+			waitFor(t, "the drop logged", func() bool { return strings.Contains(logs.String(), tc.want) })
+		})
+	}
+}
+
 // textCounter counts delivered messages by the first word of their text.
 type textCounter struct{ slow, flood atomic.Int64 }
 

@@ -285,7 +285,8 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 	}
 	b = trimTrailing(b)
 	if len(b) == 0 {
-		l.c.drop(ReasonEmpty)
+		l.r.dropLogged(&l.c, reasonEmpty, l.name, sender,
+			"receiver: dropped an empty datagram (further ones counted, logged every 10s)")
 		return
 	}
 	nowNano := now.UnixNano()

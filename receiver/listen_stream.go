@@ -415,16 +415,26 @@ func (l *streamListener) serveConn(sc *streamConn, sender netip.AddrPort, creds 
 		conn = tc
 		creds = l.r.tlsCreds(tc)
 	}
-	sp := l.r.format.newSplitter(func(reason string, n int) {
-		if reason != ReasonTooLarge {
-			l.c.drop(reason)
-			return
-		}
+	var sp *Splitter
+	sp = l.r.format.newSplitter(func(reason string, n int) {
 		// Logged per listener, not per connection: a sender opening many
 		// connections must not flood the log either.
-		l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
-			"receiver: dropped oversized frame (further ones counted, logged every 10s)",
-			"size", n, "max", l.r.opts.MaxMessageSize)
+		switch {
+		case reason == ReasonGarbage:
+			l.r.dropLogged(&l.c, reasonGarbage, l.name, sender,
+				"receiver: skipped bytes that are not a syslog frame (further ones counted, logged every 10s)")
+		case reason != ReasonTooLarge:
+			l.c.drop(reason)
+		case sp.atLeast:
+			// An LF frame cut off at the bound: its end was never seen.
+			l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
+				"receiver: dropped oversized frame (further ones counted, logged every 10s)",
+				"size_at_least", n, "max", l.r.opts.MaxMessageSize)
+		default:
+			l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
+				"receiver: dropped oversized frame (further ones counted, logged every 10s)",
+				"size", n, "max", l.r.opts.MaxMessageSize)
+		}
 	})
 	fc := &frameClock{conn: conn, sp: sp, idle: l.r.opts.IdleTimeout, frame: l.r.opts.FrameTimeout, msgClock: l.r.format.now,
 		firstBy: time.Now().Add(l.r.opts.FirstFrameTimeout), lastFrame: &sc.lastFrame}
@@ -432,7 +442,8 @@ func (l *streamListener) serveConn(sc *streamConn, sender netip.AddrPort, creds 
 	var m sysban.Message
 	err := readFrames(fc, sp.BufferSize(), &l.bigBufs, func(b []byte) {
 		if len(b) == 0 {
-			l.c.drop(ReasonEmpty)
+			l.r.dropLogged(&l.c, reasonEmpty, l.name, sender,
+				"receiver: dropped an empty frame (further ones counted, logged every 10s)")
 			return
 		}
 		l.r.deliver(p, &m, b, fc.readNow, l.name, sender, &creds, &l.c)
