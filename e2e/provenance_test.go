@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestProvenanceRequire: under provenance: require the same sshd failure
+// line, written by user nobody with logger straight to each of sysban's
+// listeners, forged [sysban@32473 uid="0"] included, and through a real
+// rsyslog with the shipped forwarder file, bans nothing and is counted as
+// untrusted; the same line from root's "sshd" through rsyslog bans.
+func TestProvenanceRequire(t *testing.T) {
+	w := newWorld(t, worldOptions{
+		extra: "  unixgroup: nogroup\n",
+		config: `
+defaults:
+  provenance: require
+jails:
+  sshd:
+    enabled: true
+    maxretry: 3
+    findtime: 1m
+    bantime: 1h
+    ports: [ssh]
+`,
+		before: func(w *world) {
+			// nobody must reach the sockets in the test's directory.
+			for _, d := range []string{w.dir, filepath.Dir(w.dir)} {
+				if err := os.Chmod(d, 0o755); err != nil {
+					w.t.Fatal(err)
+				}
+			}
+		},
+	})
+	rsock := w.rsyslogTrusted()
+	tcp := fmt.Sprintf("-n 127.0.0.1 -P %d -T --octet-count", w.tcpPort)
+	udp := fmt.Sprintf("-n 127.0.0.1 -P %d -d", w.udpPort)
+	cases := []struct {
+		name, attacker string
+		args           []string
+	}{
+		{"unix datagram", "198.18.1.1", []string{"-u", w.sock, "--socket-errors=on"}},
+		{"unix stream", "198.18.1.2", []string{"-u", w.sock + "-stream", "--socket-errors=on"}},
+		{"tcp loopback", "198.18.1.3", strings.Fields(tcp)},
+		{"tcp loopback, forged origin", "198.18.1.4", append(strings.Fields(tcp), "--rfc5424", "--sd-id", "sysban@32473", "--sd-param", `uid="0"`, "--sd-param", `exe="/usr/sbin/sshd"`)},
+		{"udp", "198.18.1.5", strings.Fields(udp)},
+		{"rsyslog with the shipped template", "198.18.1.6", []string{"-u", rsock, "--socket-errors=on"}},
+	}
+	for _, c := range cases {
+		for _, line := range failures(c.attacker, 3) {
+			args := append([]string{"netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "logger"}, c.args...)
+			args = append(args, "-t", "sshd", "-p", "auth.info", "--", line)
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: logger as nobody: %v\n%s", c.name, err, out)
+			}
+		}
+	}
+	// Root's sshd (here logger under that name, as root) through rsyslog.
+	sshd := filepath.Join(w.dir, "sshd")
+	w.sh("cp", "/usr/bin/logger", sshd)
+	trusted := "198.18.1.9"
+	for _, line := range failures(trusted, 3) {
+		w.inSrv(sshd, "-u", rsock, "-t", "sshd", "-p", "auth.info", "--", line)
+	}
+	w.waitBanned("sshd_v4", trusted)
+	want := float64(3 * len(cases))
+	w.waitFor("every forged failure counted as untrusted", 10*time.Second, func() bool {
+		v, _ := findMetric(w.scrape(), "sysban_failures_untrusted_total", `jail="sshd"`)
+		return v == want
+	})
+	for _, c := range cases {
+		if w.isBanned("sshd_v4", c.attacker) {
+			t.Errorf("%s: nobody's lines banned %s", c.name, c.attacker)
+		}
+	}
+	if v, _ := findMetric(w.scrape(), "sysban_failures_total", `jail="sshd"`); v != 3 {
+		t.Errorf("sysban_failures_total = %v, want 3 (root's sshd only)", v)
+	}
+	w.alive()
+}
+
