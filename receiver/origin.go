@@ -172,3 +172,23 @@ func passCreds(conn *net.UnixConn) error {
 	}
 	return serr
 }
+
+// Provenance says what a listener of spec s can tell about who sent a
+// message (for `sysban check` and the start-up log).
+func (s ListenerSpec) Provenance(tlsForwarders bool) string {
+	const fwd = "; forwarders' [" + OriginSDID + "]"
+	switch s.Network {
+	case UnixGram:
+		return "uid,gid,pid per datagram (SO_PASSCRED)" + fwd
+	case UnixStream:
+		return "uid,gid,pid per connection (SO_PEERCRED)" + fwd
+	case TCP:
+		return "uid per loopback connection (sock_diag)" + fwd + "; none from other hosts"
+	case TLS:
+		if tlsForwarders {
+			return "verified clients' [" + OriginSDID + "]"
+		}
+		return "none"
+	}
+	return "none"
+}

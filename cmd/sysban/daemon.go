@@ -80,15 +80,15 @@ func (m *Main) Check() int {
 	}
 	fmt.Fprintf(m.Stdout, "config ok (%s)\n", strings.Join(cfg.Sources, " + "))
 	for _, s := range cfg.Listen.Specs {
-		fmt.Fprintf(m.Stdout, "listen  %s\n", s.Name())
+		fmt.Fprintf(m.Stdout, "listen  %-40s provenance: %s\n", s.Name(), s.Provenance(cfg.Listen.TLSForwarders))
 	}
 	for _, j := range cfg.Jails {
 		state := "disabled"
 		if j.Enabled {
 			state = "enabled"
 		}
-		fmt.Fprintf(m.Stdout, "jail    %-16s %-8s filter=%s maxretry=%d findtime=%s bantime=%s rule=%s\n",
-			j.Name, state, j.Filter, j.MaxRetry, j.FindTime, banTimeString(j.BanTime), j.Rule())
+		fmt.Fprintf(m.Stdout, "jail    %-16s %-8s filter=%s maxretry=%d findtime=%s bantime=%s rule=%s provenance=%s%s\n",
+			j.Name, state, j.Filter, j.MaxRetry, j.FindTime, banTimeString(j.BanTime), j.Rule(), j.Provenance, trustString(cfg, j.Filter))
 	}
 	if n := cfg.NFLOG; n.Watching() {
 		fmt.Fprintf(m.Stdout, "nflog   group=%d rate=%d/s snaplen=%d banned=%v trapports=tcp%v,udp%v\n",
@@ -96,6 +96,19 @@ func (m *Main) Check() int {
 	}
 	checkFleet(m.Stdout, cfg.Fleet)
 	return 0
+}
+
+// trustString is " trust=users" for a filter that declares whom it
+// trusts.
+func trustString(cfg *config.Config, filter string) string {
+	t := pipeline.BuiltinTrust(filter)
+	if f, ok := cfg.Filters[filter]; ok {
+		t = f.Trust
+	}
+	if len(t.Users) == 0 {
+		return ""
+	}
+	return " trust=" + strings.Join(t.Users, ",")
 }
 
 func banTimeString(d time.Duration) string {
@@ -341,13 +354,14 @@ func (m *Main) Run(ctx context.Context) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	var names []string
-	for _, a := range rc.Addrs() {
+	var names, provenance []string
+	for i, a := range rc.Addrs() {
 		names = append(names, a.Network()+":"+a.String())
+		provenance = append(provenance, cfg.Listen.Specs[i].Name()+": "+cfg.Listen.Specs[i].Provenance(cfg.Listen.TLSForwarders))
 	}
 	logger.Info("sysban started", "version", Version(), "config", strings.Join(cfg.Sources, " + "),
 		"listeners", names, "jails", ruleNames(cfg), "table", "inet "+cfg.NFT.Table,
-		"bans_restored", restored, "control", cfg.Control.Socket, "metrics", cfg.Metrics.Listen)
+		"bans_restored", restored, "control", cfg.Control.Socket, "metrics", cfg.Metrics.Listen, "provenance", provenance)
 
 	// Start-up (config decoding, compiling every filter to validate it,
 	// restoring bans) leaves garbage the runtime would hand back to the
