@@ -111,6 +111,9 @@ func (f *ctlFlags) call(stdout, stderr io.Writer, fn func(ctx context.Context, c
 	if err == nil {
 		return 0
 	}
+	if errors.Is(err, errAnswerNo) {
+		return 1
+	}
 	fmt.Fprintf(stderr, "sysban: %v\n", err)
 	if f.json {
 		body := map[string]string{"error": err.Error()}
@@ -125,6 +128,10 @@ func (f *ctlFlags) call(stdout, stderr io.Writer, fn func(ctx context.Context, c
 	return 1
 }
 
+// errAnswerNo ends a verb whose answer, already printed, is "no" (sysban
+// banned ADDR for an address not banned): exit 1 without an error.
+var errAnswerNo = errors.New("no")
+
 func printJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -135,7 +142,8 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func (c ctl) status(args []string, stdout, stderr io.Writer) int {
-	f := newCtlFlags("status", "status [JAIL] [--socket PATH] [--json]", stderr)
+	f := newCtlFlags("status", "status [JAIL] [--all] [--socket PATH] [--json]", stderr)
+	all := f.fs.Bool("all", false, "list disabled jails too")
 	pos, ok := f.parse(args)
 	if !ok {
 		return 2
@@ -150,7 +158,7 @@ func (c ctl) status(args []string, stdout, stderr io.Writer) int {
 			if f.json {
 				return printJSON(stdout, st)
 			}
-			c.printStatus(stdout, st)
+			c.printStatus(stdout, st, *all)
 			return nil
 		})
 	case 1:
@@ -276,10 +284,14 @@ func (c ctl) banned(args []string, stdout, stderr io.Writer) int {
 			return err
 		}
 		if f.json {
-			return printJSON(stdout, nonNil(bans))
+			err = printJSON(stdout, nonNil(bans))
+		} else {
+			c.printBans(stdout, addr, bans)
 		}
-		c.printBans(stdout, addr, bans)
-		return nil
+		if err == nil && addr.IsValid() && len(bans) == 0 {
+			return errAnswerNo
+		}
+		return err
 	})
 }
 
@@ -317,7 +329,9 @@ func (c ctl) reload(args []string, stdout, stderr io.Writer) int {
 }
 
 // printStatus writes the daemon overview.
-func (c ctl) printStatus(w io.Writer, st control.Status) {
+// printStatus prints the daemon's state; the enabled jails only unless
+// all, as fail2ban-client lists its active jails.
+func (c ctl) printStatus(w io.Writer, st control.Status, all bool) {
 	fmt.Fprintf(w, "sysban %s, up %s (since %s)\n", st.Version,
 		humanDuration(time.Duration(st.UptimeSeconds)*time.Second), c.when(st.Started))
 	tw := newTable(w)
@@ -336,18 +350,27 @@ func (c ctl) printStatus(w io.Writer, st control.Status) {
 	fmt.Fprintln(w)
 	tw = newTable(w)
 	fmt.Fprintln(tw, "JAIL\tFILTER\tSTATE\tFAILED NOW\tFAILED TOTAL\tBANNED NOW\tBANNED TOTAL")
+	hidden, shown := 0, 0
 	for _, j := range st.Jails {
 		state := "enabled"
 		if !j.Enabled {
 			state = "disabled"
+			if !all {
+				hidden++
+				continue
+			}
 		}
+		shown++
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", j.Name, j.Filter, state,
 			j.CurrentlyFailed, j.TotalFailed, j.CurrentlyBanned, j.TotalBanned)
 	}
-	if len(st.Jails) == 0 {
-		fmt.Fprintln(tw, "(no jails)")
+	if shown == 0 {
+		fmt.Fprintln(tw, "(no jails enabled)")
 	}
 	tw.Flush()
+	if hidden > 0 {
+		fmt.Fprintf(w, "(%d disabled %s not shown; --all lists every jail)\n", hidden, plural(hidden, "jail", "jails"))
+	}
 
 	fmt.Fprintln(w)
 	tw = newTable(w)

@@ -165,11 +165,26 @@ func TestCtlOutput(t *testing.T) {
 		verb func(ctl, []string, io.Writer, io.Writer) int
 		args []string
 		want string
+		code int
 	}{
 		{"status", ctl.status, nil, `sysban v0.3.0, up 2h05m (since 2026-11-21T16:55:00Z)
 config:       built-in configs/sysban.yaml + /etc/sysban/sysban.yaml
 last reload:  ok at 2026-11-21T18:00:00Z
 messages:     15234 handled, 0 bans waiting to be stored
+
+JAIL          FILTER        STATE    FAILED NOW  FAILED TOTAL  BANNED NOW  BANNED TOTAL
+postfix-sasl  postfix-sasl  enabled  17          877           24          24
+sshd          sshd          enabled  8           26            2           2
+(1 disabled jail not shown; --all lists every jail)
+
+LISTENER            RECEIVED  PARSE ERRORS  CONNECTIONS  DROPPED
+udp:127.0.0.1:5514  15000     0             0            -
+tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
+`, 0},
+		{"status all", ctl.status, []string{"--all"}, `sysban v0.3.0, up 2h05m (since 2026-11-21T16:55:00Z)
+config:       built-in configs/sysban.yaml + /etc/sysban/sysban.yaml
+last reload:  ok at 2026-11-21T18:00:00Z
+messages:     15234 handled, 0 bans waiting for nftables
 
 JAIL          FILTER        STATE     FAILED NOW  FAILED TOTAL  BANNED NOW  BANNED TOTAL
 postfix-sasl  postfix-sasl  enabled   17          877           24          24
@@ -179,7 +194,7 @@ vsftpd        vsftpd        disabled  0           0             0           0
 LISTENER            RECEIVED  PARSE ERRORS  CONNECTIONS  DROPPED
 udp:127.0.0.1:5514  15000     0             0            -
 tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
-`},
+`, 0},
 		{"status jail", ctl.status, []string{"sshd"}, `Status for jail sshd
   Filter:            sshd (programs: sshd)
   Rule:              5 failures within 10m, ban 1h00m
@@ -191,30 +206,30 @@ tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
     ADDRESS      UNTIL                 REMAINING  FAILURES
     203.0.113.5  2026-11-21T19:59:30Z  in 59m     5
     2001:db8::7  permanent             -          manual
-`},
+`, 0},
 		{"banned addr", ctl.banned, []string{"203.0.113.5"}, `JAIL  ADDRESS      SINCE                 UNTIL                 REMAINING  FAILURES  OFFENCES  BLOCKED  LAST BLOCKED
 sshd  203.0.113.5  2026-11-21T18:59:30Z  2026-11-21T19:59:30Z  in 59m     5         1         12       2026-11-21T18:59:50Z
 
 why (sshd):
   Failed password for root from 203.0.113.5 port 4242 ssh2
   Failed password for admin from 203.0.113.5 port 4243 ssh2
-`},
-		{"banned none", ctl.banned, []string{"198.51.100.1"}, "198.51.100.1 is not banned\n"},
-		{"ban", ctl.ban, []string{"sshd", "198.51.100.1", "--for", "1d"}, "banned 198.51.100.1 in sshd until 2026-11-22T19:00:00Z (in 1d0h)\n"},
-		{"ban permanent", ctl.ban, []string{"--for", "-1", "sshd", "198.51.100.1"}, "banned 198.51.100.1 in sshd permanently\n"},
-		{"unban", ctl.unban, []string{"2001:db8::7"}, "unbanned 2001:db8::7 from sshd\n"},
-		{"unban all", ctl.unban, []string{"--all"}, "unbanned 26 bans\n"},
+`, 0},
+		{"banned none", ctl.banned, []string{"198.51.100.1"}, "198.51.100.1 is not banned\n", 1},
+		{"ban", ctl.ban, []string{"sshd", "198.51.100.1", "--for", "1d"}, "banned 198.51.100.1 in sshd until 2026-11-22T19:00:00Z (in 1d0h)\n", 0},
+		{"ban permanent", ctl.ban, []string{"--for", "-1", "sshd", "198.51.100.1"}, "banned 198.51.100.1 in sshd permanently\n", 0},
+		{"unban", ctl.unban, []string{"2001:db8::7"}, "unbanned 2001:db8::7 from sshd\n", 0},
+		{"unban all", ctl.unban, []string{"--all"}, "unbanned 26 bans\n", 0},
 		{"reload", ctl.reload, nil, `configuration reloaded at 2026-11-21T19:00:00Z
   sources:  built-in configs/sysban.yaml
   jails:    sshd
   removed:  vsftpd (3 bans lifted)
-`},
+`, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := tt.verb(c, append(tt.args, "--socket", sock), &stdout, &stderr)
-			if code != 0 || stdout.String() != tt.want {
+			if code != tt.code || stdout.String() != tt.want {
 				t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant:\n%s", code, stderr.String(), stdout.String(), tt.want)
 			}
 		})
@@ -237,7 +252,7 @@ func TestCtlRun(t *testing.T) {
 		stderr string
 		call   string
 	}{
-		{[]string{"status", "--socket", sock}, 0, "sshd          sshd          enabled   8           26", "", "Status"},
+		{[]string{"status", "--socket", sock}, 0, "sshd          sshd          enabled  8           26", "", "Status"},
 		{[]string{"status", "sshd", "--socket", sock}, 0, "  Currently failed:  8\n", "", "JailStatus sshd"},
 		{[]string{"status", "--socket", sock, "nope"}, 1, "", `sysban: unknown jail "nope"`, "JailStatus nope"},
 		{[]string{"status", "a", "b", "--socket", sock}, 2, "", `unexpected argument "b"`, ""},
@@ -294,7 +309,7 @@ func TestCtlJSON(t *testing.T) {
 		{[]string{"unban", "203.0.113.5"}, 0, []string{"jail", "addr", "until", "failures", "lines"}, true},
 		{[]string{"unban", "--all"}, 0, []string{"unbanned"}, false},
 		{[]string{"banned"}, 0, []string{"jail", "addr"}, true},
-		{[]string{"banned", "198.51.100.1"}, 0, nil, true}, // []
+		{[]string{"banned", "198.51.100.1"}, 1, nil, true}, // [], and "no"
 		{[]string{"reload"}, 0, []string{"ok", "time", "jails", "removed", "unbanned"}, false},
 		{[]string{"status", "nope"}, 1, []string{"error", "code"}, false},
 	}

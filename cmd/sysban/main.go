@@ -28,7 +28,7 @@ func commands() []command {
 	return []command{
 		{"run", "run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml)", cmdRun},
 		{"check", "check [--config FILE]   validate the configuration and print the jails it enables", cmdCheck},
-		{"status", "status [JAIL]           show the jails, counters and listeners, or one jail and its bans", cmdStatus},
+		{"status", "status [JAIL] [--all]   show the enabled jails (--all: every one), counters and listeners, or one jail and its bans", cmdStatus},
 		{"ban", "ban JAIL ADDR [--for D]  ban an address by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
 		{"unban", "unban ADDR [--jail J]   lift an address's bans (unban --all: every ban)", cmdUnban},
 		{"banned", "banned [ADDR]           list bans: which jails ban ADDR, until when and why", cmdBanned},
