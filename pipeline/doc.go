@@ -32,6 +32,12 @@
 // next stage. filter.go and pattern.go compile a FilterSpec; the built-in
 // specs are package filters, their annotated samples filters/testdata.
 //
+// Provenance (provenance.go): a filter declares whom it trusts (users,
+// executables, systemd units); a failure whose Message.Origin is vouched
+// for and not one of those is dropped and counted as untrusted, and with
+// JailSpec.Provenance "require" so is one whose origin nobody vouches
+// for. Only failures are checked, never the rest of the traffic.
+//
 // Repeat offenders: a jail's BanIncrement lengthens the ban of an address
 // banned before in that jail (the count comes from an OffenceCounter, the
 // store's ban history, asked only when a ban is decided), and jails whose

@@ -10,9 +10,13 @@
 //
 // Hostile senders meet bounds, each counted in ListenerStats.Dropped by
 // reason: senders outside Options.Allow are refused; stream connections are
-// limited per listener and per source address; a connection idle too long
-// is closed, and so is one whose current frame does not complete within
-// Options.FrameTimeout (slowloris); oversized frames are dropped and the
+// limited per listener and per source (address; on loopback address and
+// the peer socket's uid, from sock_diag), and at either limit the
+// connection silent longest is evicted, so idle connections cannot lock a
+// forwarder out; a connection without a complete frame within
+// Options.FirstFrameTimeout, or idle too long, is closed, and so is one
+// whose current frame does not complete within Options.FrameTimeout
+// (slowloris); oversized frames are dropped and the
 // stream resynchronised; udp senders can be held to a per-address rate in
 // a bounded map. There are no queues: each listener reads in its own
 // goroutine (one per stream connection) and calls the Handler inline, so a
@@ -26,6 +30,13 @@
 // What the receiver reports as Message.Sender is the forwarder; the
 // pipeline bans the address found in the message text and never its
 // sender, so no forged datagram can get the forwarder itself banned.
+//
+// Provenance (origin.go): every Message carries an Origin, who wrote it as
+// far as the kernel vouches: SCM_CREDENTIALS per unix datagram,
+// SO_PEERCRED per unix stream, the peer socket's uid per loopback TCP
+// connection; from a forwarder's socket (Options.Forwarders, or a verified
+// TLS client with Options.TLSForwarders) the [sysban@32473 ...] structured
+// data its template wrote instead. UDP carries none.
 //
 // TLS (RFC 5425) listeners take Options.TLS, built by TLSConfig from PEM
 // files: TLS 1.2 or later, optional client certificates (mutual TLS) and

@@ -89,18 +89,34 @@ func (c *peerCreds) origin(sd map[string]map[string]string) sysban.Origin {
 // absent or not numbers.
 func OriginFromSD(params map[string]string) sysban.Origin {
 	o := sysban.Origin{UID: -1, GID: -1, PID: -1}
-	uid, ok := sdID(params["uid"])
-	if !ok {
-		return o
+	// One pass over the few params: cheaper than a hash lookup per name.
+	var exe, comm, unit string
+	for k, v := range params {
+		switch k {
+		case "uid":
+			if id, ok := sdID(v); ok {
+				o.UID = id
+			}
+		case "gid":
+			if id, ok := sdID(v); ok {
+				o.GID = id
+			}
+		case "pid":
+			if id, ok := sdID(v); ok {
+				o.PID = id
+			}
+		case "exe":
+			exe = v
+		case "comm":
+			comm = v
+		case "unit":
+			unit = v
+		}
 	}
-	o.Vouched, o.UID = sysban.VouchForwarder, uid
-	if v, ok := sdID(params["gid"]); ok {
-		o.GID = v
+	if o.UID < 0 {
+		return sysban.Origin{UID: -1, GID: -1, PID: -1}
 	}
-	if v, ok := sdID(params["pid"]); ok {
-		o.PID = v
-	}
-	o.Exe, o.Comm, o.Unit = params["exe"], params["comm"], params["unit"]
+	o.Vouched, o.Exe, o.Comm, o.Unit = sysban.VouchForwarder, exe, comm, unit
 	return o
 }
 
