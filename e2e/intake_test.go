@@ -64,31 +64,7 @@ func TestIntakeNotBlinded(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// nobody's connections: socat running as uid 65534, each holding
-	// one idle connection while its stdin stays open.
-	stdin, hold, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	defer hold.Close()
-	socatErr := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("socat:\n%s", socatErr.String())
-		}
-	})
-	for range nobodyN {
-		// ip netns exec needs root: drop to nobody after it.
-		cmd := exec.Command("ip", "netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			"socat", "-u", "STDIN", "TCP:"+target)
-		cmd.Stdin = stdin
-		cmd.Stderr = socatErr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
+	w.holdAsNobody(nobodyN, target)
 	// Every slot taken, every connection beyond 1,024 of ours,
 	// nobody's and rsyslog's evicted.
 	const want = sources*perSource + nobodyN + 1 - 1024
@@ -105,7 +81,7 @@ func TestIntakeNotBlinded(t *testing.T) {
 	attacker := outsideV4[0]
 	began := time.Now()
 	for _, line := range failures(attacker, 3) {
-		w.logger("-u", rsock, "-t", "sshd", "-p", "authpriv.info", "--", line)
+		w.inSrv(w.sshdLogger(), "-u", rsock, "-t", "sshd", "-p", "authpriv.info", "--", line)
 	}
 	w.waitFor(attacker+" banned", 5*time.Second, func() bool { return w.isBanned("sshd_v4", attacker) })
 	took := time.Since(began)
@@ -136,21 +112,7 @@ func TestPerUIDSourceLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mine.Close()
-	stdin, hold, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	defer hold.Close()
-	for range 6 {
-		cmd := exec.Command("ip", "netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-			"socat", "-u", "STDIN", "TCP:"+target)
-		cmd.Stdin = stdin
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	}
+	w.holdAsNobody(6, target)
 	w.waitFor("two of nobody's connections evicted", 10*time.Second, func() bool {
 		v, _ := findMetric(w.scrape(), "sysban_messages_dropped_total", `listener="tcp:127.0.0.1:5514",reason="source_connection_limit"`)
 		return v == 2
@@ -164,4 +126,33 @@ func TestPerUIDSourceLimit(t *testing.T) {
 		v, _ := findMetric(w.scrape(), "sysban_failures_total", `jail="sshd"`)
 		return v == 1
 	})
+}
+
+// holdAsNobody opens n idle connections to target (in the server
+// namespace) owned by user nobody: socat processes running as uid 65534,
+// each holding one while its stdin stays open, until the test ends.
+func (w *world) holdAsNobody(n int, target string) {
+	t := w.t
+	t.Helper()
+	stdin, hold, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); hold.Close() })
+	out := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("socat:\n%s", out.String())
+		}
+	})
+	for range n {
+		// ip netns exec needs root: drop to nobody after it.
+		cmd := exec.Command("ip", "netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+			"socat", "-u", "STDIN", "TCP:"+target)
+		cmd.Stdin, cmd.Stderr = stdin, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
 }

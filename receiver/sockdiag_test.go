@@ -29,17 +29,23 @@ func dialLoopback(t testing.TB, network, addr string) (client, server net.Conn) 
 	return client, server
 }
 
+// diagLoopback opens a loopback connection and a sockDiag to look up its
+// peer: the addresses of the server's end.
+func diagLoopback(t testing.TB, network, addr string) (d *sockDiag, peer, local netip.AddrPort) {
+	t.Helper()
+	_, srv := dialLoopback(t, network, addr)
+	d, err := newSockDiag()
+	if err != nil {
+		t.Skipf("sock_diag unavailable: %v", err)
+	}
+	t.Cleanup(d.close)
+	return d, srv.RemoteAddr().(*net.TCPAddr).AddrPort(), srv.LocalAddr().(*net.TCPAddr).AddrPort()
+}
+
 func TestPeerUIDFromSockDiag(t *testing.T) {
 	for _, tc := range []struct{ network, addr string }{{"tcp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}} {
 		t.Run(tc.network, func(t *testing.T) {
-			_, srv := dialLoopback(t, tc.network, tc.addr)
-			d, err := newSockDiag()
-			if err != nil {
-				t.Skipf("sock_diag unavailable: %v", err)
-			}
-			defer d.close()
-			peer := srv.RemoteAddr().(*net.TCPAddr).AddrPort()
-			local := srv.LocalAddr().(*net.TCPAddr).AddrPort()
+			d, peer, local := diagLoopback(t, tc.network, tc.addr)
 			uid, err := d.uid(unix.IPPROTO_TCP, peer, local)
 			if err != nil {
 				t.Fatal(err)
@@ -60,14 +66,7 @@ func TestPeerUIDFromSockDiag(t *testing.T) {
 // connection (and would add to each UDP datagram, were it looked up per
 // datagram).
 func BenchmarkPeerUID(b *testing.B) {
-	_, srv := dialLoopback(b, "tcp4", "127.0.0.1:0")
-	d, err := newSockDiag()
-	if err != nil {
-		b.Skipf("sock_diag unavailable: %v", err)
-	}
-	defer d.close()
-	peer := srv.RemoteAddr().(*net.TCPAddr).AddrPort()
-	local := srv.LocalAddr().(*net.TCPAddr).AddrPort()
+	d, peer, local := diagLoopback(b, "tcp4", "127.0.0.1:0")
 	for b.Loop() {
 		if _, err := d.uid(unix.IPPROTO_TCP, peer, local); err != nil {
 			b.Fatal(err)
