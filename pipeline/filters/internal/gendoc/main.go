@@ -65,8 +65,8 @@ func withTable(doc []byte, table string) ([]byte, error) {
 // registry's order.
 func table(specs []filters.Spec) string {
 	var b strings.Builder
-	b.WriteString("| filter | programs | catches | modes | vars | multi-line |\n")
-	b.WriteString("|---|---|---|---|---|---|\n")
+	b.WriteString("| filter | programs | catches | modes | vars | multi-line | trusts (users; exes; units) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, s := range specs {
 		var multi []string
 		for _, c := range s.Correlate {
@@ -75,11 +75,31 @@ func table(specs []filters.Spec) string {
 			}
 		}
 		modes := slices.DeleteFunc(slices.Sorted(maps.Keys(s.Modes)), func(m string) bool { return m == "normal" })
-		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| [%s](#%s) | %s | %s | %s | %s | %s | %s |\n",
 			s.Name, s.Name, code(s.Programs), s.Summary, code(modes),
-			code(slices.Sorted(maps.Keys(s.Vars))), strings.Join(multi, "; "))
+			code(slices.Sorted(maps.Keys(s.Vars))), strings.Join(multi, "; "), trusts(s.Trust))
 	}
 	return b.String()
+}
+
+// trusts renders whom a filter trusts: users; executables; units, the
+// parts it declares.
+func trusts(t filters.Trust) string {
+	if t.Internal {
+		return "sysban itself"
+	}
+	parts := []string{strings.Join(t.Users, ", ")}
+	if len(t.Exes) > 0 || len(t.Units) > 0 {
+		exes := code(t.Exes)
+		if exes == "" {
+			exes = "any"
+		}
+		parts = append(parts, exes)
+	}
+	if len(t.Units) > 0 {
+		parts = append(parts, code(t.Units))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // code renders names as a comma-separated list of code spans.

@@ -26,13 +26,15 @@ func TestTableUpToDate(t *testing.T) {
 	}
 }
 
-// TestTable: a row per filter with its programs, summary, modes, vars and
-// correlations, the correlations that share a summary listed once.
+// TestTable: a row per filter with its programs, summary, modes, vars,
+// correlations (those that share a summary listed once) and whom it
+// trusts.
 func TestTable(t *testing.T) {
 	got := table([]filters.Spec{
-		{Name: "a", Summary: "one", Programs: []string{"p", "q*"}},
+		{Name: "a", Summary: "one", Programs: []string{"p", "q*"}, Trust: filters.Trust{Users: []string{"root"}}},
 		{
 			Name: "b", Summary: "two", Programs: []string{"r"},
+			Trust: filters.Trust{Users: []string{"root", "b"}, Units: []string{"b.service"}},
 			Modes: map[string][]string{"z": nil, "normal": nil, "y": nil},
 			Vars:  map[string][]string{"v": nil},
 			Correlate: []filters.Correlation{
@@ -40,10 +42,10 @@ func TestTable(t *testing.T) {
 			},
 		},
 	})
-	want := "| filter | programs | catches | modes | vars | multi-line |\n" +
-		"|---|---|---|---|---|---|\n" +
-		"| [a](#a) | `p`, `q*` | one |  |  |  |\n" +
-		"| [b](#b) | `r` | two | `y`, `z` | `v` | pid: x + y; id: u + w |\n"
+	want := "| filter | programs | catches | modes | vars | multi-line | trusts (users; exes; units) |\n" +
+		"|---|---|---|---|---|---|---|\n" +
+		"| [a](#a) | `p`, `q*` | one |  |  |  | root |\n" +
+		"| [b](#b) | `r` | two | `y`, `z` | `v` | pid: x + y; id: u + w | root, b; any; `b.service` |\n"
 	if got != want {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
