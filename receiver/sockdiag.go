@@ -60,9 +60,11 @@ func (d *sockDiag) close() {
 var errNoSocket = errors.New("sock_diag: no such socket")
 
 // uid returns the owner of the socket whose local address is peer and
-// whose remote address is local: the far end of a connection we
-// accepted (or of a datagram we received) from peer on local. proto is
-// unix.IPPROTO_TCP or unix.IPPROTO_UDP.
+// whose remote address is local: the far end of a TCP connection we
+// accepted from peer on local (proto unix.IPPROTO_TCP). The kernel's UDP
+// lookup runs the other way round (the socket that would receive from
+// the first address): for a UDP sender pass local and peer swapped. Not
+// used for UDP: the sender's socket is usually gone before we read.
 func (d *sockDiag) uid(proto uint8, peer, local netip.AddrPort) (uint32, error) {
 	peerA, localA := peer.Addr().Unmap(), local.Addr().Unmap()
 	family := uint8(unix.AF_INET6)
