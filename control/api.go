@@ -109,17 +109,19 @@ type ListenerStatus struct {
 // JailStatus is one jail in detail: GET /v1/jails/{jail}. The counters
 // are named after fail2ban-client status.
 type JailStatus struct {
-	Name            string    `json:"name"`
-	Filter          string    `json:"filter"`
-	Programs        []string  `json:"programs"`
-	MaxRetry        int       `json:"maxretry"`
-	FindTimeSeconds int64     `json:"findtime_seconds"`
-	BanTimeSeconds  int64     `json:"bantime_seconds"` // -1: permanent
-	CurrentlyFailed int       `json:"currently_failed"`
-	TotalFailed     uint64    `json:"total_failed"`
-	CurrentlyBanned int       `json:"currently_banned"`
-	TotalBanned     uint64    `json:"total_banned"`
-	Banned          []BanInfo `json:"banned"`
+	Name            string   `json:"name"`
+	Filter          string   `json:"filter"`
+	Programs        []string `json:"programs"`
+	MaxRetry        int      `json:"maxretry"`
+	FindTimeSeconds int64    `json:"findtime_seconds"`
+	BanTimeSeconds  int64    `json:"bantime_seconds"` // -1: permanent
+	CurrentlyFailed int      `json:"currently_failed"`
+	TotalFailed     uint64   `json:"total_failed"`
+	CurrentlyBanned int      `json:"currently_banned"`
+	TotalBanned     uint64   `json:"total_banned"`
+	// Untrusted counts failures dropped for their origin (provenance).
+	Untrusted uint64    `json:"untrusted"`
+	Banned    []BanInfo `json:"banned"`
 }
 
 // BanInfo is one ban: which jail bans which address, since and until when,

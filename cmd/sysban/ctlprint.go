@@ -39,6 +39,9 @@ func (c ctl) printJail(w io.Writer, js control.JailStatus) {
 	fmt.Fprintf(tw, "  Total failed:\t%d\n", js.TotalFailed)
 	fmt.Fprintf(tw, "  Currently banned:\t%d\n", js.CurrentlyBanned)
 	fmt.Fprintf(tw, "  Total banned:\t%d\n", js.TotalBanned)
+	if js.Untrusted > 0 {
+		fmt.Fprintf(tw, "  Untrusted:\t%d (failures dropped for their origin)\n", js.Untrusted)
+	}
 	if len(js.Banned) == 0 {
 		fmt.Fprintf(tw, "  Banned IP list:\t(none)\n")
 		tw.Flush()

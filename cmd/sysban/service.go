@@ -111,7 +111,7 @@ func (s *service) JailStatus(ctx context.Context, name string) (control.JailStat
 		Name: j.Name, Filter: j.Filter, MaxRetry: j.MaxRetry,
 		FindTimeSeconds: int64(j.FindTime.Seconds()), BanTimeSeconds: int64(j.BanTime.Seconds()),
 		CurrentlyFailed: js.CurrentlyFailed, TotalFailed: js.TotalFailed,
-		CurrentlyBanned: js.CurrentlyBanned, TotalBanned: js.TotalBanned,
+		CurrentlyBanned: js.CurrentlyBanned, TotalBanned: js.TotalBanned, Untrusted: js.Untrusted,
 	}
 	if j.BanTime == sysban.Permanent {
 		out.BanTimeSeconds = -1
@@ -339,7 +339,7 @@ func (s *service) logCounters() {
 	for _, name := range slices.Sorted(maps.Keys(st.Jails)) {
 		js := st.Jails[name]
 		s.log.Info("jail counters", "jail", name, "total_failed", js.TotalFailed,
-			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted)
+			"total_banned", js.TotalBanned, "currently_banned", js.CurrentlyBanned, "evicted", js.Evicted, "untrusted", js.Untrusted)
 	}
 	s.log.Info("pipeline counters", "messages", st.Messages, "bans_lost", st.BansLost)
 }
