@@ -199,6 +199,7 @@ func TestInvalid(t *testing.T) {
 		{"provenance", "jails:\n  sshd:\n    provenance: always\n", nil, []string{"jails.sshd.provenance: \"always\": want one of off, prefer, require"}},
 		{"filter trust key", "filters:\n  sshd:\n    trust: {user: [root]}\n", nil, []string{"filters.sshd.trust.user: unknown key"}},
 		{"no forwarders", "listen:\n  forwarders: []\n", nil, []string{"listen.forwarders: empty"}},
+		{"no forwarder on this host", "listen:\n  forwarders: [no-such-user-here]\n", nil, []string{"listen.forwarders: [\"no-such-user-here\"]: none of these users exists"}},
 		{"unknown socket group", "listen:\n  unixgroup: no-such-group-here\n", nil, []string{"listen.unixgroup: \"no-such-group-here\": no such group"}},
 		{"tls forwarders without client certificates", "listen:\n  tls: [\"127.0.0.1:6514\"]\n  tlscert: /c\n  tlskey: /k\n  tlsforwarders: true\n",
 			nil, []string{"listen.tlsforwarders: needs listen.tlsclientca"}},

@@ -32,6 +32,9 @@ func (d *decoder) users(m map[string]any, key string) []uint32 {
 			uids = append(uids, uint32(v))
 		}
 	}
+	if len(uids) == 0 {
+		d.fail(key, "%q: none of these users exists on this host", names)
+	}
 	return uids
 }
 

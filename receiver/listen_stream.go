@@ -383,7 +383,7 @@ func (fc *frameClock) Split(data []byte, atEOF bool) (int, []byte, error) {
 	adv, tok, err := fc.sp.Split(data, atEOF)
 	if tok != nil {
 		fc.firstBy = time.Time{}
-		if fc.lastFrame != nil && fc.stamped != fc.readAt {
+		if fc.lastFrame != nil && !fc.stamped.Equal(fc.readAt) {
 			fc.stamped = fc.readAt
 			fc.lastFrame.Store(fc.readAt.UnixNano())
 		}
