@@ -83,3 +83,30 @@ func (w *world) sshdLogger() string {
 	}
 	return sshd
 }
+
+// TestProvenancePreferByDefault: the issue's attack, on the default
+// provenance (prefer): nobody's `logger -T -t sshd` to the loopback TCP
+// port carries nobody's uid and bans nothing; lines without a vouched
+// sender (root's logger, a forwarder's uid without the template) count.
+func TestProvenancePreferByDefault(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	tcp := strings.Fields(fmt.Sprintf("-n 127.0.0.1 -P %d -T --octet-count -t sshd", w.tcpPort))
+	forged, relayed := "198.18.2.1", "198.18.2.2"
+	for _, line := range failures(forged, 3) {
+		args := append([]string{"netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "logger"}, tcp...)
+		if out, err := exec.Command("ip", append(args, "--", line)...).CombinedOutput(); err != nil {
+			t.Fatalf("logger as nobody: %v\n%s", err, out)
+		}
+	}
+	for _, line := range failures(relayed, 3) {
+		w.logger(append(tcp, "--", line)...)
+	}
+	w.waitBanned("sshd_v4", relayed)
+	w.waitFor("nobody's failures counted as untrusted", 10*time.Second, func() bool {
+		v, _ := findMetric(w.scrape(), "sysban_failures_untrusted_total", `jail="sshd"`)
+		return v == 3
+	})
+	if w.isBanned("sshd_v4", forged) {
+		t.Errorf("nobody's lines banned %s", forged)
+	}
+}
