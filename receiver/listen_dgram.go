@@ -280,7 +280,7 @@ func (l *dgramListener) handleDatagram(p *parser, m *sysban.Message, b []byte, t
 	if truncated {
 		l.r.dropLogged(&l.c, reasonTooLarge, l.name, sender,
 			"receiver: dropped oversized datagram (further ones counted, logged every 10s)",
-			"max", l.r.opts.MaxMessageSize)
+			"size_at_least", len(b), "max", l.r.opts.MaxMessageSize)
 		return
 	}
 	b = trimTrailing(b)
