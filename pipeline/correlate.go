@@ -34,6 +34,11 @@ type corrState struct {
 	// DefaultCorrelationWindow after their last line so that an end line
 	// finds what was counted before it.
 	attempts pendingSet
+	// provenance is the strictest Provenance of the route's jails: an
+	// open line names the host, so it must pass what the close's jails
+	// would demand of a failure (provenance.go, opens).
+	provenance string
+	provSet    bool // provenance holds a jail's mode
 }
 
 // newCorrState returns the state for f, nil when f neither correlates nor

@@ -175,7 +175,7 @@ func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrSta
 		out := result{pattern: p, host: host, ignore: f.ignored(text, prefilter)}
 		// An ignored open is not remembered: the line is excused, so
 		// nothing it starts may count.
-		if st != nil && out.ignore == nil {
+		if st != nil && out.ignore == nil && st.opens(f, m) {
 			st.sets[p.corr.set].put(key, host, clock())
 		}
 		return out

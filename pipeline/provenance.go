@@ -16,6 +16,9 @@ package pipeline
 //   - require: only a line with a matching origin counts.
 // A failure refused is counted per jail (JailStats.Untrusted) and logged
 // at most every 10 s per jail with the uid, exe and program it claimed.
+// The open line of a multi-line failure names the host, so it must pass
+// the same test (against the strictest mode of the route's jails) to be
+// remembered; it is not counted, being no failure yet.
 //
 // The check runs only on lines a filter already found to be failures, so
 // it costs nothing on the rest of the traffic, and on a failure one map
@@ -197,6 +200,46 @@ func (p *Pipeline) anyTrusts(r *route, m *sysban.Message) bool {
 		}
 	}
 	return ok
+}
+
+// stricter raises the provenance a route's opens must meet to mode, if
+// mode is stricter. Nil-safe: routes without correlations have no state.
+func (st *corrState) stricter(mode string) {
+	if st == nil {
+		return
+	}
+	rank := func(m string) int {
+		switch m {
+		case ProvenanceOff:
+			return 0
+		case ProvenanceRequire:
+			return 2
+		}
+		return 1 // prefer, the default
+	}
+	if mode == "" {
+		mode = ProvenancePrefer
+	}
+	if !st.provSet || rank(mode) > rank(st.provenance) {
+		st.provenance, st.provSet = mode, true
+	}
+}
+
+// opens says whether an open line of f in m may be remembered: a
+// multi-line failure takes its host from the open, so a forged open
+// completed by the daemon's genuine close would accuse whomever the
+// forger named. Not counted as untrusted: an open is not a failure yet.
+func (st *corrState) opens(f *Filter, m *sysban.Message) bool {
+	if st.provenance == ProvenanceOff || f.trust.internal {
+		return true
+	}
+	switch f.trust.check(&m.Origin) {
+	case trustMatch:
+		return true
+	case trustNoOrigin:
+		return st.provenance != ProvenanceRequire
+	}
+	return false
 }
 
 // untrustedLogEvery bounds the untrusted-failure log per jail: a local

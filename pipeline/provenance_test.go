@@ -138,3 +138,36 @@ func BenchmarkTrustCheck(b *testing.B) {
 		}
 	}
 }
+
+// A multi-line failure takes its host from the open line: a forged open
+// completed by the daemon's genuine close must accuse nobody.
+func TestProvenanceOfOpens(t *testing.T) {
+	nobody := sysban.Origin{Vouched: sysban.VouchSocket, UID: 65534, GID: 65534, PID: 9}
+	root := sysban.Origin{Vouched: sysban.VouchSocket, UID: 0, GID: 0, PID: 1}
+	none := sysban.Origin{UID: -1, GID: -1, PID: -1}
+	for _, tc := range []struct {
+		mode       string
+		open       sysban.Origin
+		wantFailed uint64
+	}{
+		{ProvenancePrefer, nobody, 0},
+		{ProvenancePrefer, none, 1},
+		{ProvenancePrefer, root, 1},
+		{ProvenanceRequire, none, 0},
+		{ProvenanceRequire, root, 1},
+		{ProvenanceOff, nobody, 1},
+	} {
+		t.Run(tc.mode+"/"+tc.open.Vouched.String(), func(t *testing.T) {
+			js := sshJail
+			js.Provenance = tc.mode
+			p := newTestPipeline(t, Config{Jails: []JailSpec{js}}, Options{})
+			open := &sysban.Message{AppName: "sshd", ProcID: "4242", Text: "Connection from 198.18.0.7 port 4444 on 192.0.2.1 port 22", Origin: tc.open}
+			closing := &sysban.Message{AppName: "sshd", ProcID: "4242", Text: "Disconnecting: Too many authentication failures [preauth]", Origin: root}
+			p.Handle(open)
+			p.Handle(closing)
+			if got := p.Stats().Jails["sshd"].TotalFailed; got != tc.wantFailed {
+				t.Errorf("failures = %d, want %d", got, tc.wantFailed)
+			}
+		})
+	}
+}

@@ -143,6 +143,7 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 			}
 		}
 		r.jails = append(r.jails, j)
+		r.corr.stricter(js.Provenance)
 		if js.UseDNS == UseDNSNo {
 			r.noDNS = append(r.noDNS, j)
 		} else {
