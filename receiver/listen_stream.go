@@ -27,7 +27,7 @@ import (
 // (evicted), so idle connections cannot lock out a forwarder that has
 // something to say. The accept loop does no I/O on a connection (the TLS
 // handshake runs in the connection's goroutine), so no client can stall
-// it; on loopback it asks the kernel (sock_diag, ~2 us) which user owns
+// it; it asks the kernel (sock_diag, ~2 us) which local user, if any, owns
 // the peer socket.
 type streamListener struct {
 	r      *Receiver
@@ -48,8 +48,8 @@ type streamListener struct {
 }
 
 // sourceKey is what MaxConnectionsPerSource counts by: the peer address,
-// and on loopback, where every local user shares 127.0.0.1, the user
-// owning the peer socket too (uid -1: not loopback, or unknown).
+// and for a peer on this host, where every local user shares 127.0.0.1,
+// the user owning the peer socket too (uid -1: remote, or unknown).
 type sourceKey struct {
 	addr netip.Addr
 	uid  int64
@@ -172,10 +172,11 @@ func (l *streamListener) serve(ctx context.Context) {
 				continue
 			}
 			key.addr = sender.Addr()
-			if sender.Addr().IsLoopback() {
-				creds = l.loopbackCreds(conn, sender, log)
-				key.uid = creds.uid
-			}
+			// Every address, not only loopback: a local user may
+			// connect to one of the host's other addresses. For a
+			// remote peer the kernel finds no socket (no uid).
+			creds = l.localCreds(conn, sender, log)
+			key.uid = creds.uid
 		default:
 			creds = unixPeerCreds(conn)
 		}
@@ -193,10 +194,10 @@ func (l *streamListener) serve(ctx context.Context) {
 	}
 }
 
-// loopbackCreds asks the kernel who owns the peer socket of a loopback
-// connection. Failure leaves the uid unknown (-1), logged at debug: the
-// peer may already be gone.
-func (l *streamListener) loopbackCreds(conn net.Conn, sender netip.AddrPort, log *slog.Logger) peerCreds {
+// localCreds asks the kernel who owns the peer socket of a connection
+// from this host (in this network namespace). A remote peer, or one
+// already gone, leaves the uid unknown (-1), logged at debug.
+func (l *streamListener) localCreds(conn net.Conn, sender netip.AddrPort, log *slog.Logger) peerCreds {
 	creds := noCreds
 	local, ok := conn.LocalAddr().(*net.TCPAddr)
 	if l.diag == nil || !ok {
@@ -204,7 +205,9 @@ func (l *streamListener) loopbackCreds(conn net.Conn, sender netip.AddrPort, log
 	}
 	uid, err := l.diag.uid(unix.IPPROTO_TCP, sender, local.AddrPort())
 	if err != nil {
-		log.Debug("receiver: owner of loopback peer unknown", "sender", sender, "err", err)
+		if !errors.Is(err, errNoSocket) || sender.Addr().IsLoopback() {
+			log.Debug("receiver: owner of the peer socket unknown", "sender", sender, "err", err)
+		}
 		return creds
 	}
 	creds.known, creds.uid = true, int64(uid)

@@ -8,8 +8,9 @@ package receiver
 //   - unix datagram sockets: SCM_CREDENTIALS on every datagram
 //     (SO_PASSCRED): uid, gid and pid;
 //   - unix stream sockets: SO_PEERCRED of the connecting process;
-//   - loopback tcp: the uid that owns the peer socket, from the kernel's
-//     socket table (sock_diag), once per connection.
+//   - tcp from this host (loopback or any of its addresses): the uid that
+//     owns the peer socket, from the kernel's socket table (sock_diag),
+//     once per connection.
 // UDP carries none: a lookup per datagram would cost ~2 us (BenchmarkPeerUID),
 // more than the rest of the receive path, and a datagram's peer socket
 // may be gone by then.
@@ -199,7 +200,7 @@ func (s ListenerSpec) Provenance(tlsForwarders bool) string {
 	case UnixStream:
 		return "uid,gid,pid per connection (SO_PEERCRED)" + fwd
 	case TCP:
-		return "uid per loopback connection (sock_diag)" + fwd + "; none from other hosts"
+		return "uid per connection from this host (sock_diag)" + fwd + "; none from other hosts"
 	case TLS:
 		if tlsForwarders {
 			return "verified clients' [" + OriginSDID + "]"

@@ -87,8 +87,8 @@ type Options struct {
 	// one source per listener, default 16, so that one host cannot take
 	// every MaxConnections slot; a new one beyond it evicts that source's
 	// connection silent longest (source_connection_limit). A source is an
-	// address, and on loopback, which every local user shares, an address
-	// and the uid owning the peer socket (from sock_diag). Unix stream
+	// address, and for a peer on this host (127.0.0.1 is every local
+	// user's) an address and the uid owning the peer socket (sock_diag). Unix stream
 	// connections have no source and only count against MaxConnections.
 	MaxConnectionsPerSource int
 	// FirstFrameTimeout closes a stream connection that has not sent one

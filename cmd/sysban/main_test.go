@@ -23,7 +23,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"check"}, 0, "jail    sshd             enabled  filter=sshd maxretry=5", ""},
 		{[]string{"check", "--config", good}, 0, "rule=sshd(tcp 22,2222 drop)", ""},
 		// What each listener can tell about a sender, and whom a jail trusts.
-		{[]string{"check"}, 0, "tcp:127.0.0.1:5514                       provenance: uid per loopback connection (sock_diag)", ""},
+		{[]string{"check"}, 0, "tcp:127.0.0.1:5514                       provenance: uid per connection from this host (sock_diag)", ""},
 		{[]string{"check"}, 0, "provenance=prefer trust=root,sshd,_sshd\n", ""},
 		{[]string{"check", "--config", bad}, 2, "", bad + `: defaults.verdict: "accept": want one of drop, reject`},
 		{[]string{"check", "--config", filepath.Join(dir, "missing.yaml")}, 2, "", "no such file"},
