@@ -184,7 +184,7 @@ tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
 		{"status all", ctl.status, []string{"--all"}, `sysban v0.3.0, up 2h05m (since 2026-11-21T16:55:00Z)
 config:       built-in configs/sysban.yaml + /etc/sysban/sysban.yaml
 last reload:  ok at 2026-11-21T18:00:00Z
-messages:     15234 handled, 0 bans waiting for nftables
+messages:     15234 handled, 0 bans waiting to be stored
 
 JAIL          FILTER        STATE     FAILED NOW  FAILED TOTAL  BANNED NOW  BANNED TOTAL
 postfix-sasl  postfix-sasl  enabled   17          877           24          24
