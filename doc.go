@@ -31,14 +31,18 @@
 //     sysban.Message that the goroutine reuses for every message
 //     (parse.go; the hand-written fast path for the usual headers in
 //     parse_fast.go, timestamps in stamp.go). A line that does not parse is
-//     still delivered with its raw text. The Handler is called inline: no
-//     queue, the socket buffer is the only backlog.
+//     still delivered with its raw text. Message.Origin says who sent it as
+//     far as the kernel vouches (origin.go): nobody, on UDP; the sender's
+//     uid on unix sockets and TCP from this host; a forwarder's
+//     [sysban@32473] data from a forwarder's socket. The Handler is called
+//     inline: no queue, the socket buffer is the only backlog.
 //  3. pipeline/pipeline.go Handle: the program name ("sshd") picks the
 //     routes (filters and the jails fed by them); each filter's anchored
 //     patterns run on the text (filter.go; multi-line failures in
 //     correlate.go, hostnames resolved off the hot path in resolve.go).
 //     The address found at <HOST> is canonicalised; a protected address
-//     (own, loopback, the sender itself) is never counted.
+//     (own, loopback, the sender itself) is never counted, nor a failure
+//     whose vouched origin the filter does not trust (provenance.go).
 //  4. pipeline/jail.go failure: the jail's rule. The address's failure is
 //     noted in the shard's bounded address table (addrtable.go, which keeps
 //     each address's last maxretry failures and their lines); as the third
