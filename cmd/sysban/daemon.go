@@ -101,7 +101,7 @@ func (m *Main) Check() int {
 // trustString is " trust=users" for a filter that declares whom it
 // trusts.
 func trustString(cfg *config.Config, filter string) string {
-	t := pipeline.BuiltinTrust(filter)
+	t := pipeline.BuiltinFilters()[filter].Trust
 	if f, ok := cfg.Filters[filter]; ok {
 		t = f.Trust
 	}
