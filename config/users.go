@@ -24,6 +24,11 @@ func (d *decoder) users(m map[string]any, key string) []uint32 {
 			uids = append(uids, uint32(v))
 			continue
 		}
+		if n == "root" {
+			// uid 0 on every Linux, also in an image without /etc/passwd.
+			uids = append(uids, 0)
+			continue
+		}
 		u, err := user.Lookup(n)
 		if err != nil {
 			continue

@@ -87,6 +87,9 @@ func lookupUser(name string) (uint32, bool) {
 	if v, err := strconv.ParseUint(name, 10, 32); err == nil {
 		return uint32(v), true
 	}
+	if name == "root" {
+		return 0, true // also in an image without /etc/passwd
+	}
 	u, err := user.Lookup(name)
 	if err != nil {
 		return 0, false
