@@ -8,6 +8,7 @@ package filters
 func courier() Spec {
 	return Spec{
 		Name:    "courier",
+		Trust:   Trust{Users: []string{"root", "courier", "daemon"}, Units: []string{"courier-*.service"}},
 		Summary: "courier-imap/pop3 `LOGIN FAILED`, courieresmtpd AUTH and unknown-user errors",
 		// The login processes log under their program name; courier-mta
 		// packages name them with and without "courier-" and "-ssl".

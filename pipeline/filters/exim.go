@@ -40,6 +40,7 @@ func exim() Spec {
 	}
 	return Spec{
 		Name:    "exim",
+		Trust:   Trust{Users: []string{"root", "Debian-exim", "exim", "mail"}, Units: []string{"exim4.service", "exim.service"}},
 		Summary: "SMTP AUTH failures, rejected recipients, clients dropped for errors; early talkers in `ddos`",
 		// exim: its syslog ident (log_file_path = syslog, Debian's exim4
 		// too); exim-*: imfile tags for the mainlog and rejectlog.

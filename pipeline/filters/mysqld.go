@@ -11,6 +11,7 @@ package filters
 func mysqld() Spec {
 	return Spec{
 		Name:    "mysqld",
+		Trust:   Trust{Users: []string{"root", "mysql"}, Exes: []string{"mysqld", "mariadbd", "mysqld_safe"}, Units: []string{"mysql.service", "mysqld.service", "mariadb.service"}},
 		Summary: "MySQL/MariaDB `Access denied for user`",
 		// mysqld and mariadbd log under their binary names; mysqld_safe
 		// --syslog tags them "mysqld" (older: "mysqld_safe").

@@ -30,6 +30,7 @@ func nginxHTTPAuth() Spec {
 	}
 	return Spec{
 		Name:    "nginx-http-auth",
+		Trust:   Trust{Users: []string{"root", "www-data", "nginx"}, Exes: []string{"nginx"}, Units: []string{"nginx.service"}},
 		Summary: "basic-auth unknown users and password mismatches; limit_req/limit_conn in `ddos`",
 		// nginx: the ident of error_log syslog:...; nginx-*: tags an
 		// rsyslog imfile input gives its error log (nginx-error).

@@ -14,6 +14,7 @@ const proftpdClient = `^(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\) - `
 func proftpd() Spec {
 	return Spec{
 		Name:     "proftpd",
+		Trust:    Trust{Users: []string{"root", "proftpd", "nobody"}, Exes: []string{"proftpd"}, Units: []string{"proftpd.service"}},
 		Summary:  "failed and refused logins, unknown users, too many attempts",
 		Programs: []string{"proftpd"},
 		FailRegex: []string{

@@ -7,6 +7,7 @@ package filters
 func pureFTPd() Spec {
 	return Spec{
 		Name:     "pure-ftpd",
+		Trust:    Trust{Users: []string{"root"}, Exes: []string{"pure-ftpd"}, Units: []string{"pure-ftpd.service"}},
 		Summary:  "`Authentication failed for user [...]`",
 		Programs: []string{"pure-ftpd"},
 		FailRegex: []string{
