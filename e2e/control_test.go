@@ -166,9 +166,12 @@ func TestReloadRefusesBadConfig(t *testing.T) {
 		out, err := exec.Command("ip", "netns", "exec", w.srv, "nft", "list", "table", "inet", "sysban").CombinedOutput()
 		return err == nil && !strings.Contains(string(out), "vsftpd")
 	})
-	if out, code := w.cli("banned", ftpAttacker); code != 1 || strings.Contains(out, "vsftpd") {
-		t.Errorf("the removed jail's ban is still listed (exit %d):\n%s", code, out)
-	}
+	// The reload swaps the kernel ruleset first and forgets the removed
+	// jail's bans in the store after (reload.go): the listing follows.
+	w.waitFor("the removed jail's ban to leave the listing", 10*time.Second, func() bool {
+		out, code := w.cli("banned", ftpAttacker)
+		return code == 1 && !strings.Contains(out, "vsftpd")
+	})
 	// sshd kept its state: the attacker is still banned, the counters
 	// carried over, and the new maxretry applies.
 	if !w.isBanned("sshd_v4", attacker) {
