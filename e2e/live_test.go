@@ -122,9 +122,18 @@ func needLive(t *testing.T, pkg string, tools ...string) string {
 	return string(out)
 }
 
+// liveOptions are newLive's optional choices.
+type liveOptions struct {
+	// trusted: rsyslog forwards with the shipped rsyslog-trusted.conf
+	// (each sender's kernel-vouched properties in [sysban@32473 ...])
+	// instead of RSYSLOG_ForwardFormat, and writes those properties per
+	// message to vouched.log (rsyslogTrustedCapture).
+	trusted bool
+}
+
 // newLive starts sysban with config (its jails) and a capturing rsyslogd,
 // and prepares the launch root with the test user.
-func newLive(t *testing.T, name, version, config string) *live {
+func newLive(t *testing.T, name, version, config string, opts ...liveOptions) *live {
 	t.Helper()
 	w := newWorld(t, worldOptions{config: config})
 	l := &live{world: w, name: name, version: version}
@@ -134,7 +143,11 @@ func newLive(t *testing.T, name, version, config string) *live {
 		os.Chmod(d, 0o755)
 	}
 	l.capture = filepath.Join(w.dir, "capture.log")
-	l.rsock = w.rsyslogCapture(l.capture)
+	if len(opts) > 0 && opts[0].trusted {
+		l.rsock = w.rsyslogTrustedCapture(l.capture, l.path("vouched.log"))
+	} else {
+		l.rsock = w.rsyslogCapture(l.capture)
+	}
 	l.root = filepath.Join(w.dir, "root")
 	os.MkdirAll(l.root, 0o755)
 	if out, err := exec.Command("cp", "-a", "/etc", l.root).CombinedOutput(); err != nil {

@@ -28,15 +28,37 @@ func (w *world) rsyslogCapture(capture string) string {
 	return w.rsyslogWith(fmt.Sprintf(`
 *.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
            template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
-template(name="live" type="string" string="%%timereported%% live %%syslogtag%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\n")
+`, w.tcpPort) + fmt.Sprintf(captureRules, capture))
+}
+
+// captureRules write every message to a file (%s) in the classic file
+// format with the host name "live".
+const captureRules = `template(name="live" type="string" string="%%timereported%% live %%syslogtag%%%%msg:::sp-if-no-1st-sp%%%%msg:::drop-last-lf%%\n")
 *.* action(type="omfile" file="%s" template="live")
-`, w.tcpPort, capture))
+`
+
+// rsyslogTrustedCapture is rsyslogTrusted that also writes the capture
+// (as rsyslogCapture does) and, in vouched, each message's tag with the
+// sender's properties as the shipped file computes them for sysban
+// ($.sysban_*), one line each: "TAG uid=U gid=G pid=P exe=E comm=C unit=N MSG".
+func (w *world) rsyslogTrustedCapture(capture, vouched string) string {
+	return w.rsyslogTrustedWith(fmt.Sprintf(captureRules, capture) + fmt.Sprintf(`
+template(name="vouched" type="string" string="%%syslogtag%% uid=%%$.sysban_uid%% gid=%%$.sysban_gid%% pid=%%$.sysban_pid%% exe=%%$.sysban_exe%% comm=%%$.sysban_comm%% unit=%%$.sysban_unit%% %%msg:::drop-last-lf%%\n")
+*.* action(type="omfile" file="%s" template="vouched")
+`, vouched))
 }
 
 // rsyslogTrusted starts rsyslogd with the forwarder file sysban ships
 // (deploy/forwarders/rsyslog-trusted.conf, which sends to 127.0.0.1:5514
 // over TCP). It returns the input socket's path.
 func (w *world) rsyslogTrusted() string {
+	w.t.Helper()
+	return w.rsyslogTrustedWith("")
+}
+
+// rsyslogTrustedWith is rsyslogTrusted with further rules after the
+// shipped file's (they see its $.sysban_* variables).
+func (w *world) rsyslogTrustedWith(rules string) string {
 	w.t.Helper()
 	if w.tcpPort != 5514 {
 		w.t.Fatalf("the shipped forwarder file sends to port 5514, the world listens on %d", w.tcpPort)
@@ -45,7 +67,7 @@ func (w *world) rsyslogTrusted() string {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return w.rsyslogWith(fmt.Sprintf("include(file=%q)\n", shipped))
+	return w.rsyslogWith(fmt.Sprintf("include(file=%q)\n", shipped) + rules)
 }
 
 // rsyslogWith starts a real rsyslogd in the server namespace with its own
