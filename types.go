@@ -86,11 +86,15 @@ type Failure struct {
 // Permanent as a ban duration means the ban never expires.
 const Permanent time.Duration = -1
 
-// Ban is a decision to block Addr in Jail from Start for Duration
+// Ban is a decision to block Prefix in Jail from Start for Duration
 // (Permanent: forever).
 type Ban struct {
-	Jail     string
-	Addr     netip.Addr
+	Jail string
+	// Prefix is the banned network, canonical (CanonicalPrefix): a single
+	// address is a /32 or /128. Zero means Addr alone, so code that bans
+	// one address may leave it unset; read it with Network.
+	Prefix   netip.Prefix
+	Addr     netip.Addr // the address that offended last (inside Prefix); may be zero for a manual prefix ban
 	Start    time.Time
 	Duration time.Duration
 	Failures int      // how many failures inside findtime led to it
@@ -99,6 +103,33 @@ type Ban struct {
 	// hostname, else the sender's address; empty when unknown (manual
 	// bans, recidive). The fleet uses it for bans of scope origin.
 	Origin string
+	// Observed marks a decision of a jail in observe mode: recorded,
+	// counted and announced as what the jail would ban, never enforced.
+	Observed bool
+}
+
+// Network is the banned network: Prefix, or Addr alone when Prefix is
+// unset, canonical either way; invalid when neither is set.
+func (b Ban) Network() netip.Prefix {
+	if b.Prefix.IsValid() {
+		return CanonicalPrefix(b.Prefix)
+	}
+	if !b.Addr.IsValid() {
+		return netip.Prefix{}
+	}
+	a := CanonicalAddr(b.Addr)
+	return netip.PrefixFrom(a, a.BitLen())
+}
+
+// Target is what the ban covers as people and tools write it: the address
+// for a single address ("192.0.2.7"), the prefix otherwise
+// ("2001:db8:1:2::/64").
+func (b Ban) Target() string {
+	n := b.Network()
+	if n.IsSingleIP() {
+		return n.Addr().String()
+	}
+	return n.String()
 }
 
 // Permanent reports whether the ban never expires.
@@ -160,4 +191,41 @@ func (r JailRule) String() string {
 // any zone dropped, so one host has one key everywhere.
 func CanonicalAddr(a netip.Addr) netip.Addr {
 	return a.Unmap().WithZone("")
+}
+
+// CanonicalPrefix returns p masked, with an IPv4-mapped IPv6 prefix
+// (::ffff:10.0.0.0/104) as IPv4 (10.0.0.0/8) and any zone dropped, so one
+// network has one form everywhere. An IPv4-mapped prefix wider than /96
+// covers more than IPv4 and stays IPv6.
+func CanonicalPrefix(p netip.Prefix) netip.Prefix {
+	if !p.IsValid() {
+		return p
+	}
+	a := p.Addr().WithZone("")
+	if a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return netip.PrefixFrom(a, p.Bits()).Masked()
+}
+
+// ParsePrefix reads an address ("2001:db8::5", a single-address prefix;
+// a zone is dropped) or a prefix ("2001:db8::/64"; host bits must be zero)
+// in canonical form.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = CanonicalAddr(a) // the zone goes: it names a link, not a host
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q: host bits set (the network is %s)", s, p.Masked())
+	}
+	return CanonicalPrefix(p), nil
 }

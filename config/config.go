@@ -74,7 +74,19 @@ type JailSettings struct {
 	IgnoreIP         []netip.Prefix
 	UseDNS           string // yes, warn or no: what a hostname in a <HOST> position does
 	Provenance       string // off, prefer or require: whose lines count (pipeline.JailSpec.Provenance)
+	// IPv4Prefix and IPv6Prefix are the prefix lengths failures are
+	// counted and bans made by: every address of one /64 is one offender.
+	IPv4Prefix, IPv6Prefix int
+	// Escalate bans the network around several prefix bans close together.
+	Escalate pipeline.Escalation
 }
+
+// Default prefix lengths: a /64 is one subscriber almost everywhere, while
+// anything wider than /32 in IPv4 hits the bystanders behind a CGNAT.
+const (
+	DefaultIPv4Prefix = 32
+	DefaultIPv6Prefix = 64
+)
 
 // Jail is one jail with its defaults applied.
 type Jail struct {
@@ -85,6 +97,9 @@ type Jail struct {
 	Filter  string
 	Mode    string   // filter mode; "" is the filter's normal mode
 	Actions []string // names of the actions run on its bans and unbans
+	// Observe makes the jail decide, record and announce bans without
+	// enforcing them (observe mode).
+	Observe bool
 	JailSettings
 }
 
@@ -181,6 +196,11 @@ func (c *Config) Pipeline() pipeline.Config {
 			UseDNS:     j.UseDNS,
 			Increment:  j.BanTimeIncrement,
 			Provenance: j.Provenance,
+
+			IPv4Prefix: j.IPv4Prefix,
+			IPv6Prefix: j.IPv6Prefix,
+			Observe:    j.Observe,
+			Escalate:   j.Escalate,
 		})
 	}
 	return pc

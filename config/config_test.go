@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/pipeline"
 )
 
 func TestBuiltinDefault(t *testing.T) {
@@ -110,6 +111,43 @@ filters:
 		filepath.Join(dir, "conf.d", "20-late.yaml") + " environment"
 	if got := strings.Join(cfg.Sources, " "); got != wantSources {
 		t.Errorf("sources = %q\nwant      %q", got, wantSources)
+	}
+}
+
+// TestPrefixKeys: ipv6prefix and ipv4prefix default to 64 and 32, are set
+// in defaults and overridden per jail, with or without the slash, and
+// reach the pipeline.
+func TestPrefixKeys(t *testing.T) {
+	def, err := Parse("test.yaml", []byte("jails:\n  sshd:\n    enabled: true\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := def.EnabledJails()[0]; j.IPv6Prefix != 64 || j.IPv4Prefix != 32 {
+		t.Errorf("defaults: /%d /%d, want /64 /32", j.IPv6Prefix, j.IPv4Prefix)
+	}
+	cfg, err := Parse("test.yaml", []byte(`
+defaults:
+  ipv6prefix: /56
+jails:
+  sshd:
+    enabled: true
+    ipv4prefix: 24
+  dovecot:
+    enabled: true
+    ipv6prefix: "128"
+`), []string{"SYSBAN_JAILS_POSTFIX_ENABLED=true", "SYSBAN_JAILS_POSTFIX_IPV6PREFIX=48"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][2]int{}
+	for _, js := range cfg.Pipeline().Jails {
+		got[js.Name] = [2]int{js.IPv4Prefix, js.IPv6Prefix}
+	}
+	want := map[string][2]int{"sshd": {24, 56}, "dovecot": {32, 128}, "postfix": {32, 48}}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("jail %s: /%d /%d, want /%d /%d", name, got[name][0], got[name][1], w[0], w[1])
+		}
 	}
 }
 
@@ -214,6 +252,10 @@ func TestInvalid(t *testing.T) {
 			nil, []string{"defaults.maxretry: want a whole number", "defaults.bantime: duration \"y\""}},
 		{"log level", "log:\n  level: loud\n", nil, []string{"log.level: \"loud\": want one of debug"}},
 		{"usedns", "jails:\n  sshd:\n    usedns: maybe\n", nil, []string{"jails.sshd.usedns: \"maybe\": want one of yes, warn, no"}},
+		{"ipv6prefix too long", "jails:\n  sshd:\n    ipv6prefix: 129\n", nil, []string{"jails.sshd.ipv6prefix: 129 is out of range [16, 128]"}},
+		{"ipv6prefix too wide", "defaults:\n  ipv6prefix: /8\n", nil, []string{"defaults.ipv6prefix: 8 is out of range [16, 128]"}},
+		{"ipv4prefix too long", "defaults:\n  ipv4prefix: 33\n", nil, []string{"defaults.ipv4prefix: 33 is out of range [4, 32]"}},
+		{"ipv4prefix not a number", "jails:\n  sshd:\n    ipv4prefix: 10.0.0.0/8\n", nil, []string{"jails.sshd.ipv4prefix: want a whole number, got \"10.0.0.0/8\""}},
 		{"relative state dir", "state:\n  dir: state\n", nil, []string{"state.dir: \"state\": want an absolute path"}},
 		{"metrics address", "metrics:\n  listen: everywhere\n", nil, []string{"metrics.listen: \"everywhere\": want IP:port"}},
 		{"jail name starting with a digit", "jails:\n  3proxy:\n    enabled: true\n", nil, []string{"jails.3proxy: jail name \"3proxy\""}},
@@ -363,4 +405,53 @@ func parseCase(t *testing.T, yaml string, env []string, wantErr string) *Config 
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestObserveKey: observe: true reaches the pipeline for that jail only.
+func TestObserveKey(t *testing.T) {
+	cfg, err := Parse("test.yaml", []byte("jails:\n  sshd:\n    enabled: true\n    observe: true\n  dovecot:\n    enabled: true\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, js := range cfg.Pipeline().Jails {
+		if js.Observe != (js.Name == "sshd") {
+			t.Errorf("jail %s: Observe %v", js.Name, js.Observe)
+		}
+	}
+	if _, err := Parse("test.yaml", []byte("jails:\n  sshd:\n    observe: maybe\n"), nil); err == nil {
+		t.Error("observe: maybe accepted")
+	}
+}
+
+// TestEscalateKey: the shipped sshd jail escalates IPv6 /64s to the /48;
+// jails set and override the rule; bad rules are refused.
+func TestEscalateKey(t *testing.T) {
+	def, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pipeline.Escalation{Count: 4, Within: time.Hour, IPv6Prefix: 48, IPv4Prefix: 32}
+	for _, j := range def.Pipeline().Jails {
+		if j.Name == "sshd" && j.Escalate != want {
+			t.Errorf("shipped sshd escalate = %+v, want %+v", j.Escalate, want)
+		}
+	}
+	cfg, err := Parse("test.yaml", []byte("defaults:\n  escalate:\n    count: 8\n    within: 30m\njails:\n  dovecot:\n    enabled: true\n    escalate:\n      ipv4prefix: /24\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range cfg.Pipeline().Jails {
+		if j.Name == "dovecot" && j.Escalate != (pipeline.Escalation{Count: 8, Within: 30 * time.Minute, IPv4Prefix: 24}) {
+			t.Errorf("dovecot escalate = %+v", j.Escalate)
+		}
+	}
+	for yaml, want := range map[string]string{
+		"jails:\n  sshd:\n    escalate:\n      count: 1\n      within: 1h\n": "jails.sshd.escalate.count: 1: at least 2",
+		"jails:\n  dovecot:\n    escalate:\n      count: 4\n":                "jails.dovecot.escalate.within: missing",
+		"jails:\n  sshd:\n    escalate:\n      cuont: 4\n":                   `unknown key (did you mean "count"?)`,
+	} {
+		if _, err := Parse("test.yaml", []byte(yaml), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", yaml, err, want)
+		}
+	}
 }

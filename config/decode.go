@@ -58,6 +58,7 @@ func envKeys(jails, filters []string) []string {
 	add("listen", listenKeys)
 	add("defaults", settingKeys)
 	add("defaults.bantimeincrement", incrementKeys)
+	add("defaults.escalate", escalateKeys)
 	add("state", stateKeys)
 	add("control", controlKeys)
 	add("metrics", metricsKeys)
@@ -72,6 +73,7 @@ func envKeys(jails, filters []string) []string {
 	for _, name := range jails {
 		add("jails."+name, jailKeys)
 		add("jails."+name+".bantimeincrement", incrementKeys)
+		add("jails."+name+".escalate", escalateKeys)
 	}
 	for _, name := range filters {
 		add("filters."+name, filterKeys)

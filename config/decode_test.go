@@ -16,7 +16,7 @@ func TestEveryKeyIsRead(t *testing.T) {
 		// Maps the built-in config sets: viper's merge keeps a map where
 		// a later layer puts a list, so the value never reaches the
 		// decoder. Their keys are tested one by one.
-		if k != "defaults.bantimeincrement" && k != "nflog.trapports" {
+		if k != "defaults.bantimeincrement" && k != "nflog.trapports" && k != "jails.sshd.escalate" {
 			keys = append(keys, k)
 		}
 	}

@@ -31,6 +31,8 @@ func FuzzParse(f *testing.F) {
 		{"filters:\n  x:\n    programs: [a]\n    failregex: ['^(<HOST>']\n", ""},
 		{"defaults:\n  bantime: 1d12h\n  ignoreip: [10.0.0.0/8, '2001:db8::/32']\n  usedns: no\n", "SYSBAN_DEFAULTS_FINDTIME=1w"},
 		{"listen:\n  udp: ['[::]:514']\n  unix: ['stream:/run/x.sock']\n  allow: [0.0.0.0/0]\n", "SYSBAN_LISTEN_TCP=0.0.0.0:514,[::]:514"},
+		{"defaults:\n  ipv6prefix: /56\njails:\n  sshd:\n    ipv4prefix: 24\n", "SYSBAN_JAILS_SSHD_IPV6PREFIX=48"},
+		{"defaults:\n  ipv6prefix: 2001:db8::/64\n  ipv4prefix: -1\n", "SYSBAN_DEFAULTS_IPV4PREFIX=/33"},
 		{"jails: [\n", ""},
 		{"jails:\n  \"host.example\":\n    enabled: true\n", ""},
 		{"a: &a [*a, *a]\nb: *a\n", ""},

@@ -15,22 +15,26 @@ import (
 
 // settingKeys are the keys a jail may take from the defaults section;
 // jailSettings reads them. defaults accepts exactly these.
-var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "provenance"}
+var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "provenance", "ipv4prefix", "ipv6prefix", "escalate"}
 
 // jailKeys are the keys of jails.NAME: its own, read by decodeJails, and
 // the settings.
-var jailKeys = slices.Concat([]string{"enabled", "filter", "mode"}, settingKeys, []string{"actions"})
+var jailKeys = slices.Concat([]string{"enabled", "filter", "mode", "observe"}, settingKeys, []string{"actions"})
 
 // incrementKeys are the keys of defaults.bantimeincrement and
 // jails.NAME.bantimeincrement, read by increment.
 var incrementKeys = []string{"enabled", "multiplier", "maxtime", "rndtime"}
+
+// escalateKeys are the keys of defaults.escalate and jails.NAME.escalate,
+// read by escalate.
+var escalateKeys = []string{"count", "within", "ipv6prefix", "ipv4prefix"}
 
 // decodeDefaults reads the defaults section: the settings every jail takes
 // unless it sets its own.
 func (d *decoder) decodeDefaults(root map[string]any) JailSettings {
 	m := d.section(root, "defaults")
 	d.checkKeys("defaults", m, settingKeys)
-	return d.jailSettings(m, "defaults", JailSettings{})
+	return d.jailSettings(m, "defaults", JailSettings{IPv4Prefix: DefaultIPv4Prefix, IPv6Prefix: DefaultIPv6Prefix})
 }
 
 // decodeJails reads the jails section, every jail enabled or not, in name
@@ -43,7 +47,7 @@ func (d *decoder) decodeJails(root map[string]any, defaults JailSettings, filter
 	const jailRule = "lower-case letters, digits, '-' or '_', at most 32"
 	d.namedEntries(root, "jails", "jail", jailRule, strings.Join(jailKeys, ", "), func(key, name string, jm map[string]any) {
 		d.checkKeys(key, jm, jailKeys)
-		j := Jail{Name: name, Filter: name, Enabled: d.boolean(jm, key+".enabled")}
+		j := Jail{Name: name, Filter: name, Enabled: d.boolean(jm, key+".enabled"), Observe: d.boolean(jm, key+".observe")}
 		if s := d.str(jm, key+".filter"); s != "" {
 			j.Filter = s
 		}
@@ -97,6 +101,15 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	}
 	if _, ok := m["provenance"]; ok {
 		s.Provenance = d.oneOf(m, key+".provenance", pipeline.ProvenanceOff, pipeline.ProvenancePrefer, pipeline.ProvenanceRequire)
+	}
+	if _, ok := m["ipv4prefix"]; ok {
+		s.IPv4Prefix = d.prefixLen(m, key+".ipv4prefix", 32)
+	}
+	if _, ok := m["ipv6prefix"]; ok {
+		s.IPv6Prefix = d.prefixLen(m, key+".ipv6prefix", 128)
+	}
+	if _, ok := m["escalate"]; ok {
+		s.Escalate = d.escalate(m, key+".escalate", s.Escalate)
 	}
 	if key == "defaults" {
 		return s
@@ -165,4 +178,41 @@ func (d *decoder) multiplier(m map[string]any, key string) float64 {
 		return 0
 	}
 	return f
+}
+
+// escalate reads an escalate map; the keys it sets replace base's.
+// count: 0 turns escalation off.
+func (d *decoder) escalate(m map[string]any, key string, base pipeline.Escalation) pipeline.Escalation {
+	e := base
+	em := d.section(m, key)
+	d.checkKeys(key, em, escalateKeys)
+	if _, ok := em["count"]; ok {
+		e.Count = d.intRange(em, key+".count", 0, 1<<16)
+		if e.Count == 1 {
+			d.fail(key+".count", "1: at least 2 prefixes make a network (0 turns escalation off)")
+		}
+	}
+	if _, ok := em["within"]; ok {
+		e.Within = d.duration(em, key+".within", false)
+	}
+	if _, ok := em["ipv6prefix"]; ok {
+		e.IPv6Prefix = d.prefixLen(em, key+".ipv6prefix", 128)
+	}
+	if _, ok := em["ipv4prefix"]; ok {
+		e.IPv4Prefix = d.prefixLen(em, key+".ipv4prefix", 32)
+	}
+	if e.Count > 0 && e.Within == 0 {
+		d.fail(key+".within", "missing: how close together the bans must be (e.g. 1h)")
+	}
+	return e
+}
+
+// prefixLen reads a prefix length of at most maxBits: 64 or "/64". Below
+// /8 of the family (/4, /16) a prefix ban would block a good part of the
+// Internet for one attacker, which is never what was meant.
+func (d *decoder) prefixLen(m map[string]any, key string, maxBits int) int {
+	if s, ok := m[lastKey(key)].(string); ok {
+		m = map[string]any{lastKey(key): strings.TrimPrefix(strings.TrimSpace(s), "/")}
+	}
+	return d.intRange(m, key, maxBits/8, maxBits)
 }

@@ -23,17 +23,18 @@ type Daemon interface {
 	Status(ctx context.Context) (Status, error)
 	// JailStatus reports one jail's counters and its banned addresses.
 	JailStatus(ctx context.Context, jail string) (JailStatus, error)
-	// Ban bans addr in jail for d: 0 means the jail's bantime,
-	// sysban.Permanent (-1) forever.
-	Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (BanInfo, error)
-	// Unban lifts addr's bans in jail, or in every jail when jail is "",
-	// and returns the bans it lifted.
-	Unban(ctx context.Context, addr netip.Addr, jail string) ([]BanInfo, error)
+	// Ban bans prefix (an address is a /32 or /128) in jail for d: 0
+	// means the jail's bantime, sysban.Permanent (-1) forever.
+	Ban(ctx context.Context, jail string, prefix netip.Prefix, d time.Duration) (BanInfo, error)
+	// Unban lifts the bans in jail, or in every jail when jail is "",
+	// that cover prefix (its own and wider ones, so that the address is
+	// free; narrower bans inside it stay), and returns the bans it lifted.
+	Unban(ctx context.Context, prefix netip.Prefix, jail string) ([]BanInfo, error)
 	// UnbanAll lifts every ban of every jail and returns how many.
 	UnbanAll(ctx context.Context) (int, error)
-	// Banned lists the bans on addr, or every ban when addr is the zero
-	// (invalid) Addr.
-	Banned(ctx context.Context, addr netip.Addr) ([]BanInfo, error)
+	// Banned lists the bans that cover prefix, or every ban when prefix
+	// is the zero (invalid) Prefix.
+	Banned(ctx context.Context, prefix netip.Prefix) ([]BanInfo, error)
 	// Reload re-reads, validates and swaps the configuration. An error
 	// means the new configuration was refused and the old one still runs.
 	Reload(ctx context.Context) (ReloadResult, error)
@@ -95,6 +96,10 @@ type JailSummary struct {
 	TotalFailed     uint64 `json:"total_failed"`
 	CurrentlyBanned int    `json:"currently_banned"`
 	TotalBanned     uint64 `json:"total_banned"`
+	// Observe says the jail runs in observe mode: its bans are decided
+	// and recorded, never enforced; Observed counts them (TotalBanned too).
+	Observe  bool   `json:"observe,omitempty"`
+	Observed uint64 `json:"observed,omitempty"`
 }
 
 // ListenerStatus is one syslog listener's counters.
@@ -124,15 +129,19 @@ type JailStatus struct {
 	Banned    []BanInfo `json:"banned"`
 }
 
-// BanInfo is one ban: which jail bans which address, since and until when,
+// BanInfo is one ban: which jail bans which prefix, since and until when,
 // and why.
 type BanInfo struct {
-	Jail      string     `json:"jail"`
-	Addr      netip.Addr `json:"addr"`
+	Jail string `json:"jail"`
+	// Prefix is what is banned: a single address is a /32 or /128.
+	Prefix netip.Prefix `json:"prefix"`
+	// Addr is the address that offended last, inside Prefix; zero for a
+	// manual prefix ban.
+	Addr      netip.Addr `json:"addr,omitzero"`
 	Start     time.Time  `json:"start,omitzero"`
 	Until     time.Time  `json:"until,omitzero"` // zero when Permanent
 	Permanent bool       `json:"permanent"`
-	Offences  int        `json:"offences,omitempty"` // times this address has been banned (repeat offenders)
+	Offences  int        `json:"offences,omitempty"` // times this prefix has been banned (repeat offenders)
 	Failures  int        `json:"failures,omitempty"` // failures inside findtime that led to it
 	Lines     []string   `json:"lines,omitempty"`    // the failure lines, when kept
 	Manual    bool       `json:"manual,omitempty"`   // banned with `sysban ban`
@@ -140,6 +149,7 @@ type BanInfo struct {
 	// whose log showed the failures; both empty for this host's own bans.
 	FleetNode string `json:"fleet_node,omitempty"`
 	Origin    string `json:"origin,omitempty"`
+	Observed  bool   `json:"observed,omitempty"` // observe mode: recorded, not in the kernel
 	// BlockedPackets and LastBlocked are the banned traffic NFLOG saw from
 	// this address in this jail (rate-limited, so a floor); zero when the
 	// nflog section is off or the address sent nothing since sysban started.
@@ -161,7 +171,7 @@ type ReloadResult struct {
 
 // BanRequest is the body of POST /v1/jails/{jail}/ban.
 type BanRequest struct {
-	Addr string `json:"addr"`
+	Addr string `json:"addr"` // an address or a prefix ("2001:db8::/64")
 	// DurationSeconds: 0 means the jail's bantime, -1 permanent.
 	DurationSeconds int64 `json:"duration_seconds"`
 }
@@ -169,7 +179,7 @@ type BanRequest struct {
 // UnbanRequest is the body of POST /v1/unban. An empty Jail means every
 // jail.
 type UnbanRequest struct {
-	Addr string `json:"addr"`
+	Addr string `json:"addr"` // an address or a prefix: the bans covering it are lifted
 	Jail string `json:"jail,omitempty"`
 }
 

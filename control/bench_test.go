@@ -28,7 +28,7 @@ func BenchmarkBannedLarge(b *testing.B) {
 	f := &fakeDaemon{}
 	for i := range 100000 {
 		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		f.bans = append(f.bans, BanInfo{Jail: "sshd", Addr: a, Start: t0, Until: t0, Failures: 5})
+		f.bans = append(f.bans, BanInfo{Jail: "sshd", Prefix: netip.PrefixFrom(a, a.BitLen()), Addr: a, Start: t0, Until: t0, Failures: 5})
 	}
 	c, err := Dial(serveBWith(b, f))
 	if err != nil {
@@ -37,7 +37,7 @@ func BenchmarkBannedLarge(b *testing.B) {
 	defer c.Close()
 	ctx := context.Background()
 	for b.Loop() {
-		bans, err := c.Banned(ctx, netip.Addr{})
+		bans, err := c.Banned(ctx, netip.Prefix{})
 		if err != nil || len(bans) != 100000 {
 			b.Fatal(len(bans), err)
 		}

@@ -177,8 +177,8 @@ func (c *Client) JailStatus(ctx context.Context, jail string) (JailStatus, error
 
 // Ban implements Daemon. d is sent in whole seconds, rounded up, so a
 // positive duration never becomes 0 (the jail's bantime).
-func (c *Client) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (BanInfo, error) {
-	req := BanRequest{Addr: addr.String()}
+func (c *Client) Ban(ctx context.Context, jail string, prefix netip.Prefix, d time.Duration) (BanInfo, error) {
+	req := BanRequest{Addr: prefixString(prefix)}
 	switch {
 	case d == sysban.Permanent:
 		req.DurationSeconds = -1
@@ -193,10 +193,19 @@ func (c *Client) Ban(ctx context.Context, jail string, addr netip.Addr, d time.D
 }
 
 // Unban implements Daemon.
-func (c *Client) Unban(ctx context.Context, addr netip.Addr, jail string) ([]BanInfo, error) {
+func (c *Client) Unban(ctx context.Context, prefix netip.Prefix, jail string) ([]BanInfo, error) {
 	var out []BanInfo
-	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addr: addr.String(), Jail: jail}, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/unban", UnbanRequest{Addr: prefixString(prefix), Jail: jail}, &out)
 	return out, err
+}
+
+// prefixString is p as the API reads it: a single address without its
+// length, as daemons before prefix bans expect it.
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
 }
 
 // UnbanAll implements Daemon.
@@ -207,10 +216,10 @@ func (c *Client) UnbanAll(ctx context.Context) (int, error) {
 }
 
 // Banned implements Daemon.
-func (c *Client) Banned(ctx context.Context, addr netip.Addr) ([]BanInfo, error) {
+func (c *Client) Banned(ctx context.Context, prefix netip.Prefix) ([]BanInfo, error) {
 	path := "/v1/banned"
-	if addr.IsValid() {
-		path += "?addr=" + url.QueryEscape(addr.String())
+	if prefix.IsValid() {
+		path += "?addr=" + url.QueryEscape(prefixString(prefix))
 	}
 	var out []BanInfo
 	err := c.do(ctx, http.MethodGet, path, nil, &out)

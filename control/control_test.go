@@ -68,8 +68,9 @@ func (f *fakeDaemon) JailStatus(ctx context.Context, jail string) (JailStatus, e
 		CurrentlyBanned: len(f.bans), Banned: append([]BanInfo(nil), f.bans...)}, nil
 }
 
-func (f *fakeDaemon) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (BanInfo, error) {
-	f.record("Ban %s %s %s", jail, addr, d)
+func (f *fakeDaemon) Ban(ctx context.Context, jail string, prefix netip.Prefix, d time.Duration) (BanInfo, error) {
+	f.record("Ban %s %s %s", jail, prefixString(prefix), d)
+	addr := prefix.Addr()
 	if jail != "sshd" {
 		return BanInfo{}, fmt.Errorf("%w %q", ErrUnknownJail, jail)
 	}
@@ -79,7 +80,10 @@ func (f *fakeDaemon) Ban(ctx context.Context, jail string, addr netip.Addr, d ti
 	if d == 0 {
 		d = time.Hour
 	}
-	bi := BanInfo{Jail: jail, Addr: addr, Start: t0, Manual: true}
+	bi := BanInfo{Jail: jail, Prefix: prefix, Start: t0, Manual: true}
+	if prefix.IsSingleIP() {
+		bi.Addr = addr
+	}
 	if d == sysban.Permanent {
 		bi.Permanent = true
 	} else {
@@ -91,13 +95,13 @@ func (f *fakeDaemon) Ban(ctx context.Context, jail string, addr netip.Addr, d ti
 	return bi, nil
 }
 
-func (f *fakeDaemon) Unban(ctx context.Context, addr netip.Addr, jail string) ([]BanInfo, error) {
-	f.record("Unban %s %q", addr, jail)
+func (f *fakeDaemon) Unban(ctx context.Context, prefix netip.Prefix, jail string) ([]BanInfo, error) {
+	f.record("Unban %s %q", prefixString(prefix), jail)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var lifted, kept []BanInfo
 	for _, b := range f.bans {
-		if b.Addr == addr && (jail == "" || b.Jail == jail) {
+		if b.Prefix.Contains(prefix.Addr()) && b.Prefix.Bits() <= prefix.Bits() && (jail == "" || b.Jail == jail) {
 			lifted = append(lifted, b)
 		} else {
 			kept = append(kept, b)
@@ -105,7 +109,7 @@ func (f *fakeDaemon) Unban(ctx context.Context, addr netip.Addr, jail string) ([
 	}
 	f.bans = kept
 	if len(lifted) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrNotBanned, addr)
+		return nil, fmt.Errorf("%w: %s", ErrNotBanned, prefix)
 	}
 	return lifted, nil
 }
@@ -119,13 +123,13 @@ func (f *fakeDaemon) UnbanAll(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (f *fakeDaemon) Banned(ctx context.Context, addr netip.Addr) ([]BanInfo, error) {
-	f.record("Banned %s", addr)
+func (f *fakeDaemon) Banned(ctx context.Context, prefix netip.Prefix) ([]BanInfo, error) {
+	f.record("Banned %s", prefixString(prefix))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []BanInfo
 	for _, b := range f.bans {
-		if !addr.IsValid() || b.Addr == addr {
+		if !prefix.IsValid() || (b.Prefix.Contains(prefix.Addr()) && b.Prefix.Bits() <= prefix.Bits()) {
 			out = append(out, b)
 		}
 	}
@@ -193,13 +197,16 @@ func TestWire(t *testing.T) {
 		{"ban not json", "POST", "/v1/jails/sshd/ban", `addr=1`, 400, []string{`"code":"bad_request"`}, ""},
 		{"ban trailing", "POST", "/v1/jails/sshd/ban", `{"addr":"192.0.2.7"}{}`, 400, []string{`trailing data`}, ""},
 		{"ban unknown jail", "POST", "/v1/jails/nope/ban", `{"addr":"192.0.2.7"}`, 404, []string{`"code":"unknown_jail"`}, "Ban nope 192.0.2.7 0s"},
+		{"ban prefix", "POST", "/v1/jails/sshd/ban", `{"addr":"2001:db8:1:2::/64"}`, 200, []string{`"prefix":"2001:db8:1:2::/64"`}, "Ban sshd 2001:db8:1:2::/64 0s"},
+		{"ban mapped prefix", "POST", "/v1/jails/sshd/ban", `{"addr":"::ffff:198.51.100.0/120"}`, 200, []string{`"prefix":"198.51.100.0/24"`}, "Ban sshd 198.51.100.0/24 0s"},
+		{"ban prefix with host bits", "POST", "/v1/jails/sshd/ban", `{"addr":"2001:db8::1/64"}`, 400, []string{`host bits set (the network is 2001:db8::/64)`}, ""},
 		{"ban refused by daemon", "POST", "/v1/jails/sshd/ban", `{"addr":"127.0.0.1"}`, 400, []string{`127.0.0.1 is protected`}, "Ban sshd 127.0.0.1 0s"},
-		{"banned one", "GET", "/v1/banned?addr=192.0.2.7", "", 200, []string{`[{"jail":"sshd","addr":"192.0.2.7"`}, "Banned 192.0.2.7"},
+		{"banned one", "GET", "/v1/banned?addr=192.0.2.7", "", 200, []string{`[{"jail":"sshd","prefix":"192.0.2.7/32","addr":"192.0.2.7"`}, "Banned 192.0.2.7"},
 		{"banned bad", "GET", "/v1/banned?addr=x", "", 400, []string{`"code":"bad_request"`}, ""},
 		{"unban", "POST", "/v1/unban", `{"addr":"192.0.2.7","jail":"sshd"}`, 200, []string{`"addr":"192.0.2.7"`}, `Unban 192.0.2.7 "sshd"`},
 		{"unban again", "POST", "/v1/unban", `{"addr":"192.0.2.7"}`, 404, []string{`"code":"not_banned"`}, `Unban 192.0.2.7 ""`},
 		{"banned none", "GET", "/v1/banned?addr=192.0.2.7", "", 200, []string{`[]`}, "Banned 192.0.2.7"},
-		{"unban all", "POST", "/v1/unban-all", "", 200, []string{`{"unbanned":2}`}, "UnbanAll"},
+		{"unban all", "POST", "/v1/unban-all", "", 200, []string{`{"unbanned":4}`}, "UnbanAll"},
 		{"reload", "POST", "/v1/reload", "", 200, []string{`"ok":true`}, "Reload"},
 		{"wrong method", "GET", "/v1/reload", "", 405, []string{`"code":"method_not_allowed"`}, ""},
 		{"no endpoint", "GET", "/v2/x", "", 404, []string{`"code":"no_endpoint"`}, ""},
@@ -266,17 +273,17 @@ func TestClient(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	a := netip.MustParseAddr("198.51.100.9")
+	a := netip.MustParsePrefix("198.51.100.9/32")
 
 	bi, err := c.Ban(ctx, "sshd", a, 90*time.Minute)
-	if err != nil || bi.Addr != a || !bi.Until.Equal(t0.Add(90*time.Minute)) || !bi.Manual {
+	if err != nil || bi.Prefix != a || bi.Addr != a.Addr() || !bi.Until.Equal(t0.Add(90*time.Minute)) || !bi.Manual {
 		t.Fatalf("Ban = %+v, %v", bi, err)
 	}
-	if bi, err := c.Ban(ctx, "sshd", netip.MustParseAddr("2001:db8::2"), sysban.Permanent); err != nil || !bi.Permanent || !bi.Until.IsZero() {
+	if bi, err := c.Ban(ctx, "sshd", netip.MustParsePrefix("2001:db8::2/128"), sysban.Permanent); err != nil || !bi.Permanent || !bi.Until.IsZero() {
 		t.Fatalf("permanent Ban = %+v, %v", bi, err)
 	}
 	// A sub-second duration must not turn into 0 (the jail's bantime).
-	if _, err := c.Ban(ctx, "sshd", netip.MustParseAddr("192.0.2.99"), time.Millisecond); err != nil || f.lastCall() != "Ban sshd 192.0.2.99 1s" {
+	if _, err := c.Ban(ctx, "sshd", netip.MustParsePrefix("192.0.2.99/32"), time.Millisecond); err != nil || f.lastCall() != "Ban sshd 192.0.2.99 1s" {
 		t.Fatalf("Ban 1ms: %v, call %q", err, f.lastCall())
 	}
 	if _, err := c.Ban(ctx, "nope", a, 0); !errors.Is(err, ErrUnknownJail) {
@@ -297,7 +304,7 @@ func TestClient(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Jail != "sshd" {
 		t.Fatalf("Banned(a) = %+v, %v", got, err)
 	}
-	if got, err := c.Banned(ctx, netip.Addr{}); err != nil || len(got) != 3 {
+	if got, err := c.Banned(ctx, netip.Prefix{}); err != nil || len(got) != 3 {
 		t.Fatalf("Banned(all) = %+v, %v", got, err)
 	}
 	lifted, err := c.Unban(ctx, a, "")
@@ -306,6 +313,18 @@ func TestClient(t *testing.T) {
 	}
 	if _, err := c.Unban(ctx, a, ""); !errors.Is(err, ErrNotBanned) {
 		t.Fatalf("second Unban: %v", err)
+	}
+	// A prefix ban: shown and lifted by any address inside it.
+	p64 := netip.MustParsePrefix("2001:db8:1:2::/64")
+	if bi, err := c.Ban(ctx, "sshd", p64, 0); err != nil || bi.Prefix != p64 || bi.Addr.IsValid() || f.lastCall() != "Ban sshd 2001:db8:1:2::/64 0s" {
+		t.Fatalf("prefix Ban = %+v, %v, call %q", bi, err, f.lastCall())
+	}
+	inside := netip.MustParsePrefix("2001:db8:1:2::5/128")
+	if got, err := c.Banned(ctx, inside); err != nil || len(got) != 1 || got[0].Prefix != p64 {
+		t.Fatalf("Banned(inside) = %+v, %v", got, err)
+	}
+	if lifted, err := c.Unban(ctx, inside, ""); err != nil || len(lifted) != 1 || lifted[0].Prefix != p64 {
+		t.Fatalf("Unban(inside) = %+v, %v", lifted, err)
 	}
 	if n, err := c.UnbanAll(ctx); err != nil || n != 2 {
 		t.Fatalf("UnbanAll = %d, %v", n, err)

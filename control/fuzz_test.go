@@ -7,10 +7,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/sysban/sysban"
 )
 
 // FuzzRequest sends arbitrary bodies, jail names and query addresses to
@@ -29,6 +30,11 @@ func FuzzRequest(f *testing.F) {
 	}
 	for _, s := range []seed{
 		{0, "sshd", "", []byte(`{"addr":"192.0.2.7"}`)},
+		{0, "sshd", "", []byte(`{"addr":"2001:db8:1:2::/64"}`)},
+		{0, "sshd", "", []byte(`{"addr":"::ffff:198.51.100.0/120"}`)},
+		{0, "sshd", "", []byte(`{"addr":"2001:db8::1/64"}`)},
+		{1, "", "", []byte(`{"addr":"10.0.0.0/8","jail":"sshd"}`)},
+		{3, "", "addr=2001:db8::/48", nil},
 		{0, "sshd", "", []byte(`{"addr":"[2001:db8::7]","duration_seconds":-1}`)},
 		{0, "sshd", "", []byte(`{"addr":"::ffff:192.0.2.7","duration_seconds":3600}`)},
 		{0, "nope", "", []byte(`{"addr":"127.0.0.1"}`)},
@@ -154,9 +160,9 @@ func strictAddr(b []byte, v any, field func() string) (string, bool) {
 		return "", false
 	}
 	s := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(field()), "["), "]")
-	a, err := netip.ParseAddr(s)
+	p, err := sysban.ParsePrefix(s)
 	if err != nil {
 		return "", false
 	}
-	return a.Unmap().WithZone("").String(), true
+	return prefixString(p), true
 }

@@ -52,7 +52,7 @@ func TestAuditCaller(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, err := c.Ban(context.Background(), "sshd", netip.MustParseAddr("192.0.2.1"), 0); err != nil {
+	if _, err := c.Ban(context.Background(), "sshd", netip.MustParsePrefix("192.0.2.1/32"), 0); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf(`"caller":{"uid":%d,"pid":%d}`, os.Getuid(), os.Getpid())

@@ -268,7 +268,7 @@ func (s *Server) ban(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	addr, err := parseAddr(req.Addr)
+	prefix, err := parsePrefix(req.Addr)
 	if err != nil {
 		s.reply(w, r, nil, err)
 		return
@@ -281,9 +281,9 @@ func (s *Server) ban(w http.ResponseWriter, r *http.Request) {
 	if req.DurationSeconds == -1 {
 		d = sysban.Permanent
 	}
-	bi, err := s.d.Ban(r.Context(), r.PathValue("jail"), addr, d)
+	bi, err := s.d.Ban(r.Context(), r.PathValue("jail"), prefix, d)
 	if err == nil {
-		s.log.Info("ban requested", "jail", bi.Jail, "addr", bi.Addr, "until", bi.Until, "permanent", bi.Permanent, callerAttr(r))
+		s.log.Info("ban requested", "jail", bi.Jail, "prefix", bi.Prefix, "until", bi.Until, "permanent", bi.Permanent, callerAttr(r))
 	}
 	s.reply(w, r, bi, err)
 }
@@ -293,17 +293,17 @@ func (s *Server) unban(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	addr, err := parseAddr(req.Addr)
+	prefix, err := parsePrefix(req.Addr)
 	if err != nil {
 		s.reply(w, r, nil, err)
 		return
 	}
-	bans, err := s.d.Unban(r.Context(), addr, req.Jail)
+	bans, err := s.d.Unban(r.Context(), prefix, req.Jail)
 	if bans == nil {
 		bans = []BanInfo{}
 	}
 	if err == nil {
-		s.log.Info("unban requested", "addr", addr, "jail", req.Jail, "lifted", len(bans), callerAttr(r))
+		s.log.Info("unban requested", "prefix", prefix, "jail", req.Jail, "lifted", len(bans), callerAttr(r))
 	}
 	s.reply(w, r, bans, err)
 }
@@ -317,15 +317,15 @@ func (s *Server) unbanAll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) banned(w http.ResponseWriter, r *http.Request) {
-	var addr netip.Addr
+	var prefix netip.Prefix
 	if a := r.URL.Query().Get("addr"); a != "" {
 		var err error
-		if addr, err = parseAddr(a); err != nil {
+		if prefix, err = parsePrefix(a); err != nil {
 			s.reply(w, r, nil, err)
 			return
 		}
 	}
-	bans, err := s.d.Banned(r.Context(), addr)
+	bans, err := s.d.Banned(r.Context(), prefix)
 	if bans == nil {
 		bans = []BanInfo{}
 	}
@@ -414,12 +414,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// parseAddr reads an address the way users type it: plain IPv4 or IPv6,
-// or bracketed IPv6. IPv4-mapped IPv6 is unmapped so one host has one key.
-func parseAddr(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "["), "]"))
+// parsePrefix reads an address or prefix the way users type it: plain
+// IPv4 or IPv6, bracketed IPv6, or a prefix ("2001:db8::/64", host bits
+// zero). An address is a /32 or /128; IPv4-mapped IPv6 is unmapped so one
+// host has one key.
+func parsePrefix(s string) (netip.Prefix, error) {
+	p, err := sysban.ParsePrefix(strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(s), "["), "]"))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("%w: address %q: want an IPv4 or IPv6 address", ErrBadRequest, s)
+		return netip.Prefix{}, fmt.Errorf("%w: address %q: want an IPv4 or IPv6 address or prefix (%v)", ErrBadRequest, s, err)
 	}
-	return sysban.CanonicalAddr(a), nil
+	return p, nil
 }

@@ -140,6 +140,7 @@ jails:
     bantime: -1
     ports: [ssh]
     verdict: reject
+    ipv6prefix: 128
 `})
 	w.serve(22)
 	for _, line := range failures(outsideV6, 2) {

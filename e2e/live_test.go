@@ -135,7 +135,10 @@ type liveOptions struct {
 // and prepares the launch root with the test user.
 func newLive(t *testing.T, name, version, config string, opts ...liveOptions) *live {
 	t.Helper()
-	w := newWorld(t, worldOptions{config: config})
+	// Attempts are counted and banned per address here: every IPv6
+	// attacker of these tests shares the server's /64, which prefix
+	// counting (ipv6prefix: 64) would make one offender.
+	w := newWorld(t, worldOptions{config: "defaults:\n  ipv6prefix: 128\n" + config})
 	l := &live{world: w, name: name, version: version}
 	// Unprivileged daemon processes (dovenull, postfix, ...) must reach
 	// sockets and files under the temp dir.

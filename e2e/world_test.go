@@ -100,6 +100,7 @@ type world struct {
 	sock    string   // sysban's unix datagram socket
 	control string   // sysban's control socket
 	wrap    []string // runs the daemon: setpriv for runAs
+	vs, vo  string   // the veth link's ends in srv and out
 	env     []string
 }
 
@@ -149,6 +150,7 @@ func newWorld(t *testing.T, opt worldOptions) *world {
 
 	vs, vo := fmt.Sprintf("sbv%ds", n), fmt.Sprintf("sbv%do", n)
 	w.veth = vo
+	w.vs, w.vo = vs, vo
 	w.sh("ip", "netns", "add", w.srv)
 	w.sh("ip", "netns", "add", w.out)
 	w.sh("ip", "link", "add", vs, "netns", w.srv, "type", "veth", "peer", "name", vo, "netns", w.out)
@@ -327,15 +329,17 @@ func (w *world) banned(table, set string) []element {
 			}
 			var wrapped struct {
 				Elem struct {
-					Val     string `json:"val"`
-					Timeout int    `json:"timeout"`
-					Expires int    `json:"expires"`
+					Val     json.RawMessage `json:"val"`
+					Timeout int             `json:"timeout"`
+					Expires int             `json:"expires"`
 				} `json:"elem"`
 			}
-			if err := json.Unmarshal(e, &wrapped); err != nil {
-				w.t.Fatalf("nft element json %s: %v", e, err)
+			if err := json.Unmarshal(e, &wrapped); err == nil && wrapped.Elem.Val != nil {
+				elems = append(elems, element{Addr: elemValue(w.t, wrapped.Elem.Val), Timeout: wrapped.Elem.Timeout, Expires: wrapped.Elem.Expires})
+				continue
 			}
-			elems = append(elems, element{Addr: wrapped.Elem.Val, Timeout: wrapped.Elem.Timeout, Expires: wrapped.Elem.Expires})
+			// An interval element without timeout: the value itself.
+			elems = append(elems, element{Addr: elemValue(w.t, e)})
 		}
 	}
 	return elems
@@ -483,4 +487,32 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// elemValue renders an element value of nft -j: an address as is, a
+// prefix as "addr/len", a range as "first-last".
+func elemValue(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var plain string
+	if json.Unmarshal(raw, &plain) == nil {
+		return plain
+	}
+	var v struct {
+		Prefix *struct {
+			Addr string `json:"addr"`
+			Len  int    `json:"len"`
+		} `json:"prefix"`
+		Range []string `json:"range"`
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("nft element value %s: %v", raw, err)
+	}
+	switch {
+	case v.Prefix != nil:
+		return fmt.Sprintf("%s/%d", v.Prefix.Addr, v.Prefix.Len)
+	case len(v.Range) == 2:
+		return v.Range[0] + "-" + v.Range[1]
+	}
+	t.Fatalf("nft element value %s: neither address, prefix nor range", raw)
+	return ""
 }

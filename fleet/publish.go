@@ -43,6 +43,12 @@ func (n *Node) publish(bans []sysban.Ban) {
 	now := n.now()
 	ps := make([]pending, 0, len(bans))
 	for _, b := range bans {
+		if b.Observed || !b.Addr.IsValid() {
+			// Observe mode enforces nothing, here or elsewhere; a manual
+			// prefix ban has no address to share. (Prefix bans go out as
+			// the address seen: the fleet shares single addresses.)
+			continue
+		}
 		origin := b.Origin
 		scope := n.cfg.ScopeOf(b.Jail)
 		if scope == ScopeOrigin && origin == "" {

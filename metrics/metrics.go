@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +73,7 @@ type Recorder struct {
 	failures, bans, banned, unbansDesc, evicted, untrusted *prometheus.Desc
 	queueDepth, unrouted, banErrors, bansLost              *prometheus.Desc
 	bannedPacketsDesc                                      *prometheus.Desc
+	bansByPrefix, narrowed, observed, escalated            *prometheus.Desc
 	buildInfo                                              *prometheus.Desc
 	version                                                string
 }
@@ -123,6 +126,14 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 		bannedPacketsDesc: prometheus.NewDesc("sysban_banned_packets_total",
 			"Packets of banned addresses the kernel logged through NFLOG before dropping them, by jail (0 unless nflog.banned is on; each log rule is rate-limited).",
 			[]string{"jail"}, nil),
+		bansByPrefix: prometheus.NewDesc("sysban_bans_by_prefix_total",
+			"Bans kept, by jail, family (ipv4, ipv6) and prefix length (32 and 128: single addresses).", []string{"jail", "family", "bits"}, nil),
+		narrowed: prometheus.NewDesc("sysban_bans_narrowed_total",
+			"Prefix bans made narrower than the jail's prefix because it covered a protected address (ignoreip, own, allowed sender, loopback), by jail.", []string{"jail"}, nil),
+		observed: prometheus.NewDesc("sysban_bans_observed_total",
+			"Bans decided and recorded in observe mode, not enforced (sysban_bans_total has them too), by jail.", []string{"jail"}, nil),
+		escalated: prometheus.NewDesc("sysban_escalations_total",
+			"Network bans decided by escalation (several prefix bans inside one network within the jail's window), by jail.", []string{"jail"}, nil),
 		buildInfo: prometheus.NewDesc("sysban_build_info", "Always 1; the version label says which sysban runs.", []string{"version"}, nil),
 	}
 	for _, op := range nftOps() {
@@ -200,6 +211,7 @@ func (s snapshot) Describe(ch chan<- *prometheus.Desc) {
 		r.received, r.dropped, r.parseErrors, r.connections,
 		r.failures, r.bans, r.banned, r.unbansDesc, r.evicted, r.untrusted,
 		r.queueDepth, r.unrouted, r.banErrors, r.bansLost, r.bannedPacketsDesc, r.buildInfo,
+		r.bansByPrefix, r.narrowed, r.observed, r.escalated,
 	} {
 		ch <- d
 	}
@@ -257,6 +269,12 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 			gauge(r.banned, float64(js.CurrentlyBanned), jail)
 			counter(r.evicted, js.Evicted, jail)
 			counter(r.untrusted, js.Untrusted, jail)
+			counter(r.narrowed, js.Narrowed, jail)
+			counter(r.observed, js.Observed, jail)
+			counter(r.escalated, js.Escalated, jail)
+			for _, pl := range slices.SortedFunc(maps.Keys(js.BansByPrefix), comparePrefixLen) {
+				counter(r.bansByPrefix, js.BansByPrefix[pl], jail, pl.Family, strconv.Itoa(pl.Bits))
+			}
 			// Every running jail has its series, zero until used.
 			if _, ok := bannedPackets[jail]; !ok {
 				bannedPackets[jail] = 0
@@ -354,3 +372,10 @@ func ServeListener(ctx context.Context, ln net.Listener, reg *prometheus.Registr
 type slogPrinter struct{ log *slog.Logger }
 
 func (p slogPrinter) Println(v ...any) { p.log.Warn("metrics: scrape: " + fmt.Sprint(v...)) }
+
+func comparePrefixLen(a, b pipeline.PrefixLen) int {
+	if a.Family != b.Family {
+		return strings.Compare(a.Family, b.Family)
+	}
+	return a.Bits - b.Bits
+}

@@ -76,7 +76,7 @@ func start(t *testing.T) (*Recorder, *fakeSources, string) {
 	t.Helper()
 	src := &fakeSources{
 		listeners: []receiver.ListenerStats{{Name: "udp:127.0.0.1:5514"}, {Name: "tcp:127.0.0.1:5514"}},
-		pipe:      pipeline.Stats{Jails: map[string]pipeline.JailStats{"sshd": {}}},
+		pipe:      pipeline.Stats{Jails: map[string]pipeline.JailStats{"sshd": {BansByPrefix: map[pipeline.PrefixLen]uint64{{Family: "ipv6", Bits: 64}: 2, {Family: "ipv4", Bits: 32}: 1}}}},
 	}
 	reg := prometheus.NewRegistry()
 	rec, err := New(reg, "v1.2.3", fakeListeners{src}, fakePipeline{src})

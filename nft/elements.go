@@ -101,6 +101,9 @@ func (bt *batcher) deleteElements(s *nftables.Set, elems []nftables.SetElement) 
 func (bt *batcher) chunked(s *nftables.Set, elems []nftables.SetElement, queue func(*nftables.Set, []nftables.SetElement) error) error {
 	for len(elems) > 0 {
 		n := min(len(elems), bt.b.opts.ChunkSize)
+		if s.Interval && n < len(elems) && elems[n].IntervalEnd {
+			n-- // keep an interval's start and end in one message
+		}
 		size := elemMsgOverhead + n*maxElemBytes
 		if bt.msgs > 0 && (bt.bytes+size > bt.b.maxBatchBytes || bt.msgs >= bt.b.maxBatchMsgs) {
 			if err := bt.flush(); err != nil {
@@ -166,6 +169,7 @@ var _ sysban.Applier = (*Backend)(nil)
 // in the set replaces its timeout on kernels that support element updates
 // (the newest ban wins); older kernels keep the existing element as is.
 //
+// Observed bans (observe mode) are skipped: the kernel is not touched.
 // Bans for unknown jails or with invalid addresses are skipped and reported
 // in the returned error; the others are still applied.
 func (b *Backend) Apply(ctx context.Context, bans []sysban.Ban) error {
@@ -184,17 +188,22 @@ func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, erro
 	var order []string
 	unknown := map[string]int{}
 	invalid := 0
+	nets := newNetChanges(b)
 	for _, ban := range bans {
+		if ban.Observed {
+			continue // observe mode: recorded and announced, never enforced
+		}
 		js, ok := b.jails[ban.Jail]
 		if !ok {
 			unknown[ban.Jail]++
 			continue
 		}
-		a := sysban.CanonicalAddr(ban.Addr)
-		if !a.IsValid() {
+		network := ban.Network()
+		if !network.IsValid() {
 			invalid++
 			continue
 		}
+		a := network.Addr()
 		timeout, ok := elementTimeout(ban, now)
 		if !ok {
 			continue
@@ -204,6 +213,10 @@ func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, erro
 			p = &pair{}
 			pending[js.rule.Name] = p
 			order = append(order, js.rule.Name)
+		}
+		if !network.IsSingleIP() {
+			nets.put(js, network, ban.Expiry())
+			continue
 		}
 		if a.Is4() {
 			p.v4.put(a, timeout)
@@ -224,11 +237,17 @@ func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, erro
 	}
 
 	start := time.Now()
+	plans := nets.plan(now)
 	var count, flushes int
 	err := b.do(ctx, func(c *nftables.Conn) error {
 		count = 0 // counts what reached the kernel only when it all did
 		bt := newBatcher(b, c, "apply")
 		defer func() { flushes = bt.flushes }()
+		n, err := plans.queue(bt)
+		if err != nil {
+			return err
+		}
+		count += n
 		for _, j := range order {
 			js, p := b.jails[j], pending[j]
 			if err := bt.addElements(js.v4, p.v4.elems); err != nil {
@@ -241,6 +260,7 @@ func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, erro
 		}
 		return bt.flush()
 	})
+	plans.done(err)
 	switch {
 	case errors.Is(err, syscall.ENOENT):
 		errs = append(errs, explain(fmt.Sprintf("add bans to table %s (jails %v): table or set missing, deleted outside sysban? Setup recreates it", b.table.Name, order), err))
@@ -255,9 +275,11 @@ func (b *Backend) applyLocked(ctx context.Context, bans []sysban.Ban) (int, erro
 	return count, errors.Join(errs...)
 }
 
-// Remove unbans addrs in jail. An address that is not banned is not an
-// error.
-func (b *Backend) Remove(ctx context.Context, jail string, addrs []netip.Addr) error {
+// Remove lifts the bans of exactly nets in jail (an address is a /32 or
+// /128): lifting a /48 leaves a /64 or an address banned inside it, and
+// lifting an address leaves the prefix around it. A prefix that is not
+// banned is not an error.
+func (b *Backend) Remove(ctx context.Context, jail string, nets []netip.Prefix) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	js, ok := b.jails[jail]
@@ -265,14 +287,26 @@ func (b *Backend) Remove(ctx context.Context, jail string, addrs []netip.Addr) e
 		return fmt.Errorf("nft: remove: unknown jail %q", jail)
 	}
 	var v4, v6 pendingSet
-	for _, a := range addrs {
-		a = sysban.CanonicalAddr(a)
+	changes := newNetChanges(b)
+	lifted := 0
+	for _, p := range nets {
+		p = sysban.CanonicalPrefix(p)
+		a := p.Addr()
 		switch {
-		case !a.IsValid():
+		case !p.IsValid():
+		case !p.IsSingleIP():
+			if changes.lift(js, p) {
+				lifted++
+			}
 		case a.Is4():
 			v4.put(a, 0)
 		default:
 			v6.put(a, 0)
+		}
+	}
+	if lifted > 0 {
+		if err := b.removePrefixes(ctx, changes); err != nil {
+			return explain(fmt.Sprintf("remove %d prefixes from jail %s", lifted, jail), err)
 		}
 	}
 	if len(v4.elems)+len(v6.elems) == 0 {
@@ -314,9 +348,30 @@ func (b *Backend) Remove(ctx context.Context, jail string, addrs []netip.Addr) e
 		}
 	}
 	if err != nil {
-		return explain(fmt.Sprintf("remove %d addresses from jail %s", len(addrs), jail), err)
+		return explain(fmt.Sprintf("remove %d addresses from jail %s", len(nets), jail), err)
 	}
 	return nil
+}
+
+// removePrefixes sends the segments changes leave. A segment can expire
+// between the plan and the batch (ENOENT); the plan is then made again.
+func (b *Backend) removePrefixes(ctx context.Context, changes *netChanges) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		plan := changes.plan(time.Now())
+		err = b.do(ctx, func(c *nftables.Conn) error {
+			bt := newBatcher(b, c, "remove")
+			if _, err := plan.queue(bt); err != nil {
+				return err
+			}
+			return bt.flush()
+		})
+		plan.done(err)
+		if !errors.Is(err, syscall.ENOENT) {
+			return err
+		}
+	}
+	return err
 }
 
 // present filters elems to those whose key is in s.

@@ -516,7 +516,7 @@ func rulesDiffer(rules []sysban.JailRule, comments []string) []string {
 	var reasons []string
 	for _, r := range rules {
 		c := ruleComment(r.Name)
-		want := 2 * len(ruleParts(r))
+		want := setsPerJail * len(ruleParts(r))
 		if have[c] != want {
 			reasons = append(reasons, fmt.Sprintf("jail %s has %d of its %d rules", r.Name, have[c], want))
 		}
@@ -545,15 +545,12 @@ func setsDiffer(rules []sysban.JailRule, sets []*nftables.Set) []string {
 	}
 	var reasons []string
 	for _, r := range rules {
-		for _, w := range []struct {
-			name string
-			kt   nftables.SetDatatype
-		}{{setName4(r.Name), nftables.TypeIPAddr}, {setName6(r.Name), nftables.TypeIP6Addr}} {
+		for _, w := range jailSetShapes(r.Name) {
 			s, ok := byName[w.name]
 			switch {
 			case !ok:
 				reasons = append(reasons, "set "+w.name+" missing")
-			case !compatible(s, w.kt):
+			case !compatible(s, w):
 				reasons = append(reasons, "set "+w.name+" changed shape")
 			}
 		}
@@ -561,25 +558,33 @@ func setsDiffer(rules []sysban.JailRule, sets []*nftables.Set) []string {
 	return reasons
 }
 
-// banKey identifies one element: a jail and an address.
+// banKey identifies one ban: a jail and a prefix (an address is a /32 or
+// /128).
 type banKey struct {
-	jail string
-	addr netip.Addr
+	jail   string
+	prefix netip.Prefix
 }
 
-// missing returns the due bans the kernel sets of exp lack.
+// missing returns the due bans the kernel sets of exp lack: single
+// addresses missing from the hash sets, and prefix bans the Backend's
+// books do not hold (after a Setup recreated the prefix sets, or after
+// checkPrefixSets found a set tampered with and emptied it).
 func (g *guard) missing(ctx context.Context, exp expectation) (map[banKey]sysban.Ban, error) {
 	due, err := g.src.Due(ctx, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("nft: guard: read due bans: %w", err)
 	}
+	if err := g.b.checkPrefixSets(ctx, exp); err != nil {
+		return nil, fmt.Errorf("nft: guard: read prefix sets: %w", err)
+	}
+	nets := g.b.missingPrefixBans(due, exp.jails, time.Now())
 	// Only read the sets that should hold something.
 	need := map[string]bool{}
 	for _, ban := range due {
-		if js, ok := exp.jails[ban.Jail]; ok {
-			if a := sysban.CanonicalAddr(ban.Addr); a.Is4() {
+		if js, ok := exp.jails[ban.Jail]; ok && ban.Network().IsSingleIP() && !ban.Observed {
+			if a := ban.Network().Addr(); a.Is4() {
 				need[js.v4.Name] = true
-			} else if a.IsValid() {
+			} else {
 				need[js.v6.Name] = true
 			}
 		}
@@ -610,7 +615,9 @@ func (g *guard) missing(ctx context.Context, exp expectation) (map[banKey]sysban
 	if err != nil {
 		return nil, fmt.Errorf("nft: guard: read bans of table %s: %w", g.b.table.Name, err)
 	}
-	return missingBans(due, exp.jails, kernel, time.Now()), nil
+	out := missingBans(due, exp.jails, kernel, time.Now())
+	maps.Copy(out, nets)
+	return out, nil
 }
 
 // missingBans returns the bans of due that the kernel sets (set name ->
@@ -625,10 +632,11 @@ func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string
 		if !ok {
 			continue
 		}
-		a := sysban.CanonicalAddr(ban.Addr)
-		if !a.IsValid() {
-			continue
+		n := ban.Network()
+		if !n.IsValid() || !n.IsSingleIP() || ban.Observed {
+			continue // prefix bans: missingPrefixBans; observed: never in the kernel
 		}
+		a := n.Addr()
 		if !ban.Permanent() && ban.Expiry().Before(now.Add(expiryMargin)) {
 			continue
 		}
@@ -639,7 +647,7 @@ func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string
 		if kernel[set][a] {
 			continue
 		}
-		k := banKey{jail: ban.Jail, addr: a}
+		k := banKey{jail: ban.Jail, prefix: n}
 		if old, ok := out[k]; ok && !longer(ban, old) {
 			continue
 		}
@@ -649,15 +657,7 @@ func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string
 }
 
 // longer reports whether ban a lasts longer than b.
-func longer(a, b sysban.Ban) bool {
-	switch {
-	case b.Permanent():
-		return false
-	case a.Permanent():
-		return true
-	}
-	return a.Expiry().After(b.Expiry())
-}
+func longer(a, b sysban.Ban) bool { return laterExpiry(a.Expiry(), b.Expiry()) }
 
 // openReader opens the guard's read connection.
 func (g *guard) openReader() error {

@@ -130,7 +130,7 @@ func TestMissingBans(t *testing.T) {
 				t.Fatalf("missing = %v, want %v", got, tt.want)
 			}
 			for a, d := range tt.want {
-				b, ok := got[banKey{"ssh", addr(a)}]
+				b, ok := got[banKey{"ssh", netip.PrefixFrom(addr(a), addr(a).BitLen())}]
 				if !ok || b.Duration != d {
 					t.Errorf("missing[%s] = %+v (%v), want duration %v", a, b, ok, d)
 				}
@@ -140,7 +140,7 @@ func TestMissingBans(t *testing.T) {
 }
 
 func TestRulesDiffer(t *testing.T) {
-	reject := sysban.JailRule{Name: "web", Protocol: sysban.All, Verdict: sysban.Reject} // 2 rules per family
+	reject := sysban.JailRule{Name: "web", Protocol: sysban.All, Verdict: sysban.Reject} // 2 rules per family and set kind
 	rules := []sysban.JailRule{sshRule, reject}
 	c := func(n int, s string) []string { return slices.Repeat([]string{s}, n) }
 	join := slices.Concat[[]string]
@@ -149,12 +149,12 @@ func TestRulesDiffer(t *testing.T) {
 		comments []string
 		want     []string
 	}{
-		{"intact", join(c(2, "sysban jail ssh"), c(4, "sysban jail web")), nil},
-		{"one rule gone", join(c(1, "sysban jail ssh"), c(4, "sysban jail web")), []string{"jail ssh has 1 of its 2 rules"}},
-		{"chain flushed", nil, []string{"jail ssh has 0 of its 2 rules", "jail web has 0 of its 4 rules"}},
-		{"rule doubled", join(c(3, "sysban jail ssh"), c(4, "sysban jail web")), []string{"jail ssh has 3 of its 2 rules"}},
-		{"foreign rule", join(c(1, ""), c(2, "sysban jail ssh"), c(4, "sysban jail web")), []string{"1 foreign rules in chain input"}},
-		{"rule of a removed jail", join(c(2, "sysban jail ssh"), c(4, "sysban jail web"), c(2, "sysban jail old")), []string{"2 foreign rules in chain input"}},
+		{"intact", join(c(4, "sysban jail ssh"), c(8, "sysban jail web")), nil},
+		{"one rule gone", join(c(3, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 3 of its 4 rules"}},
+		{"chain flushed", nil, []string{"jail ssh has 0 of its 4 rules", "jail web has 0 of its 8 rules"}},
+		{"rule doubled", join(c(5, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 5 of its 4 rules"}},
+		{"foreign rule", join(c(1, ""), c(4, "sysban jail ssh"), c(8, "sysban jail web")), []string{"1 foreign rules in chain input"}},
+		{"rule of a removed jail", join(c(4, "sysban jail ssh"), c(8, "sysban jail web"), c(2, "sysban jail old")), []string{"2 foreign rules in chain input"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,6 +171,8 @@ func TestSetsDiffer(t *testing.T) {
 		return &nftables.Set{Name: name, KeyType: kt, HasTimeout: true}
 	}
 	v4, v6 := good("ssh_v4", nftables.TypeIPAddr), good("ssh_v6", nftables.TypeIP6Addr)
+	v4net, v6net := good("ssh_v4net", nftables.TypeIPAddr), good("ssh_v6net", nftables.TypeIP6Addr)
+	v4net.Interval, v6net.Interval = true, true
 	noTimeout := &nftables.Set{Name: "ssh_v4", KeyType: nftables.TypeIPAddr}
 	anon := &nftables.Set{Name: "ssh_v6", KeyType: nftables.TypeIP6Addr, HasTimeout: true, Anonymous: true}
 	tests := []struct {
@@ -178,11 +180,12 @@ func TestSetsDiffer(t *testing.T) {
 		sets []*nftables.Set
 		want string
 	}{
-		{"intact", []*nftables.Set{v4, v6, good("junk", nftables.TypeIPAddr)}, ""},
-		{"v6 missing", []*nftables.Set{v4}, "set ssh_v6 missing"},
-		{"both missing", nil, "set ssh_v4 missing|set ssh_v6 missing"},
-		{"recreated without timeout", []*nftables.Set{noTimeout, v6}, "set ssh_v4 changed shape"},
-		{"an anonymous set of that name is not it", []*nftables.Set{v4, anon}, "set ssh_v6 missing"},
+		{"intact", []*nftables.Set{v4, v6, v4net, v6net, good("junk", nftables.TypeIPAddr)}, ""},
+		{"v6 missing", []*nftables.Set{v4, v4net, v6net}, "set ssh_v6 missing"},
+		{"all missing", nil, "set ssh_v4 missing|set ssh_v6 missing|set ssh_v4net missing|set ssh_v6net missing"},
+		{"recreated without timeout", []*nftables.Set{noTimeout, v6, v4net, v6net}, "set ssh_v4 changed shape"},
+		{"prefix set recreated without interval", []*nftables.Set{v4, v6, v4net, good("ssh_v6net", nftables.TypeIP6Addr)}, "set ssh_v6net changed shape"},
+		{"an anonymous set of that name is not it", []*nftables.Set{v4, anon, v4net, v6net}, "set ssh_v6 missing"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

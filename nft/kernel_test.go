@@ -28,6 +28,18 @@ var (
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
+// singles is each address as a single-address prefix (an invalid address
+// as the invalid prefix).
+func singles(as ...netip.Addr) []netip.Prefix {
+	out := make([]netip.Prefix, len(as))
+	for i, a := range as {
+		if a.IsValid() {
+			out[i] = netip.PrefixFrom(a, a.BitLen())
+		}
+	}
+	return out
+}
+
 func setup(t *testing.T, b *Backend, rules ...sysban.JailRule) {
 	t.Helper()
 	if err := b.Setup(testCtx(t), rules); err != nil {
@@ -111,27 +123,31 @@ func TestSetupLayout(t *testing.T) {
 	wantSets := []string{
 		"banlist ssh_v4 ipv4_addr [timeout] 0",
 		"banlist ssh_v6 ipv6_addr [timeout] 0",
+		"banlist ssh_v4net ipv4_addr [interval timeout] 0",
+		"banlist ssh_v6net ipv6_addr [interval timeout] 0",
 		"banlist web_v4 ipv4_addr [timeout] 0",
 		"banlist web_v6 ipv6_addr [timeout] 0",
+		"banlist web_v4net ipv4_addr [interval timeout] 0",
+		"banlist web_v6net ipv6_addr [interval timeout] 0",
 	}
 	if !slices.Equal(sets, wantSets) {
 		t.Errorf("sets:\n%s\nwant:\n%s", strings.Join(sets, "\n"), strings.Join(wantSets, "\n"))
 	}
-	if len(rs.Rules) != 4 {
-		t.Fatalf("%d rules, want 4", len(rs.Rules))
+	if len(rs.Rules) != 8 {
+		t.Fatalf("%d rules, want 8", len(rs.Rules))
 	}
 	for i, r := range rs.Rules {
-		jail := []string{"ssh", "ssh", "web", "web"}[i]
+		jail := []string{"ssh", "ssh", "ssh", "ssh", "web", "web", "web", "web"}[i]
 		if r.Chain != "input" || r.Comment != "sysban jail "+jail {
 			t.Errorf("rule %d: chain %q comment %q", i, r.Chain, r.Comment)
 		}
 	}
-	wantLines := []string{
+	wantLines := withNetRules(
 		"ip saddr @ssh_v4 tcp dport 22 drop",
 		"ip6 saddr @ssh_v6 tcp dport 22 drop",
 		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
 		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
-	}
+	)
 	if got := ruleLines(t, ns, "banlist"); !slices.Equal(got, wantLines) {
 		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
 	}
@@ -217,8 +233,9 @@ func TestRuleShapes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.rule.String(), func(t *testing.T) {
 			setup(t, b, tt.rule) // each Setup replaces the previous ruleset
-			if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, tt.want) {
-				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			want := withNetRules(tt.want...)
+			if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
+				t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
 	}
@@ -399,13 +416,13 @@ func TestReloadKeepsBans(t *testing.T) {
 	for _, s := range rs.Sets {
 		names = append(names, s.Name)
 	}
-	if want := []string{"ssh_v4", "ssh_v6", "mail_v4", "mail_v6"}; !slices.Equal(names, want) {
+	if want := withNetSets("ssh_v4", "ssh_v6", "mail_v4", "mail_v6"); !slices.Equal(names, want) {
 		t.Errorf("sets after reload = %v, want %v", names, want)
 	}
 	if _, err := b.Banned(testCtx(t), "web"); err == nil {
 		t.Error("Banned(web) after its removal: no error")
 	}
-	if got := ruleLines(t, ns, DefaultTable); len(got) != 4 || !strings.Contains(got[0], "dport 2222") {
+	if got := ruleLines(t, ns, DefaultTable); len(got) != 8 || !strings.Contains(got[0], "dport 2222") {
 		t.Errorf("rules after reload: %v", got)
 	}
 
@@ -430,12 +447,12 @@ func TestRemove(t *testing.T) {
 		sysban.Ban{Jail: "ssh", Addr: addr("2001:db8::2"), Start: now, Duration: time.Hour},
 	)
 	ctx := testCtx(t)
-	if err := b.Remove(ctx, "ssh", []netip.Addr{addr("::ffff:192.0.2.1"), addr("2001:db8::1")}); err != nil {
+	if err := b.Remove(ctx, "ssh", singles(addr("::ffff:192.0.2.1"), addr("2001:db8::1"))); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
 	// Absent addresses (never banned, already removed) are no error, and
 	// present ones in the same call still go.
-	if err := b.Remove(ctx, "ssh", []netip.Addr{addr("192.0.2.1"), addr("198.51.100.1"), addr("2001:db8::2"), {}}); err != nil {
+	if err := b.Remove(ctx, "ssh", singles(addr("192.0.2.1"), addr("198.51.100.1"), addr("2001:db8::2"), netip.Addr{})); err != nil {
 		t.Fatalf("Remove with absent addresses: %v", err)
 	}
 	if err := b.Remove(ctx, "ssh", nil); err != nil {
@@ -711,10 +728,10 @@ func TestSetupOverForeignTable(t *testing.T) {
 		sets = append(sets, fmt.Sprintf("%s %s %v", s.Name, s.Type, s.Flags))
 	}
 	slices.Sort(sets)
-	if want := []string{"ssh_v4 ipv4_addr [timeout]", "ssh_v6 ipv6_addr [timeout]"}; !slices.Equal(sets, want) {
+	if want := []string{"ssh_v4 ipv4_addr [timeout]", "ssh_v4net ipv4_addr [interval timeout]", "ssh_v6 ipv6_addr [timeout]", "ssh_v6net ipv6_addr [interval timeout]"}; !slices.Equal(sets, want) {
 		t.Errorf("sets = %v, want %v", sets, want)
 	}
-	if want := []string{"ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop"}; !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
+	if want := withNetRules("ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop"); !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
 		t.Errorf("rules = %v, want %v", ruleLines(t, ns, DefaultTable), want)
 	}
 	got := banned(t, b, "ssh")
@@ -736,7 +753,7 @@ func TestJailNameWithLeadingDigit(t *testing.T) {
 	if got := banned(t, b, "3proxy"); len(got) != 1 {
 		t.Errorf("Banned = %v", got)
 	}
-	want := []string{"ip saddr @3proxy_v4 tcp dport 3128 drop", "ip6 saddr @3proxy_v6 tcp dport 3128 drop"}
+	want := withNetRules("ip saddr @3proxy_v4 tcp dport 3128 drop", "ip6 saddr @3proxy_v6 tcp dport 3128 drop")
 	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
 		t.Errorf("rules = %v, want %v", got, want)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,48 @@ func ruleLines(t testing.TB, ns *netNS, table string) []string {
 		lines = append(lines, l)
 	}
 	return lines
+}
+
+// withNetRules returns the rules Setup makes for jails whose hash-set
+// rules are lines (as nft prints them, jail by jail): after each jail's
+// rules come the same rules over its prefix sets (@j_v4net, @j_v6net).
+// Lines that name no jail set (probe rules) stay last, as they are.
+func withNetRules(lines ...string) []string {
+	setRE := regexp.MustCompile(`@(\S+)_v([46]) `)
+	var out, jail, rest []string
+	flush := func() {
+		out = append(out, jail...)
+		for _, l := range jail {
+			out = append(out, setRE.ReplaceAllString(l, "@${1}_v${2}net "))
+		}
+		jail = nil
+	}
+	cur := ""
+	for _, l := range lines {
+		m := setRE.FindStringSubmatch(l)
+		if m == nil {
+			rest = append(rest, l)
+			continue
+		}
+		if m[1] != cur {
+			flush()
+			cur = m[1]
+		}
+		jail = append(jail, l)
+	}
+	flush()
+	return append(out, rest...)
+}
+
+// withNetSets returns set names with each jail's prefix sets after its
+// hash sets: ssh_v4 ssh_v6 -> ssh_v4 ssh_v6 ssh_v4net ssh_v6net.
+func withNetSets(names ...string) []string {
+	var out []string
+	for i, n := range names {
+		out = append(out, n)
+		if strings.HasSuffix(n, "_v6") && i > 0 && names[i-1] == strings.TrimSuffix(n, "_v6")+"_v4" {
+			out = append(out, strings.TrimSuffix(n, "_v6")+"_v4net", n+"net")
+		}
+	}
+	return out
 }

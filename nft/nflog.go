@@ -208,7 +208,7 @@ func nflogDiffer(n *NFLOG, rules []sysban.JailRule, comments []string) (reasons,
 	if per := n.logRulesPerPart(); per > 0 {
 		for _, r := range rules {
 			c := logComment(r.Name)
-			if want := 2 * per * len(ruleParts(r)); have[c] != want {
+			if want := setsPerJail * per * len(ruleParts(r)); have[c] != want {
 				reasons = append(reasons, fmt.Sprintf("jail %s has %d of its %d log rules", r.Name, have[c], want))
 			}
 			delete(have, c)

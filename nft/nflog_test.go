@@ -55,7 +55,7 @@ func TestNFLOGDiffer(t *testing.T) {
 	rules := []sysban.JailRule{sshRule, reject}
 	c := func(n int, s string) []string { return slices.Repeat([]string{s}, n) }
 	join := slices.Concat[[]string]
-	intact := join(c(2, "sysban log ssh"), c(2, "sysban jail ssh"), c(4, "sysban log web"), c(4, "sysban jail web"), c(2, "sysban probe"))
+	intact := join(c(4, "sysban log ssh"), c(4, "sysban jail ssh"), c(8, "sysban log web"), c(8, "sysban jail web"), c(2, "sysban probe"))
 	tests := []struct {
 		name     string
 		n        *NFLOG
@@ -63,15 +63,15 @@ func TestNFLOGDiffer(t *testing.T) {
 		want     string // reasons joined by |
 		rest     int    // comments passed on to rulesDiffer
 	}{
-		{"intact", testNFLOG, intact, "", 6},
-		{"no logging, none there", nil, join(c(2, "sysban jail ssh"), c(4, "sysban jail web")), "", 6},
-		{"log rule gone", testNFLOG, intact[1:], "jail ssh has 1 of its 2 log rules", 6},
-		{"probe rule gone", testNFLOG, intact[:len(intact)-1], "1 of 2 probe log rules", 6},
-		{"only tcp traps", &NFLOG{Banned: true, TrapTCP: []sysban.PortRange{pr(23, 23)}}, intact, "2 of 1 probe log rules", 6},
-		{"chain flushed", testNFLOG, nil, "jail ssh has 0 of its 2 log rules|jail web has 0 of its 4 log rules|0 of 2 probe log rules", 0},
+		{"intact", testNFLOG, intact, "", 12},
+		{"no logging, none there", nil, join(c(4, "sysban jail ssh"), c(8, "sysban jail web")), "", 12},
+		{"log rule gone", testNFLOG, intact[1:], "jail ssh has 3 of its 4 log rules", 12},
+		{"probe rule gone", testNFLOG, intact[:len(intact)-1], "1 of 2 probe log rules", 12},
+		{"only tcp traps", &NFLOG{Banned: true, TrapTCP: []sysban.PortRange{pr(23, 23)}}, intact, "2 of 1 probe log rules", 12},
+		{"chain flushed", testNFLOG, nil, "jail ssh has 0 of its 4 log rules|jail web has 0 of its 8 log rules|0 of 2 probe log rules", 0},
 		// Left over when logging was turned off: rulesDiffer calls them foreign.
-		{"logging off, rules left", nil, intact, "2 of 0 probe log rules", 12},
-		{"log rules of a removed jail", testNFLOG, join(intact, c(2, "sysban log old")), "", 8},
+		{"logging off, rules left", nil, intact, "2 of 0 probe log rules", 24},
+		{"log rules of a removed jail", testNFLOG, join(intact, c(2, "sysban log old")), "", 14},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,18 +99,18 @@ func TestNFLOGRulesKernel(t *testing.T) {
 	}
 	got := ruleLines(t, ns, DefaultTable)
 	logStmt := `limit rate 200/second log prefix "sysban:ban:%s" group 7422 snaplen 128 queue-threshold 32`
-	want := []string{
-		"ip saddr @ssh_v4 tcp dport 22 " + sprintf(logStmt, "ssh"),
+	want := withNetRules(
+		"ip saddr @ssh_v4 tcp dport 22 "+sprintf(logStmt, "ssh"),
 		"ip saddr @ssh_v4 tcp dport 22 drop",
-		"ip6 saddr @ssh_v6 tcp dport 22 " + sprintf(logStmt, "ssh"),
+		"ip6 saddr @ssh_v6 tcp dport 22 "+sprintf(logStmt, "ssh"),
 		"ip6 saddr @ssh_v6 tcp dport 22 drop",
-		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } " + sprintf(logStmt, "web"),
+		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } "+sprintf(logStmt, "web"),
 		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
-		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } " + sprintf(logStmt, "web"),
+		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } "+sprintf(logStmt, "web"),
 		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
 		`meta iiftype != loopback tcp dport { 23, 3389, 5900 } tcp flags syn / syn,ack limit rate 200/second log prefix "sysban:probe" group 7422 snaplen 128 queue-threshold 32`,
 		`meta iiftype != loopback udp dport 161 limit rate 200/second log prefix "sysban:probe" group 7422 snaplen 128 queue-threshold 32`,
-	}
+	)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}

@@ -52,10 +52,11 @@ type Backend struct {
 	conn   *nftables.Conn
 	nl     *netlink.Conn // the socket under conn, for deadlines and buffers
 	closed bool
-	jails  map[string]*jailSets // set by Setup
-	rules  []sysban.JailRule    // as given to the last successful Setup, in order; nil before it and after Teardown
-	gen    uint64               // counts successful Setups; Guard uses it to notice a reload under it
-	nextID uint32               // set IDs for the next batch (see doc.go)
+	jails  map[string]*jailSets   // set by Setup
+	books  map[string]*prefixBook // per jail: its prefix bans and the segments the kernel holds (prefixes.go)
+	rules  []sysban.JailRule      // as given to the last successful Setup, in order; nil before it and after Teardown
+	gen    uint64                 // counts successful Setups; Guard uses it to notice a reload under it
+	nextID uint32                 // set IDs for the next batch (see doc.go)
 
 	// portID is the netlink port ID of conn's socket. Guard's monitor
 	// ignores notifications of changes this socket made.
@@ -109,6 +110,7 @@ func Open(opts Options) (*Backend, error) {
 		log:   log,
 		table: &nftables.Table{Name: opts.Table, Family: nftables.TableFamilyINet},
 		jails: map[string]*jailSets{},
+		books: map[string]*prefixBook{},
 	}
 	if err := b.dial(); err != nil {
 		return nil, err

@@ -167,7 +167,7 @@ func TestRealPackets(t *testing.T) {
 	}
 
 	// Unbanning restores access.
-	if err := b.Remove(testCtx(t), "ssh", []netip.Addr{bad4}); err != nil {
+	if err := b.Remove(testCtx(t), "ssh", singles(bad4)); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
 	if err := dialFrom(cli, bad4, to(srv4, sshPort)); err != nil {

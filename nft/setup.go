@@ -16,15 +16,43 @@ import (
 // ChainName is the name of the base chain in the table.
 const ChainName = "input"
 
-// jailSets is what Setup created for one jail.
+// jailSets is what Setup created for one jail: hash sets of single
+// addresses, interval sets of prefixes (prefixes.go says why both).
 type jailSets struct {
-	rule   sysban.JailRule
-	v4, v6 *nftables.Set
+	rule         sysban.JailRule
+	v4, v6       *nftables.Set
+	v4net, v6net *nftables.Set
 }
 
+// setsPerJail is how many sets a jail has, each with its rules: two
+// families, a hash and an interval set each.
+const setsPerJail = 4
+
+// all is the jail's sets, hash sets first.
+func (js *jailSets) all() []*nftables.Set { return []*nftables.Set{js.v4, js.v6, js.v4net, js.v6net} }
+
 // Set names of a jail.
-func setName4(jail string) string { return jail + "_v4" }
-func setName6(jail string) string { return jail + "_v6" }
+func setName4(jail string) string    { return jail + "_v4" }
+func setName6(jail string) string    { return jail + "_v6" }
+func setName4Net(jail string) string { return jail + "_v4net" }
+func setName6Net(jail string) string { return jail + "_v6net" }
+
+// jailSetShapes are a jail's sets: name, key type, interval.
+func jailSetShapes(jail string) []setShape {
+	return []setShape{
+		{setName4(jail), nftables.TypeIPAddr, false},
+		{setName6(jail), nftables.TypeIP6Addr, false},
+		{setName4Net(jail), nftables.TypeIPAddr, true},
+		{setName6Net(jail), nftables.TypeIP6Addr, true},
+	}
+}
+
+// setShape is what a named set of a jail looks like.
+type setShape struct {
+	name     string
+	kt       nftables.SetDatatype
+	interval bool
+}
 
 // IP protocol numbers of the transports whose destination port sits at
 // offset 2 of the transport header ("th dport").
@@ -162,12 +190,21 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule, n *N
 		})
 		bt.note(2+2*len(prev.chains)+len(prev.sets), 512*(2+2*len(prev.chains)+len(prev.sets)))
 		for _, r := range rules {
+			shapes := jailSetShapes(r.Name)
 			js := &jailSets{
-				rule: r,
-				v4:   b.newSet(setName4(r.Name), nftables.TypeIPAddr),
-				v6:   b.newSet(setName6(r.Name), nftables.TypeIP6Addr),
+				rule:  r,
+				v4:    b.newSet(shapes[0]),
+				v6:    b.newSet(shapes[1]),
+				v4net: b.newSet(shapes[2]),
+				v6net: b.newSet(shapes[3]),
 			}
-			for _, s := range []*nftables.Set{js.v4, js.v6} {
+			for _, s := range js.all() {
+				if prev.keep[s.Name] && s.Interval && b.books[r.Name] == nil {
+					// A prefix set from before this Backend (a restart):
+					// its segments are unknown, so it is emptied, and the
+					// caller's restore of the due bans fills it again.
+					c.FlushSet(s)
+				}
 				if prev.keep[s.Name] {
 					continue // rules find it by name
 				}
@@ -209,6 +246,18 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule, n *N
 		return setupStats{}, explain("setup table "+b.table.Name, err)
 	}
 	b.jails = jails
+	// A prefix book stays valid only while its interval sets stayed in
+	// place; recreated ones are empty, and the caller (the daemon at start,
+	// Guard after a repair) applies the due bans again.
+	books := make(map[string]*prefixBook, len(rules))
+	for _, r := range rules {
+		if pb := b.books[r.Name]; pb != nil && prev.keep[setName4Net(r.Name)] && prev.keep[setName6Net(r.Name)] {
+			books[r.Name] = pb
+		} else {
+			books[r.Name] = newPrefixBook()
+		}
+	}
+	b.books = books
 	b.rules = append([]sysban.JailRule{}, rules...) // non-nil: "set up", even with no jails
 	b.gen++
 	return setupStats{kept: len(prev.keep), carried: carried}, nil
@@ -247,24 +296,31 @@ func (b *Backend) readPrevious(ctx context.Context, c *nftables.Conn, rules []sy
 	if err != nil {
 		return nil, err
 	}
-	want := map[string]nftables.SetDatatype{}
+	want := map[string]setShape{}
 	for _, r := range rules {
-		want[setName4(r.Name)] = nftables.TypeIPAddr
-		want[setName6(r.Name)] = nftables.TypeIP6Addr
+		for _, sh := range jailSetShapes(r.Name) {
+			want[sh.name] = sh
+		}
 	}
 	for _, s := range sets {
 		if s.Anonymous {
 			continue // goes with the rule that owns it
 		}
 		prev.sets = append(prev.sets, s)
-		kt, ok := want[s.Name]
+		sh, ok := want[s.Name]
 		if !ok {
 			continue
 		}
-		if compatible(s, kt) {
+		if compatible(s, sh) {
 			prev.keep[s.Name] = true
 			continue
 		}
+		if sh.interval {
+			// Segments cannot be carried one by one; the caller applies
+			// the due bans again (see the books in setupLocked).
+			continue
+		}
+		kt := sh.kt
 		b.log.Warn("nft: setup: set has an unexpected shape; recreating it with its elements",
 			"set", s.Name, "key", s.KeyType.Name, "timeout_flag", s.HasTimeout)
 		elems, err := b.dumpElements(ctx, c, s)
@@ -292,22 +348,27 @@ func (b *Backend) readPrevious(ctx context.Context, c *nftables.Conn, rules []sy
 
 // compatible reports whether an existing set is exactly what newSet would
 // create, so it can stay in place with its elements.
-func compatible(s *nftables.Set, kt nftables.SetDatatype) bool {
-	return s.KeyType.Name == kt.Name && s.KeyType.Bytes == kt.Bytes &&
-		s.HasTimeout && s.Timeout == 0 &&
-		!s.IsMap && !s.Interval && !s.Constant && !s.Concatenation && !s.Anonymous
+func compatible(s *nftables.Set, sh setShape) bool {
+	return s.KeyType.Name == sh.kt.Name && s.KeyType.Bytes == sh.kt.Bytes &&
+		s.HasTimeout && s.Timeout == 0 && s.Interval == sh.interval &&
+		!s.IsMap && !s.Constant && !s.Concatenation && !s.Anonymous
 }
 
 // newSet describes a jail's named address set. IDs are ours, not the
 // library's (see doc.go), and only need to be unique within a batch.
-func (b *Backend) newSet(name string, kt nftables.SetDatatype) *nftables.Set {
+func (b *Backend) newSet(sh setShape) *nftables.Set {
+	comment := "sysban bans"
+	if sh.interval {
+		comment = "sysban prefix bans"
+	}
 	return &nftables.Set{
 		Table:      b.table,
-		Name:       name,
+		Name:       sh.name,
 		ID:         b.id(),
-		KeyType:    kt,
+		KeyType:    sh.kt,
 		HasTimeout: true,
-		Comment:    "sysban bans",
+		Interval:   sh.interval,
+		Comment:    comment,
 	}
 }
 
@@ -371,8 +432,10 @@ func (b *Backend) addJailRules(c *nftables.Conn, chain *nftables.Chain, js *jail
 		off, len uint32
 		set      *nftables.Set
 	}{
-		{unix.NFPROTO_IPV4, 12, 4, js.v4}, // ip saddr
-		{unix.NFPROTO_IPV6, 8, 16, js.v6}, // ip6 saddr
+		{unix.NFPROTO_IPV4, 12, 4, js.v4},    // ip saddr
+		{unix.NFPROTO_IPV6, 8, 16, js.v6},    // ip6 saddr
+		{unix.NFPROTO_IPV4, 12, 4, js.v4net}, // ip saddr, prefixes
+		{unix.NFPROTO_IPV6, 8, 16, js.v6net}, // ip6 saddr, prefixes
 	}
 	ports := mergePorts(js.rule.Ports)
 	count := 0
@@ -498,6 +561,7 @@ func (b *Backend) Teardown(ctx context.Context) error {
 		return explain("teardown table "+b.table.Name, err)
 	}
 	b.jails = map[string]*jailSets{}
+	b.books = map[string]*prefixBook{}
 	b.rules = nil
 	b.gen++ // a Guard running must not rebuild what was torn down on purpose
 	return nil

@@ -156,7 +156,7 @@ func (d *Dispatcher) warnDrop(w *worker, total uint64, ev Event) {
 		return
 	}
 	d.log.Warn("notify: action queue full, event dropped",
-		"action", w.name, "jail", ev.Ban.Jail, "addr", ev.Ban.Addr, "event", ev.Kind,
+		"action", w.name, "jail", ev.Ban.Jail, "addr", ev.Ban.Target(), "event", ev.Kind,
 		"dropped_total", total)
 }
 
@@ -225,12 +225,12 @@ func (d *Dispatcher) work(ctx context.Context, w *worker) {
 		start := time.Now()
 		if err := do(ctx, w.act, ev); err != nil {
 			w.fail.Add(1)
-			log.Warn("notify: action failed", "jail", ev.Ban.Jail, "addr", ev.Ban.Addr,
+			log.Warn("notify: action failed", "jail", ev.Ban.Jail, "addr", ev.Ban.Target(),
 				"event", ev.Kind, "err", err)
 			continue
 		}
 		w.sent.Add(1)
-		log.Debug("notify: action done", "jail", ev.Ban.Jail, "addr", ev.Ban.Addr,
+		log.Debug("notify: action done", "jail", ev.Ban.Jail, "addr", ev.Ban.Target(),
 			"event", ev.Kind, "took", time.Since(start))
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -64,7 +65,10 @@ func fields(ev Event) map[string]string {
 	f := map[string]string{
 		"event":    ev.Kind,
 		"jail":     ev.Ban.Jail,
-		"addr":     ev.Ban.Addr.String(),
+		"addr":     ev.Ban.Target(), // a prefix in CIDR form, which firewall tools take
+		"prefix":   ev.Ban.Network().String(),
+		"seen":     addrOrEmpty(ev.Ban.Addr),
+		"observed": strconv.FormatBool(ev.Ban.Observed),
 		"family":   "inet",
 		"failures": strconv.Itoa(ev.Ban.Failures),
 		"bantime":  strconv.FormatInt(int64(ev.Ban.Duration/time.Second), 10),
@@ -73,7 +77,7 @@ func fields(ev Event) map[string]string {
 		"reason":   ev.Reason,
 		"host":     ev.Host,
 	}
-	if ev.Ban.Addr.Is6() && !ev.Ban.Addr.Is4In6() {
+	if ev.Ban.Network().Addr().Is6() {
 		f["family"] = "inet6"
 	}
 	if ev.Ban.Permanent() {
@@ -109,7 +113,7 @@ func expandArgv(argv []string, f map[string]string) []string {
 
 func environ(ev Event, f map[string]string) []string {
 	env := []string{execPath, "LC_ALL=C"}
-	for _, k := range []string{"event", "jail", "addr", "family", "failures", "bantime", "start", "expiry", "reason", "host"} {
+	for _, k := range []string{"event", "jail", "addr", "prefix", "seen", "observed", "family", "failures", "bantime", "start", "expiry", "reason", "host"} {
 		env = append(env, "SYSBAN_"+strings.ToUpper(k)+"="+f[k])
 	}
 	lines := make([]string, len(ev.Lines))
@@ -144,7 +148,7 @@ func (e *execAction) Do(ctx context.Context, ev Event) error {
 
 	start := time.Now()
 	err := cmd.Run()
-	attrs := []any{"jail", ev.Ban.Jail, "addr", ev.Ban.Addr, "event", ev.Kind,
+	attrs := []any{"jail", ev.Ban.Jail, "addr", ev.Ban.Target(), "event", ev.Kind,
 		"took", time.Since(start).Round(time.Millisecond)}
 	if out.Len() > 0 {
 		attrs = append(attrs, "output", out.String(), "output_truncated", out.cut)
@@ -181,3 +185,12 @@ func (c *capped) Write(p []byte) (int, error) {
 func (c *capped) Len() int { return c.buf.Len() }
 
 func (c *capped) String() string { return cleanText(c.buf.String(), c.max+16) }
+
+// addrOrEmpty is a as text, "" when it is not set (a manual prefix ban has
+// no address seen).
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

@@ -111,7 +111,7 @@ func (m *mailAction) Do(ctx context.Context, ev Event) error {
 	var who *WhoisResult
 	var whoErr error
 	if m.whois != nil && ev.Kind == KindBan {
-		r, err := m.whois.Lookup(ctx, ev.Ban.Addr)
+		r, err := m.whois.Lookup(ctx, ev.Ban.Network().Addr())
 		who, whoErr = &r, err
 	}
 	msg, err := buildMessage(m.from, m.to, ev, m.spec.MaxLines, who, whoErr, m.now(), messageID(m.from, ev.Host))
@@ -314,13 +314,16 @@ func headerValue(s string) string {
 func buildMessage(from *mail.Address, to []*mail.Address, ev Event, maxLines int, who *WhoisResult, whoErr error, now time.Time, msgID string) ([]byte, error) {
 	jail := cleanText(ev.Ban.Jail, maxHeaderBytes)
 	host := cleanText(ev.Host, maxHeaderBytes)
-	addr := ev.Ban.Addr.String()
+	addr := ev.Ban.Target()
 
 	var subject string
 	if ev.Kind == KindUnban {
 		subject = fmt.Sprintf("[sysban] %s: unbanned %s on %s", jail, addr, host)
 	} else {
 		subject = fmt.Sprintf("[sysban] %s: banned %s on %s", jail, addr, host)
+		if ev.Ban.Observed {
+			subject = fmt.Sprintf("[sysban] %s: would ban %s on %s (observe mode)", jail, addr, host)
+		}
 	}
 	tos := make([]string, len(to))
 	for i, a := range to {
@@ -356,7 +359,10 @@ func buildMessage(from *mail.Address, to []*mail.Address, ev Event, maxLines int
 
 func mailBody(ev Event, jail, host string, maxLines int, who *WhoisResult, whoErr error) string {
 	var b strings.Builder
-	addr := ev.Ban.Addr.String()
+	addr := ev.Ban.Target()
+	if !ev.Ban.Network().IsSingleIP() && ev.Ban.Addr.IsValid() {
+		addr += " (last seen from " + ev.Ban.Addr.String() + ")"
+	}
 	if ev.Kind == KindUnban {
 		fmt.Fprintf(&b, "sysban on %s lifted the ban on %s in jail %s", host, addr, jail)
 		if ev.Reason != "" {
@@ -364,7 +370,12 @@ func mailBody(ev Event, jail, host string, maxLines int, who *WhoisResult, whoEr
 		}
 		b.WriteString(".\n\n")
 	} else {
-		fmt.Fprintf(&b, "sysban on %s banned %s in jail %s after %d failures.\n\n", host, addr, jail, ev.Ban.Failures)
+		if ev.Ban.Observed {
+			fmt.Fprintf(&b, "sysban on %s would have banned %s in jail %s after %d failures.\n"+
+				"The jail is in observe mode: the ban is recorded, the firewall is not touched.\n\n", host, addr, jail, ev.Ban.Failures)
+		} else {
+			fmt.Fprintf(&b, "sysban on %s banned %s in jail %s after %d failures.\n\n", host, addr, jail, ev.Ban.Failures)
+		}
 	}
 	row := func(k, v string) { fmt.Fprintf(&b, "%-10s %s\n", k+":", v) }
 	row("Jail", jail)

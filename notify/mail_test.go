@@ -308,3 +308,40 @@ func FuzzBuildMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestMailPrefixAndObserved: a prefix ban's mail names the prefix and the
+// address seen; an observed ban's says it was not enforced; the webhook
+// and exec fields carry both.
+func TestMailPrefixAndObserved(t *testing.T) {
+	from, _ := mail.ParseAddress("sysban@example.org")
+	to, _ := mail.ParseAddress("root@example.org")
+	ban := testBan()
+	ban.Prefix = netip.MustParsePrefix("2001:db8:1:2::/64")
+	ban.Addr = netip.MustParseAddr("2001:db8:1:2::9")
+	for _, observed := range []bool{false, true} {
+		ban.Observed = observed
+		ev := Event{Kind: KindBan, Ban: ban, Host: "mx1"}
+		data, err := buildMessage(from, []*mail.Address{to}, ev, 50, nil, nil, time.Now(), "<x@example.org>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, body := readMail(t, data)
+		subject, want := msg.Header.Get("Subject"), "[sysban] sshd: banned 2001:db8:1:2::/64 on mx1"
+		if observed {
+			want = "[sysban] sshd: would ban 2001:db8:1:2::/64 on mx1 (observe mode)"
+		}
+		if subject != want {
+			t.Errorf("Subject = %q, want %q", subject, want)
+		}
+		if !strings.Contains(body, "2001:db8:1:2::/64 (last seen from 2001:db8:1:2::9)") ||
+			observed != strings.Contains(body, "the firewall is not touched") {
+			t.Errorf("observed %v, body:\n%s", observed, body)
+		}
+		p := payload(ev)
+		f := fields(ev)
+		if p.Address != "2001:db8:1:2::/64" || p.Prefix != "2001:db8:1:2::/64" || p.Seen != "2001:db8:1:2::9" || p.Observed != observed ||
+			f["addr"] != "2001:db8:1:2::/64" || f["seen"] != "2001:db8:1:2::9" || f["family"] != "inet6" {
+			t.Errorf("webhook %+v, exec fields %v", p, f)
+		}
+	}
+}

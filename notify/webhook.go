@@ -19,7 +19,10 @@ import (
 type webhookPayload struct {
 	Event     string     `json:"event"` // "ban" or "unban"
 	Jail      string     `json:"jail"`
-	Address   string     `json:"address"`
+	Address   string     `json:"address"`            // the address, or the prefix ("2001:db8::/64") of a prefix ban
+	Prefix    string     `json:"prefix"`             // always a prefix: /32 or /128 for one address
+	Seen      string     `json:"seen,omitempty"`     // the address that offended last, inside the prefix
+	Observed  bool       `json:"observed,omitempty"` // observe mode: recorded, not enforced
 	Failures  int        `json:"failures"`
 	Start     time.Time  `json:"start"`
 	Expiry    *time.Time `json:"expiry"` // null when permanent
@@ -34,7 +37,10 @@ func payload(ev Event) webhookPayload {
 	p := webhookPayload{
 		Event:     ev.Kind,
 		Jail:      ev.Ban.Jail,
-		Address:   ev.Ban.Addr.String(),
+		Address:   ev.Ban.Target(),
+		Prefix:    ev.Ban.Network().String(),
+		Seen:      addrOrEmpty(ev.Ban.Addr),
+		Observed:  ev.Ban.Observed,
 		Failures:  ev.Ban.Failures,
 		Start:     ev.Ban.Start,
 		Permanent: ev.Ban.Permanent(),

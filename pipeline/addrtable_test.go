@@ -153,7 +153,7 @@ func TestAddrTableModel(t *testing.T) {
 			for step := range 30_000 {
 				now += int64(rng.IntN(3))
 				n := hotOrAny(rng, tt.addrs)
-				k := keyOf(netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)}))
+				k := keyOf(netip.AddrFrom4([4]byte{10, 0, byte(n >> 8), byte(n)}), &singleAddrMask)
 				h := hashKey(&k, tab.seed)
 				switch op := rng.IntN(100); {
 				case op < 90:

@@ -40,7 +40,7 @@ func TestMarkBannedAndForget(t *testing.T) {
 		t.Errorf("stats = %+v, want 5 already banned, 1 banned", st)
 	}
 	// After an unban it can be banned again.
-	p.Forget("sshd", a)
+	p.Forget("sshd", single(a))
 	for range 3 {
 		p.Handle(sshMsg(a.String()))
 	}
@@ -48,7 +48,7 @@ func TestMarkBannedAndForget(t *testing.T) {
 		t.Errorf("after Forget: bans %+v, want one for %s", b, a)
 	}
 	p.MarkBanned(sysban.Ban{Jail: "nosuchjail", Addr: a}) // ignored, no panic
-	p.Forget("nosuchjail", a)
+	p.Forget("nosuchjail", single(a))
 }
 
 func TestProtects(t *testing.T) {
@@ -60,7 +60,7 @@ func TestProtects(t *testing.T) {
 		"::ffff:192.0.2.1": "one of this host's addresses", "198.51.100.9": "in the jail's ignoreip",
 		"fe80::1": "not a unicast host address", "203.0.113.9": "",
 	} {
-		if got := p.Protects("sshd", netip.MustParseAddr(addr)); got != want {
+		if got := p.Protects("sshd", single(netip.MustParseAddr(addr))); got != want {
 			t.Errorf("Protects(%s) = %q, want %q", addr, got, want)
 		}
 	}

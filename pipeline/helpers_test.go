@@ -6,6 +6,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -152,3 +153,9 @@ func outcomeOf(ms []Match) string {
 	}
 	return sample.Annotation(true, ms[0].Ignored, ms[0].Pending, ms[0].Repeat, ms[0].Count, ms[0].Host)
 }
+
+// singleAddrMask is the key mask of a jail that counts single addresses.
+var singleAddrMask = newKeyMask(0, 0)
+
+// single is a as a single-address prefix.
+func single(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }

@@ -9,12 +9,13 @@ import (
 	"github.com/sysban/sysban"
 )
 
-// OffenceCounter tells how often an address was banned in a jail before:
+// OffenceCounter tells how often a prefix (an address is a /32 or /128)
+// was banned in a jail before:
 // the input of BanIncrement. store.Store implements it from its ban
 // history, which forgets what is older than state.dbpurgeage, so an
 // address that stays quiet that long starts again at the base bantime.
 type OffenceCounter interface {
-	Offences(jail string, addr netip.Addr) (int, error)
+	Offences(jail string, prefix netip.Prefix) (int, error)
 }
 
 // Defaults for zero BanIncrement fields.
@@ -64,20 +65,20 @@ func (inc BanIncrement) BanTime(base time.Duration, prior int, jitter time.Durat
 	return time.Duration(d)
 }
 
-// banTime is the length of the ban jail j is deciding for addr: its
+// banTime is the length of the ban jail j is deciding for prefix: its
 // bantime, increased for repeat offenders when the jail asks for it. It is
 // called only when a ban is decided, so the store read it may do is off the
 // per-message path. A failing counter costs the increment, never the ban.
-func (p *Pipeline) banTime(j *jail, addr netip.Addr) time.Duration {
+func (p *Pipeline) banTime(j *jail, prefix netip.Prefix) time.Duration {
 	base := j.spec.BanTime
 	inc := j.spec.Increment
 	if !inc.Enabled || base == sysban.Permanent || p.offences == nil {
 		return base
 	}
-	prior, err := p.offences.Offences(j.spec.Name, addr)
+	prior, err := p.offences.Offences(j.spec.Name, prefix)
 	if err != nil {
 		p.log.Warn("bantime increment: cannot count earlier bans; using the base bantime",
-			"jail", j.spec.Name, "addr", addr, "err", err)
+			"jail", j.spec.Name, "prefix", prefix, "err", err)
 		return base
 	}
 	var jitter time.Duration

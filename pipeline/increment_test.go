@@ -17,19 +17,22 @@ import (
 // fakeOffences answers Offences from a map and records the calls.
 type fakeOffences struct {
 	mu    sync.Mutex
-	n     map[string]int // jail + " " + addr -> earlier bans
+	n     map[string]int // jail + " " + address (single) or prefix -> earlier bans
 	err   error
 	calls int
 }
 
-func (f *fakeOffences) Offences(jail string, addr netip.Addr) (int, error) {
+func (f *fakeOffences) Offences(jail string, p netip.Prefix) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.err != nil {
 		return 0, f.err
 	}
-	return f.n[jail+" "+addr.String()], nil
+	if p.IsSingleIP() {
+		return f.n[jail+" "+p.Addr().String()], nil
+	}
+	return f.n[jail+" "+p.String()], nil
 }
 
 func TestBanIncrementBanTime(t *testing.T) {
@@ -158,7 +161,7 @@ func TestIncrementJitter(t *testing.T) {
 			t.Fatalf("duration %v outside [2h, 2h1m)", d)
 		}
 		seen[d] = true
-		p.Forget("sshd", netip.MustParseAddr("192.0.2.9"))
+		p.Forget("sshd", single(netip.MustParseAddr("192.0.2.9")))
 	}
 	if len(seen) < 2 {
 		t.Errorf("20 bans with rndtime 1m all lasted %v: no jitter", seen)

@@ -1,11 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // noticeInterval rate-limits the "already banned" notice per address: an
@@ -40,6 +43,16 @@ type jail struct {
 	seed      uint64
 	// maxTracked is the bound the shards were sized for.
 	maxTracked int
+	// mask makes an address the key of the prefix it counts toward;
+	// v4bits and v6bits are those prefixes' lengths.
+	mask           keyMask
+	v4bits, v6bits int
+	// others holds the bans of any other length (a manual /48 in a /64
+	// jail, a single address narrowed by protection): few, so a map
+	// under one lock, checked on each failure only while it has any.
+	othersMu sync.Mutex
+	others   map[netip.Prefix]banState
+	nOthers  atomic.Int32
 
 	totalFailed   atomic.Uint64
 	totalBanned   atomic.Uint64
@@ -49,6 +62,13 @@ type jail struct {
 	unresolved    atomic.Uint64
 	resolved      atomic.Uint64
 	alreadyBanned atomic.Uint64
+	narrowed      atomic.Uint64 // prefix bans narrowed to spare protected addresses
+	observed      atomic.Uint64 // bans kept in observe mode (in totalBanned too)
+	escalatedN    atomic.Uint64 // network bans decided by escalation
+	escalations   escalator
+	// bansByBits counts kept bans by family (0 IPv4, 1 IPv6) and prefix
+	// length.
+	bansByBits [2][129]atomic.Uint64
 
 	// "already banned" notices this second (noticeSec, unix seconds of
 	// the pipeline clock) and those held back since the last one logged.
@@ -81,6 +101,16 @@ type banState struct {
 	kept       bool
 }
 
+// noticeDue reports whether the rate-limited "already banned" notice of b
+// is due at now, and if so marks it given.
+func (b *banState) noticeDue(now int64) bool {
+	if b.noticed && now-b.lastNotice < int64(noticeInterval) {
+		return false
+	}
+	b.noticed, b.lastNotice = true, now
+	return true
+}
+
 func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
 	j := &jail{
 		spec:     spec,
@@ -89,12 +119,16 @@ func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
 		seed:     seed,
 
 		maxTracked: maxTracked,
+		v4bits:     cmp.Or(spec.IPv4Prefix, 32),
+		v6bits:     cmp.Or(spec.IPv6Prefix, 128),
+		others:     map[netip.Prefix]banState{},
 	}
+	j.mask = newKeyMask(j.v4bits, j.v6bits)
 	if spec.BanTime < 0 {
 		j.banTime = math.MaxInt64
 	}
 	for _, p := range spec.IgnoreIP {
-		j.ignore = append(j.ignore, canonicalPrefix(p))
+		j.ignore = append(j.ignore, sysban.CanonicalPrefix(p))
 	}
 	n := 1
 	for n < maxShards && (n*2)*minPerShard <= maxTracked {
@@ -137,11 +171,56 @@ type verdict struct {
 	forgotBan bool     // remembering the ban dropped another one
 }
 
-// failure counts one failure of a at now (nanoseconds since epoch); line
-// is copied (cut to maxLineBytes), not retained.
+// prefixOf is the prefix a counts toward and is banned by (a canonical).
+func (j *jail) prefixOf(a netip.Addr) netip.Prefix {
+	bits := j.v6bits
+	if a.Is4() {
+		bits = j.v4bits
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// counted reports whether p has the jail's own length (its bans live in
+// the shards); other lengths live in others.
+func (j *jail) counted(p netip.Prefix) bool {
+	if p.Addr().Is4() {
+		return p.Bits() == j.v4bits
+	}
+	return p.Bits() == j.v6bits
+}
+
+// otherBan reports whether one of others covers a at now, noting the
+// rate-limited notice in v.
+func (j *jail) otherBan(a netip.Addr, now int64, v *verdict) bool {
+	j.othersMu.Lock()
+	defer j.othersMu.Unlock()
+	for p, b := range j.others {
+		if !p.Contains(a) {
+			continue
+		}
+		if now >= b.expiry {
+			delete(j.others, p)
+			j.nOthers.Add(-1)
+			continue
+		}
+		v.banned = true
+		if v.notice = b.noticeDue(now); v.notice {
+			j.others[p] = b
+		}
+		return true
+	}
+	return false
+}
+
+// failure counts one failure of a at now (nanoseconds since epoch) toward
+// a's prefix; line is copied (cut to maxLineBytes), not retained.
 func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 	var v verdict
-	k := keyOf(a)
+	if j.nOthers.Load() > 0 && j.otherBan(a, now, &v) {
+		return v
+	}
+	k := keyOf(a, &j.mask)
 	h := hashKey(&k, j.seed)
 	s := &j.shards[h&j.shardMask]
 	s.mu.Lock()
@@ -149,9 +228,7 @@ func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
 	if b, ok := s.banned[k]; ok {
 		if now < b.expiry {
 			v.banned = true
-			if !b.noticed || now-b.lastNotice >= int64(noticeInterval) {
-				v.notice = true
-				b.noticed, b.lastNotice = true, now
+			if v.notice = b.noticeDue(now); v.notice {
 				s.banned[k] = b
 			}
 			return v
@@ -220,10 +297,29 @@ func (j *jail) inherit(prev *jail) {
 	j.unresolved.Store(prev.unresolved.Load())
 	j.resolved.Store(prev.resolved.Load())
 	j.alreadyBanned.Store(prev.alreadyBanned.Load())
+	j.narrowed.Store(prev.narrowed.Load())
+	j.observed.Store(prev.observed.Load())
+	j.escalatedN.Store(prev.escalatedN.Load())
+	for f := range prev.bansByBits {
+		for b := range prev.bansByBits[f] {
+			j.bansByBits[f][b].Store(prev.bansByBits[f][b].Load())
+		}
+	}
 	for i := range prev.shards {
 		ps := &prev.shards[i]
 		ps.mu.Lock()
 		for k, b := range ps.banned {
+			if j.mask != prev.mask {
+				// The prefix lengths changed: the old key is a prefix
+				// of the old length, kept as one of others.
+				bits := prev.v6bits
+				a := netip.AddrFrom16(k).Unmap()
+				if a.Is4() {
+					bits = prev.v4bits
+				}
+				j.rememberOther(netip.PrefixFrom(a, bits), b)
+				continue
+			}
 			s := j.shardOf(&k)
 			s.mu.Lock()
 			if len(s.banned) < s.limit {
@@ -233,14 +329,67 @@ func (j *jail) inherit(prev *jail) {
 		}
 		ps.mu.Unlock()
 	}
+	prev.othersMu.Lock()
+	for p, b := range prev.others {
+		j.rememberOther(p, b)
+	}
+	prev.othersMu.Unlock()
 }
 
-// remember records a ban until expiry: one decided elsewhere (restored
+// countBan counts a kept ban of p by its family and length.
+func (j *jail) countBan(p netip.Prefix) {
+	f := 1
+	if p.Addr().Is4() {
+		f = 0
+	}
+	j.bansByBits[f][p.Bits()].Add(1)
+}
+
+// bansByPrefix returns the kept bans by family and length, those counted.
+func (j *jail) bansByPrefix() map[PrefixLen]uint64 {
+	var out map[PrefixLen]uint64
+	for f, fam := range []string{"ipv4", "ipv6"} {
+		for b := range j.bansByBits[f] {
+			if n := j.bansByBits[f][b].Load(); n > 0 {
+				if out == nil {
+					out = map[PrefixLen]uint64{}
+				}
+				out[PrefixLen{Family: fam, Bits: b}] = n
+			}
+		}
+	}
+	return out
+}
+
+// rememberOther records b, a ban of p, which the shards do not key: the
+// longer expiry wins, and the map is bounded like a shard's.
+func (j *jail) rememberOther(p netip.Prefix, b banState) {
+	j.othersMu.Lock()
+	defer j.othersMu.Unlock()
+	old, ok := j.others[p]
+	switch {
+	case ok && old.expiry >= b.expiry:
+		old.kept = old.kept || b.kept
+		j.others[p] = old
+	case ok:
+		b.kept = b.kept || old.kept
+		j.others[p] = b
+	case len(j.others) < j.maxTracked:
+		j.others[p] = b
+		j.nOthers.Add(1)
+	}
+}
+
+// remember records a ban of p until expiry: one decided elsewhere (restored
 // from the store, or a manual ban: kept) or the longer bantime of a ban the
-// jail just decided (not kept yet), so that failures from a meanwhile count
-// as already banned.
-func (j *jail) remember(a netip.Addr, expiry int64, kept bool) {
-	k := keyOf(a)
+// jail just decided (not kept yet), so that failures from inside p
+// meanwhile count as already banned.
+func (j *jail) remember(p netip.Prefix, expiry int64, kept bool) {
+	if !j.counted(p) {
+		j.rememberOther(p, banState{expiry: expiry, kept: kept})
+		return
+	}
+	k := keyOf(p.Addr(), &j.mask)
 	h := hashKey(&k, j.seed)
 	s := &j.shards[h&j.shardMask]
 	s.mu.Lock()
@@ -256,10 +405,19 @@ func (j *jail) remember(a netip.Addr, expiry int64, kept bool) {
 	s.mu.Unlock()
 }
 
-// keep marks a's ban as kept (recorded in the store), if the jail still
+// keep marks p's ban as kept (recorded in the store), if the jail still
 // remembers it.
-func (j *jail) keep(a netip.Addr) {
-	k := keyOf(a)
+func (j *jail) keep(p netip.Prefix) {
+	if !j.counted(p) {
+		j.othersMu.Lock()
+		if b, ok := j.others[p]; ok && !b.kept {
+			b.kept = true
+			j.others[p] = b
+		}
+		j.othersMu.Unlock()
+		return
+	}
+	k := keyOf(p.Addr(), &j.mask)
 	s := j.shardOf(&k)
 	s.mu.Lock()
 	if b, ok := s.banned[k]; ok && !b.kept {
@@ -269,10 +427,19 @@ func (j *jail) keep(a netip.Addr) {
 	s.mu.Unlock()
 }
 
-// forget drops a's ban so that new failures can ban it again; used when a
-// ban could not be applied.
-func (j *jail) forget(a netip.Addr) {
-	k := keyOf(a)
+// forget drops p's ban so that new failures can ban it again; used when a
+// ban could not be applied, or was lifted.
+func (j *jail) forget(p netip.Prefix) {
+	if !j.counted(p) {
+		j.othersMu.Lock()
+		if _, ok := j.others[p]; ok {
+			delete(j.others, p)
+			j.nOthers.Add(-1)
+		}
+		j.othersMu.Unlock()
+		return
+	}
+	k := keyOf(p.Addr(), &j.mask)
 	s := j.shardOf(&k)
 	s.mu.Lock()
 	delete(s.banned, k)
@@ -296,17 +463,18 @@ func (j *jail) counts(now int64) (failing, banned int) {
 		}
 		s.mu.Unlock()
 	}
-	return failing, banned
-}
-
-// canonicalPrefix unmaps an IPv4-mapped prefix (::ffff:10.0.0.0/104 ->
-// 10.0.0.0/8) so it matches addresses after sysban.CanonicalAddr.
-func canonicalPrefix(p netip.Prefix) netip.Prefix {
-	a := p.Addr()
-	if a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	j.othersMu.Lock()
+	for p, b := range j.others {
+		switch {
+		case now >= b.expiry:
+			delete(j.others, p)
+			j.nOthers.Add(-1)
+		case b.kept:
+			banned++
+		}
 	}
-	return netip.PrefixFrom(a.WithZone(""), p.Bits()).Masked()
+	j.othersMu.Unlock()
+	return failing, banned
 }
 
 // noticeBurst bounds the "already banned" notices of one jail per second.

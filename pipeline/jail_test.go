@@ -145,13 +145,13 @@ func TestJailModel(t *testing.T) {
 				case op < 94:
 					// Restored or manual bans are kept; a jail's own
 					// longer bantime is not yet.
-					j.remember(a, now+50, op < 92)
+					j.remember(single(a), now+50, op < 92)
 					m.remember(a, now+50, op < 92)
 				case op < 95:
-					j.keep(a)
+					j.keep(single(a))
 					m.keep(a)
 				case op < 97:
-					j.forget(a)
+					j.forget(single(a))
 					m.forget(a)
 				default:
 					f, b := j.counts(now)
@@ -217,7 +217,7 @@ func (m *jailModel) shard(k addrKey) (*modelShard, int) {
 
 func (m *jailModel) failure(a netip.Addr, now int64, line string) verdict {
 	var v verdict
-	k := keyOf(a)
+	k := keyOf(a, &singleAddrMask)
 	s, limit := m.shard(k)
 	maxRetry := m.j.spec.MaxRetry
 	if b, ok := s.banned[k]; ok {
@@ -273,7 +273,7 @@ func (s *modelShard) pruneBans(now int64) {
 func last(fs []modelFailure) modelFailure { return fs[len(fs)-1] }
 
 func (m *jailModel) remember(a netip.Addr, expiry int64, kept bool) {
-	k := keyOf(a)
+	k := keyOf(a, &singleAddrMask)
 	s, limit := m.shard(k)
 	b, ok := s.banned[k]
 	switch {
@@ -289,7 +289,7 @@ func (m *jailModel) remember(a netip.Addr, expiry int64, kept bool) {
 }
 
 func (m *jailModel) keep(a netip.Addr) {
-	k := keyOf(a)
+	k := keyOf(a, &singleAddrMask)
 	s, _ := m.shard(k)
 	if b, ok := s.banned[k]; ok {
 		b.kept = true
@@ -298,7 +298,7 @@ func (m *jailModel) keep(a netip.Addr) {
 }
 
 func (m *jailModel) forget(a netip.Addr) {
-	k := keyOf(a)
+	k := keyOf(a, &singleAddrMask)
 	s, _ := m.shard(k)
 	delete(s.banned, k)
 }

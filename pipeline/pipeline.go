@@ -24,6 +24,15 @@ type JailSpec struct {
 	FindTime time.Duration // > 0
 	BanTime  time.Duration // > 0 or sysban.Permanent (-1)
 	IgnoreIP []netip.Prefix
+	// IPv4Prefix and IPv6Prefix are the prefix lengths the jail counts
+	// and bans by: every address of one /64 (IPv6Prefix 64) is one
+	// offender. 0 means the whole address (32, 128).
+	IPv4Prefix, IPv6Prefix int
+	// Escalate bans the network around several prefix bans (escalate.go).
+	Escalate Escalation
+	// Observe makes the jail's bans observed (sysban.Ban.Observed): decided,
+	// recorded and announced, never enforced.
+	Observe bool
 	// Mode selects the filter's mode ("" = "normal"): FailRegex plus
 	// FilterSpec.Modes[Mode]. A mode the filter lacks is an error in New.
 	Mode string
@@ -56,6 +65,11 @@ type Options struct {
 	// Protected are never banned: the host's own addresses. Loopback,
 	// unspecified, multicast and link-local addresses are always protected.
 	Protected []netip.Prefix
+	// Spared are never covered by a prefix ban, though a single address
+	// in them may be banned: the allowed syslog senders (listen.allow),
+	// so that a /64 ban of an attacker next to a relay never cuts the
+	// relay off. A ban that would cover one is narrowed (see narrow).
+	Spared    []netip.Prefix
 	Logger    *slog.Logger // default discards
 	QueueSize int          // ban queue, default 65536
 	// LookupHost resolves hostnames for UseDNS; default the system
@@ -122,6 +136,26 @@ type JailStats struct {
 	// Untrusted counts failures dropped because their origin did not
 	// match the filter's trust, or was missing under provenance: require.
 	Untrusted uint64
+	// Narrowed counts prefix bans made narrower than the jail's prefix
+	// because the prefix covered a protected address (ignoreip, the
+	// host's own, an allowed sender, loopback).
+	Narrowed uint64
+	// BansByPrefix counts the bans kept (as TotalBanned) by family and
+	// prefix length; only lengths used are present.
+	BansByPrefix map[PrefixLen]uint64
+	// Observed counts the bans kept in observe mode (TotalBanned has
+	// them too): what the jail would have enforced.
+	Observed uint64
+	// Observe says the jail runs in observe mode now.
+	Observe bool
+	// Escalated counts network bans decided by escalation.
+	Escalated uint64
+}
+
+// PrefixLen is a family ("ipv4", "ipv6") and a prefix length.
+type PrefixLen struct {
+	Family string
+	Bits   int
 }
 
 // Pipeline implements the receiver's Handler; the interface is restated
@@ -135,6 +169,7 @@ type Pipeline struct {
 	now       func() time.Time
 	epoch     time.Time
 	protected []netip.Prefix
+	spared    []netip.Prefix // Options.Spared, canonical
 	banner    sysban.Applier
 	dns       *resolver
 	offences  OffenceCounter
@@ -193,7 +228,10 @@ func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 	p.epoch = p.now()
 	p.dns = newResolver(opts.LookupHost, p.now)
 	for _, pr := range opts.Protected {
-		p.protected = append(p.protected, canonicalPrefix(pr))
+		p.protected = append(p.protected, sysban.CanonicalPrefix(pr))
+	}
+	for _, pr := range opts.Spared {
+		p.spared = append(p.spared, sysban.CanonicalPrefix(pr))
 	}
 	qs := opts.QueueSize
 	if qs <= 0 {
@@ -393,16 +431,29 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 			}
 		}
 	case v.ban:
-		d := p.banTime(j, addr)
-		if d != j.spec.BanTime {
+		prefix := j.prefixOf(addr)
+		narrowed, why := p.narrow(j, prefix, addr)
+		d := p.banTime(j, narrowed)
+		if narrowed != prefix {
+			// failure remembered the ban under the counted prefix,
+			// which this ban does not cover.
+			j.forget(prefix)
+			p.log.Info("ban narrowed: the prefix covers protected addresses", "jail", j.spec.Name,
+				"prefix", prefix, "ban", narrowed, "protected", why)
+			j.narrowed.Add(1)
+			prefix = narrowed
+			j.remember(prefix, p.expiry(now, d), false)
+		} else if d != j.spec.BanTime {
 			// failure remembered the ban with the base bantime.
-			j.remember(addr, p.expiry(now, d), false)
+			j.remember(prefix, p.expiry(now, d), false)
 		}
 		// Not announced (logged, counted) here: only once it is kept,
 		// in Pipeline.announce.
 		return sysban.Ban{
 			Jail:     j.spec.Name,
+			Prefix:   prefix,
 			Addr:     addr,
+			Observed: j.spec.Observe,
 			Start:    now,
 			Duration: d,
 			Failures: v.failures,
@@ -501,6 +552,11 @@ func (p *Pipeline) Stats() Stats {
 			Pending:         pending,
 			PendingEvicted:  pevicted,
 			AlreadyBanned:   j.alreadyBanned.Load(),
+			Narrowed:        j.narrowed.Load(),
+			BansByPrefix:    j.bansByPrefix(),
+			Observed:        j.observed.Load(),
+			Observe:         j.spec.Observe,
+			Escalated:       j.escalatedN.Load(),
 			BansForgotten:   j.forgotten.Load(),
 		}
 	}

@@ -61,7 +61,7 @@ func TestJailWindow(t *testing.T) {
 					bans++
 					b := got[0]
 					b.Lines = nil // the log lines are checked elsewhere, if at all
-					want := sysban.Ban{Jail: tt.jail.Name, Addr: netip.MustParseAddr("192.0.2.7"), Start: clk.Now(), Duration: tt.jail.BanTime, Failures: tt.jail.MaxRetry}
+					want := sysban.Ban{Jail: tt.jail.Name, Prefix: netip.MustParsePrefix("192.0.2.7/32"), Addr: netip.MustParseAddr("192.0.2.7"), Start: clk.Now(), Duration: tt.jail.BanTime, Failures: tt.jail.MaxRetry}
 					if !reflect.DeepEqual(b, want) {
 						t.Fatalf("step %d: ban %+v, want %+v", i, b, want)
 					}

@@ -46,10 +46,10 @@ func (p *Pipeline) recidiveBans(applied []sysban.Ban) []sysban.Ban {
 	}
 	var out []sysban.Ban
 	for _, b := range applied {
-		if src := tab.byName[b.Jail]; src == nil || src.isRecidive() {
-			continue
+		if src := tab.byName[b.Jail]; src == nil || src.isRecidive() || b.Observed {
+			continue // an observed ban was never enforced: no offence
 		}
-		addr := sysban.CanonicalAddr(b.Addr)
+		addr := banAddr(b)
 		line := banLine(b)
 		protected := p.isProtected(addr)
 		// A ban counts at the moment it was decided, not when the worker
@@ -66,6 +66,16 @@ func (p *Pipeline) recidiveBans(applied []sysban.Ban) []sysban.Ban {
 		}
 	}
 	return out
+}
+
+// banAddr is the address a recidive jail counts a ban under: the one seen,
+// or a manual prefix ban's network address (the recidive jail's own prefix
+// length then decides what it bans).
+func banAddr(b sysban.Ban) netip.Addr {
+	if b.Addr.IsValid() {
+		return sysban.CanonicalAddr(b.Addr)
+	}
+	return b.Network().Addr()
 }
 
 // banLine describes a ban as the "failure line" a recidive jail keeps and
@@ -116,7 +126,7 @@ func (p *Pipeline) SeedRecidive(history []sysban.Ban) int {
 		}
 		for _, b := range history {
 			src := tab.byName[b.Jail]
-			addr := sysban.CanonicalAddr(b.Addr)
+			addr := banAddr(b)
 			if src == nil || src.isRecidive() || now.Sub(b.Start) > j.spec.FindTime {
 				continue
 			}
@@ -126,7 +136,7 @@ func (p *Pipeline) SeedRecidive(history []sysban.Ban) int {
 			counted++
 			if nb, ok := p.decide(j, addr, p.isProtected(addr), b.Start, banLine(b)); ok {
 				nb.Start = now
-				j.remember(addr, p.expiry(now, nb.Duration), false)
+				j.remember(nb.Prefix, p.expiry(now, nb.Duration), false)
 				p.enqueue(nb)
 			}
 		}

@@ -201,8 +201,15 @@ func checkJail(js JailSpec) error {
 		return fmt.Errorf("jail %s: findtime %v: must be positive", js.Name, js.FindTime)
 	case js.BanTime <= 0 && js.BanTime != sysban.Permanent:
 		return fmt.Errorf("jail %s: bantime %v: must be positive or permanent (-1)", js.Name, js.BanTime)
+	case js.IPv4Prefix < 0 || js.IPv4Prefix > 32:
+		return fmt.Errorf("jail %s: ipv4prefix %d: want 1 to 32", js.Name, js.IPv4Prefix)
+	case js.IPv6Prefix < 0 || js.IPv6Prefix > 128:
+		return fmt.Errorf("jail %s: ipv6prefix %d: want 1 to 128", js.Name, js.IPv6Prefix)
 	case js.UseDNS != "" && js.UseDNS != UseDNSYes && js.UseDNS != UseDNSWarn && js.UseDNS != UseDNSNo:
 		return fmt.Errorf("jail %s: usedns %q: want yes, warn or no", js.Name, js.UseDNS)
+	}
+	if why := checkEscalation(js.Escalate); why != "" {
+		return fmt.Errorf("jail %s: escalate: %s", js.Name, why)
 	}
 	if why := checkIncrement(js.Increment); why != "" {
 		return fmt.Errorf("jail %s: bantime increment: %s", js.Name, why)

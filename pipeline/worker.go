@@ -53,7 +53,7 @@ func (p *Pipeline) enqueue(b sysban.Ban) {
 		return
 	}
 	p.bansLost.Add(1)
-	p.log.Error("ban lost: pipeline stopped", "jail", b.Jail, "addr", b.Addr)
+	p.log.Error("ban lost: pipeline stopped", "jail", b.Jail, "prefix", b.Network())
 	p.forget([]sysban.Ban{b})
 }
 
@@ -165,7 +165,7 @@ func (p *Pipeline) apply(ctx context.Context, batch []sysban.Ban) {
 		err = p.applyOnce(ctx, batch)
 		if err == nil {
 			p.announce(batch)
-			if more := p.recidiveBans(batch); len(more) > 0 {
+			if more := append(p.recidiveBans(batch), p.escalatedBans(batch)...); len(more) > 0 {
 				p.apply(ctx, more)
 			}
 			return
@@ -203,17 +203,25 @@ func (p *Pipeline) announce(batch []sysban.Ban) {
 	tab := p.tab.Load()
 	for _, b := range batch {
 		if j := tab.byName[b.Jail]; j != nil {
-			j.keep(b.Addr)
+			j.keep(b.Network())
+			j.countBan(b.Network())
 			j.totalBanned.Add(1)
+			if b.Observed {
+				j.observed.Add(1)
+			}
 		}
-		p.log.Info("ban", "jail", b.Jail, "addr", b.Addr, "failures", b.Failures, "bantime", banTimeString(b.Duration))
+		msg := "ban"
+		if b.Observed {
+			msg = "observed ban (observe mode: not enforced)"
+		}
+		p.log.Info(msg, "jail", b.Jail, "prefix", b.Network(), "addr", b.Addr, "failures", b.Failures, "bantime", banTimeString(b.Duration))
 	}
 }
 
 func (p *Pipeline) forget(bans []sysban.Ban) {
 	for _, b := range bans {
 		if j := p.tab.Load().byName[b.Jail]; j != nil {
-			j.forget(b.Addr)
+			j.forget(b.Network())
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,28 +22,52 @@ const (
 )
 
 // valueVersion is the first byte of every value. A reader refuses versions
-// it does not know rather than misreading them.
-const valueVersion = 1
+// it does not know rather than misreading them. Version 2 (prefix bans)
+// adds to a ban its flags (observed) and the address seen, and to an
+// event the prefix length;
+// version 1 values, written before, are single-address bans and still read.
+const (
+	valueVersion   = 2
+	valueVersionV1 = 1
+)
+
+// flagObserved marks a ban of a jail in observe mode (version 2 flags).
+const flagObserved = 1
 
 var errShort = errors.New("truncated value")
 
-// banKey is jail 0x00 addr16: sorted by jail, then address.
-func banKey(jail string, a netip.Addr) []byte {
-	k := make([]byte, 0, len(jail)+1+16)
+// banKey is jail 0x00 addr16 for a single address (the form every store
+// has used), jail 0x00 addr16 bits for a wider prefix (p canonical):
+// sorted by jail, then network address, then length. The jail name has
+// no NUL, so the first NUL ends it and what follows says which form.
+func banKey(jail string, p netip.Prefix) []byte {
+	k := make([]byte, 0, len(jail)+1+16+1)
 	k = append(k, jail...)
 	k = append(k, 0)
-	a16 := a.As16()
-	return append(k, a16[:]...)
+	a16 := p.Addr().As16()
+	k = append(k, a16[:]...)
+	if !p.IsSingleIP() {
+		k = append(k, byte(p.Bits()))
+	}
+	return k
 }
 
 // parseBanKey splits a bans-bucket key.
-func parseBanKey(k []byte) (jail string, a netip.Addr, err error) {
-	if len(k) < 18 || k[len(k)-17] != 0 {
-		return "", netip.Addr{}, fmt.Errorf("bad ban key %x", k)
+func parseBanKey(k []byte) (jail string, p netip.Prefix, err error) {
+	nul := bytes.IndexByte(k, 0)
+	if nul < 1 || (len(k)-nul-1 != 16 && len(k)-nul-1 != 17) {
+		return "", netip.Prefix{}, fmt.Errorf("bad ban key %x", k)
 	}
-	var a16 [16]byte
-	copy(a16[:], k[len(k)-16:])
-	return string(k[:len(k)-17]), netip.AddrFrom16(a16).Unmap(), nil
+	a := netip.AddrFrom16([16]byte(k[nul+1 : nul+17])).Unmap()
+	bits := a.BitLen()
+	if len(k)-nul-1 == 17 {
+		bits = int(k[nul+17])
+	}
+	p = netip.PrefixFrom(a, bits)
+	if !p.IsValid() || p.Masked() != p || p.IsSingleIP() == (len(k)-nul-1 == 17) {
+		return "", netip.Prefix{}, fmt.Errorf("bad ban key %x", k)
+	}
+	return string(k[:nul]), p, nil
 }
 
 // timeKey maps a time to 8 bytes that sort like the times do, negative
@@ -67,10 +92,16 @@ func addrPrefix(a netip.Addr) []byte {
 }
 
 // encodeRecord appends the value of a bans-bucket entry (everything but
-// jail and address, which are in the key).
+// jail and prefix, which are in the key).
 func encodeRecord(r Record) []byte {
-	b := make([]byte, 0, 32+len(r.Source)+len(r.Lines)*80)
+	b := make([]byte, 0, 48+len(r.Source)+len(r.Lines)*80)
 	b = append(b, valueVersion)
+	var flags byte
+	if r.Observed {
+		flags |= flagObserved
+	}
+	b = append(b, flags)
+	b = appendString(b, string(r.Addr.AsSlice())) // the address seen; none for a manual prefix ban
 	b = binary.AppendVarint(b, r.Start.UnixNano())
 	b = binary.AppendVarint(b, int64(r.Duration))
 	b = binary.AppendUvarint(b, uint64(max(r.Failures, 0)))
@@ -83,12 +114,29 @@ func encodeRecord(r Record) []byte {
 	return b
 }
 
-func decodeRecord(jail string, a netip.Addr, v []byte) (Record, error) {
+func decodeRecord(jail string, p netip.Prefix, v []byte) (Record, error) {
 	d := decoder{b: v}
-	if ver := d.byte(); d.err == nil && ver != valueVersion {
+	r := Record{Ban: sysban.Ban{Jail: jail, Prefix: p}}
+	switch ver := d.byte(); {
+	case d.err != nil:
+	case ver == valueVersionV1 && p.IsSingleIP():
+		r.Addr = p.Addr()
+	case ver == valueVersion:
+		flags := d.byte()
+		if flags&^flagObserved != 0 {
+			return Record{}, fmt.Errorf("ban value: unknown flags %#x", flags)
+		}
+		r.Observed = flags&flagObserved != 0
+		if seen := d.string(); seen != "" {
+			a, ok := netip.AddrFromSlice([]byte(seen))
+			if !ok || !p.Contains(a.Unmap()) {
+				return Record{}, fmt.Errorf("ban value: address seen %x is not in %s", seen, p)
+			}
+			r.Addr = a.Unmap()
+		}
+	default:
 		return Record{}, fmt.Errorf("ban value version %d, want %d", ver, valueVersion)
 	}
-	r := Record{Ban: sysban.Ban{Jail: jail, Addr: a}}
 	r.Start = time.Unix(0, d.varint())
 	r.Duration = time.Duration(d.varint())
 	r.Failures = d.count()
@@ -115,7 +163,7 @@ func decodeRecord(jail string, a netip.Addr, v []byte) (Record, error) {
 
 func encodeEvent(e Event) []byte {
 	b := make([]byte, 0, 32+len(e.Jail)+len(e.Source)+len(e.Reason))
-	b = append(b, valueVersion, byte(e.Kind))
+	b = append(b, valueVersion, byte(e.Kind), byte(e.Bits))
 	b = appendString(b, e.Jail)
 	b = binary.AppendVarint(b, int64(e.Duration))
 	b = binary.AppendUvarint(b, uint64(max(e.Failures, 0)))
@@ -137,10 +185,18 @@ func decodeEvent(k, v []byte) (Event, error) {
 		Time: keyTime(binary.BigEndian.Uint64(k[16:])),
 	}
 	d := decoder{b: v}
-	if ver := d.byte(); d.err == nil && ver != valueVersion {
+	ver := d.byte()
+	if d.err == nil && ver != valueVersion && ver != valueVersionV1 {
 		return Event{}, fmt.Errorf("history value version %d, want %d", ver, valueVersion)
 	}
 	e.Kind = EventKind(d.byte())
+	e.Bits = e.Addr.BitLen()
+	if ver == valueVersion {
+		e.Bits = int(d.byte())
+		if e.Bits > e.Addr.BitLen() {
+			return Event{}, fmt.Errorf("history value: /%d of %s", e.Bits, e.Addr)
+		}
+	}
 	e.Jail = d.string()
 	e.Duration = time.Duration(d.varint())
 	e.Failures = d.count()
@@ -156,16 +212,21 @@ func decodeEvent(k, v []byte) (Event, error) {
 	return e, nil
 }
 
-// eventJailKind reads only the kind and jail of a history value: enough to
+// eventJailKind reads only the kind, prefix length (-1: the whole
+// address, as version 1 values are) and jail of a history value: enough to
 // count offences without decoding the rest.
-func eventJailKind(v []byte) (EventKind, string, error) {
+func eventJailKind(v []byte) (kind EventKind, bits int, jail string, err error) {
 	d := decoder{b: v}
-	if ver := d.byte(); d.err == nil && ver != valueVersion {
-		return 0, "", fmt.Errorf("history value version %d, want %d", ver, valueVersion)
+	ver := d.byte()
+	if d.err == nil && ver != valueVersion && ver != valueVersionV1 {
+		return 0, 0, "", fmt.Errorf("history value version %d, want %d", ver, valueVersion)
 	}
-	k := EventKind(d.byte())
-	j := d.string()
-	return k, j, d.err
+	kind, bits = EventKind(d.byte()), -1
+	if ver == valueVersion {
+		bits = int(d.byte())
+	}
+	jail = d.string()
+	return kind, bits, jail, d.err
 }
 
 func appendString(b []byte, s string) []byte {

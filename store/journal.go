@@ -60,7 +60,7 @@ func (j *Journal) Apply(ctx context.Context, bans []sysban.Ban) error {
 	valid := bans
 	recs := make([]Record, 0, len(bans))
 	for i, b := range bans {
-		if err := checkBan(b.Jail, b.Addr); err != nil {
+		if err := checkBan(b.Jail, b.Network()); err != nil {
 			if len(errs) == 0 { // first bad one: from here on, copy the good ones
 				valid = slices.Clone(bans[:i])
 			}

@@ -175,7 +175,7 @@ func TestRestore(t *testing.T) {
 	if b := k.calls[0][0]; !b.Start.Equal(start) || b.Duration != time.Hour {
 		t.Errorf("restored ban %+v lost its start or duration", b)
 	}
-	if n, _ := s.Offences("sshd", addrN(0)); n != 1 {
+	if n, _ := s.Offences("sshd", pfx(addrN(0).String())); n != 1 {
 		t.Errorf("Restore counted as a new offence: %d", n)
 	}
 	k.err = errors.New("boom")

@@ -98,7 +98,8 @@ type Event struct {
 	Kind     EventKind
 	Time     time.Time // ban: its start; unban: when it was lifted
 	Jail     string
-	Addr     netip.Addr
+	Addr     netip.Addr    // the banned address; a prefix ban's network address
+	Bits     int           // the banned prefix's length (Addr.BitLen() for one address)
 	Duration time.Duration // ban: its length (sysban.Permanent: forever)
 	Failures int           // ban: failures that led to it
 	Offences int           // ban: the offence count it was recorded with
@@ -219,8 +220,11 @@ func (s *Store) recoverDamage(err *error) {
 	}
 }
 
+// Prefix is the network of a ban event.
+func (e Event) Prefix() netip.Prefix { return netip.PrefixFrom(e.Addr, e.Bits) }
+
 // checkBan says why a ban cannot be stored, or nil.
-func checkBan(jail string, a netip.Addr) error {
+func checkBan(jail string, p netip.Prefix) error {
 	switch {
 	case jail == "":
 		return errors.New("empty jail name")
@@ -228,7 +232,7 @@ func checkBan(jail string, a netip.Addr) error {
 		return fmt.Errorf("jail name of %d bytes", len(jail))
 	case strings.IndexByte(jail, 0) >= 0:
 		return fmt.Errorf("jail name %q contains NUL", jail)
-	case !a.IsValid():
+	case !p.IsValid():
 		return fmt.Errorf("jail %s: invalid address", jail)
 	}
 	return nil
@@ -248,7 +252,7 @@ func (s *Store) Record(bans []Record) error {
 		return nil
 	}
 	for i := range bans {
-		if err := checkBan(bans[i].Jail, bans[i].Addr); err != nil {
+		if err := checkBan(bans[i].Jail, bans[i].Network()); err != nil {
 			return fmt.Errorf("store: record: ban %d: %w", i, err)
 		}
 	}
@@ -256,27 +260,30 @@ func (s *Store) Record(bans []Record) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		cur, hist := tx.Bucket(bucketBans), tx.Bucket(bucketHistory)
 		for _, r := range bans {
-			r.Addr = sysban.CanonicalAddr(r.Addr)
+			r.Prefix = r.Network()
+			if r.Addr.IsValid() {
+				r.Addr = sysban.CanonicalAddr(r.Addr)
+			}
 			if r.Start.IsZero() {
 				r.Start = now
 			}
 			r.Lines = boundLines(r.Lines)
 			r.Source = cut(r.Source, maxSource)
-			n, err := countBans(hist, r.Jail, r.Addr)
+			n, err := countBans(hist, r.Jail, r.Prefix)
 			if err != nil {
 				return err
 			}
 			r.Offences = n + 1
-			if err := cur.Put(banKey(r.Jail, r.Addr), encodeRecord(r)); err != nil {
-				return fmt.Errorf("put ban %s %s: %w", r.Jail, r.Addr, err)
+			if err := cur.Put(banKey(r.Jail, r.Prefix), encodeRecord(r)); err != nil {
+				return fmt.Errorf("put ban %s %s: %w", r.Jail, r.Prefix, err)
 			}
 			seq, err := hist.NextSequence()
 			if err != nil {
 				return err
 			}
-			ev := Event{Kind: EventBan, Jail: r.Jail, Duration: r.Duration, Failures: r.Failures, Offences: r.Offences, Source: r.Source}
-			if err := hist.Put(historyKey(r.Addr, r.Start, seq), encodeEvent(ev)); err != nil {
-				return fmt.Errorf("put history %s %s: %w", r.Jail, r.Addr, err)
+			ev := Event{Kind: EventBan, Jail: r.Jail, Bits: r.Prefix.Bits(), Duration: r.Duration, Failures: r.Failures, Offences: r.Offences, Source: r.Source}
+			if err := hist.Put(historyKey(r.Prefix.Addr(), r.Start, seq), encodeEvent(ev)); err != nil {
+				return fmt.Errorf("put history %s %s: %w", r.Jail, r.Prefix, err)
 			}
 		}
 		return nil
@@ -287,17 +294,22 @@ func (s *Store) Record(bans []Record) error {
 	return nil
 }
 
-// countBans counts the ban events of a in jail in the history bucket.
-func countBans(hist *bolt.Bucket, jail string, a netip.Addr) (int, error) {
-	prefix := addrPrefix(a)
+// countBans counts the ban events of p in jail in the history bucket
+// (they are keyed by p's network address; the length tells a /64 from
+// the single address that starts it).
+func countBans(hist *bolt.Bucket, jail string, p netip.Prefix) (int, error) {
+	prefix := addrPrefix(p.Addr())
 	n := 0
 	c := hist.Cursor()
 	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		kind, j, err := eventJailKind(v)
+		kind, bits, j, err := eventJailKind(v)
 		if err != nil {
-			return 0, fmt.Errorf("history of %s: %w", a, err)
+			return 0, fmt.Errorf("history of %s: %w", p, err)
 		}
-		if kind == EventBan && j == jail {
+		if bits < 0 {
+			bits = p.Addr().BitLen()
+		}
+		if kind == EventBan && j == jail && bits == p.Bits() {
 			n++
 		}
 	}
@@ -380,29 +392,36 @@ func (s *Store) Restore(ctx context.Context, next sysban.Applier, now time.Time,
 	return n, nil
 }
 
-// Lookup returns the current bans of a in every jail (expired ones that
-// Purge has not removed yet included: check Expiry).
-func (s *Store) Lookup(a netip.Addr) ([]Record, error) {
-	if !a.IsValid() {
+// Lookup returns the current bans in every jail that cover p (an address
+// is a /32 or /128): p's own ban and the bans of every wider prefix that
+// contains it, widest first per jail (expired ones that Purge has not
+// removed yet included: check Expiry).
+func (s *Store) Lookup(p netip.Prefix) ([]Record, error) {
+	if !p.IsValid() {
 		return nil, errors.New("store: lookup: invalid address")
 	}
-	a = sysban.CanonicalAddr(a)
+	p = sysban.CanonicalPrefix(p)
 	var out []Record
 	err := s.view(func(tx *bolt.Tx) error {
 		return eachJail(tx.Bucket(bucketBans), func(c *bolt.Cursor, jail string) error {
-			k := banKey(jail, a)
-			if gk, v := c.Seek(k); bytes.Equal(gk, k) {
-				r, err := decodeRecord(jail, a, v)
-				if err != nil {
-					return fmt.Errorf("ban %s %s: %w", jail, a, err)
+			// One seek per length that could cover p: a CLI query,
+			// not a hot path.
+			for bits := 0; bits <= p.Bits(); bits++ {
+				cover, _ := p.Addr().Prefix(bits)
+				k := banKey(jail, cover)
+				if gk, v := c.Seek(k); bytes.Equal(gk, k) {
+					r, err := decodeRecord(jail, cover, v)
+					if err != nil {
+						return fmt.Errorf("ban %s %s: %w", jail, cover, err)
+					}
+					out = append(out, r)
 				}
-				out = append(out, r)
 			}
 			return nil
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: lookup %s: %w", a, err)
+		return nil, fmt.Errorf("store: lookup %s: %w", p, err)
 	}
 	return out, nil
 }
@@ -426,22 +445,23 @@ func eachJail(b *bolt.Bucket, fn func(c *bolt.Cursor, jail string) error) error 
 	return nil
 }
 
-// Offences returns how many bans of a in jail the history remembers (it
+// Offences returns how many bans of p in jail the history remembers (it
 // forgets what Purge removed): the input of bantime.increment and of
-// recidive-style decisions.
-func (s *Store) Offences(jail string, a netip.Addr) (int, error) {
-	if !a.IsValid() {
+// recidive-style decisions. A prefix banned again is a repeat offender
+// whichever address inside it offended.
+func (s *Store) Offences(jail string, p netip.Prefix) (int, error) {
+	if !p.IsValid() {
 		return 0, errors.New("store: offences: invalid address")
 	}
-	a = sysban.CanonicalAddr(a)
+	p = sysban.CanonicalPrefix(p)
 	var n int
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		n, err = countBans(tx.Bucket(bucketHistory), jail, a)
+		n, err = countBans(tx.Bucket(bucketHistory), jail, p)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: offences %s %s: %w", jail, a, err)
+		return 0, fmt.Errorf("store: offences %s %s: %w", jail, p, err)
 	}
 	return n, nil
 }
@@ -489,13 +509,14 @@ func (s *Store) History(a netip.Addr, limit int) ([]Event, error) {
 	return out, nil
 }
 
-// Remove lifts the current bans of addrs in jail (every jail when jail is
-// ""), records an unban event with reason for each, and returns the bans it
-// removed so that the caller can take them out of the kernel. Addresses
-// without a current ban are ignored.
-func (s *Store) Remove(jail string, addrs []netip.Addr, reason string) ([]Record, error) {
-	for _, a := range addrs {
-		if !a.IsValid() {
+// Remove lifts the current bans of exactly nets (an address is a /32 or
+// /128; a wider ban covering it is not lifted) in jail (every jail when
+// jail is ""), records an unban event with reason for each, and returns the
+// bans it removed so that the caller can take them out of the kernel.
+// Prefixes without a current ban are ignored.
+func (s *Store) Remove(jail string, nets []netip.Prefix, reason string) ([]Record, error) {
+	for _, p := range nets {
+		if !p.IsValid() {
 			return nil, errors.New("store: remove: invalid address")
 		}
 	}
@@ -512,19 +533,19 @@ func (s *Store) Remove(jail string, addrs []netip.Addr, reason string) ([]Record
 		}); err != nil {
 			return err
 		}
-		for _, a := range addrs {
-			a = sysban.CanonicalAddr(a)
+		for _, p := range nets {
+			p = sysban.CanonicalPrefix(p)
 			for _, j := range jails {
-				k := banKey(j, a)
+				k := banKey(j, p)
 				v := cur.Get(k)
 				if v == nil {
 					continue
 				}
-				r, err := decodeRecord(j, a, v)
+				r, err := decodeRecord(j, p, v)
 				if err != nil {
 					// Still lift it: a damaged record must not make a ban stick.
-					s.log.Warn("removing damaged ban record", "jail", j, "addr", a, "err", err)
-					r = Record{Ban: sysban.Ban{Jail: j, Addr: a}}
+					s.log.Warn("removing damaged ban record", "jail", j, "prefix", p, "err", err)
+					r = Record{Ban: sysban.Ban{Jail: j, Prefix: p}}
 				}
 				if err := cur.Delete(k); err != nil {
 					return err
@@ -585,6 +606,45 @@ func (s *Store) RemoveJail(jail, reason string) ([]Record, error) {
 	return removed, nil
 }
 
+// Enforce turns the observed bans of jail still due at now into enforced
+// ones (observe mode was turned off) and returns them, for the caller to
+// put in the kernel. History is not written: the offence was recorded when
+// the ban was decided.
+func (s *Store) Enforce(jail string, now time.Time) ([]Record, error) {
+	var out []Record
+	err := s.update(func(tx *bolt.Tx) error {
+		out = out[:0]
+		cur := tx.Bucket(bucketBans)
+		prefix := append([]byte(jail), 0)
+		type change struct {
+			k []byte
+			r Record
+		}
+		var changes []change
+		c := cur.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r, err := decodeBan(k, v)
+			if err != nil || !r.Observed || (!r.Permanent() && !r.Expiry().After(now)) {
+				continue
+			}
+			r.Observed = false
+			changes = append(changes, change{bytes.Clone(k), r})
+		}
+		// Written after the scan: a Put under a moving cursor may skip keys.
+		for _, ch := range changes {
+			if err := cur.Put(ch.k, encodeRecord(ch.r)); err != nil {
+				return err
+			}
+			out = append(out, ch.r)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: enforce %s: %w", jail, err)
+	}
+	return out, nil
+}
+
 // Expire moves current bans whose time ran out by now to history as unban
 // events with reason "expired", and returns them, so the daemon can count
 // and announce what the kernel lifted on its own. At most limit per call
@@ -628,8 +688,9 @@ func (s *Store) putUnban(tx *bolt.Tx, r Record, reason string) error {
 	if err != nil {
 		return err
 	}
-	ev := Event{Kind: EventUnban, Jail: r.Jail, Reason: cut(reason, maxSource)}
-	return hist.Put(historyKey(r.Addr, s.now(), seq), encodeEvent(ev))
+	p := r.Network()
+	ev := Event{Kind: EventUnban, Jail: r.Jail, Bits: p.Bits(), Reason: cut(reason, maxSource)}
+	return hist.Put(historyKey(p.Addr(), s.now(), seq), encodeEvent(ev))
 }
 
 // Purge deletes history events older than olderThan (the dbpurgeage

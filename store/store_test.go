@@ -163,7 +163,7 @@ func TestOffencesCountAcrossBans(t *testing.T) {
 	for i := range 3 {
 		mustRecord(t, s, rec("sshd", a.String(), c.Now(), time.Minute))
 		c.Add(time.Hour)
-		if n, err := s.Offences("sshd", a); err != nil || n != i+1 {
+		if n, err := s.Offences("sshd", pfx(a.String())); err != nil || n != i+1 {
 			t.Fatalf("after ban %d: Offences = %d, %v; want %d", i+1, n, err, i+1)
 		}
 	}
@@ -184,12 +184,12 @@ func TestOffencesCountAcrossBans(t *testing.T) {
 		{"sshd", "203.0.113.11", 0},
 		{"nginx", "203.0.113.9", 0},
 	} {
-		if n, err := s.Offences(tc.jail, netip.MustParseAddr(tc.addr)); err != nil || n != tc.want {
+		if n, err := s.Offences(tc.jail, pfx(tc.addr)); err != nil || n != tc.want {
 			t.Errorf("Offences(%s, %s) = %d, %v; want %d", tc.jail, tc.addr, n, err, tc.want)
 		}
 	}
 	// The current record carries the count it was banned with.
-	got, err := s.Lookup(a)
+	got, err := s.Lookup(pfx(a.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestLookup(t *testing.T) {
 		{"2001:db8::2", []string{"z 2001:db8::2"}},
 		{"192.0.2.9", nil},
 	} {
-		got, err := s.Lookup(netip.MustParseAddr(tc.addr))
+		got, err := s.Lookup(pfx(tc.addr))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +234,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%s) = %v, want %v", tc.addr, k, tc.want)
 		}
 	}
-	if _, err := s.Lookup(netip.Addr{}); err == nil {
+	if _, err := s.Lookup(netip.Prefix{}); err == nil {
 		t.Error("Lookup of an invalid address must fail")
 	}
 }
@@ -249,14 +249,14 @@ func TestRemove(t *testing.T) {
 	)
 	c.Add(time.Minute)
 
-	removed, err := s.Remove("sshd", []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.99")}, "manual")
+	removed, err := s.Remove("sshd", []netip.Prefix{pfx("192.0.2.1"), pfx("192.0.2.99")}, "manual")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if k := keys(removed); !slices.Equal(k, []string{"sshd 192.0.2.1"}) {
 		t.Errorf("Remove(sshd) removed %v", k)
 	}
-	removed, err = s.Remove("", []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.2"), netip.MustParseAddr("192.0.2.3")}, "manual")
+	removed, err = s.Remove("", []netip.Prefix{pfx("::ffff:192.0.2.2"), pfx("192.0.2.3")}, "manual")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestRemove(t *testing.T) {
 		t.Errorf("history after unban: %+v", hist)
 	}
 	// An unban is not an offence.
-	if n, _ := s.Offences("sshd", netip.MustParseAddr("192.0.2.1")); n != 1 {
+	if n, _ := s.Offences("sshd", pfx("192.0.2.1")); n != 1 {
 		t.Errorf("Offences after unban = %d, want 1", n)
 	}
 }
@@ -367,14 +367,14 @@ func TestPurge(t *testing.T) {
 	if n != 3 {
 		t.Errorf("Purge deleted %d entries, want 3", n)
 	}
-	if k, _ := s.Offences("sshd", a); k != 1 {
+	if k, _ := s.Offences("sshd", pfx(a.String())); k != 1 {
 		t.Errorf("Offences after purge = %d, want 1", k)
 	}
 	due, _ := s.Due(c.Now())
 	if k := keys(due); !slices.Equal(k, []string{"sshd 192.0.2.1", "sshd 192.0.2.2"}) {
 		t.Errorf("Due after purge = %v", k)
 	}
-	if got, _ := s.Lookup(netip.MustParseAddr("192.0.2.3")); len(got) != 0 {
+	if got, _ := s.Lookup(pfx("192.0.2.3")); len(got) != 0 {
 		t.Errorf("expired ban still current after purge: %v", keys(got))
 	}
 	if h, _ := s.History(netip.MustParseAddr("192.0.2.3"), 0); len(h) != 1 {
@@ -424,7 +424,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	a := netip.MustParseAddr("2001:db8::5")
 	mustRecord(t, s, rec("sshd", a.String(), c.Now(), time.Hour), rec("sshd", "192.0.2.5", c.Now(), sysban.Permanent))
-	if _, err := s.Remove("sshd", []netip.Addr{a}, "manual"); err != nil {
+	if _, err := s.Remove("sshd", []netip.Prefix{pfx(a.String())}, "manual"); err != nil {
 		t.Fatal(err)
 	}
 	mustRecord(t, s, rec("sshd", a.String(), c.Now(), time.Hour))
@@ -455,7 +455,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Errorf("history after reopen: %d events, want 3", len(h))
 	}
 	mustRecord(t, s, rec("sshd", a.String(), c.Now(), time.Hour))
-	if n, _ := s.Offences("sshd", a); n != 3 {
+	if n, _ := s.Offences("sshd", pfx(a.String())); n != 3 {
 		t.Errorf("offences continue after reopen: %d, want 3", n)
 	}
 }
@@ -590,7 +590,7 @@ func TestDueSkipsDamagedRecord(t *testing.T) {
 	s, _ := openTest(t, c)
 	mustRecord(t, s, rec("sshd", "192.0.2.1", c.Now(), time.Hour), rec("sshd", "192.0.2.2", c.Now(), time.Hour))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketBans).Put(banKey("sshd", netip.MustParseAddr("192.0.2.1")), []byte{valueVersion, 0xff})
+		return tx.Bucket(bucketBans).Put(banKey("sshd", pfx("192.0.2.1")), []byte{valueVersion, 0xff})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -602,10 +602,10 @@ func TestDueSkipsDamagedRecord(t *testing.T) {
 	if k := keys(due); !slices.Equal(k, []string{"sshd 192.0.2.2"}) {
 		t.Errorf("Due with one damaged record = %v", k)
 	}
-	if _, err := s.Lookup(netip.MustParseAddr("192.0.2.1")); err == nil {
+	if _, err := s.Lookup(pfx("192.0.2.1")); err == nil {
 		t.Error("Lookup of a damaged record must say so")
 	}
-	if removed, err := s.Remove("sshd", []netip.Addr{netip.MustParseAddr("192.0.2.1")}, "manual"); err != nil || len(removed) != 1 {
+	if removed, err := s.Remove("sshd", []netip.Prefix{pfx("192.0.2.1")}, "manual"); err != nil || len(removed) != 1 {
 		t.Errorf("Remove of a damaged record: %v, %v", removed, err)
 	}
 }
@@ -620,7 +620,7 @@ func TestBansSince(t *testing.T) {
 	mustRecord(t, s, rec("sshd", "2001:db8::1", t0.Add(-time.Hour), time.Minute)) // exactly at it
 	mustRecord(t, s, rec("postfix", "192.0.2.9", t0.Add(-30*time.Minute), time.Hour))
 	mustRecord(t, s, rec("sshd", "192.0.2.1", t0.Add(-40*time.Minute), time.Minute))
-	if _, err := s.Remove("postfix", []netip.Addr{netip.MustParseAddr("192.0.2.9")}, "manual"); err != nil {
+	if _, err := s.Remove("postfix", []netip.Prefix{pfx("192.0.2.9")}, "manual"); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.BansSince(t0.Add(-time.Hour))
@@ -635,4 +635,13 @@ func TestBansSince(t *testing.T) {
 	if !slices.Equal(desc, want) {
 		t.Errorf("BansSince = %q, want %q", desc, want)
 	}
+}
+
+// pfx parses an address (a single-address prefix) or a prefix.
+func pfx(s string) netip.Prefix {
+	p, err := sysban.ParsePrefix(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }

@@ -179,7 +179,7 @@ func (c ctl) status(args []string, stdout, stderr io.Writer) int {
 }
 
 func (c ctl) ban(args []string, stdout, stderr io.Writer) int {
-	f := newCtlFlags("ban", "ban JAIL ADDR [--for DURATION] [--socket PATH] [--json]", stderr)
+	f := newCtlFlags("ban", "ban JAIL ADDR|PREFIX [--for DURATION] [--socket PATH] [--json]", stderr)
 	forFlag := f.fs.String("for", "", "ban length: 30s, 10m, 1h, 1d, 1w, seconds, or -1 for permanent (default: the jail's bantime)")
 	pos, ok := f.parse(args)
 	if !ok {
@@ -188,7 +188,7 @@ func (c ctl) ban(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 2 {
 		return f.usageErr(stderr, "want JAIL and ADDR, got %d arguments", len(pos))
 	}
-	addr, err := parseCtlAddr(pos[1])
+	prefix, err := parseCtlPrefix(pos[1])
 	if err != nil {
 		return f.usageErr(stderr, "%v", err)
 	}
@@ -199,7 +199,7 @@ func (c ctl) ban(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
-		bi, err := cl.Ban(ctx, pos[0], addr, d)
+		bi, err := cl.Ban(ctx, pos[0], prefix, d)
 		if err != nil {
 			return err
 		}
@@ -207,16 +207,16 @@ func (c ctl) ban(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, bi)
 		}
 		if bi.Permanent {
-			fmt.Fprintf(stdout, "banned %s in %s permanently\n", bi.Addr, bi.Jail)
+			fmt.Fprintf(stdout, "banned %s in %s permanently\n", banned(bi), bi.Jail)
 		} else {
-			fmt.Fprintf(stdout, "banned %s in %s until %s (%s)\n", bi.Addr, bi.Jail, c.when(bi.Until), c.remaining(bi.Until))
+			fmt.Fprintf(stdout, "banned %s in %s until %s (%s)\n", banned(bi), bi.Jail, c.when(bi.Until), c.remaining(bi.Until))
 		}
 		return nil
 	})
 }
 
 func (c ctl) unban(args []string, stdout, stderr io.Writer) int {
-	f := newCtlFlags("unban", "unban ADDR [--jail JAIL] | unban --all   [--socket PATH] [--json]", stderr)
+	f := newCtlFlags("unban", "unban ADDR|PREFIX [--jail JAIL] | unban --all   [--socket PATH] [--json]", stderr)
 	jail := f.fs.String("jail", "", "lift the ban in this jail only (default: every jail)")
 	all := f.fs.Bool("all", false, "lift every ban of every jail")
 	pos, ok := f.parse(args)
@@ -242,12 +242,12 @@ func (c ctl) unban(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
 		return f.usageErr(stderr, "want one ADDR (or --all), got %d arguments", len(pos))
 	}
-	addr, err := parseCtlAddr(pos[0])
+	prefix, err := parseCtlPrefix(pos[0])
 	if err != nil {
 		return f.usageErr(stderr, "%v", err)
 	}
 	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
-		lifted, err := cl.Unban(ctx, addr, *jail)
+		lifted, err := cl.Unban(ctx, prefix, *jail)
 		if err != nil {
 			return err
 		}
@@ -255,24 +255,30 @@ func (c ctl) unban(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, nonNil(lifted))
 		}
 		for _, b := range lifted {
-			fmt.Fprintf(stdout, "unbanned %s from %s\n", b.Addr, b.Jail)
+			if b.Prefix.IsValid() && !b.Prefix.IsSingleIP() {
+				// Say which ban it was: the address asked for may only
+				// have been inside it.
+				fmt.Fprintf(stdout, "unbanned %s from %s (the ban covering %s)\n", b.Prefix, b.Jail, ctlPrefixString(prefix))
+				continue
+			}
+			fmt.Fprintf(stdout, "unbanned %s from %s\n", banned(b), b.Jail)
 		}
 		return nil
 	})
 }
 
 func (c ctl) banned(args []string, stdout, stderr io.Writer) int {
-	f := newCtlFlags("banned", "banned [ADDR] [--socket PATH] [--json]", stderr)
+	f := newCtlFlags("banned", "banned [ADDR|PREFIX] [--socket PATH] [--json]", stderr)
 	pos, ok := f.parse(args)
 	if !ok {
 		return 2
 	}
-	var addr netip.Addr
+	var addr netip.Prefix
 	switch len(pos) {
 	case 0:
 	case 1:
 		var err error
-		if addr, err = parseCtlAddr(pos[0]); err != nil {
+		if addr, err = parseCtlPrefix(pos[0]); err != nil {
 			return f.usageErr(stderr, "%v", err)
 		}
 	default:
@@ -353,12 +359,15 @@ func (c ctl) printStatus(w io.Writer, st control.Status, all bool) {
 	hidden, shown := 0, 0
 	for _, j := range st.Jails {
 		state := "enabled"
-		if !j.Enabled {
+		switch {
+		case !j.Enabled:
 			state = "disabled"
 			if !all {
 				hidden++
 				continue
 			}
+		case j.Observe:
+			state = "observe" // bans decided and recorded, not enforced
 		}
 		shown++
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", j.Name, j.Filter, state,
@@ -384,12 +393,21 @@ func (c ctl) printStatus(w io.Writer, st control.Status, all bool) {
 	tw.Flush()
 }
 
-// parseCtlAddr reads an address as users type it (brackets around IPv6
-// allowed); an IPv4-mapped IPv6 address is the IPv4 host it stands for.
-func parseCtlAddr(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+// parseCtlPrefix reads an address or prefix as users type it (brackets
+// around IPv6 allowed; "2001:db8::/64" with its host bits zero); an
+// IPv4-mapped IPv6 address is the IPv4 host it stands for.
+func parseCtlPrefix(s string) (netip.Prefix, error) {
+	p, err := sysban.ParsePrefix(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("address %q: want an IPv4 or IPv6 address", s)
+		return netip.Prefix{}, fmt.Errorf("address %q: want an IPv4 or IPv6 address or prefix: %v", s, err)
 	}
-	return sysban.CanonicalAddr(a), nil
+	return p, nil
+}
+
+// ctlPrefixString is p as users wrote it: an address without /32 or /128.
+func ctlPrefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
 }

@@ -41,10 +41,11 @@ func (f *fakeDaemon) lastCall() string {
 
 func (f *fakeDaemon) bans() []control.BanInfo {
 	return []control.BanInfo{
-		{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.5"), Start: f.start.Add(-30 * time.Second), Until: f.start.Add(59*time.Minute + 30*time.Second), Failures: 5, Offences: 1,
+		{Jail: "sshd", Prefix: netip.MustParsePrefix("203.0.113.5/32"), Addr: netip.MustParseAddr("203.0.113.5"), Start: f.start.Add(-30 * time.Second), Until: f.start.Add(59*time.Minute + 30*time.Second), Failures: 5, Offences: 1,
 			BlockedPackets: 12, LastBlocked: f.start.Add(-10 * time.Second),
 			Lines: []string{"Failed password for root from 203.0.113.5 port 4242 ssh2", "Failed password for admin from 203.0.113.5 port 4243 ssh2"}},
-		{Jail: "sshd", Addr: netip.MustParseAddr("2001:db8::7"), Start: f.start, Permanent: true, Manual: true},
+		{Jail: "sshd", Prefix: netip.MustParsePrefix("2001:db8::7/128"), Addr: netip.MustParseAddr("2001:db8::7"), Start: f.start, Permanent: true, Manual: true},
+		{Jail: "sshd", Prefix: netip.MustParsePrefix("2001:db8:1:2::/64"), Addr: netip.MustParseAddr("2001:db8:1:2::9"), Start: f.start, Until: f.start.Add(time.Hour), Failures: 5},
 	}
 }
 
@@ -77,12 +78,15 @@ func (f *fakeDaemon) JailStatus(ctx context.Context, jail string) (control.JailS
 		Banned: f.bans()}, nil
 }
 
-func (f *fakeDaemon) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (control.BanInfo, error) {
-	f.record("Ban %s %s %v", jail, addr, d)
+func (f *fakeDaemon) Ban(ctx context.Context, jail string, prefix netip.Prefix, d time.Duration) (control.BanInfo, error) {
+	f.record("Ban %s %s %v", jail, ctlPrefixString(prefix), d)
 	if jail != "sshd" {
 		return control.BanInfo{}, fmt.Errorf("%w %q", control.ErrUnknownJail, jail)
 	}
-	bi := control.BanInfo{Jail: jail, Addr: addr, Start: f.start, Manual: true}
+	bi := control.BanInfo{Jail: jail, Prefix: prefix, Start: f.start, Manual: true}
+	if prefix.IsSingleIP() {
+		bi.Addr = prefix.Addr()
+	}
 	switch d {
 	case sysban.Permanent:
 		bi.Permanent = true
@@ -94,11 +98,16 @@ func (f *fakeDaemon) Ban(ctx context.Context, jail string, addr netip.Addr, d ti
 	return bi, nil
 }
 
-func (f *fakeDaemon) Unban(ctx context.Context, addr netip.Addr, jail string) ([]control.BanInfo, error) {
-	f.record("Unban %s %q", addr, jail)
+// covers reports whether ban b covers p.
+func covers(b control.BanInfo, p netip.Prefix) bool {
+	return b.Prefix.Bits() <= p.Bits() && b.Prefix.Contains(p.Addr())
+}
+
+func (f *fakeDaemon) Unban(ctx context.Context, addr netip.Prefix, jail string) ([]control.BanInfo, error) {
+	f.record("Unban %s %q", ctlPrefixString(addr), jail)
 	var out []control.BanInfo
 	for _, b := range f.bans() {
-		if b.Addr == addr && (jail == "" || jail == b.Jail) {
+		if covers(b, addr) && (jail == "" || jail == b.Jail) {
 			out = append(out, b)
 		}
 	}
@@ -113,11 +122,11 @@ func (f *fakeDaemon) UnbanAll(ctx context.Context) (int, error) {
 	return 26, nil
 }
 
-func (f *fakeDaemon) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInfo, error) {
-	f.record("Banned %s", addr)
+func (f *fakeDaemon) Banned(ctx context.Context, addr netip.Prefix) ([]control.BanInfo, error) {
+	f.record("Banned %s", ctlPrefixString(addr))
 	var out []control.BanInfo
 	for _, b := range f.bans() {
-		if !addr.IsValid() || b.Addr == addr {
+		if !addr.IsValid() || covers(b, addr) {
 			out = append(out, b)
 		}
 	}
@@ -202,10 +211,11 @@ tcp:127.0.0.1:5514  234       2             1            garbage=3 too_large=1
   Total failed:      26
   Currently banned:  2
   Total banned:      2
-  Banned IP list:    2 addresses
-    ADDRESS      UNTIL                 REMAINING  FAILURES
-    203.0.113.5  2026-11-21T19:59:30Z  in 59m     5
-    2001:db8::7  permanent             -          manual
+  Banned IP list:    3 addresses
+    ADDRESS                                   UNTIL                 REMAINING  FAILURES
+    203.0.113.5                               2026-11-21T19:59:30Z  in 59m     5
+    2001:db8::7                               permanent             -          manual
+    2001:db8:1:2::/64 (last 2001:db8:1:2::9)  2026-11-21T20:00:00Z  in 1h00m   5
 `, 0},
 		{"banned addr", ctl.banned, []string{"203.0.113.5"}, `JAIL  ADDRESS      SINCE                 UNTIL                 REMAINING  FAILURES  OFFENCES  BLOCKED  LAST BLOCKED
 sshd  203.0.113.5  2026-11-21T18:59:30Z  2026-11-21T19:59:30Z  in 59m     5         1         12       2026-11-21T18:59:50Z
@@ -218,6 +228,8 @@ why (sshd):
 		{"ban", ctl.ban, []string{"sshd", "198.51.100.1", "--for", "1d"}, "banned 198.51.100.1 in sshd until 2026-11-22T19:00:00Z (in 1d0h)\n", 0},
 		{"ban permanent", ctl.ban, []string{"--for", "-1", "sshd", "198.51.100.1"}, "banned 198.51.100.1 in sshd permanently\n", 0},
 		{"unban", ctl.unban, []string{"2001:db8::7"}, "unbanned 2001:db8::7 from sshd\n", 0},
+		{"ban prefix", ctl.ban, []string{"sshd", "2001:db8:5::/48"}, "banned 2001:db8:5::/48 in sshd until 2026-11-21T20:00:00Z (in 1h00m)\n", 0},
+		{"unban inside a prefix", ctl.unban, []string{"2001:db8:1:2::77"}, "unbanned 2001:db8:1:2::/64 from sshd (the ban covering 2001:db8:1:2::77)\n", 0},
 		{"unban all", ctl.unban, []string{"--all"}, "unbanned 26 bans\n", 0},
 		{"reload", ctl.reload, nil, `configuration reloaded at 2026-11-21T19:00:00Z
   sources:  built-in configs/sysban.yaml
@@ -268,8 +280,11 @@ func TestCtlRun(t *testing.T) {
 		{[]string{"unban", "--all", "--socket", sock}, 0, "unbanned 26 bans\n", "", "UnbanAll"},
 		{[]string{"unban", "--all", "192.0.2.1", "--socket", sock}, 2, "", "--all takes no address", ""},
 		{[]string{"unban", "--socket", sock}, 2, "", "want one ADDR (or --all)", ""},
-		{[]string{"banned", "--socket", sock}, 0, "sshd  2001:db8::7", "", "Banned invalid IP"},
+		{[]string{"banned", "--socket", sock}, 0, "sshd  2001:db8::7", "", "Banned invalid Prefix"},
 		{[]string{"banned", "2001:db8::7", "--socket", sock}, 0, "permanent", "", "Banned 2001:db8::7"},
+		{[]string{"banned", "2001:db8:1:2::5", "--socket", sock}, 0, "sshd  2001:db8:1:2::/64 (last 2001:db8:1:2::9)", "", "Banned 2001:db8:1:2::5"},
+		{[]string{"banned", "2001:db8:1:2::5", "--json", "--socket", sock}, 0, `"prefix": "2001:db8:1:2::/64"`, "", "Banned 2001:db8:1:2::5"},
+		{[]string{"ban", "sshd", "2001:db8::1/64", "--socket", sock}, 2, "", `host bits set (the network is 2001:db8::/64)`, ""},
 		{[]string{"reload", "--socket", sock}, 0, "configuration reloaded at", "", "Reload"},
 		{[]string{"reload", "--socket", refusingSock}, 1, "", `sysban: reload refused, the running configuration is unchanged: config refused: /etc/sysban/sysban.yaml: jails.sshd.bantime`, ""},
 		{[]string{"status", "--socket", missing}, 1, "", "sysban: cannot reach the daemon at " + missing + ": is `sysban run` running? (connect: no such file or directory)\n", ""},

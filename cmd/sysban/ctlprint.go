@@ -53,16 +53,16 @@ func (c ctl) printJail(w io.Writer, js control.JailStatus) {
 	fmt.Fprintln(tw, "    ADDRESS\tUNTIL\tREMAINING\tFAILURES")
 	for _, b := range js.Banned {
 		until, left := c.untilText(b)
-		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", b.Addr, until, left, failuresText(b))
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", banned(b), until, left, failuresText(b))
 	}
 	tw.Flush()
 }
 
 // printBans writes the answer of `sysban banned [ADDR]`.
-func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
+func (c ctl) printBans(w io.Writer, addr netip.Prefix, bans []control.BanInfo) {
 	if len(bans) == 0 {
 		if addr.IsValid() {
-			fmt.Fprintf(w, "%s is not banned\n", addr)
+			fmt.Fprintf(w, "%s is not banned\n", ctlPrefixString(addr))
 		} else {
 			fmt.Fprintln(w, "no bans")
 		}
@@ -72,7 +72,7 @@ func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
 		if bans[i].Jail != bans[j].Jail {
 			return bans[i].Jail < bans[j].Jail
 		}
-		return bans[i].Addr.Less(bans[j].Addr)
+		return comparePrefixes(bans[i].Prefix, bans[j].Prefix) < 0
 	})
 	// The blocked-traffic columns only when NFLOG saw any: most setups
 	// run without it and a column of dashes says nothing.
@@ -93,7 +93,7 @@ func (c ctl) printBans(w io.Writer, addr netip.Addr, bans []control.BanInfo) {
 		if b.Offences > 0 {
 			offences = fmt.Sprint(b.Offences)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", b.Jail, b.Addr, since, until, left, failuresText(b), offences)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", b.Jail, banned(b), since, until, left, failuresText(b), offences)
 		if blocked {
 			last := "-"
 			if !b.LastBlocked.IsZero() {
@@ -209,4 +209,31 @@ func nonNil(b []control.BanInfo) []control.BanInfo {
 		return []control.BanInfo{}
 	}
 	return b
+}
+
+// banned says what a ban covers: the address, or the prefix with the
+// address seen last ("2001:db8:1:2::/64 (last 2001:db8:1:2::9)"), marked
+// "[observed]" when observe mode decided it and the kernel does not have it.
+func banned(b control.BanInfo) string {
+	if b.Observed {
+		b.Observed = false
+		return banned(b) + " [observed]"
+	}
+	switch {
+	case !b.Prefix.IsValid():
+		return b.Addr.String() // a daemon from before prefix bans
+	case b.Prefix.IsSingleIP():
+		return b.Prefix.Addr().String()
+	case b.Addr.IsValid():
+		return fmt.Sprintf("%s (last %s)", b.Prefix, b.Addr)
+	}
+	return b.Prefix.String()
+}
+
+// comparePrefixes orders by network address, wider first.
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }

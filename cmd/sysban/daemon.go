@@ -41,6 +41,8 @@ var (
 // serves until ctx is done.
 type Main struct {
 	ConfigPath string
+	// ObserveAll puts every jail in observe mode (sysban run --observe).
+	ObserveAll bool
 	Environ    []string
 	Stdout     io.Writer
 	Stderr     io.Writer
@@ -58,6 +60,11 @@ func (m *Main) load() (*config.Config, error) {
 	cfg, err := config.Load(m.ConfigPath, m.Environ)
 	if err != nil {
 		return nil, &configError{err}
+	}
+	if m.ObserveAll {
+		for i := range cfg.Jails {
+			cfg.Jails[i].Observe = true
+		}
 	}
 	if err := pipeline.Validate(cfg.Pipeline()); err != nil {
 		return nil, &configError{fmt.Errorf("config: %w", err)}
@@ -211,6 +218,7 @@ func (m *Main) Run(ctx context.Context) error {
 	chain := &announcer{next: fr.publisher(journal), notifier: notifier, host: host}
 	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
+		Spared:    cfg.Listen.Allow,
 		Logger:    logger.With("component", "pipeline"),
 		Offences:  st, // bantime increment counts the store's ban history
 	})
@@ -231,7 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 		} else {
 			bans := make([]sysban.Ban, len(hist))
 			for i, e := range hist {
-				bans[i] = sysban.Ban{Jail: e.Jail, Addr: e.Addr, Start: e.Time, Duration: e.Duration, Failures: e.Failures}
+				bans[i] = sysban.Ban{Jail: e.Jail, Prefix: e.Prefix(), Addr: e.Addr, Start: e.Time, Duration: e.Duration, Failures: e.Failures}
 			}
 			if n := pl.SeedRecidive(bans); n > 0 {
 				logger.Info("recidive: counted bans from before the restart", "bans", n, "window", w)
@@ -278,6 +286,7 @@ func (m *Main) Run(ctx context.Context) error {
 	svc := &service{
 		configPath: m.ConfigPath,
 		environ:    m.Environ,
+		observeAll: m.ObserveAll,
 		log:        logger,
 		started:    started,
 		backend:    backend,

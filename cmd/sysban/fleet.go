@@ -101,18 +101,22 @@ func (l *fleetLocal) InForce(now time.Time) ([]fleet.Applied, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]fleet.Applied, len(due))
-	for i, r := range due {
+	out := make([]fleet.Applied, 0, len(due))
+	for _, r := range due {
+		if n := r.Network(); !n.IsSingleIP() || r.Observed {
+			continue // the fleet shares and lifts single addresses in force only
+		}
 		node, _, _ := parseFleetSource(r.Source)
-		out[i] = fleet.Applied{Jail: r.Jail, Addr: r.Addr, Start: r.Start, Node: node}
+		out = append(out, fleet.Applied{Jail: r.Jail, Addr: r.Network().Addr(), Start: r.Start, Node: node})
 	}
 	return out, nil
 }
 
 func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {
-	byJail := map[string][]netip.Addr{}
+	byJail := map[string][]netip.Prefix{}
 	for _, b := range bans {
-		byJail[b.Jail] = append(byJail[b.Jail], b.Addr)
+		a := sysban.CanonicalAddr(b.Addr)
+		byJail[b.Jail] = append(byJail[b.Jail], netip.PrefixFrom(a, a.BitLen()))
 	}
 	var errs []error
 	for jail, addrs := range byJail {

@@ -38,9 +38,9 @@ func TestManPageFresh(t *testing.T) {
 func TestHelpCommand(t *testing.T) {
 	checkRuns(t, []runCase{
 		{[]string{"help"}, 0, "completion bash|zsh|fish  print a shell completion script", ""},
-		{[]string{"--help"}, 0, "ban JAIL ADDR [--for D]   ban an address by hand", ""},
+		{[]string{"--help"}, 0, "ban JAIL ADDR [--for D]   ban an address or prefix by hand", ""},
 		{[]string{"help", "ban"}, 0, "-for string", ""},
-		{[]string{"help", "run"}, 0, "usage: sysban run [--config FILE]\n  -config string", ""},
+		{[]string{"help", "run"}, 0, "usage: sysban run [--config FILE] [--observe]\n  -config string", ""},
 		{[]string{"help", "test"}, 0, "-print-all-missed", ""},
 		{[]string{"help", "completion"}, 0, "bash-completion/completions/sysban", ""},
 		{[]string{"help", "nope"}, 2, "", `unknown command "nope"`},
@@ -95,7 +95,7 @@ func TestOtherShellsParse(t *testing.T) {
 			t.Errorf("%s -n: %v\n%s", shell, err, out)
 		}
 	}
-	for _, want := range []string{"compdef _sysban sysban", "'ban:ban an address by hand"} {
+	for _, want := range []string{"compdef _sysban sysban", "'ban:ban an address or prefix by hand"} {
 		if !strings.Contains(zshCompletion(), want) {
 			t.Errorf("zsh script lacks %q", want)
 		}

@@ -26,12 +26,12 @@ type command struct {
 // commands is the explicit registry of verbs, in usage order.
 func commands() []command {
 	return []command{
-		{"run", "run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml)", cmdRun},
+		{"run", "run [--config FILE]     run the daemon (no --config: the built-in configs/sysban.yaml; --observe: decide bans, enforce none)", cmdRun},
 		{"check", "check [--config FILE]   validate the configuration and print the jails it enables", cmdCheck},
 		{"status", "status [JAIL] [--all]   show the enabled jails (--all: every one), counters and listeners, or one jail and its bans", cmdStatus},
-		{"ban", "ban JAIL ADDR [--for D]  ban an address by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
-		{"unban", "unban ADDR [--jail J]   lift an address's bans (unban --all: every ban)", cmdUnban},
-		{"banned", "banned [ADDR]           list bans: which jails ban ADDR, until when and why", cmdBanned},
+		{"ban", "ban JAIL ADDR [--for D]  ban an address or prefix by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
+		{"unban", "unban ADDR [--jail J]   lift the bans covering an address or prefix (unban --all: every ban)", cmdUnban},
+		{"banned", "banned [ADDR]           list bans: which jails ban ADDR (or a prefix around it), until when and why", cmdBanned},
 		{"fleet", "fleet status            the fleet: servers, connection, lag, bans per node and scope, outbox, held", cmdFleet},
 		{"reload", "reload                  re-read the configuration; a bad one is refused and the old one kept", cmdReload},
 		{"test", "test FILTER|all LOGFILE  run filters over a log file, like fail2ban-regex (test -h: more)", cmdTest},
@@ -88,10 +88,18 @@ func configFlags(name string, args []string, stdout, stderr io.Writer) (*Main, b
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: sysban %s [--config FILE]\n", name)
+		if name == "run" {
+			fmt.Fprintf(fs.Output(), "usage: sysban %s [--config FILE] [--observe]\n", name)
+		} else {
+			fmt.Fprintf(fs.Output(), "usage: sysban %s [--config FILE]\n", name)
+		}
 		fs.PrintDefaults()
 	}
 	configPath := fs.String("config", "", "config file layered over the built-in one (conf.d/*.yaml beside it are read too)")
+	var observe *bool
+	if name == "run" {
+		observe = fs.Bool("observe", false, "observe mode for every jail: decide and record bans, never touch the firewall")
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, false
 	}
@@ -99,7 +107,11 @@ func configFlags(name string, args []string, stdout, stderr io.Writer) (*Main, b
 		fmt.Fprintf(stderr, "sysban %s: unexpected argument %q\n", name, fs.Arg(0))
 		return nil, false
 	}
-	return &Main{ConfigPath: *configPath, Stdout: stdout, Stderr: stderr, Environ: os.Environ()}, true
+	m := &Main{ConfigPath: *configPath, Stdout: stdout, Stderr: stderr, Environ: os.Environ()}
+	if observe != nil {
+		m.ObserveAll = *observe
+	}
+	return m, true
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/control"
 	"github.com/sysban/sysban/metrics"
@@ -28,7 +29,7 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 		s.log.Error("reload refused; the old config keeps running", "err", err)
 		return s.lastReload, fmt.Errorf("%w: %v", control.ErrConfigRefused, err)
 	}
-	cfg, err := (&Main{ConfigPath: s.configPath, Environ: s.environ}).load()
+	cfg, err := (&Main{ConfigPath: s.configPath, Environ: s.environ, ObserveAll: s.observeAll}).load()
 	if err != nil {
 		return refuse(err)
 	}
@@ -56,6 +57,7 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 	}
 	old := s.notifier.swap(notifier)
 	go old.Close()
+	s.enforceObserved(ctx, s.cfg, cfg)
 
 	res := control.ReloadResult{OK: true, Time: now, Sources: cfg.Sources, Jails: jailNames(cfg)}
 	for _, j := range jailNames(s.cfg) {
@@ -71,7 +73,7 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 		res.Unbanned += len(lifted)
 		s.rec.Unban(j, metrics.UnbanReload, len(lifted))
 		for _, r := range lifted {
-			s.pl.Forget(j, r.Addr)
+			s.pl.Forget(j, r.Network())
 			s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonReload, Host: s.host})
 		}
 	}
@@ -113,4 +115,33 @@ func restartOnly(old, cur *config.Config) error {
 		return fmt.Errorf("config: %v changed: these need a restart (systemctl restart sysban); nothing was reloaded", changed)
 	}
 	return nil
+}
+
+// enforceObserved puts in the kernel the observed bans, not yet expired, of
+// the jails that were in observe mode in prev and are not in next: turning
+// observe off enforces what the jail decided while it watched.
+func (s *service) enforceObserved(ctx context.Context, prev, next *config.Config) {
+	was := map[string]bool{}
+	for _, j := range prev.EnabledJails() {
+		was[j.Name] = j.Observe
+	}
+	for _, j := range next.EnabledJails() {
+		if !was[j.Name] || j.Observe {
+			continue
+		}
+		recs, err := s.store.Enforce(j.Name, time.Now())
+		if err != nil {
+			s.log.Error("reload: enforce observed bans", "jail", j.Name, "err", err)
+			continue
+		}
+		bans := make([]sysban.Ban, len(recs))
+		for i, r := range recs {
+			bans[i] = r.Ban
+		}
+		if err := s.backend.Apply(ctx, bans); err != nil {
+			// The store has them as enforced: the guard puts them in.
+			s.log.Error("reload: enforce observed bans", "jail", j.Name, "bans", len(bans), "err", err)
+		}
+		s.log.Info("observe mode off: observed bans enforced", "jail", j.Name, "bans", len(bans))
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 type service struct {
 	configPath string
 	environ    []string
+	observeAll bool // sysban run --observe: every jail in observe mode
 	log        *slog.Logger
 	started    time.Time
 	backend    *nft.Backend
@@ -75,6 +77,7 @@ func (s *service) Status(ctx context.Context) (control.Status, error) {
 			Name: j.Name, Filter: j.Filter, Enabled: j.Enabled,
 			CurrentlyFailed: js.CurrentlyFailed, TotalFailed: js.TotalFailed,
 			CurrentlyBanned: js.CurrentlyBanned, TotalBanned: js.TotalBanned,
+			Observe: js.Observe, Observed: js.Observed,
 		})
 	}
 	for _, l := range s.rc.Stats() {
@@ -134,28 +137,32 @@ func (s *service) JailStatus(ctx context.Context, name string) (control.JailStat
 
 func banInfo(r store.Record) control.BanInfo {
 	bi := control.BanInfo{
-		Jail: r.Jail, Addr: r.Addr, Start: r.Start, Until: r.Expiry(), Permanent: r.Permanent(),
+		Jail: r.Jail, Prefix: r.Network(), Addr: r.Addr, Start: r.Start, Until: r.Expiry(), Permanent: r.Permanent(),
 		Offences: r.Offences, Failures: r.Failures, Lines: r.Lines, Manual: r.Source == "manual",
+		Observed: r.Observed,
 	}
 	bi.FleetNode, bi.Origin, _ = parseFleetSource(r.Source)
 	return bi
 }
 
-func (s *service) Ban(ctx context.Context, jail string, addr netip.Addr, d time.Duration) (control.BanInfo, error) {
+func (s *service) Ban(ctx context.Context, jail string, prefix netip.Prefix, d time.Duration) (control.BanInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	j, err := s.enabledJail(s.cfg, jail)
 	if err != nil {
 		return control.BanInfo{}, err
 	}
-	addr = sysban.CanonicalAddr(addr)
-	if why := s.pl.Protects(jail, addr); why != "" {
-		return control.BanInfo{}, fmt.Errorf("%w: %s is %s; sysban never bans it", control.ErrBadRequest, addr, why)
+	prefix = sysban.CanonicalPrefix(prefix)
+	if why := s.pl.Protects(jail, prefix); why != "" {
+		return control.BanInfo{}, fmt.Errorf("%w: %s %s; sysban never bans it", control.ErrBadRequest, prefix, isOrCovers(why))
 	}
 	if d == 0 {
 		d = j.BanTime
 	}
-	b := sysban.Ban{Jail: jail, Addr: addr, Start: time.Now(), Duration: d}
+	b := sysban.Ban{Jail: jail, Prefix: prefix, Start: time.Now(), Duration: d}
+	if prefix.IsSingleIP() {
+		b.Addr = prefix.Addr()
+	}
 	if err := s.store.Record([]store.Record{{Ban: b, Source: "manual"}}); err != nil {
 		return control.BanInfo{}, err
 	}
@@ -165,20 +172,31 @@ func (s *service) Ban(ctx context.Context, jail string, addr netip.Addr, d time.
 	s.pl.MarkBanned(b)
 	s.pl.CountBan(b) // a manual ban is an offence for recidive jails too
 	s.notifier.Notify(notify.Event{Kind: notify.KindBan, Ban: b, Host: s.host})
-	s.log.Info("ban", "jail", jail, "addr", addr, "bantime", banTimeString(d), "source", "manual")
-	recs, err := s.store.Lookup(addr)
+	s.log.Info("ban", "jail", jail, "prefix", prefix, "bantime", banTimeString(d), "source", "manual")
+	recs, err := s.store.Lookup(prefix)
 	if err != nil {
 		return control.BanInfo{}, err
 	}
 	for _, r := range recs {
-		if r.Jail == jail {
+		if r.Jail == jail && r.Network() == prefix {
 			return banInfo(r), nil
 		}
 	}
-	return control.BanInfo{Jail: jail, Addr: addr, Start: b.Start, Until: b.Expiry(), Permanent: b.Permanent(), Manual: true}, nil
+	return control.BanInfo{Jail: jail, Prefix: prefix, Addr: b.Addr, Start: b.Start, Until: b.Expiry(), Permanent: b.Permanent(), Manual: true}, nil
 }
 
-func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]control.BanInfo, error) {
+// isOrCovers phrases Protects' answer: "is loopback", "covers ignoreip ...".
+func isOrCovers(why string) string {
+	if strings.HasPrefix(why, "covers ") {
+		return why
+	}
+	return "is " + why
+}
+
+// Unban lifts the bans that cover prefix in jail (every jail when ""): its
+// own ban and any wider one, so that the address asked for is free; bans
+// of narrower prefixes inside it stay.
+func (s *service) Unban(ctx context.Context, prefix netip.Prefix, jail string) ([]control.BanInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if jail != "" {
@@ -186,13 +204,24 @@ func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]co
 			return nil, err
 		}
 	}
-	addr = sysban.CanonicalAddr(addr)
-	if s.fleet != nil && jail == "" {
-		// Lifted on every node, and kept lifted: a tombstone, not a
-		// delete another node's resync could undo.
-		s.fleet.Unban(addr)
+	prefix = sysban.CanonicalPrefix(prefix)
+	covering, err := s.store.Lookup(prefix)
+	if err != nil {
+		return nil, err
 	}
-	removed, err := s.store.Remove(jail, []netip.Addr{addr}, "manual")
+	nets := []netip.Prefix{prefix}
+	for _, r := range covering {
+		if (jail == "" || r.Jail == jail) && !slices.Contains(nets, r.Network()) {
+			nets = append(nets, r.Network())
+		}
+	}
+	if s.fleet != nil && jail == "" && prefix.IsSingleIP() {
+		// Lifted on every node, and kept lifted: a tombstone, not a
+		// delete another node's resync could undo. (The fleet shares
+		// single addresses only.)
+		s.fleet.Unban(prefix.Addr())
+	}
+	removed, err := s.store.Remove(jail, nets, "manual")
 	if err != nil {
 		return nil, err
 	}
@@ -202,24 +231,22 @@ func (s *service) Unban(ctx context.Context, addr netip.Addr, jail string) ([]co
 	if jail == "" {
 		jails = jailNames(s.cfg)
 	}
-	lifted := map[string]bool{}
-	for _, r := range removed {
-		lifted[r.Jail] = true
-	}
 	for _, j := range jails {
-		if err := s.backend.Remove(ctx, j, []netip.Addr{addr}); err != nil {
+		if err := s.backend.Remove(ctx, j, nets); err != nil {
 			return nil, err
 		}
-		s.pl.Forget(j, addr)
+		for _, p := range nets {
+			s.pl.Forget(j, p)
+		}
 	}
 	if len(removed) == 0 {
-		return nil, fmt.Errorf("%w: %s", control.ErrNotBanned, addr)
+		return nil, fmt.Errorf("%w: %s", control.ErrNotBanned, prefix)
 	}
 	var out []control.BanInfo
 	for _, r := range removed {
 		s.rec.Unban(r.Jail, metrics.UnbanManual, 1)
 		s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonManual, Host: s.host})
-		s.log.Info("unban", "jail", r.Jail, "addr", addr, "reason", "manual")
+		s.log.Info("unban", "jail", r.Jail, "prefix", r.Network(), "asked", prefix, "reason", "manual")
 		out = append(out, banInfo(r))
 	}
 	return out, nil
@@ -237,9 +264,9 @@ func (s *service) UnbanAll(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	byJail := map[string][]netip.Addr{}
+	byJail := map[string][]netip.Prefix{}
 	for _, r := range removed {
-		byJail[r.Jail] = append(byJail[r.Jail], r.Addr)
+		byJail[r.Jail] = append(byJail[r.Jail], r.Network())
 	}
 	for jail, addrs := range byJail {
 		if err := s.backend.Remove(ctx, jail, addrs); err != nil {
@@ -257,11 +284,11 @@ func (s *service) UnbanAll(ctx context.Context) (int, error) {
 	return len(removed), nil
 }
 
-func (s *service) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInfo, error) {
+func (s *service) Banned(ctx context.Context, prefix netip.Prefix) ([]control.BanInfo, error) {
 	var recs []store.Record
 	var err error
-	if addr.IsValid() {
-		recs, err = s.store.Lookup(sysban.CanonicalAddr(addr))
+	if prefix.IsValid() {
+		recs, err = s.store.Lookup(prefix)
 	} else {
 		recs, err = s.store.Due(time.Now())
 	}
@@ -280,7 +307,7 @@ func (s *service) Banned(ctx context.Context, addr netip.Addr) ([]control.BanInf
 		if out[i].Jail != out[j].Jail {
 			return out[i].Jail < out[j].Jail
 		}
-		return out[i].Addr.Less(out[j].Addr)
+		return comparePrefixes(out[i].Prefix, out[j].Prefix) < 0
 	})
 	return out, nil
 }
@@ -290,7 +317,11 @@ func (s *service) withTraffic(bi control.BanInfo) control.BanInfo {
 	if s.traffic == nil {
 		return bi
 	}
-	for _, seen := range s.traffic.Lookup(bi.Addr) {
+	addr := bi.Addr
+	if !addr.IsValid() {
+		addr = bi.Prefix.Addr()
+	}
+	for _, seen := range s.traffic.Lookup(addr) {
 		if seen.Jail == bi.Jail {
 			bi.BlockedPackets, bi.LastBlocked = seen.Packets, seen.Last
 		}
@@ -318,7 +349,7 @@ func (s *service) housekeeping(ctx context.Context, purgeAge time.Duration) {
 			for _, r := range expired {
 				s.rec.Unban(r.Jail, metrics.UnbanExpired, 1)
 				s.notifier.Notify(notify.Event{Kind: notify.KindUnban, Ban: r.Ban, Reason: notify.ReasonExpired, Host: s.host})
-				s.log.Info("unban", "jail", r.Jail, "addr", r.Addr, "reason", "expired")
+				s.log.Info("unban", "jail", r.Jail, "prefix", r.Network(), "reason", "expired")
 			}
 		case now := <-purgeTick.C:
 			if n, err := s.store.Purge(now.Add(-purgeAge)); err != nil {

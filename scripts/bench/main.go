@@ -19,7 +19,7 @@ import (
 	"time"
 )
 
-var allSections = []string{"gen", "match", "udp", "tcp", "latency", "memory", "nft", "fleet"}
+var allSections = []string{"gen", "match", "udp", "tcp", "latency", "memory", "nft", "fleet", "prefix"}
 
 // options are the flags.
 type options struct {
@@ -185,7 +185,7 @@ func (b *bench) run(ctx context.Context) error {
 		f    func(context.Context) error
 	}{
 		{"udp", b.sectionUDP}, {"tcp", b.sectionTCP}, {"latency", b.sectionLatency},
-		{"memory", b.sectionMemory}, {"nft", b.sectionNFT}, {"fleet", b.sectionFleet},
+		{"memory", b.sectionMemory}, {"nft", b.sectionNFT}, {"fleet", b.sectionFleet}, {"prefix", b.sectionPrefix},
 	}
 	for _, s := range rootOnly {
 		if !b.want(s.name) {
