@@ -24,39 +24,6 @@ import (
 // every address of one prefix is one key, and nothing else here knows.
 type addrKey = [16]byte
 
-// keyMask is the mask keyOf applies: the jail's IPv4 and IPv6 prefix
-// lengths as 16-byte masks over the As16 form. full (both /32 and /128)
-// skips the masking, so a single-address jail pays one branch.
-type keyMask struct {
-	v4, v6 [2]uint64
-	full   bool
-}
-
-// newKeyMask is the mask for prefixes of v4bits (IPv4) and v6bits (IPv6)
-// bits; 0 means the whole address.
-func newKeyMask(v4bits, v6bits int) keyMask {
-	if v4bits == 0 {
-		v4bits = 32
-	}
-	if v6bits == 0 {
-		v6bits = 128
-	}
-	ones := func(n int) [2]uint64 {
-		var m [2]uint64
-		for i := range 2 {
-			switch b := n - 64*i; {
-			case b >= 64:
-				m[i] = math.MaxUint64
-			case b > 0:
-				m[i] = math.MaxUint64 << (64 - b)
-			}
-		}
-		return m
-	}
-	// IPv4 in the As16 form sits behind the 96 bits of ::ffff:.
-	return keyMask{v4: ones(96 + v4bits), v6: ones(v6bits), full: v4bits == 32 && v6bits == 128}
-}
-
 // keyOf is a's key under mask m: the key of the prefix a counts toward.
 func keyOf(a netip.Addr, m *keyMask) addrKey {
 	k := a.As16()

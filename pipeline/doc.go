@@ -52,6 +52,10 @@
 // The jail's rule (jail.go: maxretry failures within findtime) is kept apart
 // from the bounded table it counts in (addrtable.go: hash index, LRU order,
 // failure rings; addrtable_lines.go: the byte ring of failure lines).
+// A jail counts and bans by network prefix (JailSpec.IPv6Prefix, a /64 by
+// default in the config): jailprefix.go holds the key mask and the bans of
+// other lengths; control.go's narrow keeps a prefix ban off protected
+// addresses; escalate.go bans the network around several prefix bans.
 //
 // Data flows one way (receiver -> pipeline -> store -> nft); Pipeline
 // implements the receiver's Handler and needs only a sysban.Applier from the

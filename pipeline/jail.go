@@ -171,48 +171,6 @@ type verdict struct {
 	forgotBan bool     // remembering the ban dropped another one
 }
 
-// prefixOf is the prefix a counts toward and is banned by (a canonical).
-func (j *jail) prefixOf(a netip.Addr) netip.Prefix {
-	bits := j.v6bits
-	if a.Is4() {
-		bits = j.v4bits
-	}
-	p, _ := a.Prefix(bits)
-	return p
-}
-
-// counted reports whether p has the jail's own length (its bans live in
-// the shards); other lengths live in others.
-func (j *jail) counted(p netip.Prefix) bool {
-	if p.Addr().Is4() {
-		return p.Bits() == j.v4bits
-	}
-	return p.Bits() == j.v6bits
-}
-
-// otherBan reports whether one of others covers a at now, noting the
-// rate-limited notice in v.
-func (j *jail) otherBan(a netip.Addr, now int64, v *verdict) bool {
-	j.othersMu.Lock()
-	defer j.othersMu.Unlock()
-	for p, b := range j.others {
-		if !p.Contains(a) {
-			continue
-		}
-		if now >= b.expiry {
-			delete(j.others, p)
-			j.nOthers.Add(-1)
-			continue
-		}
-		v.banned = true
-		if v.notice = b.noticeDue(now); v.notice {
-			j.others[p] = b
-		}
-		return true
-	}
-	return false
-}
-
 // failure counts one failure of a at now (nanoseconds since epoch) toward
 // a's prefix; line is copied (cut to maxLineBytes), not retained.
 func (j *jail) failure(a netip.Addr, now int64, line string) verdict {
@@ -334,50 +292,6 @@ func (j *jail) inherit(prev *jail) {
 		j.rememberOther(p, b)
 	}
 	prev.othersMu.Unlock()
-}
-
-// countBan counts a kept ban of p by its family and length.
-func (j *jail) countBan(p netip.Prefix) {
-	f := 1
-	if p.Addr().Is4() {
-		f = 0
-	}
-	j.bansByBits[f][p.Bits()].Add(1)
-}
-
-// bansByPrefix returns the kept bans by family and length, those counted.
-func (j *jail) bansByPrefix() map[PrefixLen]uint64 {
-	var out map[PrefixLen]uint64
-	for f, fam := range []string{"ipv4", "ipv6"} {
-		for b := range j.bansByBits[f] {
-			if n := j.bansByBits[f][b].Load(); n > 0 {
-				if out == nil {
-					out = map[PrefixLen]uint64{}
-				}
-				out[PrefixLen{Family: fam, Bits: b}] = n
-			}
-		}
-	}
-	return out
-}
-
-// rememberOther records b, a ban of p, which the shards do not key: the
-// longer expiry wins, and the map is bounded like a shard's.
-func (j *jail) rememberOther(p netip.Prefix, b banState) {
-	j.othersMu.Lock()
-	defer j.othersMu.Unlock()
-	old, ok := j.others[p]
-	switch {
-	case ok && old.expiry >= b.expiry:
-		old.kept = old.kept || b.kept
-		j.others[p] = old
-	case ok:
-		b.kept = b.kept || old.kept
-		j.others[p] = b
-	case len(j.others) < j.maxTracked:
-		j.others[p] = b
-		j.nOthers.Add(1)
-	}
 }
 
 // remember records a ban of p until expiry: one decided elsewhere (restored
