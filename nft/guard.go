@@ -637,27 +637,35 @@ func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string
 			continue // prefix bans: missingPrefixBans; observed: never in the kernel
 		}
 		a := n.Addr()
-		if !ban.Permanent() && ban.Expiry().Before(now.Add(expiryMargin)) {
+		if endsSoon(ban, now) {
 			continue
 		}
 		set := js.v6.Name
 		if a.Is4() {
 			set = js.v4.Name
 		}
-		if kernel[set][a] {
-			continue
+		if !kernel[set][a] {
+			keepLongest(out, ban)
 		}
-		k := banKey{jail: ban.Jail, prefix: n}
-		if old, ok := out[k]; ok && !longer(ban, old) {
-			continue
-		}
-		out[k] = ban
 	}
 	return out
 }
 
-// longer reports whether ban a lasts longer than b.
-func longer(a, b sysban.Ban) bool { return laterExpiry(a.Expiry(), b.Expiry()) }
+// endsSoon reports whether ban ends within expiryMargin of now: the kernel
+// may rightly have let it go already.
+func endsSoon(ban sysban.Ban, now time.Time) bool {
+	return !ban.Permanent() && ban.Expiry().Before(now.Add(expiryMargin))
+}
+
+// keepLongest puts ban in out under its jail and prefix unless a ban there
+// lasts at least as long.
+func keepLongest(out map[banKey]sysban.Ban, ban sysban.Ban) {
+	k := banKey{jail: ban.Jail, prefix: ban.Network()}
+	if old, ok := out[k]; ok && !laterExpiry(ban.Expiry(), old.Expiry()) {
+		return
+	}
+	out[k] = ban
+}
 
 // openReader opens the guard's read connection.
 func (g *guard) openReader() error {

@@ -336,7 +336,7 @@ func (b *Backend) missingPrefixBans(due []sysban.Ban, jails map[string]*jailSets
 		if _, ok := jails[ban.Jail]; !ok || !n.IsValid() || n.IsSingleIP() || ban.Observed {
 			continue
 		}
-		if !ban.Permanent() && ban.Expiry().Before(now.Add(expiryMargin)) {
+		if endsSoon(ban, now) {
 			continue
 		}
 		if pb := b.books[ban.Jail]; pb != nil {
@@ -344,11 +344,7 @@ func (b *Backend) missingPrefixBans(due []sysban.Ban, jails map[string]*jailSets
 				continue
 			}
 		}
-		k := banKey{jail: ban.Jail, prefix: n}
-		if old, ok := out[k]; ok && !longer(ban, old) {
-			continue
-		}
-		out[k] = ban
+		keepLongest(out, ban)
 	}
 	return out
 }
