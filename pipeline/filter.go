@@ -172,6 +172,12 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: correlate[%d]: %w", spec.Name, i, err)
 		}
+		if len(c.Modes) > 0 && !slices.Contains(c.Modes, mode) {
+			continue // compiled above all the same: a bad one fails every mode
+		}
+		if len(c.Modes) > 0 {
+			cc.open.mode, cc.close.mode = mode, mode
+		}
 		w := c.Window
 		if w <= 0 {
 			w = DefaultCorrelationWindow

@@ -56,6 +56,12 @@ func apache() Spec {
 			// [error] [client 192.0.2.7] script not found or unable to stat: /var/www/cgi-bin/php5
 			// [cgi:error] [pid 123] [client 192.0.2.7:51234] AH01264: script not found or unable to stat: /usr/lib/cgi-bin/php
 			apachePrefix + `script not found or unable to stat: .*$`,
+			// [cgi:error] [pid 123:tid 123] [client 192.0.2.7:51234] AH02811: stderr from /usr/lib/cgi-bin/nothere.cgi: script not found or unable to stat   (2.4, Debian 12's 2.4.6x)
+			// The same event in mod_cgi's newer wording: the file name
+			// first, Apache's reason last. The file name is mapped from the
+			// client's URL (it may hold ": "), so the reason is bound to
+			// the end of the line; the host is bound by apachePrefix.
+			apachePrefix + `stderr from /.*: script not found or unable to stat$`,
 			// [error] [client 192.0.2.7] client denied by server configuration: /var/www/private
 			// [authz_core:error] [pid 123] [client 192.0.2.7:51234] AH01630: client denied by server configuration: /var/www/private
 			apachePrefix + `client denied by server configuration: .*$`,

@@ -28,6 +28,8 @@ func TestApacheFilter(t *testing.T) {
 		{"2.4 bare client", "apache-error", "[client 192.0.2.7:51234] AH00128: File does not exist: /srv/www/wp-admin", "192.0.2.7"},
 		{"2.4 ipv6 port", "apache2", t24 + "[core:info] [pid 123:tid 456] [client 2001:db8::7:1234] AH00128: File does not exist: /var/www/html/pma", "2001:db8::7"},
 		{"2.4 script not found", "apache2", t24 + "[cgi:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01264: script not found or unable to stat: /usr/lib/cgi-bin/php", "192.0.2.7"},
+		{"2.4 script not found AH02811", "apache2", "[cgi:error] [pid 123:tid 123] [client 192.0.2.7:51234] AH02811: stderr from /usr/lib/cgi-bin/nothere.cgi: script not found or unable to stat", "192.0.2.7"},
+		{"2.4 script not found AH02811 ipv6", "apache2", "[cgi:error] [pid 123:tid 123] [client 2001:db8::7:51234] AH02811: stderr from /usr/lib/cgi-bin/x: script not found or unable to stat", "2001:db8::7"},
 		{"2.4 client denied", "apache2", t24 + "[authz_core:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01630: client denied by server configuration: /var/www/private", "192.0.2.7"},
 		{"2.4 access_compat denied", "apache2", t24 + "[access_compat:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01797: client denied by server configuration: /var/www/private", "192.0.2.7"},
 		{"2.4 user not found", "apache2", t24 + "[auth_basic:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01618: user admin not found: /private", "192.0.2.7"},
@@ -52,6 +54,8 @@ func TestApacheFilter(t *testing.T) {
 		{"user with client tag 2.4", "apache2", t24 + "[auth_basic:error] [pid 1:tid 2] [client 192.0.2.7:51234] AH01617: user [client 10.0.0.1:1] AH01617: user x: authentication failure for \"/\": Password Mismatch", "192.0.2.7"},
 		{"referer names probe", "httpd", "[error] [client 192.0.2.7] File does not exist: /var/www/html/favicon.ico, referer: http://evil.example/phpMyAdmin", ""},
 		{"unknown field after client", "httpd", "[error] [client 10.0.0.1] [client 192.0.2.7] File does not exist: /var/www/html/pma", ""},
+		{"AH02811 path with client tag", "apache2", "[cgi:error] [pid 1:tid 1] [client 192.0.2.7:51234] AH02811: stderr from /cgi-bin/[client 10.0.0.1:1] AH02811: stderr from /x: script not found or unable to stat", "192.0.2.7"},
+		{"AH02811 reason not last", "apache2", "[cgi:error] [pid 1:tid 1] [client 192.0.2.7:51234] AH02811: stderr from /cgi-bin/x: script not found or unable to stat: /y", ""},
 		{"no client field", "httpd", "[error] File does not exist: /var/www/html/[client 10.0.0.1] pma", ""},
 	})
 }

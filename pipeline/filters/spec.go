@@ -118,4 +118,7 @@ type Correlation struct {
 	// table in docs/filters.md (Markdown; no "|"). Correlations that
 	// share an Open may share a Summary; the table lists it once.
 	Summary string
+	// Modes, when not empty, are the only modes whose jails use it: a
+	// probe told by two lines counts where Modes[M]'s one-line probes do.
+	Modes []string
 }

@@ -165,6 +165,23 @@ func sshd() Spec {
 			Close:   `^Disconnecting: Too many authentication failures(?: for .*)?` + sshPreauth + `$`,
 			Window:  10 * time.Minute,
 			Summary: "pid: `Connection from` + `Too many authentication failures`",
+		}, {
+			// A client that connects and hangs up without sending its
+			// identification string (8.0-9.7 at LogLevel INFO; 9.8+ logs the
+			// first line at VERBOSE only, and then nothing counts):
+			//   error: kex_exchange_identification: Connection closed by remote host
+			//   Connection closed by 192.0.2.7 port 4444
+			// both from the per-connection process, before privsep, so the
+			// second has no [preauth]. That second line alone is also what a
+			// session's ordinary end prints (serverloop at VERBOSE in 9.2, at
+			// INFO in 9.8+, and sshpkt_fatal after authentication), so it
+			// counts only after the first, by pid, within seconds: sshd
+			// writes them back to back.
+			Open:    `^(?:error: )?kex_exchange_identification: Connection closed by remote host$`,
+			Close:   `^Connection closed by <HOST>` + sshPort + `$`,
+			Window:  10 * time.Second,
+			Summary: "pid, modes ddos and aggressive: `kex_exchange_identification: Connection closed by remote host` + `Connection closed by`",
+			Modes:   []string{"ddos", "aggressive"},
 		}},
 		// OpenSSH, password: pam_unix + "Failed password"; keyboard-
 		// interactive: pam_unix (PAM child's pid) + "error: PAM:
