@@ -77,6 +77,7 @@ func TestLivePostfix(t *testing.T) {
 		// Dovecot's filter reads the SASL backend's lines of the same
 		// attempts; its jail watches a port nobody uses here.
 		liveJail("dovecot", "dovecot", "9", "tcp")))
+	l.exact, l.port = true, 25
 	l.watch = []string{"dovecot"}
 	l.noPAMDelay()
 	l.startDovecot("sasl", liveDovecotSASL, "yes")

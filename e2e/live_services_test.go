@@ -35,6 +35,7 @@ func liveConfig(jails ...string) string {
 func TestLiveVsftpd(t *testing.T) {
 	version := needLive(t, "vsftpd", "/usr/sbin/vsftpd", "openssl")
 	l := newLive(t, "vsftpd", version, liveConfig(liveJail("vsftpd", "vsftpd", "21", "tcp")))
+	l.exact, l.port = true, 21
 	l.noPAMDelay()
 	cfg := l.write("vsftpd.conf", `listen=NO
 listen_ipv6=YES
@@ -89,6 +90,8 @@ delay_failed_login=0
 func TestLiveNamed(t *testing.T) {
 	version := needLive(t, "bind9", "/usr/sbin/named", "dig")
 	l := newLive(t, "named", version, liveConfig(liveJail("named", "named", "53", "all")))
+	l.exact, l.port = true, 53
+	l.known = map[string]string{"refused query": "BIND logs nothing for a REFUSED query of a zone it does not serve (recursion off): nothing to count"}
 	l.write("named/example.test.zone", `$TTL 300
 @ IN SOA ns.example.test. hostmaster.example.test. 1 3600 600 86400 300
 @ IN NS ns.example.test.
@@ -189,6 +192,7 @@ func (l *live) httpGet(port int, path, user, password string) func(string) error
 func TestLiveApache(t *testing.T) {
 	version := needLive(t, "apache2", "/usr/sbin/apache2", "htpasswd")
 	l := newLive(t, "apache", version, liveConfig(liveJail("apache", "apache", "80", "tcp")))
+	l.exact, l.port = true, 80
 	l.write("www/index.html", "hello\n", 0o644)
 	l.write("www/private/index.html", "secret\n", 0o644)
 	os.MkdirAll(l.path("cgi-bin"), 0o755)

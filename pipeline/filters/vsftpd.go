@@ -29,5 +29,15 @@ func vsftpd() Spec {
 			// the line.
 			`^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2} \d{4} )?(?:\[pid \d+\] )?\[.*\] FAIL LOGIN: Client "<HOST>"$`,
 		},
+		// One wrong password prints pam_unix's line and then vsftpd's
+		// FAIL LOGIN (Debian 12, seen live): one attempt. Either alone
+		// (no pam_unix in the stack, or vsftpd.log without PAM's lines)
+		// still counts one.
+		Attempts: &AttemptRules{
+			Lines: []string{
+				`^pam_unix\(vsftpd:auth\): authentication failure;`,
+				`^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2} \d{4} )?(?:\[pid \d+\] )?\[.*\] FAIL LOGIN: `,
+			},
+		},
 	}
 }
