@@ -265,3 +265,39 @@ func TestTesterModes(t *testing.T) {
 		t.Error("duplicate filter accepted")
 	}
 }
+
+// TestCorrelationModes: a correlation with Modes is used by jails of those
+// modes only; the others neither open nor complete it.
+func TestCorrelationModes(t *testing.T) {
+	spec := FilterSpec{
+		Name:      "app",
+		Programs:  []string{"app"},
+		FailRegex: []string{`^denied <HOST>$`},
+		Modes:     map[string][]string{"ddos": nil, "aggressive": nil},
+		Correlate: []Correlation{{Open: `^hello failed$`, Close: `^closed by <HOST>$`, Window: time.Minute, Modes: []string{"ddos"}}},
+	}
+	for _, tc := range []struct {
+		mode       string
+		open, done string // outcomeOf the open line, then of its close
+	}{
+		{"normal", "miss", "miss"},
+		{"ddos", "pending", "match 192.0.2.1"},
+		{"aggressive", "miss", "miss"},
+	} {
+		tester, err := NewTester([]FilterSpec{spec}, TesterOptions{Mode: tc.mode})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := outcomeOf(tester.Test(corrMsg("h", "7", "hello failed"))); got != tc.open {
+			t.Errorf("%s: open: got %q, want %q", tc.mode, got, tc.open)
+		}
+		if got := outcomeOf(tester.Test(corrMsg("h", "7", "closed by 192.0.2.1"))); got != tc.done {
+			t.Errorf("%s: close: got %q, want %q", tc.mode, got, tc.done)
+		}
+	}
+	// A bad correlation fails every mode, not only its own.
+	spec.Correlate[0].Close = `^closed$`
+	if _, err := CompileFilterMode(spec, "normal"); err == nil {
+		t.Error("normal mode compiled a correlation without <HOST>")
+	}
+}
