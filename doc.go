@@ -38,7 +38,8 @@
 //     inline: no queue, the socket buffer is the only backlog.
 //  3. pipeline/pipeline.go Handle: the program name ("sshd") picks the
 //     routes (filters and the jails fed by them); each filter's anchored
-//     patterns run on the text (filter.go; multi-line failures in
+//     patterns run on the text, after text.go undid vendor prefixes and
+//     relay repeat reductions (filter.go; multi-line failures in
 //     correlate.go, hostnames resolved off the hot path in resolve.go).
 //     The address found at <HOST> is canonicalised; a protected address
 //     (own, loopback, the sender itself) is never counted, nor a failure

@@ -6,88 +6,10 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/sysban/sysban"
-)
-
-// JailSpec is one enabled jail: which filter feeds it and when it bans.
-type JailSpec struct {
-	Name string
-	// Filter names the filter (builtin or user-defined) whose failures it
-	// counts, or is RecidiveFilter for a jail that counts the bans of the
-	// other jails.
-	Filter   string
-	MaxRetry int           // >= 1
-	FindTime time.Duration // > 0
-	BanTime  time.Duration // > 0 or sysban.Permanent (-1)
-	IgnoreIP []netip.Prefix
-	// IPv4Prefix and IPv6Prefix are the prefix lengths the jail counts
-	// and bans by: every address of one /64 (IPv6Prefix 64) is one
-	// offender. 0 means the whole address (32, 128).
-	IPv4Prefix, IPv6Prefix int
-	// Escalate bans the network around several prefix bans (escalate.go).
-	Escalate Escalation
-	// Observe makes the jail's bans observed (sysban.Ban.Observed): decided,
-	// recorded and announced, never enforced.
-	Observe bool
-	// Mode selects the filter's mode ("" = "normal"): FailRegex plus
-	// FilterSpec.Modes[Mode]. A mode the filter lacks is an error in New.
-	Mode string
-	// UseDNS says what to do with hostnames in <HOST> positions: "yes"
-	// resolves them (off the hot path) and counts each address, "warn"
-	// (the default, "") does the same and logs a warning per lookup, "no"
-	// never resolves (the failure counts as unresolved). What does not
-	// resolve is never banned.
-	UseDNS string
-	// Increment lengthens the bans of repeat offenders; it needs
-	// Options.Offences (without one every ban gets BanTime).
-	Increment BanIncrement
-	// Provenance is ProvenanceOff, ProvenancePrefer ("", the default) or
-	// ProvenanceRequire: what a failure's Message.Origin must be for it
-	// to count (provenance.go). Require needs a filter that declares
-	// whom it trusts.
-	Provenance string
-}
-
-// Config is the pipeline's part of the daemon configuration.
-type Config struct {
-	Filters    map[string]FilterSpec // user filters; override builtins of the same name
-	Jails      []JailSpec            // enabled jails only
-	MaxTracked int                   // bound on tracked failing addresses (and on remembered bans) per jail, default 100000
-}
-
-// Options are the pipeline's runtime dependencies.
-type Options struct {
-	Now func() time.Time // injected clock; default time.Now
-	// Protected are never banned: the host's own addresses. Loopback,
-	// unspecified, multicast and link-local addresses are always protected.
-	Protected []netip.Prefix
-	// Spared are never covered by a prefix ban, though a single address
-	// in them may be banned: the allowed syslog senders (listen.allow),
-	// so that a /64 ban of an attacker next to a relay never cuts the
-	// relay off. A ban that would cover one is narrowed (see narrow).
-	Spared    []netip.Prefix
-	Logger    *slog.Logger // default discards
-	QueueSize int          // ban queue, default 65536
-	// LookupHost resolves hostnames for UseDNS; default the system
-	// resolver. Tests inject their own.
-	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
-	// MaxPending bounds the multi-line opens remembered per filter
-	// correlation, default DefaultMaxPending; beyond it the oldest is
-	// evicted (JailStats.PendingEvicted).
-	MaxPending int
-	// Offences counts an address's earlier bans in a jail, for
-	// JailSpec.Increment (store.Store implements it). Nil: no increment.
-	Offences OffenceCounter
-}
-
-// Defaults for zero Config/Options fields.
-const (
-	DefaultMaxTracked = 100000
-	DefaultQueueSize  = 65536
 )
 
 // maxBatch caps how many bans one Apply call gets.
@@ -309,75 +231,6 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 			}
 		}
 	}
-}
-
-// matchText is the part of a message's text the filters match: trailing
-// blanks trimmed, a Solaris message id dropped (stripSolarisID) and
-// rsyslog's repeat reduction undone (unwrapRepeated), with the number of
-// failures the line stands for.
-func matchText(raw string) (string, int) {
-	// The id may stand before the reduction's text or inside its
-	// brackets, depending on which side of the relay reduced the lines.
-	text, n := unwrapRepeated(stripSolarisID(strings.TrimRight(raw, " \t\r\n")))
-	return stripSolarisID(text), n
-}
-
-// stripSolarisID drops the message id Solaris and illumos syslog put
-// before the text of every daemon's message ("[ID 800047 auth.info]
-// Failed password for ..."), so every filter's anchored patterns see what
-// the daemon wrote. Only a well-formed id at the very start is dropped:
-// "[ID ", digits, "] " around one "facility.level" word; the start of the
-// text is the daemon's, never the client's.
-func stripSolarisID(text string) string {
-	const prefix = "[ID "
-	if !strings.HasPrefix(text, prefix) {
-		return text
-	}
-	rest := text[len(prefix):]
-	i := 0
-	for i < len(rest) && i < 12 && '0' <= rest[i] && rest[i] <= '9' {
-		i++
-	}
-	if i == 0 || i >= len(rest) || rest[i] != ' ' {
-		return text
-	}
-	end := strings.Index(rest[i+1:], "] ")
-	if end <= 0 {
-		return text
-	}
-	word := rest[i+1 : i+1+end]
-	dot := strings.IndexByte(word, '.')
-	if dot <= 0 || dot == len(word)-1 || strings.ContainsAny(word, " []") {
-		return text
-	}
-	return rest[i+1+end+2:]
-}
-
-// maxRepeats caps how many failures one "message repeated" line counts;
-// anything near MaxRetry already decides, the cap only bounds the work.
-const maxRepeats = 100
-
-// unwrapRepeated undoes rsyslog's repeated-message reduction, which turns
-// identical consecutive lines into
-// "message repeated 3 times: [ Failed password for root from ...]": it
-// returns the inner line and how many failures it stands for. fail2ban users
-// meet this with "RepeatedMsgReduction on"; without unwrapping, a burst of
-// identical failures would count once and the inner line would not match
-// the anchored patterns at all.
-func unwrapRepeated(text string) (string, int) {
-	const prefix, mid = "message repeated ", " times: ["
-	if !strings.HasPrefix(text, prefix) || !strings.HasSuffix(text, "]") {
-		return text, 1
-	}
-	rest := text[len(prefix) : len(text)-1]
-	n, i := 0, 0
-	for ; i < len(rest) && i < 9 && '0' <= rest[i] && rest[i] <= '9'; i++ {
-		n = n*10 + int(rest[i]-'0')
-	}
-	if i == 0 || !strings.HasPrefix(rest[i:], mid) {
-		return text, 1
-	}
-	return strings.Trim(rest[i+len(mid):], " "), min(max(n, 1), maxRepeats)
 }
 
 // count applies one failure of addr to jail j, seen in the log of origin,
