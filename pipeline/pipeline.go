@@ -221,32 +221,32 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 		}
 		addr = sysban.CanonicalAddr(addr)
 		protected := p.isProtected(addr) || addr == sender
-		from := origin(m, sender)
 		for _, j := range r.jails {
 			if !p.trusted(j, r.filter, m) {
 				continue
 			}
 			for range n {
-				p.count(j, addr, protected, now, text, from)
+				p.count(j, addr, protected, now, text, m.Hostname, sender)
 			}
 		}
 	}
 }
 
-// count applies one failure of addr to jail j, seen in the log of origin,
-// and queues the ban it may decide.
-func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line, origin string) {
+// count applies one failure of addr to jail j, seen in the log of host
+// (the syslog hostname, else the sender), and queues the ban it may decide.
+// The origin's name is made only for a decided ban, not per failure.
+func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line, hostname string, sender netip.Addr) {
 	if b, ok := p.decide(j, addr, protected, now, line); ok {
-		b.Origin = origin
+		b.Origin = origin(hostname, sender)
 		p.enqueue(b)
 	}
 }
 
-// origin names the host whose log m is: its syslog hostname, else the
-// sender's address; "" for a local unix socket without a hostname.
-func origin(m *sysban.Message, sender netip.Addr) string {
-	if m.Hostname != "" {
-		return m.Hostname
+// origin names the host whose log showed a failure: the syslog hostname,
+// else the sender's address; empty when neither is known.
+func origin(hostname string, sender netip.Addr) string {
+	if hostname != "" {
+		return hostname
 	}
 	if sender.IsValid() {
 		return sender.String()

@@ -240,7 +240,7 @@ func (p *Pipeline) countResolved(req dnsRequest, addrs []netip.Addr, fresh bool)
 	for _, a := range addrs {
 		protected := p.isProtected(a) || a == req.sender
 		for _, j := range req.jails {
-			p.count(j, a, protected, now, req.line, origin(&sysban.Message{}, req.sender))
+			p.count(j, a, protected, now, req.line, "", req.sender)
 		}
 	}
 }
