@@ -62,16 +62,26 @@ func detail(c command) string {
 	return out.String()
 }
 
-var flagLine = regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)`)
+// flagLine is one flag in a usage text as package flag prints it: the
+// name, its value's type unless it is a bool, and on the next line what
+// it does.
+var flagLine = regexp.MustCompile(`(?m)^  -([a-z][a-z0-9-]*)( [a-z]+)?\n\s+(.*)$`)
 
-// flagsOf lists the flags c's usage text names, with their leading "--".
-func flagsOf(c command) []string {
-	var out []string
+// flagSpec is one flag of a command, as its usage text tells it.
+type flagSpec struct {
+	name  string // with its leading "--"
+	value bool   // takes a value (--config FILE); a bool flag does not
+	usage string // the first line of what it does
+}
+
+// flagSpecs lists the flags c's usage text names, sorted by name.
+func flagSpecs(c command) []flagSpec {
+	var out []flagSpec
 	for _, m := range flagLine.FindAllStringSubmatch(detail(c), -1) {
-		out = append(out, "--"+m[1])
+		out = append(out, flagSpec{name: "--" + m[1], value: m[2] != "", usage: m[3]})
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	slices.SortFunc(out, func(a, b flagSpec) int { return strings.Compare(a.name, b.name) })
+	return slices.CompactFunc(out, func(a, b flagSpec) bool { return a.name == b.name })
 }
 
 // manPage is sysban(8) in roff, from the command table and each command's
