@@ -66,8 +66,17 @@ func TestDebianPackage(t *testing.T) {
 		}
 	}
 
+	// fish finds the installed completion by itself; the script asks the
+	// installed binary (cmd/sysban/completion_test.go drives every shell).
+	if _, err := exec.LookPath("fish"); err == nil {
+		if out := run("fish", "-c", "complete -C 'sysban sta'"); !strings.HasPrefix(out, "status\t") {
+			t.Errorf("the installed fish completion offers for 'sysban sta': %q", out)
+		}
+	}
+
 	run("dpkg", "-r", "sysban")
-	for _, gone := range []string{"/usr/bin/sysban", "/lib/systemd/system/sysban.service", "/usr/share/man/man8/sysban.8.gz"} {
+	for _, gone := range []string{"/usr/bin/sysban", "/lib/systemd/system/sysban.service", "/usr/share/man/man8/sysban.8.gz",
+		"/usr/share/bash-completion/completions/sysban", "/usr/share/zsh/vendor-completions/_sysban", "/usr/share/fish/vendor_completions.d/sysban.fish"} {
 		if _, err := os.Stat(gone); err == nil {
 			t.Errorf("%s left after dpkg -r", gone)
 		}
