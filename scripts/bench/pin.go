@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -122,4 +123,103 @@ func (u *bareUDP) receiveBlocking(done <-chan struct{}) error {
 			return err
 		}
 	}
+}
+
+// pinThreads binds every thread process pid has now to the CPUs in set.
+// Threads it starts later inherit the mask of the thread that starts them.
+func pinThreads(pid int, set *unix.CPUSet) error {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return fmt.Errorf("pin: %w", err)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// A thread may have ended since the directory was read.
+		if err := unix.SchedSetaffinity(tid, set); err != nil && err != unix.ESRCH {
+			return fmt.Errorf("pin thread %d of %d: %w", tid, pid, err)
+		}
+	}
+	return nil
+}
+
+// placement checks that pid runs the binary bin (an absolute path), that
+// every thread of it may run on cpu alone and that it was started with
+// GOMAXPROCS=1, and describes what it found.
+func placement(pid, cpu int, bin string) (string, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return "", fmt.Errorf("placement: %w", err)
+	}
+	want := strconv.Itoa(cpu)
+	var stray []string
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // ended since
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && strings.TrimSpace(v) != want {
+				stray = append(stray, t.Name()+" on "+strings.TrimSpace(v))
+			}
+		}
+	}
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return "", fmt.Errorf("placement: %w", err)
+	}
+	procs := "unset"
+	for _, kv := range strings.Split(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, "GOMAXPROCS="); ok {
+			procs = v
+		}
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil {
+		return "", fmt.Errorf("placement: %w", err)
+	}
+	desc := fmt.Sprintf("%s: %d threads, GOMAXPROCS=%s", filepath.Base(exe), len(tasks), procs)
+	// The pid must be the daemon's own (ip netns exec, env and taskset
+	// all exec), not a wrapper's.
+	if len(stray) > 0 || procs != "1" || exe != bin {
+		return desc, fmt.Errorf("daemon not placed on CPU %d alone with GOMAXPROCS=1: %s; threads elsewhere: %v", cpu, desc, stray)
+	}
+	return desc + ", every thread on CPU " + want, nil
+}
+
+// udpInErrors is the namespace's count of UDP datagrams the kernel could
+// not deliver (Udp InErrors in /proc/net/snmp: full receive buffers,
+// RcvbufErrors, and checksum errors), read on a thread inside ns.
+func udpInErrors(ns *netns) (uint64, error) {
+	var n uint64
+	err := ns.do(func() error {
+		b, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		var head []string
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if head == nil {
+				head = f
+				continue
+			}
+			for i, name := range head {
+				if name == "InErrors" && i < len(f) {
+					n, err = strconv.ParseUint(f[i], 10, 64)
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("no Udp InErrors in /proc/net/snmp")
+	})
+	if err != nil {
+		return 0, fmt.Errorf("udp kernel drops: %w", err)
+	}
+	return n, nil
 }
