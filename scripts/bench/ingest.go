@@ -105,14 +105,22 @@ func udpSender(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur tim
 	return sendPaced(ctx, c, msgs, rate, dur, false).sent
 }
 
-// sendStats is what a paced sender did: how many it sent, and how many in
-// each sendWindow of the run, to show how steady the rate was.
+// sendStats is what a paced sender did: how many it sent, how many it
+// gave up sending because it had fallen behind (preempted), and how many
+// it sent in each sendWindow of the run, to show how steady the rate was.
 type sendStats struct {
-	sent    int
-	windows []int
+	sent, skipped int
+	windows       []int
 }
 
-const sendWindow = 10 * time.Millisecond
+const (
+	sendWindow = 10 * time.Millisecond
+	// maxBehind is how far behind its schedule a paced sender may catch
+	// up: a sender preempted for longer skips the rest, so the stream
+	// stays even (no burst of a whole time slice's messages) and the
+	// shortfall shows in the rate it reached and in skipped.
+	maxBehind = 2 * time.Millisecond
+)
 
 // sendPaced sends datagrams from msgs round-robin at rate msgs/s (0: as
 // fast as it can) for dur. Pacing is by budget: it sends what is due, at
@@ -122,7 +130,11 @@ const sendWindow = 10 * time.Millisecond
 // sender sharing CPUs with the receiver must not burn them).
 func sendPaced(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur time.Duration, spin bool) sendStats {
 	start := time.Now()
-	st := sendStats{windows: make([]int, int(dur/sendWindow)+1)}
+	var st sendStats
+	if dur <= time.Minute { // a step, not the latency section's endless load
+		st.windows = make([]int, int(dur/sendWindow)+1)
+	}
+	maxDue := int(float64(rate) * maxBehind.Seconds())
 	for {
 		el := time.Since(start)
 		if el >= dur || ctx.Err() != nil {
@@ -130,7 +142,12 @@ func sendPaced(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur tim
 		}
 		batch := 16
 		if rate > 0 {
-			batch = min(batch, int(float64(rate)*el.Seconds())-st.sent)
+			due := int(float64(rate)*el.Seconds()) - st.sent - st.skipped
+			if due > maxDue && maxDue > 0 {
+				st.skipped += due - maxDue
+				due = maxDue
+			}
+			batch = min(batch, due)
 			if batch <= 0 {
 				if !spin {
 					time.Sleep(200 * time.Microsecond)
@@ -138,14 +155,16 @@ func sendPaced(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur tim
 				continue
 			}
 		}
-		w := &st.windows[el/sendWindow]
+		sentBefore := st.sent
 		for range batch {
 			// A full receive buffer drops silently on loopback; an
 			// error (ECONNREFUSED while nothing listens) is not a send.
 			if _, err := c.Write(msgs[st.sent%len(msgs)]); err == nil {
 				st.sent++
-				*w++
 			}
+		}
+		if i := int(el / sendWindow); i < len(st.windows) {
+			st.windows[i] += st.sent - sentBefore
 		}
 	}
 }
@@ -154,10 +173,10 @@ func sendPaced(ctx context.Context, c net.Conn, msgs [][]byte, rate int, dur tim
 // 99th percentiles and the largest of the counts per whole sendWindow,
 // against their mean (1.00-1.00 is a perfectly even stream).
 func (st sendStats) steadiness() string {
-	full := slices.Clone(st.windows[:len(st.windows)-1]) // the last one is partial
-	if len(full) == 0 || st.sent == 0 {
+	if len(st.windows) < 2 || st.sent == 0 {
 		return "-"
 	}
+	full := slices.Clone(st.windows[:len(st.windows)-1]) // the last one is partial
 	slices.Sort(full)
 	sum := 0
 	for _, n := range full {
@@ -165,7 +184,11 @@ func (st sendStats) steadiness() string {
 	}
 	mean := float64(sum) / float64(len(full))
 	at := func(q float64) float64 { return float64(full[int(q*float64(len(full)-1))]) / mean }
-	return fmt.Sprintf("%s windows p1 %.2f p99 %.2f max %.2f of mean", sendWindow, at(0.01), at(0.99), at(1))
+	out := fmt.Sprintf("%s windows p1 %.2f p99 %.2f max %.2f of mean", sendWindow, at(0.01), at(0.99), at(1))
+	if st.skipped > 0 {
+		out += fmt.Sprintf(", %s skipped behind schedule", si(float64(st.skipped)))
+	}
+	return out
 }
 
 // bareUDP is the baseline: a plain Go UDP receiver with an 8 MB receive
