@@ -136,7 +136,9 @@ func TestShellCompletion(t *testing.T) {
 	}
 	sock := serveFake(t, &fakeDaemon{start: time.Now()})
 	queries := shellQueries(sock, dir)
-	env := append(os.Environ(), runAsSysban+"=1", "PATH="+pathDir+":"+os.Getenv("PATH"))
+	// Built with -race, each run of the test binary would sleep a second
+	// at exit (the race runtime's atexit_sleep_ms) for every TAB.
+	env := append(os.Environ(), runAsSysban+"=1", "PATH="+pathDir+":"+os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 
 	shells := []struct {
 		name string
