@@ -56,6 +56,11 @@ var positionals = map[string][]argKind{
 	"completion":      {argShell},
 }
 
+// flagsFirst are the commands whose flags must come before their
+// arguments (package flag stops at the first argument); the others take
+// flags anywhere.
+var flagsFirst = map[string]bool{"import-fail2ban": true}
+
 // flagValues says what a flag's value is, for the flags whose value can be
 // completed; other flags' values (durations, modes) get nothing.
 var flagValues = map[string]argKind{
@@ -114,7 +119,7 @@ func (cp completer) complete(words []string) completion {
 			seen[wantValue], wantValue = w, ""
 		case w == "--" && !onlyArgs:
 			onlyArgs = true
-		case strings.HasPrefix(w, "-") && w != "-" && !onlyArgs:
+		case strings.HasPrefix(w, "-") && w != "-" && !onlyArgs && !(flagsFirst[c.name] && npos > 0):
 			name, value, hasValue := strings.Cut(w, "=")
 			name = "--" + strings.TrimLeft(name, "-")
 			if hasValue {
@@ -129,7 +134,7 @@ func (cp completer) complete(words []string) completion {
 	switch {
 	case wantValue != "":
 		return cp.arg(flagValues[wantValue], seen)
-	case strings.HasPrefix(cur, "-") && !onlyArgs:
+	case strings.HasPrefix(cur, "-") && !onlyArgs && !(flagsFirst[c.name] && npos > 0):
 		var out []candidate
 		for _, f := range flags {
 			out = append(out, candidate{f.name, f.usage})
