@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -48,13 +49,18 @@ func TestPlacement(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		// Until env and taskset have exec'd the program.
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) {
-			if exe, _ := filepath.EvalSymlinks("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/exe"); exe == sleep {
+		// Until env and taskset have exec'd the program and it has its
+		// environment (exec switches the executable before it sets that).
+		proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			exe, _ := filepath.EvalSymlinks(proc + "/exe")
+			env, _ := os.ReadFile(proc + "/environ")
+			if exe == sleep && len(env) > 0 {
 				break
 			}
-			time.Sleep(5 * time.Millisecond)
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: not running %s after 10s", args, sleep)
+			}
 		}
 		return cmd.Process.Pid
 	}
