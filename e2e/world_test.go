@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -44,6 +45,7 @@ var (
 
 func TestMain(m *testing.M) {
 	code := func() int {
+		flag.Parse() // for testing.Short, before m.Run parses them
 		skipWhy = prerequisites()
 		if skipWhy == "" {
 			dir, err := os.MkdirTemp("", "sysban-e2e-bin")
@@ -71,6 +73,9 @@ func TestMain(m *testing.M) {
 
 // prerequisites says what is missing for the end-to-end suite, or "".
 func prerequisites() string {
+	if testing.Short() {
+		return "e2e tests do not run with -short (scripts/test -short runs the unit tests alone)"
+	}
 	if os.Geteuid() != 0 {
 		return "e2e tests need root (network namespaces, nftables); run them as root, e.g. sudo scripts/test"
 	}
