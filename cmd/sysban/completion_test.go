@@ -141,7 +141,11 @@ func TestShellCompletion(t *testing.T) {
 	queries := shellQueries(sock, dir)
 	// Built with -race, each run of the test binary would sleep a second
 	// at exit (the race runtime's atexit_sleep_ms) for every TAB.
-	env := append(os.Environ(), runAsSysban+"=1", "PATH="+pathDir+":"+os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
+	// The shells' own state (fish's universal variables, history) goes to
+	// a directory of the test's, not the user's home.
+	home := t.TempDir()
+	env := append(os.Environ(), runAsSysban+"=1", "PATH="+pathDir+":"+os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"),
+		"HOME="+home, "XDG_CONFIG_HOME="+home, "XDG_DATA_HOME="+home, "XDG_CACHE_HOME="+home)
 
 	shells := []struct {
 		name string
