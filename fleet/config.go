@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // DefaultBucket is the bans bucket's name (stream KV_<bucket>).
@@ -25,6 +28,20 @@ type Config struct {
 	Servers  []string
 	User     string // default: Name
 	Password string
+	// NKey is this node's nkey (fleet.nkeyseed, read by config/ with
+	// ReadSeed): its NATS login, preferred over a password, and the key
+	// it signs its values with.
+	NKey nkeys.KeyPair
+	// TLS is the client side towards Servers (fleet.tls, ClientTLS); nil:
+	// none, and then a nats:// server that is not loopback is refused
+	// unless AllowPlaintext: passwords and bans would cross the network
+	// in clear.
+	TLS            *tls.Config
+	AllowPlaintext bool
+	// TrustKeys are fleet nodes' public nkeys: values from these nodes
+	// are applied only with a good signature. The embedded server's
+	// nodes listed with a key are added.
+	TrustKeys map[string]string
 	// Embedded runs a NATS server with JetStream inside `sysban run`.
 	Embedded *Embedded
 
@@ -53,9 +70,12 @@ type Embedded struct {
 	StoreDir  string // JetStream store; the daemon puts it under the state dir
 	MaxMemory int64
 	MaxStore  int64
-	// Nodes are the fleet's nodes and their passwords. Each may publish
-	// only under its own name.
+	// Nodes are the fleet's nodes and each one's public nkey ("U...",
+	// IsPublicKey) or password. Each may publish only under its own name.
 	Nodes map[string]string
+	// TLS is the client listener's TLS (ServerTLS); with a client CA the
+	// server requires client certificates too.
+	TLS *tls.Config
 	// Cluster: three sysbans with embedded servers form one JetStream
 	// cluster (R3 bucket). Empty ClusterListen: a single server.
 	ClusterName   string
@@ -97,6 +117,17 @@ func (c *Config) Validate() error {
 	for _, s := range c.Servers {
 		if u, err := url.Parse(s); err != nil || !slices.Contains([]string{"nats", "tls"}, u.Scheme) || u.Host == "" {
 			fail("servers", "%q: want nats://host:port or tls://host:port", s)
+		} else if plaintextURL(s, c.TLS != nil) && !c.AllowPlaintext {
+			fail("servers", "%q: plaintext to a host that is not loopback: the password and the bans would cross the network in clear; "+
+				"use tls:// with fleet.tls.ca (and embedded.tls on the server), or set fleet.allowplaintext: true to allow it", s)
+		}
+	}
+	if c.NKey != nil && c.Password != "" {
+		fail("nkeyseed", "set nkeyseed or password, not both")
+	}
+	for node, key := range c.TrustKeys {
+		if !validNode(node) || !IsPublicKey(key) {
+			fail("trustkeys."+node, "%q: want a node name and its public nkey (U..., as `sysban fleet keygen` prints)", key)
 		}
 	}
 	for jail, s := range c.Scope {
@@ -143,16 +174,67 @@ func (c *Config) Validate() error {
 		if _, ok := e.Nodes[c.Name]; !ok && len(e.Nodes) > 0 {
 			fail("embedded.nodes", "this node (%s) is not listed", c.Name)
 		}
-		for n, pw := range e.Nodes {
-			if !validNode(n) || len(pw) < 12 {
-				fail("embedded.nodes."+n, "want a node name and a password of at least 12 characters")
+		for n, cred := range e.Nodes {
+			if !validNode(n) || (!IsPublicKey(cred) && len(cred) < 12) {
+				fail("embedded.nodes."+n, "want a node name and its public nkey (U...) or a password of at least 12 characters")
 			}
+			if k, ok := c.TrustKeys[n]; ok && IsPublicKey(cred) && k != cred {
+				fail("trustkeys."+n, "%s differs from embedded.nodes' key %s", k, cred)
+			}
+		}
+		if cred, ok := e.Nodes[c.Name]; ok && (IsPublicKey(cred) || c.NKey != nil) && publicKey(c.NKey) != cred {
+			fail("nkeyseed", "this node's key (%s) is not its entry in embedded.nodes (%s)", publicKey(c.NKey), redact(cred))
+		}
+		if host, _, err := net.SplitHostPort(e.Listen); err == nil && e.TLS == nil && !c.AllowPlaintext && !isLoopbackHost(host) {
+			fail("embedded.listen", "%q without embedded.tls: other hosts would send passwords and bans in clear; "+
+				"set embedded.tls.cert and .key, or fleet.allowplaintext: true to allow it", e.Listen)
 		}
 		if e.ClusterListen != "" && (e.ClusterName == "" || len(e.Routes) == 0) {
 			fail("embedded.cluster", "a cluster needs a name and routes")
 		}
+		for _, r := range e.Routes {
+			if plaintextURL(r, false) && !c.AllowPlaintext {
+				fail("embedded.cluster.routes", "%q: cluster routes are plaintext (no route TLS yet); "+
+					"keep them on a private network and set fleet.allowplaintext: true", r)
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// redact shows a node's credential in an error: a key as it is, a
+// password not at all.
+func redact(cred string) string {
+	if IsPublicKey(cred) {
+		return cred
+	}
+	return "a password"
+}
+
+// publicKey is kp's public key; empty without a key.
+func publicKey(kp nkeys.KeyPair) string {
+	if kp == nil {
+		return "none"
+	}
+	pub, _ := kp.PublicKey()
+	return pub
+}
+
+// trustedKeys are the public keys whose nodes' values must be signed:
+// fleet.trustkeys and the embedded server's nodes listed with a key.
+func (c *Config) trustedKeys() map[string]string {
+	keys := map[string]string{}
+	if c.Embedded != nil {
+		for n, cred := range c.Embedded.Nodes {
+			if IsPublicKey(cred) {
+				keys[n] = cred
+			}
+		}
+	}
+	for n, k := range c.TrustKeys {
+		keys[n] = k
+	}
+	return keys
 }
 
 // ScopeOf is jail's scope.

@@ -143,9 +143,9 @@ const snapshotStall = 10 * time.Second
 func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs map[netip.Prefix]time.Time) {
 	k, err := ParseKey(key)
 	if err == nil && k.Jail == unbanJail {
-		if t, err := decodeTombstone(k, data, n.now()); err == nil {
-			if t.After(tombs[k.Prefix]) {
-				tombs[k.Prefix] = t
+		if v, err := decodeTombstone(k, data, n.now()); err == nil {
+			if !n.signatureRefused(key, v) && v.Start.After(tombs[k.Prefix]) {
+				tombs[k.Prefix] = v.Start
 			}
 			return
 		}
@@ -156,22 +156,27 @@ func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs m
 		n.log.Warn("fleet: invalid entry refused", "key", key, "err", err)
 		return
 	}
+	if n.signatureRefused(key, e.Value) {
+		return
+	}
 	entries[e.Key] = e
 }
 
 // kept is e as the node remembers it: the lines went to the store with the
-// ban and are not needed again.
+// ban and are not needed again, the signature was checked.
 func kept(e Entry) Entry {
 	e.Value.Lines = nil
+	e.Value.Sig = ""
 	return e
 }
 
-func decodeTombstone(k Key, data []byte, now time.Time) (time.Time, error) {
+// decodeTombstone reads an unban's value; its Start is when it was decided.
+func decodeTombstone(k Key, data []byte, now time.Time) (Value, error) {
 	e, err := decodeEntry(k.Node+".x."+EncodeAddr(k.Prefix), data, now)
 	if err != nil {
-		return time.Time{}, err
+		return Value{}, err
 	}
-	return e.Value.Start, nil
+	return e.Value, nil
 }
 
 // verdict says whether this node applies e: ok, or the refusal reason

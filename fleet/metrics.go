@@ -11,7 +11,11 @@ const (
 	RefusedJail      = "jail"      // jail not accepted from the fleet here
 	RefusedPrefix    = "prefix"    // a prefix ban; this version applies single addresses only
 	RefusedRate      = "rate"      // held: the deciding node is over its rate cap
+	RefusedSignature = "signature" // missing or bad signature from a node with a known key
 )
+
+// refusedReasons are every reason, for the metric's series and the status.
+var refusedReasons = []string{RefusedInvalid, RefusedProtected, RefusedJail, RefusedPrefix, RefusedRate, RefusedSignature}
 
 // stats are the fleet's Prometheus metrics.
 type stats struct {
@@ -34,7 +38,7 @@ func newStats(reg prometheus.Registerer, n *Node) (*stats, error) {
 		lifted: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_lifted_total",
 			Help: "Fleet bans this node lifted because the fleet deleted or unbanned them."}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sysban_fleet_refused_total",
-			Help: "Fleet bans this node did not apply, by reason (invalid, protected, jail, prefix, rate)."}, []string{"reason"}),
+			Help: "Fleet bans this node did not apply, by reason (invalid, protected, jail, prefix, rate, signature)."}, []string{"reason"}),
 		capped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_capped_total",
 			Help: "Fleet bans shortened to fleet.maxbantime."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_outbox_dropped_total",
@@ -45,7 +49,7 @@ func newStats(reg prometheus.Registerer, n *Node) (*stats, error) {
 			Help:    "Decision time at the deciding node to ban in force here, for bans seen live.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .5, 1, 5}}),
 	}
-	for _, r := range []string{RefusedInvalid, RefusedProtected, RefusedJail, RefusedPrefix, RefusedRate} {
+	for _, r := range refusedReasons {
 		s.refused.WithLabelValues(r)
 	}
 	if reg == nil {

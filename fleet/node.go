@@ -68,6 +68,8 @@ type Node struct {
 	log    *slog.Logger
 	now    func() time.Time
 	stats  *stats
+	signer *signer   // nil: this node has no nkey and publishes unsigned
+	trust  trustKeys // nodes whose values must be signed
 
 	nc        *nats.Conn
 	js        jetstream.JetStream
@@ -119,6 +121,14 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		}
 	}
 	var err error
+	if n.trust, err = newTrustKeys(c.trustedKeys()); err != nil {
+		return nil, err
+	}
+	if c.NKey != nil {
+		if n.signer, err = newSigner(c.NKey); err != nil {
+			return nil, err
+		}
+	}
 	if n.stats, err = newStats(o.Registerer, n); err != nil {
 		return nil, err
 	}
@@ -173,8 +183,18 @@ func (n *Node) connect() error {
 			n.log.Warn("fleet: NATS connection lost; banning locally, queueing publications", "err", err)
 		}),
 	}
-	if c.Password != "" {
+	switch {
+	case c.NKey != nil:
+		pub, err := c.NKey.PublicKey()
+		if err != nil {
+			return fmt.Errorf("fleet: nkey: %w", err)
+		}
+		opts = append(opts, nats.Nkey(pub, c.NKey.Sign))
+	case c.Password != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLS != nil && len(c.Servers) > 0 {
+		opts = append(opts, nats.Secure(c.TLS))
 	}
 	url := ""
 	for i, s := range c.Servers {

@@ -158,7 +158,7 @@ func (n *Node) send(ctx context.Context, ps []pending) []pending {
 		}
 		var m = deleteMsg(n.cfg.Bucket, k)
 		if p.Op != opDelete {
-			if m, err = publishMsg(n.cfg.Bucket, k, p.Value, now); err != nil || m == nil {
+			if m, err = publishMsg(n.cfg.Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
 				continue // over already, or unencodable
 			}
 		}

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -54,8 +55,20 @@ func StartServer(c *Config) (*Server, error) {
 		MaxPayload:         64 << 10,
 		Users:              []*server.User{{Username: adminUser, Password: s.adminPassword}},
 	}
-	for name, pw := range e.Nodes {
-		opts.Users = append(opts.Users, &server.User{Username: name, Password: pw, Permissions: NodePermissions(c.Bucket, name)})
+	for name, cred := range e.Nodes {
+		if IsPublicKey(cred) {
+			opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: cred, Permissions: NodePermissions(c.Bucket, name)})
+			continue
+		}
+		opts.Users = append(opts.Users, &server.User{Username: name, Password: cred, Permissions: NodePermissions(c.Bucket, name)})
+	}
+	if e.TLS != nil {
+		// In-process connections (this node's own) skip TLS; every
+		// network client must speak it.
+		opts.TLSConfig = e.TLS
+		opts.TLS = true
+		opts.TLSVerify = e.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		opts.TLSTimeout = 2
 	}
 	if e.ClusterListen != "" {
 		ch, cp, err := net.SplitHostPort(e.ClusterListen)

@@ -43,7 +43,7 @@ func (n *Node) Status() Status {
 	if st.Connected {
 		st.ConnectedTo = n.nc.ConnectedUrlRedacted()
 	}
-	for _, r := range []string{RefusedInvalid, RefusedProtected, RefusedJail, RefusedPrefix, RefusedRate} {
+	for _, r := range refusedReasons {
 		st.Refused[r] = counter(n.stats.refused.WithLabelValues(r))
 	}
 	n.mu.Lock()

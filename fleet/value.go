@@ -37,6 +37,9 @@ type Value struct {
 	Filter   string    `json:"filter,omitempty"`
 	Failures int       `json:"failures,omitempty"`
 	Lines    []string  `json:"lines,omitempty"`
+	// Sig is the deciding node's signature (sign.go) when it has an nkey:
+	// ed25519, base64url, over the key and the rest of the value.
+	Sig string `json:"sig,omitempty"`
 }
 
 // Tombstone is the value of an unban key: every ban of the address decided
