@@ -11,9 +11,12 @@ import (
 // node names are written as "key=value" lists: viper lower-cases map keys
 // and splits them at dots, which hostnames contain.
 var (
-	fleetKeys         = []string{"name", "roles", "servers", "user", "password", "bucket", "replicas", "scope", "origins", "jails", "maxbantime", "ratecap", "ignoreip", "resync", "outbox", "embedded"}
-	fleetEmbeddedKeys = []string{"listen", "maxmemorymib", "maxstoremib", "nodes", "cluster"}
-	fleetClusterKeys  = []string{"name", "listen", "routes"}
+	fleetKeys = []string{"name", "roles", "servers", "user", "password", "nkeyseed", "tls", "allowplaintext", "trustkeys",
+		"bucket", "replicas", "scope", "origins", "jails", "maxbantime", "ratecap", "ignoreip", "resync", "outbox", "embedded"}
+	fleetTLSKeys         = []string{"ca", "cert", "key"}
+	fleetEmbeddedKeys    = []string{"listen", "maxmemorymib", "maxstoremib", "nodes", "tls", "cluster"}
+	fleetEmbeddedTLSKeys = []string{"cert", "key", "clientca"}
+	fleetClusterKeys     = []string{"name", "listen", "routes"}
 )
 
 // decodeFleet reads the fleet section; nil when there is none (no NATS at
@@ -32,7 +35,11 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		Bucket:   d.str(m, "fleet.bucket"),
 		Jails:    d.strings(m, "fleet.jails"),
 		IgnoreIP: d.prefixes(m, "fleet.ignoreip"),
+
+		AllowPlaintext: d.boolean(m, "fleet.allowplaintext"),
+		TrustKeys:      d.pairs(m, "fleet.trustkeys"),
 	}
+	d.fleetCredentials(m, c)
 	roles := d.strings(m, "fleet.roles")
 	if roles == nil {
 		roles = []string{"decide", "enforce"}
@@ -73,6 +80,15 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		em := d.section(m, "fleet.embedded")
 		d.checkKeys("fleet.embedded", em, fleetEmbeddedKeys)
 		e := &fleet.Embedded{Listen: d.str(em, "fleet.embedded.listen"), StoreDir: filepath.Join(stateDir, "nats"), Nodes: d.pairs(em, "fleet.embedded.nodes")}
+		if has(em, "tls") {
+			tm := d.section(em, "fleet.embedded.tls")
+			d.checkKeys("fleet.embedded.tls", tm, fleetEmbeddedTLSKeys)
+			cert, key, ca := d.optPath(tm, "fleet.embedded.tls.cert"), d.optPath(tm, "fleet.embedded.tls.key"), d.optPath(tm, "fleet.embedded.tls.clientca")
+			var err error
+			if e.TLS, err = fleet.ServerTLS(cert, key, ca); err != nil {
+				d.fail("fleet.embedded.tls", "%v", err)
+			}
+		}
 		if has(em, "maxmemorymib") {
 			e.MaxMemory = int64(d.intRange(em, "fleet.embedded.maxmemorymib", 1, 1<<20)) << 20
 		}
@@ -92,6 +108,35 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		d.fail("fleet", "%v", err)
 	}
 	return c
+}
+
+// fleetCredentials reads the files the fleet section names: this node's
+// nkey seed and its TLS files, so that a bad one fails the load (and a
+// reload keeps the config in force).
+func (d *decoder) fleetCredentials(m map[string]any, c *fleet.Config) {
+	if has(m, "nkeyseed") {
+		kp, err := fleet.ReadSeed(d.absPath(m, "fleet.nkeyseed"))
+		if err != nil {
+			d.fail("fleet.nkeyseed", "%v", err)
+		}
+		c.NKey = kp
+	}
+	if has(m, "tls") {
+		tm := d.section(m, "fleet.tls")
+		d.checkKeys("fleet.tls", tm, fleetTLSKeys)
+		var err error
+		if c.TLS, err = fleet.ClientTLS(d.optPath(tm, "fleet.tls.ca"), d.optPath(tm, "fleet.tls.cert"), d.optPath(tm, "fleet.tls.key")); err != nil {
+			d.fail("fleet.tls", "%v", err)
+		}
+	}
+}
+
+// optPath reads an absolute path that may be absent (empty).
+func (d *decoder) optPath(m map[string]any, key string) string {
+	if !has(m, lastKey(key)) {
+		return ""
+	}
+	return d.absPath(m, key)
 }
 
 func has(m map[string]any, key string) bool {

@@ -182,8 +182,13 @@ func (c *Config) Validate() error {
 				fail("trustkeys."+n, "%s differs from embedded.nodes' key %s", k, cred)
 			}
 		}
-		if cred, ok := e.Nodes[c.Name]; ok && (IsPublicKey(cred) || c.NKey != nil) && publicKey(c.NKey) != cred {
-			fail("nkeyseed", "this node's key (%s) is not its entry in embedded.nodes (%s)", publicKey(c.NKey), redact(cred))
+		if cred, ok := e.Nodes[c.Name]; ok {
+			switch {
+			case IsPublicKey(cred) && c.NKey == nil:
+				fail("nkeyseed", "embedded.nodes gives this node (%s) the key %s: set fleet.nkeyseed to its seed file", c.Name, cred)
+			case c.NKey != nil && publicKey(c.NKey) != cred:
+				fail("nkeyseed", "this node's key %s is not its entry in embedded.nodes (%s)", publicKey(c.NKey), redact(cred))
+			}
 		}
 		if host, _, err := net.SplitHostPort(e.Listen); err == nil && e.TLS == nil && !c.AllowPlaintext && !isLoopbackHost(host) {
 			fail("embedded.listen", "%q without embedded.tls: other hosts would send passwords and bans in clear; "+
@@ -211,11 +216,8 @@ func redact(cred string) string {
 	return "a password"
 }
 
-// publicKey is kp's public key; empty without a key.
+// publicKey is kp's public key.
 func publicKey(kp nkeys.KeyPair) string {
-	if kp == nil {
-		return "none"
-	}
 	pub, _ := kp.PublicKey()
 	return pub
 }

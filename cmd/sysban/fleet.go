@@ -210,15 +210,19 @@ func cmdFleet(args []string, stdout, stderr io.Writer) int {
 	return defaultCtl().fleet(args, stdout, stderr)
 }
 
-// fleet is `sysban fleet status`: the daemon's fleet node, from Status.
+// fleet is `sysban fleet status` (the daemon's fleet node, from Status)
+// and `sysban fleet keygen SEEDFILE` (a node's nkey).
 func (c ctl) fleet(args []string, stdout, stderr io.Writer) int {
-	f := newCtlFlags("fleet", "fleet status [--socket PATH] [--json]", stderr)
+	f := newCtlFlags("fleet", "fleet status [--socket PATH] [--json] | fleet keygen SEEDFILE", stderr)
 	pos, ok := f.parse(args)
 	if !ok {
 		return 2
 	}
+	if len(pos) == 2 && pos[0] == "keygen" {
+		return fleetKeygen(pos[1], stdout, stderr)
+	}
 	if len(pos) != 1 || pos[0] != "status" {
-		return f.usageErr(stderr, "want: fleet status")
+		return f.usageErr(stderr, "want: fleet status, or fleet keygen SEEDFILE")
 	}
 	return f.call(stdout, stderr, func(ctx context.Context, cl *control.Client) error {
 		st, err := cl.Status(ctx)
@@ -234,6 +238,20 @@ func (c ctl) fleet(args []string, stdout, stderr io.Writer) int {
 		c.printFleet(stdout, *st.Fleet)
 		return nil
 	})
+}
+
+// fleetKeygen writes a new nkey seed to path (mode 0600, never over an
+// existing file) and prints its public key and where each goes.
+func fleetKeygen(path string, stdout, stderr io.Writer) int {
+	pub, err := fleet.WriteSeed(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "sysban fleet keygen: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s\n", pub)
+	fmt.Fprintf(stderr, "seed written to %s (mode 0600). On this node: fleet.nkeyseed: %s\n"+
+		"On the embedded server: embedded.nodes: [NAME=%s]; on enforcers (signatures): fleet.trustkeys: [NAME=%s]\n", path, path, pub, pub)
+	return 0
 }
 
 func (c ctl) printFleet(w io.Writer, s fleet.Status) {
@@ -277,6 +295,6 @@ func checkFleet(w io.Writer, f *fleet.Config) {
 	if f.Embedded != nil {
 		embedded = f.Embedded.Listen
 	}
-	fmt.Fprintf(w, "fleet   name=%s decide=%v enforce=%v servers=%v embedded=%s scope=%v\n",
-		f.Name, f.Decide, f.Enforce, f.Servers, embedded, f.Scope)
+	fmt.Fprintf(w, "fleet   name=%s decide=%v enforce=%v servers=%v embedded=%s scope=%v nkey=%v tls=%v trustkeys=%d\n",
+		f.Name, f.Decide, f.Enforce, f.Servers, embedded, f.Scope, f.NKey != nil, f.TLS != nil || (f.Embedded != nil && f.Embedded.TLS != nil), len(f.TrustKeys))
 }
