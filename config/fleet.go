@@ -39,7 +39,14 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		AllowPlaintext: d.boolean(m, "fleet.allowplaintext"),
 		TrustKeys:      d.pairs(m, "fleet.trustkeys"),
 	}
-	d.fleetCredentials(m, c)
+	if has(m, "nkeyseed") {
+		c.NKeySeed = d.absPath(m, "fleet.nkeyseed")
+	}
+	if has(m, "tls") {
+		tm := d.section(m, "fleet.tls")
+		d.checkKeys("fleet.tls", tm, fleetTLSKeys)
+		c.TLS = &fleet.TLSFiles{CA: d.optPath(tm, "fleet.tls.ca"), Cert: d.optPath(tm, "fleet.tls.cert"), Key: d.optPath(tm, "fleet.tls.key")}
+	}
 	roles := d.strings(m, "fleet.roles")
 	if roles == nil {
 		roles = []string{"decide", "enforce"}
@@ -83,11 +90,7 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		if has(em, "tls") {
 			tm := d.section(em, "fleet.embedded.tls")
 			d.checkKeys("fleet.embedded.tls", tm, fleetEmbeddedTLSKeys)
-			cert, key, ca := d.optPath(tm, "fleet.embedded.tls.cert"), d.optPath(tm, "fleet.embedded.tls.key"), d.optPath(tm, "fleet.embedded.tls.clientca")
-			var err error
-			if e.TLS, err = fleet.ServerTLS(cert, key, ca); err != nil {
-				d.fail("fleet.embedded.tls", "%v", err)
-			}
+			e.TLS = &fleet.TLSFiles{Cert: d.optPath(tm, "fleet.embedded.tls.cert"), Key: d.optPath(tm, "fleet.embedded.tls.key"), CA: d.optPath(tm, "fleet.embedded.tls.clientca")}
 		}
 		if has(em, "maxmemorymib") {
 			e.MaxMemory = int64(d.intRange(em, "fleet.embedded.maxmemorymib", 1, 1<<20)) << 20
@@ -108,27 +111,6 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		d.fail("fleet", "%v", err)
 	}
 	return c
-}
-
-// fleetCredentials reads the files the fleet section names: this node's
-// nkey seed and its TLS files, so that a bad one fails the load (and a
-// reload keeps the config in force).
-func (d *decoder) fleetCredentials(m map[string]any, c *fleet.Config) {
-	if has(m, "nkeyseed") {
-		kp, err := fleet.ReadSeed(d.absPath(m, "fleet.nkeyseed"))
-		if err != nil {
-			d.fail("fleet.nkeyseed", "%v", err)
-		}
-		c.NKey = kp
-	}
-	if has(m, "tls") {
-		tm := d.section(m, "fleet.tls")
-		d.checkKeys("fleet.tls", tm, fleetTLSKeys)
-		var err error
-		if c.TLS, err = fleet.ClientTLS(d.optPath(tm, "fleet.tls.ca"), d.optPath(tm, "fleet.tls.cert"), d.optPath(tm, "fleet.tls.key")); err != nil {
-			d.fail("fleet.tls", "%v", err)
-		}
-	}
 }
 
 // optPath reads an absolute path that may be absent (empty).

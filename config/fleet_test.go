@@ -7,6 +7,9 @@ import (
 	"github.com/sysban/sysban/fleet"
 )
 
+// testPub is a user's public nkey (fleet keygen prints one).
+const testPub = "UADQXJTRDPUGD65DBPPWITJT7PKSZ6P7JFGC5R2YUCCDREX4IEJAWQQB"
+
 func TestFleetSection(t *testing.T) {
 	cfg, err := Parse("test.yaml", []byte("jails: {sshd: {enabled: true}}"), nil)
 	if err != nil {
@@ -30,6 +33,7 @@ func TestFleetSection(t *testing.T) {
   origins: ["mail.example.org=hosta", "10.0.0.7=hostb"]
   maxbantime: 7d
   ratecap: 600
+  allowplaintext: true
   embedded:
     listen: 0.0.0.0:4222
     maxmemorymib: 32
@@ -43,9 +47,42 @@ func TestFleetSection(t *testing.T) {
 		},
 		{
 			name: "enforce-only host",
-			yaml: "fleet: {name: hostb, roles: [enforce], servers: [nats://10.0.0.1:4222], password: x}",
-			want: func(c *fleet.Config) bool { return !c.Decide && c.Enforce && c.User == "hostb" },
+			yaml: "fleet: {name: hostb, roles: [enforce], servers: [nats://10.0.0.1:4222], password: x, allowplaintext: true}",
+			want: func(c *fleet.Config) bool { return !c.Decide && c.Enforce && c.User == "hostb" && c.AllowPlaintext },
 		},
+		{
+			name: "nkeys and TLS",
+			yaml: `fleet:
+  name: hosta
+  servers: ["tls://10.0.0.1:4222"]
+  nkeyseed: /etc/sysban/fleet.seed
+  tls: {ca: /etc/sysban/fleet-ca.pem, cert: /etc/sysban/hosta.pem, key: /etc/sysban/hosta.key}
+  trustkeys: ["collector=` + testPub + `"]`,
+			want: func(c *fleet.Config) bool {
+				return c.NKeySeed == "/etc/sysban/fleet.seed" && c.TLS.CA == "/etc/sysban/fleet-ca.pem" && c.TLS.Key == "/etc/sysban/hosta.key" &&
+					c.TrustKeys["collector"] == testPub
+			},
+		},
+		{
+			name: "embedded TLS and node keys",
+			yaml: `fleet:
+  name: collector
+  nkeyseed: /etc/sysban/fleet.seed
+  embedded:
+    listen: 10.0.0.1:4222
+    tls: {cert: /etc/sysban/nats.pem, key: /etc/sysban/nats.key, clientca: /etc/sysban/fleet-ca.pem}
+    nodes: ["collector=` + testPub + `", "hosta=hosta-password-12"]`,
+			want: func(c *fleet.Config) bool {
+				return c.Embedded.TLS.Cert == "/etc/sysban/nats.pem" && c.Embedded.TLS.CA == "/etc/sysban/fleet-ca.pem" && c.Embedded.Nodes["collector"] == testPub
+			},
+		},
+		{name: "plaintext to another host", yaml: "fleet: {name: a, servers: [nats://10.0.0.1:4222]}", wantErr: "set fleet.allowplaintext: true to allow it"},
+		{name: "plaintext embedded listener", yaml: "fleet: {name: a, embedded: {listen: '10.0.0.1:4222'}}", wantErr: "set embedded.tls.cert and .key"},
+		{name: "relative seed path", yaml: "fleet: {name: a, servers: [tls://h:1], nkeyseed: fleet.seed}", wantErr: `fleet.nkeyseed: "fleet.seed": want an absolute path`},
+		{name: "seed and password", yaml: "fleet: {name: a, servers: [tls://h:1], nkeyseed: /s, password: pw}", wantErr: "set nkeyseed or password, not both"},
+		{name: "tls typo", yaml: "fleet: {name: a, servers: [tls://h:1], tls: {cafile: /ca.pem}}", wantErr: "fleet.tls.cafile: unknown key"},
+		{name: "bad trust key", yaml: "fleet: {name: a, servers: [tls://h:1], trustkeys: [hosta=UNOTAKEY]}", wantErr: "fleet.trustkeys.hosta"},
+		{name: "embedded tls without key", yaml: "fleet: {name: a, embedded: {listen: ':4222', tls: {cert: /c.pem}}}", wantErr: "fleet.embedded.tls: cert and key are both required"},
 		{name: "no server", yaml: "fleet: {name: a}", wantErr: "nothing to connect to"},
 		{name: "bad role", yaml: "fleet: {name: a, roles: [judge], servers: [nats://h:1]}", wantErr: `"judge": want decide and/or enforce`},
 		{name: "bad scope", yaml: "fleet: {name: a, servers: [nats://h:1], scope: {sshd: world}}", wantErr: "fleet.scope.sshd"},

@@ -28,20 +28,23 @@ type Config struct {
 	Servers  []string
 	User     string // default: Name
 	Password string
-	// NKey is this node's nkey (fleet.nkeyseed, read by config/ with
-	// ReadSeed): its NATS login, preferred over a password, and the key
-	// it signs its values with.
-	NKey nkeys.KeyPair
-	// TLS is the client side towards Servers (fleet.tls, ClientTLS); nil:
-	// none, and then a nats:// server that is not loopback is refused
-	// unless AllowPlaintext: passwords and bans would cross the network
-	// in clear.
-	TLS            *tls.Config
+	// NKeySeed is this node's nkey seed file (fleet.nkeyseed): its NATS
+	// login, preferred over a password, and the key it signs its values
+	// with.
+	NKeySeed string
+	// TLS is the client side towards Servers (fleet.tls); nil: none, and
+	// then a nats:// server that is not loopback is refused unless
+	// AllowPlaintext: passwords and bans would cross the network in clear.
+	TLS            *TLSFiles
 	AllowPlaintext bool
 	// TrustKeys are fleet nodes' public nkeys: values from these nodes
 	// are applied only with a good signature. The embedded server's
 	// nodes listed with a key are added.
 	TrustKeys map[string]string
+
+	// Read by Load from the files above.
+	nkey      nkeys.KeyPair
+	clientTLS *tls.Config
 	// Embedded runs a NATS server with JetStream inside `sysban run`.
 	Embedded *Embedded
 
@@ -73,9 +76,10 @@ type Embedded struct {
 	// Nodes are the fleet's nodes and each one's public nkey ("U...",
 	// IsPublicKey) or password. Each may publish only under its own name.
 	Nodes map[string]string
-	// TLS is the client listener's TLS (ServerTLS); with a client CA the
-	// server requires client certificates too.
-	TLS *tls.Config
+	// TLS is the client listener's TLS; with a CA (the client CA) the
+	// server requires client certificates that CA signed, too.
+	TLS       *TLSFiles
+	serverTLS *tls.Config
 	// Cluster: three sysbans with embedded servers form one JetStream
 	// cluster (R3 bucket). Empty ClusterListen: a single server.
 	ClusterName   string
@@ -122,11 +126,14 @@ func (c *Config) Validate() error {
 				"use tls:// with fleet.tls.ca (and embedded.tls on the server), or set fleet.allowplaintext: true to allow it", s)
 		}
 	}
-	if c.NKey != nil && c.Password != "" {
+	if t := c.TLS; t != nil && (t.Cert == "") != (t.Key == "") {
+		fail("tls", "cert and key go together")
+	}
+	if c.NKeySeed != "" && c.Password != "" {
 		fail("nkeyseed", "set nkeyseed or password, not both")
 	}
 	for node, key := range c.TrustKeys {
-		if !validNode(node) || !IsPublicKey(key) {
+		if !validNode(node) || !isPublicKey(key) {
 			fail("trustkeys."+node, "%q: want a node name and its public nkey (U..., as `sysban fleet keygen` prints)", key)
 		}
 	}
@@ -175,20 +182,23 @@ func (c *Config) Validate() error {
 			fail("embedded.nodes", "this node (%s) is not listed", c.Name)
 		}
 		for n, cred := range e.Nodes {
-			if !validNode(n) || (!IsPublicKey(cred) && len(cred) < 12) {
+			if !validNode(n) || (!isPublicKey(cred) && len(cred) < 12) {
 				fail("embedded.nodes."+n, "want a node name and its public nkey (U...) or a password of at least 12 characters")
 			}
-			if k, ok := c.TrustKeys[n]; ok && IsPublicKey(cred) && k != cred {
+			if k, ok := c.TrustKeys[n]; ok && isPublicKey(cred) && k != cred {
 				fail("trustkeys."+n, "%s differs from embedded.nodes' key %s", k, cred)
 			}
 		}
 		if cred, ok := e.Nodes[c.Name]; ok {
 			switch {
-			case IsPublicKey(cred) && c.NKey == nil:
+			case isPublicKey(cred) && c.NKeySeed == "":
 				fail("nkeyseed", "embedded.nodes gives this node (%s) the key %s: set fleet.nkeyseed to its seed file", c.Name, cred)
-			case c.NKey != nil && publicKey(c.NKey) != cred:
-				fail("nkeyseed", "this node's key %s is not its entry in embedded.nodes (%s)", publicKey(c.NKey), redact(cred))
+			case c.NKeySeed != "" && !isPublicKey(cred):
+				fail("nkeyseed", "embedded.nodes gives this node (%s) a password: give it this node's public key instead", c.Name)
 			}
+		}
+		if t := e.TLS; t != nil && (t.Cert == "" || t.Key == "") {
+			fail("embedded.tls", "cert and key are both required")
 		}
 		if host, _, err := net.SplitHostPort(e.Listen); err == nil && e.TLS == nil && !c.AllowPlaintext && !isLoopbackHost(host) {
 			fail("embedded.listen", "%q without embedded.tls: other hosts would send passwords and bans in clear; "+
@@ -207,19 +217,44 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// redact shows a node's credential in an error: a key as it is, a
-// password not at all.
-func redact(cred string) string {
-	if IsPublicKey(cred) {
-		return cred
+// Load reads the files c names (the nkey seed, TLS certificates and
+// keys), after Validate. The daemon calls it on start, `sysban check` and
+// reload, so that a bad file is refused like a bad key.
+func (c *Config) Load() error {
+	var errs []error
+	if c.NKeySeed != "" {
+		kp, err := readSeed(c.NKeySeed)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fleet.nkeyseed: %w", err))
+		} else if pub, _ := kp.PublicKey(); c.Embedded != nil && c.Embedded.Nodes[c.Name] != "" && c.Embedded.Nodes[c.Name] != pub {
+			errs = append(errs, fmt.Errorf("fleet.nkeyseed: its public key %s is not this node's in fleet.embedded.nodes (%s)", pub, c.Embedded.Nodes[c.Name]))
+		} else {
+			c.nkey = kp
+		}
 	}
-	return "a password"
+	if t := c.TLS; t != nil {
+		var err error
+		if c.clientTLS, err = loadClientTLS(*t); err != nil {
+			errs = append(errs, fmt.Errorf("fleet.tls: %w", err))
+		}
+	}
+	if e := c.Embedded; e != nil && e.TLS != nil {
+		var err error
+		if e.serverTLS, err = loadServerTLS(*e.TLS); err != nil {
+			errs = append(errs, fmt.Errorf("fleet.embedded.tls: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// publicKey is kp's public key.
-func publicKey(kp nkeys.KeyPair) string {
-	pub, _ := kp.PublicKey()
-	return pub
+// loaded fails when a file c names was not read: a node must never fall
+// back to plaintext or unsigned values because Load was not called.
+func (c *Config) loaded() error {
+	if (c.NKeySeed != "" && c.nkey == nil) || (c.TLS != nil && c.clientTLS == nil) ||
+		(c.Embedded != nil && c.Embedded.TLS != nil && c.Embedded.serverTLS == nil) {
+		return errors.New("fleet: the seed or TLS files were not loaded (Config.Load)")
+	}
+	return nil
 }
 
 // trustedKeys are the public keys whose nodes' values must be signed:
@@ -228,7 +263,7 @@ func (c *Config) trustedKeys() map[string]string {
 	keys := map[string]string{}
 	if c.Embedded != nil {
 		for n, cred := range c.Embedded.Nodes {
-			if IsPublicKey(cred) {
+			if isPublicKey(cred) {
 				keys[n] = cred
 			}
 		}

@@ -15,10 +15,10 @@ import (
 	"github.com/nats-io/nkeys"
 )
 
-// ReadSeed reads a node's nkey seed file (as WriteSeed writes it). The
+// readSeed reads a node's nkey seed file (as WriteSeed writes it). The
 // file must not be readable by group or others: the seed is the node's
 // NATS login and its signing key.
-func ReadSeed(path string) (nkeys.KeyPair, error) {
+func readSeed(path string) (nkeys.KeyPair, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -81,30 +81,37 @@ func WriteSeed(path string) (public string, err error) {
 	return public, nil
 }
 
-// IsPublicKey reports whether s is a user's public nkey ("U..."), as
+// isPublicKey reports whether s is a user's public nkey ("U..."), as
 // opposed to a password, in embedded.nodes.
-func IsPublicKey(s string) bool { return nkeys.IsValidPublicUserKey(s) }
+func isPublicKey(s string) bool { return nkeys.IsValidPublicUserKey(s) }
 
-// ClientTLS is the TLS configuration a node connects with: the CA that
-// signed the servers' certificates (empty: the system's roots) and an
-// optional client certificate for servers that require one.
-func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+// TLSFiles name PEM files. On a client (fleet.tls): CA is the CA that
+// signed the servers' certificates (empty: the system's roots), Cert and
+// Key an optional client certificate. On the embedded server
+// (embedded.tls): Cert and Key its certificate, CA the client CA that
+// turns on mutual TLS (every client must show a certificate it signed,
+// besides its nkey or password).
+type TLSFiles struct {
+	CA, Cert, Key string
+}
+
+func loadClientTLS(f TLSFiles) (*tls.Config, error) {
 	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+	if f.CA != "" {
+		pem, err := os.ReadFile(f.CA)
 		if err != nil {
 			return nil, err
 		}
 		c.RootCAs = x509.NewCertPool()
 		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s: no PEM certificate", caFile)
+			return nil, fmt.Errorf("%s: no PEM certificate", f.CA)
 		}
 	}
-	if (certFile == "") != (keyFile == "") {
+	if (f.Cert == "") != (f.Key == "") {
 		return nil, errors.New("cert and key go together")
 	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if f.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(f.Cert, f.Key)
 		if err != nil {
 			return nil, err
 		}
@@ -113,18 +120,11 @@ func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	return c, nil
 }
 
-// ServerTLS is the embedded server's TLS configuration: its certificate
-// and, with clientCAFile, mutual TLS (every client must show a certificate
-// that CA signed, besides its nkey or password).
-func ServerTLS(certFile, keyFile, clientCAFile string) (*tls.Config, error) {
-	if certFile == "" || keyFile == "" {
+func loadServerTLS(f TLSFiles) (*tls.Config, error) {
+	if f.Cert == "" || f.Key == "" {
 		return nil, errors.New("cert and key are both required")
 	}
-	c, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certFile, KeyFile: keyFile, CaFile: clientCAFile, Verify: clientCAFile != ""})
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return server.GenTLSConfig(&server.TLSConfigOpts{CertFile: f.Cert, KeyFile: f.Key, CaFile: f.CA, Verify: f.CA != ""})
 }
 
 // isLoopbackHost: a name or address that never leaves this host.

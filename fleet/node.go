@@ -94,6 +94,9 @@ type Node struct {
 // reach NATS keeps working locally and queues its publications).
 func New(ctx context.Context, o Options) (*Node, error) {
 	c := o.Config
+	if err := c.loaded(); err != nil {
+		return nil, err
+	}
 	n := &Node{
 		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now,
 		jails:   map[string]bool{},
@@ -124,8 +127,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	if n.trust, err = newTrustKeys(c.trustedKeys()); err != nil {
 		return nil, err
 	}
-	if c.NKey != nil {
-		if n.signer, err = newSigner(c.NKey); err != nil {
+	if c.nkey != nil {
+		if n.signer, err = newSigner(c.nkey); err != nil {
 			return nil, err
 		}
 	}
@@ -184,17 +187,17 @@ func (n *Node) connect() error {
 		}),
 	}
 	switch {
-	case c.NKey != nil:
-		pub, err := c.NKey.PublicKey()
+	case c.nkey != nil:
+		pub, err := c.nkey.PublicKey()
 		if err != nil {
 			return fmt.Errorf("fleet: nkey: %w", err)
 		}
-		opts = append(opts, nats.Nkey(pub, c.NKey.Sign))
+		opts = append(opts, nats.Nkey(pub, c.nkey.Sign))
 	case c.Password != "":
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	}
-	if c.TLS != nil && len(c.Servers) > 0 {
-		opts = append(opts, nats.Secure(c.TLS))
+	if c.clientTLS != nil && len(c.Servers) > 0 {
+		opts = append(opts, nats.Secure(c.clientTLS))
 	}
 	url := ""
 	for i, s := range c.Servers {

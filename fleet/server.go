@@ -29,6 +29,9 @@ type Server struct {
 // its own.
 func StartServer(c *Config) (*Server, error) {
 	e := c.Embedded
+	if err := c.loaded(); err != nil {
+		return nil, err
+	}
 	host, portText, err := net.SplitHostPort(e.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("fleet: embedded.listen: %w", err)
@@ -56,18 +59,18 @@ func StartServer(c *Config) (*Server, error) {
 		Users:              []*server.User{{Username: adminUser, Password: s.adminPassword}},
 	}
 	for name, cred := range e.Nodes {
-		if IsPublicKey(cred) {
+		if isPublicKey(cred) {
 			opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: cred, Permissions: NodePermissions(c.Bucket, name)})
 			continue
 		}
 		opts.Users = append(opts.Users, &server.User{Username: name, Password: cred, Permissions: NodePermissions(c.Bucket, name)})
 	}
-	if e.TLS != nil {
+	if e.serverTLS != nil {
 		// In-process connections (this node's own) skip TLS; every
 		// network client must speak it.
-		opts.TLSConfig = e.TLS
+		opts.TLSConfig = e.serverTLS
 		opts.TLS = true
-		opts.TLSVerify = e.TLS.ClientAuth == tls.RequireAndVerifyClientCert
+		opts.TLSVerify = e.serverTLS.ClientAuth == tls.RequireAndVerifyClientCert
 		opts.TLSTimeout = 2
 	}
 	if e.ClusterListen != "" {

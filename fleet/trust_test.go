@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -46,7 +45,7 @@ func keyedServer(t *testing.T, tune func(*Config)) (cc *Config, srv *Server, hos
 	t.Helper()
 	collectorKey, collectorPub := newNKey(t)
 	hostaKey, hostaPub := newNKey(t)
-	cc = &Config{Name: "collector", Decide: true, Enforce: true, NKey: collectorKey,
+	cc = &Config{Name: "collector", Decide: true, Enforce: true, NKeySeed: "(in memory)", nkey: collectorKey,
 		Embedded: &Embedded{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(),
 			Nodes: map[string]string{"collector": collectorPub, "hosta": hostaPub, "hostb": testPassword}}}
 	if tune != nil {
@@ -77,7 +76,7 @@ func nkeyJS(t *testing.T, url, pub string, kp nkeys.KeyPair) (jetstream.JetStrea
 func TestNKeys(t *testing.T) {
 	cc, srv, hostaKey := keyedServer(t, nil)
 	collector := startNode(t, cc, srv)
-	ac := &Config{Name: "hosta", Decide: true, Enforce: true, NKey: hostaKey, Servers: []string{srv.ClientURL()}}
+	ac := &Config{Name: "hosta", Decide: true, Enforce: true, NKeySeed: "(in memory)", nkey: hostaKey, Servers: []string{srv.ClientURL()}}
 	a := startNode(t, ac, nil)
 	hostaPub := cc.Embedded.Nodes["hosta"]
 	bc := nodeConfig("hostb", srv.ClientURL())
@@ -293,11 +292,11 @@ func TestReadSeed(t *testing.T) {
 	if st, _ := os.Stat(good); st.Mode().Perm() != 0o600 {
 		t.Errorf("seed file mode %v, want 0600", st.Mode().Perm())
 	}
-	kp, err := ReadSeed(good)
+	kp, err := readSeed(good)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := kp.PublicKey(); got != pub || !IsPublicKey(pub) {
+	if got, _ := kp.PublicKey(); got != pub || !isPublicKey(pub) {
 		t.Errorf("read back %s, wrote %s", got, pub)
 	}
 	if _, err := WriteSeed(good); err == nil {
@@ -322,7 +321,7 @@ func TestReadSeed(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Chmod(p, tc.mode)
-		if _, err := ReadSeed(p); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := readSeed(p); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
 		}
 	}
@@ -383,37 +382,38 @@ func newTestPKI(t *testing.T) testPKI {
 
 func TestTLS(t *testing.T) {
 	pki := newTestPKI(t)
-	serverTLS, err := ServerTLS(pki.serverCert, pki.serverKey, pki.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, srv, _ := keyedServer(t, func(c *Config) { c.Embedded.TLS = serverTLS })
+	cc, srv, _ := keyedServer(t, func(c *Config) {
+		c.Embedded.TLS = &TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, CA: pki.ca}
+		var err error
+		if c.Embedded.serverTLS, err = loadServerTLS(*c.Embedded.TLS); err != nil {
+			t.Fatal(err)
+		}
+	})
 	collector := startNode(t, cc, srv) // in-process: no TLS needed
 	url := strings.Replace(srv.ClientURL(), "nats://", "tls://", 1)
 
-	clientTLS, err := ClientTLS(pki.ca, pki.clientCert, pki.clientKey)
-	if err != nil {
+	bc := nodeConfig("hostb", url)
+	bc.TLS = &TLSFiles{CA: pki.ca, Cert: pki.clientCert, Key: pki.clientKey}
+	if err := bc.Load(); err != nil {
 		t.Fatal(err)
 	}
-	bc := nodeConfig("hostb", url)
-	bc.TLS = clientTLS
 	b := startNode(t, bc, nil)
 	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), []sysban.Ban{ban("sshd", "203.0.113.41", time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "hostb applies the ban over TLS", func() bool { return b.local.has("sshd", "203.0.113.41") })
 
-	noCA, _ := ClientTLS("", pki.clientCert, pki.clientKey)
-	wrongCA, _ := ClientTLS(pki.otherCA, pki.clientCert, pki.clientKey)
-	noCert, _ := ClientTLS(pki.ca, "", "")
+	noCA, _ := loadClientTLS(TLSFiles{Cert: pki.clientCert, Key: pki.clientKey})
+	wrongCA, _ := loadClientTLS(TLSFiles{CA: pki.otherCA, Cert: pki.clientCert, Key: pki.clientKey})
+	noCert, _ := loadClientTLS(TLSFiles{CA: pki.ca})
 	for name, opt := range map[string]nats.Option{
-		"no CA (system roots)":   nats.Secure(noCA),
-		"another CA":             nats.Secure(wrongCA),
-		"no client certificate":  nats.Secure(noCert),
-		"plaintext (no TLS set)": func(*nats.Options) error { return nil },
+		"no CA (system roots)":         nats.Secure(noCA),
+		"another CA":                   nats.Secure(wrongCA),
+		"no client certificate":        nats.Secure(noCert),
+		"nats:// without TLS settings": func(*nats.Options) error { return nil },
 	} {
 		u := url
-		if strings.HasPrefix(name, "plaintext") {
+		if strings.HasPrefix(name, "nats://") {
 			u = srv.ClientURL()
 		}
 		nc, err := nats.Connect(u, opt, nats.UserInfo("hostb", testPassword), nats.MaxReconnects(0), nats.Timeout(2*time.Second))
@@ -426,9 +426,9 @@ func TestTLS(t *testing.T) {
 }
 
 func TestValidateTrust(t *testing.T) {
-	kp, pub := newNKey(t)
+	_, pub := newNKey(t)
 	_, otherPub := newNKey(t)
-	serverTLS := &tls.Config{}
+	tlsFiles := &TLSFiles{Cert: "/c.pem", Key: "/k.pem"}
 	for _, tc := range []struct {
 		name string
 		c    Config
@@ -438,17 +438,18 @@ func TestValidateTrust(t *testing.T) {
 		{"remote plaintext", Config{Servers: []string{"nats://10.0.0.1:4222"}}, "fleet.allowplaintext: true"},
 		{"remote plaintext allowed", Config{Servers: []string{"nats://10.0.0.1:4222"}, AllowPlaintext: true}, ""},
 		{"remote tls://", Config{Servers: []string{"tls://10.0.0.1:4222"}}, ""},
-		{"remote nats:// with fleet.tls", Config{Servers: []string{"nats://nats.example.org:4222"}, TLS: &tls.Config{}}, ""},
-		{"nkey and password", Config{Servers: []string{"tls://h:1"}, NKey: kp, Password: "x"}, "not both"},
+		{"remote nats:// with fleet.tls", Config{Servers: []string{"nats://nats.example.org:4222"}, TLS: &TLSFiles{CA: "/ca.pem"}}, ""},
+		{"client cert without key", Config{Servers: []string{"tls://h:1"}, TLS: &TLSFiles{Cert: "/c.pem"}}, "fleet.tls"},
+		{"nkey and password", Config{Servers: []string{"tls://h:1"}, NKeySeed: "/seed", Password: "x"}, "not both"},
 		{"bad trust key", Config{Servers: []string{"tls://h:1"}, TrustKeys: map[string]string{"hosta": "SUAxyz"}}, "fleet.trustkeys.hosta"},
 		{"embedded remote plaintext", Config{Embedded: &Embedded{Listen: "10.0.0.1:4222"}}, "embedded.tls"},
 		{"embedded wildcard plaintext", Config{Embedded: &Embedded{Listen: ":4222"}}, "embedded.tls"},
-		{"embedded remote TLS", Config{Embedded: &Embedded{Listen: "10.0.0.1:4222", TLS: serverTLS}}, ""},
-		{"embedded nkeys", Config{NKey: kp, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub, "b": otherPub}}}, ""},
-		{"own key not listed", Config{NKey: kp, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": otherPub}}}, "not its entry in embedded.nodes"},
-		{"own key, password listed", Config{NKey: kp, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": testPassword}}}, "a password"},
+		{"embedded remote TLS", Config{Embedded: &Embedded{Listen: "10.0.0.1:4222", TLS: tlsFiles}}, ""},
+		{"embedded TLS without key", Config{Embedded: &Embedded{Listen: "10.0.0.1:4222", TLS: &TLSFiles{Cert: "/c.pem"}}}, "both required"},
+		{"embedded nkeys", Config{NKeySeed: "/seed", Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub, "b": otherPub}}}, ""},
+		{"own key, password listed", Config{NKeySeed: "/seed", Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": testPassword}}}, "a password"},
 		{"key listed, none here", Config{Password: testPassword, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub}}}, "set fleet.nkeyseed"},
-		{"trustkeys disagree with nodes", Config{NKey: kp, TrustKeys: map[string]string{"a": otherPub}, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub}}}, "differs"},
+		{"trustkeys disagree with nodes", Config{NKeySeed: "/seed", TrustKeys: map[string]string{"a": otherPub}, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub}}}, "differs"},
 		{"plaintext routes", Config{Embedded: &Embedded{Listen: "127.0.0.1:4222", ClusterName: "c", ClusterListen: "10.0.0.1:6222", Routes: []string{"nats://10.0.0.2:6222"}}}, "routes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -462,5 +463,51 @@ func TestValidateTrust(t *testing.T) {
 				t.Errorf("Validate = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Load reads the seed and TLS files; a node whose files were not read
+// refuses to start rather than log in without them.
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "a.seed")
+	pub, err := WriteSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherPub := newNKey(t)
+	pki := newTestPKI(t)
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"seed matches nodes", Config{NKeySeed: seed, Embedded: &Embedded{Nodes: map[string]string{"a": pub}}}, ""},
+		{"seed is not the listed key", Config{NKeySeed: seed, Embedded: &Embedded{Nodes: map[string]string{"a": otherPub}}}, "fleet.nkeyseed: its public key"},
+		{"no seed file", Config{NKeySeed: filepath.Join(dir, "none")}, "fleet.nkeyseed: open"},
+		{"client TLS", Config{TLS: &TLSFiles{CA: pki.ca, Cert: pki.clientCert, Key: pki.clientKey}}, ""},
+		{"CA not PEM", Config{TLS: &TLSFiles{CA: seed}}, "fleet.tls: " + seed + ": no PEM certificate"},
+		{"client key of another cert", Config{TLS: &TLSFiles{Cert: pki.clientCert, Key: pki.serverKey}}, "fleet.tls"},
+		{"server TLS", Config{Embedded: &Embedded{TLS: &TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, CA: pki.ca}}}, ""},
+		{"server cert missing", Config{Embedded: &Embedded{TLS: &TLSFiles{Cert: filepath.Join(dir, "none"), Key: pki.serverKey}}}, "fleet.embedded.tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.c
+			c.Name = "a"
+			err := c.Load()
+			if tc.want == "" && err != nil {
+				t.Errorf("Load: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Load = %v, want %q", err, tc.want)
+			}
+			if tc.want == "" && c.loaded() != nil {
+				t.Errorf("loaded after a good Load: %v", c.loaded())
+			}
+		})
+	}
+	c := Config{Name: "a", Decide: true, NKeySeed: seed, Servers: []string{"nats://127.0.0.1:1"}}
+	if _, err := New(context.Background(), Options{Config: &c, OutboxPath: filepath.Join(dir, OutboxFile)}); err == nil || !strings.Contains(err.Error(), "not loaded") {
+		t.Errorf("New without Load = %v, want a refusal", err)
 	}
 }

@@ -75,6 +75,11 @@ func (m *Main) load() (*config.Config, error) {
 			return nil, &configError{fmt.Errorf("config: listen.tlscert: %w", err)}
 		}
 	}
+	if cfg.Fleet != nil {
+		if err := cfg.Fleet.Load(); err != nil {
+			return nil, &configError{fmt.Errorf("config: %s: %w", m.ConfigPath, err)}
+		}
+	}
 	return cfg, nil
 }
 

@@ -296,5 +296,5 @@ func checkFleet(w io.Writer, f *fleet.Config) {
 		embedded = f.Embedded.Listen
 	}
 	fmt.Fprintf(w, "fleet   name=%s decide=%v enforce=%v servers=%v embedded=%s scope=%v nkey=%v tls=%v trustkeys=%d\n",
-		f.Name, f.Decide, f.Enforce, f.Servers, embedded, f.Scope, f.NKey != nil, f.TLS != nil || (f.Embedded != nil && f.Embedded.TLS != nil), len(f.TrustKeys))
+		f.Name, f.Decide, f.Enforce, f.Servers, embedded, f.Scope, f.NKeySeed != "", f.TLS != nil || (f.Embedded != nil && f.Embedded.TLS != nil), len(f.TrustKeys))
 }

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// `sysban fleet keygen` writes a seed that `check` (and so run and
+// reload, which load the config the same way) accepts; a seed others can
+// read is refused with the file, the key and the fix.
+func TestFleetKeygenAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "fleet.seed")
+	var out, errOut bytes.Buffer
+	if rc := fleetKeygen(seed, &out, &errOut); rc != 0 {
+		t.Fatalf("keygen: %d %s", rc, errOut.String())
+	}
+	pub := strings.TrimSpace(out.String())
+	if !strings.HasPrefix(pub, "U") || !strings.Contains(errOut.String(), "fleet.nkeyseed: "+seed) {
+		t.Fatalf("keygen printed %q, %q", pub, errOut.String())
+	}
+	if rc := fleetKeygen(seed, &out, &errOut); rc == 0 {
+		t.Error("keygen overwrote an existing seed")
+	}
+	cfgPath := filepath.Join(dir, "sysban.yaml")
+	config := "state: {dir: " + dir + "}\nfleet:\n  name: collector\n  nkeyseed: " + seed +
+		"\n  embedded: {listen: '127.0.0.1:4222', nodes: [collector=" + pub + "]}\n"
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	check := func() (int, string) {
+		var stdout, stderr bytes.Buffer
+		rc := (&Main{ConfigPath: cfgPath, Stdout: &stdout, Stderr: &stderr}).Check()
+		return rc, stdout.String() + stderr.String()
+	}
+	if rc, text := check(); rc != 0 || !strings.Contains(text, "nkey=true") {
+		t.Fatalf("check with a good seed: %d\n%s", rc, text)
+	}
+	if err := os.Chmod(seed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rc, text := check(); rc != 2 || !strings.Contains(text, cfgPath+": fleet.nkeyseed: "+seed) || !strings.Contains(text, "chmod 600") {
+		t.Errorf("check with a world-readable seed: %d\n%s", rc, text)
+	}
+}
