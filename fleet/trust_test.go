@@ -511,3 +511,41 @@ func TestLoad(t *testing.T) {
 		t.Errorf("New without Load = %v, want a refusal", err)
 	}
 }
+
+// BenchmarkSignedEntry is what a signature costs: signing on the decider,
+// decoding and checking one entry on an enforcer (each resync reads every
+// entry). Compare BenchmarkUnsignedEntry.
+func BenchmarkSignedEntry(b *testing.B) {
+	kp, pub := newNKey(b)
+	s, _ := newSigner(kp)
+	trust, _ := newTrustKeys(map[string]string{"hosta": pub})
+	now := time.Now()
+	k := Key{Node: "hosta", Jail: "sshd", Prefix: AddrKey(netip.MustParseAddr("203.0.113.7"))}.String()
+	v := Value{Start: now, Expiry: now.Add(time.Hour), Node: "hosta", Origin: "web1", Scope: ScopeFleet, Filter: "sshd", Failures: 5,
+		Lines: []string{"Failed password for root from 203.0.113.7 port 52113 ssh2"}}
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.sign(k, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	sv, _ := s.sign(k, v)
+	data, _ := json.Marshal(sv)
+	b.Run("decode+check", func(b *testing.B) {
+		for b.Loop() {
+			e, err := decodeEntry(k, data, now)
+			if err != nil || trust.check(k, e.Value) != nil {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("decode only (unsigned)", func(b *testing.B) {
+		plain, _ := json.Marshal(v)
+		for b.Loop() {
+			if _, err := decodeEntry(k, plain, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
