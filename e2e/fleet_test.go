@@ -22,7 +22,6 @@ const (
 	fleetHostB     = "10.77.0.3"
 	fleetAttacker  = "10.77.0.66"
 	fleetAttacker2 = "10.77.0.67"
-	fleetPassword  = "fleet-e2e-secret"
 )
 
 type fleetNet struct {
@@ -104,9 +103,12 @@ jails:
 func (f *fleetNet) start(scope string) { f.startWith(scope, false) }
 
 // startWith is start; with aDecides, host A also decides from its own
-// TCP listener on 127.0.0.1:5514.
+// TCP listener on 127.0.0.1:5514. The fleet runs as the README recommends
+// over a network: nkeys, TLS to the collector's embedded server, and
+// enforcers that apply only signed bans of the deciding nodes.
 func (f *fleetNet) startWith(scope string, aDecides bool) {
 	f.t.Helper()
+	keys := f.credentials()
 	f.collector.start(f.config(f.collector, fmt.Sprintf(`
 listen:
   tcp: ["%s:5514"]
@@ -115,13 +117,15 @@ listen:
 fleet:
   name: collector
   roles: [decide, enforce]
-  password: %s
+  nkeyseed: %s
   scope: [%s]
   origins: ["hosta-log=hosta"]
   embedded:
     listen: %s:4222
+    tls: {cert: %s, key: %s}
     nodes: ["collector=%s", "hosta=%s", "hostb=%s"]
-`, fleetCollector, fleetJails, fleetPassword, scope, fleetCollector, fleetPassword, fleetPassword, fleetPassword)))
+`, fleetCollector, fleetJails, f.seed(f.collector), scope, fleetCollector,
+		filepath.Join(f.collector.dir, "nats.pem"), filepath.Join(f.collector.dir, "nats.key"), keys[f.collector], keys[f.a], keys[f.b])))
 	for _, h := range []struct {
 		w      *world
 		name   string
@@ -137,11 +141,40 @@ listen: %s
 fleet:
   name: %s
   roles: %s
-  servers: ["nats://%s:4222"]
-  password: %s
-`, listen, fleetJails, h.name, roles, fleetCollector, fleetPassword)))
+  servers: ["tls://%s:4222"]
+  nkeyseed: %s
+  tls: {ca: %s}
+  trustkeys: ["collector=%s", "hosta=%s"]
+`, listen, fleetJails, h.name, roles, fleetCollector, f.seed(h.w), filepath.Join(f.collector.dir, "ca.pem"), keys[f.collector], keys[f.a])))
 	}
 }
+
+// credentials makes each host's nkey with `sysban fleet keygen` (seed in
+// its directory) and the collector's TLS certificate for its address,
+// signed by a CA every host trusts; it returns the public keys.
+func (f *fleetNet) credentials() map[*world]string {
+	f.t.Helper()
+	keys := map[*world]string{}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		if _, err := os.Stat(f.seed(w)); err == nil {
+			os.Remove(f.seed(w)) // keygen never overwrites
+		}
+		out, err := exec.Command(binary, "fleet", "keygen", f.seed(w)).Output()
+		if err != nil {
+			f.t.Fatalf("fleet keygen: %v", err)
+		}
+		keys[w] = strings.TrimSpace(string(out))
+	}
+	dir := f.collector.dir
+	caCert, caKey := makeCert(f.t, nil, nil, "fleet CA", true)
+	writePEM(f.t, filepath.Join(dir, "ca.pem"), "CERTIFICATE", caCert.Raw)
+	cert, key := makeCert(f.t, caCert, caKey, fleetCollector, false)
+	writePEM(f.t, filepath.Join(dir, "nats.pem"), "CERTIFICATE", cert.Raw)
+	writeKey(f.t, filepath.Join(dir, "nats.key"), key)
+	return keys
+}
+
+func (f *fleetNet) seed(w *world) string { return filepath.Join(w.dir, "fleet.seed") }
 
 // fleetStatus is the part of `sysban fleet status --json` the tests read.
 type fleetStatus struct {

@@ -179,6 +179,11 @@ func (n *Node) connect() error {
 		// which restarts the watch with a resync on reconnect.
 		nats.PingInterval(2 * time.Second),
 		nats.MaxPingsOutstanding(3),
+		// A write into a dead link blocks once the socket buffer is full,
+		// holding the connection's lock, so the pings above cannot notice
+		// it and publications cannot reach the outbox: give up on the
+		// write after 3 s (the client's default is a minute).
+		nats.FlusherTimeout(3 * time.Second),
 		nats.ConnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "connected") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "reconnected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {

@@ -56,7 +56,13 @@ func StartServer(c *Config) (*Server, error) {
 		JetStreamMaxMemory: e.MaxMemory,
 		JetStreamMaxStore:  e.MaxStore,
 		MaxPayload:         64 << 10,
-		Users:              []*server.User{{Username: adminUser, Password: s.adminPassword}},
+		// A node whose link died without a FIN or RST is dropped within
+		// ~6 s, as the nodes notice a dead server: a stale connection
+		// would otherwise be pushed the watch's updates until its socket
+		// fills, and with TLS hold up Shutdown in its close_notify.
+		PingInterval: 2 * time.Second,
+		MaxPingsOut:  3,
+		Users:        []*server.User{{Username: adminUser, Password: s.adminPassword}},
 	}
 	for name, cred := range e.Nodes {
 		if isPublicKey(cred) {
