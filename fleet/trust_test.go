@@ -282,13 +282,20 @@ func FuzzSignedEntry(f *testing.F) {
 	})
 }
 
-func TestReadSeed(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "node.seed")
-	pub, err := WriteSeed(good)
+// writeTestSeed writes a new seed to dir/name with WriteSeed.
+func writeTestSeed(t *testing.T, dir, name string) (path, pub string) {
+	t.Helper()
+	path = filepath.Join(dir, name)
+	pub, err := WriteSeed(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return path, pub
+}
+
+func TestReadSeed(t *testing.T) {
+	dir := t.TempDir()
+	good, pub := writeTestSeed(t, dir, "node.seed")
 	if st, _ := os.Stat(good); st.Mode().Perm() != 0o600 {
 		t.Errorf("seed file mode %v, want 0600", st.Mode().Perm())
 	}
@@ -470,11 +477,7 @@ func TestValidateTrust(t *testing.T) {
 // refuses to start rather than log in without them.
 func TestLoad(t *testing.T) {
 	dir := t.TempDir()
-	seed := filepath.Join(dir, "a.seed")
-	pub, err := WriteSeed(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed, pub := writeTestSeed(t, dir, "a.seed")
 	_, otherPub := newNKey(t)
 	pki := newTestPKI(t)
 	for _, tc := range []struct {
