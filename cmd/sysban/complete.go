@@ -168,7 +168,7 @@ func (cp completer) arg(k argKind, seen map[string]string) completion {
 	case argShell:
 		return completion{words: words(completionShells)}
 	case argFleet:
-		return completion{words: words([]string{"status"})}
+		return completion{words: words([]string{"keygen", "status"})}
 	case argTarget:
 		return completion{words: words(cp.testTargets(seen["--config"])), files: true}
 	case argFile:
