@@ -144,7 +144,7 @@ func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs m
 	k, err := ParseKey(key)
 	if err == nil && k.Jail == unbanJail {
 		if v, err := decodeTombstone(k, data, n.now()); err == nil {
-			if !n.signatureRefused(key, v) && v.Start.After(tombs[k.Prefix]) {
+			if !n.signatureRefused(key, data, v) && v.Start.After(tombs[k.Prefix]) {
 				tombs[k.Prefix] = v.Start
 			}
 			return
@@ -156,7 +156,7 @@ func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs m
 		n.log.Warn("fleet: invalid entry refused", "key", key, "err", err)
 		return
 	}
-	if n.signatureRefused(key, e.Value) {
+	if n.signatureRefused(key, data, e.Value) {
 		return
 	}
 	entries[e.Key] = e

@@ -60,16 +60,17 @@ type Options struct {
 // Node is one sysban's membership of the fleet: it publishes the bans this
 // host decides and applies the fleet's bans to this host.
 type Node struct {
-	cfg    *Config
-	local  Local
-	never  []netip.Prefix
-	jails  map[string]bool
-	server *Server
-	log    *slog.Logger
-	now    func() time.Time
-	stats  *stats
-	signer *signer   // nil: this node has no nkey and publishes unsigned
-	trust  trustKeys // nodes whose values must be signed
+	cfg     *Config
+	local   Local
+	never   []netip.Prefix
+	jails   map[string]bool
+	server  *Server
+	log     *slog.Logger
+	now     func() time.Time
+	stats   *stats
+	signer  *signer     // nil: this node has no nkey and publishes unsigned
+	trust   trustKeys   // nodes whose values must be signed
+	checked *checkedSet // entries whose signature was good
 
 	nc        *nats.Conn
 	js        jetstream.JetStream
@@ -105,6 +106,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		flush:   make(chan struct{}, 1),
 		entries: map[Key]Entry{}, tombs: map[netip.Prefix]time.Time{},
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
+		checked: newCheckedSet(),
 	}
 	if n.log == nil {
 		n.log = slog.Default()

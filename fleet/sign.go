@@ -2,11 +2,15 @@ package fleet
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/nats-io/nkeys"
 )
@@ -82,6 +86,67 @@ func (n *Node) sign(k Key, v Value) Value {
 	return sv
 }
 
+// checkedSet remembers the entries whose signature was good: every
+// resync reads the whole bucket again, and one ed25519 verification per
+// entry would cost seconds of CPU for 100,000 bans each time. An entry is
+// remembered by a hash of its key and bytes keyed with a secret drawn at
+// start, so a server that cannot compute it cannot make an altered entry
+// pass for a checked one. 8 bytes an entry (plus the map's own).
+type checkedSet struct {
+	secret [32]byte
+
+	mu    sync.Mutex
+	sums  map[uint64]struct{}
+	limit int
+}
+
+func newCheckedSet() *checkedSet {
+	c := &checkedSet{sums: map[uint64]struct{}{}, limit: 4096}
+	rand.Read(c.secret[:])
+	return c
+}
+
+func (c *checkedSet) sum(key string, data []byte) uint64 {
+	h := sha256.New()
+	h.Write(c.secret[:])
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write(data)
+	var out [sha256.Size]byte
+	return binary.LittleEndian.Uint64(h.Sum(out[:0]))
+}
+
+func (c *checkedSet) has(sum uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.sums[sum]
+	return ok
+}
+
+// add remembers sum. When the set outgrows twice the bucket (entries
+// replaced or expired leave theirs behind) it starts afresh, so the
+// next resync checks everything once more; while the bucket's size is
+// not known yet (the first snapshot) it grows.
+func (c *checkedSet) add(sum uint64, bucketLen func() int) {
+	c.mu.Lock()
+	full := len(c.sums) >= c.limit
+	c.mu.Unlock()
+	bucket := 0
+	if full {
+		bucket = bucketLen() // takes the node's lock: not under ours
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !full || len(c.sums) < c.limit:
+	case bucket == 0 || len(c.sums) < 2*bucket:
+		c.limit = 2 * len(c.sums)
+	default:
+		c.sums, c.limit = map[uint64]struct{}{}, max(4096, 2*bucket)
+	}
+	c.sums[sum] = struct{}{}
+}
+
 // trustKeys are the public keys of the nodes whose values must carry a
 // good signature.
 type trustKeys map[string]ed25519.PublicKey
@@ -126,10 +191,19 @@ func (t trustKeys) check(key string, v Value) error {
 	return nil
 }
 
-// signatureRefused checks v (read under key) and counts and logs a refusal.
-func (n *Node) signatureRefused(key string, v Value) bool {
+// signatureRefused checks v (decoded from data, read under key) and counts
+// and logs a refusal. Entries already checked are not checked again.
+func (n *Node) signatureRefused(key string, data []byte, v Value) bool {
+	if _, known := n.trust[v.Node]; !known {
+		return false
+	}
+	sum := n.checked.sum(key, data)
+	if n.checked.has(sum) {
+		return false
+	}
 	err := n.trust.check(key, v)
 	if err == nil {
+		n.checked.add(sum, func() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.entries) })
 		return false
 	}
 	n.stats.refused.WithLabelValues(RefusedSignature).Inc()

@@ -9,6 +9,8 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/netip"
@@ -543,6 +545,15 @@ func BenchmarkSignedEntry(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decode+check already checked", func(b *testing.B) {
+		c := newCheckedSet()
+		c.add(c.sum(k, data), func() int { return 1 })
+		for b.Loop() {
+			if _, err := decodeEntry(k, data, now); err != nil || !c.has(c.sum(k, data)) {
+				b.Fatal("not remembered")
+			}
+		}
+	})
 	b.Run("decode only (unsigned)", func(b *testing.B) {
 		plain, _ := json.Marshal(v)
 		for b.Loop() {
@@ -551,4 +562,60 @@ func BenchmarkSignedEntry(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The set of checked entries skips the verification of bytes already
+// checked under the same key, never of other bytes or another key.
+func TestCheckedSet(t *testing.T) {
+	kp, pub := newNKey(t)
+	s, _ := newSigner(kp)
+	trust, _ := newTrustKeys(map[string]string{"hosta": pub})
+	n := &Node{trust: trust, checked: newCheckedSet(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), entries: map[Key]Entry{}}
+	var err error
+	if n.stats, err = newStats(nil, n); err != nil {
+		t.Fatal(err)
+	}
+	const key = "hosta.sshd.203-0-113-7_32"
+	now := time.Now()
+	v, _ := s.sign(key, Value{Start: now, Expiry: now.Add(time.Hour), Node: "hosta", Scope: ScopeFleet})
+	good, _ := json.Marshal(v)
+	v.Expiry = v.Expiry.Add(time.Hour)
+	tampered, _ := json.Marshal(v)
+	refused := func(key string, data []byte) bool {
+		e, err := decodeEntry(key, data, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.signatureRefused(key, data, e.Value)
+	}
+	for range 2 {
+		if refused(key, good) {
+			t.Fatal("good entry refused")
+		}
+	}
+	if !n.checked.has(n.checked.sum(key, good)) || len(n.checked.sums) != 1 {
+		t.Errorf("good entry not remembered once: %d sums", len(n.checked.sums))
+	}
+	if !refused(key, tampered) || !refused("hosta.sshd.203-0-113-8_32", good) {
+		t.Error("an entry passed on another's check")
+	}
+
+	// Growth while the bucket's size is unknown, a fresh start once the
+	// set is more than twice the bucket.
+	c := newCheckedSet()
+	for i := range 10000 {
+		c.add(uint64(i), func() int { return 0 })
+	}
+	if len(c.sums) != 10000 {
+		t.Errorf("first snapshot: %d sums kept, want 10000", len(c.sums))
+	}
+	for i := 10000; len(c.sums) >= 100; i++ {
+		c.add(uint64(i), func() int { return 100 })
+		if i > 100000 {
+			t.Fatal("never started afresh")
+		}
+	}
+	if c.limit != 4096 {
+		t.Errorf("limit after a fresh start %d, want 4096", c.limit)
+	}
 }
