@@ -13,10 +13,8 @@ import (
 var (
 	fleetKeys = []string{"name", "roles", "servers", "user", "password", "nkeyseed", "tls", "allowplaintext", "trustkeys",
 		"bucket", "replicas", "scope", "origins", "jails", "maxbantime", "ratecap", "ignoreip", "resync", "outbox", "embedded"}
-	fleetTLSKeys         = []string{"ca", "cert", "key"}
-	fleetEmbeddedKeys    = []string{"listen", "maxmemorymib", "maxstoremib", "nodes", "tls", "cluster"}
-	fleetEmbeddedTLSKeys = []string{"cert", "key", "clientca"}
-	fleetClusterKeys     = []string{"name", "listen", "routes"}
+	fleetEmbeddedKeys = []string{"listen", "maxmemorymib", "maxstoremib", "nodes", "tls", "cluster"}
+	fleetClusterKeys  = []string{"name", "listen", "routes", "tls"}
 )
 
 // decodeFleet reads the fleet section; nil when there is none (no NATS at
@@ -42,11 +40,7 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 	if has(m, "nkeyseed") {
 		c.NKeySeed = d.absPath(m, "fleet.nkeyseed")
 	}
-	if has(m, "tls") {
-		tm := d.section(m, "fleet.tls")
-		d.checkKeys("fleet.tls", tm, fleetTLSKeys)
-		c.TLS = &fleet.TLSFiles{CA: d.optPath(tm, "fleet.tls.ca"), Cert: d.optPath(tm, "fleet.tls.cert"), Key: d.optPath(tm, "fleet.tls.key")}
-	}
+	c.TLS = d.tlsFiles(m, "fleet.tls", "ca")
 	roles := d.strings(m, "fleet.roles")
 	if roles == nil {
 		roles = []string{"decide", "enforce"}
@@ -87,11 +81,7 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		em := d.section(m, "fleet.embedded")
 		d.checkKeys("fleet.embedded", em, fleetEmbeddedKeys)
 		e := &fleet.Embedded{Listen: d.str(em, "fleet.embedded.listen"), StoreDir: filepath.Join(stateDir, "nats"), Nodes: d.pairs(em, "fleet.embedded.nodes")}
-		if has(em, "tls") {
-			tm := d.section(em, "fleet.embedded.tls")
-			d.checkKeys("fleet.embedded.tls", tm, fleetEmbeddedTLSKeys)
-			e.TLS = &fleet.TLSFiles{Cert: d.optPath(tm, "fleet.embedded.tls.cert"), Key: d.optPath(tm, "fleet.embedded.tls.key"), CA: d.optPath(tm, "fleet.embedded.tls.clientca")}
-		}
+		e.TLS = d.tlsFiles(em, "fleet.embedded.tls", "clientca")
 		if has(em, "maxmemorymib") {
 			e.MaxMemory = int64(d.intRange(em, "fleet.embedded.maxmemorymib", 1, 1<<20)) << 20
 		}
@@ -104,6 +94,7 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 			e.ClusterName = d.str(cm, "fleet.embedded.cluster.name")
 			e.ClusterListen = d.str(cm, "fleet.embedded.cluster.listen")
 			e.Routes = d.strings(cm, "fleet.embedded.cluster.routes")
+			e.ClusterTLS = d.tlsFiles(cm, "fleet.embedded.cluster.tls", "ca")
 		}
 		c.Embedded = e
 	}
@@ -111,6 +102,17 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 		d.fail("fleet", "%v", err)
 	}
 	return c
+}
+
+// tlsFiles reads a section of PEM file paths (cert, key and the CA under
+// caKey); nil when absent.
+func (d *decoder) tlsFiles(m map[string]any, key, caKey string) *fleet.TLSFiles {
+	if !has(m, lastKey(key)) {
+		return nil
+	}
+	tm := d.section(m, key)
+	d.checkKeys(key, tm, []string{"cert", "key", caKey})
+	return &fleet.TLSFiles{Cert: d.optPath(tm, key+".cert"), Key: d.optPath(tm, key+".key"), CA: d.optPath(tm, key+"."+caKey)}
 }
 
 // optPath reads an absolute path that may be absent (empty).

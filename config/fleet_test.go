@@ -82,6 +82,17 @@ func TestFleetSection(t *testing.T) {
 		{name: "seed and password", yaml: "fleet: {name: a, servers: [tls://h:1], nkeyseed: /s, password: pw}", wantErr: "set nkeyseed or password, not both"},
 		{name: "tls typo", yaml: "fleet: {name: a, servers: [tls://h:1], tls: {cafile: /ca.pem}}", wantErr: "fleet.tls.cafile: unknown key"},
 		{name: "bad trust key", yaml: "fleet: {name: a, servers: [tls://h:1], trustkeys: [hosta=UNOTAKEY]}", wantErr: "fleet.trustkeys.hosta"},
+		{
+			name: "cluster routes over TLS",
+			yaml: `fleet:
+  name: n1
+  password: n1-password-123
+  embedded:
+    listen: 127.0.0.1:4222
+    cluster: {name: sysban, listen: "10.0.0.1:6222", routes: ["tls://10.0.0.2:6222"], tls: {cert: /etc/sysban/n1.pem, key: /etc/sysban/n1.key, ca: /etc/sysban/fleet-ca.pem}}`,
+			want: func(c *fleet.Config) bool { return c.Embedded.ClusterTLS.CA == "/etc/sysban/fleet-ca.pem" && !c.AllowPlaintext },
+		},
+		{name: "plaintext routes", yaml: "fleet: {name: a, embedded: {listen: '127.0.0.1:1', cluster: {name: c, listen: '10.0.0.1:6222', routes: ['nats://10.0.0.2:6222']}}}", wantErr: "set embedded.cluster.tls"},
 		{name: "embedded tls without key", yaml: "fleet: {name: a, embedded: {listen: ':4222', tls: {cert: /c.pem}}}", wantErr: "fleet.embedded.tls: cert and key are both required"},
 		{name: "no server", yaml: "fleet: {name: a}", wantErr: "nothing to connect to"},
 		{name: "bad role", yaml: "fleet: {name: a, roles: [judge], servers: [nats://h:1]}", wantErr: `"judge": want decide and/or enforce`},

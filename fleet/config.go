@@ -85,6 +85,10 @@ type Embedded struct {
 	ClusterName   string
 	ClusterListen string
 	Routes        []string
+	// ClusterTLS secures the routes: each server shows its certificate
+	// and requires one from its peer, both signed by CA.
+	ClusterTLS *TLSFiles
+	routeTLS   *tls.Config
 }
 
 // Validate checks c and fills defaults.
@@ -207,10 +211,13 @@ func (c *Config) Validate() error {
 		if e.ClusterListen != "" && (e.ClusterName == "" || len(e.Routes) == 0) {
 			fail("embedded.cluster", "a cluster needs a name and routes")
 		}
+		if t := e.ClusterTLS; t != nil && (t.Cert == "" || t.Key == "" || t.CA == "") {
+			fail("embedded.cluster.tls", "cert, key and ca are all required (routes verify each other)")
+		}
 		for _, r := range e.Routes {
-			if plaintextURL(r, false) && !c.AllowPlaintext {
-				fail("embedded.cluster.routes", "%q: cluster routes are plaintext (no route TLS yet); "+
-					"keep them on a private network and set fleet.allowplaintext: true", r)
+			if plaintextURL(r, e.ClusterTLS != nil) && !c.AllowPlaintext {
+				fail("embedded.cluster.routes", "%q: plaintext to a host that is not loopback: the bans would cross the network in clear; "+
+					"set embedded.cluster.tls, or fleet.allowplaintext: true to allow it", r)
 			}
 		}
 	}
@@ -244,6 +251,12 @@ func (c *Config) Load() error {
 			errs = append(errs, fmt.Errorf("fleet.embedded.tls: %w", err))
 		}
 	}
+	if e := c.Embedded; e != nil && e.ClusterTLS != nil {
+		var err error
+		if e.routeTLS, err = loadRouteTLS(*e.ClusterTLS); err != nil {
+			errs = append(errs, fmt.Errorf("fleet.embedded.cluster.tls: %w", err))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -251,7 +264,7 @@ func (c *Config) Load() error {
 // back to plaintext or unsigned values because Load was not called.
 func (c *Config) loaded() error {
 	if (c.NKeySeed != "" && c.nkey == nil) || (c.TLS != nil && c.clientTLS == nil) ||
-		(c.Embedded != nil && c.Embedded.TLS != nil && c.Embedded.serverTLS == nil) {
+		(c.Embedded != nil && ((c.Embedded.TLS != nil && c.Embedded.serverTLS == nil) || (c.Embedded.ClusterTLS != nil && c.Embedded.routeTLS == nil))) {
 		return errors.New("fleet: the seed or TLS files were not loaded (Config.Load)")
 	}
 	return nil

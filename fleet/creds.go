@@ -127,6 +127,22 @@ func loadServerTLS(f TLSFiles) (*tls.Config, error) {
 	return server.GenTLSConfig(&server.TLSConfigOpts{CertFile: f.Cert, KeyFile: f.Key, CaFile: f.CA, Verify: f.CA != ""})
 }
 
+// loadRouteTLS is the clustered servers' route TLS: a route is both client
+// and server, so each side verifies the other against the CA (as a
+// nats-server cluster tls block does). The certificate must allow both
+// server and client authentication.
+func loadRouteTLS(f TLSFiles) (*tls.Config, error) {
+	if f.CA == "" {
+		return nil, errors.New("ca is required: the servers verify each other")
+	}
+	c, err := loadServerTLS(f)
+	if err != nil {
+		return nil, err
+	}
+	c.RootCAs = c.ClientCAs
+	return c, nil
+}
+
 // isLoopbackHost: a name or address that never leaves this host.
 func isLoopbackHost(host string) bool {
 	if host == "localhost" {

@@ -63,9 +63,10 @@
 // TLS (creds.go): the embedded server's listener takes a certificate and,
 // with a client CA, requires client certificates too; nodes verify the
 // server against fleet.tls.ca (TestTLS). Config.Validate refuses plaintext
-// to a host that is not loopback, on both ends, unless AllowPlaintext: a
-// password and the ban list would cross the network in clear. The
-// clustered embedded servers' routes have no TLS yet.
+// to a host that is not loopback, on both ends and on cluster routes,
+// unless AllowPlaintext: a password and the ban list would cross the
+// network in clear. Clustered embedded servers' routes verify each other
+// against Embedded.ClusterTLS's CA (TestClusterRouteTLS).
 //
 // Signatures (sign.go): a node with an nkey signs every value it publishes
 // (bans and unbans) with the nkey's ed25519 key, over a domain tag, the key

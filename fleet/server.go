@@ -89,6 +89,10 @@ func StartServer(c *Config) (*Server, error) {
 		if opts.Cluster.Port, err = strconv.Atoi(cp); err != nil {
 			return nil, fmt.Errorf("fleet: embedded.cluster.listen: %w", err)
 		}
+		if e.routeTLS != nil {
+			opts.Cluster.TLSConfig = e.routeTLS
+			opts.Cluster.TLSTimeout = 2
+		}
 		for _, r := range e.Routes {
 			u, err := url.Parse(r)
 			if err != nil {

@@ -379,7 +379,9 @@ func newTestPKI(t *testing.T) testPKI {
 	ca, caKey, caDER := issue(caTmpl("fleet test CA"), nil, nil)
 	_, _, otherDER := issue(caTmpl("other CA"), nil, nil)
 	_, sKey, sDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "collector"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames: []string{"localhost"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey)
+		DNSNames: []string{"localhost"}, KeyUsage: x509.KeyUsageDigitalSignature,
+		// Server and client: a cluster route is both.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, caKey)
 	_, cKey, cDER := issue(&x509.Certificate{Subject: pkix.Name{CommonName: "hostb"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}, ca, caKey)
 	return testPKI{
@@ -460,6 +462,10 @@ func TestValidateTrust(t *testing.T) {
 		{"key listed, none here", Config{Password: testPassword, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub}}}, "set fleet.nkeyseed"},
 		{"trustkeys disagree with nodes", Config{NKeySeed: "/seed", TrustKeys: map[string]string{"a": otherPub}, Embedded: &Embedded{Listen: "127.0.0.1:4222", Nodes: map[string]string{"a": pub}}}, "differs"},
 		{"plaintext routes", Config{Embedded: &Embedded{Listen: "127.0.0.1:4222", ClusterName: "c", ClusterListen: "10.0.0.1:6222", Routes: []string{"nats://10.0.0.2:6222"}}}, "routes"},
+		{"TLS routes", Config{Embedded: &Embedded{Listen: "127.0.0.1:4222", ClusterName: "c", ClusterListen: "10.0.0.1:6222", Routes: []string{"nats://10.0.0.2:6222"},
+			ClusterTLS: &TLSFiles{Cert: "/c.pem", Key: "/k.pem", CA: "/ca.pem"}}}, ""},
+		{"route TLS without CA", Config{Embedded: &Embedded{Listen: "127.0.0.1:4222", ClusterName: "c", ClusterListen: "127.0.0.1:6222", Routes: []string{"nats://127.0.0.2:6222"},
+			ClusterTLS: &TLSFiles{Cert: "/c.pem", Key: "/k.pem"}}}, "ca are all required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tc.c
@@ -617,5 +623,62 @@ func TestCheckedSet(t *testing.T) {
 	}
 	if c.limit != 4096 {
 		t.Errorf("limit after a fresh start %d, want 4096", c.limit)
+	}
+}
+
+// Two embedded servers route to each other over TLS, each verifying the
+// other against the fleet's CA; a server that trusts another CA gets no
+// route from them.
+func TestClusterRouteTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("forms a JetStream cluster (a few seconds)")
+	}
+	pki := newTestPKI(t)
+	start := func(names []string, cas []string) []*Server {
+		clients, routes := make([]string, len(names)), make([]string, len(names))
+		for i := range names {
+			clients[i], routes[i] = freePort(t), freePort(t)
+		}
+		srvs := make([]*Server, len(names))
+		started := make(chan error, len(names))
+		for i, n := range names {
+			var rs []string
+			for j := range names {
+				if j != i {
+					rs = append(rs, "tls://"+routes[j])
+				}
+			}
+			c := &Config{Name: n, Decide: true, Password: testPassword, Embedded: &Embedded{Listen: clients[i], StoreDir: t.TempDir(),
+				ClusterName: "sysban", ClusterListen: routes[i], Routes: rs,
+				ClusterTLS: &TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, CA: cas[i]}}}
+			if err := c.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Load(); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				var err error
+				srvs[i], err = StartServer(c)
+				started <- err
+			}()
+		}
+		for range names {
+			if err := <-started; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, s := range srvs {
+			t.Cleanup(s.Close)
+		}
+		return srvs
+	}
+	good := start([]string{"n1", "n2"}, []string{pki.ca, pki.ca})
+	eventually(t, "a TLS route between n1 and n2", func() bool { return good[0].srv.NumRoutes() > 0 && good[1].srv.NumRoutes() > 0 })
+
+	bad := start([]string{"n3", "n4"}, []string{pki.ca, pki.otherCA})
+	time.Sleep(2 * time.Second) // routes retry every second
+	if bad[0].srv.NumRoutes() != 0 || bad[1].srv.NumRoutes() != 0 {
+		t.Errorf("a route formed with a server that does not trust the peer's CA")
 	}
 }
