@@ -90,7 +90,9 @@ func TestFleetSection(t *testing.T) {
   embedded:
     listen: 127.0.0.1:4222
     cluster: {name: sysban, listen: "10.0.0.1:6222", routes: ["tls://10.0.0.2:6222"], tls: {cert: /etc/sysban/n1.pem, key: /etc/sysban/n1.key, ca: /etc/sysban/fleet-ca.pem}}`,
-			want: func(c *fleet.Config) bool { return c.Embedded.ClusterTLS.CA == "/etc/sysban/fleet-ca.pem" && !c.AllowPlaintext },
+			want: func(c *fleet.Config) bool {
+				return c.Embedded.ClusterTLS.CA == "/etc/sysban/fleet-ca.pem" && !c.AllowPlaintext
+			},
 		},
 		{name: "plaintext routes", yaml: "fleet: {name: a, embedded: {listen: '127.0.0.1:1', cluster: {name: c, listen: '10.0.0.1:6222', routes: ['nats://10.0.0.2:6222']}}}", wantErr: "set embedded.cluster.tls"},
 		{name: "embedded tls without key", yaml: "fleet: {name: a, embedded: {listen: ':4222', tls: {cert: /c.pem}}}", wantErr: "fleet.embedded.tls: cert and key are both required"},
