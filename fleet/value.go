@@ -135,8 +135,22 @@ func newValue(b sysban.Ban, node, origin string, scope Scope, now time.Time) Val
 		}
 		v.Lines = append(v.Lines, l)
 	}
+	// Encoded, the value must fit an enforcer's maxValueBytes with room
+	// for a signature, whatever the lines hold: JSON writes '<' or an
+	// invalid byte as six. An attacker who filled its log lines with them
+	// would otherwise get its ban refused by every enforcer. Lines go,
+	// oldest first, until it fits.
+	for len(v.Lines) > 0 {
+		if b, err := json.Marshal(v); err == nil && len(b) <= maxValueBytes-sigRoom {
+			break
+		}
+		v.Lines = v.Lines[1:]
+	}
 	return v
 }
+
+// sigRoom is what a signature adds to an encoded value, with margin.
+const sigRoom = 128
 
 // ttlFor is the Nats-TTL of a ban expiring at expiry: whole seconds,
 // rounded up, at least one; zero (no header) for a permanent ban. ok is

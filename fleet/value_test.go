@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/json"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +83,27 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatalf("accepted %q %q as %+v", key, data, b)
 		}
 	})
+}
+
+// Log lines are attacker text: lines that JSON escapes six bytes a
+// character never push a ban over an enforcer's size limit, signed.
+func TestValueFitsWithEscapedLines(t *testing.T) {
+	now := time.Unix(100000, 0).UTC()
+	lines := []string{strings.Repeat("<", 600), strings.Repeat("\xff", 600), strings.Repeat("&", 600), "Failed password for root"}
+	b := sysban.Ban{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.7"), Start: now, Duration: time.Hour, Lines: lines}
+	v := newValue(b, "hosta", "web1", ScopeFleet, now)
+	if len(v.Lines) == 0 || v.Lines[len(v.Lines)-1] != "Failed password for root" {
+		t.Errorf("lines kept: %d, want the newest at least", len(v.Lines))
+	}
+	kp, _ := newNKey(t)
+	s, _ := newSigner(kp)
+	key := Key{Node: "hosta", Jail: "sshd", Prefix: AddrKey(b.Addr)}.String()
+	sv, err := s.sign(key, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(sv)
+	if _, err := decodeEntry(key, data, now); err != nil {
+		t.Errorf("%d bytes signed: %v", len(data), err)
+	}
 }
