@@ -94,6 +94,14 @@ func TestNKeys(t *testing.T) {
 	eventually(t, "hostb and the collector apply hosta's signed ban", func() bool {
 		return b.local.has("sshd", "203.0.113.21") && collector.local.has("sshd", "203.0.113.21")
 	})
+	// hosta's signed unban (a tombstone alone: the ban is the
+	// collector's) lifts the collector's ban on hostb.
+	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), []sysban.Ban{ban("sshd", "203.0.113.22", time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hostb applies the collector's ban", func() bool { return b.local.has("sshd", "203.0.113.22") })
+	a.Unban(netip.MustParseAddr("203.0.113.22"))
+	eventually(t, "hosta's signed unban honoured", func() bool { return !b.local.has("sshd", "203.0.113.22") })
 	if got := counterValue(t, b.stats.refused.WithLabelValues(RefusedSignature)); got != 0 {
 		t.Errorf("a good signature was refused %v times", got)
 	}
