@@ -15,13 +15,14 @@ import (
 // The fleet network: a collector and two hosts on one LAN (a bridge in a
 // namespace of its own), and an attacker on the same LAN. The collector
 // runs sysban with the embedded NATS server; host A forwards its logs to
-// it with rsyslog; host B only enforces.
+// it with rsyslog; host B only enforces. The addresses are the README's
+// (deploy/fleet), so that TestFleetExample runs its files unchanged.
 const (
-	fleetCollector = "10.77.0.1"
-	fleetHostA     = "10.77.0.2"
-	fleetHostB     = "10.77.0.3"
-	fleetAttacker  = "10.77.0.66"
-	fleetAttacker2 = "10.77.0.67"
+	fleetCollector = "10.0.0.1"
+	fleetHostA     = "10.0.0.2"
+	fleetHostB     = "10.0.0.3"
+	fleetAttacker  = "10.0.0.66"
+	fleetAttacker2 = "10.0.0.67"
 )
 
 type fleetNet struct {
@@ -112,7 +113,7 @@ func (f *fleetNet) startWith(scope string, aDecides bool) {
 	f.collector.start(f.config(f.collector, fmt.Sprintf(`
 listen:
   tcp: ["%s:5514"]
-  allow: ["10.77.0.0/24"]
+  allow: ["10.0.0.0/24"]
 %s
 fleet:
   name: collector

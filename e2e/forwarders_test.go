@@ -15,19 +15,26 @@ import (
 // those files, changing only what names this machine (paths, the TLS
 // target's address), and each must deliver a ban.
 
-// forwarderFile returns deploy/forwarders/name with each old string of
-// pairs replaced by the new one after it. An old string the file no longer
-// holds fails the test, so the file cannot drift from what is tested.
+// forwarderFile returns deploy/forwarders/name, changed as deployFile
+// changes it.
 func forwarderFile(t *testing.T, name string, pairs ...string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "deploy", "forwarders", name))
+	return deployFile(t, filepath.Join("forwarders", name), pairs...)
+}
+
+// deployFile returns deploy/name with each old string of pairs replaced by
+// the new one after it. An old string the file no longer holds fails the
+// test, so the file cannot drift from what is tested.
+func deployFile(t *testing.T, name string, pairs ...string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "deploy", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := string(b)
 	for i := 0; i+1 < len(pairs); i += 2 {
 		if !strings.Contains(s, pairs[i]) {
-			t.Fatalf("deploy/forwarders/%s no longer contains %q; update the test", name, pairs[i])
+			t.Fatalf("deploy/%s no longer contains %q; update the test", name, pairs[i])
 		}
 		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
 	}
