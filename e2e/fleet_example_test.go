@@ -12,11 +12,13 @@ import (
 
 // The README's three-host fleet, run from its files in deploy/fleet on the
 // README's addresses (newFleetNet's namespaces: collector 10.0.0.1, hosta
-// 10.0.0.2, hostb 10.0.0.3). What a test must change, and nothing else:
-// /etc/sysban/ becomes each host's own directory (the hosts share this
-// machine's file system), the example public keys become the ones the
-// README's keygen step printed, and a conf.d file beside each config puts
-// the state, control socket and unix listener in that directory too.
+// 10.0.0.2, hostb 10.0.0.3), each daemon as the systemd unit runs it: a
+// user of its own holding only CAP_NET_ADMIN, after `sysban check`. What a
+// test must change, and nothing else: /etc/sysban/ becomes each host's own
+// directory (the hosts share this machine's file system), the user sysban
+// is unprivilegedUID, the example public keys become the ones the README's
+// keygen step printed, and a conf.d file beside each config puts the
+// state, control socket and unix listener in that directory too.
 
 // exampleKeys are the public nkeys written in deploy/fleet/*.yaml.
 var exampleKeys = map[string]string{
@@ -27,24 +29,34 @@ var exampleKeys = map[string]string{
 
 func TestFleetExample(t *testing.T) {
 	if skipWhy == "" {
-		if _, err := exec.LookPath("openssl"); err != nil {
-			t.Skip("the README's certificate step needs openssl (apt-get install -y openssl)")
+		for tool, pkg := range map[string]string{"openssl": "openssl", "setpriv": "util-linux"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				t.Skipf("the README's fleet steps need %s here (apt-get install -y %s)", tool, pkg)
+			}
 		}
 	}
 	f := newFleetNet(t)
 	hosts := map[string]*world{"collector": f.collector, "hosta": f.a, "hostb": f.b}
+	for _, w := range hosts {
+		w.dir, w.wrap = userDir(t, unprivilegedUID), asUser(unprivilegedUID)
+		w.control = filepath.Join(w.dir, "control.sock")
+	}
 
-	// On every host: sysban fleet keygen /etc/sysban/fleet.seed.
+	// On every host, as root: sysban fleet keygen /etc/sysban/fleet.seed,
+	// then chown sysban: /etc/sysban/fleet.seed.
 	keys := map[string]string{}
 	for name, w := range hosts {
-		out, err := exec.Command(binary, "fleet", "keygen", filepath.Join(w.dir, "fleet.seed")).Output()
+		seed := filepath.Join(w.dir, "fleet.seed")
+		out, err := exec.Command(binary, "fleet", "keygen", seed).Output()
 		if err != nil {
 			t.Fatalf("%s: fleet keygen: %v", name, err)
 		}
 		keys[name] = strings.TrimSpace(string(out))
+		chownUnprivileged(t, seed)
 	}
 	// On the collector, in a directory of the operator's: the CA and the
-	// NATS certificate; fleet-ca.pem is then copied to hosta and hostb.
+	// NATS certificate, chown sysban: /etc/sysban/nats.key; fleet-ca.pem is
+	// then copied to hosta and hostb.
 	script, err := filepath.Abs("../deploy/fleet/fleet-ca.sh")
 	if err != nil {
 		t.Fatal(err)
@@ -54,6 +66,7 @@ func TestFleetExample(t *testing.T) {
 	if out, err := ca.CombinedOutput(); err != nil {
 		t.Fatalf("fleet-ca.sh: %v\n%s", err, out)
 	}
+	chownUnprivileged(t, filepath.Join(f.collector.dir, "nats.key"))
 	pem, err := os.ReadFile(filepath.Join(f.collector.dir, "fleet-ca.pem"))
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +86,16 @@ func TestFleetExample(t *testing.T) {
 				pairs = append(pairs, example, keys[node])
 			}
 		}
-		w.start(exampleConfig(t, w, deployFile(t, "fleet/"+name+".yaml", pairs...)))
+		path := exampleConfig(t, w, deployFile(t, "fleet/"+name+".yaml", pairs...))
+		check := exec.Command(w.wrap[0], append(w.wrap[1:], binary, "check", "--config", path)...)
+		if out, err := check.CombinedOutput(); err != nil {
+			t.Fatalf("%s: sysban check: %v\n%s", name, err, out)
+		}
+		w.start(path)
+	}
+	// The README's check: sysban fleet status on each host says connected.
+	for _, w := range []*world{f.a, f.b} {
+		w.waitFor("fleet status: connected", 10*time.Second, func() bool { return fleetStatusOf(t, w).Connected })
 	}
 
 	// hosta's rsyslog with the shipped TCP forwarder, its target set to
@@ -136,4 +158,11 @@ listen: {unix: ["%s"]}
 		t.Fatal(err)
 	}
 	return path
+}
+
+func chownUnprivileged(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Chown(path, unprivilegedUID, unprivilegedUID); err != nil {
+		t.Fatal(err)
+	}
 }
