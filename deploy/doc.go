@@ -5,6 +5,9 @@
 //	             CAP_NET_ADMIN only), checked with systemd-analyze
 //	forwarders/  rsyslog, syslog-ng, BSD syslog.conf files the README
 //	             points to; e2e tests run the real daemons on them
+//	fleet/       the README's three-host fleet: each host's config and the
+//	             script making the fleet's CA; TestFleetExample runs them
+//	             on three network namespaces with the README's addresses
 //	grafana/     a dashboard; prometheus/: alerts. Every metric they name
 //	             must be one sysban exports (TestMetricNames)
 //	kubernetes/  a DaemonSet and a sidecar Pod, decoded strictly into the

@@ -77,8 +77,10 @@ func TestFleetExample(t *testing.T) {
 		}
 	}
 
-	// Each host's file as /etc/sysban/sysban.yaml; the collector first.
-	for _, name := range []string{"collector", "hosta", "hostb"} {
+	// Each host's file as /etc/sysban/sysban.yaml, started in an order
+	// that shows the README's "the order does not matter": the enforcers
+	// before the collector whose NATS server they need.
+	for _, name := range []string{"hosta", "hostb", "collector"} {
 		w := hosts[name]
 		pairs := []string{"/etc/sysban/", w.dir + "/"}
 		for node, example := range exampleKeys {
