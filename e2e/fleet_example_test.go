@@ -40,6 +40,7 @@ func TestFleetExample(t *testing.T) {
 	for _, w := range hosts {
 		w.dir, w.wrap = userDir(t, unprivilegedUID), asUser(unprivilegedUID)
 		w.control = filepath.Join(w.dir, "control.sock")
+		t.Cleanup(func() { w.stop(os.Interrupt) }) // before userDir's removal runs
 	}
 
 	// On every host, as root: sysban fleet keygen /etc/sysban/fleet.seed,
