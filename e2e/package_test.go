@@ -60,6 +60,12 @@ func TestDebianPackage(t *testing.T) {
 	if out := run("dpkg-query", "-W", "-f=${Conffiles}", "sysban"); !strings.Contains(out, "/etc/sysban/sysban.yaml") {
 		t.Errorf("conffiles: %q", out)
 	}
+	// The README's fleet steps run these from the installed package.
+	for _, doc := range []string{"fleet/fleet-ca.sh", "fleet/collector.yaml", "fleet/hosta.yaml", "forwarders/rsyslog/60-sysban-tcp.conf"} {
+		if _, err := os.Stat(filepath.Join("/usr/share/doc/sysban", doc)); err != nil {
+			t.Errorf("the package lacks what the README's fleet steps use: %v", err)
+		}
+	}
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
 		if out, err := exec.Command("systemd-analyze", "verify", "/lib/systemd/system/sysban.service").CombinedOutput(); err != nil {
 			t.Errorf("installed unit: systemd-analyze verify: %v\n%s", err, out)
