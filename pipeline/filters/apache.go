@@ -62,6 +62,12 @@ func apache() Spec {
 			// client's URL (it may hold ": "), so the reason is bound to
 			// the end of the line; the host is bound by apachePrefix.
 			apachePrefix + `stderr from /.*: script not found or unable to stat$`,
+			// [proxy_fcgi:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01071: Got error 'Primary script unknown'
+			// [proxy_fcgi:error] [pid 123:tid 456] [client 192.0.2.7:51234] AH01071: Got error 'Primary script unknown\n'
+			// (2.4 with PHP-FPM.) The same event as AH01264 when the scripts
+			// run under FPM: FPM's answer for a PHP file that is not there.
+			// The text is FPM's, bound to the end of the line.
+			apachePrefix + `Got error 'Primary script unknown(?:\\n)?'` + apacheReferer + `$`,
 			// [error] [client 192.0.2.7] client denied by server configuration: /var/www/private
 			// [authz_core:error] [pid 123] [client 192.0.2.7:51234] AH01630: client denied by server configuration: /var/www/private
 			apachePrefix + `client denied by server configuration: .*$`,

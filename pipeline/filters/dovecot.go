@@ -72,7 +72,7 @@ func dovecot() Spec {
 			// ruser and user are the login name: \S* keeps a name with
 			// " rhost=10.0.0.1" in it from reaching past the real rhost
 			// (such a line is a miss, not a wrong host).
-			`^pam_unix\(dovecot:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+			`^pam_(?:unix|sss)\(dovecot:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {
@@ -92,6 +92,9 @@ func dovecot() Spec {
 		Attempts: &AttemptRules{
 			Lines: []string{
 				`^pam_unix\(dovecot:auth\): authentication failure;`,
+				// SSSD's module (RHEL, FreeIPA) prints the same line after
+				// pam_unix's for the same attempt.
+				`^pam_sss\(dovecot:auth\): authentication failure;`,
 				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?pam\(`,
 				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?[a-z0-9-]+\(`,
 			},

@@ -62,6 +62,17 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"qpopper", "qpopper", `%[1]s at client.example.org (192.0.2.7): -ERR [AUTH] "%[1]s": access denied.`},
 	{"qpopper", "qpopper", "%s at client.example.org (192.0.2.7): -ERR [AUTH] authentication failure"},
 	{"mysqld", "mysqld", "2026-03-01 13:00:00 12 [Warning] Access denied for user '%s'@'192.0.2.7' (using password: YES)"},
+	// Families added by the audit of real lines (issue 9).
+	{"sshd", "sshd", "Disconnecting invalid user %[1]s 192.0.2.7 port 22: Change of username or service not allowed: (%[1]s,ssh-connection) -> (%[1]s,ssh-connection) [preauth]"},
+	{"sshd", "sshd", "error: PAM: unknown user for illegal user %s from 192.0.2.7"},
+	{"sshd", "sshd", "pam_sss(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7 user=%s"},
+	{"apache", "apache2", "[proxy_fcgi:error] [pid 1:tid 1] [client 192.0.2.7:51234] AH01071: Got error 'Primary script unknown', referer: %s"},
+	{"vsftpd", "vsftpd", `[pid 1] [%s] FTP response: Client "192.0.2.7", "530 Permission denied."`},
+	{"proftpd", "proftpd", "(client.example.org[192.0.2.7]): USER %s (Login failed): Incorrect password"},
+	{"qmail", "vpopmail", "vchkpw: password fail %[1]s@%[1]s:192.0.2.7"},
+	{"qmail", "qmail-smtpd", "CHKUSER rejected intrusion: from <%[1]s::> remote <%[1]s:unknown:192.0.2.7> rcpt <%[1]s> : rcpt ignored, session over intrusion threshold"},
+	{"sendmail-reject", "sendmail", "u5N1ABY012367: ruleset=check_rcpt, arg1=<%[1]s>, relay=%[1]s@x.example.org [192.0.2.7] (may be forged), reject=553 5.1.8 <%[1]s>... Domain of sender address %[1]s does not exist"},
+	{"named", "named", "client 192.0.2.7#1036: view %s: query (cache) denied"},
 }
 
 // FuzzFamilyInjection checks, in every mode of every filter it covers,
@@ -91,6 +102,10 @@ func FuzzFamilyInjection(f *testing.F) {
 		"a>, relay=[10.0.0.1], reject=553 5.1.8 <b",
 		"x [10.0.0.1]: probable open proxy: command=",
 		`x at y (10.0.0.1): -ERR [AUTH] "x": access denied.`,
+		"x 10.0.0.1 port 1: Change of username or service not allowed: (a,b) -> (c,d)",
+		`x] FTP response: Client "10.0.0.1", "530 Permission denied.`,
+		"x@y:10.0.0.1",
+		"x:y:10.0.0.1> rcpt <z> : not existing recipient",
 		"",
 	} {
 		f.Add(s)

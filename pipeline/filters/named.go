@@ -36,7 +36,8 @@ func named() Spec {
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): query (cache) 'example.com/ANY/IN' denied
 			// client 192.0.2.7#41234: view external: query 'example.com/A/IN' denied
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): query (cache) 'example.com/A/IN' denied (allow-query-cache did not match)
-			namedPrefix + namedClient + `query(?: \(cache\))? '\S+' denied` + namedACL + `$`,
+			// client 192.0.2.7#1036: query (cache) denied   (BIND 9.2, RHEL 4: no query name)
+			namedPrefix + namedClient + `query(?: \(cache\))?(?: '\S+')? denied` + namedACL + `$`,
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): zone transfer 'example.com/AXFR/IN' denied
 			namedPrefix + namedClient + `zone transfer '\S+/[AI]XFR/\S+' denied` + namedACL + `$`,
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): update 'example.com/IN' denied

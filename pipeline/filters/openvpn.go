@@ -74,5 +74,14 @@ func openvpn() Spec {
 			// second address first. A genuine line says VERIFY ERROR once.
 			`^.* VERIFY ERROR: .* VERIFY ERROR: `,
 		},
+		// A peer whose certificate fails verification prints "VERIFY
+		// ERROR", OpenSSL's and the TLS layer's errors, then "TLS Error:
+		// TLS handshake failed" (2.1-2.6): one attempt, one failure.
+		Attempts: &AttemptRules{
+			Lines: []string{
+				`^(?:.* )?VERIFY ERROR: depth=`,
+				`^(?:.* )?TLS Error: TLS handshake failed$`,
+			},
+		},
 	}
 }

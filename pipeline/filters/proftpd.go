@@ -4,7 +4,8 @@ package filters
 // messages: "[ServerName ](remote-name[remote-ip]) - ". The name is a DNS
 // name or the address itself; the server name is the admin's. The user
 // name and everything else follow (leftmost rule).
-const proftpdClient = `^(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\) - `
+// ProFTPD 1.3.6+ writes "): " instead of ") - " in its own SystemLog file.
+const proftpdClient = `^(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\)(?: -|:) `
 
 // proftpd is written from ProFTPD 1.3's mod_auth.c: failed logins with
 // their reason, unknown users, root logins it refuses, and sessions cut
@@ -26,6 +27,19 @@ func proftpd() Spec {
 			// ftp.example.com (client.example.org[192.0.2.7]) - SECURITY VIOLATION: Root login attempted
 			// ftp.example.com (client.example.org[192.0.2.7]) - Maximum login attempts (3) exceeded, connection refused
 			proftpdClient + `(?:SECURITY VIOLATION: Root login attempted|Maximum login attempts \(\d+\) exceeded, connection refused)$`,
+			// pam_unix(proftpd:auth): authentication failure; logname= uid=0 euid=0 tty=/dev/ftpd4242 ruser=root rhost=192.0.2.7  user=root
+			// (ProFTPD with mod_auth_pam; RHEL's and Debian's PAM stacks.)
+			// ruser is the FTP user name, before rhost: \S* as for vsftpd.
+			`^pam_(?:unix|sss)\(proftpd:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+		},
+		// A wrong password through PAM prints PAM's line, then ProFTPD's
+		// "USER x (Login failed): Incorrect password": one attempt.
+		Attempts: &AttemptRules{
+			Lines: []string{
+				`^pam_unix\(proftpd:auth\): authentication failure;`,
+				`^pam_sss\(proftpd:auth\): authentication failure;`,
+				`^(?:\S+ )?\([^\s()]*\)(?: -|:) USER .* \(Login failed\): `,
+			},
 		},
 	}
 }

@@ -28,9 +28,9 @@ func qmail() Spec {
 			// vchkpw-smtp: password fail (pass: 'secret') bob@example.com:192.0.2.7
 			// vchkpw-pop3: password fail bob@example.com:192.0.2.7
 			// Rightmost rule: the address ends the line.
-			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?password fail (?:\(pass: '.*'\) )?[^\s@]*@[^\s@:]*:<HOST>$`,
+			qmailPrefix + `(?:vchkpw(?:-[A-Za-z0-9]+)?: )?password fail (?:\(pass: '.*'\) )?[^\s@]*@[^\s@:]*:<HOST>$`,
 			// vchkpw-pop3: vpopmail user not found nobody@example.com:192.0.2.7
-			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?vpopmail user not found [^\s@]*@[^\s@:]*:<HOST>$`,
+			qmailPrefix + `(?:vchkpw(?:-[A-Za-z0-9]+)?: )?vpopmail user not found [^\s@]*@[^\s@:]*:<HOST>$`,
 			// rblsmtpd: 192.0.2.7 pid 4242: 451 Blocked, look at http://www.spamhaus.org/query/bl?ip=192.0.2.7
 			// Leftmost rule: the list's own text follows.
 			qmailPrefix + `rblsmtpd: <HOST> pid \d+: [45]\d\d .*$`,
@@ -47,7 +47,11 @@ func qmail() Spec {
 			// miss). Inside remote <HELO:HOST:IP> the HELO may hold
 			// colons; the greedy HELO leaves the address what follows the
 			// last colon.
-			qmailPrefix + `CHKUSER rejected [a-z]+: from <[^<>]*> remote <[^<>]*:[^:<>\s]*:<HOST>> rcpt <[^<>]*> : (?:client not allowed to relay|not existing recipient|invalid (?:sender|rcpt) (?:MX domain|address)|max number of (?:invalid )?recipients reached|sender address rejected)$`,
+			// The reasons are chkuser 2.0.9's (its logging_format
+			// documentation); "temporary DNS problem", "rcpt mailbox is
+			// overquota" and "no auth resource available" are the server's
+			// or the recipient's trouble, not the client's.
+			qmailPrefix + `CHKUSER (?:rejected [a-z]+|intrusion threshold|must auth): from <[^<>]*> remote <[^<>]*:[^:<>\s]*:<HOST>> rcpt <[^<>]*> : (?:client not allowed to relay|not existing recipient|invalid (?:sender|rcpt) (?:MX domain|address(?: format)?)|max number of (?:allowed )?(?:invalid )?(?:recipients|rcpt)(?: reached)?|rcpt ignored, session over intrusion threshold|sender address rejected|sender not authenticated/authorized)$`,
 		},
 		IgnoreRegex: []string{
 			// tcpserver's remote field has exactly three colons
@@ -59,7 +63,7 @@ func qmail() Spec {
 			// token "user@domain:REST", REST holds a colon that is not
 			// the "::ffff:" prefix. Anchored at the end like the
 			// failregexes, so colons in the password cannot trigger it.
-			qmailPrefix + `(?:vchkpw-[A-Za-z0-9]+: )?(?:password fail|vpopmail user not found) (?:.* )?[^\s@]*@[^\s@:]*:(?:[^\s@:]+:|:$|:[^:]|::[^f]|::f[^f]|::ff[^f]|::fff[^f]|::ffff[^:]|::f{0,4}$|::ffff:[^:]*:)[^\s@]*$`,
+			qmailPrefix + `(?:vchkpw(?:-[A-Za-z0-9]+)?: )?(?:password fail|vpopmail user not found) (?:.* )?[^\s@]*@[^\s@:]*:(?:[^\s@:]+:|:$|:[^:]|::[^f]|::f[^f]|::ff[^f]|::fff[^f]|::ffff[^:]|::f{0,4}$|::ffff:[^:]*:)[^\s@]*$`,
 		},
 	}
 }

@@ -39,7 +39,10 @@ func sendmailReject() Spec {
 			// u5N1ABC012345: ruleset=check_relay, arg1=[192.0.2.7], arg2=192.0.2.7, relay=[192.0.2.7], reject=550 5.7.1 Rejected: 192.0.2.7 listed at zen.spamhaus.org
 			// access db and DNSBL rejects of the client itself; arg1/arg2
 			// are its reverse name and address.
-			srQID + `ruleset=check_relay, arg1=\S+, arg2=\S+, relay=` + srRelay + `, reject=5\d\d 5\.\d\.\d .*$`,
+			// u5N1ABC012345: ruleset=check_relay, arg1=[192.0.2.7], arg2=192.0.2.7, relay=[192.0.2.7], reject=421 4.3.2 Connection rate limit exceeded.
+			// u5N1ABC012345: ruleset=check_relay, arg1=[192.0.2.7], arg2=192.0.2.7, relay=[192.0.2.7], reject=421 4.3.2 Too many open connections.
+			// FEATURE(ratecontrol) and FEATURE(conncontrol) (8.13+): floods.
+			srQID + `ruleset=check_relay, arg1=\S+, arg2=\S+, relay=` + srRelay + `, reject=(?:5\d\d 5\.\d\.\d .*|421 4\.3\.2 (?:Connection rate limit exceeded|Too many open connections)\.)$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: possible SMTP attack: command=AUTH, count=6
 			srQID + srRelay + `: possible SMTP attack: command=[A-Za-z]+, count=\d+$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: VRFY root [rejected]
@@ -62,7 +65,9 @@ func sendmailReject() Spec {
 			// The sender is the client's and written twice around the
 			// relay: held to fields without blanks or angle brackets and
 			// fixed text between and after them, as for Relaying denied.
-			srQID + `ruleset=check_mail, arg1=(?:<[^<>\s]*>|[^<>\s,]+), relay=` + srRelay + `, reject=(?:553 5\.1\.8 <[^<>]*>\.\.\. Domain of sender address [^<>\s]* does not exist|550 5\.7\.1 <[^<>]*>\.\.\. Access denied)$`,
+			// u5N1ABC012345: ruleset=check_rcpt, arg1=<postmaster@example.com>, relay=x.example.org [192.0.2.7] (may be forged), reject=553 5.1.8 <postmaster@example.com>... Domain of sender address a@bad.example does not exist
+			// With FEATURE(delay_checks) the sender checks run in check_rcpt.
+			srQID + `ruleset=check_(?:mail|rcpt), arg1=(?:<[^<>\s]*>|[^<>\s,]+), relay=` + srRelay + `, reject=(?:553 5\.1\.8 <[^<>]*>\.\.\. Domain of sender address [^<>\s]* does not exist|550 5\.7\.1 <[^<>]*>\.\.\. Access denied)$`,
 			// u5N1ABC012345: ruleset=check_rcpt, arg1=<nobody@example.com>, relay=[192.0.2.7], reject=550 5.1.1 <nobody@example.com>... User unknown
 			// Recipient rejects by the ruleset (virtusertable error:nouser,
 			// access db To: REJECT): recipient guessing.

@@ -113,7 +113,7 @@ func sshd() Spec {
 			// pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7  user=root
 			// The user comes after rhost, so it may be anything: rhost's
 			// position is fixed by the daemon-written fields before it.
-			`^pam_unix\(sshd(?:-session)?:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
+			`^pam_(?:unix|sss)\(sshd(?:-session)?:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
 			// PAM 5 more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=192.0.2.7 user=root
 			`^PAM \d+ more authentication failures?; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=.*)?$`,
 			// error: PAM: Authentication failure for root from 192.0.2.7   (older OpenSSH)
@@ -121,7 +121,8 @@ func sshd() Spec {
 			// error: PAM: authentication error for root from 192.0.2.7 via 198.51.100.1   (Apple's OpenSSH)
 			// Rightmost rule: the user is the client's; " via " and the
 			// local address are Apple's.
-			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module|Maximum number of tries exceeded|authentication error) for .* from <HOST>(?: via \S+)?$`,
+			// error: PAM: unknown user for illegal user admin from 192.0.2.7   (Apple's, for an unknown user)
+			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module|Maximum number of tries exceeded|authentication error|unknown user) for .* from <HOST>(?: via \S+)?$`,
 			// ROOT LOGIN REFUSED FROM 192.0.2.7 port 4444   (port since 7.4)
 			`^ROOT LOGIN REFUSED FROM <HOST>(?:` + sshPort + `)?` + sshPreauth + `$`,
 			// refused connect from 192.0.2.7 (192.0.2.7)
@@ -142,12 +143,23 @@ func sshd() Spec {
 			// Connection closed by invalid user admin 192.0.2.7 port 4444 [preauth]
 			// Connection reset by authenticating user root 192.0.2.7 port 4444 [preauth]
 			`^Connection (?:closed|reset) by (?:invalid|authenticating) user .* <HOST>` + sshPort + ` \[preauth\]$`,
+			// Disconnecting invalid user admin 192.0.2.7 port 4444: Change of username or service not allowed: (admin,ssh-connection) -> (oracle,ssh-connection) [preauth]
+			// (7.5+; "Disconnecting: Change of ..." before names no host.)
+			// A client that switches user names within one connection, as
+			// user-list brute forcers do. The user names after the host
+			// are the client's; only sshd's fixed text may separate the
+			// host from them.
+			`^Disconnecting (?:(?:invalid|authenticating) user .* )?<HOST>` + sshPort + `: Change of username or service not allowed: \(.*\) -> \(.*\)` + sshPreauth + `$`,
 		},
 		IgnoreRegex: []string{
 			// A hostbased failure has client text on both sides of the
 			// host, so no position rule can tell a forged " from 10.0.0.1
 			// port 1" from sshd's: a line with two is not counted.
 			`^Failed hostbased for .* from .* from `,
+			// The same for a change of user name: the user names stand on
+			// both sides of the host, so a line saying sshd's text twice
+			// is not counted.
+			`^Disconnecting .*: Change of username or service not allowed: .*: Change of username or service not allowed: `,
 		},
 		Modes: map[string][]string{
 			"ddos":       ddos,
@@ -193,13 +205,19 @@ func sshd() Spec {
 		Attempts: &AttemptRules{
 			Lines: []string{
 				`^pam_unix\(sshd(?:-session)?:auth\): authentication failure;`,
-				`^(?:Failed \S+ for |error: PAM: )`,
+				// SSSD's module (RHEL, FreeIPA) prints the same line after
+				// pam_unix's for the same attempt.
+				`^pam_sss\(sshd(?:-session)?:auth\): authentication failure;`,
+				`^Failed \S+ for `,
+				// keyboard-interactive through PAM prints both "error: PAM:
+				// ..." and "Failed keyboard-interactive/pam" per attempt.
+				`^error: PAM: `,
 				`^(?:Invalid|Illegal) user `,
 				`^User .* not allowed because `,
 			},
 			Ends: []string{
 				`^Connection (?:closed|reset) by (?:invalid|authenticating) user `,
-				`^Disconnecting (?:(?:invalid|authenticating) user .* )?\S+ port \d+: Too many authentication failures`,
+				`^Disconnecting (?:(?:invalid|authenticating) user .* )?\S+ port \d+: (?:Too many authentication failures|Change of username or service not allowed)`,
 				`^(?:error: )?maximum authentication attempts exceeded `,
 				`^Received disconnect from .*Auth fail`,
 				`^PAM (?P<more>\d+) more authentication failures?;`,
