@@ -76,7 +76,19 @@ func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 		setText(m, line)
 		return ErrNoHeader
 	}
-	return afterStamp(line[n:], ts, m)
+	err := afterStamp(line[n:], ts, m)
+	if err == nil && m.AppName == "" && line[0] >= '0' && line[0] <= '9' {
+		// An ISO time and words but no "tag:" after them: not a syslog
+		// file line (rsyslog and journalctl always write a tag) but a
+		// daemon's own log line that starts with an ISO-like date
+		// (Exim's mainlog "2013-06-12 13:18:11 login authenticator
+		// failed ...", OpenVPN 2.5+'s log file). Keep it whole, as for
+		// the daemon stamps above, so --program can match it as written.
+		m.Hostname, m.ProcID = "", ""
+		setText(m, line)
+		return ErrNoHeader
+	}
+	return err
 }
 
 // afterStamp reads "[host ]tag[pid]: msg" after the header time ts.

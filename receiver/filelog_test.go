@@ -80,6 +80,15 @@ var fileLineCases = []fileLineCase{
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 10, 0, 0), Text: "hello  "},
 	},
 	{
+		// Exim's own mainlog line (and OpenVPN 2.5+'s log file): an ISO
+		// date, then no tag. The line stays whole for --program.
+		name: "ISO date without a tag is a daemon's own line",
+		in:   "2013-06-12 13:18:11 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data",
+		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: time.Date(2013, 6, 12, 13, 18, 11, 0, time.UTC),
+			Text: "2013-06-12 13:18:11 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data"},
+		err: ErrNoHeader,
+	},
+	{
 		name: "no tag: last message repeated",
 		in:   "Nov 21 10:00:00 host last message repeated 3 times",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 10, 0, 0), Hostname: "host", Text: "last message repeated 3 times"},

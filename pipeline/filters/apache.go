@@ -20,7 +20,7 @@ package filters
 // when the AH code follows, which tells the versions apart.
 const (
 	apacheTime   = `(?:\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? \d{4}\] )?`
-	apacheLevel  = `(?:\[(?:[a-z0-9_]+:)?(?:emerg|alert|crit|error|warn|notice|info|debug|trace[1-8])\] )?`
+	apacheLevel  = `(?:\[(?:[a-z0-9_]*:)?(?:emerg|alert|crit|error|warn|notice|info|debug|trace[1-8])\] )?`
 	apachePid    = `(?:\[pid \d+(?::tid \d+)?\] )?`
 	apacheSource = `(?:[a-z0-9_]+\.c\(\d+\): )?`            // %F at debug level
 	apacheAPR    = `(?:\(\d+\)[^\[\]:]*: )?`                // %E, e.g. "(13)Permission denied: "
@@ -44,7 +44,8 @@ func apache() Spec {
 		Summary: "admin-path probes, missing scripts, denied clients, basic/digest auth failures",
 		// apache-*, apache2-*, httpd-*: tags rsyslog imfile inputs give
 		// error logs (apache-error, httpd-ssl-error).
-		Programs: []string{"apache", "apache2", "httpd", "apache-*", "apache2-*", "httpd-*"},
+		// httpd/NAME: ErrorLog "syslog:local1" with a tag per virtual host.
+		Programs: []string{"apache", "apache2", "httpd", "apache-*", "apache2-*", "httpd-*", "httpd/*", "apache2/*"},
 		FailRegex: []string{
 			// [Sat Jun 30 04:09:24 2012] [error] [client 118.142.43.102] File does not exist: /data/www/html/phpMyAdmin-2.8.3
 			// [core:info] [pid 123:tid 456] [client 192.0.2.7:51234] AH00128: File does not exist: /var/www/html/wp-login.php
@@ -56,6 +57,9 @@ func apache() Spec {
 			// [error] [client 192.0.2.7] script not found or unable to stat: /var/www/cgi-bin/php5
 			// [cgi:error] [pid 123] [client 192.0.2.7:51234] AH01264: script not found or unable to stat: /usr/lib/cgi-bin/php
 			apachePrefix + `script not found or unable to stat: .*$`,
+			// [error] [client 192.0.2.7] script '/var/www/timthumb.php' not found or unable to stat   (2.2's older mod_cgi and PHP handlers)
+			// The path is the client's; Apache's words end the line.
+			apachePrefix + `script '.*' not found or unable to stat$`,
 			// [cgi:error] [pid 123:tid 123] [client 192.0.2.7:51234] AH02811: stderr from /usr/lib/cgi-bin/nothere.cgi: script not found or unable to stat   (2.4, Debian 12's 2.4.6x)
 			// The same event in mod_cgi's newer wording: the file name
 			// first, Apache's reason last. The file name is mapped from the
@@ -86,7 +90,16 @@ func apache() Spec {
 			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01776: invalid nonce abc received - hash is not def
 			// [authnz_ldap:info] [pid 123] [client 192.0.2.7:51234] AH01695: auth_ldap authenticate: user bob authentication failed; URI /private [ldap_search_ext_s() for user failed][No such object]
 			// Leftmost rule: realms, nonces, user names and URIs follow the client.
-			apachePrefix + `(?:client used wrong authentication scheme: |(?:Digest: )?realm mismatch - got |(?:Digest: )?invalid nonce |auth_ldap authenticate: user \S.* authentication failed; URI ).*$`,
+			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01789: unknown algorithm `x' received: /private
+			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01793: invalid qop `auth' received: /private
+			// An invalid nonce (AH01776) is left out: browsers send one
+			// after the server restarts with a new secret.
+			apachePrefix + `(?:client used wrong authentication scheme: |(?:Digest: )?realm mismatch - got |(?:Digest: )?unknown algorithm |(?:Digest: )?invalid qop |auth_ldap authenticate: user \S.* authentication failed; URI ).*$`,
+			// [error] [client 192.0.2.7] Authorization of user bob to access /private/x failed, reason: file owner alice does not match.
+			// [authz_owner:error] [pid 123] [client 192.0.2.7:51234] AH01637: Authorization of user bob to access /x failed, reason: ...
+			// [authz_core:error] [pid 123] [client 192.0.2.7:51234] AH01631: user bob: authorization failure for "/private":
+			// A user refused what the server's rules keep from them.
+			apachePrefix + `(?:Authorization of user .* to access .* failed, reason: |user .*: authorization failure for ").*$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {

@@ -7,9 +7,24 @@ package filters
 const (
 	// dovecotOutcome is what a passdb reports for a rejected password or
 	// user, with the hash auth_verbose_passwords=sha1 appends.
-	dovecotOutcome = `(?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch|User not known to the underlying authentication module)(?: \(SHA1 of given password: [0-9a-f]+\))?`
-	dovecotLogin   = `^(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
-	dovecotTail    = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>, lip=[^,\s]+(?:, .*)?$`
+	dovecotOutcome = `(?:pam_authenticate\(\) failed: [A-Za-z ]+(?: \([A-Za-z ?]+\))?|unknown user|[Pp]assword mismatch(?: \(for LDAP bind\))?|User not known to the underlying authentication module|invalid credentials)(?: \(SHA1 of given password: [0-9a-f]+\))?`
+	// dovecotStamp is the TAI64N stamp of multilog (Dovecot run under
+	// daemontools, as qmail toasters do), kept when the file is forwarded.
+	dovecotStamp = `^(?:@[0-9a-f]{24} )?`
+	// dovecotLogin is the login process's prefix. In Dovecot's own log
+	// file (log_path) the process is the line's tag ("pop3-login: Info:
+	// ..."), so the text starts at "Info: ".
+	dovecotLogin = dovecotStamp + `(?:(?:imap|pop3|managesieve|submission)-login: )?(?:Info: )?`
+	// dovecotReason is the login process's disconnect reason before the
+	// parenthesis with the verdict: Dovecot's words, with an error
+	// string that may hold its own parentheses ("read(size=1003) failed:
+	// Connection reset by peer").
+	dovecotReason = `(?:Aborted login|Disconnected|Login aborted|Client has quit the connection|Remote closed connection|Connection closed)(?:: [^()]*(?:\([^()]*\)[^()]*)*)?`
+	// dovecotAuth is the auth process's prefix: "auth: ", "auth-worker(N):
+	// ", 2.3's "conn unix:auth-worker (pid=N,uid=N): auth-worker<N>: "; in
+	// the log file the process is the tag and the text starts after it.
+	dovecotAuth = dovecotStamp + `(?:auth(?:-worker)?(?:\([^)]*\))?: )?(?:Info: )?(?:conn unix:\S+ \((?:pid=\d+,)?uid=\d+\): auth-worker<\d+>: )?`
+	dovecotTail = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>(?:, lip=[^,\s]+)?(?:, .*)?$`
 )
 
 // dovecot is written from what Dovecot 1.0 (as CentOS 5 shipped it)
@@ -31,7 +46,9 @@ func dovecot() Spec {
 		// Dovecot 1.x's auth process logged as "dovecot-auth"; pam_unix in
 		// 2.x's auth process logs under the binary's name, "auth" or
 		// "auth-worker".
-		Programs: []string{"dovecot", "dovecot-auth", "auth", "auth-worker"},
+		// Dovecot's own log file (log_path) names the process as the tag:
+		// imap-login, auth-worker(4242).
+		Programs: []string{"dovecot", "dovecot-auth", "auth", "auth-worker", "*-login", "auth-worker(*)"},
 		FailRegex: []string{
 			// imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1, TLS, session=<x8Kp2Zd7>
 			// pop3-login: Aborted login (auth failed, 3 attempts in 15 secs): user=<bob>, method=PLAIN, rip=::ffff:192.0.2.7, lip=::ffff:198.51.100.1
@@ -39,14 +56,16 @@ func dovecot() Spec {
 			// imap-login: Login aborted: Connection closed (auth failed, 1 attempts in 4 secs) (auth_failed): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
 			// pop3-login: Aborted login (1 authentication attempts): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1   (1.1, 1.2)
 			// Rightmost rule (dovecotTail).
-			dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:auth failed, \d+ attempts(?: in \d+ secs)?|\d+ authentication attempts?)\)(?: \(auth_failed\))?: ` + dovecotTail,
+			// imap-login: Disconnected (proxy dest auth failed): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1   (a proxy whose backend refused the login)
+			// submission-login: Client has quit the connection (auth failed, 1 attempts in 2 secs): user=<bob>, method=LOGIN, rip=192.0.2.7, lip=198.51.100.1
+			dovecotLogin + dovecotReason + ` \((?:auth failed, \d+ attempts(?: in \d+ secs)?|\d+ authentication attempts?|proxy dest auth failed)\)(?: \(auth_failed\))?: ` + dovecotTail,
 			// pop3-login: Aborted login: user=<bob>, method=PLAIN, rip=::ffff:198.24.142.139, lip=::ffff:220.130.139.9   (1.0, CentOS 5)
 			// Dovecot 1.0 gives no reason; method= shows an authentication
 			// was attempted and, the login not having succeeded, failed.
 			// "user=," is accepted too: it is how such lines read once a
 			// web page has eaten the "<bob>", and admins paste such lines
 			// into `sysban test`.
-			dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=[^,\s]+, rip=<HOST>, lip=[^,\s]+(?:, .*)?$`,
+			dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=[^,\s]+, rip=<HOST>(?:, lip=[^,\s]+)?(?:, .*)?$`,
 			// auth: passwd-file(bob,192.0.2.7,<x8Kp2Zd7>): unknown user
 			// auth: passwd-file(bob,192.0.2.7,<x8Kp2Zd7>): Password mismatch
 			// auth-worker(4242): pam(bob,192.0.2.7,<x8Kp2Zd7>): pam_authenticate() failed: Authentication failure (Password mismatch?)
@@ -57,7 +76,8 @@ func dovecot() Spec {
 			// fixed outcomes to the end of the line. The plaintext
 			// "(given password: ...)" of auth_verbose_passwords=plain is
 			// attacker-written and deliberately not accepted there.
-			`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,<[^<>\s]*>)?\): ` + dovecotOutcome + `$`,
+			// auth: Info: ldap(bob,192.0.2.7,): invalid credentials   (2.2 LDAP bind; empty session id)
+			dovecotAuth + `(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,(?:<[^<>\s]*>)?)?\): ` + dovecotOutcome + `$`,
 			// auth(bob,192.0.2.7,sasl:plain)<x8Kp2Zd7>: Info: passwd-file: Password mismatch   (2.4)
 			// auth-worker(bob,192.0.2.7)<4242><x8Kp2Zd7>: request [12]: Info: sql: unknown user
 			// Dovecot 2.4 names the request first and the passdb (by its
@@ -72,14 +92,16 @@ func dovecot() Spec {
 			// ruser and user are the login name: \S* keeps a name with
 			// " rhost=10.0.0.1" in it from reaching past the real rhost
 			// (such a line is a miss, not a wrong host).
-			`^pam_(?:unix|sss)\(dovecot:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+			dovecotStamp + `(?:dovecot-auth: )?pam_(?:unix|sss)\(dovecot:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {
 				// imap-login: Disconnected (no auth attempts in 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
 				// pop3-login: Disconnected (tried to use disallowed plaintext auth): user=<>, rip=192.0.2.7, lip=198.51.100.1, session=<x8Kp2Zd7>
 				// imap-login: Disconnected: Connection closed (disconnected before greeting, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
-				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before greeting(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
+				// imap-login: Disconnected (disconnected before auth was ready, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
+				// imap-login: Login aborted: Connection closed: SSL_accept() failed: error:0A0000C1:SSL routines::no shared cipher (disconnected during TLS handshake) (tls_handshake_not_finished): user=<>, rip=192.0.2.7, lip=198.51.100.1   (2.4)
+				dovecotLogin + dovecotReason + ` \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before (?:greeting|auth was ready)(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|disconnected during TLS handshake|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
 			},
 		},
 		// Dovecot, a wrong password: each passdb's verdict
@@ -91,19 +113,20 @@ func dovecot() Spec {
 		// no and a passwd-file it is the only line.
 		Attempts: &AttemptRules{
 			Lines: []string{
-				`^pam_unix\(dovecot:auth\): authentication failure;`,
+				dovecotStamp + `(?:dovecot-auth: )?pam_unix\(dovecot:auth\): authentication failure;`,
 				// SSSD's module (RHEL, FreeIPA) prints the same line after
 				// pam_unix's for the same attempt.
-				`^pam_sss\(dovecot:auth\): authentication failure;`,
-				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?pam\(`,
-				`^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?(?:conn unix:\S+ \(pid=\d+,uid=\d+\): auth-worker<\d+>: )?[a-z0-9-]+\(`,
+				dovecotStamp + `(?:dovecot-auth: )?pam_sss\(dovecot:auth\): authentication failure;`,
+				dovecotAuth + `pam\(`,
+				dovecotAuth + `[a-z0-9-]+\(`,
 			},
 			Quiet: []string{
-				`^auth(?:-worker)?(?:\([^)]*\))?: .*\): (?:unknown user|User not known to the underlying authentication module)$`,
+				dovecotAuth + `[a-z0-9-]+\(.*\): (?:unknown user|User not known to the underlying authentication module)$`,
 			},
 			Ends: []string{
-				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \(auth failed, (?P<n>\d+) attempts`,
-				dovecotLogin + `(?:Aborted login|Disconnected|Login aborted)(?:: [^(]*)? \((?P<n>\d+) authentication attempts?\)`,
+				dovecotLogin + dovecotReason + ` \(auth failed, (?P<n>\d+) attempts`,
+				dovecotLogin + dovecotReason + ` \((?P<n>\d+) authentication attempts?\)`,
+				dovecotLogin + dovecotReason + ` \(proxy dest auth failed\)`,
 				dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=`,
 			},
 		},

@@ -1,5 +1,7 @@
 package filters
 
+import "slices"
+
 // Exim 4 pieces. Lines through syslog (log_file_path = syslog) keep Exim's
 // own time stamp unless syslog_timestamp is false; the mainlog forwarded
 // by imfile has it too, and the pid with log_selector +pid.
@@ -16,7 +18,8 @@ package filters
 const (
 	eximPrefix = `^(?:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{3})?(?: [-+]\d{4})? )?(?:\[\d+(?:/\d+)?\] )?`
 	eximHost   = `(?:[^\s()\[\]]+ )?(?:\([^\s()]*\) )?\[<HOST>\](?::\d+)?`
-	eximIdent  = `(?: I=\[[^\]\s]+\](?::\d+)?)?(?: U=\S+)?`
+	// Ci= is the connection id 4.97+ logs (log_selector +connection_id).
+	eximIdent = `(?: I=\[[^\]\s]+\](?::\d+)?)?(?: Ci=\d+)?(?: U=\S+)?`
 )
 
 // exim is written from Exim 4's smtp_in.c and acl.c (4.6x to 4.99): failed
@@ -36,7 +39,8 @@ func exim() Spec {
 		// escaped, comes first and holds no blank-free "H=".
 		eximPrefix + `SMTP protocol synchronization error \((?:input sent without waiting for greeting|next input sent too soon: pipelining was not advertised)\): rejected (?:connection from|"(?:[^"\\]|\\.)*") H=` + eximHost + eximIdent + ` (?:next )?input=.*$`,
 		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:51243 AUTH command used when not advertised
-		eximPrefix + `SMTP protocol error in "(?:[^"\\]|\\.)*" H=` + eximHost + eximIdent + ` AUTH command used when not advertised$`,
+		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:4816 I=[198.51.100.1]:25 Ci=8003 LOGIN authentication mechanism not supported
+		eximPrefix + `SMTP protocol error in "(?:[^"\\]|\\.)*" H=` + eximHost + eximIdent + ` (?:AUTH command used when not advertised|[A-Za-z0-9_-]+ authentication mechanism not supported)$`,
 	}
 	return Spec{
 		Name:    "exim",
@@ -60,7 +64,8 @@ func exim() Spec {
 			// "[IP]:port" can be none of them, so a junk HELO cannot carry
 			// a forged client through to "rejected". (A client
 			// certificate's DN="..." holds blanks: such lines are missed.)
-			eximPrefix + `H=` + eximHost + eximIdent + `(?: X=\S+)?(?: CV=\S+)?(?: SNI=\S+)?(?: F=<[^<>]*>)? (?:temporarily )?rejected RCPT <.*$`,
+			// H=(x) [192.0.2.7]:3755 I=[198.51.100.1]:25 F=a@example.org rejected RCPT b@example.net: relay not permitted   (older 4.x: no angle brackets)
+			eximPrefix + `H=` + eximHost + eximIdent + `(?: X=\S+)?(?: CV=\S+)?(?: SNI=\S+)?(?: F=(?:<[^<>]*>|[^\s<>]+))? (?:temporarily )?rejected RCPT (?:<|[^\s<>]+: ).*$`,
 			// SMTP call from (x) [192.0.2.7]:51237 dropped: too many syntax or protocol errors (last command was "RCPT TO:<a@b>", C=EHLO,MAIL,RCPT)
 			// SMTP call from [192.0.2.7] dropped: too many nonmail commands (last was "RSET")
 			eximPrefix + `SMTP call from ` + eximHost + eximIdent + ` dropped: too many (?:syntax or protocol errors|nonmail commands|unrecognized commands).*$`,
@@ -75,8 +80,12 @@ func exim() Spec {
 			eximPrefix + `SMTP protocol synchronization error .* input=.* input=`,
 		},
 		Modes: map[string][]string{
-			"ddos":       probes,
-			"aggressive": probes,
+			"ddos": probes,
+			// SMTP connection from (x) [192.0.2.7]:44884 I=[198.51.100.1]:25 closed by DROP in ACL
+			// An ACL of the admin's dropped the client (blocklists,
+			// rate limits): aggressive only, as the reason is the admin's.
+			"aggressive": append(slices.Clone(probes),
+				eximPrefix+`(?:[0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4} )?SMTP connection from `+eximHost+eximIdent+` closed by DROP in ACL$`),
 		},
 	}
 }

@@ -23,7 +23,7 @@ func postfix() Spec {
 			// NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 450 4.7.25 Client host rejected: cannot find your hostname, [192.0.2.7]; from=<a@example.org> to=<b@example.com> proto=ESMTP helo=<x>
 			// 4Bc5Qk3R5Vz9sWl: reject: RCPT from unknown[192.0.2.7]: 504 5.5.2 <x>: Helo command rejected: need fully-qualified hostname; from=<a@example.org> to=<b@example.com> proto=ESMTP helo=<x>
 			// Leftmost rule: envelope addresses and HELO come after.
-			`^(?:NOQUEUE|[0-9A-Za-z]+): reject: (?:RCPT|VRFY|EHLO|HELO|MAIL|CONNECT|DATA|ETRN|END-OF-MESSAGE) from ` + pfClient + `: [45]\d\d [45]\.\d{1,3}\.\d{1,3} (?:<.*>: )?(?:Relay access denied|Recipient address rejected: User unknown(?: in [a-z ]+ table)?|Service unavailable; [Cc]lient(?: host)? \[[^\]\s]*\] blocked using \S+|Client host rejected: (?:cannot find your (?:reverse )?hostname|Access denied)|Helo command rejected: (?:Host not found|need fully-qualified hostname|Invalid name))(?:[;,] .*)?$`,
+			`^(?:NOQUEUE|[0-9A-Za-z]+): reject: (?:RCPT|VRFY|EHLO|HELO|MAIL|CONNECT|DATA|ETRN|END-OF-MESSAGE) from ` + pfClient + `: [45]\d\d [45]\.\d{1,3}\.\d{1,3} (?:<.*>)?(?:: )?(?:Relay access denied|Recipient address rejected: (?:User unknown(?: in [a-z ]+ table)?|undeliverable address: [^;]*)|Service unavailable; [Cc]lient(?: host)? \[[^\]\s]*\] blocked using \S+|Client host rejected: (?:cannot find your (?:reverse )?hostname|Access denied)|Helo command rejected: (?:Host not found|need fully-qualified hostname|Invalid name|Access denied)|Sender address rejected: Access denied)(?:[;,] .*)?$`,
 			// too many errors after RCPT from unknown[192.0.2.7]
 			// too many errors after DATA (0 bytes) from unknown[192.0.2.7]
 			`^too many errors after [A-Za-z-]+(?: [A-Za-z]+)?(?: \(\d+ bytes\))? from ` + pfClient + `$`,
@@ -33,7 +33,7 @@ func postfix() Spec {
 			`^lost connection after AUTH from ` + pfClient + `$`,
 			// improper command pipelining after CONNECT from unknown[192.0.2.7]: EHLO x\r\nMAIL FROM:<a@b>\r\n
 			// Leftmost rule: what follows ": " is the client's own bytes.
-			`^improper command pipelining after [A-Za-z-]+ from ` + pfClient + `(?:: .*)?$`,
+			`^improper command pipelining after [A-Za-z-]+ from ` + pfClient + `(?::.*)?$`,
 		},
 		// A client that gives up after a failed AUTH prints the SASL
 		// failure (counted in mode aggressive) and then "lost connection
@@ -44,6 +44,12 @@ func postfix() Spec {
 				`^warning: \S+: SASL `,
 				`^lost connection after AUTH from `,
 			},
+		},
+		IgnoreRegex: []string{
+			postfixSASLLost,
+			// improper command pipelining after AUTH from x[192.0.2.7]: QUIT
+			// A client that sends QUIT without waiting: broken, not hostile.
+			`^improper command pipelining after [A-Za-z-]+ from \S+: QUIT(?:\\r\\n)?$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {

@@ -17,7 +17,7 @@ func postfixSASL() Spec {
 			// warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: Connection lost to authentication server
 			// Anchored through the reason, which smtpd writes right after
 			// "failed: ", so a sasl_username cannot trigger it.
-			`^warning: [^\s\[\]]*\[[^\]\s]*\](?::\d+)?: SASL [A-Z0-9-]+ authentication failed: Connection lost to authentication server$`,
+			postfixSASLLost,
 		},
 	}
 }

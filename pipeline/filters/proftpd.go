@@ -5,7 +5,11 @@ package filters
 // name or the address itself; the server name is the admin's. The user
 // name and everything else follow (leftmost rule).
 // ProFTPD 1.3.6+ writes "): " instead of ") - " in its own SystemLog file.
-const proftpdClient = `^(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\)(?: -|:) `
+// Its SystemLog file line starts with its own date, host and
+// "proftpd[pid]" (no colon), kept when the file is forwarded (read as a
+// syslog file, the date and host are taken as the header and the line
+// starts at "proftpd[pid]").
+const proftpdClient = `^(?:(?:(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}|[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d) \S+ )?proftpd\[\d+\] )?(?:\S+ )?\([^\s()\[\]]*\[<HOST>\]\)(?: -|:) `
 
 // proftpd is written from ProFTPD 1.3's mod_auth.c: failed logins with
 // their reason, unknown users, root logins it refuses, and sessions cut
@@ -26,7 +30,9 @@ func proftpd() Spec {
 			proftpdClient + `USER .*: no such user found from .*$`,
 			// ftp.example.com (client.example.org[192.0.2.7]) - SECURITY VIOLATION: Root login attempted
 			// ftp.example.com (client.example.org[192.0.2.7]) - Maximum login attempts (3) exceeded, connection refused
-			proftpdClient + `(?:SECURITY VIOLATION: Root login attempted|Maximum login attempts \(\d+\) exceeded, connection refused)$`,
+			// (::ffff:192.0.2.7[::ffff:192.0.2.7]): SECURITY VIOLATION: root login attempted.   (1.3.3)
+			// (::ffff:192.0.2.7[::ffff:192.0.2.7]) - Maximum login attempts (3) exceeded   (1.3.3)
+			proftpdClient + `(?:SECURITY VIOLATION: [Rr]oot login attempted\.?|Maximum login attempts \(\d+\) exceeded(?:, connection refused)?) ?$`,
 			// pam_unix(proftpd:auth): authentication failure; logname= uid=0 euid=0 tty=/dev/ftpd4242 ruser=root rhost=192.0.2.7  user=root
 			// (ProFTPD with mod_auth_pam; RHEL's and Debian's PAM stacks.)
 			// ruser is the FTP user name, before rhost: \S* as for vsftpd.

@@ -33,7 +33,14 @@ func qmail() Spec {
 			qmailPrefix + `(?:vchkpw(?:-[A-Za-z0-9]+)?: )?vpopmail user not found [^\s@]*@[^\s@:]*:<HOST>$`,
 			// rblsmtpd: 192.0.2.7 pid 4242: 451 Blocked, look at http://www.spamhaus.org/query/bl?ip=192.0.2.7
 			// Leftmost rule: the list's own text follows.
-			qmailPrefix + `rblsmtpd: <HOST> pid \d+: [45]\d\d .*$`,
+			// rblsmtpd: 192.0.2.7 pid 4242 sbl-xbl.spamhaus.org: 451 http://www.spamhaus.org/query/bl?ip=192.0.2.7   (the list's name: a common rblsmtpd patch)
+			qmailPrefix + `rblsmtpd: <HOST> pid \d+(?: [^\s:]+)?: [45]\d\d .*$`,
+			// rblsmtpd: relays.ordb.org blocked 192.0.2.7 host.example.org -
+			// rblsmtpd's syslog patch: list, address, reverse name.
+			qmailPrefix + `(?:rblsmtpd: )?[A-Za-z0-9.-]+ blocked <HOST> \S+ -$`,
+			// qmail-smtpd: 421 badiprbl: ip 192.0.2.7 rbl: zen.spamhaus.org
+			// The badiprbl patch of qmail-smtpd (splogger line).
+			qmailPrefix + `qmail-smtpd: 4\d\d badiprbl: ip <HOST> rbl: \S+$`,
 			// tcpserver: deny 4242 mail.example.com:198.51.100.1:25 client.example.org:192.0.2.7::41234
 			// tcprules refusing the client: "deny PID LOCAL REMOTEHOST:REMOTEIP:REMOTEINFO:REMOTEPORT".
 			// The remote info (an ident reply) is the client's; it and the

@@ -9,7 +9,7 @@ func sendmailAuth() Spec {
 		Name:     "sendmail-auth",
 		Trust:    Trust{Users: []string{"root", "smmsp"}, Units: []string{"sendmail.service"}},
 		Summary:  "SMTP AUTH failures",
-		Programs: []string{"sendmail", "sm-mta"},
+		Programs: sendmailPrograms(),
 		FailRegex: []string{
 			saFail,
 			// s0QBU1Ir002370: host.example [192.0.2.7]: possible SMTP attack: command=AUTH, count=5

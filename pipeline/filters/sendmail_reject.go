@@ -2,10 +2,11 @@ package filters
 
 // srRelay is how sendmail writes the peer: "[IP]", "name [IP]",
 // "ident@name [IP]" (with IDENT lookups) and "[IPv6:2001:db8::7]", then
-// " (may be forged)" when the reverse name did not confirm. The part before
+// " (may be forged)" when the reverse name did not confirm (an empty name
+// leaves two blanks: "from  [IP]"). The part before
 // the bracket has no space or bracket, so an ident reply or reverse name
 // cannot move the address (a line where it would is a miss).
-const srRelay = `(?:[^\s\[\]]+ )?\[(?:IPv6:)?<HOST>\](?: \(may be forged\))?`
+const srRelay = `(?:[^\s\[\]]* )?\[(?:IPv6:)?<HOST>\](?: \(may be forged\))?`
 
 // srQID is sendmail's queue id, or NOQUEUE before one is assigned.
 const srQID = `^(?:NOQUEUE|[0-9A-Za-z]+): `
@@ -24,7 +25,7 @@ func sendmailReject() Spec {
 		Name:     "sendmail-reject",
 		Summary:  "`did not issue MAIL/...`, `Relaying denied`, DNSBL, sender and recipient rejects, open proxy probes",
 		Trust:    Trust{Users: []string{"root", "smmsp"}, Units: []string{"sendmail.service"}},
-		Programs: []string{"sendmail", "sm-mta"},
+		Programs: sendmailPrograms(),
 		FailRegex: []string{
 			// s538V2ge001857: [114.97.113.212] did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA
 			// s0QBU1Ir002370: 223.59.18.218.broad.sz.gd.dynamic.163data.com.cn [218.18.59.223] (may be forged) did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA
@@ -42,14 +43,17 @@ func sendmailReject() Spec {
 			// u5N1ABC012345: ruleset=check_relay, arg1=[192.0.2.7], arg2=192.0.2.7, relay=[192.0.2.7], reject=421 4.3.2 Connection rate limit exceeded.
 			// u5N1ABC012345: ruleset=check_relay, arg1=[192.0.2.7], arg2=192.0.2.7, relay=[192.0.2.7], reject=421 4.3.2 Too many open connections.
 			// FEATURE(ratecontrol) and FEATURE(conncontrol) (8.13+): floods.
-			srQID + `ruleset=check_relay, arg1=\S+, arg2=\S+, relay=` + srRelay + `, reject=(?:5\d\d 5\.\d\.\d .*|421 4\.3\.2 (?:Connection rate limit exceeded|Too many open connections)\.)$`,
+			// check_relay runs when the client connects, before a queue id:
+			// the line usually has none.
+			`^(?:(?:NOQUEUE|[0-9A-Za-z]+): )?ruleset=check_relay, arg1=\S+, arg2=\S+, relay=` + srRelay + `, reject=(?:5\d\d 5\.\d\.\d .*|421 4\.3\.2 (?:Connection rate limit exceeded|Too many open connections)\.)$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: possible SMTP attack: command=AUTH, count=6
 			srQID + srRelay + `: possible SMTP attack: command=[A-Za-z]+, count=\d+$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: VRFY root [rejected]
 			// Leftmost rule: the probed name comes after.
 			srQID + srRelay + `: (?:EXPN|VRFY|expn|vrfy) .* \[rejected\]$`,
 			// rejecting commands from x.example.org [192.0.2.7] due to pre-greeting traffic after 0 seconds
-			`^rejecting commands from ` + srRelay + ` due to pre-greeting traffic after \d+ seconds$`,
+			// s1R9r60D044307: rejecting commands from  [192.0.2.7] due to pre-greeting traffic after 0 seconds
+			`^(?:(?:NOQUEUE|[0-9A-Za-z]+): )?rejecting commands from ` + srRelay + ` due to pre-greeting traffic after \d+ seconds$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: probable open proxy: command=CONNECT 10.0.0.1:25 HTTP/1.0\r\n
 			// An HTTP request on the SMTP port (8.13+: GET, POST, CONNECT,
 			// USER). The command is the client's and comes after the
@@ -71,7 +75,11 @@ func sendmailReject() Spec {
 			// u5N1ABC012345: ruleset=check_rcpt, arg1=<nobody@example.com>, relay=[192.0.2.7], reject=550 5.1.1 <nobody@example.com>... User unknown
 			// Recipient rejects by the ruleset (virtusertable error:nouser,
 			// access db To: REJECT): recipient guessing.
-			srQID + `ruleset=check_rcpt, arg1=<[^<>\s]*>, relay=` + srRelay + `, reject=550 5\.(?:1\.1 <[^<>]*>\.\.\. User unknown|7\.1 <[^<>]*>\.\.\. Access denied)$`,
+			// u5N1ABC012345: ruleset=check_rcpt, arg1=<b@example.com>, relay=[192.0.2.7], reject=550 5.7.1 <b@example.com>... Rejected: 192.0.2.7 listed at zen.spamhaus.org
+			// A DNSBL (FEATURE(dnsbl)) checked in check_rcpt with
+			// FEATURE(delay_checks); the message after "Rejected: " is the
+			// admin's and the list's.
+			srQID + `ruleset=check_rcpt, arg1=<[^<>\s]*>, relay=` + srRelay + `, reject=550 5\.(?:1\.1 <[^<>]*>\.\.\. User unknown|7\.1 <[^<>]*>\.\.\. (?:Access denied|Rejected: .*))$`,
 		},
 		Modes: map[string][]string{
 			"aggressive": {

@@ -45,3 +45,10 @@ const saWindow = 10 * time.Minute
 // (sendmail 8.14 and later); the user is the client's, relay= comes last.
 // [qid: ]AUTH failure (PLAIN): authentication failure (-13) SASL(-13): authentication failure: checkpass failed, user=admin, relay=[192.0.2.7]
 const saFail = `^(?:[0-9A-Za-z]{8,20}: )?AUTH failure \([A-Za-z0-9_-]+\): .*, relay=` + saClient + `$`
+
+// sendmailPrograms are the syslog idents sendmail logs under: its name,
+// Debian's sm-mta, and its process title sm-acceptingconnections, which
+// some systems' syslog takes as the ident.
+func sendmailPrograms() []string {
+	return []string{"sendmail", "sm-mta", "sm-acceptingconnections"}
+}

@@ -14,8 +14,9 @@ const (
 	sshPreauth = `(?: \[preauth\])?`
 	// sshMethod is every method auth_log names: "none" is logged at INFO
 	// for invalid users only, "keyboard-interactive" without "/pam" by
-	// builds without PAM (BSD auth, Solaris).
-	sshMethod = `(?:none|password|publickey|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)`
+	// builds without PAM (BSD auth, Solaris), "unknown" for a method name
+	// sshd does not know.
+	sshMethod = `(?:none|password|publickey|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic|unknown)`
 	// sshFailedTail follows the host in "Failed ...": the port (absent in
 	// some vendor builds), the protocol, and what auth_log appends: a key
 	// ("RSA SHA256:..." 6.8+, MD5 fingerprints with colons), a
@@ -51,7 +52,8 @@ func sshd() Spec {
 		// banner exchange: Connection from 192.0.2.7 port 4444: invalid format
 		`^(?:error: )?banner exchange: Connection from <HOST>` + sshPort + `: (?:invalid format|could not read protocol version|Connection (?:closed|reset) by peer|Broken pipe)$`,
 		// Connection closed by 192.0.2.7 port 4444 [preauth]  (no user named yet)
-		`^Connection (?:closed|reset) by <HOST>` + sshPort + ` \[preauth\]$`,
+		// Connection closed by 192.0.2.7 [preauth]   (before 7.5: no port)
+		`^Connection (?:closed|reset) by <HOST>(?:` + sshPort + `)? \[preauth\]$`,
 		// error: Received disconnect from 198.51.100.34: 11: Bye Bye [preauth]   (before 7.3)
 		// Received disconnect from 192.0.2.7 port 4444:11: Bye Bye [preauth]
 		// Received disconnect from 192.0.2.7 port 4444:14: No supported authentication methods available [preauth]
@@ -122,7 +124,8 @@ func sshd() Spec {
 			// Rightmost rule: the user is the client's; " via " and the
 			// local address are Apple's.
 			// error: PAM: unknown user for illegal user admin from 192.0.2.7   (Apple's, for an unknown user)
-			`^error: PAM: (?:Authentication failure|User not known to the underlying authentication module|Maximum number of tries exceeded|authentication error|unknown user) for .* from <HOST>(?: via \S+)?$`,
+			// error: PAM: authentication failure for james from 192.0.2.7 via 198.51.100.1   (Apple's, both letter cases)
+			`^error: PAM: (?:[Aa]uthentication (?:failure|error)|User not known to the underlying authentication module|Maximum number of tries exceeded|unknown user) for .* from <HOST>(?: via \S+)?$`,
 			// ROOT LOGIN REFUSED FROM 192.0.2.7 port 4444   (port since 7.4)
 			`^ROOT LOGIN REFUSED FROM <HOST>(?:` + sshPort + `)?` + sshPreauth + `$`,
 			// refused connect from 192.0.2.7 (192.0.2.7)
@@ -139,7 +142,8 @@ func sshd() Spec {
 			// Received disconnect from 192.0.2.7 port 4444:3: com.jcraft.jsch.JSchException: Auth fail [preauth]
 			// Reason 3 with "Auth fail" is a client giving up after failing;
 			// the host sits at a fixed position, the client-chosen text after it.
-			`^Received disconnect from <HOST>(?:` + sshPort + `)?: ?3: .*Auth fail` + sshPreauth + `$`,
+			// error: Received disconnect from 192.0.2.7: 3: com.jcraft.jsch.JSchException: Auth fail [preauth]   (before 7.3 as error:)
+			`^(?:error: )?Received disconnect from <HOST>(?:` + sshPort + `)?: ?3: .*Auth fail` + sshPreauth + `$`,
 			// Connection closed by invalid user admin 192.0.2.7 port 4444 [preauth]
 			// Connection reset by authenticating user root 192.0.2.7 port 4444 [preauth]
 			`^Connection (?:closed|reset) by (?:invalid|authenticating) user .* <HOST>` + sshPort + ` \[preauth\]$`,
@@ -156,6 +160,10 @@ func sshd() Spec {
 			// host, so no position rule can tell a forged " from 10.0.0.1
 			// port 1" from sshd's: a line with two is not counted.
 			`^Failed hostbased for .* from .* from `,
+			// SSH1's rhosts info "ssh1: ruser NAME" (before 7.4) ends the
+			// line in the client's remote user name: with " from " in it
+			// no rule can tell the forgery from sshd's.
+			`^Failed \S+ for .* from .* ssh1: ruser .* from `,
 			// The same for a change of user name: the user names stand on
 			// both sides of the host, so a line saying sshd's text twice
 			// is not counted.
@@ -214,11 +222,25 @@ func sshd() Spec {
 				`^error: PAM: `,
 				`^(?:Invalid|Illegal) user `,
 				`^User .* not allowed because `,
+				// MaxAuthTries reached: sshd prints this and then
+				// "Disconnecting ...: Too many authentication failures"
+				// (7.5+), both about the session's last attempt. As a line
+				// of that attempt it counts nothing after its failure line,
+				// and makes the end line that follows count nothing.
+				`^(?:error: )?maximum authentication attempts exceeded `,
+			},
+			// A client with several keys (an agent) is refused each key
+			// but the right one: before 8.x each refusal was logged as
+			// "Failed publickey for USER" at INFO, and an ordinary user
+			// of a git server logs several. For a valid user they count
+			// nothing alone; the session's end counts one attempt when no
+			// key was accepted. (For an invalid user every line counts.)
+			Quiet: []string{
+				`^Failed publickey for (?:[^i]|i(?:[^n]|n(?:[^v]|v(?:[^a]|a(?:[^l]|l(?:[^i]|i(?:[^d]|d[^ ])))))))`,
 			},
 			Ends: []string{
 				`^Connection (?:closed|reset) by (?:invalid|authenticating) user `,
 				`^Disconnecting (?:(?:invalid|authenticating) user .* )?\S+ port \d+: (?:Too many authentication failures|Change of username or service not allowed)`,
-				`^(?:error: )?maximum authentication attempts exceeded `,
 				`^Received disconnect from .*Auth fail`,
 				`^PAM (?P<more>\d+) more authentication failures?;`,
 			},

@@ -13,10 +13,11 @@ const vsftpdPrefix = `^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2}
 
 func vsftpd() Spec {
 	return Spec{
-		Name:     "vsftpd",
-		Trust:    Trust{Users: []string{"root", "ftp"}, Exes: []string{"vsftpd"}, Units: []string{"vsftpd.service"}},
-		Summary:  "PAM and native `FAIL LOGIN`",
-		Programs: []string{"vsftpd"},
+		Name:    "vsftpd",
+		Trust:   Trust{Users: []string{"root", "ftp"}, Exes: []string{"vsftpd"}, Units: []string{"vsftpd.service"}},
+		Summary: "PAM and native `FAIL LOGIN`",
+		// vsftpd(pam_unix): Linux-PAM before 0.99 (RHEL 4) named itself so.
+		Programs: []string{"vsftpd", "vsftpd(pam_unix)"},
 		FailRegex: []string{
 			// pam_unix(vsftpd:auth): authentication failure; logname= uid=0 euid=0 tty=ftp ruser=bob rhost=192.0.2.7  user=bob
 			// Unlike sshd, vsftpd passes the FTP user name as ruser, which
@@ -25,13 +26,15 @@ func vsftpd() Spec {
 			// otherwise put a forged rhost first; such a line is missed
 			// rather than pinned on someone else (the FAIL LOGIN line of
 			// the same attempt still counts).
-			`^pam_(?:unix|sss)\(vsftpd:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
+			// (pam_unix) authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.7   (Linux-PAM before 0.99, RHEL 4)
+			// authentication failure; logname= uid=0 euid=0 tty= ruser= rhost=192.0.2.7 user=bob   (the same under "vsftpd(pam_unix)", or a journal without the module)
+			`^(?:pam_(?:unix|sss)\(vsftpd:auth\): |\(pam_unix\) )?authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?:\s+user=\S*)?$`,
 			// [pid 1234] [bob] FAIL LOGIN: Client "192.0.2.7"
 			// Sat Jun 11 10:11:12 2011 [pid 1234] [bob] FAIL LOGIN: Client "::ffff:192.0.2.7"
 			// The user name is the client's and may hold `] FAIL LOGIN:
 			// Client "10.0.0.1`; the peer is the quoted address that ends
 			// the line.
-			vsftpdPrefix + `\[.*\] FAIL LOGIN: Client "<HOST>"$`,
+			vsftpdPrefix + `\[.*\] FAIL LOGIN: Client "<HOST>"(?:, "[^"]*")?$`,
 			// [pid 1234] [test] FTP response: Client "192.0.2.7", "530 Permission denied."
 			// With userlist_enable, a user the list refuses is turned away
 			// before any password and no FAIL LOGIN follows; the line is
@@ -45,7 +48,7 @@ func vsftpd() Spec {
 		// still counts one.
 		Attempts: &AttemptRules{
 			Lines: []string{
-				`^pam_unix\(vsftpd:auth\): authentication failure;`,
+				`^(?:pam_unix\(vsftpd:auth\): |\(pam_unix\) )?authentication failure;`,
 				// SSSD's module (RHEL, FreeIPA) prints the same line after
 				// pam_unix's for the same attempt.
 				`^pam_sss\(vsftpd:auth\): authentication failure;`,
