@@ -24,6 +24,7 @@ const pfClient = `[^\s\[\]]*\[<HOST>\](?::\d+)?`
 //	warning: unknown[2001:db8::7]: SASL CRAM-MD5 authentication failed: authentication failure
 //
 // Leftmost rule: sasl_username and the server's challenge come after.
+//
 //	warning: unknown[192.0.2.7]: SASL login authentication failed: UGFzc3dvcmQ6   (older Postfix: the mechanism as the client wrote it)
 const postfixSASLFail = `^warning: ` + pfClient + `: SASL [A-Za-z0-9-]+ authentication failed(?::.*)?$`
 
