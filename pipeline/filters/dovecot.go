@@ -11,10 +11,13 @@ const (
 	// dovecotStamp is the TAI64N stamp of multilog (Dovecot run under
 	// daemontools, as qmail toasters do), kept when the file is forwarded.
 	dovecotStamp = `^(?:@[0-9a-f]{24} )?`
-	// dovecotLogin is the login process's prefix. In Dovecot's own log
-	// file (log_path) the process is the line's tag ("pop3-login: Info:
-	// ..."), so the text starts at "Info: ".
-	dovecotLogin = dovecotStamp + `(?:(?:imap|pop3|managesieve|submission)-login: )?(?:Info: )?`
+	// dovecotLogin is the login process's prefix through syslog (and in
+	// a multilog file). In Dovecot's own log file (log_path) the process
+	// is the line's tag ("pop3-login: Info: ..."), so the text starts at
+	// "Info: ": dovecotFileLogin. Each pattern comes in both forms, so
+	// that each keeps a literal for the prefilter.
+	dovecotLogin     = dovecotStamp + `(?:imap|pop3|managesieve|submission)-login: (?:Info: )?`
+	dovecotFileLogin = `^Info: `
 	// dovecotReason is the login process's disconnect reason before the
 	// parenthesis with the verdict: Dovecot's words, with an error
 	// string that may hold its own parentheses ("read(size=1003) failed:
@@ -23,8 +26,19 @@ const (
 	// dovecotAuth is the auth process's prefix: "auth: ", "auth-worker(N):
 	// ", 2.3's "conn unix:auth-worker (pid=N,uid=N): auth-worker<N>: "; in
 	// the log file the process is the tag and the text starts after it.
-	dovecotAuth = dovecotStamp + `(?:auth(?:-worker)?(?:\([^)]*\))?: )?(?:Info: )?(?:conn unix:\S+ \((?:pid=\d+,)?uid=\d+\): auth-worker<\d+>: )?`
-	dovecotTail = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>(?:, lip=[^,\s]+)?(?:, .*)?$`
+	dovecotAuth     = `^auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?` + dovecotAuthConn
+	dovecotFileAuth = `^Info: ` + dovecotAuthConn
+	dovecotAuthConn = `(?:conn unix:\S+ \((?:pid=\d+,)?uid=\d+\): auth-worker<\d+>: )?`
+	// dovecotAuthAny is either, for the attempt rules.
+	dovecotAuthAny = `^(?:auth(?:-worker)?(?:\([^)]*\))?: (?:Info: )?|Info: )` + dovecotAuthConn
+	// dovecotPassdb names the passdb drivers whose verdicts count.
+	dovecotPassdb = `(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,(?:<[^<>\s]*>)?)?\): ` + dovecotOutcome + `$`
+	// dovecotFailed is the verdict of a login that failed.
+	dovecotFailed = dovecotReason + ` \((?:auth failed, \d+ attempts(?: in \d+ secs)?|\d+ authentication attempts?|proxy dest auth failed)\)(?: \(auth_failed\))?: ` + dovecotTail
+	// dovecotNoAuth is the verdict of a login process that saw no
+	// authentication (aggressive).
+	dovecotNoAuth = dovecotReason + ` \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before (?:greeting|auth was ready)(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|disconnected during TLS handshake|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail
+	dovecotTail   = `(?:user=<.*>, )?(?:method=[^,\s]+, )?rip=<HOST>(?:, lip=[^,\s]+)?(?:, .*)?$`
 )
 
 // dovecot is written from what Dovecot 1.0 (as CentOS 5 shipped it)
@@ -58,7 +72,9 @@ func dovecot() Spec {
 			// Rightmost rule (dovecotTail).
 			// imap-login: Disconnected (proxy dest auth failed): user=<bob>, method=PLAIN, rip=192.0.2.7, lip=198.51.100.1   (a proxy whose backend refused the login)
 			// submission-login: Client has quit the connection (auth failed, 1 attempts in 2 secs): user=<bob>, method=LOGIN, rip=192.0.2.7, lip=198.51.100.1
-			dovecotLogin + dovecotReason + ` \((?:auth failed, \d+ attempts(?: in \d+ secs)?|\d+ authentication attempts?|proxy dest auth failed)\)(?: \(auth_failed\))?: ` + dovecotTail,
+			dovecotLogin + dovecotFailed,
+			// Jan 29 09:33:58 pop3-login: Info: Aborted login (auth failed, 1 attempts in 2 secs): user=<bob>, method=PLAIN, rip=192.0.2.7   (log_path file)
+			dovecotFileLogin + dovecotFailed,
 			// pop3-login: Aborted login: user=<bob>, method=PLAIN, rip=::ffff:198.24.142.139, lip=::ffff:220.130.139.9   (1.0, CentOS 5)
 			// Dovecot 1.0 gives no reason; method= shows an authentication
 			// was attempted and, the login not having succeeded, failed.
@@ -77,7 +93,9 @@ func dovecot() Spec {
 			// "(given password: ...)" of auth_verbose_passwords=plain is
 			// attacker-written and deliberately not accepted there.
 			// auth: Info: ldap(bob,192.0.2.7,): invalid credentials   (2.2 LDAP bind; empty session id)
-			dovecotAuth + `(?:pam|passwd-file|passwd|shadow|sql|ldap|checkpassword|bsdauth|vpopmail|lua|dict|static|oauth2)\(.*,<HOST>(?:,(?:<[^<>\s]*>)?)?\): ` + dovecotOutcome + `$`,
+			dovecotAuth + dovecotPassdb,
+			// Jan 29 13:54:06 auth-worker(22401): Info: sql(bob,192.0.2.7,<x8Kp2Zd7>): unknown user   (log_path file)
+			dovecotFileAuth + dovecotPassdb,
 			// auth(bob,192.0.2.7,sasl:plain)<x8Kp2Zd7>: Info: passwd-file: Password mismatch   (2.4)
 			// auth-worker(bob,192.0.2.7)<4242><x8Kp2Zd7>: request [12]: Info: sql: unknown user
 			// Dovecot 2.4 names the request first and the passdb (by its
@@ -101,7 +119,8 @@ func dovecot() Spec {
 				// imap-login: Disconnected: Connection closed (disconnected before greeting, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
 				// imap-login: Disconnected (disconnected before auth was ready, waited 0 secs): user=<>, rip=192.0.2.7, lip=198.51.100.1
 				// imap-login: Login aborted: Connection closed: SSL_accept() failed: error:0A0000C1:SSL routines::no shared cipher (disconnected during TLS handshake) (tls_handshake_not_finished): user=<>, rip=192.0.2.7, lip=198.51.100.1   (2.4)
-				dovecotLogin + dovecotReason + ` \((?:no auth attempts(?: in \d+ secs)?|tried to use (?:disabled|disallowed) (?:plaintext|cleartext) auth|disconnected before (?:greeting|auth was ready)(?:, waited \d+ secs)?|disconnected while authenticating(?:, waited \d+ secs)?|disconnected during TLS handshake|client didn't finish SASL auth(?:, waited \d+ secs)?)\)(?: \([a-z_]+\))?: ` + dovecotTail,
+				dovecotLogin + dovecotNoAuth,
+				dovecotFileLogin + dovecotNoAuth,
 			},
 		},
 		// Dovecot, a wrong password: each passdb's verdict
@@ -117,16 +136,16 @@ func dovecot() Spec {
 				// SSSD's module (RHEL, FreeIPA) prints the same line after
 				// pam_unix's for the same attempt.
 				dovecotStamp + `(?:dovecot-auth: )?pam_sss\(dovecot:auth\): authentication failure;`,
-				dovecotAuth + `pam\(`,
-				dovecotAuth + `[a-z0-9-]+\(`,
+				dovecotAuthAny + `pam\(`,
+				dovecotAuthAny + `[a-z0-9-]+\(`,
 			},
 			Quiet: []string{
-				dovecotAuth + `[a-z0-9-]+\(.*\): (?:unknown user|User not known to the underlying authentication module)$`,
+				dovecotAuthAny + `[a-z0-9-]+\(.*\): (?:unknown user|User not known to the underlying authentication module)$`,
 			},
 			Ends: []string{
-				dovecotLogin + dovecotReason + ` \(auth failed, (?P<n>\d+) attempts`,
-				dovecotLogin + dovecotReason + ` \((?P<n>\d+) authentication attempts?\)`,
-				dovecotLogin + dovecotReason + ` \(proxy dest auth failed\)`,
+				`^(?:@[0-9a-f]{24} )?(?:(?:imap|pop3|managesieve|submission)-login: (?:Info: )?|Info: )` + dovecotReason + ` \(auth failed, (?P<n>\d+) attempts`,
+				`^(?:@[0-9a-f]{24} )?(?:(?:imap|pop3|managesieve|submission)-login: (?:Info: )?|Info: )` + dovecotReason + ` \((?P<n>\d+) authentication attempts?\)`,
+				`^(?:@[0-9a-f]{24} )?(?:(?:imap|pop3|managesieve|submission)-login: (?:Info: )?|Info: )` + dovecotReason + ` \(proxy dest auth failed\)`,
 				dovecotLogin + `(?:Aborted login|Disconnected): user=(?:<.*>)?, method=`,
 			},
 		},
