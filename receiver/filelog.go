@@ -94,7 +94,7 @@ func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 // afterStamp reads "[host ]tag[pid]: msg" after the header time ts.
 func afterStamp(rest []byte, ts time.Time, m *sysban.Message) error {
 	m.Timestamp = ts
-	body := skipBlanks(rest)
+	body := skipFacilityLevel(skipBlanks(rest))
 	if len(body) == 0 {
 		m.Hostname, m.AppName, m.ProcID = "", "", ""
 		setText(m, rest) // only blanks, but nothing is dropped (as Parse)
@@ -272,4 +272,31 @@ func monthIndex(b []byte) int {
 		}
 	}
 	return -1
+}
+
+// skipFacilityLevel drops the "<mail.info> " FreeBSD's syslogd -v writes
+// between the time and the host: the facility and level of the line.
+func skipFacilityLevel(b []byte) []byte {
+	if len(b) < 5 || b[0] != '<' {
+		return b
+	}
+	dot := false
+	for i := 1; i < len(b) && i < 32; i++ {
+		switch c := b[i]; {
+		case c == '>':
+			if dot && i+1 < len(b) && b[i+1] == ' ' && b[i-1] != '.' {
+				return skipBlanks(b[i+1:])
+			}
+			return b
+		case c == '.':
+			if dot || i == 1 {
+				return b
+			}
+			dot = true
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		default:
+			return b
+		}
+	}
+	return b
 }

@@ -89,6 +89,12 @@ var fileLineCases = []fileLineCase{
 		err: ErrNoHeader,
 	},
 	{
+		// FreeBSD's syslogd -v: the facility and level before the host.
+		name: "FreeBSD facility.level before the host",
+		in:   "Jun 17 14:37:39 <mail.info> robin sm-mta[2794]: 55HIbcGI002794: from=<a@b>",
+		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 17, 14, 37, 39), Hostname: "robin", AppName: "sm-mta", ProcID: "2794", Text: "55HIbcGI002794: from=<a@b>"},
+	},
+	{
 		name: "no tag: last message repeated",
 		in:   "Nov 21 10:00:00 host last message repeated 3 times",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 10, 0, 0), Hostname: "host", Text: "last message repeated 3 times"},
