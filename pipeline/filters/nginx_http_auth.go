@@ -1,5 +1,7 @@
 package filters
 
+import "slices"
+
 // nginxPrefix is what nginx writes before every error-log message, in its
 // error_log file and through "error_log syslog:..." alike (the syslog
 // writer sends the whole line): "2026/11/01 15:00:00 [error] 1234#1234: *5 ".
@@ -42,17 +44,27 @@ func nginxHTTPAuth() Spec {
 			// (after it) are the client's, written unescaped: see
 			// IgnoreRegex.
 			nginxPrefix + `user ".*"(?: was not found in ".*"|: password mismatch)` + nginxClient,
+			// *24470 PAM: user 'bob' - not authenticated: Authentication failure, client: 192.0.2.7, server: dav.example.com, request: "GET / HTTP/2.0", host: "dav.example.com"
+			// ngx_http_auth_pam_module (Debian's libnginx-mod-http-auth-pam):
+			// PAM's verdict; the user name is the client's, as above.
+			nginxPrefix + `PAM: user '.*' - not authenticated: [A-Za-z ]+` + nginxClient,
 		},
 		IgnoreRegex: []string{
 			// With client text on both sides of the address, a forged
 			// ", client: 10.0.0.1, server: " in the user name or the
 			// request cannot be told from nginx's own: a basic-auth line
 			// holding two is not counted.
-			nginxPrefix + `user ".*, client: .*, client: `,
+			nginxPrefix + `(?:user "|PAM: user ').*, client: .*, client: `,
 		},
 		Modes: map[string][]string{
-			"ddos":       limits,
-			"aggressive": limits,
+			"ddos": limits,
+			// [crit] 1234#1234: *5 SSL_do_handshake() failed (SSL: error:1408F0C6:SSL routines:ssl3_get_record:packet length too long) while SSL handshaking, client: 192.0.2.7, server: 0.0.0.0:443
+			// Garbage on the TLS port, before any request: scanners, and
+			// now and then a broken client, hence aggressive only. The
+			// OpenSSL reason is nginx's and OpenSSL's text, and no client
+			// text can follow before the address.
+			"aggressive": append(slices.Clone(limits),
+				nginxPrefix+`SSL_do_handshake\(\) failed \(SSL: [^()]*(?:\([^()]*\)[^()]*)*\) while SSL handshaking, client: <HOST>, server: \S+$`),
 		},
 	}
 }
