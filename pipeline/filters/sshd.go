@@ -163,7 +163,7 @@ func sshd() Spec {
 			// SSH1's rhosts info "ssh1: ruser NAME" (before 7.4) ends the
 			// line in the client's remote user name: with " from " in it
 			// no rule can tell the forgery from sshd's.
-			`^Failed \S+ for .* from .* ssh1: ruser .* from `,
+			`^Failed \S+ for .* from .* ssh1: ruser (?:.* )?from `,
 			// The same for a change of user name: the user names stand on
 			// both sides of the host, so a line saying sshd's text twice
 			// is not counted.
