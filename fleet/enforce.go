@@ -5,12 +5,8 @@ package fleet
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -74,7 +70,8 @@ func (n *Node) watchLoop(ctx context.Context) {
 	}
 }
 
-// startWatch starts a watch and resyncs from its snapshot.
+// startWatch starts a watch and resyncs from its snapshot (resync.go):
+// the unbans first, then every ban, applied in chunks as they arrive.
 func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
 	start := n.now()
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -83,91 +80,64 @@ func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx)
+	tombs, err := n.readTombs(ctx, kv)
 	if err != nil {
 		return nil, err
 	}
-	snap := map[Key]Entry{}
-	tombs := map[netip.Prefix]time.Time{}
-	// A large bucket takes a while; what must not happen is a snapshot
-	// that stops making progress.
-	stall := time.NewTimer(snapshotStall)
-	defer stall.Stop()
-	for {
-		var e jetstream.KeyValueEntry
-		var ok bool
-		select {
-		case e, ok = <-w.Updates():
-			stall.Reset(snapshotStall)
-		case <-stall.C:
-			_ = w.Stop()
-			return nil, fmt.Errorf("fleet: bucket snapshot: no entry for %v after %d", snapshotStall, len(snap))
-		case <-ctx.Done():
-			_ = w.Stop()
-			return nil, ctx.Err()
-		}
-		if !ok {
-			return nil, errors.New("fleet: watch closed during the snapshot")
-		}
-		if e == nil {
-			break // the snapshot is complete; updates follow
-		}
-		if e.Operation() != jetstream.KeyValuePut {
-			continue
-		}
-		n.readEntry(e.Key(), e.Value(), snap, tombs)
+	r, err := n.newResync(ctx, tombs)
+	if err != nil {
+		return nil, err
 	}
-	n.log.Debug("fleet: snapshot read", "entries", len(snap), "took", n.now().Sub(start))
-	if err := n.reconcile(ctx, snap, tombs); err != nil {
+	w, err := kv.WatchAll(ctx)
+	if err != nil {
+		r.abort()
+		return nil, err
+	}
+	if err := readSnapshot(ctx, w, r.add); err != nil {
+		_ = w.Stop()
+		r.abort()
+		return nil, err
+	}
+	n.log.Debug("fleet: snapshot read", "entries", r.entries, "took", n.now().Sub(start))
+	if err := r.finish(); err != nil {
 		n.log.Warn("fleet: resync incomplete; retried at the next one", "err", err)
 	}
 	n.stats.resyncs.Inc()
 	n.mu.Lock()
 	n.lastResync = n.now()
 	n.mu.Unlock()
-	n.log.Debug("fleet: resync", "entries", len(snap), "took", n.now().Sub(start))
-	if len(snap) >= 10000 {
-		// The snapshot's messages are garbage now; an enforce-only host
-		// should not sit on them.
+	n.log.Debug("fleet: resync", "entries", r.entries, "took", n.now().Sub(start))
+	if r.entries >= 10000 {
+		// The snapshot's messages and the chunks are garbage now; an
+		// enforce-only host should not sit on them.
 		debug.FreeOSMemory()
 	}
 	return w, nil
 }
 
-// snapshotStall is how long a resync waits for the next entry of the
-// bucket's snapshot before it gives up and retries.
-const snapshotStall = 10 * time.Second
-
-// readEntry decodes a bucket entry into entries or tombs; invalid ones are
-// counted and logged.
-func (n *Node) readEntry(key string, data []byte, entries map[Key]Entry, tombs map[netip.Prefix]time.Time) {
+// read decodes a bucket entry: a ban, or an unban tombstone (e.Key with
+// the time tomb it lifts bans decided up to). An invalid entry is counted
+// and logged, and ok is false.
+func (n *Node) read(key string, data []byte) (e Entry, tomb time.Time, ok bool) {
 	k, err := ParseKey(key)
 	if err == nil && k.Jail == unbanJail {
 		if v, err := decodeTombstone(k, data, n.now()); err == nil {
-			if !n.signatureRefused(key, data, v) && v.Start.After(tombs[k.Prefix]) {
-				tombs[k.Prefix] = v.Start
+			if n.signatureRefused(key, data, v) {
+				return Entry{}, time.Time{}, false
 			}
-			return
+			return Entry{Key: k}, v.Start, true
 		}
 	}
-	e, err := decodeEntry(key, data, n.now())
+	e, err = decodeEntry(key, data, n.now())
 	if err != nil {
 		n.stats.refused.WithLabelValues(RefusedInvalid).Inc()
 		n.log.Warn("fleet: invalid entry refused", "key", key, "err", err)
-		return
+		return Entry{}, time.Time{}, false
 	}
 	if n.signatureRefused(key, data, e.Value) {
-		return
+		return Entry{}, time.Time{}, false
 	}
-	entries[e.Key] = e
-}
-
-// kept is e as the node remembers it: the lines went to the store with the
-// ban and are not needed again, the signature was checked.
-func kept(e Entry) Entry {
-	e.Value.Lines = nil
-	e.Value.Sig = ""
-	return e
+	return e, time.Time{}, true
 }
 
 // decodeTombstone reads an unban's value; its Start is when it was decided.
@@ -212,112 +182,6 @@ func (n *Node) verdict(e *Entry, now time.Time, tombs map[netip.Prefix]time.Time
 	return true, ""
 }
 
-// reconcile makes what is in force here match the bucket: the fleet's
-// bans that apply here are put in force, fleet bans no longer in the bucket
-// are lifted, and the unbans lift local bans too.
-func (n *Node) reconcile(ctx context.Context, snap map[Key]Entry, tombs map[netip.Prefix]time.Time) error {
-	now := n.now()
-	want := map[jailAddr]Entry{}
-	for k, e := range snap {
-		ok, reason := n.verdict(&e, now, tombs)
-		if reason != "" {
-			n.stats.refused.WithLabelValues(reason).Inc()
-		}
-		if !ok {
-			continue
-		}
-		ja := jailAddr{k.Jail, k.Prefix.Addr()}
-		if cur, dup := want[ja]; !dup || longer(e, cur) {
-			want[ja] = e
-		}
-	}
-	inForce, err := n.local.InForce(now)
-	if err != nil {
-		return err
-	}
-	have := map[jailAddr]bool{}
-	var lift []Applied
-	for _, a := range inForce {
-		ja := jailAddr{a.Jail, a.Addr}
-		t := tombs[AddrKey(a.Addr)]
-		_, wanted := want[ja]
-		switch {
-		case !t.IsZero() && !a.Start.After(t):
-			lift = append(lift, a) // unbanned from some node, local or not
-		case a.Node != "" && !wanted:
-			lift = append(lift, a) // gone from the bucket
-		default:
-			have[ja] = true
-		}
-	}
-	var apply []Entry
-	for ja, e := range want {
-		if !have[ja] {
-			apply = append(apply, e)
-		}
-	}
-	// In address order: the store's B+trees take sorted inserts many
-	// times faster than the map's random order.
-	slices.SortFunc(apply, func(a, b Entry) int {
-		if c := a.Key.Prefix.Addr().Compare(b.Key.Prefix.Addr()); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Key.Jail, b.Key.Jail)
-	})
-	for k, e := range snap {
-		snap[k] = kept(e)
-	}
-	n.mu.Lock()
-	n.entries, n.tombs = snap, tombs
-	wasHeld := n.held
-	n.held = map[Key]Entry{}
-	if n.synced {
-		// Only the first snapshot (the fleet's standing list when this
-		// node starts) is exempt from the rate cap; later resyncs must
-		// not release what the cap held.
-		now := n.now()
-		kept := apply[:0]
-		for _, e := range apply {
-			if n.allow(e.Key.Node, now) {
-				kept = append(kept, e)
-			} else {
-				n.held[e.Key] = e
-				if _, counted := wasHeld[e.Key]; !counted {
-					n.stats.refused.WithLabelValues(RefusedRate).Inc()
-				}
-			}
-		}
-		apply = kept
-	}
-	n.synced = true
-	n.mu.Unlock()
-	var errs []error
-	if len(lift) > 0 {
-		if err := n.local.Lift(ctx, lift); err != nil {
-			errs = append(errs, err)
-		} else {
-			n.stats.lifted.Add(float64(len(lift)))
-		}
-	}
-	if len(apply) > 0 {
-		t0 := n.now()
-		if err := n.local.ApplyFleet(ctx, apply); err != nil {
-			errs = append(errs, err)
-		}
-		n.stats.applied.Add(float64(len(apply)))
-		n.log.Info("fleet: resync applied bans", "bans", len(apply), "lifted", len(lift), "took", n.now().Sub(t0))
-	}
-	return errors.Join(errs...)
-}
-
-// longer reports whether a outlasts b.
-func longer(a, b Entry) bool {
-	if a.Value.Expiry.IsZero() {
-		return !b.Value.Expiry.IsZero()
-	}
-	return !b.Value.Expiry.IsZero() && a.Value.Expiry.After(b.Value.Expiry)
-}
-
 // live handles one update of the watch.
 func (n *Node) live(ctx context.Context, e jetstream.KeyValueEntry) {
 	now := n.now()
@@ -325,28 +189,30 @@ func (n *Node) live(ctx context.Context, e jetstream.KeyValueEntry) {
 		n.deleted(ctx, e.Key())
 		return
 	}
-	entries := map[Key]Entry{}
-	tombs := map[netip.Prefix]time.Time{}
-	n.readEntry(e.Key(), e.Value(), entries, tombs)
-	for p, t := range tombs {
-		n.unbanned(ctx, p, t)
+	en, t, ok := n.read(e.Key(), e.Value())
+	switch {
+	case !ok:
+		return
+	case !t.IsZero():
+		n.unbanned(ctx, en.Key.Prefix, t)
+		return
 	}
-	for k, en := range entries {
-		n.mu.Lock()
-		n.entries[k] = kept(en)
-		ok, reason := n.verdict(&en, now, n.tombs)
-		if ok && !n.allow(en.Key.Node, now) {
-			n.held[k] = en
-			ok, reason = false, RefusedRate
-		}
-		n.mu.Unlock()
-		if reason != "" {
-			n.stats.refused.WithLabelValues(reason).Inc()
-			n.log.Info("fleet: ban refused", "key", k.String(), "reason", reason)
-		}
-		if ok {
-			n.applyLive(ctx, []Entry{en})
-		}
+	k := en.Key
+	n.mu.Lock()
+	bucket := en // the verdict may cut the expiry; known keeps the bucket's
+	ok, reason := n.verdict(&en, now, n.tombs)
+	n.known.put(&bucket, ok)
+	if ok && !n.allow(k.Node, now) {
+		n.held[k] = en
+		ok, reason = false, RefusedRate
+	}
+	n.mu.Unlock()
+	if reason != "" {
+		n.stats.refused.WithLabelValues(reason).Inc()
+		n.log.Info("fleet: ban refused", "key", k.String(), "reason", reason)
+	}
+	if ok {
+		n.applyLive(ctx, []Entry{en})
 	}
 }
 
@@ -372,15 +238,9 @@ func (n *Node) deleted(ctx context.Context, key string) {
 		return
 	}
 	n.mu.Lock()
-	_, had := n.entries[k]
-	delete(n.entries, k)
+	had := n.known.remove(k)
 	delete(n.held, k)
-	still := false
-	for o := range n.entries {
-		if o.Jail == k.Jail && o.Prefix == k.Prefix && o.Node != n.cfg.Name {
-			still = true
-		}
-	}
+	still := n.known.heldByOther(k.Jail, k.Prefix, n.cfg.Name)
 	n.mu.Unlock()
 	if !had || still || k.Node == n.cfg.Name {
 		return
@@ -399,16 +259,15 @@ func (n *Node) unbanned(ctx context.Context, p netip.Prefix, at time.Time) {
 }
 
 func (n *Node) liftWhere(ctx context.Context, match func(Applied) bool) {
-	inForce, err := n.local.InForce(n.now())
-	if err != nil {
-		n.log.Warn("fleet: reading bans in force", "err", err)
-		return
-	}
 	var lift []Applied
-	for _, a := range inForce {
+	err := n.local.InForce(n.now(), func(a Applied) {
 		if match(a) {
 			lift = append(lift, a)
 		}
+	})
+	if err != nil {
+		n.log.Warn("fleet: reading bans in force", "err", err)
+		return
 	}
 	if len(lift) == 0 {
 		return

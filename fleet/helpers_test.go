@@ -31,14 +31,17 @@ func (m *memLocal) ApplyFleet(_ context.Context, es []Entry) error {
 	return nil
 }
 
-func (m *memLocal) InForce(time.Time) ([]Applied, error) {
+func (m *memLocal) InForce(_ time.Time, each func(Applied)) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []Applied
+	out := make([]Applied, 0, len(m.bans))
 	for _, a := range m.bans {
 		out = append(out, a)
 	}
-	return out, nil
+	m.mu.Unlock()
+	for _, a := range out {
+		each(a)
+	}
+	return nil
 }
 
 func (m *memLocal) Lift(_ context.Context, as []Applied) error {

@@ -41,9 +41,14 @@ func (k Key) String() string {
 // text would read back as a different IPv6 address.
 func EncodeAddr(p netip.Prefix) string {
 	p = p.Masked()
-	s := p.Addr().String()
-	s = strings.NewReplacer(".", "-", ":", "-").Replace(s)
-	return s + "_" + strconv.Itoa(p.Bits())
+	b := p.Addr().AppendTo(make([]byte, 0, 48))
+	for i, c := range b {
+		if c == '.' || c == ':' {
+			b[i] = '-'
+		}
+	}
+	b = append(b, '_')
+	return string(strconv.AppendInt(b, int64(p.Bits()), 10))
 }
 
 // DecodeAddr reads a key token written by EncodeAddr. It accepts only the

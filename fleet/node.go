@@ -20,9 +20,10 @@ type Local interface {
 	// ApplyFleet puts fleet bans in force through the ban chain (store,
 	// then kernel), recorded as the fleet's.
 	ApplyFleet(ctx context.Context, entries []Entry) error
-	// InForce lists the bans in force here: the fleet's (Node set) and
-	// this host's own (Node empty).
-	InForce(now time.Time) ([]Applied, error)
+	// InForce calls each for every ban in force here: the fleet's (Node
+	// set) and this host's own (Node empty). A callback, not a list: a
+	// resync must not hold every ban of the store at once.
+	InForce(now time.Time, each func(Applied)) error
 	// Lift removes bans (store and kernel).
 	Lift(ctx context.Context, bans []Applied) error
 }
@@ -82,7 +83,7 @@ type Node struct {
 	flush     chan struct{}
 
 	mu         sync.Mutex
-	entries    map[Key]Entry              // the bucket's bans as last seen
+	known      *known                     // the bucket's bans as last seen
 	tombs      map[netip.Prefix]time.Time // unbans: prefix -> lifted before
 	held       map[Key]Entry              // over the rate cap
 	rate       map[string]*rateWindow     // per deciding node
@@ -104,7 +105,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		pubCh:   make(chan []pending, 256),
 		resync:  make(chan struct{}, 1),
 		flush:   make(chan struct{}, 1),
-		entries: map[Key]Entry{}, tombs: map[netip.Prefix]time.Time{},
+		known: newKnown(), tombs: map[netip.Prefix]time.Time{},
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
 		checked: newCheckedSet(),
 	}

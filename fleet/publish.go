@@ -202,15 +202,13 @@ func (n *Node) Unban(a netip.Addr) {
 	until := time.Time{} // permanent unless every ban of a we know of expires
 	n.mu.Lock()
 	var ps []pending
-	for k := range n.entries {
-		if k.Prefix != p {
-			continue
+	n.known.each(p, "", "", func(node, jail string, _ knownBan) bool {
+		if node == n.cfg.Name {
+			ps = append(ps, pending{Op: opDelete, Key: Key{Node: node, Jail: jail, Prefix: p}.String()})
 		}
-		if k.Node == n.cfg.Name {
-			ps = append(ps, pending{Op: opDelete, Key: k.String()})
-		}
-	}
-	if last := n.lastExpiry(p); !last.IsZero() {
+		return true
+	})
+	if last := n.known.lastExpiry(p); !last.IsZero() {
 		until = last
 	}
 	n.tombs[p] = now
@@ -224,42 +222,15 @@ func (n *Node) Unban(a netip.Addr) {
 	n.enqueue(ps)
 }
 
-// lastExpiry is when the last known fleet ban of p ends; zero when one is
-// permanent or none is known (the tombstone is then kept for good: a ban
-// from a node offline now must not come back). Caller holds mu.
-func (n *Node) lastExpiry(p netip.Prefix) time.Time {
-	var last time.Time
-	seen := false
-	for k, e := range n.entries {
-		if k.Prefix != p {
-			continue
-		}
-		seen = true
-		if e.Value.Expiry.IsZero() {
-			return time.Time{}
-		}
-		if e.Value.Expiry.After(last) {
-			last = e.Value.Expiry
-		}
-	}
-	if !seen {
-		return time.Time{}
-	}
-	return last
-}
-
 // UnbanAll lifts every ban the fleet holds, as Unban does for one address.
 func (n *Node) UnbanAll() int {
 	n.mu.Lock()
-	seen := map[netip.Addr]bool{}
-	for k := range n.entries {
-		seen[k.Prefix.Addr()] = true
-	}
+	addrs := n.known.addrs()
 	n.mu.Unlock()
-	for a := range seen {
+	for _, a := range addrs {
 		n.Unban(a)
 	}
-	return len(seen)
+	return len(addrs)
 }
 
 // String for logs.

@@ -203,7 +203,7 @@ func (n *Node) signatureRefused(key string, data []byte, v Value) bool {
 	}
 	err := n.trust.check(key, v)
 	if err == nil {
-		n.checked.add(sum, func() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.entries) })
+		n.checked.add(sum, func() int { n.mu.Lock(); defer n.mu.Unlock(); return len(n.known.bans) })
 		return false
 	}
 	n.stats.refused.WithLabelValues(RefusedSignature).Inc()

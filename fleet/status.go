@@ -49,14 +49,7 @@ func (n *Node) Status() Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	st.LastResync, st.LagSeconds, st.Held, st.Unbans = n.lastResync, n.lag.Seconds(), len(n.held), len(n.tombs)
-	for k, e := range n.entries {
-		m := st.Bans[k.Node]
-		if m == nil {
-			m = map[Scope]int{}
-			st.Bans[k.Node] = m
-		}
-		m[e.Value.Scope]++
-	}
+	st.Bans = n.known.byNode()
 	return st
 }
 

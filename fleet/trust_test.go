@@ -584,7 +584,7 @@ func TestCheckedSet(t *testing.T) {
 	kp, pub := newNKey(t)
 	s, _ := newSigner(kp)
 	trust, _ := newTrustKeys(map[string]string{"hosta": pub})
-	n := &Node{trust: trust, checked: newCheckedSet(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), entries: map[Key]Entry{}}
+	n := &Node{trust: trust, checked: newCheckedSet(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), known: newKnown()}
 	var err error
 	if n.stats, err = newStats(nil, n); err != nil {
 		t.Fatal(err)

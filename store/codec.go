@@ -115,6 +115,15 @@ func encodeRecord(r Record) []byte {
 }
 
 func decodeRecord(jail string, p netip.Prefix, v []byte) (Record, error) {
+	return decodeRecordLines(jail, p, v, true)
+}
+
+// decodeRecordHead is decodeRecord without the lines (checked, not kept).
+func decodeRecordHead(jail string, p netip.Prefix, v []byte) (Record, error) {
+	return decodeRecordLines(jail, p, v, false)
+}
+
+func decodeRecordLines(jail string, p netip.Prefix, v []byte, lines bool) (Record, error) {
 	d := decoder{b: v}
 	r := Record{Ban: sysban.Ban{Jail: jail, Prefix: p}}
 	switch ver := d.byte(); {
@@ -146,10 +155,12 @@ func decodeRecord(jail string, p netip.Prefix, v []byte) (Record, error) {
 	if n > MaxLines {
 		return Record{}, fmt.Errorf("ban value: %d lines, at most %d", n, MaxLines)
 	}
-	if n > 0 && d.err == nil {
+	if n > 0 && d.err == nil && lines {
 		r.Lines = make([]string, 0, n)
-		for range n {
-			r.Lines = append(r.Lines, d.string())
+	}
+	for range n {
+		if l := d.bytes(); lines && d.err == nil {
+			r.Lines = append(r.Lines, string(l))
 		}
 	}
 	if d.err != nil {
@@ -292,18 +303,21 @@ func (d *decoder) count() int {
 	return int(v)
 }
 
-func (d *decoder) string() string {
+func (d *decoder) string() string { return string(d.bytes()) }
+
+// bytes is a length-prefixed string as a slice of the value, not copied.
+func (d *decoder) bytes() []byte {
 	n := d.uvarint()
 	if d.err != nil {
-		return ""
+		return nil
 	}
 	if n > uint64(len(d.b)) {
 		d.err = errShort
-		return ""
+		return nil
 	}
-	s := string(d.b[:n])
+	b := d.b[:n]
 	d.b = d.b[n:]
-	return s
+	return b
 }
 
 // cut returns s shortened to at most n bytes without splitting a UTF-8

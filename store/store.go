@@ -349,6 +349,39 @@ func (s *Store) Due(now time.Time) ([]Record, error) {
 	return out, nil
 }
 
+// EachDue calls fn for every current ban in force at now, as Due would
+// list it but without its lines, one at a time: a caller that only asks what
+// is in force (the fleet's resync) holds neither every record nor their
+// lines. fn must not use the store. Damaged records are skipped and counted
+// as in Due.
+func (s *Store) EachDue(now time.Time, fn func(Record)) error {
+	bad := 0
+	err := s.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBans).ForEach(func(k, v []byte) error {
+			jail, p, err := parseBanKey(k)
+			var r Record
+			if err == nil {
+				r, err = decodeRecordHead(jail, p, v)
+			}
+			if err != nil {
+				bad++
+				return nil
+			}
+			if r.Permanent() || r.Expiry().After(now) {
+				fn(r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("store: due: %w", err)
+	}
+	if bad > 0 {
+		s.log.Warn("damaged ban records skipped", "count", bad, "file", s.path)
+	}
+	return nil
+}
+
 func decodeBan(k, v []byte) (Record, error) {
 	jail, a, err := parseBanKey(k)
 	if err != nil {

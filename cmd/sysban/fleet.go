@@ -96,20 +96,16 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 // fleetRecordChunk bounds one store transaction of fleet bans.
 const fleetRecordChunk = 10000
 
-func (l *fleetLocal) InForce(now time.Time) ([]fleet.Applied, error) {
-	due, err := l.store.Due(now)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]fleet.Applied, 0, len(due))
-	for _, r := range due {
+// InForce reads the store's bans without their lines, one at a time: a
+// resync against 100,000 bans never holds them all.
+func (l *fleetLocal) InForce(now time.Time, each func(fleet.Applied)) error {
+	return l.store.EachDue(now, func(r store.Record) {
 		if n := r.Network(); !n.IsSingleIP() || r.Observed {
-			continue // the fleet shares and lifts single addresses in force only
+			return // the fleet shares and lifts single addresses in force only
 		}
 		node, _, _ := parseFleetSource(r.Source)
-		out = append(out, fleet.Applied{Jail: r.Jail, Addr: r.Network().Addr(), Start: r.Start, Node: node})
-	}
-	return out, nil
+		each(fleet.Applied{Jail: r.Jail, Addr: r.Network().Addr(), Start: r.Start, Node: node})
+	})
 }
 
 func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {

@@ -1,0 +1,234 @@
+package fleet
+
+// What an enforcer remembers of the bucket between resyncs, in as little
+// memory as a ban can take: no strings, no pointers (the garbage collector
+// does not scan the map), no lines. 100,000 bans are about 4 MiB here.
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// nameID numbers a node or jail name in a names table.
+type nameID uint32
+
+// names interns the node and jail names of the known bans: a fleet has a
+// handful of each, and its bans refer to them by number.
+type names struct {
+	ids  map[string]nameID
+	list []string
+}
+
+func newNames() *names { return &names{ids: map[string]nameID{}} }
+
+// id is s's number, given one if it has none yet.
+func (t *names) id(s string) nameID {
+	if id, ok := t.ids[s]; ok {
+		return id
+	}
+	// s is often a slice of the message's subject; a copy lets that go.
+	s = strings.Clone(s)
+	id := nameID(len(t.list))
+	t.list = append(t.list, s)
+	t.ids[s] = id
+	return id
+}
+
+// knownKey is a Key with its names numbered.
+type knownKey struct {
+	addr       [16]byte
+	bits       uint8
+	v4         bool
+	node, jail nameID
+}
+
+// knownBan is what is kept of a value: when it ends and its scope.
+type knownBan struct {
+	expiry int64 // Unix seconds, rounded up; 0: permanent
+	flags  uint8
+}
+
+const (
+	knownOrigin = 1 << iota // scope origin
+	knownWanted             // the verdict took it: in force here through the fleet
+)
+
+// known is the bucket's bans as last seen: a full resync builds a new one
+// entry by entry, live updates change it.
+type known struct {
+	nodes, jails *names
+	bans         map[knownKey]knownBan
+}
+
+func newKnown() *known {
+	return &known{nodes: newNames(), jails: newNames(), bans: map[knownKey]knownBan{}}
+}
+
+func (kn *known) key(node, jail nameID, p netip.Prefix) knownKey {
+	a := p.Addr()
+	return knownKey{addr: a.As16(), bits: uint8(p.Bits()), v4: a.Is4(), node: node, jail: jail}
+}
+
+// lookupKey is k's knownKey, false when a name of it is not known (nor,
+// then, the ban).
+func (kn *known) lookupKey(k Key) (knownKey, bool) {
+	node, ok := kn.nodes.ids[k.Node]
+	if !ok {
+		return knownKey{}, false
+	}
+	jail, ok := kn.jails.ids[k.Jail]
+	if !ok {
+		return knownKey{}, false
+	}
+	return kn.key(node, jail, k.Prefix), true
+}
+
+// put remembers e; wanted says the verdict took it.
+func (kn *known) put(e *Entry, wanted bool) {
+	b := knownBan{expiry: unixCeil(e.Value.Expiry)}
+	if e.Value.Scope == ScopeOrigin {
+		b.flags |= knownOrigin
+	}
+	if wanted {
+		b.flags |= knownWanted
+	}
+	kn.bans[kn.key(kn.nodes.id(e.Key.Node), kn.jails.id(e.Key.Jail), e.Key.Prefix)] = b
+}
+
+// has reports whether k is known.
+func (kn *known) has(k Key) bool {
+	kk, ok := kn.lookupKey(k)
+	if !ok {
+		return false
+	}
+	_, ok = kn.bans[kk]
+	return ok
+}
+
+// remove forgets k; false when it was not known.
+func (kn *known) remove(k Key) bool {
+	kk, ok := kn.lookupKey(k)
+	if !ok {
+		return false
+	}
+	if _, ok := kn.bans[kk]; !ok {
+		return false
+	}
+	delete(kn.bans, kk)
+	return true
+}
+
+// each calls fn for every known ban of p in jail ("" for every jail), by
+// every node but skip ("" to skip none), until fn returns false. It asks
+// the map once per node and jail name, not once per ban.
+func (kn *known) each(p netip.Prefix, jail, skip string, fn func(node, jail string, b knownBan) bool) {
+	for ni, node := range kn.nodes.list {
+		if node == skip {
+			continue
+		}
+		for ji, j := range kn.jails.list {
+			if jail != "" && j != jail {
+				continue
+			}
+			if b, ok := kn.bans[kn.key(nameID(ni), nameID(ji), p)]; ok && !fn(node, j, b) {
+				return
+			}
+		}
+	}
+}
+
+// heldByOther reports whether a node other than skip has a ban of p in jail.
+func (kn *known) heldByOther(jail string, p netip.Prefix, skip string) bool {
+	found := false
+	kn.each(p, jail, skip, func(string, string, knownBan) bool { found = true; return false })
+	return found
+}
+
+// wantedExpiry is the longest expiry (Unix seconds, 0 permanent) of the
+// bans of p in jail the verdict took, by any node; ok is false if none.
+func (kn *known) wantedExpiry(jail string, p netip.Prefix) (expiry int64, ok bool) {
+	kn.each(p, jail, "", func(_, _ string, b knownBan) bool {
+		if b.flags&knownWanted == 0 {
+			return true
+		}
+		if !ok || b.expiry == 0 || (expiry != 0 && b.expiry > expiry) {
+			expiry = b.expiry
+		}
+		ok = true
+		return true
+	})
+	return expiry, ok
+}
+
+// prefix is the prefix of a knownKey.
+func (k knownKey) prefix() netip.Prefix {
+	a := netip.AddrFrom16(k.addr)
+	if k.v4 {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, int(k.bits))
+}
+
+// unixCeil is t in whole Unix seconds, rounded up (a ban is never
+// remembered shorter than it is); 0 for the zero time.
+func unixCeil(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}
+
+// lastExpiry is when the last known ban of p ends; zero when one is
+// permanent or none is known.
+func (kn *known) lastExpiry(p netip.Prefix) time.Time {
+	var last int64
+	kn.each(p, "", "", func(_, _ string, b knownBan) bool {
+		if b.expiry == 0 {
+			last = 0
+			return false
+		}
+		last = max(last, b.expiry)
+		return true
+	})
+	if last == 0 {
+		return time.Time{}
+	}
+	return time.Unix(last, 0)
+}
+
+// addrs are the addresses of every known ban, once each.
+func (kn *known) addrs() []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	for k := range kn.bans {
+		seen[k.prefix().Addr()] = true
+	}
+	out := make([]netip.Addr, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	return out
+}
+
+// byNode counts the known bans by deciding node and scope.
+func (kn *known) byNode() map[string]map[Scope]int {
+	out := map[string]map[Scope]int{}
+	for k, b := range kn.bans {
+		node := kn.nodes.list[k.node]
+		m := out[node]
+		if m == nil {
+			m = map[Scope]int{}
+			out[node] = m
+		}
+		scope := ScopeFleet
+		if b.flags&knownOrigin != 0 {
+			scope = ScopeOrigin
+		}
+		m[scope]++
+	}
+	return out
+}

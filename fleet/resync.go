@@ -1,0 +1,299 @@
+package fleet
+
+// The full resync, streamed: the watch's snapshot arrives entry by entry,
+// each ban is decided as it comes and, if this host takes it, handed to the
+// applier in chunks, so that the kernel fills while the rest still arrives
+// and no copy of the whole bucket (nor of the store's bans) is ever held.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// resyncChunk is how many bans the resync hands to Local.ApplyFleet at a
+// time: large enough that the store's transactions and the kernel's
+// batches stay few, small enough that the chunks in flight (one filling,
+// one queued, one being applied) stay a few MiB.
+const resyncChunk = 4096
+
+// snapshotStall is how long a resync waits for the next entry of the
+// bucket's snapshot before it gives up and retries.
+const snapshotStall = 10 * time.Second
+
+// haveKey is a ban in force here: jail and address.
+type haveKey struct {
+	addr [16]byte
+	v4   bool
+	jail nameID
+}
+
+// haveBan is what the diff needs of a ban in force here.
+type haveBan struct {
+	start int64  // UnixNano
+	node  nameID // deciding node + 1; 0: this host's own ban
+}
+
+// resync is one full resync in progress.
+type resync struct {
+	n     *Node
+	ctx   context.Context
+	now   time.Time
+	first bool // the node's first resync: the fleet's standing list, not rate capped
+	// tombs are the unbans, read before the bans (readTombs) so that a
+	// ban one of them lifts is never applied, not even for a moment; late
+	// are those that appeared in the bucket since.
+	tombs, late map[netip.Prefix]time.Time
+	have        map[haveKey]haveBan // in force here when the resync started
+	known       *known              // the bucket as this resync reads it
+	held        map[Key]Entry       // over the rate cap
+	wasHeld     map[Key]Entry       // held before this resync (counted already)
+
+	chunk []Entry
+	work  chan []Entry
+	done  chan error
+
+	entries, applied int
+}
+
+// readTombs reads the bucket's unban tombstones: a watch of their keys
+// only, stopped when its snapshot is complete.
+func (n *Node) readTombs(ctx context.Context, kv jetstream.KeyValue) (map[netip.Prefix]time.Time, error) {
+	tombs := map[netip.Prefix]time.Time{}
+	w, err := kv.Watch(ctx, "*."+unbanJail+".*")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = w.Stop() }()
+	err = readSnapshot(ctx, w, func(key string, data []byte) {
+		e, t, ok := n.read(key, data)
+		switch {
+		case !ok:
+		case t.IsZero():
+			n.log.Warn("fleet: a ban under an unban key refused", "key", e.Key.String())
+		case t.After(tombs[e.Key.Prefix]):
+			tombs[e.Key.Prefix] = t
+		}
+	})
+	return tombs, err
+}
+
+// readSnapshot hands every entry the watch holds at its start to fn (puts
+// only: deleted keys are simply absent from a snapshot) and returns when
+// the snapshot is complete.
+func readSnapshot(ctx context.Context, w jetstream.KeyWatcher, fn func(key string, data []byte)) error {
+	// A large bucket takes a while; what must not happen is a snapshot
+	// that stops making progress.
+	stall := time.NewTimer(snapshotStall)
+	defer stall.Stop()
+	read := 0
+	for {
+		var e jetstream.KeyValueEntry
+		var ok bool
+		select {
+		case e, ok = <-w.Updates():
+			stall.Reset(snapshotStall)
+		case <-stall.C:
+			return fmt.Errorf("fleet: bucket snapshot: no entry for %v after %d", snapshotStall, read)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ok {
+			return errors.New("fleet: watch closed during the snapshot")
+		}
+		if e == nil {
+			return nil // the snapshot is complete; updates follow
+		}
+		read++
+		if e.Operation() == jetstream.KeyValuePut {
+			fn(e.Key(), e.Value())
+		}
+	}
+}
+
+// newResync starts a resync against the unbans tombs: it reads what is in
+// force here and starts the applier.
+func (n *Node) newResync(ctx context.Context, tombs map[netip.Prefix]time.Time) (*resync, error) {
+	n.mu.Lock()
+	r := &resync{
+		n: n, ctx: ctx, now: n.now(), first: !n.synced,
+		tombs: tombs, late: map[netip.Prefix]time.Time{},
+		have: map[haveKey]haveBan{}, known: newKnown(),
+		held: map[Key]Entry{}, wasHeld: n.held,
+		work: make(chan []Entry, 1), done: make(chan error, 1),
+	}
+	n.mu.Unlock()
+	err := n.local.InForce(r.now, func(a Applied) {
+		h := haveBan{start: a.Start.UnixNano()}
+		if a.Node != "" {
+			h.node = r.known.nodes.id(a.Node) + 1
+		}
+		r.have[r.haveKey(a.Jail, a.Addr)] = h
+	})
+	if err != nil {
+		return nil, err
+	}
+	go r.applier()
+	return r, nil
+}
+
+func (r *resync) haveKey(jail string, a netip.Addr) haveKey {
+	a = a.Unmap()
+	return haveKey{addr: a.As16(), v4: a.Is4(), jail: r.known.jails.id(jail)}
+}
+
+// applier puts the chunks in force, in address order within each: the
+// store's B+trees take sorted inserts many times faster than random ones.
+func (r *resync) applier() {
+	var errs []error
+	for chunk := range r.work {
+		slices.SortFunc(chunk, func(a, b Entry) int {
+			if c := a.Key.Prefix.Addr().Compare(b.Key.Prefix.Addr()); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Key.Jail, b.Key.Jail)
+		})
+		if err := r.n.local.ApplyFleet(r.ctx, chunk); err != nil {
+			errs = append(errs, err)
+		}
+		r.n.stats.applied.Add(float64(len(chunk)))
+	}
+	r.done <- errors.Join(errs...)
+}
+
+// add takes one entry of the snapshot.
+func (r *resync) add(key string, data []byte) {
+	n := r.n
+	e, t, ok := n.read(key, data)
+	if !ok {
+		return
+	}
+	if !t.IsZero() {
+		if p := e.Key.Prefix; t.After(r.tombs[p]) {
+			r.tombs[p], r.late[p] = t, t
+		}
+		return
+	}
+	r.entries++
+	applied := e // the verdict may cut its expiry; known keeps the bucket's
+	ok, reason := n.verdict(&applied, r.now, r.tombs)
+	if reason != "" {
+		n.stats.refused.WithLabelValues(reason).Inc()
+	}
+	// Another node's ban of the same jail and address that lasts at least
+	// as long is in force already (each key comes once in a snapshot).
+	longest, taken := r.known.wantedExpiry(e.Key.Jail, e.Key.Prefix)
+	r.known.put(&e, ok)
+	if !ok || taken && outlasts(longest, unixCeil(e.Value.Expiry)) {
+		return
+	}
+	if _, in := r.have[r.haveKey(e.Key.Jail, e.Key.Prefix.Addr())]; in {
+		return
+	}
+	if !r.first {
+		// Only the first snapshot (the fleet's standing list when this
+		// node starts) is exempt from the rate cap; later resyncs must
+		// not release what the cap held.
+		n.mu.Lock()
+		allowed := n.allow(e.Key.Node, r.now)
+		n.mu.Unlock()
+		if !allowed {
+			r.held[e.Key] = applied
+			if _, counted := r.wasHeld[e.Key]; !counted {
+				n.stats.refused.WithLabelValues(RefusedRate).Inc()
+			}
+			return
+		}
+	}
+	r.chunk = append(r.chunk, applied)
+	if len(r.chunk) == resyncChunk {
+		r.flush()
+	}
+}
+
+// outlasts reports whether a ban ending at a outlasts or equals one ending
+// at b (Unix seconds, 0: permanent).
+func outlasts(a, b int64) bool { return a == 0 || b != 0 && a >= b }
+
+func (r *resync) flush() {
+	if len(r.chunk) == 0 {
+		return
+	}
+	r.applied += len(r.chunk)
+	r.work <- r.chunk
+	r.chunk = make([]Entry, 0, resyncChunk)
+}
+
+// abort stops a resync whose snapshot failed: what was applied stays (they
+// are the fleet's bans), the node keeps its view until the next one.
+func (r *resync) abort() {
+	r.chunk = nil
+	close(r.work)
+	<-r.done
+}
+
+// finish applies the last chunk, lifts what is in force here but no longer
+// in the bucket (or lifted by an unban), and makes the new view the node's.
+func (r *resync) finish() error {
+	n := r.n
+	r.flush()
+	close(r.work)
+	errs := []error{<-r.done}
+	lift := map[haveKey]Applied{}
+	for hk, h := range r.have {
+		p := AddrKey(netip.AddrFrom16(hk.addr))
+		jail := r.known.jails.list[hk.jail]
+		t := r.tombs[p]
+		unbanned := !t.IsZero() && h.start <= t.UnixNano()
+		if !unbanned && h.node == 0 {
+			continue // this host's own ban
+		}
+		if !unbanned {
+			if _, wanted := r.known.wantedExpiry(jail, p); wanted {
+				continue
+			}
+		}
+		a := Applied{Jail: jail, Addr: p.Addr(), Start: time.Unix(0, h.start)}
+		if h.node != 0 {
+			a.Node = r.known.nodes.list[h.node-1]
+		}
+		lift[hk] = a
+	}
+	if len(r.late) > 0 {
+		// Unbans that came after the tombstones were read may lift bans
+		// this resync applied before it saw them.
+		err := n.local.InForce(n.now(), func(a Applied) {
+			if t, ok := r.late[AddrKey(a.Addr)]; ok && !a.Start.After(t) {
+				lift[r.haveKey(a.Jail, a.Addr)] = a
+			}
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.mu.Lock()
+	n.known, n.tombs, n.held = r.known, r.tombs, r.held
+	n.synced = true
+	n.mu.Unlock()
+	if len(lift) > 0 {
+		bans := make([]Applied, 0, len(lift))
+		for _, a := range lift {
+			bans = append(bans, a)
+		}
+		if err := n.local.Lift(r.ctx, bans); err != nil {
+			errs = append(errs, err)
+		} else {
+			n.stats.lifted.Add(float64(len(bans)))
+		}
+	}
+	if r.applied > 0 || len(lift) > 0 {
+		n.log.Info("fleet: resync applied bans", "bans", r.applied, "lifted", len(lift), "held", len(r.held))
+	}
+	return errors.Join(errs...)
+}
