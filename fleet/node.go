@@ -101,11 +101,11 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	}
 	n := &Node{
 		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now,
-		jails:   map[string]bool{},
-		pubCh:   make(chan []pending, 256),
-		resync:  make(chan struct{}, 1),
-		flush:   make(chan struct{}, 1),
-		known: newKnown(), tombs: map[netip.Prefix]time.Time{},
+		jails:  map[string]bool{},
+		pubCh:  make(chan []pending, 256),
+		resync: make(chan struct{}, 1),
+		flush:  make(chan struct{}, 1),
+		known:  newKnown(), tombs: map[netip.Prefix]time.Time{},
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
 		checked: newCheckedSet(),
 	}
