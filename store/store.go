@@ -358,11 +358,7 @@ func (s *Store) EachDue(now time.Time, fn func(Record)) error {
 	bad := 0
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketBans).ForEach(func(k, v []byte) error {
-			jail, p, err := parseBanKey(k)
-			var r Record
-			if err == nil {
-				r, err = decodeRecordHead(jail, p, v)
-			}
+			r, err := decodeBanHead(k, v)
 			if err != nil {
 				bad++
 				return nil
@@ -388,6 +384,15 @@ func decodeBan(k, v []byte) (Record, error) {
 		return Record{}, err
 	}
 	return decodeRecord(jail, a, v)
+}
+
+// decodeBanHead is decodeBan without the lines.
+func decodeBanHead(k, v []byte) (Record, error) {
+	jail, a, err := parseBanKey(k)
+	if err != nil {
+		return Record{}, err
+	}
+	return decodeRecordHead(jail, a, v)
 }
 
 // Restore applies every ban due now through next (the kernel), at most
@@ -690,9 +695,14 @@ func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
 		var keys [][]byte
 		c := cur.Cursor()
 		for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
-			r, err := decodeBan(k, v)
+			// Most bans are not over: only their heads are decoded, the
+			// lines of the expired ones only (they are announced).
+			r, err := decodeBanHead(k, v)
 			if err != nil || r.Permanent() || r.Expiry().After(now) {
 				continue // damaged records are left for Due to report
+			}
+			if r, err = decodeBan(k, v); err != nil {
+				continue
 			}
 			keys = append(keys, bytes.Clone(k))
 			expired = append(expired, r)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -644,4 +645,40 @@ func pfx(s string) netip.Prefix {
 		panic(err)
 	}
 	return p
+}
+
+// EachDue lists what Due lists, without the lines.
+func TestEachDueIsDueWithoutLines(t *testing.T) {
+	now := time.Now()
+	s, err := Open(filepath.Join(t.TempDir(), FileName), Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Record([]Record{
+		{Ban: sysban.Ban{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.7"), Start: now, Duration: time.Hour, Lines: []string{"a", "b"}}, Source: "fleet:hosta:web1"},
+		{Ban: sysban.Ban{Jail: "sshd", Addr: netip.MustParseAddr("2001:db8::7"), Start: now, Duration: sysban.Permanent}},
+		{Ban: sysban.Ban{Jail: "sshd", Addr: netip.MustParseAddr("203.0.113.8"), Start: now.Add(-2 * time.Hour), Duration: time.Hour, Lines: []string{"c"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	due, err := s.Due(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var each []Record
+	if err := s.EachDue(now, func(r Record) { each = append(each, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 2 || len(each) != len(due) {
+		t.Fatalf("Due %d bans, EachDue %d; want 2 each", len(due), len(each))
+	}
+	for i := range due {
+		want := due[i]
+		want.Lines = nil
+		if !reflect.DeepEqual(each[i], want) {
+			t.Errorf("EachDue[%d] = %+v, want %+v", i, each[i], want)
+		}
+	}
 }
