@@ -238,6 +238,12 @@ func checkBan(jail string, p netip.Prefix) error {
 	return nil
 }
 
+// bulkRecord is the batch size from which Record fills pages to bulkFill.
+const (
+	bulkRecord = 1000
+	bulkFill   = 0.9
+)
+
 // Record stores bans as current bans, in one transaction that is fsync'd
 // before Record returns, and appends a ban event per ban to the history.
 // It sets each stored ban's Offences from the history (earlier bans of the
@@ -259,6 +265,12 @@ func (s *Store) Record(bans []Record) error {
 	now := s.now()
 	err := s.update(func(tx *bolt.Tx) error {
 		cur, hist := tx.Bucket(bucketBans), tx.Bucket(bucketHistory)
+		if len(bans) >= bulkRecord {
+			// Large batches come sorted (a restore, a fleet resync): pages
+			// split half full, bbolt's default, would leave the file, and
+			// every scan of it, twice the size.
+			cur.FillPercent, hist.FillPercent = bulkFill, bulkFill
+		}
 		for _, r := range bans {
 			r.Prefix = r.Network()
 			if r.Addr.IsValid() {

@@ -94,6 +94,10 @@ fleet:
 
 	// Late joiner: the collector decides n more bans while no enforcer
 	// runs; a new one starts with an empty state.
+	collBefore, err := rssOf(coll.pid())
+	if err != nil {
+		return err
+	}
 	n := b.opts.bans
 	uc, err := ns.dial("unixgram", filepath.Join(cdir, "syslog.sock"))
 	if err != nil {
@@ -132,15 +136,10 @@ fleet:
 	}
 	b.add(result{section: "fleet", name: fmt.Sprintf("late joiner: %s bans in the kernel set", si(total)), target: "≤ 2 s",
 		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target; start %s", took.Seconds()/2, late.started.Round(time.Millisecond)), status: passIf(took <= 2*time.Second)})
-	time.Sleep(time.Second) // RSS after the resync settled
-	cur, peak, err := rss(late.pid())
-	if err != nil {
+	if err := b.fleetEnforcerRSS(ctx, late.pid(), total); err != nil {
 		late.stop()
 		return err
 	}
-	const rssTarget = 30 << 20
-	b.add(result{section: "fleet", name: fmt.Sprintf("enforce-only RSS with %s fleet bans", si(total)), target: "≤ 30 MiB",
-		value: mib(cur), ratio: fmt.Sprintf("%.2f× target; HWM %s", float64(cur)/rssTarget, mib(peak)), status: passIf(cur <= rssTarget)})
 	// Reboot of an enforcer: the kernel's table is gone, the store and the
 	// bucket hold the bans.
 	late.stop()
@@ -167,11 +166,7 @@ fleet:
 	}
 	b.add(result{section: "fleet", name: fmt.Sprintf("enforcer reboot: %s bans back in the kernel", si(total)), target: "≤ 2 s",
 		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target", took.Seconds()/2), status: passIf(took <= 2*time.Second)})
-	ccur, cpeak, err := rss(coll.pid())
-	if err == nil {
-		b.add(result{section: "fleet", name: "collector RSS (embedded server, same bans)", target: "-",
-			value: mib(ccur), ratio: "HWM " + mib(cpeak), status: "INFO"})
-	}
+	b.fleetServerCost(collBefore, coll.pid(), total)
 	return nil
 }
 
