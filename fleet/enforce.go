@@ -8,8 +8,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // watchLoop watches the bucket. Every (re)start of the watch is a full
@@ -57,30 +55,23 @@ func (n *Node) watchLoop(ctx context.Context) {
 				break live
 			case <-heldTick.C:
 				n.releaseHeld(ctx)
-			case e, ok := <-w.Updates():
-				if !ok {
-					break live
-				}
+			case <-w.Done():
+				break live
+			case e := <-w.Updates():
 				if e != nil {
 					n.live(ctx, e)
 				}
 			}
 		}
-		_ = w.Stop()
+		w.Stop()
 	}
 }
 
 // startWatch starts a watch and resyncs from its snapshot (resync.go):
 // the unbans first, then every ban, applied in chunks as they arrive.
-func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
+func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 	start := n.now()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	kv, err := n.bucket(wctx)
-	if err != nil {
-		return nil, err
-	}
-	tombs, err := n.readTombs(ctx, kv)
+	tombs, err := n.readTombs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -88,13 +79,13 @@ func (n *Node) startWatch(ctx context.Context) (jetstream.KeyWatcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx)
+	w, err := n.watch(ctx, "*.*.*")
 	if err != nil {
 		r.abort()
 		return nil, err
 	}
 	if err := readSnapshot(ctx, w, r.add); err != nil {
-		_ = w.Stop()
+		w.Stop()
 		r.abort()
 		return nil, err
 	}
@@ -183,13 +174,13 @@ func (n *Node) verdict(e *Entry, now time.Time, tombs map[netip.Prefix]time.Time
 }
 
 // live handles one update of the watch.
-func (n *Node) live(ctx context.Context, e jetstream.KeyValueEntry) {
+func (n *Node) live(ctx context.Context, e *bucketEntry) {
 	now := n.now()
-	if e.Operation() != jetstream.KeyValuePut {
-		n.deleted(ctx, e.Key())
+	if e.del {
+		n.deleted(ctx, e.key)
 		return
 	}
-	en, t, ok := n.read(e.Key(), e.Value())
+	en, t, ok := n.read(e.key, e.value)
 	switch {
 	case !ok:
 		return

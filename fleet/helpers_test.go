@@ -14,9 +14,10 @@ import (
 
 // memLocal is an in-memory Local: what the store and kernel would hold.
 type memLocal struct {
-	mu   sync.Mutex
-	bans map[jailAddr]Applied
-	log  []string
+	mu      sync.Mutex
+	bans    map[jailAddr]Applied
+	log     []string
+	applied []Entry // every entry ApplyFleet was handed, in order
 }
 
 func newMemLocal() *memLocal { return &memLocal{bans: map[jailAddr]Applied{}} }
@@ -28,6 +29,7 @@ func (m *memLocal) ApplyFleet(_ context.Context, es []Entry) error {
 		b := e.Ban()
 		m.bans[jailAddr{b.Jail, b.Addr}] = Applied{Jail: b.Jail, Addr: b.Addr, Start: b.Start, Node: e.Key.Node}
 	}
+	m.applied = append(m.applied, es...)
 	return nil
 }
 

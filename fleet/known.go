@@ -2,9 +2,10 @@ package fleet
 
 // What an enforcer remembers of the bucket between resyncs, in as little
 // memory as a ban can take: no strings, no pointers (the garbage collector
-// does not scan the map), no lines. 100,000 bans are about 4 MiB here.
+// does not scan the map), no lines. 100,000 bans are about 4-7 MiB here (the map doubles as it grows).
 
 import (
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ type knownKey struct {
 
 // knownBan is what is kept of a value: when it ends and its scope.
 type knownBan struct {
-	expiry int64 // Unix seconds, rounded up; 0: permanent
+	expiry uint32 // Unix seconds, rounded up (until 2106); 0: permanent
 	flags  uint8
 }
 
@@ -86,7 +87,7 @@ func (kn *known) lookupKey(k Key) (knownKey, bool) {
 
 // put remembers e; wanted says the verdict took it.
 func (kn *known) put(e *Entry, wanted bool) {
-	b := knownBan{expiry: unixCeil(e.Value.Expiry)}
+	b := knownBan{expiry: expirySeconds(e.Value.Expiry)}
 	if e.Value.Scope == ScopeOrigin {
 		b.flags |= knownOrigin
 	}
@@ -147,7 +148,7 @@ func (kn *known) heldByOther(jail string, p netip.Prefix, skip string) bool {
 
 // wantedExpiry is the longest expiry (Unix seconds, 0 permanent) of the
 // bans of p in jail the verdict took, by any node; ok is false if none.
-func (kn *known) wantedExpiry(jail string, p netip.Prefix) (expiry int64, ok bool) {
+func (kn *known) wantedExpiry(jail string, p netip.Prefix) (expiry uint32, ok bool) {
 	kn.each(p, jail, "", func(_, _ string, b knownBan) bool {
 		if b.flags&knownWanted == 0 {
 			return true
@@ -170,9 +171,10 @@ func (k knownKey) prefix() netip.Prefix {
 	return netip.PrefixFrom(a, int(k.bits))
 }
 
-// unixCeil is t in whole Unix seconds, rounded up (a ban is never
-// remembered shorter than it is); 0 for the zero time.
-func unixCeil(t time.Time) int64 {
+// expirySeconds is an expiry in whole Unix seconds, rounded up (a ban is
+// never remembered shorter than it is); 0 for the zero time (permanent).
+// Past 2106 it is permanent too.
+func expirySeconds(t time.Time) uint32 {
 	if t.IsZero() {
 		return 0
 	}
@@ -180,13 +182,19 @@ func unixCeil(t time.Time) int64 {
 	if t.Nanosecond() > 0 {
 		s++
 	}
-	return s
+	switch {
+	case s <= 0:
+		return 1 // before 1970: long over, but not permanent
+	case s > math.MaxUint32:
+		return 0
+	}
+	return uint32(s)
 }
 
 // lastExpiry is when the last known ban of p ends; zero when one is
 // permanent or none is known.
 func (kn *known) lastExpiry(p netip.Prefix) time.Time {
-	var last int64
+	var last uint32
 	kn.each(p, "", "", func(_, _ string, b knownBan) bool {
 		if b.expiry == 0 {
 			last = 0
@@ -198,7 +206,7 @@ func (kn *known) lastExpiry(p netip.Prefix) time.Time {
 	if last == 0 {
 		return time.Time{}
 	}
-	return time.Unix(last, 0)
+	return time.Unix(int64(last), 0)
 }
 
 // addrs are the addresses of every known ban, once each.

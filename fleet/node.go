@@ -75,7 +75,6 @@ type Node struct {
 
 	nc        *nats.Conn
 	js        jetstream.JetStream
-	kv        jetstream.KeyValue
 	connected atomic.Bool
 	outbox    *Outbox
 	pubCh     chan []pending
@@ -270,17 +269,4 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
-}
-
-// bucket binds the KV view of the bucket, once.
-func (n *Node) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	if n.kv != nil {
-		return n.kv, nil
-	}
-	kv, err := n.js.KeyValue(ctx, n.cfg.Bucket)
-	if err != nil {
-		return nil, err
-	}
-	n.kv = kv
-	return kv, nil
 }

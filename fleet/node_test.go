@@ -242,3 +242,48 @@ func TestResyncLiftsWhatTheBucketLost(t *testing.T) {
 		t.Error("resync lifted a local ban")
 	}
 }
+
+// A late joiner reads the unbans before the bans: a ban an unban lifted is
+// never applied, not even for a moment; of two nodes' bans of one address
+// the longer is in force.
+func TestLateJoinerStreamsTheSnapshot(t *testing.T) {
+	cc, srv := testServer(t, t.TempDir())
+	collector := startNode(t, cc, srv)
+	a := startNode(t, nodeConfig("hosta", srv.ClientURL()), nil)
+	b := startNode(t, nodeConfig("hostb", srv.ClientURL()), nil)
+	ctx := context.Background()
+	lifted, both := "203.0.113.100", "203.0.113.101"
+	if err := a.Publisher(nopApplier{}).Apply(ctx, []sysban.Ban{ban("sshd", lifted, time.Hour), ban("sshd", both, time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := collector.Publisher(nopApplier{}).Apply(ctx, []sysban.Ban{ban("sshd", both, sysban.Permanent)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hostb applies both", func() bool { return b.local.has("sshd", lifted) && b.local.has("sshd", both) })
+	b.Unban(netip.MustParseAddr(lifted)) // hosta's key stays in the bucket, lifted by the tombstone
+	eventually(t, "hostb lifts it", func() bool { return !b.local.has("sshd", lifted) })
+
+	c := startNode(t, nodeConfig("hostc", srv.ClientURL()), nil)
+	eventually(t, "hostc resynced", func() bool { return counterValue(t, c.stats.resyncs) >= 1 })
+	c.local.mu.Lock()
+	defer c.local.mu.Unlock()
+	var last *Entry
+	for i, e := range c.local.applied {
+		switch e.Key.Prefix.Addr().String() {
+		case lifted:
+			t.Errorf("the late joiner applied an unbanned ban: %v", e.Key)
+		case both:
+			last = &c.local.applied[i]
+		}
+	}
+	if last == nil || !last.Value.Expiry.IsZero() {
+		t.Errorf("%s last applied as %+v, want the permanent ban", both, last)
+	}
+	// What it remembers of the bucket: both nodes' bans of both addresses.
+	c.mu.Lock()
+	st := c.known.byNode()
+	c.mu.Unlock()
+	if st["hosta"][ScopeFleet] != 2 || st["collector"][ScopeFleet] != 1 {
+		t.Errorf("known bans by node = %v, want hosta 2, collector 1", st)
+	}
+}

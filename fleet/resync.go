@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // resyncChunk is how many bans the resync hands to Local.ApplyFleet at a
@@ -64,20 +62,16 @@ type resync struct {
 
 // readTombs reads the bucket's unban tombstones: a watch of their keys
 // only, stopped when its snapshot is complete.
-func (n *Node) readTombs(ctx context.Context, kv jetstream.KeyValue) (map[netip.Prefix]time.Time, error) {
+func (n *Node) readTombs(ctx context.Context) (map[netip.Prefix]time.Time, error) {
 	tombs := map[netip.Prefix]time.Time{}
-	w, err := kv.Watch(ctx, "*."+unbanJail+".*")
+	w, err := n.watch(ctx, "*."+unbanJail+".*")
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = w.Stop() }()
+	defer w.Stop()
 	err = readSnapshot(ctx, w, func(key string, data []byte) {
-		e, t, ok := n.read(key, data)
-		switch {
-		case !ok:
-		case t.IsZero():
-			n.log.Warn("fleet: a ban under an unban key refused", "key", e.Key.String())
-		case t.After(tombs[e.Key.Prefix]):
+		// Only unban keys match: t is set whenever ok.
+		if e, t, ok := n.read(key, data); ok && t.After(tombs[e.Key.Prefix]) {
 			tombs[e.Key.Prefix] = t
 		}
 	})
@@ -87,32 +81,30 @@ func (n *Node) readTombs(ctx context.Context, kv jetstream.KeyValue) (map[netip.
 // readSnapshot hands every entry the watch holds at its start to fn (puts
 // only: deleted keys are simply absent from a snapshot) and returns when
 // the snapshot is complete.
-func readSnapshot(ctx context.Context, w jetstream.KeyWatcher, fn func(key string, data []byte)) error {
+func readSnapshot(ctx context.Context, w *bucketWatch, fn func(key string, data []byte)) error {
 	// A large bucket takes a while; what must not happen is a snapshot
 	// that stops making progress.
 	stall := time.NewTimer(snapshotStall)
 	defer stall.Stop()
 	read := 0
 	for {
-		var e jetstream.KeyValueEntry
-		var ok bool
+		var e *bucketEntry
 		select {
-		case e, ok = <-w.Updates():
+		case e = <-w.Updates():
 			stall.Reset(snapshotStall)
 		case <-stall.C:
 			return fmt.Errorf("fleet: bucket snapshot: no entry for %v after %d", snapshotStall, read)
+		case <-w.Done():
+			return errors.New("fleet: watch closed during the snapshot")
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-		if !ok {
-			return errors.New("fleet: watch closed during the snapshot")
 		}
 		if e == nil {
 			return nil // the snapshot is complete; updates follow
 		}
 		read++
-		if e.Operation() == jetstream.KeyValuePut {
-			fn(e.Key(), e.Value())
+		if !e.del {
+			fn(e.key, e.value)
 		}
 	}
 }
@@ -190,7 +182,7 @@ func (r *resync) add(key string, data []byte) {
 	// as long is in force already (each key comes once in a snapshot).
 	longest, taken := r.known.wantedExpiry(e.Key.Jail, e.Key.Prefix)
 	r.known.put(&e, ok)
-	if !ok || taken && outlasts(longest, unixCeil(e.Value.Expiry)) {
+	if !ok || taken && outlasts(longest, expirySeconds(e.Value.Expiry)) {
 		return
 	}
 	if _, in := r.have[r.haveKey(e.Key.Jail, e.Key.Prefix.Addr())]; in {
@@ -219,7 +211,7 @@ func (r *resync) add(key string, data []byte) {
 
 // outlasts reports whether a ban ending at a outlasts or equals one ending
 // at b (Unix seconds, 0: permanent).
-func outlasts(a, b int64) bool { return a == 0 || b != 0 && a >= b }
+func outlasts(a, b uint32) bool { return a == 0 || b != 0 && a >= b }
 
 func (r *resync) flush() {
 	if len(r.chunk) == 0 {

@@ -139,6 +139,7 @@ func NodePermissions(bucket, node string) *server.Permissions {
 			"$JS.API.CONSUMER.CREATE." + stream + ".>",
 			"$JS.API.CONSUMER.DELETE." + stream + ".>",
 			"$JS.API.CONSUMER.INFO." + stream + ".>",
+			"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>", // the watch's pull consumer
 			"$JS.API.DIRECT.GET." + stream + ".>",
 			"$JS.FC." + stream + ".>",
 			"$JS.ACK." + stream + ".>",
