@@ -76,10 +76,14 @@ type Node struct {
 	nc        *nats.Conn
 	js        jetstream.JetStream
 	connected atomic.Bool
-	outbox    *Outbox
-	pubCh     chan []pending
-	resync    chan struct{}
-	flush     chan struct{}
+	// pullDenied: the server refuses the watch's pulls; pullRefused is
+	// closed then (watch.go).
+	pullDenied  atomic.Bool
+	pullRefused chan struct{}
+	outbox      *Outbox
+	pubCh       chan []pending
+	resync      chan struct{}
+	flush       chan struct{}
 
 	mu         sync.Mutex
 	known      *known                     // the bucket's bans as last seen
@@ -103,8 +107,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		jails:  map[string]bool{},
 		pubCh:  make(chan []pending, 256),
 		resync: make(chan struct{}, 1),
-		flush:  make(chan struct{}, 1),
-		known:  newKnown(), tombs: map[netip.Prefix]time.Time{},
+		flush:  make(chan struct{}, 1), pullRefused: make(chan struct{}),
+		known: newKnown(), tombs: map[netip.Prefix]time.Time{},
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
 		checked: newCheckedSet(),
 	}
@@ -188,6 +192,7 @@ func (n *Node) connect() error {
 		nats.FlusherTimeout(3 * time.Second),
 		nats.ConnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "connected") }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { n.onConnect(nc, "reconnected") }),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { n.asyncError(err) }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			n.connected.Store(false)
 			n.log.Warn("fleet: NATS connection lost; banning locally, queueing publications", "err", err)

@@ -3,9 +3,12 @@ package fleet
 import (
 	"context"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -286,4 +289,44 @@ func TestLateJoinerStreamsTheSnapshot(t *testing.T) {
 	if st["hosta"][ScopeFleet] != 2 || st["collector"][ScopeFleet] != 1 {
 		t.Errorf("known bans by node = %v, want hosta 2, collector 1", st)
 	}
+}
+
+// A server that does not let a node pull (an older sysban's, or an external
+// one configured before the watch pulled) still gets it the fleet's bans:
+// the node falls back to the KV watcher.
+func TestWatchFallsBackWhenPullsAreRefused(t *testing.T) {
+	const adminPW = "admin-password-for-the-test"
+	old := func(node string) *server.Permissions {
+		p := NodePermissions(DefaultBucket, node)
+		p.Publish.Allow = slices.DeleteFunc(p.Publish.Allow, func(s string) bool { return strings.Contains(s, ".MSG.NEXT.") })
+		return p
+	}
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true, JetStream: true, StoreDir: t.TempDir(),
+		Users: []*server.User{{Username: adminUser, Password: adminPW},
+			{Username: "collector", Password: testPassword, Permissions: old("collector")},
+			{Username: "hostb", Password: testPassword, Permissions: old("hostb")}}}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	srv := &Server{srv: ns, adminPassword: adminPW}
+	cc := &Config{Name: "collector", Decide: true, Enforce: true, Password: testPassword, Servers: []string{ns.ClientURL()}}
+	collector := startNode(t, cc, srv)
+	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), []sysban.Ban{ban("sshd", "203.0.113.120", time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	b := startNode(t, nodeConfig("hostb", ns.ClientURL()), nil)
+	eventually(t, "hostb applies the ban over the KV watcher", func() bool { return b.local.has("sshd", "203.0.113.120") })
+	if !b.pullDenied.Load() {
+		t.Error("hostb pulled although the server refuses it")
+	}
+	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), []sysban.Ban{ban("sshd", "203.0.113.121", time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a live ban reaches hostb", func() bool { return b.local.has("sshd", "203.0.113.121") })
 }

@@ -2,9 +2,11 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -27,11 +29,16 @@ type bucketEntry struct {
 // 100,000-ban snapshot piled up in the client's memory, a few hundred bytes
 // each on the wire and about 1 KiB each decoded, while the resync worked
 // through it. Here at most watchBatch messages are ahead.
+//
+// A server that does not let this node pull (an older sysban's embedded
+// server, or an external one configured before the watch pulled) gets the
+// KV watcher instead, with a warning: the same entries, with the memory
+// peak of old.
 type bucketWatch struct {
-	cc      jetstream.ConsumeContext
-	closed  <-chan struct{} // cc.Closed(), asked once: each call starts a goroutine
 	updates chan *bucketEntry
 	stopped chan struct{}
+	done    <-chan struct{} // closed when the watch ends on its own
+	stop    func()
 	once    sync.Once
 }
 
@@ -39,6 +46,9 @@ type bucketWatch struct {
 // key comes once (the bucket keeps one message per key), in the order the
 // messages were stored.
 func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
+	if n.pullDenied.Load() {
+		return n.watchKV(ctx, filter)
+	}
 	stream, err := n.js.Stream(ctx, "KV_"+n.cfg.Bucket)
 	if err != nil {
 		return nil, err
@@ -69,12 +79,24 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 			w.send(nil)
 		}
 	}
-	w.cc, err = cons.Consume(handler, jetstream.PullMaxMessages(watchBatch))
+	cc, err := cons.Consume(handler, jetstream.PullMaxMessages(watchBatch))
 	if err != nil {
 		mu.Unlock()
 		return nil, err
 	}
-	w.closed = w.cc.Closed()
+	w.stop = cc.Stop
+	// Closed is asked once: each call starts a goroutine. A refused pull
+	// ends the watch too (noticed by the connection's error handler).
+	done, closed := make(chan struct{}), cc.Closed()
+	w.done = done
+	go func() {
+		defer close(done)
+		select {
+		case <-closed:
+		case <-n.pullRefused:
+		case <-w.stopped:
+		}
+	}()
 	if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
 		inSnapshot = false
 		w.send(nil) // nothing to read: no message will say the snapshot is over
@@ -97,12 +119,53 @@ func (w *bucketWatch) send(e *bucketEntry) bool {
 func (w *bucketWatch) Updates() <-chan *bucketEntry { return w.updates }
 
 // Done is closed when the watch ended on its own (the connection closed).
-func (w *bucketWatch) Done() <-chan struct{} { return w.closed }
+func (w *bucketWatch) Done() <-chan struct{} { return w.done }
 
 // Stop ends the watch (its consumer is deleted by the client).
 func (w *bucketWatch) Stop() {
 	w.once.Do(func() {
 		close(w.stopped)
-		w.cc.Stop()
+		w.stop()
 	})
+}
+
+// watchKV is the watch through the KV watcher: what a node uses when the
+// server refuses its pulls.
+func (n *Node) watchKV(ctx context.Context, filter string) (*bucketWatch, error) {
+	kv, err := n.js.KeyValue(ctx, n.cfg.Bucket)
+	if err != nil {
+		return nil, err
+	}
+	kw, err := kv.Watch(ctx, filter)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	w := &bucketWatch{updates: make(chan *bucketEntry, 256), stopped: make(chan struct{}), done: done, stop: func() { _ = kw.Stop() }}
+	go func() {
+		defer close(done)
+		for e := range kw.Updates() {
+			var be *bucketEntry
+			if e != nil {
+				be = &bucketEntry{key: e.Key(), value: e.Value(), del: e.Operation() != jetstream.KeyValuePut}
+			}
+			if !w.send(be) {
+				return
+			}
+		}
+	}()
+	return w, nil
+}
+
+// asyncError handles the errors the server reports outside any request.
+// A refused pull of the watch switches this node to the KV watcher.
+func (n *Node) asyncError(err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), "CONSUMER.MSG.NEXT") {
+		if !n.pullDenied.Swap(true) {
+			n.log.Warn("fleet: the server refuses this node's pulls ($JS.API.CONSUMER.MSG.NEXT); watching with the KV watcher, whose snapshot the client buffers whole: grant the permissions fleet.NodePermissions lists", "err", err)
+			close(n.pullRefused)
+		}
+		return
+	}
+	n.log.Warn("fleet: NATS", "err", err)
 }
