@@ -48,6 +48,13 @@
 //     with a full resync: the whole bucket is diffed against what is in
 //     force here (also every fleet.resync, default 5 min)
 //     (TestPartitionOutboxAndReconnectResync).
+//   - The KV watcher's push consumer lets the server run up to 32 MiB of
+//     messages ahead of the client: a 100,000-ban snapshot piled up whole
+//     in the client (about 1 KiB a message decoded) while the resync worked
+//     through it. The watch (watch.go) is an ordered pull consumer with at
+//     most 512 messages ahead. A server that refuses the pulls (permissions
+//     from before, without $JS.API.CONSUMER.MSG.NEXT) gets the KV watcher,
+//     with a warning (TestWatchFallsBackWhenPullsAreRefused).
 //   - A node's credentials (NodePermissions) allow publishing only under
 //     "$KV.<bucket>.<node>.>" and reading the bucket; no purge, no stream
 //     update or delete (TestBucketRefusesWipes).
@@ -90,7 +97,21 @@
 //
 // The fleet's bans go through the same ban chain as local ones (a Journal
 // with Source "fleet:<node>:<origin>", then nft), so Restore and the nft
-// Guard put them back like any other. Each enforcer applies its own trust
+// Guard put them back like any other.
+//
+// A resync is streamed (resync.go), so that an enforcer holds no copy of
+// the bucket nor of its store: it reads the unban tombstones first (a
+// watch of their keys), then the bans, deciding each as it arrives and
+// handing the ones it takes to the ban chain in chunks of 4096 while the
+// rest still arrives (a late joiner's kernel fills during the snapshot).
+// With the unbans known first, a lifted ban is never applied, not even for
+// a moment; an unban that appears during the snapshot lifts what it covers
+// when the snapshot ends. Of two nodes' bans of one address the longer is
+// in force (a later, longer one replaces the kernel's timeout). The bans in
+// force here are read one at a time, without their lines (Local.InForce);
+// when the snapshot is complete, fleet bans in force that the bucket no
+// longer holds are lifted. What the node keeps of the bucket between
+// resyncs (known.go) is 36 bytes a ban, without strings or pointers. Each enforcer applies its own trust
 // rules (Node.verdict): its never-ban list (loopback, own addresses,
 // defaults.ignoreip, fleet.ignoreip), fleet.jails, fleet.maxbantime (longer
 // bans are cut to it), and fleet.ratecap: new bans per minute per deciding
