@@ -309,24 +309,8 @@ func (d *daemon) settleBans(ctx context.Context, limit time.Duration) (float64, 
 
 // rss reads VmRSS and VmHWM (bytes) of pid.
 func rss(pid int) (cur, peak int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("rss: %w", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseInt(f[1], 10, 64)
-		switch f[0] {
-		case "VmRSS:":
-			cur = kb << 10
-		case "VmHWM:":
-			peak = kb << 10
-		}
-	}
-	return cur, peak, nil
+	r, err := rssOf(pid)
+	return r.rss, r.hwm, err
 }
 
 // poll calls f every interval until it reports done, fails, or limit passes.
