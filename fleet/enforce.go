@@ -79,7 +79,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, err := n.watch(ctx, "*.*.*")
+	w, err := n.watch(ctx, ">")
 	if err != nil {
 		r.abort()
 		return nil, err

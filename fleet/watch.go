@@ -42,7 +42,7 @@ type bucketWatch struct {
 	once    sync.Once
 }
 
-// watch starts a watch of the keys matching filter ("*.*.*" for all). Every
+// watch starts a watch of the keys matching filter (">" for all). Every
 // key comes once (the bucket keeps one message per key), in the order the
 // messages were stored.
 func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
