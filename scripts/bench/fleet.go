@@ -125,6 +125,13 @@ fleet:
 	}
 	var have int
 	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
+		// The enforcer's count first: dumping a growing 100k set every
+		// 20 ms competes with the enforcer filling it (its resync applies
+		// chunks while the snapshot arrives). The count rises after each
+		// chunk's store write, a little after the kernel has it.
+		if s, err := late.scrape(); err != nil || s.sum("sysban_fleet_applied_total", "") < total {
+			return false, nil
+		}
 		els, err := nc.GetSetElements(set)
 		have = len(els)
 		return have >= int(total), err
