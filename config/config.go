@@ -183,7 +183,7 @@ func (c *Config) AllFilters() map[string]pipeline.FilterSpec {
 
 // Pipeline returns the pipeline configuration of the enabled jails.
 func (c *Config) Pipeline() pipeline.Config {
-	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked}
+	pc := pipeline.Config{Filters: c.Filters, MaxTracked: c.MaxTracked, Spared: c.Listen.Allow}
 	for _, j := range c.EnabledJails() {
 		pc.Jails = append(pc.Jails, pipeline.JailSpec{
 			Name:       j.Name,

@@ -1,13 +1,12 @@
 package nft
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
+	"github.com/google/btree"
 	"github.com/google/nftables"
 	sysban "github.com/sysban/sysban"
 )
@@ -38,43 +37,19 @@ import (
 // kernel holds, and on every change sends the difference in one batch,
 // deletions first, so the kernel never sees an overlap.
 
-// familyBook is the prefix bans of one jail and family, and the segments
-// the kernel holds for them.
-type familyBook struct {
-	bans   map[netip.Prefix]time.Time // expiry; zero: permanent
-	kernel map[segment]time.Time      // segments sent, with their expiry
-}
-
-// prefixBook is one jail's familyBooks.
-type prefixBook struct{ v4, v6 familyBook }
+// prefixBook is one jail's familyBooks (prefixbook.go).
+type prefixBook struct{ v4, v6 *familyBook }
 
 func newPrefixBook() *prefixBook {
-	return &prefixBook{
-		v4: familyBook{bans: map[netip.Prefix]time.Time{}, kernel: map[segment]time.Time{}},
-		v6: familyBook{bans: map[netip.Prefix]time.Time{}, kernel: map[segment]time.Time{}},
-	}
+	return &prefixBook{v4: newFamilyBook(famV4), v6: newFamilyBook(famV6)}
 }
 
 // family returns the book of p's family.
 func (pb *prefixBook) family(p netip.Prefix) *familyBook {
 	if p.Addr().Is4() {
-		return &pb.v4
+		return pb.v4
 	}
-	return &pb.v6
-}
-
-// segment is an inclusive address range of the interval set.
-type segment struct{ from, to netip.Addr }
-
-// lastOf is the last address of p.
-func lastOf(p netip.Prefix) netip.Addr {
-	a := p.Addr().AsSlice()
-	host := a[:]
-	for i := p.Bits(); i < len(host)*8; i++ {
-		host[i/8] |= 1 << (7 - i%8)
-	}
-	last, _ := netip.AddrFromSlice(host)
-	return last
+	return pb.v6
 }
 
 // laterExpiry reports whether expiry a (zero: permanent) ends after b.
@@ -86,136 +61,6 @@ func laterExpiry(a, b time.Time) bool {
 		return true
 	}
 	return a.After(b)
-}
-
-// put records a ban of p until expiry (zero: permanent); of two bans of
-// one prefix the longer wins, as in the hash sets.
-func (fb *familyBook) put(p netip.Prefix, expiry time.Time) {
-	if old, ok := fb.bans[p]; ok && !laterExpiry(expiry, old) {
-		return
-	}
-	fb.bans[p] = expiry
-}
-
-// segments partitions the prefixes banned at now into disjoint segments,
-// each with the latest expiry of the bans covering it, adjacent segments
-// of one expiry merged, in address order. Prefixes nest or are disjoint,
-// never partly overlap, so one sweep with a stack of the open prefixes
-// does it: O(n log n) for the sort.
-func (fb *familyBook) segments(now time.Time) []segmentExpiry {
-	type open struct {
-		last   netip.Addr
-		expiry time.Time
-	}
-	live := make([]netip.Prefix, 0, len(fb.bans))
-	for p, exp := range fb.bans {
-		if !exp.IsZero() && !exp.After(now) {
-			delete(fb.bans, p)
-			continue
-		}
-		live = append(live, p)
-	}
-	// By first address, wider first: a parent opens before its children.
-	slices.SortFunc(live, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Bits(), b.Bits())
-	})
-	var out []segmentExpiry
-	emit := func(from, to netip.Addr, exp time.Time) {
-		if !from.IsValid() || to.Less(from) {
-			return
-		}
-		if n := len(out); n > 0 && out[n-1].expiry.Equal(exp) && out[n-1].to.Next() == from {
-			out[n-1].to = to
-			return
-		}
-		out = append(out, segmentExpiry{segment{from, to}, exp})
-	}
-	var stack []open
-	var cur netip.Addr // first address not yet emitted inside the open prefixes
-	closeUntil := func(limit netip.Addr, all bool) {
-		for len(stack) > 0 {
-			top := stack[len(stack)-1]
-			if !all && !top.last.Less(limit) {
-				return
-			}
-			emit(cur, top.last, top.expiry)
-			cur = top.last.Next() // invalid past the last address: nothing follows
-			stack = stack[:len(stack)-1]
-		}
-	}
-	for _, p := range live {
-		first := p.Addr()
-		closeUntil(first, false)
-		exp := fb.bans[p]
-		if n := len(stack); n > 0 {
-			// The parent's part before this child.
-			if first != cur {
-				emit(cur, first.Prev(), stack[n-1].expiry)
-			}
-			if laterExpiry(stack[n-1].expiry, exp) {
-				exp = stack[n-1].expiry
-			}
-		}
-		cur = first
-		stack = append(stack, open{lastOf(p), exp})
-	}
-	closeUntil(netip.Addr{}, true)
-	return out
-}
-
-// segmentExpiry is a segment and when it expires (zero: never).
-type segmentExpiry struct {
-	segment
-	expiry time.Time
-}
-
-// plan returns the interval-set elements to delete and to add so that the
-// kernel holds exactly the segments of the bans at now, and records them
-// as held. Segments the kernel expired on its own (their expiry passed)
-// are not deleted: deleting an absent element fails the whole batch.
-func (fb *familyBook) plan(now time.Time) (del, add []nftables.SetElement) {
-	want := fb.segments(now)
-	keep := make(map[segment]bool, len(want))
-	for _, s := range want {
-		if old, ok := fb.kernel[s.segment]; ok && old.Equal(s.expiry) {
-			keep[s.segment] = true
-		}
-	}
-	for s, exp := range fb.kernel {
-		if keep[s] {
-			continue
-		}
-		if exp.IsZero() || exp.After(now) {
-			del = append(del, intervalElems(s, 0)...)
-		}
-		delete(fb.kernel, s)
-	}
-	for _, s := range want {
-		if keep[s.segment] {
-			continue
-		}
-		timeout := time.Duration(0)
-		if !s.expiry.IsZero() {
-			timeout = min((s.expiry.Sub(now) + time.Millisecond - 1).Truncate(time.Millisecond), maxTimeout)
-		}
-		add = append(add, intervalElems(s.segment, timeout)...)
-		fb.kernel[s.segment] = s.expiry
-	}
-	return del, add
-}
-
-// intervalElems encodes a segment as the kernel's half-open interval: a
-// start element with the timeout and an "interval end" one past the last
-// address (none when the segment runs to the last address there is).
-func intervalElems(s segment, timeout time.Duration) []nftables.SetElement {
-	out := []nftables.SetElement{{Key: s.from.AsSlice(), Timeout: timeout}}
-	if end := s.to.Next(); end.IsValid() {
-		out = append(out, nftables.SetElement{Key: end.AsSlice(), IntervalEnd: true})
-	}
-	return out
 }
 
 // netChanges collects the prefix bans (or unbans) of one call per jail and
@@ -255,10 +100,7 @@ func (nc *netChanges) put(js *jailSets, p netip.Prefix, expiry time.Time) {
 
 // lift removes the ban of exactly p in js; it reports whether there was one.
 func (nc *netChanges) lift(js *jailSets, p netip.Prefix) bool {
-	fb := nc.touch(js, p)
-	_, ok := fb.bans[p]
-	delete(fb.bans, p)
-	return ok
+	return nc.touch(js, p).lift(p)
 }
 
 // netPlan is the element changes of the touched books, and what to undo
@@ -271,17 +113,14 @@ type netStep struct {
 	set      *nftables.Set
 	fb       *familyBook
 	del, add []nftables.SetElement
-	before   map[segment]time.Time // the book's kernel before the plan
+	before   *btree.BTreeG[segEntry] // the book's kernel before the plan (a copy on write)
 }
 
 // plan computes the changes at now (see familyBook.plan).
 func (nc *netChanges) plan(now time.Time) *netPlan {
 	np := &netPlan{}
 	for _, fb := range nc.order {
-		before := make(map[segment]time.Time, len(fb.kernel))
-		for s, e := range fb.kernel {
-			before[s] = e
-		}
+		before := fb.kernel.Clone()
 		del, add := fb.plan(now)
 		if len(del)+len(add) > 0 {
 			np.steps = append(np.steps, netStep{set: nc.touched[fb], fb: fb, del: del, add: add, before: before})
@@ -314,13 +153,14 @@ func (np *netPlan) queue(bt *batcher) (int, error) {
 
 // done ends the plan: when the batch failed (err), what the books think
 // the kernel holds goes back to what it was, and the bans stay recorded so
-// that the next change (or Guard) sends them.
+// that the next change (or Guard) sends them: the next plan of the book
+// sweeps everything, as the spans of this one are forgotten.
 func (np *netPlan) done(err error) {
 	if err == nil {
 		return
 	}
 	for _, st := range np.steps {
-		st.fb.kernel = st.before
+		st.fb.kernel, st.fb.full = st.before, true
 	}
 }
 
@@ -340,7 +180,7 @@ func (b *Backend) missingPrefixBans(due []sysban.Ban, jails map[string]*jailSets
 			continue
 		}
 		if pb := b.books[ban.Jail]; pb != nil {
-			if held, ok := pb.family(n).bans[n]; ok && !laterExpiry(ban.Expiry(), held) {
+			if held, ok := pb.family(n).expiryOf(n); ok && !laterExpiry(ban.Expiry(), held) {
 				continue
 			}
 		}
@@ -370,8 +210,8 @@ func (b *Backend) checkPrefixSets(ctx context.Context, exp expectation) error {
 			for _, f := range []struct {
 				fb  *familyBook
 				set *nftables.Set
-			}{{&pb.v4, js.v4net}, {&pb.v6, js.v6net}} {
-				if len(f.fb.kernel) == 0 {
+			}{{pb.v4, js.v4net}, {pb.v6, js.v6net}} {
+				if f.fb.kernel.Len() == 0 {
 					continue
 				}
 				elems, err := c.GetSetElements(f.set)
@@ -385,12 +225,10 @@ func (b *Backend) checkPrefixSets(ctx context.Context, exp expectation) error {
 					}
 				}
 				intact := true
-				for s, exp := range f.fb.kernel {
-					if (exp.IsZero() || exp.After(now)) && !starts[s.from] {
-						intact = false
-						break
-					}
-				}
+				f.fb.kernel.Ascend(func(s segEntry) bool {
+					intact = !live(s.expiry, now.UnixNano()) || starts[f.fb.fam.toAddr(s.from)]
+					return intact
+				})
 				if intact {
 					continue
 				}
@@ -399,7 +237,7 @@ func (b *Backend) checkPrefixSets(ctx context.Context, exp expectation) error {
 				if err := c.Flush(); err != nil {
 					return fmt.Errorf("empty set %s: %w", f.set.Name, err)
 				}
-				*f.fb = familyBook{bans: map[netip.Prefix]time.Time{}, kernel: map[segment]time.Time{}}
+				f.fb.reset()
 			}
 		}
 		return nil

@@ -2,24 +2,27 @@ package nft
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	sysban "github.com/sysban/sysban"
 )
 
 // segmentsString renders segments as "from-to@expiry" with the expiry in
 // minutes after t0 (P for permanent).
-func segmentsString(segs []segmentExpiry, t0 time.Time) string {
+func segmentsString(fam family, segs []segEntry, t0 time.Time) string {
 	var out []string
 	for _, s := range segs {
 		exp := "P"
-		if !s.expiry.IsZero() {
-			exp = fmt.Sprint(int(s.expiry.Sub(t0) / time.Minute))
+		if s.expiry != 0 {
+			exp = fmt.Sprint(int(time.Unix(0, s.expiry).Sub(t0) / time.Minute))
 		}
-		out = append(out, fmt.Sprintf("%s-%s@%s", s.from, s.to, exp))
+		out = append(out, fmt.Sprintf("%s-%s@%s", fam.toAddr(s.from), fam.toAddr(s.to), exp))
 	}
 	return strings.Join(out, " ")
 }
@@ -71,7 +74,7 @@ func TestSegments(t *testing.T) {
 			for _, b := range tt.bans {
 				fb.put(netip.MustParsePrefix(b.prefix), b.until)
 			}
-			if got := segmentsString(fb.segments(tt.at), t0); got != tt.want {
+			if got := segmentsString(fb.fam, fb.segments(tt.at), t0); got != tt.want {
 				t.Errorf("segments:\n got %s\nwant %s", got, tt.want)
 			}
 		})
@@ -87,7 +90,7 @@ var sysbanPermanent time.Time
 // additions), and an unban of the /48 leaves the /64.
 func TestPlanOverlaps(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
-	fb := newPrefixBook().v6
+	fb := newFamilyBook(famV6)
 	p48, p64 := netip.MustParsePrefix("2001:db8::/48"), netip.MustParsePrefix("2001:db8:0:5::/64")
 
 	// The /64 first.
@@ -109,12 +112,12 @@ func TestPlanOverlaps(t *testing.T) {
 		t.Fatalf("shorter ban of the /64 again: del %v add %v", del, add)
 	}
 	// Lifting the /48: its two segments go, the /64 stays.
-	delete(fb.bans, p48)
+	fb.lift(p48)
 	del, add = fb.plan(t0.Add(time.Minute))
 	if len(del) != 4 || len(add) != 0 {
 		t.Fatalf("lift /48: del %v add %v", del, add)
 	}
-	if len(fb.kernel) != 1 {
+	if fb.kernel.Len() != 1 {
 		t.Fatalf("after lifting the /48 the kernel holds %v", fb.kernel)
 	}
 	// A longer /48 again: one segment replaces the /64's (deleted first).
@@ -127,7 +130,7 @@ func TestPlanOverlaps(t *testing.T) {
 	// Segments that expired in the kernel are not deleted (ENOENT).
 	fb.put(netip.MustParsePrefix("2001:db9::/64"), t0.Add(3*time.Minute))
 	fb.plan(t0.Add(2 * time.Minute))
-	delete(fb.bans, p48)
+	fb.lift(p48)
 	del, _ = fb.plan(t0.Add(4 * time.Minute))
 	for _, e := range del {
 		if a, _ := netip.AddrFromSlice(e.Key); strings.HasPrefix(a.String(), "2001:db9:") {
@@ -137,15 +140,16 @@ func TestPlanOverlaps(t *testing.T) {
 }
 
 // checkDisjoint fails when two segments the kernel would hold overlap.
-func checkDisjoint(t *testing.T, fb familyBook) {
+func checkDisjoint(t *testing.T, fb *familyBook) {
 	t.Helper()
-	for a := range fb.kernel {
-		for b := range fb.kernel {
-			if a != b && !a.to.Less(b.from) && !b.to.Less(a.from) {
-				t.Errorf("segments %v and %v overlap", a, b)
-			}
+	var prev *segEntry
+	fb.kernel.Ascend(func(s segEntry) bool {
+		if prev != nil && !prev.to.less(s.from) {
+			t.Errorf("segments %v and %v overlap", *prev, s)
 		}
-	}
+		prev = &s
+		return true
+	})
 }
 
 // TestBanNetwork: Ban.Network and Target in the forms the backend uses.
@@ -165,20 +169,265 @@ func TestBanNetwork(t *testing.T) {
 	}
 }
 
-// BenchmarkPlan100k times the planning of 100k prefix bans (20k /48s
-// with a longer /64 inside each, 60k segments) from an empty book: the
-// userspace half of applying them.
+// fill100k puts 100k prefix bans into fb: 50k /48s with a longer /64
+// inside each.
+func fill100k(fb *familyBook, now time.Time) {
+	for j := range 50_000 {
+		var a [16]byte
+		a[0], a[1], a[2], a[3], a[4], a[5] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
+		fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 48), now.Add(time.Hour))
+		a[7] = 1
+		fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(2*time.Hour))
+	}
+}
+
+// BenchmarkPlan100k times the planning of 100k prefix bans (50k /48s
+// with a longer /64 inside each) from an empty book: the userspace half
+// of applying them.
 func BenchmarkPlan100k(b *testing.B) {
 	now := time.Now()
 	for b.Loop() {
-		fb := newPrefixBook().v6
-		for j := range 50_000 {
-			var a [16]byte
-			a[0], a[1], a[2], a[3], a[4], a[5] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
-			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 48), now.Add(time.Hour))
-			a[7] = 1
-			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(2*time.Hour))
-		}
+		fb := newFamilyBook(famV6)
+		fill100k(fb, now)
 		fb.plan(now)
+	}
+}
+
+// BenchmarkPlanOneIn100k times the planning of one more /64 ban (inside
+// a banned /48, so its span is re-planned) in a book of 100k: the
+// userspace cost of a ban in steady state.
+func BenchmarkPlanOneIn100k(b *testing.B) {
+	now := time.Now()
+	fb := newFamilyBook(famV6)
+	fill100k(fb, now)
+	fb.plan(now)
+	j := 0
+	for b.Loop() {
+		var a [16]byte
+		a[0], a[1], a[2], a[3], a[4], a[5], a[7] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j), 2
+		fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(3*time.Hour))
+		fb.plan(now)
+		j = (j + 1) % 50_000
+	}
+}
+
+// simKernel is an interval set as the kernel keeps it: it refuses to
+// delete an absent element or add one overlapping another, and expires
+// elements by their timeout.
+type simKernel struct {
+	fam  family
+	segs map[u128]segEntry // by start
+}
+
+// ranges decodes elems (start, then an interval end unless the range runs
+// to the family's last address) into segments with their expiry at now.
+func (k *simKernel) ranges(t *testing.T, elems []nftables.SetElement, now time.Time) []segEntry {
+	t.Helper()
+	var out []segEntry
+	for i := 0; i < len(elems); i++ {
+		e := elems[i]
+		if e.IntervalEnd {
+			t.Fatalf("interval end %x without a start", e.Key)
+		}
+		s := segEntry{from: k.keyU(e.Key), to: k.fam.last()}
+		if e.Timeout != 0 {
+			s.expiry = now.Add(e.Timeout).UnixNano()
+		}
+		if i+1 < len(elems) && elems[i+1].IntervalEnd {
+			s.to = k.keyU(elems[i+1].Key).prev()
+			i++
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (k *simKernel) keyU(key []byte) u128 {
+	a, _ := netip.AddrFromSlice(key)
+	return k.fam.toU(a)
+}
+
+// apply deletes del and adds add at now, as one batch.
+func (k *simKernel) apply(t *testing.T, del, add []nftables.SetElement, now time.Time) {
+	t.Helper()
+	for from, s := range k.segs {
+		if !live(s.expiry, now.UnixNano()) {
+			delete(k.segs, from)
+		}
+	}
+	for _, s := range k.ranges(t, del, now) {
+		old, ok := k.segs[s.from]
+		if !ok || old.to != s.to {
+			t.Fatalf("deletes %v-%v, which the kernel does not hold (%v)", k.fam.toAddr(s.from), k.fam.toAddr(s.to), ok)
+		}
+		delete(k.segs, s.from)
+	}
+	for _, s := range k.ranges(t, add, now) {
+		for _, o := range k.segs {
+			if !o.to.less(s.from) && !s.to.less(o.from) {
+				t.Fatalf("adds %v-%v overlapping %v-%v", k.fam.toAddr(s.from), k.fam.toAddr(s.to), k.fam.toAddr(o.from), k.fam.toAddr(o.to))
+			}
+		}
+		k.segs[s.from] = s
+	}
+}
+
+// coverage is the kernel's live segments in order, adjacent ones of one
+// expiry merged (expiries rounded to the millisecond, as timeouts are).
+func coverage(fam family, segs []segEntry, now time.Time) string {
+	slices.SortFunc(segs, func(a, b segEntry) int {
+		if a.from.less(b.from) {
+			return -1
+		}
+		return 1
+	})
+	var out []segEntry
+	for _, s := range segs {
+		if !live(s.expiry, now.UnixNano()) {
+			continue
+		}
+		if s.expiry != 0 {
+			s.expiry = (s.expiry + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+		}
+		if n := len(out); n > 0 && out[n-1].expiry == s.expiry && out[n-1].to.next() == s.from {
+			out[n-1].to = s.to
+			continue
+		}
+		out = append(out, s)
+	}
+	var b strings.Builder
+	for _, s := range out {
+		fmt.Fprintf(&b, "%v-%v@%d ", fam.toAddr(s.from), fam.toAddr(s.to), s.expiry)
+	}
+	return b.String()
+}
+
+// TestPlanIncremental: random bans, longer bans and lifts of nested and
+// neighbouring prefixes, with the clock moving past expiries, planned a
+// few at a time (by the spans they touch) into a simulated kernel that
+// refuses what the real one refuses. After every step the kernel holds
+// what a full sweep of the bans says, and the book knows it.
+func TestPlanIncremental(t *testing.T) {
+	for _, tc := range []struct {
+		fam  family
+		high bool // the network at the end of the space (its last address)
+	}{{famV4, false}, {famV4, true}, {famV6, false}, {famV6, true}} {
+		fam := tc.fam
+		t.Run(fmt.Sprint(fam.width, tc.high), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(fam.width), 7))
+			t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+			now := t0
+			fb := newFamilyBook(fam)
+			k := &simKernel{fam: fam, segs: map[u128]segEntry{}}
+			// Prefixes in a small space so that they nest and touch: the
+			// top 4 bits vary at lengths from 2 to 8 (plus the last
+			// address of the family, and permanent bans).
+			base := fam.width - 12
+			randPrefix := func() netip.Prefix {
+				var u u128
+				if fam.width == 32 {
+					u.lo = uint64(rng.Uint32())
+				} else {
+					u = u128{rng.Uint64(), rng.Uint64()}
+				}
+				// Keep the low 12 bits: prefixes of one small network,
+				// so that they nest and touch.
+				m := hostMask(12)
+				u = u128{u.hi & m.hi, u.lo & m.lo}
+				if tc.high {
+					top := fam.last()
+					u = u128{u.hi | top.hi&^m.hi, u.lo | top.lo&^m.lo}
+				}
+				if rng.IntN(8) == 0 {
+					u = hostMask(12)
+				}
+				bits := base + 2 + rng.IntN(8)
+				f, _ := fam.span(u, bits)
+				return netip.PrefixFrom(fam.toAddr(f), bits)
+			}
+			var live []netip.Prefix
+			for step := range 600 {
+				for range 1 + rng.IntN(3) {
+					switch op := rng.IntN(10); {
+					case op < 6:
+						p := randPrefix()
+						exp := now.Add(time.Duration(1+rng.IntN(40)) * time.Minute)
+						if rng.IntN(10) == 0 {
+							exp = time.Time{}
+						}
+						fb.put(p, exp)
+						live = append(live, p)
+					case len(live) > 0:
+						i := rng.IntN(len(live))
+						fb.lift(live[i])
+						live = slices.Delete(live, i, i+1)
+					}
+				}
+				if rng.IntN(3) == 0 {
+					now = now.Add(time.Duration(rng.IntN(10)) * time.Minute)
+				}
+				// Plan the spans only (full sweeps are tested above and
+				// come on their own every so many changes).
+				enc := encoder{fam: fam, now: now}
+				if step%50 == 49 {
+					fb.planAll(&enc)
+				} else {
+					fb.planRegions(&enc)
+				}
+				fb.dirty = fb.dirty[:0]
+				k.apply(t, enc.del, enc.add, now)
+
+				var held, inKernel []segEntry
+				fb.kernel.Ascend(func(s segEntry) bool { held = append(held, s); return true })
+				for _, s := range k.segs {
+					inKernel = append(inKernel, s)
+				}
+				full := newFamilyBook(fam)
+				fb.bans.Ascend(func(e banEntry) bool { full.bans.ReplaceOrInsert(e); return true })
+				want := coverage(fam, full.segments(now), now)
+				if got := coverage(fam, inKernel, now); got != want {
+					t.Fatalf("step %d: the kernel holds\n%s\nwant\n%s", step, got, want)
+				}
+				if got := coverage(fam, held, now); got != want {
+					t.Fatalf("step %d: the book thinks the kernel holds\n%s\nwant\n%s", step, got, want)
+				}
+				checkDisjoint(t, fb)
+			}
+		})
+	}
+}
+
+// TestPlanSpansSharingASegment: two changed bans whose spans one kernel
+// segment joins (three neighbours of one expiry, merged; the outer two
+// banned longer) are planned as one span, so that the segment is deleted
+// once and nothing added in the batch is deleted in it.
+func TestPlanSpansSharingASegment(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fb := newFamilyBook(famV4)
+	k := &simKernel{fam: famV4, segs: map[u128]segEntry{}}
+	for _, p := range []string{"192.0.2.0/26", "192.0.2.64/26", "192.0.2.128/26"} {
+		fb.put(netip.MustParsePrefix(p), t0.Add(time.Hour))
+	}
+	for i := range 100 { // enough other bans that the next plan goes by spans
+		fb.put(netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 0, byte(i), 0}), 24), t0.Add(time.Duration(i+1)*time.Minute))
+	}
+	del, add := fb.plan(t0)
+	k.apply(t, del, add, t0)
+	fb.put(netip.MustParsePrefix("192.0.2.0/26"), t0.Add(2*time.Hour))
+	fb.put(netip.MustParsePrefix("192.0.2.128/26"), t0.Add(2*time.Hour))
+	if len(fb.dirty) != 2 || 8*len(fb.dirty) >= fb.bans.Len() {
+		t.Fatalf("the plan would not go by spans: %d changes, %d bans", len(fb.dirty), fb.bans.Len())
+	}
+	del, add = fb.plan(t0)
+	k.apply(t, del, add, t0)
+	var segs []segEntry
+	for _, s := range k.segs {
+		segs = append(segs, s)
+	}
+	got := coverage(famV4, segs, t0)
+	for _, want := range []string{"192.0.2.0-192.0.2.63@", "192.0.2.64-192.0.2.127@", "192.0.2.128-192.0.2.191@"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("kernel lacks %s: %s", want, got)
+		}
 	}
 }

@@ -53,6 +53,12 @@ type Config struct {
 	Filters    map[string]FilterSpec // user filters; override builtins of the same name
 	Jails      []JailSpec            // enabled jails only
 	MaxTracked int                   // bound on tracked failing addresses (and on remembered bans) per jail, default 100000
+	// Spared are never covered by a prefix ban, though a single address
+	// in them may be banned: the allowed syslog senders (listen.allow),
+	// so that a /64 ban of an attacker next to a relay never cuts the
+	// relay off. A ban that would cover one is narrowed (see narrow).
+	// Part of the config, not of Options, so that a reload refreshes it.
+	Spared []netip.Prefix
 }
 
 // Options are the pipeline's runtime dependencies.
@@ -61,11 +67,6 @@ type Options struct {
 	// Protected are never banned: the host's own addresses. Loopback,
 	// unspecified, multicast and link-local addresses are always protected.
 	Protected []netip.Prefix
-	// Spared are never covered by a prefix ban, though a single address
-	// in them may be banned: the allowed syslog senders (listen.allow),
-	// so that a /64 ban of an attacker next to a relay never cuts the
-	// relay off. A ban that would cover one is narrowed (see narrow).
-	Spared    []netip.Prefix
 	Logger    *slog.Logger // default discards
 	QueueSize int          // ban queue, default 65536
 	// LookupHost resolves hostnames for UseDNS; default the system

@@ -111,7 +111,7 @@ func (p *Pipeline) sparedBy(j *jail, cand netip.Prefix) string {
 			return "this host's address " + pr.String()
 		}
 	}
-	for _, pr := range p.spared {
+	for _, pr := range p.tab.Load().spared {
 		// An allowed range wider than cand spares only what it shares
 		// with cand: still an overlap, so cand narrows below it, down to
 		// the attacker's own address.

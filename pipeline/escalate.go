@@ -64,6 +64,23 @@ type escalated struct {
 	at     time.Time
 }
 
+// inherit takes prev's recent bans (a reload changed the jail's spec but
+// not its escalate rule, so the bans still count toward it). prev stays
+// usable: messages handled on the old table may still note bans in it.
+func (x *escalator) inherit(prev *escalator) {
+	prev.mu.Lock()
+	defer prev.mu.Unlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(prev.recent) == 0 {
+		return
+	}
+	x.recent = make(map[netip.Prefix][]escalated, len(prev.recent))
+	for n, l := range prev.recent {
+		x.recent[n] = slices.Clone(l)
+	}
+}
+
 // limitOf is the network p escalates to in j, and whether it does.
 func (j *jail) limitOf(p netip.Prefix) (netip.Prefix, bool) {
 	e := j.spec.Escalate

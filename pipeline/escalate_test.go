@@ -84,3 +84,54 @@ func TestEscalation(t *testing.T) {
 		})
 	}
 }
+
+// TestEscalationOverReload: the bans counted toward an escalation survive
+// a reload that changes the jail but not its escalate rule, and restart
+// when the rule changes.
+func TestEscalationOverReload(t *testing.T) {
+	esc := Escalation{Count: 3, Within: time.Hour}
+	tests := []struct {
+		name   string
+		reload func(*JailSpec)
+		want   string // the escalated ban after the third /64, "" for none
+	}{
+		{"bantime changed, rule kept", func(j *JailSpec) { j.BanTime = 2 * time.Hour }, "2001:db8:5::/48"},
+		{"nothing changed", func(*JailSpec) {}, "2001:db8:5::/48"},
+		{"rule changed", func(j *JailSpec) { j.Escalate.Within = 2 * time.Hour }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			jail := prefixJail
+			jail.Escalate = esc
+			fb := &fakeBanner{}
+			p, err := New(Config{Jails: []JailSpec{jail}}, fb, Options{Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ban := func(a string) {
+				for range 3 {
+					p.Handle(sshMsg(a))
+				}
+				keptQueued(p)
+				clk.Advance(time.Minute)
+			}
+			ban("2001:db8:5:1::1")
+			ban("2001:db8:5:2::1")
+			tt.reload(&jail)
+			if err := p.Reload(Config{Jails: []JailSpec{jail}}); err != nil {
+				t.Fatal(err)
+			}
+			ban("2001:db8:5:3::1")
+			got := ""
+			for _, b := range fb.bans() {
+				if len(b.Lines) == 1 && strings.HasPrefix(b.Lines[0], "escalated to ") {
+					got = b.Prefix.String()
+				}
+			}
+			if got != tt.want {
+				t.Errorf("escalated ban %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

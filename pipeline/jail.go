@@ -292,6 +292,9 @@ func (j *jail) inherit(prev *jail) {
 		j.rememberOther(p, b)
 	}
 	prev.othersMu.Unlock()
+	if j.spec.Escalate == prev.spec.Escalate {
+		j.escalations.inherit(&prev.escalations)
+	}
 }
 
 // remember records a ban of p until expiry: one decided elsewhere (restored

@@ -91,7 +91,6 @@ type Pipeline struct {
 	now       func() time.Time
 	epoch     time.Time
 	protected []netip.Prefix
-	spared    []netip.Prefix // Options.Spared, canonical
 	banner    sysban.Applier
 	dns       *resolver
 	offences  OffenceCounter
@@ -151,9 +150,6 @@ func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 	p.dns = newResolver(opts.LookupHost, p.now)
 	for _, pr := range opts.Protected {
 		p.protected = append(p.protected, sysban.CanonicalPrefix(pr))
-	}
-	for _, pr := range opts.Spared {
-		p.spared = append(p.spared, sysban.CanonicalPrefix(pr))
 	}
 	qs := opts.QueueSize
 	if qs <= 0 {

@@ -83,7 +83,7 @@ func TestNarrowedByProtection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clk := newFakeClock()
-			p := newTestPipeline(t, Config{Jails: []JailSpec{jail}}, Options{Now: clk.Now, Protected: protected, Spared: spared})
+			p := newTestPipeline(t, Config{Jails: []JailSpec{jail}, Spared: spared}, Options{Now: clk.Now, Protected: protected})
 			for range 3 {
 				p.Handle(sshMsg(tt.attacker))
 			}
@@ -231,5 +231,35 @@ func TestObserveMode(t *testing.T) {
 	}
 	if rs := p.Stats().Jails["recidive"]; rs.TotalFailed != 0 {
 		t.Errorf("an observed ban fed recidive: %+v", rs)
+	}
+}
+
+// TestSparedOverReload: the allowed senders a prefix ban must not cover
+// come with the config, so a reload that adds one narrows the next ban
+// around it, and one that drops it lets the next ban cover the prefix.
+func TestSparedOverReload(t *testing.T) {
+	relay := []netip.Prefix{netip.MustParsePrefix("2001:db8:6:6::10/128")}
+	tests := []struct {
+		name          string
+		before, after []netip.Prefix
+		want          string
+	}{
+		{"sender allowed on reload", nil, relay, "2001:db8:6:6:8000::/65"},
+		{"sender dropped on reload", relay, nil, "2001:db8:6:6::/64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newFakeClock()
+			p := newTestPipeline(t, Config{Jails: []JailSpec{prefixJail}, Spared: tt.before}, Options{Now: clk.Now})
+			if err := p.Reload(Config{Jails: []JailSpec{prefixJail}, Spared: tt.after}); err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				p.Handle(sshMsg("2001:db8:6:6:8000::1"))
+			}
+			if bans := keptQueued(p); len(bans) != 1 || bans[0].Prefix.String() != tt.want {
+				t.Fatalf("bans %+v, want %s", bans, tt.want)
+			}
+		})
 	}
 }

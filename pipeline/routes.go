@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"path"
 	"reflect"
 	"sort"
@@ -48,6 +49,8 @@ type table struct {
 
 	cacheMu sync.RWMutex
 	cache   map[string][]*route // program -> routes incl. glob hits; bounded
+
+	spared []netip.Prefix // Config.Spared, canonical
 }
 
 // Validate checks cfg as New would (filters compile, jails name real
@@ -67,6 +70,9 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		byName: make(map[string]*jail),
 		exact:  make(map[string][]*route),
 		cache:  make(map[string][]*route),
+	}
+	for _, pr := range cfg.Spared {
+		t.spared = append(t.spared, sysban.CanonicalPrefix(pr))
 	}
 	for name, spec := range cfg.Filters {
 		if err := ValidateFilterName(name); err != nil {

@@ -311,6 +311,8 @@ type Receiver struct {
 	closeOnce sync.Once
 	closeErr  error
 	running   atomic.Bool
+	// allow is Options.Allow, swapped by SetAllow on a reload.
+	allow atomic.Pointer[[]netip.Prefix]
 }
 
 // New binds every listener now, so configuration errors (address in use,
@@ -327,6 +329,7 @@ func New(specs []ListenerSpec, h Handler, opts Options) (*Receiver, error) {
 		opts:   opts,
 		format: &Format{MaxMessageSize: opts.MaxMessageSize, Now: opts.Now},
 	}
+	r.allow.Store(&opts.Allow)
 	seen := make(map[string]bool)
 	for _, s := range specs {
 		if seen[s.Name()] {
@@ -418,9 +421,18 @@ func (r *Receiver) Stats() []ListenerStats {
 	return out
 }
 
+// SetAllow replaces Options.Allow (empty: loopback only, as in New) for
+// the messages and connections that come after it; connections already
+// accepted stay.
+func (r *Receiver) SetAllow(allow []netip.Prefix) {
+	o := Options{Allow: allow}
+	o.setDefaults()
+	r.allow.Store(&o.Allow)
+}
+
 func (r *Receiver) allowed(a netip.Addr) bool {
 	a = sysban.CanonicalAddr(a)
-	for _, p := range r.opts.Allow {
+	for _, p := range *r.allow.Load() {
 		if p.Contains(a) {
 			return true
 		}

@@ -193,18 +193,24 @@ func TestUDPAllowlist(t *testing.T) {
 	if got := rr.c.snapshot(); len(got) != 1 || got[0].Sender.Addr() != netip.IPv6Loopback() {
 		t.Errorf("got %+v, want one message from ::1", got)
 	}
+	// A reload's list applies to the next message.
+	rr.r.SetAllow([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	c4.Write([]byte(sshLine))
+	rr.c.waitN(t, 2)
+	if got := rr.c.snapshot(); got[1].Sender.Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("after SetAllow got %+v, want a message from 127.0.0.1", got[1])
+	}
 }
 
 func TestAllowedUnmapsIPv4(t *testing.T) {
-	r := &Receiver{opts: Options{Allow: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
+	r := &Receiver{}
+	r.SetAllow([]netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
 	for addr, want := range map[string]bool{"192.0.2.7": true, "::ffff:192.0.2.7": true, "198.51.100.1": false, "::1": false} {
 		if got := r.allowed(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("allowed(%s) = %v, want %v", addr, got, want)
 		}
 	}
-	var o Options
-	o.setDefaults()
-	r.opts = o
+	r.SetAllow(nil)
 	if !r.allowed(netip.MustParseAddr("127.0.0.2")) || !r.allowed(netip.IPv6Loopback()) || r.allowed(netip.MustParseAddr("192.0.2.1")) {
 		t.Error("default allowlist is not loopback only")
 	}

@@ -223,7 +223,6 @@ func (m *Main) Run(ctx context.Context) error {
 	chain := &announcer{next: fr.publisher(journal), notifier: notifier, host: host}
 	pl, err := pipeline.New(cfg.Pipeline(), chain, pipeline.Options{
 		Protected: protected,
-		Spared:    cfg.Listen.Allow,
 		Logger:    logger.With("component", "pipeline"),
 		Offences:  st, // bantime increment counts the store's ban history
 	})

@@ -55,6 +55,7 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 		}
 		return refuse(err)
 	}
+	s.rc.SetAllow(cfg.Listen.Allow)
 	old := s.notifier.swap(notifier)
 	go old.Close()
 	s.enforceObserved(ctx, s.cfg, cfg)
@@ -88,7 +89,11 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 // resources it holds (sockets, the table, the state file).
 func restartOnly(old, cur *config.Config) error {
 	var changed []string
-	if !reflect.DeepEqual(old.Listen, cur.Listen) {
+	// listen.allow alone is reloaded: the receiver and the pipeline's
+	// spared senders take it (Reload).
+	oldListen, curListen := old.Listen, cur.Listen
+	oldListen.Allow, curListen.Allow = nil, nil
+	if !reflect.DeepEqual(oldListen, curListen) {
 		changed = append(changed, "listen")
 	}
 	if old.NFT != cur.NFT {
