@@ -174,6 +174,9 @@ func (b *bench) run(ctx context.Context) error {
 		if err := b.sectionMatch(ctx); err != nil {
 			return err
 		}
+		if err := b.sectionMatchPrefix(); err != nil {
+			return err
+		}
 		if b.opts.profile != "" {
 			if err := b.profileMatch(b.opts.profile); err != nil {
 				return err

@@ -65,11 +65,14 @@ func (b *bench) nftApply(ctx context.Context, section, what string, gen banGen) 
 	}
 	bans := gen("bench", b.opts.bans, time.Now())
 	slab0 := slabUnreclaimable()
+	var ru0, ru1 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
 	t0 := time.Now()
 	if err := be.Apply(ctx, bans); err != nil {
 		return 0, fmt.Errorf("nft: apply: %w", err)
 	}
 	el := time.Since(t0)
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
 	kernelBytes = slabUnreclaimable() - slab0
 	els, err := be.Banned(ctx, "bench")
 	if err != nil {
@@ -81,6 +84,13 @@ func (b *bench) nftApply(ctx context.Context, section, what string, gen banGen) 
 	// A dump of a large set right after insertion may list some elements
 	// twice and others not at all (see the nft package doc), so this
 	// count is a sanity check, not the verdict.
+	// CPU time is steadier than wall time on a shared machine: user is
+	// sysban's planning and encoding, system mostly the kernel taking the
+	// elements (netlink messages are processed in the sender's context).
+	cpu := func(a, b unix.Timeval) time.Duration { return time.Duration(b.Nano() - a.Nano()) }
+	b.add(result{section: section, name: "  CPU of the apply: user / system", target: "-",
+		value: fmt.Sprintf("%s / %s", cpu(ru0.Utime, ru1.Utime).Round(time.Millisecond), cpu(ru0.Stime, ru1.Stime).Round(time.Millisecond)),
+		ratio: "-", status: "INFO"})
 	b.add(result{section: section, name: "  single-address elements listed afterwards (dump)", target: fmt.Sprintf("%d", singles(bans)),
 		value: fmt.Sprintf("%d", len(els)), ratio: "-", status: "INFO"})
 	b.add(result{section: section, name: "  kernel memory of the sets (SUnreclaim growth)", target: "-",

@@ -63,7 +63,10 @@ func (b *bench) sectionPrefix(ctx context.Context) error {
 		b.add(result{section: "prefix", name: "  kernel memory, mixed prefixes vs single addresses", target: "-",
 			value: fmt.Sprintf("%.2f×", float64(mixed)/float64(single)), ratio: "-", status: "INFO"})
 	}
-	return b.nftRestore(ctx, "prefix", "prefix bans (mixed)", prefixBans)
+	if err := b.nftRestore(ctx, "prefix", "prefix bans (mixed)", prefixBans); err != nil {
+		return err
+	}
+	return b.sectionPrefixPath(ctx)
 }
 
 // slabUnreclaimable is SUnreclaim of /proc/meminfo in bytes (0 when

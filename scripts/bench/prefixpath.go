@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/nft"
+)
+
+// The packet path: what a lookup in the jail's sets costs every packet
+// that reaches the rule, measured with a non-member source (the common
+// case: most traffic is not banned), for empty sets, 100k single addresses
+// in the hash set, and 100k prefixes in the interval set. A UDP sender in
+// a veth peer namespace writes datagrams as fast as it can; the receiving
+// namespace holds three jails, one per port (pathPort and the two after
+// it), with those three set contents, and counts what arrives. The ports
+// take turns in short rounds, so that a change in the machine's load hits
+// all three alike; the median round of each is printed.
+//
+// The figure to read is the sender's CPU per datagram: veth hands the
+// packet to the receiving stack in the sender's own softirq, so its thread
+// time includes the input hook and the set lookups, while the machine's
+// other load moves it far less than packets per second (printed beside
+// it). The difference to the empty sets is the lookup's cost.
+
+const (
+	pathRound  = time.Second
+	pathRounds = 5
+	pathPort   = 9
+)
+
+var (
+	pathSender   = netip.MustParseAddr("fd00:5b::1")
+	pathReceiver = netip.MustParseAddr("fd00:5b::2")
+	pathKinds    = []string{"empty", "hash", "interval"}
+)
+
+// pathFill returns n bans in jail of kind "hash" (single IPv6 addresses)
+// or "interval" (IPv6 /64s, every other one, so that no two merge into
+// one range), none covering pathSender.
+func pathFill(jail, kind string, n int, start time.Time) []sysban.Ban {
+	out := make([]sysban.Ban, 0, n)
+	for i := range n {
+		var a [16]byte
+		a[0], a[1], a[2], a[3] = 0x20, 0x01, 0x0d, 0xb8
+		j := uint32(i) * 2
+		a[4], a[5], a[6], a[7] = byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
+		b := sysban.Ban{Jail: jail, Start: start, Duration: time.Hour, Failures: 1}
+		if kind == "hash" {
+			a[15] = 1
+			b.Addr = netip.AddrFrom16(a)
+			b.Prefix = netip.PrefixFrom(b.Addr, 128)
+		} else {
+			b.Prefix = netip.PrefixFrom(netip.AddrFrom16(a), 64)
+			b.Addr = b.Prefix.Addr()
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// sectionPrefixPath measures the three set contents and says what the
+// figures decide.
+func (b *bench) sectionPrefixPath(ctx context.Context) error {
+	send, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer send.Close()
+	recv, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer recv.Close()
+	if err := vethPair(ctx, send, recv); err != nil {
+		return err
+	}
+	fd, err := recv.fd()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	be, err := nft.Open(nft.Options{NetNS: fd})
+	if err != nil {
+		return fmt.Errorf("path: nft: %w", err)
+	}
+	defer be.Close()
+	var rules []sysban.JailRule
+	for i, kind := range pathKinds {
+		port := uint16(pathPort + i)
+		rules = append(rules, sysban.JailRule{Name: "path" + kind, Ports: []sysban.PortRange{{First: port, Last: port}}, Protocol: sysban.UDP, Verdict: sysban.Drop})
+	}
+	if err := be.Setup(ctx, rules); err != nil {
+		return fmt.Errorf("path: nft: %w", err)
+	}
+	for _, kind := range pathKinds[1:] {
+		if err := be.Apply(ctx, pathFill("path"+kind, kind, b.opts.bans, time.Now())); err != nil {
+			return fmt.Errorf("path: apply: %w", err)
+		}
+	}
+	bl, err := newBlaster(send, recv)
+	if err != nil {
+		return err
+	}
+	defer bl.close()
+	bl.blast(0, 300*time.Millisecond) // warm-up
+	nsPerPkt := make([][]float64, len(pathKinds))
+	pps := make([][]float64, len(pathKinds))
+	for range pathRounds {
+		for i := range pathKinds {
+			sent, cpu, err := bl.measure(i)
+			if err != nil {
+				return err
+			}
+			nsPerPkt[i] = append(nsPerPkt[i], float64(cpu.Nanoseconds())/float64(max(sent, 1)))
+			pps[i] = append(pps[i], rate(float64(sent), pathRound))
+		}
+	}
+	med := make([]float64, len(pathKinds))
+	for i, kind := range pathKinds {
+		med[i] = median(nsPerPkt[i])
+		what := map[string]string{"empty": "empty sets", "hash": si(float64(b.opts.bans)) + " addresses (hash set)", "interval": si(float64(b.opts.bans)) + " prefixes (interval set)"}[kind]
+		b.add(result{section: "prefix", name: "packet path, non-member source, " + what, target: "-",
+			value: fmt.Sprintf("%.0f ns/pkt", med[i]), ratio: fmt.Sprintf("sender CPU; %s pkt/s sent", si(median(pps[i]))), status: passIf(bl.received(i) > 0)})
+	}
+	hash, interval := med[1]-med[0], med[2]-med[0]
+	// The decision these figures support (nft/prefixes.go): every packet
+	// that reaches a jail's rule pays both lookups, so 100k single
+	// addresses belong in the hash set, and only prefixes (which need
+	// intervals) in the interval set beside it.
+	decision := fmt.Sprintf("interval costs %+.0f ns/pkt more than hash: single addresses stay in hash sets, prefixes alone in the interval set", interval-hash)
+	b.add(result{section: "prefix", name: "  lookup cost over empty sets: hash / interval", target: "-",
+		value: fmt.Sprintf("%+.0f / %+.0f ns", hash, interval), ratio: decision, status: "INFO"})
+	return nil
+}
+
+// median of xs (xs reordered).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	slices.Sort(xs)
+	return xs[len(xs)/2]
+}
+
+// vethPair joins send and recv by a veth pair with pathSender and
+// pathReceiver (no duplicate address detection: usable at once).
+func vethPair(ctx context.Context, send, recv *netns) error {
+	ip := func(args ...string) error {
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("path: ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	steps := [][]string{
+		{"link", "add", "sbpA", "netns", send.name, "type", "veth", "peer", "name", "sbpB", "netns", recv.name},
+		{"-n", send.name, "addr", "add", pathSender.String() + "/64", "dev", "sbpA", "nodad"},
+		{"-n", recv.name, "addr", "add", pathReceiver.String() + "/64", "dev", "sbpB", "nodad"},
+		{"-n", send.name, "link", "set", "sbpA", "up"},
+		{"-n", recv.name, "link", "set", "sbpB", "up"},
+	}
+	for _, s := range steps {
+		if err := ip(s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blaster sends datagrams from the sender namespace to the receiver's
+// ports, each counted by its own receiver.
+type blaster struct {
+	fds  []int // connected sockets, one per port
+	rcv  []*bareUDP
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newBlaster(send, recv *netns) (*blaster, error) {
+	bl := &blaster{done: make(chan struct{})}
+	for i := range pathKinds {
+		port := pathPort + i
+		r, err := newBareUDP(recv, netip.AddrPortFrom(pathReceiver, uint16(port)).String())
+		if err != nil {
+			bl.close()
+			return nil, err
+		}
+		bl.rcv = append(bl.rcv, r)
+		bl.wg.Add(1)
+		go func() { defer bl.wg.Done(); r.receive(bl.done) }()
+		err = send.do(func() error {
+			fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			bl.fds = append(bl.fds, fd)
+			return unix.Connect(fd, &unix.SockaddrInet6{Port: port, Addr: pathReceiver.As16()})
+		})
+		if err != nil {
+			bl.close()
+			return nil, fmt.Errorf("path: sender: %w", err)
+		}
+	}
+	return bl, nil
+}
+
+// blast writes to port i for d and returns how many datagrams went out.
+func (bl *blaster) blast(i int, d time.Duration) int64 {
+	payload := make([]byte, 64)
+	var n int64
+	end := time.Now().Add(d)
+	for {
+		for range 256 {
+			if _, err := unix.Write(bl.fds[i], payload); err == nil {
+				n++
+			}
+		}
+		if time.Now().After(end) {
+			return n
+		}
+	}
+}
+
+// measure blasts port i for a round on a thread of its own and returns
+// what was sent and the thread's CPU time.
+func (bl *blaster) measure(i int) (sent int64, cpu time.Duration, err error) {
+	cpu, err = onCPU(-1, func() { sent = bl.blast(i, pathRound) })
+	return sent, cpu, err
+}
+
+// received is what port i's receiver counted so far.
+func (bl *blaster) received(i int) int64 { return bl.rcv[i].count.Load() }
+
+func (bl *blaster) close() {
+	for _, fd := range bl.fds {
+		unix.Close(fd)
+	}
+	close(bl.done)
+	for _, r := range bl.rcv {
+		r.conn.Close()
+	}
+	bl.wg.Wait()
+}
