@@ -194,7 +194,7 @@ func (fb *familyBook) put(p netip.Prefix, expiry time.Time) {
 		fb.bans.ReplaceOrInsert(old)
 		return
 	}
-	fb.dirty = append(fb.dirty, region{e.first, e.last})
+	fb.touched(region{e.first, e.last})
 }
 
 // lift removes the ban of exactly p; it reports whether there was one.
@@ -204,8 +204,25 @@ func (fb *familyBook) lift(p netip.Prefix) bool {
 		return false
 	}
 	fb.lens[e.bits]--
-	fb.dirty = append(fb.dirty, region{e.first, e.last})
+	fb.touched(region{e.first, e.last})
 	return true
+}
+
+// fullSweepShare: a plan sweeps every ban once the changed ones are this
+// share of them (1/16). Re-planning a span costs a few B-tree walks, some
+// thirty times what sweeping past one unchanged ban does.
+const fullSweepShare = 16
+
+// touched notes the span of a changed ban for the next plan; a batch
+// large enough to be swept whole stops noting.
+func (fb *familyBook) touched(r region) {
+	if fb.full {
+		return
+	}
+	fb.dirty = append(fb.dirty, r)
+	if len(fb.dirty) >= 1024 && fullSweepShare*len(fb.dirty) >= fb.bans.Len() {
+		fb.full, fb.dirty = true, fb.dirty[:0]
+	}
 }
 
 // expiryOf is the recorded expiry of a ban of exactly p.
@@ -329,26 +346,22 @@ func (fb *familyBook) drop(expired []banEntry) {
 // are not deleted: deleting an absent element fails the whole batch.
 func (fb *familyBook) plan(now time.Time) (del, add []nftables.SetElement) {
 	enc := encoder{fam: fb.fam, now: now}
-	if fb.full || fb.sinceSweep+len(fb.dirty) >= max(fb.bans.Len(), 64) || 8*len(fb.dirty) >= fb.bans.Len() {
+	if fb.full || fb.sinceSweep+len(fb.dirty) >= max(fb.bans.Len(), 64) || fullSweepShare*len(fb.dirty) >= fb.bans.Len() {
 		fb.planAll(&enc)
 	} else {
 		fb.planRegions(&enc)
 	}
 	fb.dirty, fb.full = fb.dirty[:0], false
-	return enc.del, enc.add
+	return enc.elements()
 }
 
 // planAll sweeps every ban and compares the result with every segment.
 func (fb *familyBook) planAll(enc *encoder) {
 	want := fb.segments(enc.now)
+	enc.added = slices.Grow(enc.added, len(want))
 	have := make([]segEntry, 0, fb.kernel.Len())
 	fb.kernel.Ascend(func(s segEntry) bool { have = append(have, s); return true })
-	enc.grow(len(want))
-	enc.diff(have, want)
-	fb.kernel.Clear(false)
-	for _, s := range want {
-		fb.kernel.ReplaceOrInsert(s)
-	}
+	fb.apply(enc.diff(have, want))
 	fb.sinceSweep = 0
 }
 
@@ -377,14 +390,20 @@ func (fb *familyBook) planRegions(enc *encoder) {
 		// that touch it; their parts outside the span are kept.
 		have := fb.held(r)
 		want = fb.withEdges(r, have, want, now)
-		enc.diff(have, want)
-		for _, s := range have {
-			fb.kernel.Delete(s)
-		}
-		for _, s := range want {
-			fb.kernel.ReplaceOrInsert(s)
-		}
+		fb.apply(enc.diff(have, want))
 		fb.sinceSweep++
+	}
+}
+
+// apply records a diff's outcome as what the kernel holds: a batch adds
+// to a large set mostly, so the tree changes by the diff, not by a
+// rebuild.
+func (fb *familyBook) apply(gone, added []segEntry) {
+	for _, s := range gone {
+		fb.kernel.Delete(s)
+	}
+	for _, s := range added {
+		fb.kernel.ReplaceOrInsert(s)
 	}
 }
 
@@ -496,65 +515,84 @@ func (fb *familyBook) joined(a, b region) bool {
 	return found && !s.to.less(b.lo.prev())
 }
 
-// encoder turns segments into set elements, their keys cut from one
-// buffer.
+// encoder collects the segments a plan deletes and adds, and turns them
+// into set elements in one go: slices of the exact size, and keys cut
+// from one buffer (a set element is large, and 100k of them grown by
+// appending were most of a plan's allocations).
 type encoder struct {
-	fam      family
-	now      time.Time
-	buf      []byte
-	del, add []nftables.SetElement
+	fam        family
+	now        time.Time
+	del, added []segEntry // del: live segments to delete
 }
 
-func (enc *encoder) grow(segs int) {
-	enc.buf = make([]byte, 0, 2*segs*enc.fam.width/8)
-	enc.add = make([]nftables.SetElement, 0, 2*segs)
-}
-
-func (enc *encoder) key(u u128) []byte {
-	start := len(enc.buf)
-	enc.buf = enc.fam.appendKey(enc.buf, u)
-	return enc.buf[start:len(enc.buf):len(enc.buf)]
-}
-
-// elems appends s as the kernel's half-open interval: a start element with
-// the timeout and an "interval end" one past the last address (none when
-// the segment runs to the last address there is).
-func (enc *encoder) elems(dst []nftables.SetElement, s segEntry, withTimeout bool) []nftables.SetElement {
-	var timeout time.Duration
-	if withTimeout && s.expiry != 0 {
-		timeout = min((time.Duration(s.expiry-enc.now.UnixNano()) + time.Millisecond - 1).Truncate(time.Millisecond), maxTimeout)
+// elements returns the set elements of the segments to delete and to add.
+func (enc *encoder) elements() (del, add []nftables.SetElement) {
+	keyLen := enc.fam.width / 8
+	buf := make([]byte, 0, 2*(len(enc.del)+len(enc.added))*keyLen)
+	key := func(u u128) []byte {
+		start := len(buf)
+		buf = enc.fam.appendKey(buf, u)
+		return buf[start:len(buf):len(buf)]
 	}
-	dst = append(dst, nftables.SetElement{Key: enc.key(s.from), Timeout: timeout})
-	if s.to != enc.fam.last() {
-		dst = append(dst, nftables.SetElement{Key: enc.key(s.to.next()), IntervalEnd: true})
+	// elems appends s as the kernel's half-open interval: a start element
+	// with the timeout and an "interval end" one past the last address
+	// (none when the segment runs to the last address there is).
+	elems := func(dst []nftables.SetElement, s segEntry, withTimeout bool) []nftables.SetElement {
+		var timeout time.Duration
+		if withTimeout && s.expiry != 0 {
+			timeout = min((time.Duration(s.expiry-enc.now.UnixNano())+time.Millisecond-1).Truncate(time.Millisecond), maxTimeout)
+		}
+		dst = append(dst, nftables.SetElement{Key: key(s.from), Timeout: timeout})
+		if s.to != enc.fam.last() {
+			dst = append(dst, nftables.SetElement{Key: key(s.to.next()), IntervalEnd: true})
+		}
+		return dst
 	}
-	return dst
+	if len(enc.del) > 0 {
+		del = make([]nftables.SetElement, 0, 2*len(enc.del))
+		for _, s := range enc.del {
+			del = elems(del, s, false)
+		}
+	}
+	if len(enc.added) > 0 {
+		add = make([]nftables.SetElement, 0, 2*len(enc.added))
+		for _, s := range enc.added {
+			add = elems(add, s, true)
+		}
+	}
+	return del, add
 }
 
 // diff queues the changes from have to want (both in order, each
 // disjoint): segments of have not in want are deleted unless expired,
-// segments of want not in have are added.
-func (enc *encoder) diff(have, want []segEntry) {
+// segments of want not in have are added. It returns both (gone with the
+// expired ones).
+func (enc *encoder) diff(have, want []segEntry) (gone, added []segEntry) {
 	now := enc.now.UnixNano()
+	first := len(enc.added)
+	drop := func(s segEntry) {
+		if live(s.expiry, now) {
+			enc.del = append(enc.del, s)
+		}
+		gone = append(gone, s)
+	}
+	put := func(s segEntry) { enc.added = append(enc.added, s) }
 	i, j := 0, 0
 	for i < len(have) || j < len(want) {
 		switch {
 		case j == len(want) || i < len(have) && have[i].from.less(want[j].from):
-			if live(have[i].expiry, now) {
-				enc.del = enc.elems(enc.del, have[i], false)
-			}
+			drop(have[i])
 			i++
 		case i == len(have) || want[j].from.less(have[i].from):
-			enc.add = enc.elems(enc.add, want[j], true)
+			put(want[j])
 			j++
 		case have[i] == want[j]:
 			i, j = i+1, j+1
 		default: // same start, other end or expiry
-			if live(have[i].expiry, now) {
-				enc.del = enc.elems(enc.del, have[i], false)
-			}
-			enc.add = enc.elems(enc.add, want[j], true)
+			drop(have[i])
+			put(want[j])
 			i, j = i+1, j+1
 		}
 	}
+	return gone, enc.added[first:]
 }

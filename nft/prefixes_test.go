@@ -193,6 +193,25 @@ func BenchmarkPlan100k(b *testing.B) {
 	}
 }
 
+// BenchmarkPlanRestore100k times the planning of 100k prefix bans
+// arriving in ten batches of 10k, as the store restores them at start.
+func BenchmarkPlanRestore100k(b *testing.B) {
+	now := time.Now()
+	for b.Loop() {
+		fb := newFamilyBook(famV6)
+		for j := range 50_000 {
+			var a [16]byte
+			a[0], a[1], a[2], a[3], a[4], a[5] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
+			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 48), now.Add(time.Hour))
+			a[7] = 1
+			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(2*time.Hour))
+			if j%5000 == 4999 {
+				fb.plan(now)
+			}
+		}
+	}
+}
+
 // BenchmarkPlanOneIn100k times the planning of one more /64 ban (inside
 // a banned /48, so its span is re-planned) in a book of 100k: the
 // userspace cost of a ban in steady state.
@@ -375,7 +394,8 @@ func TestPlanIncremental(t *testing.T) {
 					fb.planRegions(&enc)
 				}
 				fb.dirty = fb.dirty[:0]
-				k.apply(t, enc.del, enc.add, now)
+				del, add := enc.elements()
+				k.apply(t, del, add, now)
 
 				var held, inKernel []segEntry
 				fb.kernel.Ascend(func(s segEntry) bool { held = append(held, s); return true })
