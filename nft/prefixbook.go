@@ -540,7 +540,7 @@ func (enc *encoder) elements() (del, add []nftables.SetElement) {
 	elems := func(dst []nftables.SetElement, s segEntry, withTimeout bool) []nftables.SetElement {
 		var timeout time.Duration
 		if withTimeout && s.expiry != 0 {
-			timeout = min((time.Duration(s.expiry-enc.now.UnixNano())+time.Millisecond-1).Truncate(time.Millisecond), maxTimeout)
+			timeout = min((time.Duration(s.expiry-enc.now.UnixNano()) + time.Millisecond - 1).Truncate(time.Millisecond), maxTimeout)
 		}
 		dst = append(dst, nftables.SetElement{Key: key(s.from), Timeout: timeout})
 		if s.to != enc.fam.last() {
