@@ -170,14 +170,17 @@ func TestBanNetwork(t *testing.T) {
 }
 
 // fill100k puts 100k prefix bans into fb: 50k /48s with a longer /64
-// inside each.
-func fill100k(fb *familyBook, now time.Time) {
+// inside each, planned every planEvery pairs (0: never).
+func fill100k(fb *familyBook, now time.Time, planEvery int) {
 	for j := range 50_000 {
 		var a [16]byte
 		a[0], a[1], a[2], a[3], a[4], a[5] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
 		fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 48), now.Add(time.Hour))
 		a[7] = 1
 		fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(2*time.Hour))
+		if planEvery > 0 && j%planEvery == planEvery-1 {
+			fb.plan(now)
+		}
 	}
 }
 
@@ -188,7 +191,7 @@ func BenchmarkPlan100k(b *testing.B) {
 	now := time.Now()
 	for b.Loop() {
 		fb := newFamilyBook(famV6)
-		fill100k(fb, now)
+		fill100k(fb, now, 0)
 		fb.plan(now)
 	}
 }
@@ -198,17 +201,7 @@ func BenchmarkPlan100k(b *testing.B) {
 func BenchmarkPlanRestore100k(b *testing.B) {
 	now := time.Now()
 	for b.Loop() {
-		fb := newFamilyBook(famV6)
-		for j := range 50_000 {
-			var a [16]byte
-			a[0], a[1], a[2], a[3], a[4], a[5] = 0x2a, 0x01, byte(j>>24), byte(j>>16), byte(j>>8), byte(j)
-			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 48), now.Add(time.Hour))
-			a[7] = 1
-			fb.put(netip.PrefixFrom(netip.AddrFrom16(a), 64), now.Add(2*time.Hour))
-			if j%5000 == 4999 {
-				fb.plan(now)
-			}
-		}
+		fill100k(newFamilyBook(famV6), now, 5000)
 	}
 }
 
@@ -218,7 +211,7 @@ func BenchmarkPlanRestore100k(b *testing.B) {
 func BenchmarkPlanOneIn100k(b *testing.B) {
 	now := time.Now()
 	fb := newFamilyBook(famV6)
-	fill100k(fb, now)
+	fill100k(fb, now, 0)
 	fb.plan(now)
 	j := 0
 	for b.Loop() {
