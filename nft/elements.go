@@ -121,26 +121,51 @@ func (bt *batcher) chunked(s *nftables.Set, elems []nftables.SetElement, queue f
 }
 
 // pendingSet collects the elements of one set for one call, one per address.
+// It is built for 100k addresses in one call: the index is keyed by the
+// 16-byte form (no pointer for the collector to scan, unlike netip.Addr)
+// and the keys are cut from shared blocks, not allocated one by one.
 type pendingSet struct {
-	idx   map[netip.Addr]int
+	idx   map[[16]byte]int
 	elems []nftables.SetElement
+	keys  []byte // the current block of keys
 }
+
+// keyBlock is the size of a block of element keys: 4096 IPv4 or 1024 IPv6
+// keys.
+const keyBlock = 16 << 10
 
 // put adds an element; for an address already present the longer ban
 // (no timeout = permanent is longest) wins.
 func (p *pendingSet) put(a netip.Addr, timeout time.Duration) {
 	if p.idx == nil {
-		p.idx = map[netip.Addr]int{}
+		p.idx = map[[16]byte]int{}
 	}
-	if i, ok := p.idx[a]; ok {
+	k := a.As16()
+	if i, ok := p.idx[k]; ok {
 		old := p.elems[i].Timeout
 		if old != 0 && (timeout == 0 || timeout > old) {
 			p.elems[i].Timeout = timeout
 		}
 		return
 	}
-	p.idx[a] = len(p.elems)
-	p.elems = append(p.elems, nftables.SetElement{Key: a.AsSlice(), Timeout: timeout})
+	p.idx[k] = len(p.elems)
+	p.elems = append(p.elems, nftables.SetElement{Key: p.key(a), Timeout: timeout})
+}
+
+// key returns a's set key (4 bytes for IPv4, 16 for IPv6) in the block.
+func (p *pendingSet) key(a netip.Addr) []byte {
+	if cap(p.keys)-len(p.keys) < 16 {
+		p.keys = make([]byte, 0, keyBlock)
+	}
+	start := len(p.keys)
+	if a.Is4() {
+		b := a.As4()
+		p.keys = append(p.keys, b[:]...)
+	} else {
+		b := a.As16()
+		p.keys = append(p.keys, b[:]...)
+	}
+	return p.keys[start:len(p.keys):len(p.keys)]
 }
 
 // elementTimeout is the kernel timeout of ban at now: 0 for permanent, the
