@@ -22,6 +22,11 @@
 //     when the ban ends even if the daemon is down; a permanent ban is an
 //     element without a timeout. IPv4-mapped IPv6 addresses are stored in the
 //     v4 set, because that is how their packets arrive.
+//   - per jail two interval sets beside them, "<jail>_v4net" and
+//     "<jail>_v6net", for prefix bans (a /64, a /24). The kernel holds the
+//     banned space cut into disjoint ranges, which the Backend plans
+//     (prefixes.go, prefixbook.go); why two kinds of set and not one is
+//     measured there.
 //   - per jail and address family one rule (two when the verdict is reject
 //     and several protocols are matched, see below), in jail order.
 //
