@@ -17,12 +17,18 @@ type Line struct {
 	Text    string
 	Fail    bool // the line completes a failure (alone or as a two-line close)
 	Pending bool // the line opens a two-line failure (sendmail AUTH)
+	// Same marks a failure line of an sshd attempt whose first line was
+	// already counted: it matches, and counts nothing (maxretry counts
+	// attempts, pipeline/attempt.go).
+	Same bool
 }
 
-// Counts is what the generator wrote, for checking detections.
+// Counts is what the generator wrote, for checking detections. Failures
+// are the failures a correct pipeline counts (attempts); Same the further
+// failure lines of those attempts, which match and count nothing.
 type Counts struct {
-	Lines, Failures, Pending int
-	ByKind                   map[string]int
+	Lines, Failures, Same, Pending int
+	ByKind                         map[string]int
 }
 
 // Generator writes a deterministic mix of traffic: every run with the same
@@ -31,9 +37,15 @@ type Counts struct {
 // and IPv6 (2001:db8::/32) attackers; the rest is the benign noise of a real
 // host. The sendmail AUTH failure comes as two lines sharing a queue id,
 // with the close emitted a few lines after the open, as on a busy MTA.
+// An sshd attempt comes as sshd prints it: its pam_unix or "Invalid user"
+// line, then its "Failed" verdict on the next line; each attempt has one
+// verdict and no two lines of one kind, so the pipeline's attempt rules
+// count exactly one failure per attempt however the attempts of one
+// address interleave or repeat (the TCP section replays the traffic).
 type Generator struct {
 	rng      *rand.Rand
 	pool     []netip.Addr
+	next     []Line // further lines of the current sshd attempt, emitted at once
 	held     []Line // closes of two-line failures waiting to be emitted
 	heldWait int    // lines still to go before the next held line
 	counts   Counts
@@ -91,7 +103,10 @@ func (g *Generator) Counts() Counts { return g.counts }
 // Next returns the next line.
 func (g *Generator) Next() Line {
 	var l Line
-	if len(g.held) > 0 && g.heldWait == 0 {
+	if len(g.next) > 0 {
+		l = g.next[0]
+		g.next = g.next[1:]
+	} else if len(g.held) > 0 && g.heldWait == 0 {
 		l = g.held[0]
 		g.held = g.held[1:]
 		if len(g.held) > 0 {
@@ -103,26 +118,31 @@ func (g *Generator) Next() Line {
 		}
 		l = g.fresh()
 	}
+	g.count(l)
+	return l
+}
+
+// count adds l to the counts.
+func (g *Generator) count(l Line) {
 	g.counts.Lines++
-	if l.Fail {
+	switch {
+	case l.Fail && l.Same:
+		g.counts.Same++
+	case l.Fail:
 		g.counts.Failures++
 	}
 	if l.Pending {
 		g.counts.Pending++
 	}
-	return l
 }
 
 // Flush returns the closes still held, so that a finite stream has no open
 // two-line failure left.
 func (g *Generator) Flush() []Line {
-	out := g.held
-	g.held, g.heldWait = nil, 0
+	out := append(g.next, g.held...)
+	g.next, g.held, g.heldWait = nil, nil, 0
 	for _, l := range out {
-		g.counts.Lines++
-		if l.Fail {
-			g.counts.Failures++
-		}
+		g.count(l)
 	}
 	return out
 }
@@ -162,15 +182,26 @@ func (g *Generator) fresh() Line {
 		g.counts.ByKind[kind]++
 		return Line{Prog: prog, PID: pid, Text: text, Fail: true}
 	}
+	// attempt returns an sshd attempt's first line and queues its verdict,
+	// which counts nothing more.
+	attempt := func(pid int, first, verdict string) Line {
+		g.next = append(g.next, Line{Prog: "sshd", PID: pid, Text: verdict, Fail: true, Same: true})
+		return fail("sshd", "sshd", pid, first)
+	}
 	switch r := g.rng.IntN(100); {
 	case r < 14:
-		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("Failed password for %s from %s port %d ssh2", g.user(), as, g.port()))
+		u, pid, port := g.user(), g.pid(), g.port()
+		return attempt(pid, fmt.Sprintf("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s  user=%s", as, u),
+			fmt.Sprintf("Failed password for %s from %s port %d ssh2", u, as, port))
 	case r < 26:
-		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", g.user(), as, g.port()))
+		u, pid, port := g.user(), g.pid(), g.port()
+		return attempt(pid, fmt.Sprintf("Invalid user %s from %s port %d", u, as, port),
+			fmt.Sprintf("Failed password for invalid user %s from %s port %d ssh2", u, as, port))
 	case r < 34:
-		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("Invalid user %s from %s port %d", g.user(), as, g.port()))
+		// OpenSSH without PAM: the verdict is the attempt's only line.
+		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("Failed password for %s from %s port %d ssh2", g.user(), as, g.port()))
 	case r < 40:
-		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s user=%s", as, g.user()))
+		return fail("sshd", "sshd", g.pid(), fmt.Sprintf("Failed publickey for invalid user %s from %s port %d ssh2: ED25519 SHA256:q2k3Vb8zN0s9aHR0cHM6Ly9leGFtcGxl", g.user(), as, g.port()))
 	case r < 52:
 		return fail("postfix", "postfix/smtpd", g.pid(), fmt.Sprintf("NOQUEUE: reject: RCPT from unknown[%s]: 554 5.7.1 <%s@example.net>: Relay access denied; from=<spam@example.org> to=<%s@example.net> proto=ESMTP helo=<x>", as, g.user(), g.user()))
 	case r < 60:

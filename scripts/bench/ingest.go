@@ -89,6 +89,9 @@ func makeTraffic(seed uint64, attackers, n int) (traffic, error) {
 		if err := receiver.ParseFileLine(w, now, &m); err != nil {
 			return traffic{}, fmt.Errorf("traffic: parse own line %q: %w", w, err)
 		}
+		if l.Same {
+			continue // a further line of an attempt: counts nothing
+		}
 		for _, x := range tst.Test(&m) {
 			if !x.Pending && !x.Ignored && x.Addr.IsValid() {
 				t.failures++
