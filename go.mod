@@ -3,6 +3,7 @@ module github.com/sysban/sysban
 go 1.26.8
 
 require (
+	github.com/dlclark/regexp2 v1.11.5
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/florianl/go-nflog/v2 v2.3.0

@@ -34,6 +34,8 @@ type Filter struct {
 	// every failure line counts.
 	attempts *attemptRules
 	trust    trustSet
+	// watch counts the timeouts of a backtracking filter; nil on RE2.
+	watch *timeoutWatch
 }
 
 // correlation is a compiled Correlation.
@@ -144,15 +146,20 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	if len(spec.FailRegex) == 0 && len(spec.Correlate) == 0 {
 		return nil, fmt.Errorf("pipeline: filter %s: no failregex", spec.Name)
 	}
+	compile, watch, err := compilerFor(spec)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: filter %s: %w", spec.Name, err)
+	}
+	f.watch = watch
 	for i, src := range spec.FailRegex {
-		p, err := compilePattern(src, failPattern, spec.Vars)
+		p, err := compile(src, failPattern, spec.Vars)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: failregex[%d]: %w", spec.Name, i, err)
 		}
 		f.fail = append(f.fail, p)
 	}
 	for i, src := range extra {
-		p, err := compilePattern(src, failPattern, spec.Vars)
+		p, err := compile(src, failPattern, spec.Vars)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: modes[%s][%d]: %w", spec.Name, mode, i, err)
 		}
@@ -160,7 +167,7 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 		f.fail = append(f.fail, p)
 	}
 	for i, src := range spec.IgnoreRegex {
-		p, err := compilePattern(src, ignorePattern, spec.Vars)
+		p, err := compile(src, ignorePattern, spec.Vars)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: ignoreregex[%d]: %w", spec.Name, i, err)
 		}
@@ -168,7 +175,7 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	}
 	sets := make(map[string]int) // open source + window -> set index
 	for i, c := range spec.Correlate {
-		cc, err := compileCorrelation(c, spec.Vars)
+		cc, err := compileCorrelation(c, spec.Vars, compile)
 		if err != nil {
 			return nil, fmt.Errorf("pipeline: filter %s: correlate[%d]: %w", spec.Name, i, err)
 		}
@@ -194,7 +201,6 @@ func CompileFilterMode(spec FilterSpec, mode string) (*Filter, error) {
 	}
 	f.sets = len(f.windows)
 	f.layout()
-	var err error
 	if f.attempts, err = compileAttempts(spec.Attempts); err != nil {
 		return nil, fmt.Errorf("pipeline: filter %s: %w", spec.Name, err)
 	}
@@ -228,7 +234,7 @@ func (f *Filter) layout() {
 // for its close when Correlation.Window is zero.
 const DefaultCorrelationWindow = 10 * time.Minute
 
-func compileCorrelation(c Correlation, vars map[string][]string) (correlation, error) {
+func compileCorrelation(c Correlation, vars map[string][]string, compile patternCompiler) (correlation, error) {
 	var cc correlation
 	inOpen := strings.Contains(c.Open, hostPlaceholder)
 	inClose := strings.Contains(c.Close, hostPlaceholder)
@@ -236,10 +242,10 @@ func compileCorrelation(c Correlation, vars map[string][]string) (correlation, e
 		return cc, errors.New("exactly one of open and close must contain <HOST>: one line names the host, the other confirms the failure")
 	}
 	var err error
-	if cc.open, err = compilePattern(c.Open, openPattern, vars); err != nil {
+	if cc.open, err = compile(c.Open, openPattern, vars); err != nil {
 		return cc, fmt.Errorf("open: %w", err)
 	}
-	if cc.close, err = compilePattern(c.Close, closePattern, vars); err != nil {
+	if cc.close, err = compile(c.Close, closePattern, vars); err != nil {
 		return cc, fmt.Errorf("close: %w", err)
 	}
 	if c.Window < 0 {

@@ -61,9 +61,9 @@ type pattern struct {
 	index int
 	// corr is the correlation an open or close belongs to; nil otherwise.
 	corr *correlation
-	re   *regexp.Regexp
-	host int // submatch index of the host group; -1 when absent
-	key  int // submatch index of the (?P<key>...) group; -1 when absent
+	re   regex // *regexp.Regexp, or *backtrackRegex (backtrack.go)
+	host int   // submatch index of the host group; -1 when absent
+	key  int   // submatch index of the (?P<key>...) group; -1 when absent
 	pre  prefilter
 }
 
@@ -108,16 +108,7 @@ func expandVars(re string, vars map[string][]string) (string, error) {
 // compilePattern checks and compiles src as a pattern of kind.
 func compilePattern(src string, kind patternKind, vars map[string][]string) (pattern, error) {
 	p := pattern{src: src, kind: kind, host: -1, key: -1}
-	needHost := kind == failPattern
-	switch n := strings.Count(src, hostPlaceholder); {
-	case n == 0 && needHost:
-		return p, errors.New("missing <HOST>")
-	case n > 1:
-		return p, errors.New("<HOST> more than once: which address to ban would be ambiguous")
-	}
-	// <HOST> first, then vars: a var value that reads "<HOST>" stays a
-	// literal instead of becoming a second host capture.
-	expanded, err := expandVars(strings.Replace(src, hostPlaceholder, hostPattern, 1), vars)
+	expanded, err := expandPattern(src, kind, vars)
 	if err != nil {
 		return p, err
 	}
@@ -157,6 +148,20 @@ func compilePattern(src string, kind patternKind, vars map[string][]string) (pat
 	p.re = re
 	p.pre = newPrefilter(tree)
 	return p, nil
+}
+
+// expandPattern checks the <HOST> of src, a pattern of kind, and expands
+// it and the <VAR:name> placeholders: the text either engine compiles.
+func expandPattern(src string, kind patternKind, vars map[string][]string) (string, error) {
+	switch n := strings.Count(src, hostPlaceholder); {
+	case n == 0 && kind == failPattern:
+		return "", errors.New("missing <HOST>")
+	case n > 1:
+		return "", errors.New("<HOST> more than once: which address to ban would be ambiguous")
+	}
+	// <HOST> first, then vars: a var value that reads "<HOST>" stays a
+	// literal instead of becoming a second host capture.
+	return expandVars(strings.Replace(src, hostPlaceholder, hostPattern, 1), vars)
 }
 
 // anchoredAtStart reports whether every match of re must begin at the start

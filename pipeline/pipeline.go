@@ -30,6 +30,10 @@ type Stats struct {
 	Queued int
 	DNS    DNSStats
 	Jails  map[string]JailStats
+	// FilterTimeouts counts, by filter, the matches of backtracking
+	// patterns that ran out of MatchTimeout (and counted as no match).
+	// Filters with engine backtrack are present, the others never time out.
+	FilterTimeouts map[string]uint64
 }
 
 // JailStats are one jail's counters, named after fail2ban-client status.
@@ -94,6 +98,7 @@ type Pipeline struct {
 	banner    sysban.Applier
 	dns       *resolver
 	offences  OffenceCounter
+	timeouts  *timeoutLog // backtracking filters' timeouts (backtrack.go)
 
 	// tab is the routing table built from the config; Reload swaps it.
 	tab        atomic.Pointer[table]
@@ -148,6 +153,7 @@ func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 	}
 	p.epoch = p.now()
 	p.dns = newResolver(opts.LookupHost, p.now)
+	p.timeouts = newTimeoutLog(p.log, p.now)
 	for _, pr := range opts.Protected {
 		p.protected = append(p.protected, sysban.CanonicalPrefix(pr))
 	}
@@ -165,6 +171,7 @@ func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.timeouts.watch(t)
 	p.tab.Store(t)
 	return p, nil
 }
@@ -381,6 +388,8 @@ func (p *Pipeline) Stats() Stats {
 		BansLost:  p.bansLost.Load(),
 		Queued:    len(p.queue) + int(p.applying.Load()),
 		DNS:       p.dns.stats(),
+
+		FilterTimeouts: p.timeouts.snapshot(),
 	}
 	tab := p.tab.Load()
 	st.Jails = make(map[string]JailStats, len(tab.jails))

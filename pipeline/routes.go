@@ -193,6 +193,7 @@ func (p *Pipeline) Reload(cfg Config) error {
 		return err
 	}
 	p.maxTracked = maxTracked
+	p.timeouts.watch(t)
 	p.tab.Store(t)
 	return nil
 }

@@ -41,6 +41,15 @@ type Spec struct {
 	// Attempts, when set, counts one client attempt once however many
 	// failure lines the daemon and its PAM stack print about it.
 	Attempts *AttemptRules
+	// Engine is "" or "re2" (Go's RE2, linear time: every built-in filter)
+	// or "backtrack": all the filter's patterns run on a backtracking
+	// engine, for look-around, back-references, atomic groups and
+	// possessive quantifiers, each match bounded by MatchTimeout
+	// (pipeline/backtrack.go). Never chosen unless set.
+	Engine string
+	// MatchTimeout bounds one match of a backtracking pattern; 0 means
+	// 10ms, at most 100ms. A match that runs out of time is no match.
+	MatchTimeout time.Duration
 	// Trust is whom the filter believes when the kernel, or a forwarder
 	// passing on the kernel's word, vouches for a line's sender
 	// (pipeline/provenance.go). Every built-in filter declares it.
