@@ -13,7 +13,7 @@ import (
 
 // filterKeys are the keys of filters.NAME (and of a filter file), which
 // decodeFilter reads.
-var filterKeys = []string{"programs", "failregex", "ignoreregex", "vars", "trust"}
+var filterKeys = []string{"programs", "failregex", "ignoreregex", "vars", "trust", "engine", "matchtimeout"}
 
 // trustKeys are the keys of filters.NAME.trust: whom the filter believes
 // when a line's sender is vouched for (pipeline/provenance.go).
@@ -66,6 +66,17 @@ func (d *decoder) decodeFilter(key, name string, m map[string]any, builtin map[s
 		}
 		spec.Vars = vars
 	}
+	// The backtracking engine only when asked for (pipeline/backtrack.go).
+	if _, ok := m["engine"]; ok {
+		spec.Engine = d.oneOf(m, subKey(key, "engine"), pipeline.EngineRE2, pipeline.EngineBacktrack)
+		if isBuiltin && spec.Engine == pipeline.EngineBacktrack {
+			d.fail(subKey(key, "engine"), "built-in filters stay on RE2 (linear time); copy the filter under a new name to run it on the backtracking engine")
+			spec.Engine = ""
+		}
+	}
+	if _, ok := m["matchtimeout"]; ok {
+		spec.MatchTimeout = d.duration(m, subKey(key, "matchtimeout"), false)
+	}
 	if _, ok := m["trust"]; ok {
 		tk := subKey(key, "trust")
 		tm := d.section(m, tk)
@@ -77,7 +88,8 @@ func (d *decoder) decodeFilter(key, name string, m map[string]any, builtin map[s
 }
 
 // ParseFilter reads a filter file: one filter in the schema of
-// filters.NAME (programs, failregex, ignoreregex, vars) plus an optional
+// filters.NAME (programs, failregex, ignoreregex, vars, trust, engine,
+// matchtimeout) plus an optional
 // name. name is the file's name: errors say "filter file NAME", and
 // without a name key the filter is named after it (made a valid filter
 // name). A filter named like a built-in one adjusts it, as in a config.

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sysban/sysban/pipeline"
 )
@@ -47,6 +48,22 @@ func TestParseFilter(t *testing.T) {
 			wantErr: `config: filter file r.yaml: the name "recidive" is reserved: jails with filter recidive count sysban's own bans, not log lines`},
 		{name: "bad name", file: "n.yaml", yaml: "name: Has.Dots\nprograms: [a]\n",
 			wantErr: `config: filter file n.yaml: name: the string "Has.Dots": want a lower-case letter, then letters, digits, '-' or '_', at most 32`},
+		{name: "backtracking engine opted in", file: "bt.yaml",
+			yaml:     "programs: [app]\nengine: backtrack\nmatchtimeout: 20ms\nfailregex: ['^login failed for (?!monitor )\\S+ from <HOST>$']\n",
+			wantName: "bt",
+			check: func(s pipeline.FilterSpec) bool {
+				return s.Engine == pipeline.EngineBacktrack && s.MatchTimeout == 20*time.Millisecond
+			}},
+		{name: "look-ahead without the engine", file: "la.yaml",
+			yaml: "programs: [app]\nfailregex: ['^login failed for (?!monitor )\\S+ from <HOST>$']\n",
+			wantErr: "config: filter file la.yaml: pipeline: filter la: failregex[0]: error parsing regexp: invalid or unsupported Perl syntax: `(?!` " +
+				"(Go's RE2 engine cannot run this form; to run it on the bounded backtracking engine set engine: backtrack on the filter)"},
+		{name: "unknown engine", file: "ue.yaml", yaml: "programs: [app]\nengine: pcre\nfailregex: ['^x <HOST>$']\n",
+			wantErr: "config: filter file ue.yaml: engine: \"pcre\": want one of re2, backtrack"},
+		{name: "timeout above the ceiling", file: "to.yaml", yaml: "programs: [app]\nengine: backtrack\nmatchtimeout: 2s\nfailregex: ['^x <HOST>$']\n",
+			wantErr: "config: filter file to.yaml: pipeline: filter to: matchtimeout 2s: want 1ms to 100ms"},
+		{name: "a built-in stays on RE2", file: "sshd.yaml", yaml: "engine: backtrack\n",
+			wantErr: "config: filter file sshd.yaml: engine: built-in filters stay on RE2 (linear time); copy the filter under a new name to run it on the backtracking engine"},
 		{name: "empty", file: "e.yaml", yaml: "# nothing\n",
 			wantErr: "config: filter file e.yaml: empty: want programs and failregex"},
 		{name: "not a map", file: "l.yaml", yaml: "- programs\n", wantErr: "config: filter file l.yaml: yaml: "},

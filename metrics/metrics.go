@@ -69,13 +69,13 @@ type Recorder struct {
 	// (nflog). The daemon passes only configured jails, so it is bounded.
 	bannedPackets map[string]uint64
 
-	received, dropped, parseErrors, connections            *prometheus.Desc
-	failures, bans, banned, unbansDesc, evicted, untrusted *prometheus.Desc
-	queueDepth, unrouted, banErrors, bansLost              *prometheus.Desc
-	bannedPacketsDesc                                      *prometheus.Desc
-	bansByPrefix, narrowed, observed, escalated            *prometheus.Desc
-	buildInfo                                              *prometheus.Desc
-	version                                                string
+	received, dropped, parseErrors, connections                 *prometheus.Desc
+	failures, bans, banned, unbansDesc, evicted, untrusted      *prometheus.Desc
+	queueDepth, unrouted, banErrors, bansLost                   *prometheus.Desc
+	bannedPacketsDesc                                           *prometheus.Desc
+	bansByPrefix, narrowed, observed, escalated, filterTimeouts *prometheus.Desc
+	buildInfo                                                   *prometheus.Desc
+	version                                                     string
 }
 
 // New registers sysban's metrics on reg. listeners and pipe are read at
@@ -132,6 +132,8 @@ func New(reg prometheus.Registerer, version string, listeners ListenerSource, pi
 			"Prefix bans made narrower than the jail's prefix because it covered a protected address (ignoreip, own, allowed sender, loopback), by jail.", []string{"jail"}, nil),
 		observed: prometheus.NewDesc("sysban_bans_observed_total",
 			"Bans decided and recorded in observe mode, not enforced (sysban_bans_total has them too), by jail.", []string{"jail"}, nil),
+		filterTimeouts: prometheus.NewDesc("sysban_filter_timeouts_total",
+			"Matches of backtracking patterns (filters with engine backtrack) that ran out of their matchtimeout and counted as no match, by filter.", []string{"filter"}, nil),
 		escalated: prometheus.NewDesc("sysban_escalations_total",
 			"Network bans decided by escalation (several prefix bans inside one network within the jail's window), by jail.", []string{"jail"}, nil),
 		buildInfo: prometheus.NewDesc("sysban_build_info", "Always 1; the version label says which sysban runs.", []string{"version"}, nil),
@@ -211,7 +213,7 @@ func (s snapshot) Describe(ch chan<- *prometheus.Desc) {
 		r.received, r.dropped, r.parseErrors, r.connections,
 		r.failures, r.bans, r.banned, r.unbansDesc, r.evicted, r.untrusted,
 		r.queueDepth, r.unrouted, r.banErrors, r.bansLost, r.bannedPacketsDesc, r.buildInfo,
-		r.bansByPrefix, r.narrowed, r.observed, r.escalated,
+		r.bansByPrefix, r.narrowed, r.observed, r.escalated, r.filterTimeouts,
 	} {
 		ch <- d
 	}
@@ -262,6 +264,9 @@ func (s snapshot) Collect(ch chan<- prometheus.Metric) {
 		counter(r.unrouted, st.Unrouted)
 		counter(r.banErrors, st.BanErrors)
 		counter(r.bansLost, st.BansLost)
+		for _, filter := range slices.Sorted(maps.Keys(st.FilterTimeouts)) {
+			counter(r.filterTimeouts, st.FilterTimeouts[filter], filter)
+		}
 		for _, jail := range slices.Sorted(maps.Keys(st.Jails)) {
 			js := st.Jails[jail]
 			counter(r.failures, js.TotalFailed, jail)

@@ -59,6 +59,7 @@ func (f fakePipeline) Stats() pipeline.Stats {
 	defer f.mu.Unlock()
 	st := f.pipe
 	st.Jails = maps.Clone(st.Jails)
+	st.FilterTimeouts = maps.Clone(st.FilterTimeouts)
 	return st
 }
 
@@ -76,7 +77,8 @@ func start(t *testing.T) (*Recorder, *fakeSources, string) {
 	t.Helper()
 	src := &fakeSources{
 		listeners: []receiver.ListenerStats{{Name: "udp:127.0.0.1:5514"}, {Name: "tcp:127.0.0.1:5514"}},
-		pipe:      pipeline.Stats{Jails: map[string]pipeline.JailStats{"sshd": {BansByPrefix: map[pipeline.PrefixLen]uint64{{Family: "ipv6", Bits: 64}: 2, {Family: "ipv4", Bits: 32}: 1}}}},
+		pipe: pipeline.Stats{Jails: map[string]pipeline.JailStats{"sshd": {BansByPrefix: map[pipeline.PrefixLen]uint64{{Family: "ipv6", Bits: 64}: 2, {Family: "ipv4", Bits: 32}: 1}}},
+			FilterTimeouts: map[string]uint64{"appauth": 0}},
 	}
 	reg := prometheus.NewRegistry()
 	rec, err := New(reg, "v1.2.3", fakeListeners{src}, fakePipeline{src})
@@ -217,6 +219,7 @@ func TestScrape(t *testing.T) {
 		f.pipe.BansLost = 2
 		f.pipe.Jails["sshd"] = pipeline.JailStats{TotalFailed: 40, TotalBanned: 6, CurrentlyBanned: 5, Evicted: 8}
 		f.pipe.Jails["postfix"] = pipeline.JailStats{TotalFailed: 1}
+		f.pipe.FilterTimeouts["appauth"] = 3
 	})
 	rec.Unban("sshd", UnbanExpired, 1)
 	rec.Unban("sshd", UnbanManual, 2)
@@ -254,6 +257,7 @@ func TestScrape(t *testing.T) {
 		{"sysban_bans_total", []string{"jail", "sshd"}, 6},
 		{"sysban_banned", []string{"jail", "sshd"}, 5},
 		{"sysban_tracked_evicted_total", []string{"jail", "sshd"}, 8},
+		{"sysban_filter_timeouts_total", []string{"filter", "appauth"}, 3},
 		{"sysban_unbans_total", []string{"jail", "sshd", "reason", "expired"}, 1},
 		{"sysban_unbans_total", []string{"jail", "sshd", "reason", "manual"}, 2},
 		{"sysban_unbans_total", []string{"jail", "gone", "reason", "reload"}, 4},

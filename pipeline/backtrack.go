@@ -220,7 +220,7 @@ func compilerFor(spec FilterSpec) (patternCompiler, *timeoutWatch, error) {
 	switch spec.Engine {
 	case "", EngineRE2:
 		if spec.MatchTimeout != 0 {
-			return nil, nil, errors.New("match_timeout: only for engine: backtrack (RE2 runs in linear time)")
+			return nil, nil, errors.New("matchtimeout: only for engine: backtrack (RE2 runs in linear time)")
 		}
 		return compileRE2Hinted, nil, nil
 	case EngineBacktrack:
@@ -232,7 +232,7 @@ func compilerFor(spec FilterSpec) (patternCompiler, *timeoutWatch, error) {
 	case timeout == 0:
 		timeout = DefaultMatchTimeout
 	case timeout < time.Millisecond || timeout > MaxMatchTimeout:
-		return nil, nil, fmt.Errorf("match_timeout %v: want 1ms to %v", timeout, MaxMatchTimeout)
+		return nil, nil, fmt.Errorf("matchtimeout %v: want 1ms to %v", timeout, MaxMatchTimeout)
 	}
 	setClockPeriod()
 	w := &timeoutWatch{filter: spec.Name, count: new(atomic.Uint64)}
