@@ -19,8 +19,9 @@ type PatternResult struct {
 	To     string `json:"to,omitempty"`     // sysban's pattern; empty when not carried
 	Status Status `json:"status"`           // carried, changed or dropped
 	Why    string `json:"reason,omitempty"` // for changed and dropped
-	// Backtracking is set when the pattern needs a backtracking engine
-	// (look-around, back-references, atomic or possessive forms).
+	// Backtracking is set when the pattern needs the backtracking engine
+	// (look-around, back-references, atomic groups): its filter then
+	// runs on it (engine: backtrack).
 	Backtracking bool `json:"backtracking,omitempty"`
 }
 
@@ -66,9 +67,11 @@ var (
 		{regexp.MustCompile(`\(\?<?[=!]`), "look-around"},
 		{regexp.MustCompile(`\(\?P=|\\[1-9]`), "a back-reference"},
 		{regexp.MustCompile(`\(\?>`), "an atomic group"},
-		{regexp.MustCompile(`[*+?}]\+`), "a possessive quantifier"},
+		{regexp.MustCompile(`[*+?}]\+`), possessive},
 	}
 )
+
+const possessive = "a possessive quantifier"
 
 // translateFilter reads filter.d/name as fail2ban would for a jail that
 // passes args (its filter = name[args]) and translates it.
@@ -168,7 +171,7 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 	}
 
 	spec := pipeline.FilterSpec{Name: sysbanName, Programs: programs}
-	ignoreLost := false
+	ignoreLost, backtracking := false, false
 	for _, kind := range []string{"failregex", "ignoreregex"} {
 		value := fail
 		if kind == "ignoreregex" {
@@ -179,6 +182,7 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 				continue
 			}
 			pr := translatePattern(kind, strings.TrimSpace(line), pref, programs)
+			backtracking = backtracking || pr.Backtracking && pr.Status != StatusDropped
 			if pr.Status != StatusDropped {
 				if kind == "failregex" {
 					spec.FailRegex = append(spec.FailRegex, pr.To)
@@ -190,6 +194,12 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 			}
 			res.Patterns = append(res.Patterns, pr)
 		}
+	}
+	if backtracking {
+		// One engine per filter: the patterns RE2 could run go with them.
+		spec.Engine = pipeline.EngineBacktrack
+		res.Notes = append(res.Notes, Item{Status: StatusChanged, Key: "engine", To: "engine: " + pipeline.EngineBacktrack,
+			Why: "a pattern uses a form only a backtracking engine runs (see its reason): all the filter's patterns run on sysban's bounded backtracking engine, each match limited to matchtimeout (10ms), a match that runs out counting as no match"})
 	}
 	switch {
 	case ignoreLost:

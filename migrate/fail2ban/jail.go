@@ -101,7 +101,7 @@ func (im *importer) jailFilter(sec string, jr *JailReport) (string, string) {
 		fr = translateFilter(im.fsys, call.Name, name, call.Args)
 		im.filters[key] = fr
 		if fr.Spec != nil {
-			im.out.Filters[fr.Name] = outFilter{Programs: fr.Spec.Programs, FailRegex: fr.Spec.FailRegex, IgnoreRegex: fr.Spec.IgnoreRegex}
+			im.out.Filters[fr.Name] = outFilter{Programs: fr.Spec.Programs, Engine: fr.Spec.Engine, FailRegex: fr.Spec.FailRegex, IgnoreRegex: fr.Spec.IgnoreRegex}
 		}
 	}
 	jr.Filter = &fr

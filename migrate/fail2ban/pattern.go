@@ -51,10 +51,15 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		return drop("it marks part of a multi-line failure (<F-NOFAIL>/<F-MLFID>), which sysban expresses as a correlation")
 	}
 	for _, f := range backtrackForms {
-		if f.re.MatchString(p) {
-			pr.Backtracking = true
-			return drop("it uses " + f.what + ", which Go's RE2 engine cannot run (it guarantees linear time on attacker-written lines); a bounded backtracking engine is not in sysban yet: rewrite it without, or split it into patterns and an ignoreregex")
+		if !f.re.MatchString(p) {
+			continue
 		}
+		if f.what == possessive {
+			return drop("it uses a possessive quantifier, which neither Go's RE2 nor sysban's backtracking engine reads: write it as an atomic group, (?>X*) for X*+")
+		}
+		pr.Backtracking = true
+		notes = append(notes, "it uses "+f.what+", which Go's RE2 engine cannot run (RE2 guarantees linear time on attacker-written lines): the filter runs on sysban's bounded backtracking engine (engine: backtrack), where a match that takes longer than matchtimeout (10ms) counts as no match")
+		break
 	}
 	// fail2ban cuts the time stamp out of the line before matching, so its
 	// patterns for logs with a bracketed time in the middle (Apache's
@@ -63,9 +68,15 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		p = strings.ReplaceAll(p, `\[\]`, `\[[^\]]{1,64}\]`)
 		notes = append(notes, `fail2ban's "\[\]" (where it cut out the time stamp) is a bracketed time stamp`)
 	}
+	refs := backrefNames(p)
 	p = fieldTagRE.ReplaceAllStringFunc(p, func(t string) string {
 		if strings.HasPrefix(t, "</") {
 			return ")"
+		}
+		// A field a back-reference names stays a group of that name (as
+		// fail2ban makes every field one); the others need no capture.
+		if name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(t, "<F-"), ">")); refs[name] {
+			return "(?P<" + name + ">"
 		}
 		return "(?:"
 	})
@@ -109,6 +120,10 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 			notes = append(notes, "fail2ban searched the whole line for it; it is kept unanchored (^.*?), so text an attacker writes into the line can still match it, as before: anchor it once `sysban test` shows your lines")
 		}
 	}
+	if pr.Backtracking {
+		// Python's named back-reference; the engine spells it \k<name>.
+		p = namedBackref.ReplaceAllString(p, `\k<$1>`)
+	}
 	// Python spellings Go reads differently.
 	p = strings.ReplaceAll(p, `\Z`, `\z`)
 	p = strings.ReplaceAll(p, `{,`, `{0,`)
@@ -116,7 +131,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		p = "^" + flags + strings.TrimPrefix(p, "^")
 	}
 	pr.To = p
-	spec := pipeline.FilterSpec{Name: "check", Programs: []string{"check"}}
+	spec := pipeline.FilterSpec{Name: "check", Programs: []string{"check"}, Engine: engineOf(pr.Backtracking)}
 	if kind == "failregex" {
 		spec.FailRegex = []string{p}
 	} else {
@@ -125,7 +140,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	}
 	if _, err := pipeline.CompileFilter(spec); err != nil {
 		_, perr := syntax.Parse(strings.ReplaceAll(p, "<HOST>", "x"), syntax.Perl)
-		if perr != nil {
+		if perr != nil && !pr.Backtracking {
 			return drop("Go's RE2 cannot read it: " + perr.Error())
 		}
 		return drop(err.Error())
@@ -136,6 +151,30 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		pr.Why = strings.Join(notes, "; ")
 	}
 	return pr
+}
+
+// namedBackref finds Python's (?P=name).
+var namedBackref = regexp.MustCompile(`\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)`)
+
+// backrefNames are the group names p's (?P=name) back-references name,
+// except sysban's own host and key groups, which no field may become.
+func backrefNames(p string) map[string]bool {
+	refs := map[string]bool{}
+	for _, m := range namedBackref.FindAllStringSubmatch(p, -1) {
+		if n := strings.ToLower(m[1]); n != "host" && n != "key" {
+			refs[n] = true
+		}
+	}
+	return refs
+}
+
+// engineOf is the engine a filter with (or without) backtracking
+// patterns runs on.
+func engineOf(backtracking bool) string {
+	if backtracking {
+		return pipeline.EngineBacktrack
+	}
+	return ""
 }
 
 // leadingFlags finds inline flags at a pattern's start, "(?i)".

@@ -57,8 +57,9 @@ type Counts struct {
 	JailsNotCarried   int `json:"jails_not_carried"`
 	FiltersBuiltin    int `json:"filters_builtin"`
 	FiltersTranslated int `json:"filters_translated"`
-	// FiltersBacktracking counts filters with a pattern that needs a
-	// backtracking engine (and was therefore not carried).
+	// FiltersBacktracking counts filters with a pattern that needs the
+	// backtracking engine; those carried (FiltersTranslated counts them
+	// too) run on it, engine: backtrack.
 	FiltersBacktracking int `json:"filters_backtracking"`
 	FiltersNotCarried   int `json:"filters_not_carried"`
 	Dropped             int `json:"dropped"` // items and patterns not carried
@@ -82,7 +83,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	c := r.Counts
 	fmt.Fprintf(&b, "fail2ban import of %s\n", r.Dir)
 	fmt.Fprintf(&b, "  jails: %d (%d enabled), %d carried, %d not carried\n", c.Jails, c.JailsEnabled, c.JailsCarried, c.JailsNotCarried)
-	fmt.Fprintf(&b, "  filters: %d built-in, %d translated, %d need a backtracking engine (not carried), %d not carried\n",
+	fmt.Fprintf(&b, "  filters: %d built-in, %d translated, %d need the backtracking engine, %d not carried\n",
 		c.FiltersBuiltin, c.FiltersTranslated, c.FiltersBacktracking, c.FiltersNotCarried)
 	fmt.Fprintf(&b, "  keys and patterns dropped: %d\n", c.Dropped)
 	if len(r.General) > 0 {

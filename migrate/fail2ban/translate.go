@@ -62,6 +62,7 @@ type (
 	}
 	outFilter struct {
 		Programs    []string `yaml:"programs"`
+		Engine      string   `yaml:"engine,omitempty"`
 		FailRegex   []string `yaml:"failregex"`
 		IgnoreRegex []string `yaml:"ignoreregex,omitempty"`
 	}
