@@ -48,10 +48,14 @@
 // sample logs and requires that they count no line fail2ban does not.
 //
 // Regexes: sysban runs Go's RE2, which guarantees linear time on every
-// line an attacker writes. Python patterns that RE2 cannot express
-// (look-around, back-references, possessive and atomic forms, multi-line
-// patterns) are reported as not carried, with the pattern and the reason;
-// they are never dropped silently and never loosened. Running them on a
-// bounded backtracking engine needs per-pattern engines in the pipeline,
-// which is left for later.
+// line an attacker writes. A filter with Python patterns that RE2 cannot
+// express (look-around, back-references, atomic groups) is carried with
+// engine: backtrack, so that all its patterns run on the pipeline's
+// bounded backtracking engine (each match limited to matchtimeout, a match
+// that runs out counting as no match); the report says which pattern
+// needed it and why. (?P=name) becomes \k<name>, and a field a
+// back-reference names stays a group of that name. Possessive quantifiers,
+// which that engine does not read either, and multi-line patterns are
+// reported as not carried, with the pattern and the reason; nothing is
+// dropped silently or loosened.
 package fail2ban
