@@ -308,29 +308,44 @@ func backtrackAnchored(re string) bool {
 // topLevelBar returns the index of the first | outside groups and
 // classes, -1 when there is none.
 func topLevelBar(re string) int {
-	depth, inClass := 0, false
+	depth := 0
 	for i := 0; i < len(re); i++ {
-		switch c := re[i]; {
-		case c == '\\':
+		switch re[i] {
+		case '\\':
 			i++
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-		case c == '[':
-			inClass = true
-			if strings.HasPrefix(re[i+1:], "]") || strings.HasPrefix(re[i+1:], "^]") {
-				i += strings.IndexByte(re[i+1:], ']') + 1 // a leading ] is literal
-			}
-		case c == '(':
+		case '[':
+			i = classEnd(re, i)
+		case '(':
 			depth++
-		case c == ')':
+		case ')':
 			depth--
-		case c == '|' && depth == 0:
-			return i
+		case '|':
+			if depth == 0 {
+				return i
+			}
 		}
 	}
 	return -1
+}
+
+// classEnd returns the index of the ] that closes the class opened at
+// re[open] (len(re) when none does); a ] first in the class is literal.
+func classEnd(re string, open int) int {
+	i := open + 1
+	if i < len(re) && re[i] == '^' {
+		i++
+	}
+	if i < len(re) && re[i] == ']' {
+		i++
+	}
+	for ; i < len(re); i++ {
+		if re[i] == '\\' {
+			i++
+		} else if re[i] == ']' {
+			return i
+		}
+	}
+	return len(re)
 }
 
 // multilineFlag reports whether re turns on the m flag anywhere: "(?m)",
@@ -370,6 +385,12 @@ func backtrackPrefix(re string) string {
 		// rune: drop the whole rune).
 		_, size := utf8.DecodeLastRuneInString(lit[:end])
 		end -= size
+	}
+	// The engine reads both pattern and line as runes, an invalid byte as
+	// U+FFFD, which any other invalid byte also reads as: the prefix ends
+	// before the first.
+	if bad := strings.IndexRune(lit[:end], utf8.RuneError); bad >= 0 {
+		end = bad
 	}
 	return lit[:end]
 }
