@@ -58,9 +58,7 @@ func (n *Node) watchLoop(ctx context.Context) {
 			case <-w.Done():
 				break live
 			case e := <-w.Updates():
-				if e != nil {
-					n.live(ctx, e)
-				}
+				n.live(ctx, drainUpdates(w.Updates(), e))
 			}
 		}
 		w.Stop()
@@ -173,37 +171,87 @@ func (n *Node) verdict(e *Entry, now time.Time, tombs map[netip.Prefix]time.Time
 	return true, ""
 }
 
-// live handles one update of the watch.
-func (n *Node) live(ctx context.Context, e *bucketEntry) {
+// liveBatch bounds how many watch updates one kernel write takes.
+const liveBatch = 1024
+
+// drainUpdates returns first and the updates already waiting behind it,
+// up to liveBatch, without waiting for more. During a storm the updates
+// are applied in batches (one kernel write each) instead of one at a time,
+// which would let the backlog, and the propagation delay, grow without
+// bound; an update that finds the enforcer idle is applied alone, at once.
+func drainUpdates(updates <-chan *bucketEntry, first *bucketEntry) []*bucketEntry {
+	var batch []*bucketEntry
+	if first != nil {
+		batch = append(batch, first)
+	}
+	for len(batch) < liveBatch {
+		select {
+		case e := <-updates:
+			if e != nil {
+				batch = append(batch, e)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// live handles updates of the watch, in order: bans are collected and
+// applied together, before any delete or unban that follows them.
+func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 	now := n.now()
-	if e.del {
-		n.deleted(ctx, e.key)
-		return
+	var apply []Entry
+	at := map[jailAddr]int{} // index in apply: one element per set and address
+	flush := func() {
+		if len(apply) > 0 {
+			n.applyLive(ctx, apply)
+			apply = nil
+			clear(at)
+		}
 	}
-	en, t, ok := n.read(e.key, e.value)
-	switch {
-	case !ok:
-		return
-	case !t.IsZero():
-		n.unbanned(ctx, en.Key.Prefix, t)
-		return
-	}
-	k := en.Key
-	n.mu.Lock()
-	bucket := en // the verdict may cut the expiry; known keeps the bucket's
-	ok, reason := n.verdict(&en, now, n.tombs)
-	n.known.put(&bucket, ok)
-	if ok && !n.allow(k.Node, now) {
-		n.held[k] = en
-		ok, reason = false, RefusedRate
-	}
-	n.mu.Unlock()
-	if reason != "" {
-		n.stats.refused.WithLabelValues(reason).Inc()
-		n.log.Info("fleet: ban refused", "key", k.String(), "reason", reason)
-	}
-	if ok {
-		n.applyLive(ctx, []Entry{en})
+	defer flush()
+	for _, e := range updates {
+		if e.del {
+			flush()
+			n.deleted(ctx, e.key)
+			continue
+		}
+		en, t, ok := n.read(e.key, e.value)
+		switch {
+		case !ok:
+			continue
+		case !t.IsZero():
+			flush()
+			n.unbanned(ctx, en.Key.Prefix, t)
+			continue
+		}
+		k := en.Key
+		n.mu.Lock()
+		bucket := en // the verdict may cut the expiry; known keeps the bucket's
+		ok, reason := n.verdict(&en, now, n.tombs)
+		n.known.put(&bucket, ok)
+		if ok && !n.allow(k.Node, now) {
+			n.held[k] = en
+			ok, reason = false, RefusedRate
+		}
+		n.mu.Unlock()
+		if reason != "" {
+			n.stats.refused.WithLabelValues(reason).Inc()
+			n.log.Info("fleet: ban refused", "key", k.String(), "reason", reason)
+		}
+		if !ok {
+			continue
+		}
+		ja := jailAddr{k.Jail, k.Prefix.Addr()}
+		if i, dup := at[ja]; dup {
+			if k == apply[i].Key || outlasts(expirySeconds(en.Value.Expiry), expirySeconds(apply[i].Value.Expiry)) {
+				apply[i] = en
+			}
+			continue
+		}
+		at[ja] = len(apply)
+		apply = append(apply, en)
 	}
 }
 
@@ -214,8 +262,10 @@ func (n *Node) applyLive(ctx context.Context, es []Entry) {
 	now := n.now()
 	for _, e := range es {
 		n.stats.propagation.Observe(now.Sub(e.Value.Start).Seconds())
+	}
+	if len(es) > 0 {
 		n.mu.Lock()
-		n.lag = now.Sub(e.Value.Start)
+		n.lag = now.Sub(es[len(es)-1].Value.Start)
 		n.mu.Unlock()
 	}
 	n.stats.applied.Add(float64(len(es)))
