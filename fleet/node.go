@@ -82,6 +82,7 @@ type Node struct {
 	pullRefused chan struct{}
 	outbox      *Outbox
 	pubCh       chan []pending
+	sending     sendState
 	resync      chan struct{}
 	flush       chan struct{}
 
@@ -181,6 +182,12 @@ func (n *Node) connect() error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectBufSize(-1), // publications wait in the outbox, not in memory
+		// A write to a link that died silently blocks, holding the
+		// connection's lock, until this timeout (a minute by default):
+		// publishing stalled and the pings that would notice the dead
+		// link could not be sent. After it the connection is dropped and
+		// what was not acknowledged goes to the outbox.
+		nats.FlusherTimeout(writeTimeout),
 		// A link that dies without a FIN or RST is noticed within ~6 s,
 		// which restarts the watch with a resync on reconnect.
 		nats.PingInterval(2 * time.Second),
@@ -232,11 +239,21 @@ func (n *Node) connect() error {
 	if nc.IsConnected() {
 		n.onConnect(nc, "connected")
 	}
-	if n.js, err = jetstream.New(nc); err != nil {
+	n.js, err = jetstream.New(nc,
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { n.sending.onAck(m, nil) }),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { n.sending.onAck(m, err) }),
+		// More than a ban worker's largest batch, so that a storm's batch
+		// never stalls on the client's limit of unacknowledged messages.
+		jetstream.WithPublishAsyncMaxPending(2*4096),
+	)
+	if err != nil {
 		return err
 	}
 	return nil
 }
+
+// writeTimeout bounds one write to the NATS connection.
+const writeTimeout = 4 * time.Second
 
 // onConnect runs on the client's callback goroutine, possibly before
 // connect has stored n.nc: it uses the conn it is handed.

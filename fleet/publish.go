@@ -2,11 +2,13 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go"
 
 	"github.com/sysban/sysban"
 )
@@ -141,55 +143,120 @@ func (n *Node) flushOutbox(ctx context.Context) {
 	}
 }
 
-// send publishes ps asynchronously and waits for the acks; it returns the
-// ones not acknowledged. A malformed one is dropped, not returned.
+// ackWait bounds how long send waits for the server's acks of one batch;
+// what is not acknowledged by then goes to the outbox.
+const ackWait = 5 * time.Second
+
+// ackResult is the server's answer to the i-th publication of the batch
+// being sent.
+type ackResult struct {
+	i   int
+	err error
+}
+
+// sendState is the batch send is waiting for: the client's ack callbacks
+// find a publication's index by its message. Only publishLoop sends, one
+// batch at a time.
+type sendState struct {
+	mu      sync.Mutex
+	waiting map[*nats.Msg]int
+	results chan ackResult // room for every publication of the batch
+}
+
+// onAck is the client's callback for an ack (err nil) or a failure of an
+// asynchronous publication. The acks are taken through callbacks rather
+// than each future's channels: a future can be failed twice (a retry
+// after "no responders" that fails, then the reset at reconnect), and
+// the client blocks, holding its publisher's lock for good, on a second
+// error nobody reads. Here an answer for a message no batch waits for
+// (late, or the second) is dropped.
+func (s *sendState) onAck(m *nats.Msg, err error) {
+	s.mu.Lock()
+	i, ok := s.waiting[m]
+	delete(s.waiting, m)
+	results := s.results
+	s.mu.Unlock()
+	if ok {
+		results <- ackResult{i, err} // never blocks: one per publication at most
+	}
+}
+
+// send publishes ps asynchronously and waits for the acks; it returns, in
+// order, the ones not acknowledged. A malformed one is dropped, not
+// returned. Once a publication cannot even be handed to the client (the
+// connection is down or reconnecting: nats.go's reconnect buffer is off,
+// so it refuses with "outbound buffer limit exceeded"), the rest of the
+// batch is not tried: all of it goes back to the outbox.
 func (n *Node) send(ctx context.Context, ps []pending) []pending {
 	now := n.now()
-	type sent struct {
-		p   pending
-		ack jetstream.PubAckFuture
-	}
-	var out []sent
-	var failed []pending
-	for _, p := range ps {
+	results := make(chan ackResult, len(ps))
+	// acked: the server has it, or it was dropped as unsendable.
+	acked, dropped := make([]bool, len(ps)), 0
+	n.sending.mu.Lock()
+	n.sending.waiting = make(map[*nats.Msg]int, len(ps))
+	n.sending.results = results
+	n.sending.mu.Unlock()
+	defer func() {
+		n.sending.mu.Lock()
+		n.sending.waiting = nil
+		n.sending.mu.Unlock()
+	}()
+	out, unsent := 0, len(ps)
+	var sendErr error
+	for i, p := range ps {
 		k, err := ParseKey(p.Key)
 		if err != nil {
+			acked[i], dropped = true, dropped+1 // unsendable
 			continue
 		}
 		var m = deleteMsg(n.cfg.Bucket, k)
 		if p.Op != opDelete {
 			if m, err = publishMsg(n.cfg.Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
-				continue // over already, or unencodable
+				acked[i], dropped = true, dropped+1 // over already, or unencodable
+				continue
 			}
 		}
-		f, err := n.js.PublishMsgAsync(m)
-		if err != nil {
-			failed = append(failed, p)
-			continue
+		n.sending.mu.Lock()
+		n.sending.waiting[m] = i
+		n.sending.mu.Unlock()
+		if _, err := n.js.PublishMsgAsync(m); err != nil {
+			sendErr = err
+			unsent = i
+			break
 		}
-		out = append(out, sent{p, f})
+		out++
 	}
-	timeout := time.NewTimer(5 * time.Second)
+	timeout := time.NewTimer(ackWait)
 	defer timeout.Stop()
-	acked := 0
-	for i, s := range out {
+	var refused error
+	got := 0
+wait:
+	for got < out {
 		select {
-		case <-s.ack.Ok():
-			acked++
-			continue
-		case err := <-s.ack.Err():
-			n.log.Warn("fleet: publication refused", "key", s.p.Key, "err", err)
-			failed = append(failed, s.p)
-			continue
+		case r := <-results:
+			got++
+			if r.err == nil {
+				acked[r.i] = true
+			} else if refused == nil {
+				refused = r.err
+			}
 		case <-timeout.C:
+			refused = fmt.Errorf("no ack within %v", ackWait)
+			break wait
 		case <-ctx.Done():
+			break wait
 		}
-		for _, r := range out[i:] {
-			failed = append(failed, r.p)
-		}
-		break
 	}
-	n.stats.published.Add(float64(acked))
+	var failed []pending
+	for i, p := range ps {
+		if i >= unsent || !acked[i] {
+			failed = append(failed, p)
+		}
+	}
+	if err := errors.Join(sendErr, refused); err != nil {
+		n.log.Warn("fleet: publications not acknowledged; queued in the outbox", "publications", len(failed), "err", err)
+	}
+	n.stats.published.Add(float64(len(ps) - len(failed) - dropped))
 	return failed
 }
 
