@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,5 +212,146 @@ func BenchmarkLateJoiner100k(b *testing.B) {
 		cancel()
 		<-done
 		node.Close()
+	}
+}
+
+// BenchmarkPropagation times a ban from the decider's Publisher.Apply to
+// the enforcer's Local (in memory here: the kernel and store part is
+// measured by scripts/bench's fleet section) and each stage on the way,
+// through the node's trace hook: queued for the fleet, handed to the NATS
+// client, acknowledged by the server, delivered by the enforcer's watch,
+// applied. Each stage is reported as p50 and p99 from the decision, in ms.
+// Idle: one ban at a time. Storm: 10,000 bans/s in batches of 50 every
+// 5 ms (as the ban worker forms them during a storm), the last ban of each
+// batch sampled. On the embedded single server and on a 3-node cluster of
+// embedded servers (R3), the decider and the enforcer connected to
+// different servers.
+func BenchmarkPropagation(b *testing.B) {
+	b.Run("embedded", func(b *testing.B) {
+		cc, srv := testServer(b, b.TempDir())
+		dc := *cc
+		dc.Enforce = false
+		ec := nodeConfig("hostb", srv.ClientURL())
+		ec.Decide = false
+		benchPropagation(b, &dc, srv, ec)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		cfgs, _ := startCluster(b, []string{"n1", "n2", "n3"})
+		dc, ec := *cfgs[0], *cfgs[2]
+		dc.Enforce, dc.Embedded, dc.Servers = false, nil, dc.Servers[:1]
+		ec.Decide, ec.Embedded, ec.Servers = false, nil, ec.Servers[2:]
+		benchPropagation(b, &dc, nil, &ec)
+	})
+}
+
+func benchPropagation(b *testing.B, dc *Config, srv *Server, ec *Config) {
+	tr := &propTracer{at: map[string]*[stages]time.Time{}, applied: make(chan string, 1024)}
+	trace := func(o *Options) { o.trace = tr.mark }
+	decider := startNode(b, dc, srv, trace)
+	enforcer := startNode(b, ec, nil, trace)
+	within(b, 10*time.Second, "both connected", func() bool { return decider.connected.Load() && enforcer.connected.Load() })
+	time.Sleep(200 * time.Millisecond) // the enforcer's watch is live
+	pub := decider.Publisher(nopApplier{})
+	next := 0
+	newBan := func() sysban.Ban {
+		next++
+		return sysban.Ban{Jail: "sshd", Addr: netip.AddrFrom4([4]byte{10, byte(next >> 16), byte(next >> 8), byte(next)}), Start: time.Now(), Duration: time.Hour, Failures: 5}
+	}
+	b.Run("idle", func(b *testing.B) {
+		tr.reset()
+		for range b.N {
+			bn := newBan()
+			tr.track(dc.Name, bn)
+			_ = pub.Apply(context.Background(), []sysban.Ban{bn})
+			tr.wait(b, 1)
+		}
+		tr.report(b)
+	})
+	b.Run("storm", func(b *testing.B) {
+		tr.reset()
+		before := enforcer.local.len()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for range b.N {
+			<-tick.C
+			batch := make([]sysban.Ban, 50)
+			for i := range batch {
+				batch[i] = newBan()
+			}
+			tr.track(dc.Name, batch[len(batch)-1])
+			_ = pub.Apply(context.Background(), batch)
+		}
+		tr.wait(b, b.N)
+		within(b, 30*time.Second, "every ban of the storm applied", func() bool { return enforcer.local.len()-before == b.N*50 })
+		tr.report(b)
+	})
+}
+
+// propTracer keeps the stage times of the sampled bans.
+type propTracer struct {
+	mu      sync.Mutex
+	at      map[string]*[stages]time.Time // key -> when it passed each stage
+	decided map[string]time.Time
+	applied chan string
+}
+
+func (p *propTracer) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at, p.decided = map[string]*[stages]time.Time{}, map[string]time.Time{}
+}
+
+// track samples bn, decided now by node.
+func (p *propTracer) track(node string, bn sysban.Ban) {
+	k := Key{Node: node, Jail: bn.Jail, Prefix: AddrKey(bn.Addr)}.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at[k] = &[stages]time.Time{}
+	p.decided[k] = time.Now()
+}
+
+func (p *propTracer) mark(s stage, key string) {
+	now := time.Now()
+	p.mu.Lock()
+	t := p.at[key]
+	if t != nil && t[s].IsZero() {
+		t[s] = now
+	}
+	p.mu.Unlock()
+	if t != nil && s == stageApplied {
+		p.applied <- key
+	}
+}
+
+// wait waits for n sampled bans to be applied.
+func (p *propTracer) wait(b *testing.B, n int) {
+	timeout := time.After(30 * time.Second)
+	for range n {
+		select {
+		case <-p.applied:
+		case <-timeout:
+			b.Fatalf("sampled bans not applied within 30 s")
+		}
+	}
+}
+
+// report adds p50 and p99 of each stage, from the decision, in ms.
+func (p *propTracer) report(b *testing.B) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for s := range stages {
+		var ds []time.Duration
+		for k, t := range p.at {
+			if !t[s].IsZero() {
+				ds = append(ds, t[s].Sub(p.decided[k]))
+			}
+		}
+		if len(ds) == 0 {
+			continue
+		}
+		slices.Sort(ds)
+		ms := func(q int) float64 { return float64(ds[min(len(ds)-1, len(ds)*q/100)]) / 1e6 }
+		b.ReportMetric(ms(50), "ms-p50-"+stageNames[s])
+		b.ReportMetric(ms(99), "ms-p99-"+stageNames[s])
 	}
 }

@@ -212,6 +212,7 @@ func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 	}
 	defer flush()
 	for _, e := range updates {
+		n.traced(stageDelivered, e.key)
 		if e.del {
 			flush()
 			n.deleted(ctx, e.key)
@@ -262,6 +263,7 @@ func (n *Node) applyLive(ctx context.Context, es []Entry) {
 	now := n.now()
 	for _, e := range es {
 		n.stats.propagation.Observe(now.Sub(e.Value.Start).Seconds())
+		n.traced(stageApplied, e.Key.String())
 	}
 	if len(es) > 0 {
 		n.mu.Lock()

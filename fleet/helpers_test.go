@@ -144,7 +144,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // within polls cond for up to limit.
-func within(t *testing.T, limit time.Duration, what string, cond func() bool) {
+func within(t testing.TB, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for !cond() {

@@ -56,6 +56,8 @@ type Options struct {
 	Registerer   prometheus.Registerer
 	Logger       *slog.Logger
 	Now          func() time.Time
+
+	trace func(s stage, key string) // see Node.trace
 }
 
 // Node is one sysban's membership of the fleet: it publishes the bans this
@@ -86,6 +88,10 @@ type Node struct {
 	resync      chan struct{}
 	flush       chan struct{}
 
+	// trace, when set (by the propagation benchmark), is told when each
+	// publication and each ban passes a stage of the path.
+	trace func(s stage, key string)
+
 	mu         sync.Mutex
 	known      *known                     // the bucket's bans as last seen
 	tombs      map[netip.Prefix]time.Time // unbans: prefix -> lifted before
@@ -104,7 +110,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now,
+		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now, trace: o.trace,
 		jails:  map[string]bool{},
 		pubCh:  make(chan []pending, 256),
 		resync: make(chan struct{}, 1),
@@ -242,14 +248,36 @@ func (n *Node) connect() error {
 	n.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { n.sending.onAck(m, nil) }),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { n.sending.onAck(m, err) }),
-		// More than a ban worker's largest batch, so that a storm's batch
-		// never stalls on the client's limit of unacknowledged messages.
-		jetstream.WithPublishAsyncMaxPending(2*4096),
+		// Above the largest send (a coalesced batch may exceed maxSend
+		// by one ban worker batch of up to 4096), so that no send stalls
+		// on the client's limit of unacknowledged messages.
+		jetstream.WithPublishAsyncMaxPending(2*maxSend+1),
 	)
 	if err != nil {
 		return err
 	}
 	return nil
+}
+
+// stage is a point on the path of a ban from the decider to an enforcer's
+// kernel, for tracing.
+type stage uint8
+
+const (
+	stageQueued    stage = iota // the decider queued the publication
+	stageSent                   // handed to the NATS client
+	stageAcked                  // the server acknowledged it (stored)
+	stageDelivered              // an enforcer's watch delivered it
+	stageApplied                // the enforcer's Local applied it (kernel, store)
+	stages
+)
+
+var stageNames = [stages]string{"queued", "sent", "acked", "delivered", "applied"}
+
+func (n *Node) traced(s stage, key string) {
+	if n.trace != nil {
+		n.trace(s, key)
+	}
 }
 
 // writeTimeout bounds one write to the NATS connection.

@@ -60,6 +60,7 @@ func (n *Node) publish(bans []sysban.Ban) {
 		k := Key{Node: n.cfg.Name, Jail: b.Jail, Prefix: AddrKey(b.Addr)}
 		v := newValue(b, n.cfg.Name, n.cfg.OriginNode(origin), scope, now)
 		ps = append(ps, pending{Op: opPut, Key: k.String(), Value: v})
+		n.traced(stageQueued, ps[len(ps)-1].Key)
 	}
 	n.enqueue(ps)
 }
@@ -106,6 +107,10 @@ func (n *Node) publishLoop(ctx context.Context) {
 				}
 			}
 		case ps := <-n.pubCh:
+			// What queued while the previous batch waited for its acks
+			// goes out with this one: sent one after the other, each
+			// batch of a storm would wait for the acks of all before it.
+			ps = n.coalesce(ps)
 			// Behind a failed send (a link that died without the client
 			// noticing yet), batches go straight to the outbox: each
 			// would otherwise wait out the ack timeout in turn.
@@ -122,6 +127,24 @@ func (n *Node) publishLoop(ctx context.Context) {
 			n.flushOutbox(ctx)
 		}
 	}
+}
+
+// maxSend bounds the publications of one send, below the client's limit
+// of unacknowledged asynchronous publications.
+const maxSend = 4096
+
+// coalesce appends to ps the batches already queued behind it, in order,
+// as long as they fit in one send.
+func (n *Node) coalesce(ps []pending) []pending {
+	for len(ps) < maxSend {
+		select {
+		case more := <-n.pubCh:
+			ps = append(ps, more...)
+		default:
+			return ps
+		}
+	}
+	return ps
 }
 
 // flushOutbox publishes the outbox oldest first, while the server acks.
@@ -224,6 +247,7 @@ func (n *Node) send(ctx context.Context, ps []pending) []pending {
 			unsent = i
 			break
 		}
+		n.traced(stageSent, p.Key)
 		out++
 	}
 	timeout := time.NewTimer(ackWait)
@@ -237,6 +261,7 @@ wait:
 			got++
 			if r.err == nil {
 				acked[r.i] = true
+				n.traced(stageAcked, ps[r.i].Key)
 			} else if refused == nil {
 				refused = r.err
 			}
