@@ -67,6 +67,9 @@ func checkStream(c jetstream.StreamConfig) error {
 	return nil
 }
 
+// errBucketRefused: the bucket exists with a config that springs a trap.
+var errBucketRefused = errors.New("refused")
+
 // ensureBucket creates the bucket's stream if it is missing and checks it
 // either way. A node without the right to create it (every node but the
 // embedded server's) gets a clear error until an admin created it.
@@ -80,7 +83,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket string, re
 		return fmt.Errorf("fleet: bucket %s: %w", bucket, err)
 	}
 	if err := checkStream(s.CachedInfo().Config); err != nil {
-		return fmt.Errorf("fleet: bucket %s refused: %w", bucket, err)
+		return fmt.Errorf("fleet: bucket %s: %w: %w", bucket, errBucketRefused, err)
 	}
 	return nil
 }

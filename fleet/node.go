@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -83,7 +84,9 @@ type Node struct {
 	pullDenied  atomic.Bool
 	pullRefused chan struct{}
 	outbox      *Outbox
-	pubCh       chan []pending
+	queue       pubQueue
+	earlyMu     sync.Mutex
+	early       map[earlyKey]struct{} // published by Decided, not yet by the Publisher
 	sending     sendState
 	resync      chan struct{}
 	flush       chan struct{}
@@ -112,7 +115,8 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	n := &Node{
 		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now, trace: o.trace,
 		jails:  map[string]bool{},
-		pubCh:  make(chan []pending, 256),
+		queue:  pubQueue{ready: make(chan struct{}, 1)},
+		early:  map[earlyKey]struct{}{},
 		resync: make(chan struct{}, 1),
 		flush:  make(chan struct{}, 1), pullRefused: make(chan struct{}),
 		known: newKnown(), tombs: map[netip.Prefix]time.Time{},
@@ -177,7 +181,22 @@ func (n *Node) createBucket(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ensureBucket(ctx, js, n.cfg.Bucket, n.cfg.Replicas)
+	// Clustered embedded servers start together: until they have elected
+	// a JetStream meta leader a request goes unanswered, so each attempt
+	// is short and they go on until one is answered.
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		err = ensureBucket(actx, js, n.cfg.Bucket, n.cfg.Replicas)
+		acancel()
+		if err == nil || errors.Is(err, errBucketRefused) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (n *Node) connect() error {
@@ -248,10 +267,9 @@ func (n *Node) connect() error {
 	n.js, err = jetstream.New(nc,
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) { n.sending.onAck(m, nil) }),
 		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) { n.sending.onAck(m, err) }),
-		// Above the largest send (a coalesced batch may exceed maxSend
-		// by one ban worker batch of up to 4096), so that no send stalls
-		// on the client's limit of unacknowledged messages.
-		jetstream.WithPublishAsyncMaxPending(2*maxSend+1),
+		// Above the largest send, so that no send stalls on the client's
+		// limit of unacknowledged messages (a late ack may still count).
+		jetstream.WithPublishAsyncMaxPending(2*maxSend),
 	)
 	if err != nil {
 		return err

@@ -330,3 +330,29 @@ func TestWatchFallsBackWhenPullsAreRefused(t *testing.T) {
 	}
 	eventually(t, "a live ban reaches hostb", func() bool { return b.local.has("sshd", "203.0.113.121") })
 }
+
+// A ban published when it was decided reaches the fleet without the
+// worker's batch, and the Publisher does not publish it a second time;
+// the batch's other bans (decided inside the worker: recidive, manual) it
+// does publish.
+func TestDecidedPublishesOnce(t *testing.T) {
+	cc, srv := testServer(t, t.TempDir())
+	collector := startNode(t, cc, srv)
+	b := startNode(t, nodeConfig("hostb", srv.ClientURL()), nil)
+	early, late := ban("sshd", "203.0.113.8", time.Hour), ban("sshd", "203.0.113.9", time.Hour)
+	collector.Decided(early)
+	eventually(t, "hostb applies the decided ban", func() bool { return b.local.has("sshd", "203.0.113.8") })
+	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), []sysban.Ban{early, late}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "hostb applies the batch's other ban", func() bool { return b.local.has("sshd", "203.0.113.9") })
+	if got := counterValue(t, collector.stats.published); got != 2 {
+		t.Errorf("published %v times, want 2 (the decided ban once)", got)
+	}
+	collector.earlyMu.Lock()
+	n := len(collector.early)
+	collector.earlyMu.Unlock()
+	if n != 0 {
+		t.Errorf("%d early marks left after the batch", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,10 +14,11 @@ import (
 	"github.com/sysban/sysban"
 )
 
-// Publisher is the decider's link of the ban chain: it passes every batch
-// on to next (this host's journal and kernel) and then publishes it to the
-// fleet. Publishing never holds the chain up: the batch is queued, and
-// while NATS is unreachable it waits in the outbox.
+// Publisher is the decider's link of the ban chain: it publishes every
+// batch to the fleet and passes it on to next (this host's journal and
+// kernel). Publishing never holds the chain up: the batch is queued, and
+// while NATS is unreachable it waits in the outbox. Bans already
+// published when they were decided (Decided) are not published again.
 type Publisher struct {
 	node *Node
 	next sysban.Applier
@@ -35,9 +37,58 @@ func (n *Node) Publisher(next sysban.Applier) *Publisher { return &Publisher{nod
 // the fleet still wants the ban.
 func (p *Publisher) Apply(ctx context.Context, bans []sysban.Ban) error {
 	if p.node.cfg.Decide {
-		p.node.publish(bans)
+		p.node.publish(p.node.notEarly(bans))
 	}
 	return p.next.Apply(ctx, bans)
+}
+
+// earlyKey names a ban published by Decided.
+type earlyKey struct {
+	jail  string
+	net   netip.Prefix
+	start int64
+}
+
+// maxEarly bounds the early marks; beyond it they are dropped (a ban is
+// then published twice, which is harmless: the same key and value).
+const maxEarly = 1 << 20
+
+// Decided publishes b the moment the pipeline decides it, before it waits
+// in the ban worker's queue behind the batch being applied (a store commit
+// and a kernel write; during a storm, many of them): the other hosts need
+// not wait for this host. The ban is marked, so that the Publisher does
+// not publish it again when the worker's batch reaches it.
+func (n *Node) Decided(b sysban.Ban) {
+	if !n.cfg.Decide {
+		return
+	}
+	n.earlyMu.Lock()
+	if len(n.early) >= maxEarly {
+		clear(n.early)
+	}
+	n.early[earlyKey{b.Jail, b.Network(), b.Start.UnixNano()}] = struct{}{}
+	n.earlyMu.Unlock()
+	n.publish([]sysban.Ban{b})
+}
+
+// notEarly returns the bans of a batch that Decided did not publish, and
+// forgets the marks of those it did.
+func (n *Node) notEarly(bans []sysban.Ban) []sysban.Ban {
+	n.earlyMu.Lock()
+	defer n.earlyMu.Unlock()
+	if len(n.early) == 0 {
+		return bans
+	}
+	out := make([]sysban.Ban, 0, len(bans))
+	for _, b := range bans {
+		k := earlyKey{b.Jail, b.Network(), b.Start.UnixNano()}
+		if _, ok := n.early[k]; ok {
+			delete(n.early, k)
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 // publish queues bans for the fleet.
@@ -65,15 +116,50 @@ func (n *Node) publish(bans []sysban.Ban) {
 	n.enqueue(ps)
 }
 
+// maxQueued bounds the publications waiting for publishLoop; beyond it
+// they go to the outbox.
+const maxQueued = 1 << 16
+
+// pubQueue holds publications for publishLoop, in order. A slice rather
+// than a channel of batches: during a storm bans are queued one by one
+// (Node.Decided) while a send waits for its acks, and publishLoop takes
+// all of them at once.
+type pubQueue struct {
+	mu    sync.Mutex
+	ps    []pending
+	ready chan struct{} // kicked when ps grows
+}
+
+// take returns up to max queued publications, oldest first.
+func (q *pubQueue) take(max int) []pending {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.ps) <= max {
+		ps := q.ps
+		q.ps = nil
+		return ps
+	}
+	ps := slices.Clone(q.ps[:max])
+	q.ps = slices.Delete(q.ps, 0, max)
+	return ps
+}
+
 func (n *Node) enqueue(ps []pending) {
 	if len(ps) == 0 {
 		return
 	}
-	select {
-	case n.pubCh <- ps:
-	default:
-		n.toOutbox(ps)
+	q := &n.queue
+	q.mu.Lock()
+	full := len(q.ps)+len(ps) > maxQueued
+	if !full {
+		q.ps = append(q.ps, ps...)
 	}
+	q.mu.Unlock()
+	if full {
+		n.toOutbox(ps)
+		return
+	}
+	n.kick(q.ready)
 }
 
 func (n *Node) toOutbox(ps []pending) {
@@ -98,28 +184,30 @@ func (n *Node) publishLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			// What is still queued goes to the outbox for the next start.
-			for {
-				select {
-				case ps := <-n.pubCh:
-					n.toOutbox(ps)
-				default:
-					return
-				}
-			}
-		case ps := <-n.pubCh:
-			// What queued while the previous batch waited for its acks
-			// goes out with this one: sent one after the other, each
-			// batch of a storm would wait for the acks of all before it.
-			ps = n.coalesce(ps)
-			// Behind a failed send (a link that died without the client
-			// noticing yet), batches go straight to the outbox: each
-			// would otherwise wait out the ack timeout in turn.
-			if !n.connected.Load() || n.outbox.Len() > 0 {
+			if ps := n.queue.take(maxQueued); len(ps) > 0 {
 				n.toOutbox(ps)
-				continue
 			}
-			if failed := n.send(ctx, ps); len(failed) > 0 {
-				n.toOutbox(failed)
+			return
+		case <-n.queue.ready:
+			// Everything queued goes out, in sends of up to maxSend: what
+			// queued while the previous send waited for its acks goes
+			// out together rather than each batch waiting in turn.
+			for {
+				ps := n.queue.take(maxSend)
+				if len(ps) == 0 {
+					break
+				}
+				// Behind a failed send (a link that died without the
+				// client noticing yet), publications go straight to the
+				// outbox: each send would otherwise wait out the ack
+				// timeout in turn.
+				if !n.connected.Load() || n.outbox.Len() > 0 {
+					n.toOutbox(ps)
+					continue
+				}
+				if failed := n.send(ctx, ps); len(failed) > 0 {
+					n.toOutbox(failed)
+				}
 			}
 		case <-n.flush:
 			n.flushOutbox(ctx)
@@ -132,20 +220,6 @@ func (n *Node) publishLoop(ctx context.Context) {
 // maxSend bounds the publications of one send, below the client's limit
 // of unacknowledged asynchronous publications.
 const maxSend = 4096
-
-// coalesce appends to ps the batches already queued behind it, in order,
-// as long as they fit in one send.
-func (n *Node) coalesce(ps []pending) []pending {
-	for len(ps) < maxSend {
-		select {
-		case more := <-n.pubCh:
-			ps = append(ps, more...)
-		default:
-			return ps
-		}
-	}
-	return ps
-}
 
 // flushOutbox publishes the outbox oldest first, while the server acks.
 func (n *Node) flushOutbox(ctx context.Context) {

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // The pipeline's configuration: the jails it runs and its runtime options.
@@ -79,6 +81,11 @@ type Options struct {
 	// Offences counts an address's earlier bans in a jail, for
 	// JailSpec.Increment (store.Store implements it). Nil: no increment.
 	Offences OffenceCounter
+	// Decided, if set, is handed every ban the moment it is decided, as
+	// it is queued for the ban worker (not those lost at shutdown): the
+	// fleet publishes from here, so that other hosts need not wait for
+	// the batch ahead of it. It must not block.
+	Decided func(sysban.Ban)
 }
 
 // Defaults for zero Config/Options fields.

@@ -98,7 +98,8 @@ type Pipeline struct {
 	banner    sysban.Applier
 	dns       *resolver
 	offences  OffenceCounter
-	timeouts  *timeoutLog // backtracking filters' timeouts (backtrack.go)
+	timeouts  *timeoutLog      // backtracking filters' timeouts (backtrack.go)
+	decided   func(sysban.Ban) // Options.Decided
 
 	// tab is the routing table built from the config; Reload swaps it.
 	tab        atomic.Pointer[table]
@@ -139,6 +140,7 @@ func New(cfg Config, banner sysban.Applier, opts Options) (*Pipeline, error) {
 		now:       opts.Now,
 		banner:    banner,
 		offences:  opts.Offences,
+		decided:   opts.Decided,
 		prefilter: true,
 		wait:      sleepCtx,
 

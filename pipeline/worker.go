@@ -48,6 +48,9 @@ func (p *Pipeline) enqueue(b sysban.Ban) {
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	if !p.stopping.Load() {
+		if p.decided != nil {
+			p.decided(b)
+		}
 		p.queue <- &b
 		runtime.Gosched()
 		return

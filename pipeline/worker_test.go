@@ -290,3 +290,35 @@ func TestStormLinger(t *testing.T) {
 		t.Errorf("a ban after the storm took %v: it lingered", el)
 	}
 }
+
+// Options.Decided sees each ban as it is queued, before the worker applies
+// it, with the ban the worker then hands to the Applier.
+func TestDecidedBeforeApply(t *testing.T) {
+	var mu sync.Mutex
+	var decided []sysban.Ban
+	fb := &fakeBanner{}
+	p, err := New(Config{Jails: []JailSpec{banOnce}}, fb, Options{Decided: func(b sysban.Ban) {
+		mu.Lock()
+		defer mu.Unlock()
+		decided = append(decided, b)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Handle(sshMsg(addrN(1)))
+	p.Handle(sshMsg(addrN(2)))
+	mu.Lock()
+	got := slices.Clone(decided)
+	mu.Unlock()
+	if len(got) != 2 || len(fb.bans()) != 0 {
+		t.Fatalf("before Run: %d decided, %d applied; want 2, 0", len(got), len(fb.bans()))
+	}
+	stop := startRun(t, p)
+	waitFor(t, "both applied", func() bool { return len(fb.bans()) == 2 })
+	stop()
+	for i, b := range fb.bans() {
+		if d := got[i]; d.Jail != b.Jail || d.Network() != b.Network() || !d.Start.Equal(b.Start) || d.Origin != b.Origin {
+			t.Errorf("decided %+v, applied %+v", d, b)
+		}
+	}
+}

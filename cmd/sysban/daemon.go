@@ -225,6 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Protected: protected,
 		Logger:    logger.With("component", "pipeline"),
 		Offences:  st, // bantime increment counts the store's ban history
+		Decided:   fr.decided(),
 	})
 	if err != nil {
 		return &configError{err}

@@ -183,6 +183,15 @@ func (fr *fleetRun) publisher(next sysban.Applier) sysban.Applier {
 	return fr.node.Publisher(next)
 }
 
+// decided is the pipeline's hook for a ban the moment it is decided: a
+// deciding node publishes it from there; nil otherwise.
+func (fr *fleetRun) decided() func(sysban.Ban) {
+	if fr.node == nil || !fr.node.Decides() {
+		return nil
+	}
+	return fr.node.Decided
+}
+
 // start runs the node until ctx is done; wait waits for that.
 func (fr *fleetRun) start(ctx context.Context) {
 	if fr.node == nil {

@@ -120,13 +120,18 @@ type latencies struct {
 // pc, one at a time, and times each until its address is in set, read by
 // polling nc. A probe not in the set within 2 s is lost.
 func probeLatency(nc *nftables.Conn, set *nftables.Set, pc net.Conn, first, n int) (latencies, error) {
+	return probeLatencyOf(nc, set, pc, "benchprobe", first, n)
+}
+
+// probeLatencyOf is probeLatency with the probes logged by program prog.
+func probeLatencyOf(nc *nftables.Conn, set *nftables.Set, pc net.Conn, prog string, first, n int) (latencies, error) {
 	var r latencies
 	var polls int
 	var pollTime time.Duration
 	for i := range n {
 		a := probeAddr(first + i)
 		key := a.As4()
-		msg := AppendWire(nil, time.Now(), Line{Prog: "benchprobe", PID: 1, Text: "bench probe failure from " + a.String()})
+		msg := AppendWire(nil, time.Now(), Line{Prog: prog, PID: 1, Text: "bench probe failure from " + a.String()})
 		t0 := time.Now()
 		if _, err := pc.Write(msg); err != nil {
 			return r, fmt.Errorf("send: %w", err)

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// stormRate is the ban storm of the fleet section: deciding messages for
+// fresh addresses per second, sent to the collector.
+const stormRate = 10_000
+
+// fleetStorm measures propagation from coll (a deciding node listening on
+// UDP 127.0.0.1:5514) to the enforcer whose nftables table is table, in
+// ns: idle first when idle is set, then during a storm of stormRate bans/s
+// (benchstorm) with the probes (benchtag, addresses from probe on) sampled
+// while it runs.
+func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll *daemon, table, label string, probe int, idle bool) error {
+	fd, err := ns.fd()
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		return fmt.Errorf("fleet storm: %w", err)
+	}
+	defer nc.CloseLasting()
+	set, err := nc.GetSetByName(&nftables.Table{Name: table, Family: nftables.TableFamilyINet}, "benchtag_v4")
+	if err != nil {
+		return fmt.Errorf("fleet storm: %w", err)
+	}
+	pc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		return fmt.Errorf("fleet storm: %w", err)
+	}
+	defer pc.Close()
+	if idle {
+		r, err := probeLatencyOf(nc, set, pc, "benchtag", probe, b.opts.samples)
+		if err != nil {
+			return fmt.Errorf("fleet propagation, %s: %w", label, err)
+		}
+		b.addLatency("fleet", "propagation p50 / p99, idle, "+label, 5*time.Millisecond, r)
+		probe += b.opts.samples
+	}
+
+	// The storm: one deciding message per fresh address, from a range of
+	// its own per label, enough for 12 s.
+	base := netip.MustParseAddr("100.64.0.0").As4()
+	if strings.Contains(label, "cluster") {
+		base[1] = 96
+	}
+	msgs := make([][]byte, 12*stormRate)
+	for i := range msgs {
+		a := netip.AddrFrom4([4]byte{base[0], base[1] + byte(i>>16), byte(i >> 8), byte(i)})
+		msgs[i] = AppendWire(nil, time.Now(), Line{Prog: "benchstorm", PID: 1, Text: "bench storm failure from " + a.String()})
+	}
+	sc, err := ns.dial("udp", "127.0.0.1:5514")
+	if err != nil {
+		return fmt.Errorf("fleet storm: %w", err)
+	}
+	defer sc.Close()
+	before, err := coll.scrape()
+	if err != nil {
+		return err
+	}
+	stormCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var sent int
+	wg.Add(1)
+	t0 := time.Now()
+	go func() { defer wg.Done(); sent = udpSender(stormCtx, sc, msgs, stormRate, 12*time.Second) }()
+	time.Sleep(time.Second) // into the storm's steady state
+	r, err := probeLatencyOf(nc, set, pc, "benchtag", probe, b.opts.samples)
+	stop()
+	wg.Wait()
+	took := time.Since(t0)
+	if err != nil {
+		return fmt.Errorf("fleet propagation, storm, %s: %w", label, err)
+	}
+	b.addLatency("fleet", fmt.Sprintf("propagation p50 / p99, storm %s bans/s, %s", si(stormRate), label), 50*time.Millisecond, r)
+	after, err := coll.scrape()
+	if err != nil {
+		return err
+	}
+	published := after.sum("sysban_fleet_published_total", "") - before.sum("sysban_fleet_published_total", "")
+	b.add(result{section: "fleet", name: "  storm: sent, bans published by the decider", target: si(stormRate) + "/s",
+		value: fmt.Sprintf("%s/s, %s/s", si(rate(float64(sent), took)), si(rate(published, took))), ratio: fmt.Sprintf("%.1f s", took.Seconds()), status: "INFO"})
+	return nil
+}
+
+// fleetCluster runs three daemons whose embedded servers form one
+// JetStream cluster (R3 bucket) in a namespace of their own: n1 decides
+// (UDP 5514), n2 and n3 enforce; each node's client is its own server
+// (in-process), so a ban crosses the cluster from n1's server to n3's.
+// Propagation n1 -> n3's kernel, idle and during a storm; probes from
+// probe on.
+func (b *bench) fleetCluster(ctx context.Context, probe int) error {
+	ns, err := b.newNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	names := []string{"n1", "n2", "n3"}
+	var nodes []string
+	for _, n := range names {
+		nodes = append(nodes, n+"="+fleetBenchPassword)
+	}
+	daemons := make([]*daemon, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i, name := range names {
+		var routes []string
+		for j := range names {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", 6231+j))
+			}
+		}
+		listen, roles := "{udp: [], tcp: []}", "[enforce]"
+		if i == 0 {
+			listen, roles = `{udp: ["127.0.0.1:5514"], tcp: []}`, "[decide]"
+		}
+		fleet := fmt.Sprintf(`
+  name: %s
+  roles: %s
+  password: %s
+  replicas: 3
+  embedded:
+    listen: 127.0.0.1:%d
+    maxmemorymib: 64
+    maxstoremib: 1024
+    nodes: [%s]
+    cluster: {name: sbbench, listen: "127.0.0.1:%d", routes: [%s]}`,
+			name, roles, fleetBenchPassword, 4231+i, strings.Join(nodes, ", "), 6231+i, strings.Join(routes, ", "))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			daemons[i], errs[i] = startFleetNode(ctx, b.bin, ns, filepath.Join(b.dir, "fleet-cluster-"+name), listen, "sbc"+name, 9651+i, fleet)
+		}()
+	}
+	wg.Wait()
+	for i, d := range daemons {
+		if d != nil {
+			defer d.stop()
+		}
+		if errs[i] != nil {
+			return fmt.Errorf("fleet cluster %s: %w", names[i], errs[i])
+		}
+	}
+	b.add(result{section: "fleet", name: "3-node cluster: three daemons started", target: "-",
+		value: time.Since(t0).Round(time.Millisecond).String(), ratio: "-", status: "INFO"})
+	// n3 must have its sets and its first resync: it logs the resync.
+	err = poll(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
+		return strings.Contains(daemons[2].logs.String(), `msg="fleet: resync"`), nil
+	})
+	if err != nil {
+		return fmt.Errorf("fleet cluster: n3 never resynced: %w", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	return b.fleetStorm(ctx, ns, daemons[0], "sbcn3", "3-node cluster", probe, true)
+}
