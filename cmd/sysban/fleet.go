@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,22 +46,24 @@ func parseFleetSource(src string) (node, origin string, ok bool) {
 }
 
 // fleetLocal is this host's ban chain as the fleet node sees it: fleet bans
-// go through a Journal (store, then kernel) like every other ban, so that
-// Restore and the nft Guard put them back like the rest.
+// go to the kernel and the store like every other ban, so that Restore and
+// the nft Guard put them back like the rest.
 type fleetLocal struct {
-	store   *store.Store
-	backend *nft.Backend
-	pl      *pipeline.Pipeline
-	log     *slog.Logger
+	store    *store.Store
+	backend  *nft.Backend
+	pl       *pipeline.Pipeline
+	log      *slog.Logger
+	recorder *fleetRecorder
 }
 
-// ApplyFleet puts fleet bans in the kernel first and records them after,
-// the reverse of the Journal's order: the bucket, not this store, is where
-// a fleet ban lives, so a ban lost between the two comes back at the next
-// resync, and a late joiner's 100k bans reach the kernel without waiting
-// for the store. The store still records them (in chunks, to bound the
-// transaction's memory), so that Restore and the Guard put them back after
-// a reboot before NATS is even reachable.
+// ApplyFleet puts fleet bans in the kernel and leaves their store records
+// to the recorder, the reverse of the Journal's order and off the path: the
+// bucket, not this store, is where a fleet ban lives, so a ban lost between
+// the two comes back at the next resync. The next bans of a storm reach the
+// kernel without waiting for this batch's fsync, and a late joiner's 100k
+// bans without waiting for the store. The store still records them (in
+// chunks, to bound the transaction's memory), so that Restore and the Guard
+// put them back after a reboot before NATS is even reachable.
 func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 	bans := make([]sysban.Ban, len(es))
 	recs := make([]store.Record, len(es))
@@ -68,16 +71,11 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 		bans[i] = e.Ban()
 		recs[i] = store.Record{Ban: bans[i], Source: fleetSourceOf(e)}
 	}
-	var errs []error
-	if err := l.backend.Apply(ctx, bans); err != nil {
-		errs = append(errs, fmt.Errorf("fleet: kernel: %w", err))
+	var err error
+	if err = l.backend.Apply(ctx, bans); err != nil {
+		err = fmt.Errorf("fleet: kernel: %w", err)
 	}
-	for chunk := range slices.Chunk(recs, fleetRecordChunk) {
-		if err := l.store.Record(chunk); err != nil {
-			errs = append(errs, fmt.Errorf("fleet: store: %w", err))
-			break
-		}
-	}
+	l.recorder.add(recs)
 	for _, b := range bans {
 		l.pl.MarkBanned(b)
 	}
@@ -90,15 +88,99 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 	} else {
 		l.log.Info("fleet bans", "bans", len(es))
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // fleetRecordChunk bounds one store transaction of fleet bans.
 const fleetRecordChunk = 10000
 
+// fleetRecorder records fleet bans in the store behind their kernel
+// writes: one goroutine at a time commits everything added meanwhile, so
+// during a storm one fsync covers many batches.
+type fleetRecorder struct {
+	store *store.Store
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	idle    sync.Cond // broadcast when running turns false
+	pending []store.Record
+	running bool
+}
+
+func newFleetRecorder(st *store.Store, log *slog.Logger) *fleetRecorder {
+	r := &fleetRecorder{store: st, log: log}
+	r.idle.L = &r.mu
+	return r
+}
+
+// maxPendingRecords bounds the records waiting for the recorder: beyond
+// it the caller commits its own, after those waiting, so that a resync's
+// chunks, or a storm the store cannot keep up with, wait for the store
+// rather than pile up in memory.
+const maxPendingRecords = 4096
+
+// add queues recs and starts the committing goroutine if none runs.
+func (r *fleetRecorder) add(recs []store.Record) {
+	r.mu.Lock()
+	if len(r.pending)+len(recs) > maxPendingRecords {
+		for r.running {
+			r.idle.Wait()
+		}
+		r.mu.Unlock()
+		r.commit(recs)
+		return
+	}
+	r.pending = append(r.pending, recs...)
+	start := !r.running
+	r.running = true
+	r.mu.Unlock()
+	if start {
+		go r.run()
+	}
+}
+
+func (r *fleetRecorder) run() {
+	for {
+		r.mu.Lock()
+		recs := r.pending
+		r.pending = nil
+		if len(recs) == 0 {
+			r.running = false
+			r.idle.Broadcast()
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		r.commit(recs)
+	}
+}
+
+func (r *fleetRecorder) commit(recs []store.Record) {
+	for chunk := range slices.Chunk(recs, fleetRecordChunk) {
+		if err := r.store.Record(chunk); err != nil {
+			// In force in the kernel; the next resync finds them missing
+			// from the store and applies them again.
+			r.log.Warn("fleet: recording fleet bans in the store", "err", err, "bans", len(recs))
+			return
+		}
+	}
+}
+
+// sync waits until every record added before it is committed: what reads
+// or removes the store's fleet bans (InForce, Lift) and shutdown call it.
+func (r *fleetRecorder) sync() {
+	r.mu.Lock()
+	for r.running {
+		r.idle.Wait()
+	}
+	r.mu.Unlock()
+}
+
 // InForce reads the store's bans without their lines, one at a time: a
-// resync against 100,000 bans never holds them all.
+// resync against 100,000 bans never holds them all. Records still queued
+// are committed first.
 func (l *fleetLocal) InForce(now time.Time, each func(fleet.Applied)) error {
+	l.recorder.sync()
 	return l.store.EachDue(now, func(r store.Record) {
 		if n := r.Network(); !n.IsSingleIP() || r.Observed {
 			return // the fleet shares and lifts single addresses in force only
@@ -109,6 +191,7 @@ func (l *fleetLocal) InForce(now time.Time, each func(fleet.Applied)) error {
 }
 
 func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {
+	l.recorder.sync() // a record still queued must not outlive its removal
 	byJail := map[string][]netip.Prefix{}
 	for _, b := range bans {
 		a := sysban.CanonicalAddr(b.Addr)
@@ -141,7 +224,7 @@ type fleetRun struct {
 
 // startFleet starts the embedded server (if any) and the fleet node.
 func startFleet(ctx context.Context, cfg *config.Config, st *store.Store, backend *nft.Backend, never []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*fleetRun, error) {
-	fr := &fleetRun{local: &fleetLocal{store: st, backend: backend, log: logger}, done: make(chan struct{})}
+	fr := &fleetRun{local: &fleetLocal{store: st, backend: backend, log: logger, recorder: newFleetRecorder(st, logger)}, done: make(chan struct{})}
 	fc := cfg.Fleet
 	if fc == nil {
 		close(fr.done)
@@ -200,7 +283,12 @@ func (fr *fleetRun) start(ctx context.Context) {
 	go func() { defer close(fr.done); _ = fr.node.Run(ctx) }()
 }
 
-func (fr *fleetRun) wait() { <-fr.done }
+// wait waits for the node to stop and for the store records of the
+// fleet bans it applied.
+func (fr *fleetRun) wait() {
+	<-fr.done
+	fr.local.recorder.sync()
+}
 
 func (fr *fleetRun) close() {
 	if fr.node != nil {
