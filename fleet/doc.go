@@ -124,11 +124,38 @@
 // Until sysban.Ban carries a prefix, bans are single addresses (/32, /128);
 // an entry with a shorter prefix is refused here with reason "prefix".
 //
+// # The path of a ban, and what is kept off it
+//
+// A decider publishes a ban the moment the pipeline decides it
+// (Node.Decided, the pipeline's Options.Decided), not when the ban worker
+// reaches it: during a storm the worker is busy with the batch ahead (a
+// store commit with fsync, a kernel write), and the other hosts need not
+// wait for this host. The Publisher link of the ban chain publishes only
+// what was not published so (bans decided inside the worker: recidive,
+// escalation; manual bans). Publications wait in one ordered queue;
+// publishLoop sends everything queued at once and waits for the acks of
+// that send before the next, so a storm's bans go out in a few large sends
+// rather than each batch waiting for the acks of the one before.
+//
+// An enforcer applies what its watch has delivered as one batch (one
+// kernel write), in order around deletes and unbans, and the store records
+// those bans behind the kernel write (cmd/sysban's fleetLocal): the bucket
+// is a fleet ban's durable home and a resync restores what a crash between
+// the two lost, so the next batch does not wait for this one's fsync.
+// BenchmarkPropagation times each stage through the node's trace hook.
+//
 // # Offline
 //
-// Publishing never holds up the ban chain: batches are queued, and while
-// NATS is unreachable (or the queue is full) they go to the outbox, a bbolt
-// file beside the store, bounded by fleet.outbox and counted; it is flushed
-// oldest first on reconnect. An enforcer keeps its kernel set as it is and
-// resyncs on reconnect; the kernel expires bans on its own either way.
+// Publishing never holds up the ban chain: publications are queued, and
+// while NATS is unreachable (or the queue is full) they go to the outbox,
+// a bbolt file beside the store, bounded by fleet.outbox and counted; it is
+// flushed oldest first on reconnect. A link that dies without a FIN or RST
+// is noticed by pings, and a write blocked on it gives up after 4 s (the
+// client's default is a minute, during which it holds the connection's
+// lock and cannot even send the pings); what the server did not
+// acknowledge, or the client refused (its reconnect buffer is off:
+// "outbound buffer limit exceeded"), goes to the outbox
+// (TestDeadLinkPublicationsGoToOutbox). An enforcer keeps its kernel set as
+// it is and resyncs on reconnect; the kernel expires bans on its own either
+// way.
 package fleet
