@@ -8,9 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/google/nftables"
-	"golang.org/x/sys/unix"
 )
 
 // stormRate is the ban storm of the fleet section: deciding messages for
@@ -23,20 +20,11 @@ const stormRate = 10_000
 // (benchstorm) with the probes (benchtag, addresses from probe on) sampled
 // while it runs.
 func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll *daemon, table, label string, probe int, idle bool) error {
-	fd, err := ns.fd()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	nc, set, closeSet, err := openSet(ns, table, "benchtag_v4")
 	if err != nil {
 		return fmt.Errorf("fleet storm: %w", err)
 	}
-	defer nc.CloseLasting()
-	set, err := nc.GetSetByName(&nftables.Table{Name: table, Family: nftables.TableFamilyINet}, "benchtag_v4")
-	if err != nil {
-		return fmt.Errorf("fleet storm: %w", err)
-	}
+	defer closeSet()
 	pc, err := ns.dial("udp", "127.0.0.1:5514")
 	if err != nil {
 		return fmt.Errorf("fleet storm: %w", err)

@@ -41,22 +41,11 @@ func (b *bench) sectionLatency(ctx context.Context) error {
 		return err
 	}
 	defer d.stop()
-	fd, err := ns.fd()
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	// A plain netlink connection reads the set: nft.Backend only knows the
-	// jails of its own Setup, and a Setup here would rewrite the table.
-	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	nc, set, closeSet, err := openSet(ns, nft.DefaultTable, "benchprobe_v4")
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
-	defer nc.CloseLasting()
-	set, err := nc.GetSetByName(&nftables.Table{Name: nft.DefaultTable, Family: nftables.TableFamilyINet}, "benchprobe_v4")
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
+	defer closeSet()
 	pc, err := ns.dial("udp", "127.0.0.1:5514")
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
@@ -107,6 +96,28 @@ func (b *bench) sectionLatency(ctx context.Context) error {
 	b.add(result{section: "latency", name: "  background load actually sent", target: "100k/s",
 		value: si(rate(float64(loadSent), time.Since(t0))) + "/s", ratio: "-", status: "INFO"})
 	return nil
+}
+
+// openSet opens a netlink connection in ns and finds set in the inet
+// table. A plain connection reads the set: nft.Backend only knows the jails
+// of its own Setup, and a Setup here would rewrite the table.
+func openSet(ns *netns, table, set string) (*nftables.Conn, *nftables.Set, func(), error) {
+	fd, err := ns.fd()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	nc, err := nftables.New(nftables.WithNetNSFd(fd))
+	if err != nil {
+		unix.Close(fd)
+		return nil, nil, nil, err
+	}
+	closeAll := func() { nc.CloseLasting(); unix.Close(fd) }
+	s, err := nc.GetSetByName(&nftables.Table{Name: table, Family: nftables.TableFamilyINet}, set)
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return nc, s, closeAll, nil
 }
 
 // latencies are the probe latencies of one condition, sorted.
