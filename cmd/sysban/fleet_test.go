@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/store"
 )
 
 // `sysban fleet keygen` writes a seed that `check` (and so run and
@@ -45,4 +52,35 @@ func TestFleetKeygenAndCheck(t *testing.T) {
 	if rc, text := check(); rc != 2 || !strings.Contains(text, cfgPath+": fleet.nkeyseed: "+seed) || !strings.Contains(text, "chmod 600") {
 		t.Errorf("check with a world-readable seed: %d\n%s", rc, text)
 	}
+}
+
+// The recorder commits fleet bans behind the kernel writes; sync returns
+// only once every record added before it is in the store, whether added
+// while a commit ran or not.
+func TestFleetRecorderSync(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := newFleetRecorder(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	now := time.Now()
+	const batches, per = 20, 50
+	for i := range batches {
+		recs := make([]store.Record, per)
+		for j := range recs {
+			a := netip.AddrFrom4([4]byte{10, 1, byte(i), byte(j)})
+			recs[j] = store.Record{Ban: sysban.Ban{Jail: "sshd", Addr: a, Start: now, Duration: time.Hour}, Source: "fleet:hosta:hosta"}
+		}
+		r.add(recs)
+	}
+	r.sync()
+	due, err := st.Due(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != batches*per {
+		t.Fatalf("%d records in the store after sync, want %d", len(due), batches*per)
+	}
+	r.sync() // nothing queued: returns at once
 }
