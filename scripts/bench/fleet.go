@@ -188,7 +188,7 @@ fleet:
 		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target", took.Seconds()/2), status: passIf(took <= 2*time.Second)})
 	b.fleetServerCost(collBefore, coll.pid(), total)
 	probes := b.opts.samples + n
-	if err := b.fleetStorm(ctx, ns, coll, "sbfleet", "embedded", probes, false); err != nil {
+	if err := b.fleetStorm(ctx, ns, coll, again, "sbfleet", "embedded", probes, false); err != nil {
 		return err
 	}
 	return b.fleetCluster(ctx, probes+b.opts.samples)

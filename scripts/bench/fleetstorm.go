@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -15,11 +16,13 @@ import (
 const stormRate = 10_000
 
 // fleetStorm measures propagation from coll (a deciding node listening on
-// UDP 127.0.0.1:5514) to the enforcer whose nftables table is table, in
-// ns: idle first when idle is set, then during a storm of stormRate bans/s
-// (benchstorm) with the probes (benchtag, addresses from probe on) sampled
-// while it runs.
-func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll *daemon, table, label string, probe int, idle bool) error {
+// UDP 127.0.0.1:5514) to the enforcer enf whose nftables table is table,
+// in ns: idle first when idle is set, then during a storm of stormRate
+// bans/s (benchstorm) with the probes (benchtag, addresses from probe on)
+// sampled while it runs. The enforcer's own histogram of every storm ban,
+// from the decision to its kernel write (the collector's intake queue
+// excluded), is printed beside.
+func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, table, label string, probe int, idle bool) error {
 	nc, set, closeSet, err := openSet(ns, table, "benchtag_v4")
 	if err != nil {
 		return fmt.Errorf("fleet storm: %w", err)
@@ -59,6 +62,15 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll *daemon, table, 
 	if err != nil {
 		return err
 	}
+	enfBefore, err := enf.scrape()
+	if err != nil {
+		return err
+	}
+	collCPU, err1 := processCPU(coll.pid())
+	enfCPU, err2 := processCPU(enf.pid())
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
 	stormCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var sent int
@@ -81,7 +93,58 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll *daemon, table, 
 	published := after.sum("sysban_fleet_published_total", "") - before.sum("sysban_fleet_published_total", "")
 	b.add(result{section: "fleet", name: "  storm: sent, bans published by the decider", target: si(stormRate) + "/s",
 		value: fmt.Sprintf("%s/s, %s/s", si(rate(float64(sent), took)), si(rate(published, took))), ratio: fmt.Sprintf("%.1f s", took.Seconds()), status: "INFO"})
+	// Every storm ban, as the enforcer saw it: read once what it applied
+	// has stopped growing.
+	if _, err := enf.settle(ctx, "sysban_fleet_applied_total", "", 0, time.Second, 60*time.Second); err != nil {
+		return err
+	}
+	enfAfter, err := enf.scrape()
+	if err != nil {
+		return err
+	}
+	p50, p99, n := histQuantiles(enfBefore, enfAfter, "sysban_fleet_propagation_seconds_bucket")
+	b.add(result{section: "fleet", name: "  storm: every ban, decision -> enforcer's kernel (its histogram)", target: "-",
+		value: fmt.Sprintf("p50 ≤ %s, p99 ≤ %s", p50, p99), ratio: fmt.Sprintf("%s bans", si(n)), status: "INFO"})
+	// CPU per ban: what a loaded machine's figures scale with.
+	collCPU2, err1 := processCPU(coll.pid())
+	enfCPU2, err2 := processCPU(enf.pid())
+	if err := errors.Join(err1, err2); err != nil {
+		return err
+	}
+	b.add(result{section: "fleet", name: "  storm: CPU per ban, decider (with its server) / enforcer", target: "-",
+		value: fmt.Sprintf("%s / %s CPU-µs", perBan(collCPU2-collCPU, published), perBan(enfCPU2-enfCPU, n)), ratio: "-", status: "INFO"})
 	return nil
+}
+
+// histQuantiles reads the p50 and p99 of what a Prometheus histogram
+// counted between two scrapes, as the upper bounds of their buckets.
+func histQuantiles(before, after scrape, bucket string) (p50, p99 string, n float64) {
+	type le struct {
+		bound string
+		count float64
+	}
+	var les []le
+	for _, x := range after {
+		if x.name != bucket {
+			continue
+		}
+		_, bound, _ := strings.Cut(x.labels, `le="`)
+		bound, _, _ = strings.Cut(bound, `"`)
+		les = append(les, le{bound, x.value - before.sum(bucket, `le="`+bound+`"`)})
+	}
+	if len(les) == 0 {
+		return "-", "-", 0
+	}
+	n = les[len(les)-1].count // +Inf, exposed last
+	at := func(q float64) string {
+		for _, l := range les {
+			if l.count >= q*n {
+				return l.bound + " s"
+			}
+		}
+		return "+Inf"
+	}
+	return at(0.5), at(0.99), n
 }
 
 // fleetCluster runs three daemons whose embedded servers form one
@@ -153,5 +216,13 @@ func (b *bench) fleetCluster(ctx context.Context, probe int) error {
 		return fmt.Errorf("fleet cluster: n3 never resynced: %w", err)
 	}
 	time.Sleep(300 * time.Millisecond)
-	return b.fleetStorm(ctx, ns, daemons[0], "sbcn3", "3-node cluster", probe, true)
+	return b.fleetStorm(ctx, ns, daemons[0], daemons[2], "sbcn3", "3-node cluster", probe, true)
+}
+
+// perBan is CPU microseconds per ban, "-" without bans.
+func perBan(cpu time.Duration, bans float64) string {
+	if bans <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(cpu.Microseconds())/bans)
 }
