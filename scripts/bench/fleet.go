@@ -191,6 +191,11 @@ fleet:
 	if err := b.fleetStorm(ctx, ns, coll, again, "sbfleet", "embedded", probes, false); err != nil {
 		return err
 	}
+	// The cluster runs alone: these two would spend CPU beside it (their
+	// nft Guards check sets of 100k+ elements every 2 s). A second stop,
+	// deferred, is a no-op.
+	again.stop()
+	coll.stop()
 	return b.fleetCluster(ctx, probes+b.opts.samples)
 }
 
