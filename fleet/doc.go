@@ -150,7 +150,7 @@
 // while NATS is unreachable (or the queue is full) they go to the outbox,
 // a bbolt file beside the store, bounded by fleet.outbox and counted; it is
 // flushed oldest first on reconnect. A link that dies without a FIN or RST
-// is noticed by pings, and a write blocked on it gives up after 4 s (the
+// is noticed by pings, and a write blocked on it gives up after 3 s (the
 // client's default is a minute, during which it holds the connection's
 // lock and cannot even send the pings); what the server did not
 // acknowledge, or the client refused (its reconnect buffer is off:

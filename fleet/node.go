@@ -207,12 +207,6 @@ func (n *Node) connect() error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectBufSize(-1), // publications wait in the outbox, not in memory
-		// A write to a link that died silently blocks, holding the
-		// connection's lock, until this timeout (a minute by default):
-		// publishing stalled and the pings that would notice the dead
-		// link could not be sent. After it the connection is dropped and
-		// what was not acknowledged goes to the outbox.
-		nats.FlusherTimeout(writeTimeout),
 		// A link that dies without a FIN or RST is noticed within ~6 s,
 		// which restarts the watch with a resync on reconnect.
 		nats.PingInterval(2 * time.Second),
@@ -297,9 +291,6 @@ func (n *Node) traced(s stage, key string) {
 		n.trace(s, key)
 	}
 }
-
-// writeTimeout bounds one write to the NATS connection.
-const writeTimeout = 4 * time.Second
 
 // onConnect runs on the client's callback goroutine, possibly before
 // connect has stored n.nc: it uses the conn it is handed.
