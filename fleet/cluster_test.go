@@ -83,12 +83,7 @@ func startCluster(t testing.TB, names []string) ([]*Config, []*Server) {
 	srvs := make([]*Server, len(names))
 	started := make(chan error, len(names))
 	for i, n := range names {
-		var rs []string
-		for j := range names {
-			if j != i {
-				rs = append(rs, "nats://"+routes[j])
-			}
-		}
+		rs := routesExcept(routes, i, "nats://")
 		cfgs[i] = &Config{Name: n, Decide: true, Enforce: true, Password: testPassword, Replicas: 3, Servers: urls,
 			Embedded: &Embedded{Listen: clients[i], StoreDir: t.TempDir(), Nodes: nodes,
 				ClusterName: "sysban", ClusterListen: routes[i], Routes: rs}}
@@ -119,4 +114,16 @@ func startCluster(t testing.TB, names []string) ([]*Config, []*Server) {
 		t.Fatalf("bucket on the cluster: %v", err)
 	}
 	return cfgs, srvs
+}
+
+// routesExcept lists, as scheme URLs, the cluster routes of every node but
+// node i.
+func routesExcept(routes []string, i int, scheme string) []string {
+	var rs []string
+	for j, r := range routes {
+		if j != i {
+			rs = append(rs, scheme+r)
+		}
+	}
+	return rs
 }

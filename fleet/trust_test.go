@@ -650,12 +650,7 @@ func TestClusterRouteTLS(t *testing.T) {
 		srvs := make([]*Server, len(names))
 		started := make(chan error, len(names))
 		for i, n := range names {
-			var rs []string
-			for j := range names {
-				if j != i {
-					rs = append(rs, "tls://"+routes[j])
-				}
-			}
+			rs := routesExcept(routes, i, "tls://")
 			c := &Config{Name: n, Decide: true, Password: testPassword, Embedded: &Embedded{Listen: clients[i], StoreDir: t.TempDir(),
 				ClusterName: "sysban", ClusterListen: routes[i], Routes: rs,
 				ClusterTLS: &TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, CA: cas[i]}}}
