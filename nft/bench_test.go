@@ -3,10 +3,12 @@ package nft
 import (
 	"fmt"
 	"log/slog"
-
-	sysban "github.com/sysban/sysban"
+	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
+
+	sysban "github.com/sysban/sysban"
 )
 
 // BenchmarkApply measures applying n new bans (half IPv6) in one call to
@@ -41,7 +43,10 @@ func BenchmarkApply(b *testing.B) {
 // holding n bans: "full" compares layout and elements (what a notification
 // starts, and the reconcile at most every elementBudget times its cost),
 // "layout" only the table, chain, rules and sets (the reconcile at the
-// other ticks). Needs root.
+// other ticks). Besides time and allocations it reports the heap a check
+// adds at its most (heap objects, live or not yet swept, sampled every
+// 100 µs above the heap after a GC before it): what the daemon's RSS
+// follows. Needs root.
 func BenchmarkGuardCheck(b *testing.B) {
 	for _, n := range []int{1000, 100_000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
@@ -68,12 +73,17 @@ func BenchmarkGuardCheck(b *testing.B) {
 					if mode == "layout" {
 						trigger = "reconcile"
 					}
+					b.ReportAllocs()
+					peak := uint64(0)
 					for b.Loop() {
 						g.nextElems = time.Now().Add(time.Hour)
-						if err := g.check(ctx, trigger); err != nil {
+						var err error
+						peak = max(peak, heapPeak(func() { err = g.check(ctx, trigger) }))
+						if err != nil {
 							b.Fatal(err)
 						}
 					}
+					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 				})
 			}
 			if healed != 0 {
@@ -81,4 +91,34 @@ func BenchmarkGuardCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// heapPeak runs fn and returns how far the heap's objects (live or not yet
+// swept) rose above their level after a GC before it, sampled every 100 µs.
+func heapPeak(fn func()) uint64 {
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	runtime.GC()
+	base := read()
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		peak := base
+		t := time.NewTicker(100 * time.Microsecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				done <- max(peak, read())
+				return
+			case <-t.C:
+				peak = max(peak, read())
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	return <-done - base
 }

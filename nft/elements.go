@@ -484,27 +484,40 @@ const dumpAttempts = 5
 // likewise shift it; no dump is an exact snapshot of a changing set, which
 // is why Setup does not rely on one.)
 func (b *Backend) dumpElements(ctx context.Context, c *nftables.Conn, s *nftables.Set) ([]nftables.SetElement, error) {
-	for attempt := 1; ; attempt++ {
-		elems, err := c.GetSetElements(s)
+	var elems []nftables.SetElement
+	err := b.dumpConsistently(ctx, s, func() (listed, distinct int, err error) {
+		all, err := c.GetSetElements(s)
 		if err != nil {
-			return nil, fmt.Errorf("read set %s: %w", s.Name, err)
+			return 0, 0, fmt.Errorf("read set %s: %w", s.Name, err)
 		}
-		uniq := dedupeElements(elems)
-		if len(uniq) == len(elems) {
-			return elems, nil
+		elems = dedupeElements(all)
+		return len(all), len(elems), nil
+	})
+	return elems, err
+}
+
+// dumpConsistently calls dump until it reads s without repeats (listed ==
+// distinct), pausing a little longer after each inconsistent read; after
+// dumpAttempts it logs a warning and keeps the last read (without its
+// repeats, which dump drops).
+func (b *Backend) dumpConsistently(ctx context.Context, s *nftables.Set, dump func() (listed, distinct int, err error)) error {
+	for attempt := 1; ; attempt++ {
+		listed, distinct, err := dump()
+		if err != nil || listed == distinct {
+			return err
 		}
 		if attempt == dumpAttempts {
 			b.log.Warn("nft: set kept changing while being read; listing may be incomplete",
-				"set", s.Name, "listed", len(elems), "distinct", len(uniq))
-			return uniq, nil
+				"set", s.Name, "listed", listed, "distinct", distinct)
+			return nil
 		}
 		b.log.Debug("nft: inconsistent set dump, retrying", "set", s.Name,
-			"listed", len(elems), "distinct", len(uniq), "attempt", attempt)
+			"listed", listed, "distinct", distinct, "attempt", attempt)
 		t := time.NewTimer(time.Duration(attempt) * 100 * time.Millisecond)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

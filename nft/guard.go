@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +20,11 @@ import (
 // BanSource gives the bans that must be in the kernel at now: every ban
 // stored and not yet over. The daemon passes its ban store.
 type BanSource interface {
-	Due(ctx context.Context, now time.Time) ([]sysban.Ban, error)
+	// EachDue calls fn with every ban in force at now, one at a time: the
+	// Guard keeps about 40 bytes of each single-address ban it compares,
+	// not a list of sysban.Ban values with their strings (with 100,000
+	// bans that list was most of a check's memory).
+	EachDue(ctx context.Context, now time.Time, fn func(sysban.Ban)) error
 }
 
 // DefaultGuardInterval is how often Guard compares the kernel with what it
@@ -556,115 +559,6 @@ func setsDiffer(rules []sysban.JailRule, sets []*nftables.Set) []string {
 		}
 	}
 	return reasons
-}
-
-// banKey identifies one ban: a jail and a prefix (an address is a /32 or
-// /128).
-type banKey struct {
-	jail   string
-	prefix netip.Prefix
-}
-
-// missing returns the due bans the kernel sets of exp lack: single
-// addresses missing from the hash sets, and prefix bans the Backend's
-// books do not hold (after a Setup recreated the prefix sets, or after
-// checkPrefixSets found a set tampered with and emptied it).
-func (g *guard) missing(ctx context.Context, exp expectation) (map[banKey]sysban.Ban, error) {
-	due, err := g.src.Due(ctx, time.Now())
-	if err != nil {
-		return nil, fmt.Errorf("nft: guard: read due bans: %w", err)
-	}
-	if err := g.b.checkPrefixSets(ctx, exp); err != nil {
-		return nil, fmt.Errorf("nft: guard: read prefix sets: %w", err)
-	}
-	nets := g.b.missingPrefixBans(due, exp.jails, time.Now())
-	// Only read the sets that should hold something.
-	need := map[string]bool{}
-	for _, ban := range due {
-		if js, ok := exp.jails[ban.Jail]; ok && ban.Network().IsSingleIP() && !ban.Observed {
-			if a := ban.Network().Addr(); a.Is4() {
-				need[js.v4.Name] = true
-			} else {
-				need[js.v6.Name] = true
-			}
-		}
-	}
-	kernel := map[string]map[netip.Addr]bool{}
-	err = g.read(ctx, func(c *nftables.Conn) error {
-		for _, r := range exp.rules {
-			js := exp.jails[r.Name]
-			for _, s := range []*nftables.Set{js.v4, js.v6} {
-				if !need[s.Name] {
-					continue
-				}
-				elems, err := g.b.dumpElements(ctx, c, s)
-				if err != nil {
-					return err
-				}
-				present := make(map[netip.Addr]bool, len(elems))
-				for _, e := range elems {
-					if el, ok := toElement(e); ok {
-						present[el.Addr] = true
-					}
-				}
-				kernel[s.Name] = present
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("nft: guard: read bans of table %s: %w", g.b.table.Name, err)
-	}
-	out := missingBans(due, exp.jails, kernel, time.Now())
-	maps.Copy(out, nets)
-	return out, nil
-}
-
-// missingBans returns the bans of due that the kernel sets (set name ->
-// addresses present) lack at now, one per jail and address, the longest
-// when several. Bans of jails not in jails, with invalid addresses, or
-// ending within expiryMargin of now are left out: the kernel may rightly
-// not hold them.
-func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string]map[netip.Addr]bool, now time.Time) map[banKey]sysban.Ban {
-	out := map[banKey]sysban.Ban{}
-	for _, ban := range due {
-		js, ok := jails[ban.Jail]
-		if !ok {
-			continue
-		}
-		n := ban.Network()
-		if !n.IsValid() || !n.IsSingleIP() || ban.Observed {
-			continue // prefix bans: missingPrefixBans; observed: never in the kernel
-		}
-		a := n.Addr()
-		if endsSoon(ban, now) {
-			continue
-		}
-		set := js.v6.Name
-		if a.Is4() {
-			set = js.v4.Name
-		}
-		if !kernel[set][a] {
-			keepLongest(out, ban)
-		}
-	}
-	return out
-}
-
-// endsSoon reports whether ban ends within expiryMargin of now: the kernel
-// may rightly have let it go already.
-func endsSoon(ban sysban.Ban, now time.Time) bool {
-	return !ban.Permanent() && ban.Expiry().Before(now.Add(expiryMargin))
-}
-
-// keepLongest puts ban in out under its jail and prefix unless a ban there
-// lasts at least as long.
-func keepLongest(out map[banKey]sysban.Ban, ban sysban.Ban) {
-	k := banKey{jail: ban.Jail, prefix: ban.Network()}
-	if old, ok := out[k]; ok && !laterExpiry(ban.Expiry(), old.Expiry()) {
-		return
-	}
-	out[k] = ban
 }
 
 // openReader opens the guard's read connection.

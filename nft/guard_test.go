@@ -1,6 +1,7 @@
 package nft
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	sysban "github.com/sysban/sysban"
 )
 
@@ -23,8 +25,8 @@ import (
 // done with the nft command, from another process, as an admin or a
 // firewall manager would.
 
-// memSource is a BanSource over a slice, like the store: Due returns the
-// bans not over at now. failing makes Due fail.
+// memSource is a BanSource over a slice, like the store: EachDue gives
+// the bans not over at now. failing makes EachDue fail.
 type memSource struct {
 	mu      sync.Mutex
 	bans    []sysban.Ban
@@ -32,20 +34,19 @@ type memSource struct {
 	failing bool
 }
 
-func (s *memSource) Due(_ context.Context, now time.Time) ([]sysban.Ban, error) {
+func (s *memSource) EachDue(_ context.Context, now time.Time, fn func(sysban.Ban)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	if s.failing {
-		return nil, errors.New("store unavailable")
+		return errors.New("store unavailable")
 	}
-	var out []sysban.Ban
 	for _, b := range s.bans {
 		if b.Permanent() || b.Expiry().After(now) {
-			out = append(out, b)
+			fn(b)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (s *memSource) add(bans ...sysban.Ban) {
@@ -603,5 +604,62 @@ func TestGuardHeals100k(t *testing.T) {
 	}
 	if got := banned(t, b, "ssh"); len(got) != n {
 		t.Errorf("%d banned after the repair, want %d", len(got), n)
+	}
+}
+
+// TestDumpKeysMatchesLibrary checks the Guard's own element reader against
+// nftables.Conn.GetSetElements on real sets: IPv4 and IPv6, permanent and
+// timed elements, enough of them for a dump of many parts, an empty set,
+// and bans that end while the sets are read twice.
+func TestDumpKeysMatchesLibrary(t *testing.T) {
+	ns := newNetNS(t, "a")
+	b := openIn(t, ns, Options{})
+	ctx := testCtx(t)
+	if err := b.Setup(ctx, []sysban.JailRule{sshRule, webRule}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	bans := manyBans("ssh", 5000, now)
+	for i := range 50 { // a few that end during the test
+		bans = append(bans, sysban.Ban{Jail: "ssh", Addr: netip.AddrFrom4([4]byte{172, 16, 0, byte(i)}), Start: now, Duration: time.Second})
+	}
+	if err := b.Apply(ctx, bans); err != nil {
+		t.Fatal(err)
+	}
+	g := &guard{b: b, src: &memSource{}, log: b.log}
+	if err := g.openReader(); err != nil {
+		t.Fatal(err)
+	}
+	defer g.closeReader()
+	for round := range 2 {
+		if round == 1 {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		for _, s := range []*nftables.Set{b.jails["ssh"].v4, b.jails["ssh"].v6, b.jails["web"].v4} {
+			var got, want [][16]byte
+			err := g.read(ctx, func(c *nftables.Conn) error {
+				var err error
+				if got, err = g.dumpKeys(ctx, s); err != nil {
+					return err
+				}
+				elems, err := c.GetSetElements(s)
+				for _, e := range elems {
+					if el, ok := toElement(e); ok {
+						want = append(want, el.Addr.As16())
+					}
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(want, func(x, y [16]byte) int { return bytes.Compare(x[:], y[:]) })
+			if !slices.Equal(got, want) {
+				t.Errorf("round %d, set %s: own reader %d keys, library %d", round, s.Name, len(got), len(want))
+			}
+			if s.Name == b.jails["ssh"].v4.Name && len(got) < 2500 {
+				t.Errorf("round %d: set %s holds %d keys, want at least 2500", round, s.Name, len(got))
+			}
+		}
 	}
 }

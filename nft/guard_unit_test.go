@@ -100,9 +100,9 @@ func TestMissingBans(t *testing.T) {
 	ban := func(a string, start time.Duration, d time.Duration) sysban.Ban {
 		return sysban.Ban{Jail: "ssh", Addr: netip.MustParseAddr(a), Start: now.Add(start), Duration: d}
 	}
-	kernel := map[string]map[netip.Addr]bool{
-		"ssh_v4": {addr("192.0.2.1"): true},
-		"ssh_v6": {addr("2001:db8::1"): true},
+	kernel := map[string][]netip.Addr{
+		"ssh_v4": {addr("192.0.2.1"), addr("192.0.2.9")},
+		"ssh_v6": {addr("2001:db8::1")},
 	}
 	tests := []struct {
 		name string
@@ -349,4 +349,55 @@ func TestHealDelayBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// elementMessage is an element dump message as the kernel sends it, with
+// one IPv4 element (192.0.2.1) with a timeout and an expiration.
+func elementMessage() netlink.Message {
+	elem := []byte{
+		0x0c, 0x00, 0x01, 0x80, 0x08, 0x00, 0x01, 0x00, 192, 0, 2, 1, // key { value }
+		0x0c, 0x00, 0x04, 0x00, 0, 0, 0, 0, 0, 0, 0x0e, 0x10, // timeout
+		0x0c, 0x00, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0x0e, 0x00, // expiration
+	}
+	list := append([]byte{byte(4 + len(elem)), 0x00, 0x01, 0x80}, elem...)
+	data := append([]byte{2, 0, 0, 0, byte(4 + len(list)), 0x00, 0x03, 0x80}, list...)
+	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_NEWSETELEM)}, Data: data}
+}
+
+func TestElementKeys(t *testing.T) {
+	keys, err := appendElementKeys(nil, elementMessage())
+	if err != nil || len(keys) != 1 || netip.AddrFrom16(keys[0]).Unmap() != netip.MustParseAddr("192.0.2.1") {
+		t.Fatalf("keys %x, err %v", keys, err)
+	}
+	m := elementMessage()
+	m.Data[len(m.Data)-1] = 0 // expiration 0: expired, not yet collected
+	m.Data[len(m.Data)-2] = 0
+	if keys, err := appendElementKeys(nil, m); err != nil || len(keys) != 0 {
+		t.Fatalf("expired element: keys %x, err %v", keys, err)
+	}
+	m = elementMessage()
+	m.Data = m.Data[:len(m.Data)-3] // cut inside an attribute
+	if _, err := appendElementKeys(nil, m); err == nil {
+		t.Fatal("truncated message accepted")
+	}
+}
+
+// FuzzElementKeys feeds arbitrary bytes as an element dump message: the
+// Guard's reader must never panic, and every key it keeps is an address.
+func FuzzElementKeys(f *testing.F) {
+	f.Add(elementMessage().Data)
+	f.Add([]byte{2, 0, 0, 0, 3, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m := elementMessage()
+		m.Data = data
+		keys, err := appendElementKeys(nil, m)
+		if err != nil {
+			return
+		}
+		for _, k := range keys {
+			if !netip.AddrFrom16(k).IsValid() {
+				t.Fatalf("key %x", k)
+			}
+		}
+	})
 }

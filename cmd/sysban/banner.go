@@ -48,13 +48,12 @@ func (a *announcer) Apply(ctx context.Context, bans []sysban.Ban) error {
 // store's current bans.
 type storeSource struct{ st *store.Store }
 
-// Due lists the bans in force without their lines (the kernel needs none):
-// the Guard compares them with the kernel every few seconds, and with
-// 100,000 bans the lines were most of what it held.
-func (s storeSource) Due(_ context.Context, now time.Time) ([]sysban.Ban, error) {
-	var bans []sysban.Ban
-	err := s.st.EachDue(now, func(r store.Record) { bans = append(bans, r.Ban) })
-	return bans, err
+// EachDue gives the bans in force one at a time, without their lines (the
+// kernel needs none): the Guard compares them with the kernel every few
+// seconds, and with 100,000 bans a list of them, lines or not, was most of
+// what it held.
+func (s storeSource) EachDue(_ context.Context, now time.Time, fn func(sysban.Ban)) error {
+	return s.st.EachDue(now, func(r store.Record) { fn(r.Ban) })
 }
 
 func hostname() string {
