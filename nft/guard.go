@@ -157,6 +157,7 @@ type guard struct {
 	lastHeal  time.Time // when the last repair finished
 	notBefore time.Time // no check before this (backoff)
 	nextElems time.Time // no periodic element comparison before this
+	dueHint   int       // single-address bans the last element check kept
 }
 
 func (g *guard) run(ctx context.Context) error {

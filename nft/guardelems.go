@@ -49,9 +49,12 @@ type dueBans struct {
 	prefixes []sysban.Ban
 }
 
-// collectDue reads the due bans of src into a dueBans for the sets of exp.
-func collectDue(ctx context.Context, src BanSource, exp expectation, now time.Time) (*dueBans, error) {
-	d := &dueBans{}
+// collectDue reads the due bans of src into a dueBans for the sets of exp;
+// hint is how many single-address bans to make room for (the last
+// check's count: growing a slice of 100,000 entries step by step
+// allocates twice what it keeps).
+func collectDue(ctx context.Context, src BanSource, exp expectation, now time.Time, hint int) (*dueBans, error) {
+	d := &dueBans{addrs: make([]dueAddr, 0, hint)}
 	index := make(map[string]uint32, len(exp.rules))
 	for _, r := range exp.rules {
 		js := exp.jails[r.Name]
@@ -143,10 +146,11 @@ func (d *dueBans) missingFrom(due []dueAddr, present [][16]byte, out map[banKey]
 // books do not hold (after a Setup recreated the prefix sets, or after
 // checkPrefixSets found a set tampered with and emptied it).
 func (g *guard) missing(ctx context.Context, exp expectation) (map[banKey]sysban.Ban, error) {
-	due, err := collectDue(ctx, g.src, exp, time.Now())
+	due, err := collectDue(ctx, g.src, exp, time.Now(), g.dueHint+g.dueHint/16)
 	if err != nil {
 		return nil, fmt.Errorf("nft: guard: read due bans: %w", err)
 	}
+	g.dueHint = len(due.addrs)
 	if err := g.b.checkPrefixSets(ctx, exp); err != nil {
 		return nil, fmt.Errorf("nft: guard: read prefix sets: %w", err)
 	}
@@ -180,7 +184,7 @@ func missingBans(due []sysban.Ban, jails map[string]*jailSets, kernel map[string
 	for i, n := range names {
 		rules[i] = sysban.JailRule{Name: n}
 	}
-	d, _ := collectDue(context.Background(), sliceSource(due), expectation{rules: rules, jails: jails}, now)
+	d, _ := collectDue(context.Background(), sliceSource(due), expectation{rules: rules, jails: jails}, now, 0)
 	out := map[banKey]sysban.Ban{}
 	for i, s := range d.sets {
 		var present [][16]byte
