@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -93,6 +94,9 @@ const (
 	// checks (about a millisecond) stay at every tick, and a change
 	// notification or a lost one (ENOBUFS) still compares at once.
 	elementBudget = 20
+	// releaseAfter: an element check that compared at least this many
+	// bans returns its memory to the kernel at once.
+	releaseAfter = 10000
 	// monitorBuffer is the receive buffer of the notification socket.
 	// Overflowing it loses notifications (ENOBUFS), which only costs a
 	// reconcile, so it need not hold a large Apply's worth.
@@ -311,6 +315,14 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 	}
 	missing, err := g.missing(ctx, exp)
 	g.nextElems = time.Now().Add(elementBudget * time.Since(start))
+	if g.dueHint >= releaseAfter {
+		// The check's lists and netlink replies are garbage now, and the
+		// runtime would hand their pages back to the kernel only slowly:
+		// an enforce-only host with 100,000 bans sat on 130-200 MiB
+		// between checks. A forced GC of the remaining heap costs a few
+		// milliseconds every ~20 s.
+		defer debug.FreeOSMemory()
+	}
 	if err != nil || len(missing) == 0 {
 		return err
 	}
