@@ -110,7 +110,7 @@ func startCluster(t testing.TB, names []string) ([]*Config, []*Server) {
 	})
 	// The bucket needs a JetStream meta leader; n1 creates it once there
 	// is one.
-	if err := (&Node{cfg: cfgs[0], server: srvs[0]}).createBucket(context.Background()); err != nil {
+	if err := bareNode(cfgs[0], srvs[0]).createBucket(context.Background()); err != nil {
 		t.Fatalf("bucket on the cluster: %v", err)
 	}
 	return cfgs, srvs

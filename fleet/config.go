@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nkeys"
@@ -62,10 +64,22 @@ type Config struct {
 	MaxBanTime time.Duration  // longer (and permanent) fleet bans are cut to it; 0: no cap
 	RateCap    int            // new bans per minute accepted per deciding node; 0: no cap
 	IgnoreIP   []netip.Prefix // never applied from the fleet (besides loopback and own addresses)
+	// MaxPrefix4 and MaxPrefix6 are the widest prefixes accepted from the
+	// fleet (24 and 48 by default): a compromised node must not ban
+	// 0.0.0.0/1. Wider ones are refused.
+	MaxPrefix4, MaxPrefix6 int
 
 	Resync    time.Duration // full resync period
 	OutboxMax int           // publications kept while NATS is unreachable
 }
+
+// The widest prefixes an enforcer accepts from the fleet unless
+// fleet.maxprefix4 and fleet.maxprefix6 say otherwise: the escalation
+// limits' defaults.
+const (
+	DefaultMaxPrefix4 = 24
+	DefaultMaxPrefix6 = 48
+)
 
 // Embedded is the in-process server's configuration.
 type Embedded struct {
@@ -158,6 +172,16 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBanTime < 0 || c.RateCap < 0 {
 		fail("maxbantime", "maxbantime and ratecap must not be negative")
+	}
+	if c.MaxPrefix4 == 0 {
+		c.MaxPrefix4 = DefaultMaxPrefix4
+	} else if c.MaxPrefix4 < 8 || c.MaxPrefix4 > 32 {
+		fail("maxprefix4", "%d: want 8 to 32", c.MaxPrefix4)
+	}
+	if c.MaxPrefix6 == 0 {
+		c.MaxPrefix6 = DefaultMaxPrefix6
+	} else if c.MaxPrefix6 < 16 || c.MaxPrefix6 > 128 {
+		fail("maxprefix6", "%d: want 16 to 128", c.MaxPrefix6)
 	}
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Minute
@@ -302,4 +326,47 @@ func (c *Config) OriginNode(origin string) string {
 		return n
 	}
 	return origin
+}
+
+// maxPrefix is the widest prefix length accepted from the fleet for p's
+// family.
+func (c *Config) maxPrefix(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return c.MaxPrefix4
+	}
+	return c.MaxPrefix6
+}
+
+// liveFields are the Config fields Node.Reload applies to a running node:
+// what it accepts from the fleet, the scopes, the origins and the resync
+// period. Every other field needs a new connection, server or outbox.
+var liveFields = map[string]bool{
+	"Scope": true, "Origins": true, "Jails": true, "MaxBanTime": true, "RateCap": true,
+	"IgnoreIP": true, "MaxPrefix4": true, "MaxPrefix6": true, "Resync": true,
+}
+
+// fieldKeys are the config keys of the fields whose key is not their
+// name in lower case.
+var fieldKeys = map[string]string{"Decide": "roles", "Enforce": "roles", "OutboxMax": "outbox"}
+
+// RestartKeys names the keys ("fleet.servers") that differ between old
+// and cur and that a running node cannot take (a restart can). A field
+// added to Config later needs a restart unless liveFields lists it.
+func RestartKeys(old, cur *Config) []string {
+	var keys []string
+	ov, cv := reflect.ValueOf(old).Elem(), reflect.ValueOf(cur).Elem()
+	for i := range ov.NumField() {
+		f := ov.Type().Field(i)
+		if !f.IsExported() || liveFields[f.Name] || reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
+			continue
+		}
+		key := fieldKeys[f.Name]
+		if key == "" {
+			key = strings.ToLower(f.Name)
+		}
+		if key = "fleet." + key; !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }

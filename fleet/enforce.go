@@ -4,10 +4,13 @@ package fleet
 // and deciding what of it this host applies.
 
 import (
+	"cmp"
 	"context"
 	"net/netip"
 	"runtime/debug"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // watchLoop watches the bucket. Every (re)start of the watch is a full
@@ -16,7 +19,7 @@ import (
 // client's watcher may stay silent for many seconds after a server
 // restart), every Resync period and whenever the watch ends.
 func (n *Node) watchLoop(ctx context.Context) {
-	tick := time.NewTicker(n.cfg.Resync)
+	tick := time.NewTicker(n.cfg().Resync)
 	defer tick.Stop()
 	heldTick := time.NewTicker(5 * time.Second)
 	defer heldTick.Stop()
@@ -44,6 +47,7 @@ func (n *Node) watchLoop(ctx context.Context) {
 			continue
 		}
 		wait = 0
+		tick.Reset(n.cfg().Resync) // a reload may have changed it
 	live:
 		for {
 			select {
@@ -139,29 +143,37 @@ func decodeTombstone(k Key, data []byte, now time.Time) (Value, error) {
 }
 
 // verdict says whether this node applies e: ok, or the refusal reason
-// ("" with !ok: not for this node, not counted).
-func (n *Node) verdict(e *Entry, now time.Time, tombs map[netip.Prefix]time.Time) (ok bool, reason string) {
+// ("" with !ok: not for this node, not counted). e is changed to what this
+// node applies: its Key.Prefix narrowed around protected addresses, its
+// expiry cut to fleet.maxbantime. Caller holds mu (tombs).
+func (n *Node) verdict(e *Entry, now time.Time, tombs *tombs) (ok bool, reason string) {
+	set := n.set.Load()
 	v := &e.Value
 	switch {
-	case e.Key.Node == n.cfg.Name:
+	case e.Key.Node == set.cfg.Name:
 		return false, "" // our own decision: in force through the local chain
-	case v.Scope == ScopeOrigin && n.cfg.OriginNode(v.Origin) != n.cfg.Name:
+	case v.Scope == ScopeOrigin && set.cfg.OriginNode(v.Origin) != set.cfg.Name:
 		return false, ""
 	case !v.Expiry.IsZero() && !v.Expiry.After(now):
 		return false, ""
-	case !tombs[e.Key.Prefix].IsZero() && !v.Start.After(tombs[e.Key.Prefix]):
+	case liftedBy(tombs, e.Key.Prefix, v.Start):
 		return false, "" // lifted by an unban
-	case !n.jails[e.Key.Jail]:
+	case !set.jails[e.Key.Jail]:
 		return false, RefusedJail
-	case e.Key.Prefix.Bits() != e.Key.Prefix.Addr().BitLen():
+	case e.Key.Prefix.Bits() < set.cfg.maxPrefix(e.Key.Prefix):
 		return false, RefusedPrefix
 	}
-	for _, p := range n.never {
-		if p.Overlaps(e.Key.Prefix) {
-			return false, RefusedProtected
-		}
+	fit, why := n.fit(set, e)
+	if !fit.IsValid() {
+		n.log.Info("fleet: ban refused: it covers protected addresses", "key", e.Key.String(), "protected", why)
+		return false, RefusedProtected
 	}
-	if m := n.cfg.MaxBanTime; m > 0 && (v.Expiry.IsZero() || v.Expiry.Sub(v.Start) > m) {
+	if fit != e.Key.Prefix {
+		n.log.Info("fleet: ban narrowed: the prefix covers protected addresses", "key", e.Key.String(), "ban", fit, "protected", why)
+		n.stats.narrowed.Inc()
+		e.Key.Prefix = fit
+	}
+	if m := set.cfg.MaxBanTime; m > 0 && (v.Expiry.IsZero() || v.Expiry.Sub(v.Start) > m) {
 		v.Expiry = v.Start.Add(m)
 		n.stats.capped.Inc()
 		if !v.Expiry.After(now) {
@@ -169,6 +181,53 @@ func (n *Node) verdict(e *Entry, now time.Time, tombs map[netip.Prefix]time.Time
 		}
 	}
 	return true, ""
+}
+
+// liftedBy reports whether a ban of p decided at start is lifted by an
+// unban of an address or prefix inside p.
+func liftedBy(tombs *tombs, p netip.Prefix, start time.Time) bool {
+	t := tombs.liftedAt(p)
+	return !t.IsZero() && !start.After(t)
+}
+
+// fit is the prefix of e this host may apply: the widest prefix of the
+// offending address inside e's prefix that covers none of the addresses it
+// never bans (its never-ban list, and what Options.Spared names: the same
+// addresses its own prefix bans are narrowed around), as a jail narrows
+// its own prefix bans; invalid when even the address is protected, or
+// when a prefix must be narrowed and the entry names no address to narrow
+// around (a manual prefix ban). why names the first protected network.
+func (n *Node) fit(set *settings, e *Entry) (fit netip.Prefix, why string) {
+	jail := e.Key.Jail
+	spared := func(cand netip.Prefix) string {
+		for _, p := range set.never {
+			if p.Overlaps(cand) {
+				return "the fleet never-ban list's " + p.String()
+			}
+		}
+		if n.spared != nil {
+			return n.spared(jail, cand)
+		}
+		return ""
+	}
+	p := e.Key.Prefix
+	addr := e.Value.Addr
+	if p.IsSingleIP() {
+		addr = p.Addr()
+	}
+	if !addr.IsValid() {
+		if why = spared(p); why != "" {
+			return netip.Prefix{}, why
+		}
+		return p, ""
+	}
+	fit, why = sysban.Narrow(p, addr, spared)
+	if fit.IsSingleIP() {
+		if w := spared(fit); w != "" {
+			return netip.Prefix{}, cmp.Or(why, w)
+		}
+	}
+	return fit, why
 }
 
 // liveBatch bounds how many watch updates one kernel write takes.
@@ -202,7 +261,7 @@ func drainUpdates(updates <-chan *bucketEntry, first *bucketEntry) []*bucketEntr
 func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 	now := n.now()
 	var apply []Entry
-	at := map[jailAddr]int{} // index in apply: one element per set and address
+	at := map[jailNet]int{} // index in apply: one element per set and network
 	flush := func() {
 		if len(apply) > 0 {
 			n.applyLive(ctx, apply)
@@ -229,9 +288,9 @@ func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 		}
 		k := en.Key
 		n.mu.Lock()
-		bucket := en // the verdict may cut the expiry; known keeps the bucket's
+		bucket := en // the verdict may cut the expiry and narrow the prefix; known keeps the bucket's
 		ok, reason := n.verdict(&en, now, n.tombs)
-		n.known.put(&bucket, ok)
+		n.known.put(&bucket, ok, en.Key.Prefix)
 		if ok && !n.allow(k.Node, now) {
 			n.held[k] = en
 			ok, reason = false, RefusedRate
@@ -244,9 +303,12 @@ func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 		if !ok {
 			continue
 		}
-		ja := jailAddr{k.Jail, k.Prefix.Addr()}
+		if en.Key.Prefix != k.Prefix {
+			n.log.Info("fleet: ban narrowed: the prefix covers protected addresses", "key", k.String(), "ban", en.Key.Prefix)
+		}
+		ja := jailNet{k.Jail, en.Key.Prefix} // as applied here
 		if i, dup := at[ja]; dup {
-			if k == apply[i].Key || outlasts(expirySeconds(en.Value.Expiry), expirySeconds(apply[i].Value.Expiry)) {
+			if en.Key == apply[i].Key || outlasts(expirySeconds(en.Value.Expiry), expirySeconds(apply[i].Value.Expiry)) {
 				apply[i] = en
 			}
 			continue
@@ -274,31 +336,38 @@ func (n *Node) applyLive(ctx context.Context, es []Entry) {
 }
 
 // deleted lifts a deleted key's ban, unless another node's ban of the same
-// jail and address still holds it.
+// jail and prefix still holds it.
 func (n *Node) deleted(ctx context.Context, key string) {
 	k, err := ParseKey(key)
 	if err != nil || k.Jail == unbanJail {
 		return
 	}
 	n.mu.Lock()
+	applied := n.known.applied(k) // what this node made of it: narrowed or not
 	had := n.known.remove(k)
 	delete(n.held, k)
-	still := n.known.heldByOther(k.Jail, k.Prefix, n.cfg.Name)
+	still := n.known.heldByOther(k.Jail, k.Prefix, n.cfg().Name)
 	n.mu.Unlock()
-	if !had || still || k.Node == n.cfg.Name {
+	if !had || still || k.Node == n.cfg().Name {
 		return
 	}
-	n.liftWhere(ctx, func(a Applied) bool { return a.Node != "" && a.Jail == k.Jail && AddrKey(a.Addr) == k.Prefix })
+	n.liftWhere(ctx, func(a Applied) bool { return a.Node != "" && a.Jail == k.Jail && a.Prefix == applied })
 }
 
-// unbanned lifts every ban of p decided up to at, here and from the fleet.
+// unbanned lifts every ban covering p decided up to at, here and from the
+// fleet: the bans in force here that cover p, and the fleet bans whose
+// published prefix covers p but which this node narrowed away from it.
 func (n *Node) unbanned(ctx context.Context, p netip.Prefix, at time.Time) {
 	n.mu.Lock()
-	if at.After(n.tombs[p]) {
-		n.tombs[p] = at
-	}
+	n.tombs.add(p, at)
+	narrowed := n.known.narrowedCovering(p)
 	n.mu.Unlock()
-	n.liftWhere(ctx, func(a Applied) bool { return AddrKey(a.Addr) == p && !a.Start.After(at) })
+	n.liftWhere(ctx, func(a Applied) bool {
+		if a.Start.After(at) {
+			return false
+		}
+		return covers(a.Prefix, p) || a.Node != "" && narrowed[jailNet{a.Jail, a.Prefix}]
+	})
 }
 
 func (n *Node) liftWhere(ctx context.Context, match func(Applied) bool) {
@@ -351,7 +420,7 @@ type rateWindow struct {
 
 // allow takes one of node's new bans against the rate cap. Caller holds mu.
 func (n *Node) allow(node string, now time.Time) bool {
-	if n.cfg.RateCap == 0 {
+	if n.cfg().RateCap == 0 {
 		return true
 	}
 	w := n.rate[node]
@@ -362,7 +431,7 @@ func (n *Node) allow(node string, now time.Time) bool {
 	if m := now.Unix() / 60; m != w.minute {
 		w.minute, w.count = m, 0
 	}
-	if w.count >= n.cfg.RateCap {
+	if w.count >= n.cfg().RateCap {
 		return false
 	}
 	w.count++

@@ -10,24 +10,26 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // memLocal is an in-memory Local: what the store and kernel would hold.
 type memLocal struct {
 	mu      sync.Mutex
-	bans    map[jailAddr]Applied
+	bans    map[jailNet]Applied
 	log     []string
 	applied []Entry // every entry ApplyFleet was handed, in order
 }
 
-func newMemLocal() *memLocal { return &memLocal{bans: map[jailAddr]Applied{}} }
+func newMemLocal() *memLocal { return &memLocal{bans: map[jailNet]Applied{}} }
 
 func (m *memLocal) ApplyFleet(_ context.Context, es []Entry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range es {
 		b := e.Ban()
-		m.bans[jailAddr{b.Jail, b.Addr}] = Applied{Jail: b.Jail, Addr: b.Addr, Start: b.Start, Node: e.Key.Node}
+		m.bans[jailNet{b.Jail, b.Network()}] = Applied{Jail: b.Jail, Prefix: b.Network(), Start: b.Start, Node: e.Key.Node}
 	}
 	m.applied = append(m.applied, es...)
 	return nil
@@ -50,24 +52,33 @@ func (m *memLocal) Lift(_ context.Context, as []Applied) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, a := range as {
-		delete(m.bans, jailAddr{a.Jail, a.Addr})
+		delete(m.bans, jailNet{a.Jail, a.Prefix})
 	}
 	return nil
 }
 
-// local adds a ban this host decided itself.
+// local adds a ban this host decided itself, of an address or a prefix.
 func (m *memLocal) local(jail, addr string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	a := netip.MustParseAddr(addr)
-	m.bans[jailAddr{jail, a}] = Applied{Jail: jail, Addr: a, Start: time.Now()}
+	p := mustPrefix(addr)
+	m.bans[jailNet{jail, p}] = Applied{Jail: jail, Prefix: p, Start: time.Now()}
 }
 
+// has reports whether a ban of addr (an address or a prefix) is in force.
 func (m *memLocal) has(jail, addr string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.bans[jailAddr{jail, netip.MustParseAddr(addr)}]
+	_, ok := m.bans[jailNet{jail, mustPrefix(addr)}]
 	return ok
+}
+
+func mustPrefix(s string) netip.Prefix {
+	p, err := sysban.ParsePrefix(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 func (m *memLocal) len() int {
@@ -156,3 +167,11 @@ func within(t testing.TB, limit time.Duration, what string, cond func() bool) {
 }
 
 func hasString(ss []string, s string) bool { return slices.Contains(ss, s) }
+
+// bareNode is a Node with only a config and a server, for the calls that
+// need no more (creating the bucket).
+func bareNode(c *Config, srv *Server) *Node {
+	n := &Node{server: srv}
+	n.set.Store(&settings{cfg: c})
+	return n
+}

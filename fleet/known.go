@@ -36,12 +36,13 @@ func (t *names) id(s string) nameID {
 	return id
 }
 
-// knownKey is a Key with its names numbered.
+// knownKey is a Key with its names numbered; origin is the origin
+// token's number + 1 (0: a ban of scope fleet, whose key has none).
 type knownKey struct {
-	addr       [16]byte
-	bits       uint8
-	v4         bool
-	node, jail nameID
+	addr               [16]byte
+	bits               uint8
+	v4                 bool
+	node, jail, origin nameID
 }
 
 // knownBan is what is kept of a value: when it ends and its scope.
@@ -58,17 +59,33 @@ const (
 // known is the bucket's bans as last seen: a full resync builds a new one
 // entry by entry, live updates change it.
 type known struct {
-	nodes, jails *names
-	bans         map[knownKey]knownBan
+	nodes, jails, origins *names
+	bans                  map[knownKey]knownBan
+	// narrowed are the wanted bans this host applies narrowed around its
+	// protected addresses: the prefix in force here. Few, if any.
+	narrowed map[knownKey]netip.Prefix
+	// lens has bit b set when a ban of a /b prefix is known (index 0:
+	// IPv4, 1: IPv6), so that the bans covering an address are found
+	// with one lookup per length in use, not per length there is.
+	lens [2][3]uint64
 }
 
 func newKnown() *known {
-	return &known{nodes: newNames(), jails: newNames(), bans: map[knownKey]knownBan{}}
+	return &known{nodes: newNames(), jails: newNames(), origins: newNames(),
+		bans: map[knownKey]knownBan{}, narrowed: map[knownKey]netip.Prefix{}}
 }
 
 func (kn *known) key(node, jail nameID, p netip.Prefix) knownKey {
 	a := p.Addr()
 	return knownKey{addr: a.As16(), bits: uint8(p.Bits()), v4: a.Is4(), node: node, jail: jail}
+}
+
+// originID is the knownKey origin of a key's origin token.
+func (kn *known) originID(token string) nameID {
+	if token == "" {
+		return 0
+	}
+	return kn.origins.id(token) + 1
 }
 
 // lookupKey is k's knownKey, false when a name of it is not known (nor,
@@ -85,8 +102,9 @@ func (kn *known) lookupKey(k Key) (knownKey, bool) {
 	return kn.key(node, jail, k.Prefix), true
 }
 
-// put remembers e; wanted says the verdict took it.
-func (kn *known) put(e *Entry, wanted bool) {
+// put remembers e; wanted says the verdict took it, applied is the prefix
+// it put in force here (e's own, or narrowed).
+func (kn *known) put(e *Entry, wanted bool, applied netip.Prefix) {
 	b := knownBan{expiry: expirySeconds(e.Value.Expiry)}
 	if e.Value.Scope == ScopeOrigin {
 		b.flags |= knownOrigin
@@ -94,7 +112,29 @@ func (kn *known) put(e *Entry, wanted bool) {
 	if wanted {
 		b.flags |= knownWanted
 	}
-	kn.bans[kn.key(kn.nodes.id(e.Key.Node), kn.jails.id(e.Key.Jail), e.Key.Prefix)] = b
+	kk := kn.key(kn.nodes.id(e.Key.Node), kn.jails.id(e.Key.Jail), e.Key.Prefix)
+	kn.bans[kk] = b
+	if wanted && applied.IsValid() && applied != e.Key.Prefix {
+		kn.narrowed[kk] = applied
+	} else if len(kn.narrowed) > 0 {
+		delete(kn.narrowed, kk)
+	}
+	fam := 1
+	if kk.v4 {
+		fam = 0
+	}
+	kn.lens[fam][kk.bits/64] |= 1 << (kk.bits % 64)
+}
+
+// applied is the prefix k's ban is in force under here: its own, or the
+// narrowed one.
+func (kn *known) applied(k Key) netip.Prefix {
+	if kk, ok := kn.lookupKey(k); ok {
+		if p, ok := kn.narrowed[kk]; ok {
+			return p
+		}
+	}
+	return k.Prefix
 }
 
 // has reports whether k is known.
@@ -117,13 +157,14 @@ func (kn *known) remove(k Key) bool {
 		return false
 	}
 	delete(kn.bans, kk)
+	delete(kn.narrowed, kk)
 	return true
 }
 
 // each calls fn for every known ban of p in jail ("" for every jail), by
 // every node but skip ("" to skip none), until fn returns false. It asks
-// the map once per node and jail name, not once per ban.
-func (kn *known) each(p netip.Prefix, jail, skip string, fn func(node, jail string, b knownBan) bool) {
+// the map once per node, jail and origin name, not once per ban.
+func (kn *known) each(p netip.Prefix, jail, skip string, fn func(k Key, kk knownKey, b knownBan) bool) {
 	for ni, node := range kn.nodes.list {
 		if node == skip {
 			continue
@@ -132,25 +173,58 @@ func (kn *known) each(p netip.Prefix, jail, skip string, fn func(node, jail stri
 			if jail != "" && j != jail {
 				continue
 			}
-			if b, ok := kn.bans[kn.key(nameID(ni), nameID(ji), p)]; ok && !fn(node, j, b) {
-				return
+			kk := kn.key(nameID(ni), nameID(ji), p)
+			for o := 0; o <= len(kn.origins.list); o++ {
+				kk.origin = nameID(o)
+				b, ok := kn.bans[kk]
+				if !ok {
+					continue
+				}
+				k := Key{Node: node, Jail: j, Prefix: p}
+				if !fn(k, kk, b) {
+					return
+				}
 			}
 		}
+	}
+}
+
+// eachCovering calls fn for every known ban whose prefix covers p (p's
+// own included), until fn returns false.
+func (kn *known) eachCovering(p netip.Prefix, fn func(k Key, kk knownKey, b knownBan) bool) {
+	fam := 1
+	if p.Addr().Is4() {
+		fam = 0
+	}
+	stop := false
+	for bits := p.Bits(); bits >= 0 && !stop; bits-- {
+		if kn.lens[fam][bits/64]&(1<<(bits%64)) == 0 {
+			continue
+		}
+		q := netip.PrefixFrom(p.Addr(), bits).Masked()
+		kn.each(q, "", "", func(k Key, kk knownKey, b knownBan) bool {
+			stop = !fn(k, kk, b)
+			return !stop
+		})
 	}
 }
 
 // heldByOther reports whether a node other than skip has a ban of p in jail.
 func (kn *known) heldByOther(jail string, p netip.Prefix, skip string) bool {
 	found := false
-	kn.each(p, jail, skip, func(string, string, knownBan) bool { found = true; return false })
+	kn.each(p, jail, skip, func(Key, knownKey, knownBan) bool { found = true; return false })
 	return found
 }
 
 // wantedExpiry is the longest expiry (Unix seconds, 0 permanent) of the
-// bans of p in jail the verdict took, by any node; ok is false if none.
+// bans of p in jail the verdict took, by any node, and applied here
+// under p itself (not narrowed); ok is false if none.
 func (kn *known) wantedExpiry(jail string, p netip.Prefix) (expiry uint32, ok bool) {
-	kn.each(p, jail, "", func(_, _ string, b knownBan) bool {
+	kn.each(p, jail, "", func(_ Key, kk knownKey, b knownBan) bool {
 		if b.flags&knownWanted == 0 {
+			return true
+		}
+		if _, narrowed := kn.narrowed[kk]; narrowed {
 			return true
 		}
 		if !ok || b.expiry == 0 || (expiry != 0 && b.expiry > expiry) {
@@ -191,11 +265,11 @@ func expirySeconds(t time.Time) uint32 {
 	return uint32(s)
 }
 
-// lastExpiry is when the last known ban of p ends; zero when one is
+// lastExpiry is when the last known ban covering p ends; zero when one is
 // permanent or none is known.
 func (kn *known) lastExpiry(p netip.Prefix) time.Time {
 	var last uint32
-	kn.each(p, "", "", func(_, _ string, b knownBan) bool {
+	kn.eachCovering(p, func(_ Key, _ knownKey, b knownBan) bool {
 		if b.expiry == 0 {
 			last = 0
 			return false
@@ -209,15 +283,15 @@ func (kn *known) lastExpiry(p netip.Prefix) time.Time {
 	return time.Unix(int64(last), 0)
 }
 
-// addrs are the addresses of every known ban, once each.
-func (kn *known) addrs() []netip.Addr {
-	seen := map[netip.Addr]bool{}
+// prefixes are the prefixes of every known ban, once each.
+func (kn *known) prefixes() []netip.Prefix {
+	seen := map[netip.Prefix]bool{}
 	for k := range kn.bans {
-		seen[k.prefix().Addr()] = true
+		seen[k.prefix()] = true
 	}
-	out := make([]netip.Addr, 0, len(seen))
-	for a := range seen {
-		out = append(out, a)
+	out := make([]netip.Prefix, 0, len(seen))
+	for p := range seen {
+		out = append(out, p)
 	}
 	return out
 }
@@ -237,6 +311,19 @@ func (kn *known) byNode() map[string]map[Scope]int {
 			scope = ScopeOrigin
 		}
 		m[scope]++
+	}
+	return out
+}
+
+// narrowedCovering are the prefixes in force here, by jail, of the
+// narrowed bans whose own prefix covers p: an unban inside the published
+// prefix lifts them, wherever this host narrowed them to.
+func (kn *known) narrowedCovering(p netip.Prefix) map[jailNet]bool {
+	out := map[jailNet]bool{}
+	for kk, applied := range kn.narrowed {
+		if covers(kk.prefix(), p) {
+			out[jailNet{kn.jails.list[kk.jail], applied}] = true
+		}
 	}
 	return out
 }

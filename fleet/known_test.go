@@ -13,9 +13,9 @@ func TestKnown(t *testing.T) {
 			Value: Value{Start: now, Expiry: expiry, Node: node, Scope: scope, Origin: "web1"}}
 	}
 	kn := newKnown()
-	kn.put(entry("hosta", "sshd", "203.0.113.7", now.Add(time.Hour), ScopeFleet), true)
-	kn.put(entry("hostb", "sshd", "203.0.113.7", now.Add(2*time.Hour+time.Millisecond), ScopeOrigin), false)
-	kn.put(entry("hosta", "postfix", "2001:db8::7", time.Time{}, ScopeFleet), true)
+	kn.put(entry("hosta", "sshd", "203.0.113.7", now.Add(time.Hour), ScopeFleet), true, netip.Prefix{})
+	kn.put(entry("hostb", "sshd", "203.0.113.7", now.Add(2*time.Hour+time.Millisecond), ScopeOrigin), false, netip.Prefix{})
+	kn.put(entry("hosta", "postfix", "2001:db8::7", time.Time{}, ScopeFleet), true, netip.Prefix{})
 
 	p4, p6 := AddrKey(netip.MustParseAddr("203.0.113.7")), AddrKey(netip.MustParseAddr("2001:db8::7"))
 	tests := []struct {
@@ -33,7 +33,7 @@ func TestKnown(t *testing.T) {
 		{"last expiry: rounded up", kn.lastExpiry(p4), now.Add(2*time.Hour + time.Second)},
 		{"last expiry: permanent", kn.lastExpiry(p6).IsZero(), true},
 		{"by node and scope", kn.byNode()["hostb"][ScopeOrigin], 1},
-		{"addresses", len(kn.addrs()), 2},
+		{"prefixes", len(kn.prefixes()), 2},
 		{"key's prefix", kn.key(0, 0, p4).prefix(), p4},
 		{"key's prefix, v6", kn.key(0, 0, p6).prefix(), p6},
 	}

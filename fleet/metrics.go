@@ -9,7 +9,7 @@ const (
 	RefusedInvalid   = "invalid"   // key or value failed validation
 	RefusedProtected = "protected" // never-ban list: ignoreip, loopback, own addresses
 	RefusedJail      = "jail"      // jail not accepted from the fleet here
-	RefusedPrefix    = "prefix"    // a prefix ban; this version applies single addresses only
+	RefusedPrefix    = "prefix"    // a prefix wider than fleet.maxprefix4 or fleet.maxprefix6
 	RefusedRate      = "rate"      // held: the deciding node is over its rate cap
 	RefusedSignature = "signature" // missing or bad signature from a node with a known key
 )
@@ -24,6 +24,7 @@ type stats struct {
 	lifted      prometheus.Counter
 	refused     *prometheus.CounterVec
 	capped      prometheus.Counter
+	narrowed    prometheus.Counter
 	dropped     prometheus.Counter
 	resyncs     prometheus.Counter
 	propagation prometheus.Histogram
@@ -41,6 +42,8 @@ func newStats(reg prometheus.Registerer, n *Node) (*stats, error) {
 			Help: "Fleet bans this node did not apply, by reason (invalid, protected, jail, prefix, rate, signature)."}, []string{"reason"}),
 		capped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_capped_total",
 			Help: "Fleet bans shortened to fleet.maxbantime."}),
+		narrowed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_narrowed_total",
+			Help: "Fleet prefix bans narrowed here because they covered addresses this node never bans."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_outbox_dropped_total",
 			Help: "Publications dropped because the outbox was full (the bans stay in force locally)."}),
 		resyncs: prometheus.NewCounter(prometheus.CounterOpts{Name: "sysban_fleet_resyncs_total",
@@ -55,7 +58,7 @@ func newStats(reg prometheus.Registerer, n *Node) (*stats, error) {
 	if reg == nil {
 		return s, nil
 	}
-	cs := []prometheus.Collector{s.published, s.applied, s.lifted, s.refused, s.capped, s.dropped, s.resyncs, s.propagation,
+	cs := []prometheus.Collector{s.published, s.applied, s.lifted, s.refused, s.capped, s.narrowed, s.dropped, s.resyncs, s.propagation,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysban_fleet_outbox_depth",
 			Help: "Publications waiting in the outbox for NATS."}, func() float64 { return float64(n.outboxLen()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sysban_fleet_connected",

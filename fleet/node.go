@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,15 +33,16 @@ type Local interface {
 
 // Applied is one ban in force on this host.
 type Applied struct {
-	Jail  string
-	Addr  netip.Addr
-	Start time.Time
-	Node  string // the deciding node of a fleet ban; empty for a local one
+	Jail   string
+	Prefix netip.Prefix // canonical; a single address is a /32 or /128
+	Start  time.Time
+	Node   string // the deciding node of a fleet ban; empty for a local one
 }
 
-type jailAddr struct {
+// jailNet is one ban's identity in a jail's sets.
+type jailNet struct {
 	jail string
-	addr netip.Addr
+	net  netip.Prefix
 }
 
 // Options configure a Node.
@@ -52,11 +55,15 @@ type Options struct {
 	// EnabledJails are the jails this host has; fleet bans of others
 	// cannot be enforced (no set) and are refused.
 	EnabledJails []string
-	OutboxPath   string
-	Server       *Server // the embedded server, when this node runs one
-	Registerer   prometheus.Registerer
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Spared says why this host never bans cand in jail (its ignoreip,
+	// allowed senders, link-local: what narrows its own prefix bans), or
+	// "". Fleet prefixes are narrowed by it and by Never; nil: Never only.
+	Spared     func(jail string, cand netip.Prefix) string
+	OutboxPath string
+	Server     *Server // the embedded server, when this node runs one
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
 
 	trace func(s stage, key string) // see Node.trace
 }
@@ -64,10 +71,9 @@ type Options struct {
 // Node is one sysban's membership of the fleet: it publishes the bans this
 // host decides and applies the fleet's bans to this host.
 type Node struct {
-	cfg     *Config
+	set     atomic.Pointer[settings]
 	local   Local
-	never   []netip.Prefix
-	jails   map[string]bool
+	spared  func(jail string, cand netip.Prefix) string
 	server  *Server
 	log     *slog.Logger
 	now     func() time.Time
@@ -96,10 +102,10 @@ type Node struct {
 	trace func(s stage, key string)
 
 	mu         sync.Mutex
-	known      *known                     // the bucket's bans as last seen
-	tombs      map[netip.Prefix]time.Time // unbans: prefix -> lifted before
-	held       map[Key]Entry              // over the rate cap
-	rate       map[string]*rateWindow     // per deciding node
+	known      *known                 // the bucket's bans as last seen
+	tombs      *tombs                 // unbans: prefix -> lifted before
+	held       map[Key]Entry          // over the rate cap
+	rate       map[string]*rateWindow // per deciding node
 	lastResync time.Time
 	synced     bool // the first snapshot has been applied
 	lag        time.Duration
@@ -113,32 +119,21 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		cfg: c, local: o.Local, server: o.Server, log: o.Logger, now: o.Now, trace: o.trace,
-		jails:  map[string]bool{},
+		local: o.Local, spared: o.Spared, server: o.Server, log: o.Logger, now: o.Now, trace: o.trace,
 		queue:  pubQueue{ready: make(chan struct{}, 1)},
 		early:  map[earlyKey]struct{}{},
 		resync: make(chan struct{}, 1),
 		flush:  make(chan struct{}, 1), pullRefused: make(chan struct{}),
-		known: newKnown(), tombs: map[netip.Prefix]time.Time{},
+		known: newKnown(), tombs: newTombs(),
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
 		checked: newCheckedSet(),
 	}
+	n.set.Store(newSettings(c, o.Never, o.EnabledJails))
 	if n.log == nil {
 		n.log = slog.Default()
 	}
 	if n.now == nil {
 		n.now = time.Now
-	}
-	n.never = append([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, o.Never...)
-	n.never = append(n.never, c.IgnoreIP...)
-	allowed := map[string]bool{}
-	for _, j := range c.Jails {
-		allowed[j] = true
-	}
-	for _, j := range o.EnabledJails {
-		if len(c.Jails) == 0 || allowed[j] {
-			n.jails[j] = true
-		}
 	}
 	var err error
 	if n.trust, err = newTrustKeys(c.trustedKeys()); err != nil {
@@ -168,6 +163,45 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	return n, nil
 }
 
+// settings are what a reload may change on a running node (see
+// RestartKeys): the config, and what is derived from it and the host.
+type settings struct {
+	cfg   *Config
+	never []netip.Prefix  // no fleet ban may cover these here
+	jails map[string]bool // jails accepted from the fleet
+}
+
+func newSettings(c *Config, never []netip.Prefix, enabledJails []string) *settings {
+	s := &settings{cfg: c, jails: map[string]bool{}}
+	s.never = append([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, never...)
+	s.never = append(s.never, c.IgnoreIP...)
+	for _, j := range enabledJails {
+		if len(c.Jails) == 0 || slices.Contains(c.Jails, j) {
+			s.jails[j] = true
+		}
+	}
+	return s
+}
+
+// cfg is the node's current config.
+func (n *Node) cfg() *Config { return n.set.Load().cfg }
+
+// Reload applies c (validated) to the running node: what it accepts from
+// the fleet (jails, maxbantime, ratecap, ignoreip, maxprefix), the scopes,
+// the origins and the resync period, then resyncs so that the new rules
+// apply to what is in force. never and enabledJails are as in Options. A
+// change that needs a new connection or server is refused, naming its
+// keys, and nothing changes.
+func (n *Node) Reload(c *Config, never []netip.Prefix, enabledJails []string) error {
+	if keys := RestartKeys(n.cfg(), c); len(keys) > 0 {
+		return fmt.Errorf("fleet: %s changed: this needs a restart (systemctl restart sysban)", strings.Join(keys, ", "))
+	}
+	n.set.Store(newSettings(c, never, enabledJails))
+	n.log.Info("fleet: config reloaded; resyncing under the new rules")
+	n.kick(n.resync)
+	return nil
+}
+
 // createBucket makes the bucket as the embedded server's admin.
 func (n *Node) createBucket(ctx context.Context) error {
 	nc, err := nats.Connect("", nats.InProcessServer(n.server.srv), nats.UserInfo(adminUser, n.server.adminPassword))
@@ -186,7 +220,7 @@ func (n *Node) createBucket(ctx context.Context) error {
 	// is short and they go on until one is answered.
 	for {
 		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-		err = ensureBucket(actx, js, n.cfg.Bucket, n.cfg.Replicas)
+		err = ensureBucket(actx, js, n.cfg().Bucket, n.cfg().Replicas)
 		acancel()
 		if err == nil || errors.Is(err, errBucketRefused) || ctx.Err() != nil {
 			return err
@@ -200,7 +234,7 @@ func (n *Node) createBucket(ctx context.Context) error {
 }
 
 func (n *Node) connect() error {
-	c := n.cfg
+	c := n.cfg()
 	opts := []nats.Option{
 		nats.Name("sysban " + c.Name),
 		nats.MaxReconnects(-1),
@@ -323,7 +357,7 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); n.publishLoop(ctx) }()
-	if n.cfg.Enforce {
+	if n.cfg().Enforce {
 		n.watchLoop(ctx)
 	}
 	wg.Wait()

@@ -217,7 +217,7 @@ func TestUnbanEverywhereSurvivesResync(t *testing.T) {
 	eventually(t, "a and b ban", func() bool { return a.local.has("sshd", "203.0.113.80") && b.local.has("sshd", "203.0.113.80") })
 
 	// Unban from hostb, which did not decide it.
-	b.Unban(netip.MustParseAddr("203.0.113.80"))
+	b.Unban(mustPrefix("203.0.113.80"))
 	eventually(t, "lifted everywhere", func() bool {
 		return !a.local.has("sshd", "203.0.113.80") && !b.local.has("sshd", "203.0.113.80") && !collector.local.has("sshd", "203.0.113.80")
 	})
@@ -263,7 +263,7 @@ func TestLateJoinerStreamsTheSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "hostb applies both", func() bool { return b.local.has("sshd", lifted) && b.local.has("sshd", both) })
-	b.Unban(netip.MustParseAddr(lifted)) // hosta's key stays in the bucket, lifted by the tombstone
+	b.Unban(mustPrefix(lifted)) // hosta's key stays in the bucket, lifted by the tombstone
 	eventually(t, "hostb lifts it", func() bool { return !b.local.has("sshd", lifted) })
 
 	c := startNode(t, nodeConfig("hostc", srv.ClientURL()), nil)

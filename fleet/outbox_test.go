@@ -69,7 +69,7 @@ func TestPartitionOutboxAndReconnectResync(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The bucket is made once, by the server's own node.
-		n := &Node{cfg: c, server: srv}
+		n := bareNode(c, srv)
 		if err := n.createBucket(context.Background()); err != nil {
 			t.Fatal(err)
 		}

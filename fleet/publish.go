@@ -25,7 +25,7 @@ type Publisher struct {
 }
 
 // Decides reports whether this node publishes its bans.
-func (n *Node) Decides() bool { return n.cfg.Decide }
+func (n *Node) Decides() bool { return n.cfg().Decide }
 
 // Publisher returns the chain link that publishes bans after next applied
 // them.
@@ -36,8 +36,8 @@ func (n *Node) Publisher(next sysban.Applier) *Publisher { return &Publisher{nod
 // kernel write, and whatever next returns: next's failure is this host's,
 // the fleet still wants the ban.
 func (p *Publisher) Apply(ctx context.Context, bans []sysban.Ban) error {
-	if p.node.cfg.Decide {
-		p.node.publish(p.node.notEarly(bans))
+	if p.node.cfg().Decide {
+		p.node.publish(p.node.notEarly(bans), false)
 	}
 	return p.next.Apply(ctx, bans)
 }
@@ -59,7 +59,7 @@ const maxEarly = 1 << 20
 // not wait for this host. The ban is marked, so that the Publisher does
 // not publish it again when the worker's batch reaches it.
 func (n *Node) Decided(b sysban.Ban) {
-	if !n.cfg.Decide {
+	if !n.cfg().Decide {
 		return
 	}
 	n.earlyMu.Lock()
@@ -68,7 +68,7 @@ func (n *Node) Decided(b sysban.Ban) {
 	}
 	n.early[earlyKey{b.Jail, b.Network(), b.Start.UnixNano()}] = struct{}{}
 	n.earlyMu.Unlock()
-	n.publish([]sysban.Ban{b})
+	n.publish([]sysban.Ban{b}, false)
 }
 
 // notEarly returns the bans of a batch that Decided did not publish, and
@@ -91,25 +91,38 @@ func (n *Node) notEarly(bans []sysban.Ban) []sysban.Ban {
 	return out
 }
 
-// publish queues bans for the fleet.
-func (n *Node) publish(bans []sysban.Ban) {
+// PublishManual shares a ban made by hand (`sysban ban`) on a deciding
+// node like a jail's ban, with the jail's scope. It is decided here, so
+// its origin is this node: under scope origin it stays here, where it is
+// already in force, and is not published.
+func (n *Node) PublishManual(b sysban.Ban) {
+	c := n.cfg()
+	if c.Decide && c.ScopeOf(b.Jail) != ScopeOrigin {
+		b.Origin = c.Name
+		n.publish([]sysban.Ban{b}, true)
+	}
+}
+
+// publish queues bans for the fleet: each under its network (the prefix a
+// jail banned, an escalated network, or a single address).
+func (n *Node) publish(bans []sysban.Ban, manual bool) {
+	c := n.cfg()
 	now := n.now()
 	ps := make([]pending, 0, len(bans))
 	for _, b := range bans {
-		if b.Observed || !b.Addr.IsValid() {
-			// Observe mode enforces nothing, here or elsewhere; a manual
-			// prefix ban has no address to share. (Prefix bans go out as
-			// the address seen: the fleet shares single addresses.)
-			continue
+		net := b.Network()
+		if b.Observed || !net.IsValid() {
+			continue // observe mode enforces nothing, here or elsewhere
 		}
 		origin := b.Origin
-		scope := n.cfg.ScopeOf(b.Jail)
+		scope := c.ScopeOf(b.Jail)
 		if scope == ScopeOrigin && origin == "" {
 			// Nobody to send it to; it is in force here.
 			continue
 		}
-		k := Key{Node: n.cfg.Name, Jail: b.Jail, Prefix: AddrKey(b.Addr)}
-		v := newValue(b, n.cfg.Name, n.cfg.OriginNode(origin), scope, now)
+		k := Key{Node: c.Name, Jail: b.Jail, Prefix: net}
+		v := newValue(b, c.Name, c.OriginNode(origin), scope, now)
+		v.Manual = manual
 		ps = append(ps, pending{Op: opPut, Key: k.String(), Value: v})
 		n.traced(stageQueued, ps[len(ps)-1].Key)
 	}
@@ -171,7 +184,7 @@ func (n *Node) toOutbox(ps []pending) {
 	}
 	if dropped > 0 {
 		n.stats.dropped.Add(float64(dropped))
-		n.log.Warn("fleet: outbox full; publications dropped (bans stay in force here)", "dropped", dropped, "max", n.cfg.OutboxMax)
+		n.log.Warn("fleet: outbox full; publications dropped (bans stay in force here)", "dropped", dropped, "max", n.cfg().OutboxMax)
 	}
 }
 
@@ -306,9 +319,9 @@ func (n *Node) send(ctx context.Context, ps []pending) []pending {
 			acked[i], dropped = true, dropped+1 // unsendable
 			continue
 		}
-		var m = deleteMsg(n.cfg.Bucket, k)
+		var m = deleteMsg(n.cfg().Bucket, k)
 		if p.Op != opDelete {
-			if m, err = publishMsg(n.cfg.Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
+			if m, err = publishMsg(n.cfg().Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
 				acked[i], dropped = true, dropped+1 // over already, or unencodable
 				continue
 			}
@@ -359,28 +372,30 @@ wait:
 	return failed
 }
 
-// Unban lifts a from the whole fleet: a tombstone under this node's name
-// that every enforcer honours for every ban of a decided up to now, and
-// the deletion of this node's own keys of a. Queued like bans.
-func (n *Node) Unban(a netip.Addr) {
+// Unban lifts p (an address or a prefix) from the whole fleet: a
+// tombstone under this node's name that every enforcer honours for every
+// ban covering p decided up to now (an unban of 2001:db8::5 lifts the
+// 2001:db8::/64 ban that covers it, whoever published it), and the
+// deletion of this node's own keys covering p. Queued like bans.
+func (n *Node) Unban(p netip.Prefix) {
+	p = sysban.CanonicalPrefix(p)
 	now := n.now()
-	p := AddrKey(a)
-	until := time.Time{} // permanent unless every ban of a we know of expires
+	until := time.Time{} // permanent unless every ban covering p we know of expires
 	n.mu.Lock()
 	var ps []pending
-	n.known.each(p, "", "", func(node, jail string, _ knownBan) bool {
-		if node == n.cfg.Name {
-			ps = append(ps, pending{Op: opDelete, Key: Key{Node: node, Jail: jail, Prefix: p}.String()})
+	n.known.eachCovering(p, func(k Key, _ knownKey, _ knownBan) bool {
+		if k.Node == n.cfg().Name {
+			ps = append(ps, pending{Op: opDelete, Key: k.String()})
 		}
 		return true
 	})
 	if last := n.known.lastExpiry(p); !last.IsZero() {
 		until = last
 	}
-	n.tombs[p] = now
+	n.tombs.add(p, now)
 	n.mu.Unlock()
-	t := Key{Node: n.cfg.Name, Jail: unbanJail, Prefix: p}
-	v := Value{Start: now, Expiry: until, Node: n.cfg.Name, Scope: ScopeFleet}
+	t := Key{Node: n.cfg().Name, Jail: unbanJail, Prefix: p}
+	v := Value{Start: now, Expiry: until, Node: n.cfg().Name, Scope: ScopeFleet}
 	if !until.IsZero() && !until.After(now) {
 		v.Expiry = now.Add(time.Second)
 	}
@@ -388,15 +403,15 @@ func (n *Node) Unban(a netip.Addr) {
 	n.enqueue(ps)
 }
 
-// UnbanAll lifts every ban the fleet holds, as Unban does for one address.
+// UnbanAll lifts every ban the fleet holds, as Unban does for each.
 func (n *Node) UnbanAll() int {
 	n.mu.Lock()
-	addrs := n.known.addrs()
+	prefixes := n.known.prefixes()
 	n.mu.Unlock()
-	for _, a := range addrs {
-		n.Unban(a)
+	for _, p := range prefixes {
+		n.Unban(p)
 	}
-	return len(addrs)
+	return len(prefixes)
 }
 
 // String for logs.

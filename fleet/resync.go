@@ -25,11 +25,21 @@ const resyncChunk = 4096
 // bucket's snapshot before it gives up and retries.
 const snapshotStall = 10 * time.Second
 
-// haveKey is a ban in force here: jail and address.
+// haveKey is a ban in force here: jail and prefix.
 type haveKey struct {
 	addr [16]byte
+	bits uint8
 	v4   bool
 	jail nameID
+}
+
+// prefix is the prefix of a haveKey.
+func (k haveKey) prefix() netip.Prefix {
+	a := netip.AddrFrom16(k.addr)
+	if k.v4 {
+		a = a.Unmap()
+	}
+	return netip.PrefixFrom(a, int(k.bits))
 }
 
 // haveBan is what the diff needs of a ban in force here.
@@ -47,7 +57,7 @@ type resync struct {
 	// tombs are the unbans, read before the bans (readTombs) so that a
 	// ban one of them lifts is never applied, not even for a moment; late
 	// are those that appeared in the bucket since.
-	tombs, late map[netip.Prefix]time.Time
+	tombs, late *tombs
 	have        map[haveKey]haveBan // in force here when the resync started
 	known       *known              // the bucket as this resync reads it
 	held        map[Key]Entry       // over the rate cap
@@ -62,8 +72,8 @@ type resync struct {
 
 // readTombs reads the bucket's unban tombstones: a watch of their keys
 // only, stopped when its snapshot is complete.
-func (n *Node) readTombs(ctx context.Context) (map[netip.Prefix]time.Time, error) {
-	tombs := map[netip.Prefix]time.Time{}
+func (n *Node) readTombs(ctx context.Context) (*tombs, error) {
+	tombs := newTombs()
 	w, err := n.watch(ctx, "*."+unbanJail+".*")
 	if err != nil {
 		return nil, err
@@ -71,8 +81,8 @@ func (n *Node) readTombs(ctx context.Context) (map[netip.Prefix]time.Time, error
 	defer w.Stop()
 	err = readSnapshot(ctx, w, func(key string, data []byte) {
 		// Only unban keys match: t is set whenever ok.
-		if e, t, ok := n.read(key, data); ok && t.After(tombs[e.Key.Prefix]) {
-			tombs[e.Key.Prefix] = t
+		if e, t, ok := n.read(key, data); ok {
+			tombs.add(e.Key.Prefix, t)
 		}
 	})
 	return tombs, err
@@ -111,11 +121,11 @@ func readSnapshot(ctx context.Context, w *bucketWatch, fn func(key string, data 
 
 // newResync starts a resync against the unbans tombs: it reads what is in
 // force here and starts the applier.
-func (n *Node) newResync(ctx context.Context, tombs map[netip.Prefix]time.Time) (*resync, error) {
+func (n *Node) newResync(ctx context.Context, tombs *tombs) (*resync, error) {
 	n.mu.Lock()
 	r := &resync{
 		n: n, ctx: ctx, now: n.now(), first: !n.synced,
-		tombs: tombs, late: map[netip.Prefix]time.Time{},
+		tombs: tombs, late: newTombs(),
 		have: map[haveKey]haveBan{}, known: newKnown(),
 		held: map[Key]Entry{}, wasHeld: n.held,
 		work: make(chan []Entry, 1), done: make(chan error, 1),
@@ -126,7 +136,7 @@ func (n *Node) newResync(ctx context.Context, tombs map[netip.Prefix]time.Time) 
 		if a.Node != "" {
 			h.node = r.known.nodes.id(a.Node) + 1
 		}
-		r.have[r.haveKey(a.Jail, a.Addr)] = h
+		r.have[r.haveKey(a.Jail, a.Prefix)] = h
 	})
 	if err != nil {
 		return nil, err
@@ -135,9 +145,9 @@ func (n *Node) newResync(ctx context.Context, tombs map[netip.Prefix]time.Time) 
 	return r, nil
 }
 
-func (r *resync) haveKey(jail string, a netip.Addr) haveKey {
-	a = a.Unmap()
-	return haveKey{addr: a.As16(), v4: a.Is4(), jail: r.known.jails.id(jail)}
+func (r *resync) haveKey(jail string, p netip.Prefix) haveKey {
+	a := p.Addr().Unmap()
+	return haveKey{addr: a.As16(), bits: uint8(p.Bits()), v4: a.Is4(), jail: r.known.jails.id(jail)}
 }
 
 // applier puts the chunks in force, in address order within each: the
@@ -167,25 +177,28 @@ func (r *resync) add(key string, data []byte) {
 		return
 	}
 	if !t.IsZero() {
-		if p := e.Key.Prefix; t.After(r.tombs[p]) {
-			r.tombs[p], r.late[p] = t, t
+		if p := e.Key.Prefix; t.After(r.tombs.at[p]) {
+			r.tombs.add(p, t)
+			r.late.add(p, t)
 		}
 		return
 	}
 	r.entries++
-	applied := e // the verdict may cut its expiry; known keeps the bucket's
+	applied := e // the verdict may cut its expiry and narrow its prefix; known keeps the bucket's
 	ok, reason := n.verdict(&applied, r.now, r.tombs)
 	if reason != "" {
 		n.stats.refused.WithLabelValues(reason).Inc()
 	}
-	// Another node's ban of the same jail and address that lasts at least
+	// Another node's ban of the same jail and prefix that lasts at least
 	// as long is in force already (each key comes once in a snapshot).
+	// A narrowed ban is compared with none: rare, and applied as it is.
 	longest, taken := r.known.wantedExpiry(e.Key.Jail, e.Key.Prefix)
-	r.known.put(&e, ok)
-	if !ok || taken && outlasts(longest, expirySeconds(e.Value.Expiry)) {
+	r.known.put(&e, ok, applied.Key.Prefix)
+	narrowed := applied.Key.Prefix != e.Key.Prefix
+	if !ok || !narrowed && taken && outlasts(longest, expirySeconds(e.Value.Expiry)) {
 		return
 	}
-	if _, in := r.have[r.haveKey(e.Key.Jail, e.Key.Prefix.Addr())]; in {
+	if _, in := r.have[r.haveKey(e.Key.Jail, applied.Key.Prefix)]; in {
 		return
 	}
 	if !r.first {
@@ -238,31 +251,44 @@ func (r *resync) finish() error {
 	close(r.work)
 	errs := []error{<-r.done}
 	lift := map[haveKey]Applied{}
+	// The narrowed bans are in force under a prefix of their own, which
+	// known does not key them by.
+	narrowed := map[jailNet]bool{}
+	for kk, p := range r.known.narrowed {
+		narrowed[jailNet{r.known.jails.list[kk.jail], p}] = true
+	}
 	for hk, h := range r.have {
-		p := AddrKey(netip.AddrFrom16(hk.addr))
+		p := hk.prefix()
 		jail := r.known.jails.list[hk.jail]
-		t := r.tombs[p]
-		unbanned := !t.IsZero() && h.start <= t.UnixNano()
+		unbanned := liftedBy(r.tombs, p, time.Unix(0, h.start))
 		if !unbanned && h.node == 0 {
 			continue // this host's own ban
 		}
 		if !unbanned {
-			if _, wanted := r.known.wantedExpiry(jail, p); wanted {
+			if _, wanted := r.known.wantedExpiry(jail, p); wanted || narrowed[jailNet{jail, p}] {
 				continue
 			}
 		}
-		a := Applied{Jail: jail, Addr: p.Addr(), Start: time.Unix(0, h.start)}
+		a := Applied{Jail: jail, Prefix: p, Start: time.Unix(0, h.start)}
 		if h.node != 0 {
 			a.Node = r.known.nodes.list[h.node-1]
 		}
 		lift[hk] = a
 	}
-	if len(r.late) > 0 {
+	if len(r.late.at) > 0 {
 		// Unbans that came after the tombstones were read may lift bans
-		// this resync applied before it saw them.
+		// this resync applied before it saw them: those covering them,
+		// and those narrowed here from a prefix that covers them.
+		lateNarrowed := map[jailNet]time.Time{}
+		for kk, p := range r.known.narrowed {
+			if t := r.late.liftedAt(kk.prefix()); !t.IsZero() {
+				lateNarrowed[jailNet{r.known.jails.list[kk.jail], p}] = t
+			}
+		}
 		err := n.local.InForce(n.now(), func(a Applied) {
-			if t, ok := r.late[AddrKey(a.Addr)]; ok && !a.Start.After(t) {
-				lift[r.haveKey(a.Jail, a.Addr)] = a
+			t, ok := lateNarrowed[jailNet{a.Jail, a.Prefix}]
+			if liftedBy(r.late, a.Prefix, a.Start) || a.Node != "" && ok && !a.Start.After(t) {
+				lift[r.haveKey(a.Jail, a.Prefix)] = a
 			}
 		})
 		if err != nil {

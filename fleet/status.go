@@ -32,13 +32,13 @@ type Status struct {
 // Status reports the node's view of the fleet.
 func (n *Node) Status() Status {
 	st := Status{
-		Name: n.cfg.Name, Decide: n.cfg.Decide, Enforce: n.cfg.Enforce, Servers: n.cfg.Servers,
+		Name: n.cfg().Name, Decide: n.cfg().Decide, Enforce: n.cfg().Enforce, Servers: n.cfg().Servers,
 		Connected: n.connected.Load(), Outbox: n.outbox.Len(),
 		Bans: map[string]map[Scope]int{}, Refused: map[string]uint64{},
 		Published: counter(n.stats.published), Applied: counter(n.stats.applied),
 	}
-	if n.cfg.Embedded != nil {
-		st.Embedded = n.cfg.Embedded.Listen
+	if n.cfg().Embedded != nil {
+		st.Embedded = n.cfg().Embedded.Listen
 	}
 	if st.Connected {
 		st.ConnectedTo = n.nc.ConnectedUrlRedacted()
@@ -48,7 +48,7 @@ func (n *Node) Status() Status {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	st.LastResync, st.LagSeconds, st.Held, st.Unbans = n.lastResync, n.lag.Seconds(), len(n.held), len(n.tombs)
+	st.LastResync, st.LagSeconds, st.Held, st.Unbans = n.lastResync, n.lag.Seconds(), len(n.held), len(n.tombs.at)
 	st.Bans = n.known.byNode()
 	return st
 }

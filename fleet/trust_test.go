@@ -100,7 +100,7 @@ func TestNKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "hostb applies the collector's ban", func() bool { return b.local.has("sshd", "203.0.113.22") })
-	a.Unban(netip.MustParseAddr("203.0.113.22"))
+	a.Unban(mustPrefix("203.0.113.22"))
 	eventually(t, "hosta's signed unban honoured", func() bool { return !b.local.has("sshd", "203.0.113.22") })
 	if got := counterValue(t, b.stats.refused.WithLabelValues(RefusedSignature)); got != 0 {
 		t.Errorf("a good signature was refused %v times", got)

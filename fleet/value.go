@@ -3,6 +3,7 @@ package fleet
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/sysban/sysban"
@@ -29,14 +30,19 @@ const maxLines = 3
 // so that an enforcer joining late applies the time that is left, not the
 // whole duration again.
 type Value struct {
-	Start    time.Time `json:"start"`            // decision time
-	Expiry   time.Time `json:"expiry,omitzero"`  // zero: permanent
-	Node     string    `json:"node"`             // deciding node; equals the key's node
-	Origin   string    `json:"origin,omitempty"` // host whose log showed the failures
-	Scope    Scope     `json:"scope"`
-	Filter   string    `json:"filter,omitempty"`
-	Failures int       `json:"failures,omitempty"`
-	Lines    []string  `json:"lines,omitempty"`
+	Start  time.Time `json:"start"`            // decision time
+	Expiry time.Time `json:"expiry,omitzero"`  // zero: permanent
+	Node   string    `json:"node"`             // deciding node; equals the key's node
+	Origin string    `json:"origin,omitempty"` // host whose log showed the failures
+	// Addr is the address that offended last, inside the key's prefix;
+	// unset for a manual prefix ban. An enforcer that must narrow the
+	// prefix around its protected addresses narrows it around Addr.
+	Addr     netip.Addr `json:"addr,omitzero"`
+	Manual   bool       `json:"manual,omitempty"` // banned by hand (sysban ban)
+	Scope    Scope      `json:"scope"`
+	Filter   string     `json:"filter,omitempty"`
+	Failures int        `json:"failures,omitempty"`
+	Lines    []string   `json:"lines,omitempty"`
 	// Sig is the deciding node's signature (sign.go) when it has an nkey:
 	// ed25519, base64url, over the key and the rest of the value.
 	Sig string `json:"sig,omitempty"`
@@ -61,9 +67,16 @@ func (e Entry) Ban() sysban.Ban {
 	if !e.Value.Expiry.IsZero() {
 		d = e.Value.Expiry.Sub(e.Value.Start)
 	}
+	addr := e.Value.Addr
+	if e.Key.Prefix.IsSingleIP() {
+		addr = e.Key.Prefix.Addr()
+	} else if !e.Key.Prefix.Contains(addr) {
+		addr = netip.Addr{} // the enforcer narrowed the prefix away from it
+	}
 	return sysban.Ban{
 		Jail:     e.Key.Jail,
-		Addr:     e.Key.Prefix.Addr(),
+		Prefix:   e.Key.Prefix,
+		Addr:     addr,
 		Start:    e.Value.Start,
 		Duration: d,
 		Failures: e.Value.Failures,
@@ -105,6 +118,9 @@ func decodeEntry(key string, data []byte, now time.Time) (Entry, error) {
 	if !v.Expiry.IsZero() && !v.Expiry.After(v.Start) {
 		return Entry{}, fmt.Errorf("fleet: key %q: expiry %v not after decision time %v", key, v.Expiry, v.Start)
 	}
+	if v.Addr.IsValid() && (v.Addr != sysban.CanonicalAddr(v.Addr) || !k.Prefix.Contains(v.Addr)) {
+		return Entry{}, fmt.Errorf("fleet: key %q: address %s is not inside the prefix", key, v.Addr)
+	}
 	if v.Failures < 0 || len(v.Lines) > maxLines {
 		return Entry{}, fmt.Errorf("fleet: key %q: bad failures or lines", key)
 	}
@@ -122,6 +138,9 @@ func newValue(b sysban.Ban, node, origin string, scope Scope, now time.Time) Val
 		start = now
 	}
 	v := Value{Start: start, Node: node, Origin: origin, Scope: scope, Filter: b.Jail, Failures: b.Failures}
+	if b.Addr.IsValid() && !b.Network().IsSingleIP() {
+		v.Addr = sysban.CanonicalAddr(b.Addr)
+	}
 	if !b.Permanent() {
 		v.Expiry = start.Add(b.Duration)
 	}

@@ -79,7 +79,7 @@ func FuzzDecodeEntry(f *testing.F) {
 			return
 		}
 		b := e.Ban()
-		if !b.Addr.IsValid() || b.Start.After(now.Add(maxClockSkew)) || (!b.Permanent() && b.Duration <= 0) {
+		if n := b.Network(); !n.IsValid() || b.Addr.IsValid() && !n.Contains(b.Addr) || b.Start.After(now.Add(maxClockSkew)) || (!b.Permanent() && b.Duration <= 0) {
 			t.Fatalf("accepted %q %q as %+v", key, data, b)
 		}
 	})

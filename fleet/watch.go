@@ -49,11 +49,11 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 	if n.pullDenied.Load() {
 		return n.watchKV(ctx, filter)
 	}
-	stream, err := n.js.Stream(ctx, "KV_"+n.cfg.Bucket)
+	stream, err := n.js.Stream(ctx, "KV_"+n.cfg().Bucket)
 	if err != nil {
 		return nil, err
 	}
-	prefix := "$KV." + n.cfg.Bucket + "."
+	prefix := "$KV." + n.cfg().Bucket + "."
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + filter},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
@@ -132,7 +132,7 @@ func (w *bucketWatch) Stop() {
 // watchKV is the watch through the KV watcher: what a node uses when the
 // server refuses its pulls.
 func (n *Node) watchKV(ctx context.Context, filter string) (*bucketWatch, error) {
-	kv, err := n.js.KeyValue(ctx, n.cfg.Bucket)
+	kv, err := n.js.KeyValue(ctx, n.cfg().Bucket)
 	if err != nil {
 		return nil, err
 	}

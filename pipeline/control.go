@@ -83,20 +83,15 @@ func (p *Pipeline) narrow(j *jail, prefix netip.Prefix, addr netip.Addr) (netip.
 	if prefix.IsSingleIP() {
 		return prefix, ""
 	}
-	why := ""
-	// Overlap with a protected network is monotone in the length, so the
-	// first length that overlaps none is the widest safe one.
-	for bits := prefix.Bits(); bits < addr.BitLen(); bits++ {
-		cand, _ := addr.Prefix(bits)
-		hit := p.sparedBy(j, cand)
-		if hit == "" {
-			return cand, why
-		}
-		if why == "" {
-			why = hit
-		}
-	}
-	return netip.PrefixFrom(addr, addr.BitLen()), why
+	return sysban.Narrow(prefix, addr, func(cand netip.Prefix) string { return p.sparedBy(j, cand) })
+}
+
+// Spares says why this host never bans cand in jail (the protected
+// network cand overlaps: loopback, link-local, its own addresses, allowed
+// senders, the jail's ignoreip), or "" if it may: what narrows a prefix
+// ban here, for the fleet's bans as for the jails' own.
+func (p *Pipeline) Spares(jail string, cand netip.Prefix) string {
+	return p.sparedBy(p.tab.Load().byName[jail], sysban.CanonicalPrefix(cand))
 }
 
 // sparedBy names the protected network cand overlaps, or "".

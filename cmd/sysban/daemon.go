@@ -230,7 +230,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return &configError{err}
 	}
-	fr.local.pl = pl
+	fr.local.pl.Store(pl)
 	if due, err := st.Due(time.Now()); err == nil {
 		for _, r := range due {
 			pl.MarkBanned(r.Ban)
@@ -303,6 +303,7 @@ func (m *Main) Run(ctx context.Context) error {
 		host:       host,
 		cfg:        cfg,
 		fleet:      fr.node,
+		own:        protected,
 		lastReload: control.ReloadResult{OK: true, Time: started, Sources: cfg.Sources, Jails: jailNames(cfg)},
 	}
 	if watcher != nil {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,9 +52,20 @@ func parseFleetSource(src string) (node, origin string, ok bool) {
 type fleetLocal struct {
 	store    *store.Store
 	backend  *nft.Backend
-	pl       *pipeline.Pipeline
+	pl       atomic.Pointer[pipeline.Pipeline] // set once the pipeline exists
 	log      *slog.Logger
 	recorder *fleetRecorder
+}
+
+// spares is fleet.Options.Spared: the pipeline's protected networks, so
+// that fleet prefixes are narrowed around the same addresses as this
+// host's own prefix bans. The node runs (and applies) only once the
+// pipeline exists (runDaemon), so the nil case is never consulted.
+func (l *fleetLocal) spares(jail string, cand netip.Prefix) string {
+	if pl := l.pl.Load(); pl != nil {
+		return pl.Spares(jail, cand)
+	}
+	return ""
 }
 
 // ApplyFleet puts fleet bans in the kernel and leaves their store records
@@ -77,13 +89,13 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 	}
 	l.recorder.add(recs)
 	for _, b := range bans {
-		l.pl.MarkBanned(b)
+		l.pl.Load().MarkBanned(b)
 	}
 	// One line per ban when they come one by one; a resync of thousands
 	// is one line (the fleet logs its own summary).
 	if len(es) <= 10 {
 		for _, e := range es {
-			l.log.Info("fleet ban", "jail", e.Key.Jail, "addr", e.Key.Prefix.Addr(), "source", fleetSourceOf(e))
+			l.log.Info("fleet ban", "jail", e.Key.Jail, "prefix", e.Key.Prefix, "source", fleetSourceOf(e))
 		}
 	} else {
 		l.log.Info("fleet bans", "bans", len(es))
@@ -182,11 +194,11 @@ func (r *fleetRecorder) sync() {
 func (l *fleetLocal) InForce(now time.Time, each func(fleet.Applied)) error {
 	l.recorder.sync()
 	return l.store.EachDue(now, func(r store.Record) {
-		if n := r.Network(); !n.IsSingleIP() || r.Observed {
-			return // the fleet shares and lifts single addresses in force only
+		if r.Observed {
+			return // not in force: observe mode
 		}
 		node, _, _ := parseFleetSource(r.Source)
-		each(fleet.Applied{Jail: r.Jail, Addr: r.Network().Addr(), Start: r.Start, Node: node})
+		each(fleet.Applied{Jail: r.Jail, Prefix: r.Network(), Start: r.Start, Node: node})
 	})
 }
 
@@ -194,21 +206,20 @@ func (l *fleetLocal) Lift(ctx context.Context, bans []fleet.Applied) error {
 	l.recorder.sync() // a record still queued must not outlive its removal
 	byJail := map[string][]netip.Prefix{}
 	for _, b := range bans {
-		a := sysban.CanonicalAddr(b.Addr)
-		byJail[b.Jail] = append(byJail[b.Jail], netip.PrefixFrom(a, a.BitLen()))
+		byJail[b.Jail] = append(byJail[b.Jail], sysban.CanonicalPrefix(b.Prefix))
 	}
 	var errs []error
-	for jail, addrs := range byJail {
-		if _, err := l.store.Remove(jail, addrs, "fleet"); err != nil {
+	for jail, nets := range byJail {
+		if _, err := l.store.Remove(jail, nets, "fleet"); err != nil {
 			errs = append(errs, err)
 		}
-		if err := l.backend.Remove(ctx, jail, addrs); err != nil {
+		if err := l.backend.Remove(ctx, jail, nets); err != nil {
 			errs = append(errs, err)
 		}
-		for _, a := range addrs {
-			l.pl.Forget(jail, a)
+		for _, n := range nets {
+			l.pl.Load().Forget(jail, n)
 		}
-		l.log.Info("fleet unban", "jail", jail, "bans", len(addrs))
+		l.log.Info("fleet unban", "jail", jail, "bans", len(nets))
 	}
 	return errors.Join(errs...)
 }
@@ -240,8 +251,9 @@ func startFleet(ctx context.Context, cfg *config.Config, st *store.Store, backen
 	node, err := fleet.New(ctx, fleet.Options{
 		Config:       fc,
 		Local:        fr.local,
-		Never:        append(never, cfg.Defaults.IgnoreIP...),
+		Never:        fleetNever(cfg, never),
 		EnabledJails: jailNames(cfg),
+		Spared:       fr.local.spares,
 		OutboxPath:   filepath.Join(cfg.State.Dir, fleet.OutboxFile),
 		Server:       fr.server,
 		Registerer:   reg,
@@ -255,6 +267,12 @@ func startFleet(ctx context.Context, cfg *config.Config, st *store.Store, backen
 	}
 	fr.node = node
 	return fr, nil
+}
+
+// fleetNever is what no fleet ban may cover here beside the fleet's own
+// ignoreip: this host's addresses and the defaults' ignoreip.
+func fleetNever(cfg *config.Config, own []netip.Prefix) []netip.Prefix {
+	return append(slices.Clip(own), cfg.Defaults.IgnoreIP...)
 }
 
 // publisher is the chain link after the announcer: next, or next with the

@@ -10,6 +10,7 @@ import (
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/control"
+	"github.com/sysban/sysban/fleet"
 	"github.com/sysban/sysban/metrics"
 	"github.com/sysban/sysban/notify"
 )
@@ -59,6 +60,13 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 	old := s.notifier.swap(notifier)
 	go old.Close()
 	s.enforceObserved(ctx, s.cfg, cfg)
+	if s.fleet != nil {
+		// Cannot fail: restartOnly refused what the node cannot take.
+		// It resyncs, so the new trust rules apply to what is in force.
+		if err := s.fleet.Reload(cfg.Fleet, fleetNever(cfg, s.own), jailNames(cfg)); err != nil {
+			s.log.Error("reload: fleet", "err", err)
+		}
+	}
 
 	res := control.ReloadResult{OK: true, Time: now, Sources: cfg.Sources, Jails: jailNames(cfg)}
 	for _, j := range jailNames(s.cfg) {
@@ -115,6 +123,15 @@ func restartOnly(old, cur *config.Config) error {
 	// it was started with.
 	if !reflect.DeepEqual(old.NFLOG, cur.NFLOG) {
 		changed = append(changed, "nflog")
+	}
+	// A fleet section added or dropped needs a new node; within it, what
+	// needs a new connection or server (fleet.RestartKeys). The rest of it
+	// (trust, scopes, origins, resync) is reloaded live.
+	switch {
+	case (old.Fleet == nil) != (cur.Fleet == nil):
+		changed = append(changed, "fleet")
+	case old.Fleet != nil:
+		changed = append(changed, fleet.RestartKeys(old.Fleet, cur.Fleet)...)
 	}
 	if len(changed) > 0 {
 		return fmt.Errorf("config: %v changed: these need a restart (systemctl restart sysban); nothing was reloaded", changed)

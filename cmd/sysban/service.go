@@ -45,6 +45,8 @@ type service struct {
 	traffic *nflog.Traffic
 	// fleet is this host's fleet node; nil without a fleet section.
 	fleet *fleet.Node
+	// own are this host's addresses (no fleet ban may cover them).
+	own []netip.Prefix
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -171,6 +173,9 @@ func (s *service) Ban(ctx context.Context, jail string, prefix netip.Prefix, d t
 	}
 	s.pl.MarkBanned(b)
 	s.pl.CountBan(b) // a manual ban is an offence for recidive jails too
+	if s.fleet != nil {
+		s.fleet.PublishManual(b) // like a jail's ban, with the jail's scope
+	}
 	s.notifier.Notify(notify.Event{Kind: notify.KindBan, Ban: b, Host: s.host})
 	s.log.Info("ban", "jail", jail, "prefix", prefix, "bantime", banTimeString(d), "source", "manual")
 	recs, err := s.store.Lookup(prefix)
@@ -215,11 +220,11 @@ func (s *service) Unban(ctx context.Context, prefix netip.Prefix, jail string) (
 			nets = append(nets, r.Network())
 		}
 	}
-	if s.fleet != nil && jail == "" && prefix.IsSingleIP() {
+	if s.fleet != nil && jail == "" {
 		// Lifted on every node, and kept lifted: a tombstone, not a
-		// delete another node's resync could undo. (The fleet shares
-		// single addresses only.)
-		s.fleet.Unban(prefix.Addr())
+		// delete another node's resync could undo. It lifts the fleet
+		// bans covering prefix, as nets here.
+		s.fleet.Unban(prefix)
 	}
 	removed, err := s.store.Remove(jail, nets, "manual")
 	if err != nil {
