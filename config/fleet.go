@@ -12,7 +12,8 @@ import (
 // and splits them at dots, which hostnames contain.
 var (
 	fleetKeys = []string{"name", "roles", "servers", "user", "password", "nkeyseed", "tls", "allowplaintext", "trustkeys",
-		"bucket", "replicas", "scope", "origins", "jails", "maxbantime", "ratecap", "ignoreip", "resync", "outbox", "embedded"}
+		"bucket", "replicas", "scope", "origins", "jails", "maxbantime", "ratecap", "ignoreip", "maxprefix4", "maxprefix6",
+		"resync", "outbox", "embedded"}
 	fleetEmbeddedKeys = []string{"listen", "maxmemorymib", "maxstoremib", "nodes", "tls", "cluster"}
 	fleetClusterKeys  = []string{"name", "listen", "routes", "tls"}
 )
@@ -60,6 +61,12 @@ func (d *decoder) decodeFleet(root map[string]any, stateDir string) *fleet.Confi
 	}
 	if has(m, "ratecap") {
 		c.RateCap = d.intRange(m, "fleet.ratecap", 0, 1<<24)
+	}
+	if has(m, "maxprefix4") {
+		c.MaxPrefix4 = d.prefixLen(m, "fleet.maxprefix4", 32)
+	}
+	if has(m, "maxprefix6") {
+		c.MaxPrefix6 = d.prefixLen(m, "fleet.maxprefix6", 128)
 	}
 	if has(m, "outbox") {
 		c.OutboxMax = d.intRange(m, "fleet.outbox", 1, 1<<24)

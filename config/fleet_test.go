@@ -42,9 +42,17 @@ func TestFleetSection(t *testing.T) {
 				return c.Name == "collector" && c.Decide && c.Enforce && c.ScopeOf("postfix") == fleet.ScopeOrigin &&
 					c.ScopeOf("sshd") == fleet.ScopeFleet && c.OriginNode("mail.example.org") == "hosta" &&
 					c.MaxBanTime == 7*24*time.Hour && c.RateCap == 600 && c.Embedded.MaxMemory == 32<<20 &&
-					c.Embedded.StoreDir != "" && c.Embedded.Nodes["hosta"] == "hosta-secret-12" && c.Resync == 5*time.Minute
+					c.Embedded.StoreDir != "" && c.Embedded.Nodes["hosta"] == "hosta-secret-12" && c.Resync == 5*time.Minute &&
+					c.MaxPrefix4 == fleet.DefaultMaxPrefix4 && c.MaxPrefix6 == fleet.DefaultMaxPrefix6
 			},
 		},
+		{
+			name: "widest prefixes accepted",
+			yaml: "fleet: {name: hostb, servers: [nats://127.0.0.1:4222], maxprefix4: 32, maxprefix6: /56}",
+			want: func(c *fleet.Config) bool { return c.MaxPrefix4 == 32 && c.MaxPrefix6 == 56 },
+		},
+		{name: "maxprefix4 too wide", yaml: "fleet: {name: a, servers: [nats://h:1], maxprefix4: 1}", wantErr: "fleet.maxprefix4"},
+		{name: "maxprefix6 too long", yaml: "fleet: {name: a, servers: [nats://h:1], maxprefix6: 129}", wantErr: "fleet.maxprefix6"},
 		{
 			name: "enforce-only host",
 			yaml: "fleet: {name: hostb, roles: [enforce], servers: [nats://10.0.0.1:4222], password: x, allowplaintext: true}",
