@@ -32,6 +32,7 @@ type fleetNet struct {
 	collector, a, b     *world
 	collectorConfig     string
 	hostAConfig, hostBC string
+	keys                map[*world]string // each host's public nkey
 }
 
 // newFleetNet builds the namespaces; the daemons are started by the test.
@@ -110,6 +111,7 @@ func (f *fleetNet) start(scope string) { f.startWith(scope, false) }
 func (f *fleetNet) startWith(scope string, aDecides bool) {
 	f.t.Helper()
 	keys := f.credentials()
+	f.keys = keys
 	f.collector.start(f.config(f.collector, fmt.Sprintf(`
 listen:
   tcp: ["%s:5514"]
@@ -132,11 +134,19 @@ fleet:
 		name   string
 		decide bool
 	}{{f.a, "hosta", aDecides}, {f.b, "hostb", false}} {
-		listen, roles := "{udp: [], tcp: []}", "[enforce]"
-		if h.decide {
-			listen, roles = `{udp: [], tcp: ["127.0.0.1:5514"]}`, "[decide, enforce]"
-		}
-		h.w.start(f.config(h.w, fmt.Sprintf(`
+		h.w.start(f.hostConfig(h.w, h.name, h.decide, fleetCollector, ""))
+	}
+}
+
+// hostConfig writes host A's or B's config: it enforces (and decides,
+// with decide, from a TCP listener on 127.0.0.1:5514), its NATS server at
+// server; extra goes into its fleet section.
+func (f *fleetNet) hostConfig(w *world, name string, decide bool, server, extra string) string {
+	listen, roles := "{udp: [], tcp: []}", "[enforce]"
+	if decide {
+		listen, roles = `{udp: [], tcp: ["127.0.0.1:5514"]}`, "[decide, enforce]"
+	}
+	return f.config(w, fmt.Sprintf(`
 listen: %s
 %s
 fleet:
@@ -146,8 +156,7 @@ fleet:
   nkeyseed: %s
   tls: {ca: %s}
   trustkeys: ["collector=%s", "hosta=%s"]
-`, listen, fleetJails, h.name, roles, fleetCollector, f.seed(h.w), filepath.Join(f.collector.dir, "ca.pem"), keys[f.collector], keys[f.a])))
-	}
+%s`, listen, fleetJails, name, roles, server, f.seed(w), filepath.Join(f.collector.dir, "ca.pem"), f.keys[f.collector], f.keys[f.a], extra))
 }
 
 // credentials makes each host's nkey with `sysban fleet keygen` (seed in
@@ -301,4 +310,72 @@ func TestFleetPartitionOutbox(t *testing.T) {
 	f.a.inSrv("ip", "link", "set", link, "up")
 	f.b.waitFor("all 1,000 on host B", 60*time.Second, func() bool { return len(f.b.banned("sysban", "sshd_v4")) == n })
 	f.a.waitFor("host A's outbox empty", 30*time.Second, func() bool { return fleetStatusOf(t, f.a).Outbox == 0 })
+}
+
+// A prefix banned by hand on host A (a decider) reaches host B's interval
+// set; `sysban banned` there names who decided it. A reload on host B that
+// changes its servers is refused, naming the key; one that adds the
+// prefix's address to fleet.ignoreip lifts it there (a manual prefix ban
+// names no address to narrow around), and taking it out again brings it
+// back. An unban of one address inside it, on host B, lifts it on every
+// host, and it stays lifted after every node restarted.
+func TestFleetPrefixManualBanReloadUnban(t *testing.T) {
+	const prefix, inside, outside = "10.77.0.68/30", "10.77.0.70", fleetAttacker
+	f := newFleetNet(t)
+	f.collector.sh("ip", "netns", "exec", f.attacker, "ip", "addr", "add", inside+"/24", "dev", fmt.Sprintf("sbfx%dh", f.seq))
+	f.startWith("", true)
+	for _, w := range []*world{f.a, f.b} {
+		w.waitFor("connected", 10*time.Second, func() bool { return fleetStatusOf(t, w).Connected })
+	}
+	f.b.serve(22)
+	if out, code := f.a.cli("ban", "sshd", prefix); code != 0 {
+		t.Fatalf("ban on host A: %d %s", code, out)
+	}
+	f.b.waitBanned("sshd_v4net", prefix)
+	if f.b.canConnect(inside, fleetHostB, 22) {
+		t.Error("host B let an address of the banned prefix through")
+	}
+	if !f.b.canConnect(outside, fleetHostB, 22) {
+		t.Error("host B dropped a peer outside the prefix")
+	}
+	if out, _ := f.b.cli("banned", inside); !strings.Contains(out, "decided by node hosta, origin hosta") {
+		t.Errorf("banned on host B:\n%s", out)
+	}
+
+	f.hostConfig(f.b, "hostb", false, "10.77.0.9", "")
+	if out, code := f.b.cli("reload"); code == 0 || !strings.Contains(out, "fleet.servers") {
+		t.Errorf("reload with new servers: %d %s; want a refusal naming fleet.servers", code, out)
+	}
+	f.hostConfig(f.b, "hostb", false, fleetCollector, "  ignoreip: ["+inside+"]\n")
+	if out, code := f.b.cli("reload"); code != 0 {
+		t.Fatalf("reload with fleet.ignoreip: %d %s", code, out)
+	}
+	f.b.waitFor("the prefix lifted on host B under its new ignoreip", 10*time.Second, func() bool { return !f.b.isBanned("sshd_v4net", prefix) })
+	f.hostConfig(f.b, "hostb", false, fleetCollector, "")
+	if out, code := f.b.cli("reload"); code != 0 {
+		t.Fatalf("reload: %d %s", code, out)
+	}
+	f.b.waitBanned("sshd_v4net", prefix)
+
+	if out, code := f.b.cli("unban", inside); code != 0 {
+		t.Fatalf("unban on host B: %d %s", code, out)
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.waitFor("the prefix lifted everywhere", 10*time.Second, func() bool { return !w.isBanned("sshd_v4net", prefix) })
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.stop(os.Interrupt)
+	}
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		w.start(filepath.Join(w.dir, "sysban.yaml"))
+	}
+	for _, w := range []*world{f.a, f.b} {
+		w.waitFor("connected after restart", 10*time.Second, func() bool { return fleetStatusOf(t, w).Connected })
+	}
+	time.Sleep(500 * time.Millisecond) // a resync that wrongly restored it would have done so by now
+	for _, w := range []*world{f.collector, f.a, f.b} {
+		if w.isBanned("sshd_v4net", prefix) {
+			t.Errorf("%s: the unbanned prefix came back after a restart", w.srv)
+		}
+	}
 }
