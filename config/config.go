@@ -79,6 +79,9 @@ type JailSettings struct {
 	IPv4Prefix, IPv6Prefix int
 	// Escalate bans the network around several prefix bans close together.
 	Escalate pipeline.Escalation
+	// CountBy is address (the default) or origin: whether the failures of
+	// one address logged by different hosts count together or apart.
+	CountBy string
 }
 
 // Default prefix lengths: a /64 is one subscriber almost everywhere, while
@@ -201,6 +204,7 @@ func (c *Config) Pipeline() pipeline.Config {
 			IPv6Prefix: j.IPv6Prefix,
 			Observe:    j.Observe,
 			Escalate:   j.Escalate,
+			CountBy:    j.CountBy,
 		})
 	}
 	return pc

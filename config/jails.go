@@ -15,7 +15,7 @@ import (
 
 // settingKeys are the keys a jail may take from the defaults section;
 // jailSettings reads them. defaults accepts exactly these.
-var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "provenance", "ipv4prefix", "ipv6prefix", "escalate"}
+var settingKeys = []string{"maxretry", "findtime", "bantime", "bantimeincrement", "ports", "protocol", "verdict", "ignoreip", "usedns", "provenance", "ipv4prefix", "ipv6prefix", "escalate", "countby"}
 
 // jailKeys are the keys of jails.NAME: its own, read by decodeJails, and
 // the settings.
@@ -107,6 +107,9 @@ func (d *decoder) jailSettings(m map[string]any, key string, base JailSettings) 
 	}
 	if _, ok := m["ipv6prefix"]; ok {
 		s.IPv6Prefix = d.prefixLen(m, key+".ipv6prefix", 128)
+	}
+	if _, ok := m["countby"]; ok {
+		s.CountBy = d.oneOf(m, key+".countby", pipeline.CountByAddress, pipeline.CountByOrigin)
 	}
 	if _, ok := m["escalate"]; ok {
 		s.Escalate = d.escalate(m, key+".escalate", s.Escalate)

@@ -28,6 +28,11 @@ type JailSpec struct {
 	IPv4Prefix, IPv6Prefix int
 	// Escalate bans the network around several prefix bans (escalate.go).
 	Escalate Escalation
+	// CountBy is CountByAddress ("", the default: the failures of one
+	// address count together whichever host logged them) or
+	// CountByOrigin (each origin host's failures count apart, and the ban
+	// names that origin: see origin.go).
+	CountBy string
 	// Observe makes the jail's bans observed (sysban.Ban.Observed): decided,
 	// recorded and announced, never enforced.
 	Observe bool

@@ -75,6 +75,9 @@ type jail struct {
 	noticeSec, noticeN atomic.Int64
 	noticeHeld         atomic.Uint64
 	route              *route // the route feeding it (set by New)
+	// perOrigin counts failures per origin host (JailSpec.CountBy
+	// origin, origin.go); nil when the jail counts by address.
+	perOrigin *originJails
 
 	untrustedCounters
 }
@@ -124,6 +127,9 @@ func newJail(spec JailSpec, maxTracked int, seed uint64) *jail {
 		others:     map[netip.Prefix]banState{},
 	}
 	j.mask = newKeyMask(j.v4bits, j.v6bits)
+	if spec.CountBy == CountByOrigin {
+		j.perOrigin = newOriginJails()
+	}
 	if spec.BanTime < 0 {
 		j.banTime = math.MaxInt64
 	}
@@ -295,6 +301,9 @@ func (j *jail) inherit(prev *jail) {
 	if j.spec.Escalate == prev.spec.Escalate {
 		j.escalations.inherit(&prev.escalations)
 	}
+	if j.perOrigin != nil && prev.perOrigin != nil {
+		j.perOrigin.inherit(j, prev.perOrigin)
+	}
 }
 
 // remember records a ban of p until expiry: one decided elsewhere (restored
@@ -322,9 +331,14 @@ func (j *jail) remember(p netip.Prefix, expiry int64, kept bool) {
 	s.mu.Unlock()
 }
 
-// keep marks p's ban as kept (recorded in the store), if the jail still
-// remembers it.
+// keep marks p's ban as kept (recorded in the store), if the jail (or
+// one of its origins' counters) still remembers it.
 func (j *jail) keep(p netip.Prefix) {
+	if j.perOrigin != nil {
+		for _, c := range j.perOrigin.all() {
+			c.keep(p)
+		}
+	}
 	if !j.counted(p) {
 		j.othersMu.Lock()
 		if b, ok := j.others[p]; ok && !b.kept {
@@ -345,8 +359,13 @@ func (j *jail) keep(p netip.Prefix) {
 }
 
 // forget drops p's ban so that new failures can ban it again; used when a
-// ban could not be applied, or was lifted.
+// ban could not be applied, or was lifted (from every origin's counter).
 func (j *jail) forget(p netip.Prefix) {
+	if j.perOrigin != nil {
+		for _, c := range j.perOrigin.all() {
+			c.forget(p)
+		}
+	}
 	if !j.counted(p) {
 		j.othersMu.Lock()
 		if _, ok := j.others[p]; ok {
@@ -391,6 +410,12 @@ func (j *jail) counts(now int64) (failing, banned int) {
 		}
 	}
 	j.othersMu.Unlock()
+	if j.perOrigin != nil {
+		for _, c := range j.perOrigin.all() {
+			f, b := c.counts(now)
+			failing, banned = failing+f, banned+b
+		}
+	}
 	return failing, banned
 }
 

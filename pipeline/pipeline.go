@@ -241,7 +241,11 @@ func (p *Pipeline) Handle(m *sysban.Message) {
 // (the syslog hostname, else the sender), and queues the ban it may decide.
 // The origin's name is made only for a decided ban, not per failure.
 func (p *Pipeline) count(j *jail, addr netip.Addr, protected bool, now time.Time, line, hostname string, sender netip.Addr) {
-	if b, ok := p.decide(j, addr, protected, now, line); ok {
+	cj := j
+	if j.perOrigin != nil {
+		cj = j.perOrigin.of(j, hostname, sender, p.log)
+	}
+	if b, ok := p.decideIn(j, cj, addr, protected, now, line); ok {
 		b.Origin = origin(hostname, sender)
 		p.enqueue(b)
 	}
@@ -262,6 +266,13 @@ func origin(hostname string, sender netip.Addr) string {
 // decide applies one failure of addr to jail j and returns the ban it
 // decided, if any.
 func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Time, line string) (sysban.Ban, bool) {
+	return p.decideIn(j, j, addr, protected, now, line)
+}
+
+// decideIn is decide with the failures counted in cj: j itself, or (for a
+// jail that counts by origin) j's counter for the failure's origin host.
+// j keeps the counters and the bans known from elsewhere.
+func (p *Pipeline) decideIn(j, cj *jail, addr netip.Addr, protected bool, now time.Time, line string) (sysban.Ban, bool) {
 	if protected || j.ignores(addr) {
 		j.ignored.Add(1)
 		return sysban.Ban{}, false
@@ -271,7 +282,10 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 		p.log.Debug("failure", "jail", j.spec.Name, "addr", addr, "line", line)
 	}
 	// The jail copies (and cuts) the line into its bounded line ring.
-	v := j.failure(addr, int64(now.Sub(p.epoch)), line)
+	var v verdict
+	if cj == j || !j.knownBan(addr, int64(now.Sub(p.epoch)), &v) {
+		v = cj.failure(addr, int64(now.Sub(p.epoch)), line)
+	}
 	if v.evicted {
 		j.evicted.Add(1)
 	}
@@ -295,15 +309,15 @@ func (p *Pipeline) decide(j *jail, addr netip.Addr, protected bool, now time.Tim
 		if narrowed != prefix {
 			// failure remembered the ban under the counted prefix,
 			// which this ban does not cover.
-			j.forget(prefix)
+			cj.forget(prefix)
 			p.log.Info("ban narrowed: the prefix covers protected addresses", "jail", j.spec.Name,
 				"prefix", prefix, "ban", narrowed, "protected", why)
 			j.narrowed.Add(1)
 			prefix = narrowed
-			j.remember(prefix, p.expiry(now, d), false)
+			cj.remember(prefix, p.expiry(now, d), false)
 		} else if d != j.spec.BanTime {
 			// failure remembered the ban with the base bantime.
-			j.remember(prefix, p.expiry(now, d), false)
+			cj.remember(prefix, p.expiry(now, d), false)
 		}
 		// Not announced (logged, counted) here: only once it is kept,
 		// in Pipeline.announce.

@@ -214,6 +214,8 @@ func checkJail(js JailSpec) error {
 		return fmt.Errorf("jail %s: ipv6prefix %d: want 1 to 128", js.Name, js.IPv6Prefix)
 	case js.UseDNS != "" && js.UseDNS != UseDNSYes && js.UseDNS != UseDNSWarn && js.UseDNS != UseDNSNo:
 		return fmt.Errorf("jail %s: usedns %q: want yes, warn or no", js.Name, js.UseDNS)
+	case js.CountBy != "" && js.CountBy != CountByAddress && js.CountBy != CountByOrigin:
+		return fmt.Errorf("jail %s: countby %q: want address or origin", js.Name, js.CountBy)
 	}
 	if why := checkEscalation(js.Escalate); why != "" {
 		return fmt.Errorf("jail %s: escalate: %s", js.Name, why)
