@@ -24,15 +24,44 @@ const unbanJail = "_unban"
 // The prefix length is always written, so that prefix bans (a /24, a /64)
 // have keys of their own and an old node never mistakes one for a single
 // address.
+//
+// A ban of scope origin carries a fourth token, its origin's node name
+// ("<node>.<jail>.<addr>.<origin>"): with per-origin counting (a jail's
+// countby: origin) host A's and host B's logs may each ban one address,
+// and each host must keep its own ban.
 type Key struct {
 	Node   string
 	Jail   string
 	Prefix netip.Prefix
+	Origin string // scope origin only: EncodeOrigin of the origin node
 }
 
 // String is the key as it appears in the bucket.
 func (k Key) String() string {
-	return k.Node + "." + k.Jail + "." + EncodeAddr(k.Prefix)
+	s := k.Node + "." + k.Jail + "." + EncodeAddr(k.Prefix)
+	if k.Origin != "" {
+		s += "." + k.Origin
+	}
+	return s
+}
+
+// EncodeOrigin is the key token of an origin: a node name as it is, any
+// other text (an unmapped hostname or address) with the characters a node
+// name cannot hold written as '-'.
+func EncodeOrigin(origin string) string {
+	if validNode(origin) {
+		return origin
+	}
+	b := []byte(origin)
+	for i, c := range b {
+		if !validNode(string(c)) {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
 }
 
 // EncodeAddr is the key token of a prefix: the masked address in its
@@ -84,8 +113,8 @@ func DecodeAddr(tok string) (netip.Prefix, error) {
 // names the config allows, so a key never smuggles a subject wildcard.
 func ParseKey(s string) (Key, error) {
 	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return Key{}, fmt.Errorf("fleet: key %q: want <node>.<jail>.<addr>", s)
+	if len(parts) != 3 && (len(parts) != 4 || parts[1] == unbanJail || !validNode(parts[3])) {
+		return Key{}, fmt.Errorf("fleet: key %q: want <node>.<jail>.<addr>[.<origin>]", s)
 	}
 	if !validNode(parts[0]) {
 		return Key{}, fmt.Errorf("fleet: key %q: bad node name", s)
@@ -97,7 +126,11 @@ func ParseKey(s string) (Key, error) {
 	if err != nil {
 		return Key{}, fmt.Errorf("fleet: key %q: %w", s, err)
 	}
-	return Key{Node: parts[0], Jail: parts[1], Prefix: p}, nil
+	k := Key{Node: parts[0], Jail: parts[1], Prefix: p}
+	if len(parts) == 4 {
+		k.Origin = parts[3]
+	}
+	return k, nil
 }
 
 // AddrKey is the prefix of a single address (/32 or /128), the only kind

@@ -49,7 +49,11 @@ func TestParseKey(t *testing.T) {
 	if k.String() != "collector.sshd.203-0-113-7_32" {
 		t.Errorf("String = %q", k.String())
 	}
-	for _, bad := range []string{"a.b", "a.b.c.d", "*.sshd.1-2-3-4_32", "a.SSHD.1-2-3-4_32", "a.sshd.x", "a._other.1-2-3-4_32"} {
+	k, err = ParseKey("collector.postfix.2001-db8-1-2--_64.hosta")
+	if err != nil || k.Origin != "hosta" || k.Prefix != netip.MustParsePrefix("2001:db8:1:2::/64") || k.String() != "collector.postfix.2001-db8-1-2--_64.hosta" {
+		t.Errorf("a key with an origin: %+v, %v", k, err)
+	}
+	for _, bad := range []string{"a.b", "a.b.c.d", "a.sshd.1-2-3-4_32.*", "a._unban.1-2-3-4_32.h", "a.sshd.1-2-3-4_32.h.i", "*.sshd.1-2-3-4_32", "a.SSHD.1-2-3-4_32", "a.sshd.x", "a._other.1-2-3-4_32"} {
 		if _, err := ParseKey(bad); err == nil {
 			t.Errorf("ParseKey(%q): want an error", bad)
 		}
@@ -57,12 +61,17 @@ func TestParseKey(t *testing.T) {
 	if _, err := ParseKey("a._unban.1-2-3-4_32"); err != nil {
 		t.Errorf("unban tombstone key refused: %v", err)
 	}
+	for origin, want := range map[string]string{"hosta": "hosta", "mail.example.org": "mail-example-org", "2001:db8::1": "2001-db8--1"} {
+		if got := EncodeOrigin(origin); got != want {
+			t.Errorf("EncodeOrigin(%q) = %q, want %q", origin, got, want)
+		}
+	}
 }
 
 // FuzzKey: whatever a bucket holds, ParseKey never panics, and what it
 // accepts is canonical: it prints back to the same key.
 func FuzzKey(f *testing.F) {
-	for _, s := range []string{"collector.sshd.203-0-113-7_32", "a._unban.2001-db8--1_128", "n.j.--_0", "a.b.1-2-3-4_33"} {
+	for _, s := range []string{"collector.sshd.203-0-113-7_32", "a._unban.2001-db8--1_128", "n.j.--_0", "a.b.1-2-3-4_33", "a.b.1-2-3-4_32.hosta"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

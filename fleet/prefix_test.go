@@ -272,3 +272,33 @@ func TestRestartKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestScopeOriginPerOrigin: with per-origin counting one address may be
+// banned from host A's log and from host B's; under scope origin each
+// ban has a key of its own, and each host keeps its ban, through a
+// resync too.
+func TestScopeOriginPerOrigin(t *testing.T) {
+	cc, srv := testServer(t, t.TempDir())
+	cc.Scope = map[string]Scope{"postfix": ScopeOrigin}
+	collector := startNode(t, cc, srv)
+	a := startNode(t, nodeConfig("hosta", srv.ClientURL()), nil)
+	b := startNode(t, nodeConfig("hostb", srv.ClientURL()), nil)
+	fromA, fromB := ban("postfix", "198.51.100.20", time.Hour), ban("postfix", "198.51.100.20", time.Hour)
+	fromA.Origin, fromB.Origin = "hosta", "hostb"
+	pub := collector.Publisher(nopApplier{})
+	if err := pub.Apply(context.Background(), []sysban.Ban{fromA}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Apply(context.Background(), []sysban.Ban{fromB}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "each host has its ban", func() bool {
+		return a.local.has("postfix", "198.51.100.20") && b.local.has("postfix", "198.51.100.20")
+	})
+	before := counterValue(t, a.stats.resyncs)
+	a.kick(a.resync)
+	eventually(t, "resync", func() bool { return counterValue(t, a.stats.resyncs) > before })
+	if !a.local.has("postfix", "198.51.100.20") {
+		t.Error("host B's ban of the same address took host A's away")
+	}
+}

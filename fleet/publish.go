@@ -122,6 +122,9 @@ func (n *Node) publish(bans []sysban.Ban, manual bool) {
 		}
 		k := Key{Node: c.Name, Jail: b.Jail, Prefix: net}
 		v := newValue(b, c.Name, c.OriginNode(origin), scope, now)
+		if scope == ScopeOrigin {
+			k.Origin = EncodeOrigin(v.Origin)
+		}
 		v.Manual = manual
 		ps = append(ps, pending{Op: opPut, Key: k.String(), Value: v})
 		n.traced(stageQueued, ps[len(ps)-1].Key)

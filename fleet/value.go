@@ -112,6 +112,9 @@ func decodeEntry(key string, data []byte, now time.Time) (Entry, error) {
 	if v.Scope == ScopeOrigin && v.Origin == "" {
 		return Entry{}, fmt.Errorf("fleet: key %q: scope origin without an origin", key)
 	}
+	if k.Origin != "" && (v.Scope != ScopeOrigin || k.Origin != EncodeOrigin(v.Origin)) {
+		return Entry{}, fmt.Errorf("fleet: key %q: origin token does not match the value's scope %s and origin %q", key, v.Scope, v.Origin)
+	}
 	if v.Start.IsZero() || v.Start.After(now.Add(maxClockSkew)) {
 		return Entry{}, fmt.Errorf("fleet: key %q: decision time %v is unset or in the future", key, v.Start)
 	}
