@@ -15,19 +15,26 @@
 // # The bucket
 //
 // One entry per ban, key "<node>.<jail>.<addr>" (key.go): node is the node
-// that decided and published it, addr the banned prefix with '.' and ':'
-// written as '-' and its length always present ("203-0-113-7_32"), so that
-// prefix bans get keys of their own. The value (value.go) holds the decision
-// time, the absolute expiry, the deciding node (which must be the key's),
-// the origin host whose log showed the failures, the scope, the reason and,
-// from a node with an nkey, its signature.
-// Entries are decoded, validated and refused with a count before anything
-// reaches the kernel.
+// that decided and published it, addr the banned network with '.' and ':'
+// written as '-' and its length always present ("203-0-113-7_32",
+// "2001-db8-1-2--_64"): a jail's prefix ban, an escalated network and a
+// manual ban (`sysban ban`, published by a deciding node like a jail's)
+// go out as the prefix they ban. A ban of scope origin has a fourth token,
+// its origin ("<node>.<jail>.<addr>.<origin>"), so that bans of one
+// address from two hosts' logs (a jail's countby: origin) do not replace
+// each other. The value (value.go) holds the decision time, the absolute
+// expiry, the deciding node (which must be the key's), the origin host
+// whose log showed the failures, the last offending address inside the
+// prefix, the scope, the reason and, from a node with an nkey, its
+// signature. Entries are decoded, validated and refused with a count
+// before anything reaches the kernel.
 //
-// An unban is a tombstone "<node>._unban.<addr>": every enforcer lifts every
-// ban of the address decided before it, whoever decided it, and a resync or
-// restart never brings one back. The tombstone lives as long as the longest
-// ban it lifted.
+// An unban is a tombstone "<node>._unban.<addr>" (tombs.go): every enforcer
+// lifts every ban covering that address or prefix decided before it,
+// whoever decided it (an unban of 2001:db8::5 lifts 2001:db8::/64, as a
+// local unban does; narrower bans inside stay), and a resync or restart
+// never brings one back. The tombstone lives as long as the longest ban it
+// lifted.
 //
 // # Known traps, and what this package does about each
 //
@@ -96,8 +103,9 @@
 // # Enforcing
 //
 // The fleet's bans go through the same ban chain as local ones (a Journal
-// with Source "fleet:<node>:<origin>", then nft), so Restore and the nft
-// Guard put them back like any other.
+// with Source "fleet:<node>:<origin>", then nft: single addresses to the
+// hash sets, prefixes to the interval sets), so Restore and the nft Guard
+// put them back like any other.
 //
 // A resync is streamed (resync.go), so that an enforcer holds no copy of
 // the bucket nor of its store: it reads the unban tombstones first (a
@@ -106,23 +114,38 @@
 // rest still arrives (a late joiner's kernel fills during the snapshot).
 // With the unbans known first, a lifted ban is never applied, not even for
 // a moment; an unban that appears during the snapshot lifts what it covers
-// when the snapshot ends. Of two nodes' bans of one address the longer is
+// when the snapshot ends. Of two nodes' bans of one prefix the longer is
 // in force (a later, longer one replaces the kernel's timeout). The bans in
 // force here are read one at a time, without their lines (Local.InForce);
 // when the snapshot is complete, fleet bans in force that the bucket no
 // longer holds are lifted. What the node keeps of the bucket between
-// resyncs (known.go) is 36 bytes a ban, without strings or pointers. Each enforcer applies its own trust
-// rules (Node.verdict): its never-ban list (loopback, own addresses,
-// defaults.ignoreip, fleet.ignoreip), fleet.jails, fleet.maxbantime (longer
-// bans are cut to it), and fleet.ratecap: new bans per minute per deciding
+// resyncs (known.go) is 40 bytes a ban, without strings or pointers, and
+// the prefix in force of each ban it narrowed.
+//
+// Each enforcer applies its own trust rules (Node.verdict): fleet.jails;
+// fleet.maxprefix4 and fleet.maxprefix6 (24 and 48: a wider prefix is
+// refused, so a compromised node cannot ban 0.0.0.0/1); its never-ban
+// list, exactly as its own prefix bans do (loopback, link-local, own
+// addresses, allowed senders, the jail's ignoreip, fleet.ignoreip): a
+// fleet prefix that covers one is narrowed to the widest prefix of the
+// offending address that covers none (down to the address), and refused
+// when even the address is protected or the entry names none (a manual
+// prefix ban), counted and logged either way; fleet.maxbantime (longer
+// bans are cut to it); and fleet.ratecap: new bans per minute per deciding
 // node; beyond it they are held, counted, and released as the cap allows,
 // live or at a later resync. Only the first snapshot after start (a late
-// joiner) is not capped: it is the fleet's standing list. A ban of scope origin is applied only by the
-// enforcer named by its origin (fleet.origins maps syslog hostnames or
-// sender addresses to node names).
+// joiner) is not capped: it is the fleet's standing list. A ban of scope
+// origin is applied only by the enforcer named by its origin
+// (fleet.origins maps syslog hostnames or sender addresses to node names).
 //
-// Until sysban.Ban carries a prefix, bans are single addresses (/32, /128);
-// an entry with a shorter prefix is refused here with reason "prefix".
+// # Reload
+//
+// Node.Reload takes what a running node can change (the trust rules above,
+// fleet.scope, fleet.origins, fleet.resync) and resyncs, so that the new
+// rules apply to what is in force: a ban now refused is lifted, one now
+// accepted applied. A change that needs a new connection, server or outbox
+// (name, roles, servers, credentials, bucket, replicas, outbox, embedded)
+// is refused with the keys named (RestartKeys), and the old config stays.
 //
 // # The path of a ban, and what is kept off it
 //
