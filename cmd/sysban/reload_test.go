@@ -44,3 +44,37 @@ func TestRestartOnlyListen(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartOnlyFleet: on reload the fleet's trust, scopes, origins and
+// resync period change live; a fleet section added or dropped, or a key
+// that needs a new connection or server, is refused, naming the key.
+func TestRestartOnlyFleet(t *testing.T) {
+	const base = "fleet: {name: hostb, servers: [\"nats://10.0.0.1:4222\"], password: pw%s}\n"
+	parse := func(yaml string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse("test.yaml", []byte("jails: {sshd: {enabled: true}}\n"+yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	old := parse(strings.Replace(base, "%s", "", 1))
+	tests := []struct {
+		name, yaml, refused string
+	}{
+		{"trust", strings.Replace(base, "%s", ", ignoreip: [10.0.0.0/8], maxbantime: 1d, ratecap: 10, maxprefix6: 64, jails: [sshd], scope: [sshd=origin], origins: [h=hostb], resync: 1m", 1), ""},
+		{"servers", strings.Replace(base, "10.0.0.1", "10.0.0.2", 1), "fleet.servers"},
+		{"password", strings.Replace(base, "%s", "2", 1), "fleet.password"},
+		{"roles", strings.Replace(base, "%s", ", roles: [enforce]", 1), "fleet.roles"},
+		{"dropped", "", "fleet"},
+	}
+	for _, tt := range tests {
+		err := restartOnly(old, parse(tt.yaml))
+		switch {
+		case tt.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tt.name, err)
+		case tt.refused != "" && (err == nil || !strings.Contains(err.Error(), tt.refused)):
+			t.Errorf("%s: %v, want a refusal naming %s", tt.name, err, tt.refused)
+		}
+	}
+}
