@@ -78,11 +78,16 @@ func TestPrefixBans(t *testing.T) {
 		t.Errorf("narrowed = %v, want 2", got)
 	}
 	// The key carries the prefix; the value the address seen.
-	collector.mu.Lock()
-	e, ok := collector.entries[Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:1:2::/64")}]
-	collector.mu.Unlock()
-	if !ok || e.Value.Addr != netip.MustParseAddr("2001:db8:1:2::c") {
-		t.Errorf("bucket entry of the /64: %+v (found %v)", e, ok)
+	var e Entry
+	eventually(t, "the collector sees its /64 in the bucket", func() bool {
+		collector.mu.Lock()
+		defer collector.mu.Unlock()
+		var ok bool
+		e, ok = collector.entries[Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:1:2::/64")}]
+		return ok
+	})
+	if e.Value.Addr != netip.MustParseAddr("2001:db8:1:2::c") {
+		t.Errorf("bucket entry of the /64: %+v", e)
 	}
 
 	// A resync keeps the narrowed bans (it wants what it applied).
