@@ -33,6 +33,8 @@ type fleetNet struct {
 	collectorConfig     string
 	hostAConfig, hostBC string
 	keys                map[*world]string // each host's public nkey
+	jails               string            // every host's jails section; fleetJails unless set
+	forwarders          map[*world]string // each host's rsyslog input socket, once started
 }
 
 // newFleetNet builds the namespaces; the daemons are started by the test.
@@ -122,12 +124,12 @@ fleet:
   roles: [decide, enforce]
   nkeyseed: %s
   scope: [%s]
-  origins: ["hosta-log=hosta"]
+  origins: ["hosta-log=hosta", "hostb-log=hostb"]
   embedded:
     listen: %s:4222
     tls: {cert: %s, key: %s}
     nodes: ["collector=%s", "hosta=%s", "hostb=%s"]
-`, fleetCollector, fleetJails, f.seed(f.collector), scope, fleetCollector,
+`, fleetCollector, f.jailsSection(), f.seed(f.collector), scope, fleetCollector,
 		filepath.Join(f.collector.dir, "nats.pem"), filepath.Join(f.collector.dir, "nats.key"), keys[f.collector], keys[f.a], keys[f.b])))
 	for _, h := range []struct {
 		w      *world
@@ -156,7 +158,14 @@ fleet:
   nkeyseed: %s
   tls: {ca: %s}
   trustkeys: ["collector=%s", "hosta=%s"]
-%s`, listen, fleetJails, name, roles, server, f.seed(w), filepath.Join(f.collector.dir, "ca.pem"), f.keys[f.collector], f.keys[f.a], extra))
+%s`, listen, f.jailsSection(), name, roles, server, f.seed(w), filepath.Join(f.collector.dir, "ca.pem"), f.keys[f.collector], f.keys[f.a], extra))
+}
+
+func (f *fleetNet) jailsSection() string {
+	if f.jails != "" {
+		return f.jails
+	}
+	return fleetJails
 }
 
 // credentials makes each host's nkey with `sysban fleet keygen` (seed in
@@ -206,15 +215,26 @@ func fleetStatusOf(t *testing.T, w *world) fleetStatus {
 
 // attackFromA writes sshd failures of addr to host A's rsyslog, which
 // forwards them to the collector under the hostname "hosta-log".
-func (f *fleetNet) attackFromA(addr string) {
+func (f *fleetNet) attackFromA(addr string) { f.failuresFrom(f.a, "hosta-log", addr, 3) }
+
+// failuresFrom writes n sshd failures of addr to w's rsyslog (started on
+// first use), which forwards them to the collector under hostname.
+func (f *fleetNet) failuresFrom(w *world, hostname, addr string, n int) {
 	f.t.Helper()
-	sock := f.a.rsyslogWith(fmt.Sprintf(`
-global(localHostname="hosta-log")
+	sock, ok := f.forwarders[w]
+	if !ok {
+		sock = w.rsyslogWith(fmt.Sprintf(`
+global(localHostname="%s")
 *.* action(type="omfwd" target="%s" port="5514" protocol="tcp"
            template="RSYSLOG_ForwardFormat" TCP_Framing="octet-counted")
-`, fleetCollector))
-	for i := range 3 {
-		f.a.sh("ip", "netns", "exec", f.a.srv, "logger", "-u", sock, "-t", "sshd",
+`, hostname, fleetCollector))
+		if f.forwarders == nil {
+			f.forwarders = map[*world]string{}
+		}
+		f.forwarders[w] = sock
+	}
+	for i := range n {
+		w.sh("ip", "netns", "exec", w.srv, "logger", "-u", sock, "-t", "sshd",
 			fmt.Sprintf("Failed password for root from %s port %d ssh2", addr, 40000+i))
 	}
 }
@@ -247,25 +267,35 @@ func TestFleetBanReachesEveryHost(t *testing.T) {
 
 	// Unban from host B: lifted everywhere, and still lifted after every
 	// node restarted.
-	if out, code := f.b.cli("unban", fleetAttacker); code != 0 {
-		t.Fatalf("unban: %d %s", code, out)
+	f.unbanEverywhere(f.b, fleetAttacker, "sshd_v4", fleetAttacker)
+}
+
+// unbanEverywhere unbans addr on w and checks that set's element (addr,
+// or the prefix covering it) leaves every host's kernel and stays out
+// after every node restarted.
+func (f *fleetNet) unbanEverywhere(w *world, addr, set, element string) {
+	t := f.t
+	t.Helper()
+	if out, code := w.cli("unban", addr); code != 0 {
+		t.Fatalf("unban on %s: %d %s", w.srv, code, out)
 	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
-		w.waitFor("unban everywhere", 10*time.Second, func() bool { return !w.isBanned("sshd_v4", fleetAttacker) })
+	all := []*world{f.collector, f.a, f.b}
+	for _, w := range all {
+		w.waitFor("unban everywhere", 10*time.Second, func() bool { return !w.isBanned(set, element) })
 	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
+	for _, w := range all {
 		w.stop(os.Interrupt)
 	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
+	for _, w := range all {
 		w.start(filepath.Join(w.dir, "sysban.yaml"))
 	}
 	for _, w := range []*world{f.a, f.b} {
 		w.waitFor("resync after restart", 10*time.Second, func() bool { return strings.Contains(w.logs.String(), "NATS connected") })
 	}
 	time.Sleep(500 * time.Millisecond) // a resync that wrongly restored it would have done so by now
-	for _, w := range []*world{f.collector, f.a, f.b} {
-		if w.isBanned("sshd_v4", fleetAttacker) {
-			t.Errorf("%s: the unbanned attacker came back after a restart", w.srv)
+	for _, w := range all {
+		if w.isBanned(set, element) {
+			t.Errorf("%s: %s, unbanned, came back after a restart", w.srv, element)
 		}
 	}
 }
@@ -357,25 +387,48 @@ func TestFleetPrefixManualBanReloadUnban(t *testing.T) {
 	}
 	f.b.waitBanned("sshd_v4net", prefix)
 
-	if out, code := f.b.cli("unban", inside); code != 0 {
-		t.Fatalf("unban on host B: %d %s", code, out)
-	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
-		w.waitFor("the prefix lifted everywhere", 10*time.Second, func() bool { return !w.isBanned("sshd_v4net", prefix) })
-	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
-		w.stop(os.Interrupt)
-	}
-	for _, w := range []*world{f.collector, f.a, f.b} {
-		w.start(filepath.Join(w.dir, "sysban.yaml"))
-	}
+	f.unbanEverywhere(f.b, inside, "sshd_v4net", prefix)
+}
+
+// Per-origin counting under scope origin: host A's and host B's logs
+// each show two failures of one attacker (four in all, maxretry 3):
+// counted apart, nobody bans it. A third on host A bans it on host A
+// only; a third on host B bans it on host B too, and host A keeps its ban
+// through a restart (a resync): each origin's ban is its own.
+func TestFleetCountByOrigin(t *testing.T) {
+	f := newFleetNet(t)
+	f.jails = `
+jails:
+  sshd: {enabled: true, maxretry: 3, findtime: 1m, bantime: 1h, ports: [ssh], countby: origin}
+`
+	f.start("sshd=origin")
 	for _, w := range []*world{f.a, f.b} {
-		w.waitFor("connected after restart", 10*time.Second, func() bool { return fleetStatusOf(t, w).Connected })
+		w.waitFor("connected", 10*time.Second, func() bool { return fleetStatusOf(t, w).Connected })
 	}
-	time.Sleep(500 * time.Millisecond) // a resync that wrongly restored it would have done so by now
+	f.failuresFrom(f.a, "hosta-log", fleetAttacker, 2)
+	f.failuresFrom(f.b, "hostb-log", fleetAttacker, 2)
+	f.collector.waitFor("four failures counted", 10*time.Second, func() bool {
+		return strings.Count(f.collector.logs.String(), "msg=failure") >= 4
+	})
+	time.Sleep(300 * time.Millisecond)
 	for _, w := range []*world{f.collector, f.a, f.b} {
-		if w.isBanned("sshd_v4net", prefix) {
-			t.Errorf("%s: the unbanned prefix came back after a restart", w.srv)
+		if w.isBanned("sshd_v4", fleetAttacker) {
+			t.Fatalf("%s banned after two failures on each of two hosts, counted per origin", w.srv)
 		}
+	}
+	f.failuresFrom(f.a, "hosta-log", fleetAttacker, 1)
+	f.a.waitBanned("sshd_v4", fleetAttacker)
+	time.Sleep(300 * time.Millisecond)
+	if f.b.isBanned("sshd_v4", fleetAttacker) {
+		t.Fatal("host A's ban of scope origin landed on host B")
+	}
+	f.failuresFrom(f.b, "hostb-log", fleetAttacker, 1)
+	f.b.waitBanned("sshd_v4", fleetAttacker)
+	f.a.stop(os.Interrupt)
+	f.a.start(filepath.Join(f.a.dir, "sysban.yaml"))
+	f.a.waitFor("host A resynced after its restart", 10*time.Second, func() bool { return strings.Contains(f.a.logs.String(), "NATS connected") })
+	time.Sleep(500 * time.Millisecond)
+	if !f.a.isBanned("sshd_v4", fleetAttacker) {
+		t.Error("host B's ban of the same attacker took host A's away")
 	}
 }
