@@ -163,13 +163,15 @@ func (n *Node) verdict(e *Entry, now time.Time, tombs *tombs) (ok bool, reason s
 	case e.Key.Prefix.Bits() < set.cfg.maxPrefix(e.Key.Prefix):
 		return false, RefusedPrefix
 	}
+	// Logged at debug level: a resync judges every entry again. A
+	// narrowed ban is logged at info level when it is applied live.
 	fit, why := n.fit(set, e)
 	if !fit.IsValid() {
-		n.log.Info("fleet: ban refused: it covers protected addresses", "key", e.Key.String(), "protected", why)
+		n.log.Debug("fleet: ban refused: it covers protected addresses", "key", e.Key.String(), "protected", why)
 		return false, RefusedProtected
 	}
 	if fit != e.Key.Prefix {
-		n.log.Info("fleet: ban narrowed: the prefix covers protected addresses", "key", e.Key.String(), "ban", fit, "protected", why)
+		n.log.Debug("fleet: ban narrowed: the prefix covers protected addresses", "key", e.Key.String(), "ban", fit, "protected", why)
 		n.stats.narrowed.Inc()
 		e.Key.Prefix = fit
 	}
