@@ -386,6 +386,12 @@ func TestFleetPrefixManualBanReloadUnban(t *testing.T) {
 		t.Fatalf("reload: %d %s", code, out)
 	}
 	f.b.waitBanned("sshd_v4net", prefix)
+	// The kernel has it first, the store right after: wait for the store,
+	// which `sysban unban` reads.
+	f.b.waitFor("the prefix recorded on host B", 10*time.Second, func() bool {
+		out, _ := f.b.cli("banned", inside)
+		return strings.Contains(out, prefix)
+	})
 
 	f.unbanEverywhere(f.b, inside, "sshd_v4net", prefix)
 }
