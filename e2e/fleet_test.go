@@ -309,6 +309,13 @@ func TestFleetScopeOrigin(t *testing.T) {
 	if f.b.isBanned("sshd_v4", fleetAttacker) {
 		t.Error("a ban of scope origin from host A's log landed on host B")
 	}
+	// Host B does not hold it, yet an unban there lifts it from the fleet
+	// and says so.
+	out, code := f.b.cli("unban", fleetAttacker)
+	if code != 0 || !strings.Contains(out, "unbanned "+fleetAttacker+" from sshd") {
+		t.Errorf("unban on host B, which does not hold the ban: %d %s", code, out)
+	}
+	f.a.waitFor("host A lifts it", 10*time.Second, func() bool { return !f.a.isBanned("sshd_v4", fleetAttacker) })
 }
 
 // Partition: host A, a decider, loses its link to the collector's NATS,

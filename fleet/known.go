@@ -327,3 +327,16 @@ func (kn *known) narrowedCovering(p netip.Prefix) map[jailNet]bool {
 	}
 	return out
 }
+
+// entry is what is known of k's ban as an Entry: its key, expiry and
+// scope (no decision time, address or lines).
+func (b knownBan) entry(k Key) Entry {
+	e := Entry{Key: k, Value: Value{Node: k.Node, Scope: ScopeFleet}}
+	if b.expiry != 0 {
+		e.Value.Expiry = time.Unix(int64(b.expiry), 0)
+	}
+	if b.flags&knownOrigin != 0 {
+		e.Value.Scope, e.Value.Origin = ScopeOrigin, k.Origin
+	}
+	return e
+}

@@ -124,7 +124,9 @@ func TestPrefixUnban(t *testing.T) {
 		return b.local.has("sshd", "2001:db8::/64") && b.local.has("sshd", "2001:db8:0:1::6")
 	})
 
-	b.Unban(mustPrefix("2001:db8::5"))
+	if got := b.Unban(mustPrefix("2001:db8::5")); len(got) != 1 || got[0].Key.Prefix != mustPrefix("2001:db8::/64") || got[0].Key.Node != "collector" {
+		t.Errorf("Unban reports %+v, want the collector's /64", got)
+	}
 	eventually(t, "the /64 lifted everywhere", func() bool {
 		return !a.local.has("sshd", "2001:db8::/64") && !b.local.has("sshd", "2001:db8::/64") && !collector.local.has("sshd", "2001:db8::/64")
 	})

@@ -379,14 +379,18 @@ wait:
 // tombstone under this node's name that every enforcer honours for every
 // ban covering p decided up to now (an unban of 2001:db8::5 lifts the
 // 2001:db8::/64 ban that covers it, whoever published it), and the
-// deletion of this node's own keys covering p. Queued like bans.
-func (n *Node) Unban(p netip.Prefix) {
+// deletion of this node's own keys covering p. Queued like bans. It
+// returns the fleet's bans covering p that this node knows of, whether or
+// not it applied them.
+func (n *Node) Unban(p netip.Prefix) []Entry {
 	p = sysban.CanonicalPrefix(p)
 	now := n.now()
 	until := time.Time{} // permanent unless every ban covering p we know of expires
 	n.mu.Lock()
 	var ps []pending
-	n.known.eachCovering(p, func(k Key, _ knownKey, _ knownBan) bool {
+	var lifted []Entry
+	n.known.eachCovering(p, func(k Key, _ knownKey, b knownBan) bool {
+		lifted = append(lifted, b.entry(k))
 		if k.Node == n.cfg().Name {
 			ps = append(ps, pending{Op: opDelete, Key: k.String()})
 		}
@@ -404,6 +408,7 @@ func (n *Node) Unban(p netip.Prefix) {
 	}
 	ps = append(ps, pending{Op: opUnban, Key: t.String(), Value: v})
 	n.enqueue(ps)
+	return lifted
 }
 
 // UnbanAll lifts every ban the fleet holds, as Unban does for each.

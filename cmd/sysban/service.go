@@ -190,6 +190,22 @@ func (s *service) Ban(ctx context.Context, jail string, prefix netip.Prefix, d t
 	return control.BanInfo{Jail: jail, Prefix: prefix, Addr: b.Addr, Start: b.Start, Until: b.Expiry(), Permanent: b.Permanent(), Manual: true}, nil
 }
 
+// fleetBanInfos describes fleet bans this host does not hold, one per
+// jail and prefix.
+func fleetBanInfos(es []fleet.Entry) []control.BanInfo {
+	var out []control.BanInfo
+	seen := map[string]bool{}
+	for _, e := range es {
+		if id := e.Key.Jail + " " + e.Key.Prefix.String(); !seen[id] {
+			seen[id] = true
+			b := e.Ban()
+			out = append(out, control.BanInfo{Jail: b.Jail, Prefix: b.Network(), Addr: b.Addr, Start: b.Start, Until: b.Expiry(),
+				Permanent: b.Permanent(), Failures: b.Failures, FleetNode: e.Key.Node, Origin: e.Value.Origin})
+		}
+	}
+	return out
+}
+
 // isOrCovers phrases Protects' answer: "is loopback", "covers ignoreip ...".
 func isOrCovers(why string) string {
 	if strings.HasPrefix(why, "covers ") {
@@ -220,11 +236,12 @@ func (s *service) Unban(ctx context.Context, prefix netip.Prefix, jail string) (
 			nets = append(nets, r.Network())
 		}
 	}
+	var fromFleet []fleet.Entry
 	if s.fleet != nil && jail == "" {
 		// Lifted on every node, and kept lifted: a tombstone, not a
 		// delete another node's resync could undo. It lifts the fleet
 		// bans covering prefix, as nets here.
-		s.fleet.Unban(prefix)
+		fromFleet = s.fleet.Unban(prefix)
 	}
 	removed, err := s.store.Remove(jail, nets, "manual")
 	if err != nil {
@@ -243,6 +260,11 @@ func (s *service) Unban(ctx context.Context, prefix netip.Prefix, jail string) (
 		for _, p := range nets {
 			s.pl.Forget(j, p)
 		}
+	}
+	if len(removed) == 0 && len(fromFleet) > 0 {
+		// Not in force here (refused by this host's trust rules, or
+		// not applied yet), but lifted from every node that has it.
+		return fleetBanInfos(fromFleet), nil
 	}
 	if len(removed) == 0 {
 		return nil, fmt.Errorf("%w: %s", control.ErrNotBanned, prefix)
