@@ -175,3 +175,35 @@ func bareNode(c *Config, srv *Server) *Node {
 	n.set.Store(&settings{cfg: c})
 	return n
 }
+
+// bucketGet reads k's entry from the bucket (what the node keeps of it,
+// known, has neither the address nor the lines).
+func (tn testNode) bucketGet(k Key) (Entry, bool) {
+	ctx := context.Background()
+	kv, err := tn.js.KeyValue(ctx, tn.cfg().Bucket)
+	if err != nil {
+		return Entry{}, false
+	}
+	kve, err := kv.Get(ctx, k.String())
+	if err != nil {
+		return Entry{}, false
+	}
+	e, err := decodeEntry(k.String(), kve.Value(), time.Now())
+	return e, err == nil
+}
+
+// knownKeys are the keys of the bans the node knows of.
+func (tn testNode) knownKeys() []Key {
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	kn := tn.known
+	var out []Key
+	for kk := range kn.bans {
+		k := Key{Node: kn.nodes.list[kk.node], Jail: kn.jails.list[kk.jail], Prefix: kk.prefix()}
+		if kk.origin > 0 {
+			k.Origin = kn.origins.list[kk.origin-1]
+		}
+		out = append(out, k)
+	}
+	return out
+}

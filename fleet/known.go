@@ -99,7 +99,15 @@ func (kn *known) lookupKey(k Key) (knownKey, bool) {
 	if !ok {
 		return knownKey{}, false
 	}
-	return kn.key(node, jail, k.Prefix), true
+	kk := kn.key(node, jail, k.Prefix)
+	if k.Origin != "" {
+		origin, ok := kn.origins.ids[k.Origin]
+		if !ok {
+			return knownKey{}, false
+		}
+		kk.origin = origin + 1
+	}
+	return kk, true
 }
 
 // put remembers e; wanted says the verdict took it, applied is the prefix
@@ -113,6 +121,7 @@ func (kn *known) put(e *Entry, wanted bool, applied netip.Prefix) {
 		b.flags |= knownWanted
 	}
 	kk := kn.key(kn.nodes.id(e.Key.Node), kn.jails.id(e.Key.Jail), e.Key.Prefix)
+	kk.origin = kn.originID(e.Key.Origin)
 	kn.bans[kk] = b
 	if wanted && applied.IsValid() && applied != e.Key.Prefix {
 		kn.narrowed[kk] = applied
@@ -181,6 +190,9 @@ func (kn *known) each(p netip.Prefix, jail, skip string, fn func(k Key, kk known
 					continue
 				}
 				k := Key{Node: node, Jail: j, Prefix: p}
+				if o > 0 {
+					k.Origin = kn.origins.list[o-1]
+				}
 				if !fn(k, kk, b) {
 					return
 				}

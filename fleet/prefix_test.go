@@ -79,11 +79,9 @@ func TestPrefixBans(t *testing.T) {
 	}
 	// The key carries the prefix; the value the address seen.
 	var e Entry
-	eventually(t, "the collector sees its /64 in the bucket", func() bool {
-		collector.mu.Lock()
-		defer collector.mu.Unlock()
+	eventually(t, "the /64 in the bucket", func() bool {
 		var ok bool
-		e, ok = collector.entries[Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:1:2::/64")}]
+		e, ok = collector.bucketGet(Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:1:2::/64")})
 		return ok
 	})
 	if e.Value.Addr != netip.MustParseAddr("2001:db8:1:2::c") {
@@ -160,16 +158,8 @@ func TestPublishManual(t *testing.T) {
 	collector.PublishManual(prefixBan("sshd", "2001:db8:7::/48", "", time.Hour))
 	collector.PublishManual(ban("postfix", "203.0.113.70", time.Hour))
 	eventually(t, "hostb applies the manual prefix ban", func() bool { return b.local.has("sshd", "2001:db8:7::/48") })
-	b.mu.Lock()
-	e := b.entries[Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:7::/48")}]
-	keys := slices.Collect(func(yield func(Key) bool) {
-		for k := range b.entries {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	b.mu.Unlock()
+	e, _ := b.bucketGet(Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:7::/48")})
+	keys := b.knownKeys()
 	if !e.Value.Manual || e.Value.Origin != "collector" {
 		t.Errorf("manual ban's value: %+v", e.Value)
 	}
