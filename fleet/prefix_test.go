@@ -74,7 +74,7 @@ func TestPrefixBans(t *testing.T) {
 	if got := b.local.len(); got != len(want) {
 		t.Errorf("hostb holds %d bans, want %d", got, len(want))
 	}
-	if got := counterValue(t, b.stats.narrowed); got != 2 {
+	if got := b.Status().Narrowed; got != 2 {
 		t.Errorf("narrowed = %v, want 2", got)
 	}
 	// The key carries the prefix; the value the address seen.

@@ -27,6 +27,9 @@ type Status struct {
 	Published uint64                   `json:"published"`
 	Applied   uint64                   `json:"applied"`
 	Refused   map[string]uint64        `json:"refused"`
+	// Narrowed counts fleet prefixes narrowed here around protected
+	// addresses (at each resync again).
+	Narrowed uint64 `json:"narrowed"`
 }
 
 // Status reports the node's view of the fleet.
@@ -36,6 +39,7 @@ func (n *Node) Status() Status {
 		Connected: n.connected.Load(), Outbox: n.outbox.Len(),
 		Bans: map[string]map[Scope]int{}, Refused: map[string]uint64{},
 		Published: counter(n.stats.published), Applied: counter(n.stats.applied),
+		Narrowed: counter(n.stats.narrowed),
 	}
 	if n.cfg().Embedded != nil {
 		st.Embedded = n.cfg().Embedded.Listen

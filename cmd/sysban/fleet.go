@@ -387,8 +387,8 @@ func (c ctl) printFleet(w io.Writer, s fleet.Status) {
 	}
 	fmt.Fprintf(w, "node       %s (%s)\nservers    %s\nconnected  %s\nresync     %s\nlag        %.1f ms\n",
 		s.Name, strings.Join(roles, ", "), servers, conn, resync, s.LagSeconds*1000)
-	fmt.Fprintf(w, "outbox     %d\nheld       %d\npublished  %d\napplied    %d\nrefused    %s\nunbans     %d\n",
-		s.Outbox, s.Held, s.Published, s.Applied, droppedText(s.Refused), s.Unbans)
+	fmt.Fprintf(w, "outbox     %d\nheld       %d\npublished  %d\napplied    %d\nrefused    %s\nnarrowed   %d\nunbans     %d\n",
+		s.Outbox, s.Held, s.Published, s.Applied, droppedText(s.Refused), s.Narrowed, s.Unbans)
 	tw := newTable(w)
 	fmt.Fprintln(tw, "\nNODE\tFLEET\tORIGIN")
 	for _, node := range slices.Sorted(maps.Keys(s.Bans)) {
