@@ -349,6 +349,28 @@ var liveFields = map[string]bool{
 // name in lower case.
 var fieldKeys = map[string]string{"Decide": "roles", "Enforce": "roles", "OutboxMax": "outbox"}
 
+// sameSetting compares two config values by what the config says: their
+// exported fields, through pointers; unexported ones hold what Load read
+// from the files the exported ones name (TLS configurations, keys), new
+// at every load.
+func sameSetting(a, b reflect.Value) bool {
+	switch a.Kind() {
+	case reflect.Pointer:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		return sameSetting(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if a.Type().Field(i).IsExported() && !sameSetting(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a.Interface(), b.Interface())
+}
+
 // RestartKeys names the keys ("fleet.servers") that differ between old
 // and cur and that a running node cannot take (a restart can). A field
 // added to Config later needs a restart unless liveFields lists it.
@@ -357,7 +379,7 @@ func RestartKeys(old, cur *Config) []string {
 	ov, cv := reflect.ValueOf(old).Elem(), reflect.ValueOf(cur).Elem()
 	for i := range ov.NumField() {
 		f := ov.Type().Field(i)
-		if !f.IsExported() || liveFields[f.Name] || reflect.DeepEqual(ov.Field(i).Interface(), cv.Field(i).Interface()) {
+		if !f.IsExported() || liveFields[f.Name] || sameSetting(ov.Field(i), cv.Field(i)) {
 			continue
 		}
 		key := fieldKeys[f.Name]

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/tls"
 	"net/netip"
 	"slices"
 	"strings"
@@ -238,12 +239,20 @@ func TestTombsLiftedAt(t *testing.T) {
 	}
 }
 
+// loadedTLS stands for a TLS configuration Load made: a new one at every
+// load, which reflect.DeepEqual never finds equal to the last (it holds
+// functions).
+func loadedTLS() *tls.Config {
+	return &tls.Config{VerifyConnection: func(tls.ConnectionState) error { return nil }}
+}
+
 func TestRestartKeys(t *testing.T) {
 	base := func() *Config {
 		c := nodeConfig("hostb", "nats://127.0.0.1:4222")
 		if err := c.Validate(); err != nil {
 			t.Fatal(err)
 		}
+		c.Embedded = &Embedded{Listen: "127.0.0.1:4222", TLS: &TLSFiles{Cert: "a.pem"}, serverTLS: loadedTLS()}
 		return c
 	}
 	tests := []struct {
@@ -260,6 +269,8 @@ func TestRestartKeys(t *testing.T) {
 		{"roles", func(c *Config) { c.Decide = false }, []string{"fleet.roles"}},
 		{"name and password", func(c *Config) { c.Name, c.Password = "hostc", "x" }, []string{"fleet.name", "fleet.password"}},
 		{"embedded", func(c *Config) { c.Embedded = &Embedded{Listen: ":4222"} }, []string{"fleet.embedded"}},
+		{"what Load read, anew", func(c *Config) { c.Embedded.serverTLS = loadedTLS() }, nil},
+		{"embedded TLS files", func(c *Config) { c.Embedded.TLS = &TLSFiles{Cert: "b.pem"} }, []string{"fleet.embedded"}},
 	}
 	for _, tt := range tests {
 		c := base()
