@@ -49,7 +49,7 @@ func TestRestartOnlyListen(t *testing.T) {
 // resync period change live; a fleet section added or dropped, or a key
 // that needs a new connection or server, is refused, naming the key.
 func TestRestartOnlyFleet(t *testing.T) {
-	const base = "fleet: {name: hostb, servers: [\"nats://10.0.0.1:4222\"], password: pw%s}\n"
+	const base = "fleet: {name: hostb, servers: [\"nats://10.0.0.1:4222\"], allowplaintext: true, password: pw%s}\n"
 	parse := func(yaml string) *config.Config {
 		t.Helper()
 		cfg, err := config.Parse("test.yaml", []byte("jails: {sshd: {enabled: true}}\n"+yaml), nil)
