@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -72,5 +73,51 @@ func TestExpirySeconds(t *testing.T) {
 		if got := expirySeconds(tt.in); got != tt.want {
 			t.Errorf("expirySeconds(%v) = %d, want %d", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Prefix bans: the bans covering an address, the prefix a narrowed ban is
+// in force under, and two origins' keys of one address.
+func TestKnownPrefixes(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	kn := newKnown()
+	p64, p72 := netip.MustParsePrefix("2001:db8::/64"), netip.MustParsePrefix("2001:db8::/72")
+	wide := &Entry{Key: Key{Node: "collector", Jail: "sshd", Prefix: p64}, Value: Value{Start: now, Expiry: now.Add(time.Hour)}}
+	kn.put(wide, true, p72)
+	one := &Entry{Key: Key{Node: "hosta", Jail: "sshd", Prefix: AddrKey(netip.MustParseAddr("2001:db8::5"))}, Value: Value{Start: now, Expiry: now.Add(2 * time.Hour)}}
+	kn.put(one, true, one.Key.Prefix)
+	for _, origin := range []string{"hosta", "hostb"} {
+		kn.put(&Entry{Key: Key{Node: "collector", Jail: "postfix", Prefix: one.Key.Prefix, Origin: origin},
+			Value: Value{Start: now, Scope: ScopeOrigin, Origin: origin}}, origin == "hosta", one.Key.Prefix)
+	}
+
+	var covering []string
+	kn.eachCovering(one.Key.Prefix, func(k Key, _ knownKey, _ knownBan) bool {
+		covering = append(covering, k.String())
+		return true
+	})
+	slices.Sort(covering)
+	want := []string{"collector.postfix.2001-db8--5_128.hosta", "collector.postfix.2001-db8--5_128.hostb",
+		"collector.sshd.2001-db8--_64", "hosta.sshd.2001-db8--5_128"}
+	if !slices.Equal(covering, want) {
+		t.Errorf("bans covering 2001:db8::5: %v, want %v", covering, want)
+	}
+	if got := kn.lastExpiry(netip.MustParsePrefix("2001:db8::6/128")); !got.Equal(now.Add(time.Hour)) {
+		t.Errorf("last expiry of 2001:db8::6: %v, want the /64's", got)
+	}
+	if got := kn.applied(wide.Key); got != p72 {
+		t.Errorf("the /64 is in force as %v, want %v", got, p72)
+	}
+	if _, ok := kn.wantedExpiry("sshd", p64); ok {
+		t.Error("the narrowed /64 is wanted under its own prefix")
+	}
+	if got := kn.narrowedCovering(netip.MustParsePrefix("2001:db8::ff:1/128")); !got[jailNet{"sshd", p72}] {
+		t.Errorf("narrowed bans covering an address of the /64 outside the /72: %v", got)
+	}
+	if !kn.has(Key{Node: "collector", Jail: "postfix", Prefix: one.Key.Prefix, Origin: "hostb"}) {
+		t.Error("hostb's origin key was replaced by hosta's")
+	}
+	if !kn.remove(wide.Key) || len(kn.narrowed) != 0 {
+		t.Error("removing the /64 leaves its narrowed prefix")
 	}
 }
