@@ -119,8 +119,8 @@ func TestPrefixUnban(t *testing.T) {
 		t.Fatal(err)
 	}
 	collector.local.local("sshd", "2001:db8::/64") // the decider's own ban
-	eventually(t, "b bans both", func() bool {
-		return b.local.has("sshd", "2001:db8::/64") && b.local.has("sshd", "2001:db8:0:1::6")
+	eventually(t, "b bans both and knows them", func() bool {
+		return b.local.has("sshd", "2001:db8::/64") && b.local.has("sshd", "2001:db8:0:1::6") && len(b.knownKeys()) == 2
 	})
 
 	if got := b.Unban(mustPrefix("2001:db8::5")); len(got) != 1 || got[0].Key.Prefix != mustPrefix("2001:db8::/64") || got[0].Key.Node != "collector" {
@@ -160,7 +160,10 @@ func TestPublishManual(t *testing.T) {
 	collector.PublishManual(ban("postfix", "203.0.113.70", time.Hour))
 	eventually(t, "hostb applies the manual prefix ban", func() bool { return b.local.has("sshd", "2001:db8:7::/48") })
 	e, _ := b.bucketGet(Key{Node: "collector", Jail: "sshd", Prefix: mustPrefix("2001:db8:7::/48")})
-	keys := b.knownKeys()
+	// A resync applies as the snapshot arrives and takes its view of the
+	// bucket at the end.
+	var keys []Key
+	eventually(t, "hostb knows the ban", func() bool { keys = b.knownKeys(); return len(keys) > 0 })
 	if !e.Value.Manual || e.Value.Origin != "collector" {
 		t.Errorf("manual ban's value: %+v", e.Value)
 	}
