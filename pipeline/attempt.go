@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ const (
 
 // attemptRules is compiled AttemptRules.
 type attemptRules struct {
-	lines, quiet, ends []*regexp.Regexp
+	lines, quiet, ends []matcher
 	endN               []int  // index of the n or more group per end; -1: none
 	endMore            []bool // the group is "more": one attempt beyond it
 	window             time.Duration
@@ -95,37 +96,44 @@ func compileAttempts(a *filters.AttemptRules) (*attemptRules, error) {
 	if r.window == 0 {
 		r.window = DefaultAttemptWindow
 	}
-	compile := func(what string, srcs []string) ([]*regexp.Regexp, error) {
-		out := make([]*regexp.Regexp, len(srcs))
+	// compile returns the matchers and, for the end lines' groups, the
+	// regexps they were made of.
+	compile := func(what string, srcs []string) ([]matcher, []*regexp.Regexp, error) {
+		out, res := make([]matcher, len(srcs)), make([]*regexp.Regexp, len(srcs))
 		for i, src := range srcs {
 			if !strings.HasPrefix(src, "^") {
-				return nil, fmt.Errorf("attempts: %s[%d] %q: must be anchored with ^", what, i, src)
+				return nil, nil, fmt.Errorf("attempts: %s[%d] %q: must be anchored with ^", what, i, src)
 			}
 			if strings.Contains(src, hostPlaceholder) {
-				return nil, fmt.Errorf("attempts: %s[%d] %q: <HOST> belongs in the failregex, not here", what, i, src)
+				return nil, nil, fmt.Errorf("attempts: %s[%d] %q: <HOST> belongs in the failregex, not here", what, i, src)
 			}
 			re, err := regexp.Compile(src)
-			if err != nil {
-				return nil, fmt.Errorf("attempts: %s[%d]: %w", what, i, err)
+			var tree *syntax.Regexp
+			if err == nil {
+				tree, err = syntax.Parse(src, syntax.Perl)
 			}
-			out[i] = re
+			if err != nil {
+				return nil, nil, fmt.Errorf("attempts: %s[%d]: %w", what, i, err)
+			}
+			out[i], res[i] = newMatcher(re, tree), re
 		}
-		return out, nil
+		return out, res, nil
 	}
 	var err error
-	if r.lines, err = compile("lines", a.Lines); err != nil {
+	if r.lines, _, err = compile("lines", a.Lines); err != nil {
 		return nil, err
 	}
-	if r.quiet, err = compile("quiet", a.Quiet); err != nil {
+	if r.quiet, _, err = compile("quiet", a.Quiet); err != nil {
 		return nil, err
 	}
-	if r.ends, err = compile("ends", a.Ends); err != nil {
+	var ends []*regexp.Regexp
+	if r.ends, ends, err = compile("ends", a.Ends); err != nil {
 		return nil, err
 	}
 	if len(r.lines)+len(r.ends)+len(r.quiet) == 0 {
 		return nil, errors.New("attempts: no lines, ends or quiet lines")
 	}
-	for _, re := range r.ends {
+	for _, re := range ends {
 		g, more := re.SubexpIndex("n"), false
 		if g < 0 {
 			g = re.SubexpIndex("more")
@@ -141,18 +149,19 @@ func compileAttempts(a *filters.AttemptRules) (*attemptRules, error) {
 // its number of attempts for roleEnd.
 func (r *attemptRules) classify(text string) (role attemptRole, kindOrN int) {
 	// Quiet first: a quiet line may have the wording of a kind too.
-	for _, re := range r.quiet {
-		if re.MatchString(text) {
+	for i := range r.quiet {
+		if r.quiet[i].matches(text) {
 			return roleQuiet, 0
 		}
 	}
-	for k, re := range r.lines {
-		if re.MatchString(text) {
+	for k := range r.lines {
+		if r.lines[k].matches(text) {
 			return roleLine, k
 		}
 	}
-	for i, re := range r.ends {
-		loc := re.FindStringSubmatchIndex(text)
+	var buf [fastMaxSlots]int
+	for i := range r.ends {
+		loc := r.ends[i].find(text, buf[:])
 		if loc == nil {
 			continue
 		}

@@ -64,6 +64,7 @@ func lastPortColon(host string) int {
 // text with the address replaced by portProbe.
 func acceptsPort(p *pattern, text string, start, colon int) bool {
 	probe := text[:start] + portProbe + text[colon:]
-	loc := p.re.FindStringSubmatchIndex(probe)
+	var buf [fastMaxSlots]int
+	loc := p.find(probe, buf[:])
 	return loc != nil && loc[2*p.host] == start && loc[2*p.host+1] == start+len(portProbe)
 }

@@ -107,7 +107,8 @@ func (f *Filter) match(text string, prefilter bool) result {
 		if prefilter && !p.pre.mayMatch(text) {
 			continue
 		}
-		loc := p.re.FindStringSubmatchIndex(text)
+		var buf [fastMaxSlots]int
+		loc := p.find(text, buf[:])
 		if loc == nil {
 			continue
 		}
@@ -190,7 +191,8 @@ func correlationLine(p *pattern, text string, m *sysban.Message, prefilter bool)
 	if prefilter && !p.pre.mayMatch(text) {
 		return "", "", false
 	}
-	loc := p.re.FindStringSubmatchIndex(text)
+	var buf [fastMaxSlots]int
+	loc := p.find(text, buf[:])
 	if loc == nil {
 		return "", "", false
 	}
@@ -243,7 +245,7 @@ func (f *Filter) ignored(text string, prefilter bool) *pattern {
 		if prefilter && !p.pre.mayMatch(text) {
 			continue
 		}
-		if p.re.MatchString(text) {
+		if p.matches(text) {
 			return p
 		}
 	}

@@ -61,10 +61,43 @@ type pattern struct {
 	index int
 	// corr is the correlation an open or close belongs to; nil otherwise.
 	corr *correlation
-	re   regex // *regexp.Regexp, or *backtrackRegex (backtrack.go)
-	host int   // submatch index of the host group; -1 when absent
-	key  int   // submatch index of the (?P<key>...) group; -1 when absent
+	matcher
+	host int // submatch index of the host group; -1 when absent
+	key  int // submatch index of the (?P<key>...) group; -1 when absent
 	pre  prefilter
+}
+
+// matcher is a compiled regex and, when it is an RE2 pattern in the fast
+// matcher's subset (fastmatch.go), the same regex as a fast program, which
+// answers first.
+type matcher struct {
+	re   regex     // *regexp.Regexp, or *backtrackRegex (backtrack.go)
+	fast *fastProg // nil: outside the subset, or not RE2
+}
+
+// newMatcher is the matcher of re, an RE2 pattern parsed as tree.
+func newMatcher(re *regexp.Regexp, tree *syntax.Regexp) matcher {
+	return matcher{re: re, fast: compileFast(tree, re.NumSubexp())}
+}
+
+// find is re.FindStringSubmatchIndex(text), by the fast program when it
+// decides; loc is scratch of fastMaxSlots ints the result may use.
+func (m *matcher) find(text string, loc []int) []int {
+	if m.fast != nil {
+		switch m.fast.run(text, loc) {
+		case fastMatched:
+			return loc[:m.fast.slots]
+		case fastNoMatch:
+			return nil
+		}
+	}
+	return m.re.FindStringSubmatchIndex(text)
+}
+
+// matches is re.MatchString(text).
+func (m *matcher) matches(text string) bool {
+	var loc [fastMaxSlots]int
+	return m.find(text, loc[:]) != nil
 }
 
 // keyGroup names the capture group that keys a correlation.
@@ -145,7 +178,7 @@ func compilePattern(src string, kind patternKind, vars map[string][]string) (pat
 			p.key = i
 		}
 	}
-	p.re = re
+	p.matcher = newMatcher(re, tree)
 	p.pre = newPrefilter(tree)
 	return p, nil
 }
