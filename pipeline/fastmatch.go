@@ -37,7 +37,7 @@ const fastMaxSlots = 16
 
 // fastMaxStack is the depth of the backtracking stack; a match that needs
 // more falls back to the regexp.
-const fastMaxStack = 96
+const fastMaxStack = 48
 
 // fastBudget is how many steps (instructions, bytes scanned, retries) a
 // match may take on a text of n bytes before it falls back.
@@ -270,9 +270,6 @@ func (c *fastCompiler) repeat(re *syntax.Regexp) bool {
 // xx+). Copies of a capture fill the same slots, so the last iteration's
 // text is the one reported, as with the regexp.
 func (c *fastCompiler) counted(sub *syntax.Regexp, min, max int, flags syntax.Flags) bool {
-	if max > 0 && max*len(sub.String()) > fastMaxExpand {
-		return false
-	}
 	if max == -1 {
 		op := syntax.OpStar
 		if min > 0 {
@@ -286,7 +283,7 @@ func (c *fastCompiler) counted(sub *syntax.Regexp, min, max int, flags syntax.Fl
 		return c.repeat(&syntax.Regexp{Op: op, Flags: flags, Sub: []*syntax.Regexp{sub}})
 	}
 	for range min {
-		if !c.compile(sub) {
+		if !c.compile(sub) || len(c.inst) > fastMaxInst {
 			return false
 		}
 	}
@@ -298,7 +295,7 @@ func (c *fastCompiler) counted(sub *syntax.Regexp, min, max int, flags syntax.Fl
 	greedy := flags&syntax.NonGreedy == 0
 	for range max - min {
 		splits = append(splits, c.emit(fastInst{op: fastSplit}))
-		if !c.compile(sub) {
+		if !c.compile(sub) || len(c.inst) > fastMaxInst {
 			return false
 		}
 	}
@@ -313,8 +310,9 @@ func (c *fastCompiler) counted(sub *syntax.Regexp, min, max int, flags syntax.Fl
 	return true
 }
 
-// fastMaxExpand bounds the pattern text a counted repetition may copy.
-const fastMaxExpand = 4096
+// fastMaxInst bounds a program: counted repetitions are spelled out,
+// and a pattern that grows past this is left to its regexp.
+const fastMaxInst = 4096
 
 // singleClass is the ASCII part of a one-character expression: a class,
 // any character, or a one-rune literal. Non-ASCII members need not be
@@ -497,11 +495,15 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 		case fastJmp:
 			pc = in.x
 		case fastSave:
-			if sp == fastMaxStack {
-				return fastGaveUp
+			// The old value matters only to a branch that may yet be
+			// resumed: with none below, a failure ends the match.
+			if sp > 0 {
+				if sp == fastMaxStack {
+					return fastGaveUp
+				}
+				stack[sp] = fastFrame{pc: -1 - in.x, pos: int32(loc[in.x])}
+				sp++
 			}
-			stack[sp] = fastFrame{pc: -1 - in.x, pos: int32(loc[in.x])}
-			sp++
 			loc[in.x] = int(pos)
 			pc++
 		case fastBegin:

@@ -140,7 +140,20 @@ func (t *Tester) Prematch(m *sysban.Message, pm *Prematched) {
 // depends on the lines before (correlation) and reports the matches as
 // Test does. Feed messages in log order.
 func (t *Tester) TestPrematched(m *sysban.Message, pm *Prematched) []Match {
-	t.scratch = t.scratch[:0]
+	t.scratch = t.AppendPrematched(t.scratch[:0], m, pm)
+	if len(t.scratch) == 0 {
+		return nil
+	}
+	out := slices.Clone(t.scratch)
+	clear(t.scratch) // keep no strings of this line alive
+	return out
+}
+
+// AppendPrematched is TestPrematched appending the matches to dst, for a
+// caller that keeps one buffer for every line (`sysban test`'s consumer,
+// which is the serial part of the command: a copy per matched line was
+// garbage the collector had to chase).
+func (t *Tester) AppendPrematched(dst []Match, m *sysban.Message, pm *Prematched) []Match {
 	for k, i := range pm.routes {
 		tf := &t.filters[i]
 		var r result
@@ -150,15 +163,10 @@ func (t *Tester) TestPrematched(m *sysban.Message, pm *Prematched) []Match {
 			r = tf.f.match(pm.text, t.prefilter)
 		}
 		if mt, ok := newMatch(tf.f, tf.f.correlate(r, pm.text, m, tf.st, t.now, t.prefilter)); ok {
-			t.scratch = append(t.scratch, mt)
+			dst = append(dst, mt)
 		}
 	}
-	if len(t.scratch) == 0 {
-		return nil
-	}
-	out := slices.Clone(t.scratch)
-	clear(t.scratch) // keep no strings of this line alive
-	return out
+	return dst
 }
 
 // route returns the indexes of the filters reading program.

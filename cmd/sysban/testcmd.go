@@ -119,6 +119,7 @@ func (c *testCmd) run(args []string) int {
 		parseLine(pl, wall, defaultProgram)
 		tester.Prematch(&pl.msg, &pl.pre)
 	}
+	var matches []pipeline.Match // one line's, reused for the next
 	rerr := parallelLines(in, testWorkers(), prepare, func(pl *parsedLine) {
 		tst.lines++
 		if pl.tooLong {
@@ -133,7 +134,7 @@ func (c *testCmd) run(args []string) int {
 		if pl.noProgram {
 			tst.noProgram++
 		}
-		matches := tester.TestPrematched(m, &pl.pre)
+		matches = tester.AppendPrematched(matches[:0], m, &pl.pre)
 		v := tst.add(m, matches)
 		switch {
 		case opts.json:

@@ -178,10 +178,14 @@ func parseLine(pl *parsedLine, wall time.Time, defaultProgram string) {
 	}
 }
 
-// testWorkers is how many goroutines parse for `sysban test`: the matcher
-// runs on its own goroutine, so one core is left to it.
+// testWorkers is how many goroutines parse and pre-match for `sysban
+// test`: one per core. The consumer (correlation, tally) needs about a
+// third of a line's CPU and sleeps whenever it waits for a batch, so with
+// one core left to it (GOMAXPROCS-1 workers) that core idled for the rest
+// and the workers were the bound; with a worker on every core the
+// scheduler gives the consumer's idle time to the workers.
 func testWorkers() int {
-	return max(1, runtime.GOMAXPROCS(0)-1)
+	return max(1, runtime.GOMAXPROCS(0))
 }
 
 // Lines longer than maxLineLen are skipped (and counted): a hostile or
