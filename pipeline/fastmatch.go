@@ -3,6 +3,7 @@ package pipeline
 import (
 	"regexp/syntax"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -69,7 +70,15 @@ type fastInst struct {
 	// next is the byte that must follow a run (the first of the literal
 	// after it, saves skipped), -1 when unknown: counts that leave another
 	// byte there are not tried.
-	next     int16
+	next int16
+	// wide: the run takes non-ASCII bytes as members. Only for a class
+	// that holds every non-ASCII rune, unbounded and with next known:
+	// then every count tried ends before the ASCII byte next, which is
+	// a rune boundary however Go decodes what precedes it, and one byte
+	// or more is one rune or more. stop (-1: none) is the one ASCII byte
+	// such a class lacks ('\n' for '.'), so that IndexByte finds the run.
+	wide     bool
+	stop     int16
 	x, y     int32 // split targets (x preferred), jump target, save slot
 	min, max int32 // run bounds; max -1 is unbounded
 	lit      string
@@ -98,16 +107,21 @@ func compileFast(re *syntax.Regexp, ncap int) *fastProg {
 	c.emit(fastInst{op: fastSave, x: 1})
 	c.emit(fastInst{op: fastMatch})
 	for i := range c.inst {
-		c.inst[i].next = -1
-		if c.inst[i].op != fastRun {
+		in := &c.inst[i]
+		in.next, in.stop = -1, -1
+		if in.op != fastRun {
 			continue
 		}
 		j := i + 1
 		for j < len(c.inst) && c.inst[j].op == fastSave {
 			j++
 		}
-		if j < len(c.inst) && c.inst[j].op == fastLit {
-			c.inst[i].next = int16(c.inst[j].lit[0])
+		if j < len(c.inst) && c.inst[j].op == fastLit && c.inst[j].lit[0] < utf8.RuneSelf {
+			in.next = int16(c.inst[j].lit[0])
+		}
+		in.wide = in.wide && in.next >= 0 && in.max < 0 && in.min <= 1
+		if in.wide {
+			in.stop = in.class.onlyMissing()
 		}
 	}
 	return &fastProg{inst: c.inst, slots: 2 * (ncap + 1)}
@@ -136,7 +150,7 @@ func (c *fastCompiler) compile(re *syntax.Regexp) bool {
 	case syntax.OpLiteral:
 		return c.literal(re)
 	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
-		set, ok := singleClass(re)
+		set, _, ok := singleClass(re)
 		if !ok {
 			return false
 		}
@@ -220,8 +234,8 @@ func (c *fastCompiler) repeat(re *syntax.Regexp) bool {
 	case syntax.OpRepeat:
 		min, max = int32(re.Min), int32(re.Max)
 	}
-	if set, ok := singleClass(re.Sub[0]); ok {
-		c.emit(fastInst{op: fastRun, min: min, max: max, greedy: greedy, class: set})
+	if set, wide, ok := singleClass(re.Sub[0]); ok {
+		c.emit(fastInst{op: fastRun, min: min, max: max, greedy: greedy, class: set, wide: wide})
 		return true
 	}
 	sub := re.Sub[0]
@@ -315,10 +329,10 @@ func (c *fastCompiler) counted(sub *syntax.Regexp, min, max int, flags syntax.Fl
 const fastMaxInst = 4096
 
 // singleClass is the ASCII part of a one-character expression: a class,
-// any character, or a one-rune literal. Non-ASCII members need not be
-// known: runFast gives up on a non-ASCII byte.
-func singleClass(re *syntax.Regexp) (asciiSet, bool) {
-	var set asciiSet
+// any character, or a one-rune literal; wide when it also holds every
+// non-ASCII rune. Other non-ASCII members need not be known: run gives up
+// on a non-ASCII byte unless the run is wide.
+func singleClass(re *syntax.Regexp) (set asciiSet, wide, ok bool) {
 	switch re.Op {
 	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
 		for b := 0; b < utf8.RuneSelf; b++ {
@@ -326,17 +340,21 @@ func singleClass(re *syntax.Regexp) (asciiSet, bool) {
 				set.add(byte(b))
 			}
 		}
-		return set, true
+		return set, true, true
 	case syntax.OpCharClass:
 		for i := 0; i+1 < len(re.Rune); i += 2 {
-			for r := re.Rune[i]; r <= re.Rune[i+1] && r < utf8.RuneSelf; r++ {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			for r := lo; r <= hi && r < utf8.RuneSelf; r++ {
 				set.add(byte(r))
 			}
+			if lo <= utf8.RuneSelf && hi >= unicode.MaxRune {
+				wide = true
+			}
 		}
-		return set, true
+		return set, wide, true
 	case syntax.OpLiteral:
 		if len(re.Rune) != 1 || re.Rune[0] >= utf8.RuneSelf {
-			return set, false
+			return set, false, false
 		}
 		r := byte(re.Rune[0])
 		set.add(r)
@@ -350,9 +368,24 @@ func singleClass(re *syntax.Regexp) (asciiSet, bool) {
 				set.add(r - 'A' + 'a')
 			}
 		}
-		return set, true
+		return set, false, true
 	}
-	return set, false
+	return set, false, false
+}
+
+// onlyMissing is the one ASCII byte s lacks; -1 when it lacks none or
+// several.
+func (s *asciiSet) onlyMissing() int16 {
+	missing := int16(-1)
+	for b := 0; b < utf8.RuneSelf; b++ {
+		if !s.has(byte(b)) {
+			if missing >= 0 {
+				return -1
+			}
+			missing = int16(b)
+		}
+	}
+	return missing
 }
 
 // canBeEmpty reports whether re may match the empty string (conservative:
@@ -460,15 +493,23 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 				limit = in.max
 			}
 			k := int32(0)
-			for k < limit {
-				b := text[pos+k]
-				if b >= utf8.RuneSelf {
-					return fastGaveUp
+			if in.stop >= 0 {
+				k = int32(strings.IndexByte(text[pos:pos+limit], byte(in.stop)))
+				if k < 0 {
+					k = limit
 				}
-				if !in.class.has(b) {
-					break
+			} else {
+				for k < limit {
+					b := text[pos+k]
+					if b >= utf8.RuneSelf {
+						if !in.wide {
+							return fastGaveUp
+						}
+					} else if !in.class.has(b) {
+						break
+					}
+					k++
 				}
-				k++
 			}
 			budget -= int(k)
 			c, more := in.pick(text, pos, in.min, k)
@@ -563,30 +604,35 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 
 // pick chooses the count a run at pos tries next among lo..hi (greedy:
 // the largest, else the smallest) whose following byte can start what
-// comes after it; -1 when none. more: other counts remain to retry.
+// comes after it (any, when next is unknown); -1 when none. more: other
+// counts remain to retry.
 func (in *fastInst) pick(text string, pos, lo, hi int32) (c int32, more bool) {
 	if lo > hi {
 		return -1, false
 	}
-	ok := func(c int32) bool {
-		if in.next < 0 {
-			return true
+	if in.next >= 0 {
+		end := min(int(pos+hi)+1, len(text))
+		if int(pos+lo) >= end {
+			return -1, false
 		}
-		at := int(pos + c)
-		return at < len(text) && text[at] == byte(in.next)
+		span := text[pos+lo : end]
+		var i int
+		if in.greedy {
+			i = strings.LastIndexByte(span, byte(in.next))
+		} else {
+			i = strings.IndexByte(span, byte(in.next))
+		}
+		if i < 0 {
+			return -1, false
+		}
+		c = lo + int32(i)
+		if in.greedy {
+			return c, c > lo
+		}
+		return c, c < hi
 	}
 	if in.greedy {
-		for c = hi; c >= lo; c-- {
-			if ok(c) {
-				return c, c > lo
-			}
-		}
-		return -1, false
+		return hi, hi > lo
 	}
-	for c = lo; c <= hi; c++ {
-		if ok(c) {
-			return c, c < hi
-		}
-	}
-	return -1, false
+	return lo, lo < hi
 }

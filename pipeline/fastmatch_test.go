@@ -196,7 +196,7 @@ func TestFastMatchGivesUp(t *testing.T) {
 // backtracking meet often.
 func TestFastMatchRandom(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for range 3000 {
+	for range 6000 {
 		src := "^" + randomPattern(rng, 3)
 		if _, err := syntax.Parse(src, syntax.Perl); err != nil {
 			continue
@@ -212,7 +212,7 @@ func TestFastMatchRandom(t *testing.T) {
 }
 
 func randomPattern(rng *rand.Rand, depth int) string {
-	atoms := []string{"a", "b", "ab", " ", `\S`, `\d`, ".", "[ab]", "[^a]", `\s`, "$", "x"}
+	atoms := []string{"a", "b", "ab", " ", `\S`, `\d`, ".", "[ab]", "[^a]", `\s`, "$", "x", "é", "[^é]", `[^\n]`}
 	if depth == 0 {
 		return atoms[rng.IntN(len(atoms))]
 	}
@@ -236,12 +236,12 @@ func randomPattern(rng *rand.Rand, depth int) string {
 }
 
 func randomText(rng *rand.Rand) string {
-	const alphabet = "aabb 1x\n"
-	b := make([]byte, rng.IntN(12))
-	for i := range b {
-		b[i] = alphabet[rng.IntN(len(alphabet))]
+	alphabet := []string{"a", "a", "b", "b", " ", "1", "x", "\n", "é", "\xff", "\xc3"}
+	var b strings.Builder
+	for range rng.IntN(12) {
+		b.WriteString(alphabet[rng.IntN(len(alphabet))])
 	}
-	return string(b)
+	return b.String()
 }
 
 // FuzzFastMatch holds every built-in pattern's fast matcher to its regexp

@@ -96,10 +96,12 @@ func (b *bench) sectionMatch(ctx context.Context) error {
 	slices.SortStableFunc(runs, func(x, y run) int { return cmp.Compare(x.inner, y.inner) })
 	med := runs[len(runs)/2]
 	read, matched, same, pending, inner, perCPU, wall := med.read, med.matched, med.same, med.pending, med.inner, med.perCPU, med.wall
-	const target = 1e6
+	// Issue 9: more patterns must not cost the throughput, and the figure
+	// must reach 1.5M lines/s on the two-core machine.
+	const target = 1.5e6
 	// The figure is sysban's own (read, parse, route, match; without
 	// process start and the report); the whole command is shown beside it.
-	b.add(result{section: "match", name: "sysban test all, lines/s (own timer, median of 3)", target: "≥ 1.00M",
+	b.add(result{section: "match", name: "sysban test all, lines/s (own timer, median of 3)", target: "≥ 1.50M",
 		value: si(inner), ratio: fmt.Sprintf("%.2f× target; runs %s", inner/target, strings.Join(all, " ")), status: passIf(inner >= target)})
 	b.add(result{section: "match", name: "  same, per CPU second / whole command", target: "-",
 		value: si(perCPU), ratio: fmt.Sprintf("whole cmd %s/s", si(rate(float64(read), wall))), status: "INFO"})
