@@ -48,6 +48,7 @@ const fastMaxStack = 48
 // match may take on a text of n bytes before it falls back.
 func fastBudget(n int) int { return 256 + 8*n }
 
+// fastOp is what a step of a fast program does.
 type fastOp uint8
 
 const (
@@ -68,6 +69,8 @@ type asciiSet [2]uint64
 func (s *asciiSet) has(b byte) bool { return s[b>>6]&(1<<(b&63)) != 0 }
 func (s *asciiSet) add(b byte)      { s[b>>6] |= 1 << (b & 63) }
 
+// fastInst is one step of a fast program; which fields count depends on
+// op.
 type fastInst struct {
 	op     fastOp
 	greedy bool
