@@ -29,7 +29,7 @@ import (
 //     class holds every non-ASCII rune and the run ends before a known
 //     ASCII byte (Go decodes runes, and where one ends decides the
 //     positions a backtracker may return to); a folded literal meeting
-//     one; more backtracking entries than its fixed stack holds; or more
+//     one; more than fastMaxDepth backtracking entries; or more
 //     steps than fastBudget allows, so attacker text costs at most a
 //     bounded attempt plus the regexp.
 // TestFastMatchesRegexp, TestFastMatchRandom, FuzzFastMatch and
@@ -40,9 +40,13 @@ import (
 // a fast program fills; patterns with more groups use their regexp.
 const fastMaxSlots = 16
 
-// fastMaxStack is the depth of the backtracking stack; a match that needs
-// more falls back to the regexp.
-const fastMaxStack = 48
+// fastMaxStack is the depth of the backtracking stack kept in run's own
+// frame (zeroed on every call, so kept small); fastMaxDepth is as deep as
+// it may grow on the heap before the regexp takes over.
+const (
+	fastMaxStack = 48
+	fastMaxDepth = 4096
+)
 
 // fastBudget is how many steps (instructions, bytes scanned, retries) a
 // match may take on a text of n bytes before it falls back.
@@ -125,8 +129,11 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 	for i := range loc {
 		loc[i] = -1
 	}
-	var stack [fastMaxStack]fastFrame
-	sp := 0
+	// The stack starts in this frame; a deeper match (a loop over a
+	// quoted string pushes an entry per character) moves it to the heap,
+	// up to fastMaxDepth.
+	var first [fastMaxStack]fastFrame
+	stack := first[:0]
 	budget := fastBudget(len(text))
 	inst := prog.inst
 	pc, pos := int32(0), int32(0)
@@ -199,32 +206,29 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 				break
 			}
 			if more {
-				if sp == fastMaxStack {
+				if len(stack) == fastMaxDepth {
 					return fastGaveUp
 				}
-				stack[sp] = fastFrame{pc: pc, pos: pos, n: c, hi: k}
-				sp++
+				stack = append(stack, fastFrame{pc: pc, pos: pos, n: c, hi: k})
 			}
 			pos += c
 			pc++
 		case fastSplit:
-			if sp == fastMaxStack {
+			if len(stack) == fastMaxDepth {
 				return fastGaveUp
 			}
-			stack[sp] = fastFrame{pc: in.y, pos: pos, n: -1}
-			sp++
+			stack = append(stack, fastFrame{pc: in.y, pos: pos, n: -1})
 			pc = in.x
 		case fastJmp:
 			pc = in.x
 		case fastSave:
 			// The old value matters only to a branch that may yet be
 			// resumed: with none below, a failure ends the match.
-			if sp > 0 {
-				if sp == fastMaxStack {
+			if len(stack) > 0 {
+				if len(stack) == fastMaxDepth {
 					return fastGaveUp
 				}
-				stack[sp] = fastFrame{pc: -1 - in.x, pos: int32(loc[in.x])}
-				sp++
+				stack = append(stack, fastFrame{pc: -1 - in.x, pos: int32(loc[in.x])})
 			}
 			loc[in.x] = int(pos)
 			pc++
@@ -248,12 +252,12 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 		}
 		// Backtrack: undo captures down to the latest branch or run.
 		for {
-			if sp == 0 {
+			if len(stack) == 0 {
 				return fastNoMatch
 			}
 			budget--
-			sp--
-			f := stack[sp]
+			f := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
 			if f.pc < 0 {
 				loc[-1-f.pc] = int(f.pos)
 				continue
@@ -274,8 +278,7 @@ func (prog *fastProg) run(text string, loc []int) fastResult {
 				continue
 			}
 			if more {
-				stack[sp] = fastFrame{pc: f.pc, pos: f.pos, n: c, hi: f.hi}
-				sp++
+				stack = append(stack, fastFrame{pc: f.pc, pos: f.pos, n: c, hi: f.hi})
 			}
 			pc, pos = f.pc+1, f.pos+c
 			break

@@ -202,6 +202,17 @@ func TestFastMatchGivesUp(t *testing.T) {
 	}
 }
 
+// TestFastMatchDeep checks that a loop with an entry per character (a
+// quoted string, as exim logs the client's command) is decided by the
+// fast matcher past the stack run keeps in its frame.
+func TestFastMatchDeep(t *testing.T) {
+	re, prog := fastCompiled(t, `^error in "(?:[^"\\]|\\.)*" H=\[(?P<host>[0-9.]+)\]$`)
+	text := `error in "` + strings.Repeat(`AUTH \"x\" `, 40) + `" H=[192.0.2.7]`
+	if got := checkFast(t, re, prog, text); got != fastMatched {
+		t.Errorf("a %d-byte quoted string: %v, want matched", len(text), got)
+	}
+}
+
 // TestFastMatchRandom compares random patterns of the subset's parts with
 // their regexps over random texts of a small alphabet, where choices and
 // backtracking meet often.
