@@ -94,10 +94,18 @@ func (m *matcher) find(text string, loc []int) []int {
 	return m.re.FindStringSubmatchIndex(text)
 }
 
-// matches is re.MatchString(text).
+// matches is re.MatchString(text), by the fast program when it decides.
 func (m *matcher) matches(text string) bool {
-	var loc [fastMaxSlots]int
-	return m.find(text, loc[:]) != nil
+	if m.fast != nil {
+		var loc [fastMaxSlots]int
+		switch m.fast.run(text, loc[:]) {
+		case fastMatched:
+			return true
+		case fastNoMatch:
+			return false
+		}
+	}
+	return m.re.MatchString(text)
 }
 
 // keyGroup names the capture group that keys a correlation.
