@@ -260,12 +260,15 @@ func (l *streamListener) evictLocked(id reasonID, match func(*streamConn) bool, 
 		return
 	}
 	l.forgetLocked(victim)
-	victim.conn.Close()
 	var sender netip.AddrPort
 	if a, ok := victim.conn.RemoteAddr().(*net.TCPAddr); ok {
 		sender = a.AddrPort()
 	}
+	// Counted before the close, as every other drop that closes a
+	// connection is: a peer that sees its connection closed finds the
+	// eviction already in the stats.
 	l.r.dropLogged(&l.c, id, l.name, sender, msg, "silent_for", time.Since(time.Unix(0, oldest)).Round(time.Millisecond), "uid", victim.key.uid)
+	victim.conn.Close()
 }
 
 func (l *streamListener) forgetLocked(c *streamConn) {
