@@ -108,7 +108,12 @@ func TestTCPPerSourceLimitEvictsSilentLongest(t *testing.T) {
 // A connection that never sends a complete frame is closed after
 // FirstFrameTimeout; one that did is kept until IdleTimeout.
 func TestTCPFirstFrameTimeout(t *testing.T) {
-	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{FirstFrameTimeout: 100 * time.Millisecond})
+	// The talker's frame is on the wire before the receiver serves its
+	// connection, but the clock starts when it does: only a scheduling
+	// stall past the timeout could cut the talker, and under -race on a
+	// loaded CI machine 100ms stalls happen. A second is far beyond that
+	// and still well inside closedByServer's five.
+	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{FirstFrameTimeout: time.Second})
 	addr := rr.r.Addrs()[0]
 	talker := dialFrom(t, "tcp", "127.0.0.1", addr)
 	talker.Write([]byte("<13>hello\n"))
