@@ -54,6 +54,10 @@ type GuardOptions struct {
 	// checked, if set, is called after every completed check (tests count
 	// them to know that a check ran and found nothing).
 	checked func(trigger string)
+	// healing, if set, is called just before OnHeal with the start of the
+	// check that found the damage: tests measure detection from it, which
+	// the repair's own duration on a loaded machine does not blur.
+	healing func(checkStart time.Time)
 }
 
 // Timings of Guard.
@@ -407,6 +411,9 @@ func (g *guard) healed(trigger, reason string, restored int, start time.Time) {
 		g.notBefore = now.Add(pause)
 		g.log.Warn("nft: guard: table keeps being damaged; is a firewall manager or script reloading the ruleset? pausing checks",
 			"repairs_in_a_row", g.streak, "pause", pause)
+	}
+	if g.opts.healing != nil {
+		g.opts.healing(start)
 	}
 	if g.opts.OnHeal != nil {
 		g.opts.OnHeal(reason, restored)
