@@ -236,7 +236,7 @@ func ruleHandle(t *testing.T, ns *netNS, substr string) string {
 // TestGuardHeals damages the table every way the guard must notice, from
 // another process, and checks that table, rules and every due ban are back
 // within 5 s: first with change notifications (the fast path), then with
-// the reconcile alone, which must heal within its interval.
+// the reconcile alone, which must find the damage at its next tick.
 func TestGuardHeals(t *testing.T) {
 	// Each damage prepares, then returns the one nft command that does it,
 	// so the latency is measured from that command.
