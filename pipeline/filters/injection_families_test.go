@@ -62,6 +62,7 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"qpopper", "qpopper", `%[1]s at client.example.org (192.0.2.7): -ERR [AUTH] "%[1]s": access denied.`},
 	{"qpopper", "qpopper", "%s at client.example.org (192.0.2.7): -ERR [AUTH] authentication failure"},
 	{"mysqld", "mysqld", "2026-03-01 13:00:00 12 [Warning] Access denied for user '%s'@'192.0.2.7' (using password: YES)"},
+	{"mysqld", "mariadbd", "2026-03-01 13:00:00 12 [Warning] Access denied for user '%s'@'192.0.2.7'"},
 	// Families added by the audit of real lines (issue 9).
 	{"sshd", "sshd", "Disconnecting invalid user %[1]s 192.0.2.7 port 22: Change of username or service not allowed: (%[1]s,ssh-connection) -> (%[1]s,ssh-connection) [preauth]"},
 	{"sshd", "sshd", "error: PAM: unknown user for illegal user %s from 192.0.2.7"},

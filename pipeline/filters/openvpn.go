@@ -76,11 +76,18 @@ func openvpn() Spec {
 		},
 		// A peer whose certificate fails verification prints "VERIFY
 		// ERROR", OpenSSL's and the TLS layer's errors, then "TLS Error:
-		// TLS handshake failed" (2.1-2.6): one attempt, one failure.
+		// TLS handshake failed" (2.1-2.6): one attempt, one failure. On a
+		// TCP server, the instance the bad-length warning (or a failed
+		// handshake) restarts then prints "Connection reset, restarting
+		// [0]" for the same peer in the same second
+		// (socket.c/forward.c, 2.3-2.6): the reset joins that attempt,
+		// and counts alone only when nothing else was said about it.
 		Attempts: &AttemptRules{
 			Lines: []string{
 				`^(?:.* )?VERIFY ERROR: depth=`,
 				`^(?:.* )?TLS Error: TLS handshake failed$`,
+				`^(?:.* )?WARNING: Bad encapsulated packet length from peer `,
+				`^(?:.* )?Connection reset, restarting \[-?\d+\]$`,
 			},
 		},
 	}
