@@ -12,7 +12,7 @@ func courier() Spec {
 		Summary: "courier-imap/pop3 `LOGIN FAILED`, courieresmtpd AUTH and unknown-user errors",
 		// The login processes log under their program name; courier-mta
 		// packages name them with and without "courier-" and "-ssl".
-		Programs: []string{"imapd", "pop3d", "imapd-ssl", "pop3d-ssl", "courier-imapd", "courier-pop3d", "courier-imapd-ssl", "courier-pop3d-ssl", "imaplogin", "pop3login", "courieresmtpd", "courier-esmtpd"},
+		Programs: []string{"imapd", "pop3d", "imapd-ssl", "pop3d-ssl", "courier-imapd", "courier-pop3d", "courier-imapd-ssl", "courier-pop3d-ssl", "imaplogin", "pop3login", "courierpop3login", "courieresmtpd", "courier-esmtpd"},
 		FailRegex: []string{
 			// LOGIN FAILED, user=bob, ip=[::ffff:192.0.2.7]
 			// INFO: LOGIN FAILED, user=bob, ip=[::ffff:192.0.2.7], port=[51234]   (INFO: since 2014, port since 2019)
@@ -23,9 +23,14 @@ func courier() Spec {
 			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: AUTH PLAIN
 			// error,relay=::ffff:192.0.2.7,ident="x",msg="535 Authentication failed.",cmd: AUTH LOGIN
 			// error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<nobody@example.com>: 550 User unknown.
-			// Leftmost rule: relay= is the first field; ident and the
-			// envelope are the client's and come after.
-			`^(?:INFO: )?error,relay=<HOST>,(?:(?:.*,)?msg="535 Authentication (?:failed|rejected)\.",cmd: AUTH .*|.*: 550 User unknown\.)$`,
+			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: YWRvYmVhZG9iZQ==
+			// error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<b@example.com>: 550 User <benny> unknown
+			// cmd is the client's last line, which after AUTH LOGIN is its
+			// base64 answer, not "AUTH"; older courier named the user in
+			// the 550 (both seen in users' logs, 2005).
+			// Leftmost rule: relay= is the first field; ident, the
+			// envelope and cmd are the client's and come after.
+			`^(?:INFO: )?error,relay=<HOST>,(?:(?:.*,)?msg="535 Authentication (?:failed|rejected)\.",cmd: .*|.*: 550 User (?:<[^<>]*> )?unknown\.?)$`,
 		},
 	}
 }

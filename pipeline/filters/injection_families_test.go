@@ -52,6 +52,8 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"courier", "imapd", "INFO: LOGIN FAILED, user=%s, ip=[::ffff:192.0.2.7], port=[51234]"},
 	{"courier", "courieresmtpd", `error,relay=::ffff:192.0.2.7,ident="%s",msg="535 Authentication failed.",cmd: AUTH PLAIN`},
 	{"courier", "courieresmtpd", "error,relay=::ffff:192.0.2.7,from=<%[1]s>,to=<%[1]s>: 550 User unknown."},
+	{"courier", "courieresmtpd", `error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: %s`},
+	{"courier", "courieresmtpd", "error,relay=::ffff:192.0.2.7,from=<%[1]s>,to=<%[1]s>: 550 User <%[1]s> unknown"},
 	{"proftpd", "proftpd", "ftp.example.com (client.example.org[192.0.2.7]) - USER %s (Login failed): Incorrect password"},
 	{"proftpd", "proftpd", "ftp.example.com (client.example.org[192.0.2.7]) - USER %[1]s: no such user found from %[1]s [192.0.2.7] to 198.51.100.1:21"},
 	{"pure-ftpd", "pure-ftpd", "(?@192.0.2.7) [WARNING] Authentication failed for user [%s]"},
