@@ -76,6 +76,7 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"qmail", "qmail-smtpd", "CHKUSER rejected intrusion: from <%[1]s::> remote <%[1]s:unknown:192.0.2.7> rcpt <%[1]s> : rcpt ignored, session over intrusion threshold"},
 	{"sendmail-reject", "sendmail", "u5N1ABY012367: ruleset=check_rcpt, arg1=<%[1]s>, relay=%[1]s@x.example.org [192.0.2.7] (may be forged), reject=553 5.1.8 <%[1]s>... Domain of sender address %[1]s does not exist"},
 	{"named", "named", "client 192.0.2.7#1036: view %s: query (cache) denied"},
+	{"named", "named", "client @0x7f3a1c0d2168 192.0.2.7#41234/key k (%[1]s): update '%[1]s/IN' denied due to allow-query"},
 	{"exim", "exim", "SMTP connection from (%s) [192.0.2.7]:44884 I=[198.51.100.1]:25 Ci=1 closed by DROP in ACL"},
 	{"exim", "exim", "H=(%[1]s) [192.0.2.7]:3755 I=[198.51.100.1]:25 F=%[1]s rejected RCPT %[1]s: relay not permitted"},
 	{"exim", "exim", `SMTP protocol error in "%[1]s" H=(%[1]s) [192.0.2.7]:4816 LOGIN authentication mechanism not supported`},

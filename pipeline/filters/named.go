@@ -12,8 +12,10 @@ const (
 	// address ("@0x7f..."), 9.9+ the query name in parentheses. Names are
 	// printed escaped and never contain spaces, so \S bounds them even
 	// when the attacker writes "10.0.0.1#53" into the query name. View
-	// names are the admin's.
-	namedClient = `client (?:@0x[0-9A-Fa-f]+ )?<HOST>#\d+(?: \(\S+\))?: (?:view \S+: )?`
+	// names are the admin's. A request whose TSIG verified carries
+	// "/key NAME" after the port (9.3-9.20 ns_client_logv): a key this
+	// server holds, printed escaped like the query name.
+	namedClient = `client (?:@0x[0-9A-Fa-f]+ )?<HOST>#\d+(?:/key \S+)?(?: \(\S+\))?: (?:view \S+: )?`
 	// namedACL is the reason BIND 9.18+ appends to denials.
 	namedACL = `(?: \([^()]*\))?`
 )
@@ -42,7 +44,12 @@ func named() Spec {
 			namedPrefix + namedClient + `zone transfer '\S+/[AI]XFR/\S+' denied` + namedACL + `$`,
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): update 'example.com/IN' denied
 			// client 192.0.2.7#41234: update forwarding 'example.com/IN' denied
-			namedPrefix + namedClient + `update(?: forwarding)? '\S+' denied` + namedACL + `$`,
+			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.com): update 'example.com/IN' denied due to allow-query
+			// client @0x7f3a1c0d2168 192.0.2.7#41234/key ddns-key (host.example.com): update 'example.com/IN' denied
+			// The last (9.11-9.20 update.c) is an update from a client the
+			// zone does not even answer; the update ACL is not checked
+			// after it, so it is the attempt's only line.
+			namedPrefix + namedClient + `update(?: forwarding)? '\S+' denied(?: due to allow-query)?` + namedACL + `$`,
 			// client @0x7f3a1c0d2168 192.0.2.7#41234 (example.net): bad zone transfer request: 'example.net/IN': non-authoritative zone (NOTAUTH)
 			// A transfer asked of a zone this server does not serve: a scanner.
 			namedPrefix + namedClient + `bad zone transfer request: '\S+': non-authoritative zone \(NOTAUTH\)$`,
