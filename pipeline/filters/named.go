@@ -13,7 +13,7 @@ const (
 	// printed escaped and never contain spaces, so \S bounds them even
 	// when the attacker writes "10.0.0.1#53" into the query name. View
 	// names are the admin's. A request whose TSIG verified carries
-	// "/key NAME" after the port (9.3-9.20 ns_client_logv): a key this
+	// "/key NAME" after the port (9.11-9.20 ns_client_logv): a key this
 	// server holds, printed escaped like the query name.
 	namedClient = `client (?:@0x[0-9A-Fa-f]+ )?<HOST>#\d+(?:/key \S+)?(?: \(\S+\))?: (?:view \S+: )?`
 	// namedACL is the reason BIND 9.18+ appends to denials.
