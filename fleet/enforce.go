@@ -86,7 +86,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 		r.abort()
 		return nil, err
 	}
-	if err := readSnapshot(ctx, w, r.add); err != nil {
+	if err := n.readSnapshotDecoded(ctx, w, r.add); err != nil {
 		w.Stop()
 		r.abort()
 		return nil, err
