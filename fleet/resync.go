@@ -151,6 +151,19 @@ func (n *Node) readSnapshotDecoded(ctx context.Context, w *bucketWatch, fn func(
 	// order holds the batches in the snapshot's order, sent before each
 	// is handed to a worker: fn's side waits for the oldest to be done.
 	order := make(chan *decodeJob, 2*workers)
+	// Batches are used again once fn has taken them: every one that can
+	// be in flight (queued, being read, waiting in order, being handed
+	// to fn, filling) fits in free.
+	free := make(chan *decodeJob, 4*workers+2)
+	newJob := func() *decodeJob {
+		select {
+		case j := <-free:
+			j.entries, j.done = j.entries[:0], make(chan struct{})
+			return j
+		default:
+			return &decodeJob{entries: make([]readEntry, 0, decodeBatch), done: make(chan struct{})}
+		}
+	}
 	var decoders sync.WaitGroup
 	for range workers {
 		decoders.Add(1)
@@ -175,16 +188,21 @@ func (n *Node) readSnapshotDecoded(ctx context.Context, w *bucketWatch, fn func(
 					fn(re.e, re.tomb)
 				}
 			}
+			clear(j.entries) // drops the messages' bytes and the values' strings
+			select {
+			case free <- j:
+			default:
+			}
 		}
 	}()
-	batch := &decodeJob{done: make(chan struct{})}
+	batch := newJob()
 	send := func() {
 		if len(batch.entries) == 0 {
 			return
 		}
 		order <- batch
 		jobs <- batch
-		batch = &decodeJob{done: make(chan struct{})}
+		batch = newJob()
 	}
 	err := readSnapshot(ctx, w, func(key string, data []byte) {
 		batch.entries = append(batch.entries, readEntry{key: key, data: data})
