@@ -21,12 +21,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/sysban/sysban"
 )
 
 // benchBucketEnv makes the test binary the bucket's server for
 // BenchmarkLateJoiner100k: its value is how many bans to publish.
 const benchBucketEnv = "SYSBAN_FLEET_BENCH_BANS"
+
+// benchSeedEnv, when set, is the user nkey seed the bucket server's
+// publishing node ("collector") logs in with and signs its bans with
+// (BenchmarkLateJoinerSigned100k).
+const benchSeedEnv = "SYSBAN_FLEET_BENCH_SEED"
 
 // TestBenchBucketServer is not a test: run by BenchmarkLateJoiner100k as a
 // child process, it runs the embedded server, publishes the bans, prints
@@ -38,6 +45,9 @@ func TestBenchBucketServer(t *testing.T) {
 		t.Skip("the bucket server of BenchmarkLateJoiner100k; runs only as its child process")
 	}
 	cc, srv := testServer(t, t.TempDir())
+	if seed := os.Getenv(benchSeedEnv); seed != "" {
+		cc, srv = signingServer(t, seed)
+	}
 	pubNode := startNode(t, cc, srv)
 	bans := make([]sysban.Ban, 0, 1000)
 	pub := pubNode.Publisher(nopApplier{})
@@ -62,11 +72,41 @@ func TestBenchBucketServer(t *testing.T) {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
+// signingServer is testServer with "collector" logging in with the nkey
+// of seed, and so signing what it publishes.
+func signingServer(t *testing.T, seed string) (*Config, *Server) {
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := map[string]string{}
+	for _, n := range testNodes {
+		nodes[n] = testPassword
+	}
+	nodes["collector"] = pub
+	c := &Config{Name: "collector", Decide: true, Enforce: true, NKeySeed: "(in memory)", nkey: kp,
+		Embedded: &Embedded{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Nodes: nodes}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := StartServer(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	return c, srv
+}
+
 // benchBucket starts the bucket server holding n bans in a child process
-// and returns its URL and its PID.
-func benchBucket(b *testing.B, n int) (url string, pid int) {
+// (signed with the nkey of seed unless it is "") and returns its URL and
+// its PID.
+func benchBucket(b *testing.B, n int, seed string) (url string, pid int) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchBucketServer$", "-test.count=1")
-	cmd.Env = append(os.Environ(), benchBucketEnv+"="+strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), benchBucketEnv+"="+strconv.Itoa(n), benchSeedEnv+"="+seed)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -164,9 +204,25 @@ func vmRSS(pid int) (uint64, error) {
 // MiB-server-RSS is the server process's with the bans (and its own
 // publishing node). Wall time (s/join) is noisy on a loaded machine; the
 // heap and allocation figures are not.
-func BenchmarkLateJoiner100k(b *testing.B) {
+func BenchmarkLateJoiner100k(b *testing.B) { benchLateJoiner(b, false) }
+
+// BenchmarkLateJoinerSigned100k is BenchmarkLateJoiner100k with every ban
+// signed by its deciding node and the enforcer verifying each (trustkeys):
+// a verification per ban, on every core.
+func BenchmarkLateJoinerSigned100k(b *testing.B) { benchLateJoiner(b, true) }
+
+func benchLateJoiner(b *testing.B, signed bool) {
 	const n = 100000
-	url, pid := benchBucket(b, n)
+	seed, trust := "", map[string]string(nil)
+	if signed {
+		kp, pub := newNKey(b)
+		s, err := kp.Seed()
+		if err != nil {
+			b.Fatal(err)
+		}
+		seed, trust = string(s), map[string]string{"collector": pub}
+	}
+	url, pid := benchBucket(b, n, seed)
 	if rss, err := vmRSS(pid); err == nil {
 		b.ReportMetric(float64(rss)/(1<<20), "MiB-server-RSS")
 	}
@@ -176,6 +232,7 @@ func BenchmarkLateJoiner100k(b *testing.B) {
 		h := sampleHeap()
 		local := &countLocal{}
 		c := nodeConfig("hostb", url)
+		c.TrustKeys = trust
 		if err := c.Validate(); err != nil {
 			b.Fatal(err)
 		}
