@@ -112,6 +112,9 @@
 // watch of their keys), then the bans, deciding each as it arrives and
 // handing the ones it takes to the ban chain in chunks of 4096 while the
 // rest still arrives (a late joiner's kernel fills during the snapshot).
+// The snapshot's entries are decoded and their signatures verified by a
+// worker per core, a few batches of 64 ahead of the decisions, which take
+// them in the snapshot's order (BenchmarkLateJoinerSigned100k).
 // With the unbans known first, a lifted ban is never applied, not even for
 // a moment; an unban that appears during the snapshot lifts what it covers
 // when the snapshot ends. Of two nodes' bans of one prefix the longer is
