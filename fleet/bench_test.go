@@ -90,15 +90,7 @@ func signingServer(t *testing.T, seed string) (*Config, *Server) {
 	nodes["collector"] = pub
 	c := &Config{Name: "collector", Decide: true, Enforce: true, NKeySeed: "(in memory)", nkey: kp,
 		Embedded: &Embedded{Listen: "127.0.0.1:-1", StoreDir: t.TempDir(), Nodes: nodes}}
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := StartServer(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	return c, srv
+	return c, serveConfig(t, c)
 }
 
 // benchBucket starts the bucket server holding n bans in a child process

@@ -101,6 +101,12 @@ func testServer(t testing.TB, dir string) (*Config, *Server) {
 	}
 	c := &Config{Name: "collector", Decide: true, Enforce: true, Password: testPassword,
 		Embedded: &Embedded{Listen: "127.0.0.1:-1", StoreDir: dir, Nodes: nodes}}
+	return c, serveConfig(t, c)
+}
+
+// serveConfig starts the embedded server of c, stopped when t ends.
+func serveConfig(t testing.TB, c *Config) *Server {
+	t.Helper()
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +115,7 @@ func testServer(t testing.TB, dir string) (*Config, *Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	return c, srv
+	return srv
 }
 
 type testNode struct {
