@@ -2,9 +2,9 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -95,14 +95,14 @@ func publishMsg(bucket string, k Key, v Value, now time.Time) (*nats.Msg, error)
 	if !ok {
 		return nil, nil
 	}
-	data, err := json.Marshal(v)
+	data, err := appendValue(make([]byte, 0, 256), &v)
 	if err != nil {
 		return nil, err
 	}
 	m := nats.NewMsg("$KV." + bucket + "." + k.String())
 	m.Data = data
 	if ttl > 0 {
-		m.Header.Set(headerTTL, fmt.Sprintf("%ds", int64(ttl/time.Second)))
+		m.Header.Set(headerTTL, strconv.FormatInt(int64(ttl/time.Second), 10)+"s")
 	}
 	return m, nil
 }

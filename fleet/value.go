@@ -161,14 +161,31 @@ func newValue(b sysban.Ban, node, origin string, scope Scope, now time.Time) Val
 	// for a signature, whatever the lines hold: JSON writes '<' or an
 	// invalid byte as six. An attacker who filled its log lines with them
 	// would otherwise get its ban refused by every enforcer. Lines go,
-	// oldest first, until it fits.
+	// oldest first, until it fits. Most values are far from the limit
+	// even if every byte were escaped, and are not encoded here.
+	if encodedBound(&v) <= maxValueBytes-sigRoom {
+		return v
+	}
+	var buf []byte
 	for len(v.Lines) > 0 {
-		if b, err := json.Marshal(v); err == nil && len(b) <= maxValueBytes-sigRoom {
+		var err error
+		if buf, err = appendValue(buf[:0], &v); err == nil && len(buf) <= maxValueBytes-sigRoom {
 			break
 		}
 		v.Lines = v.Lines[1:]
 	}
 	return v
+}
+
+// encodedBound is at least the length of v encoded: every byte of its
+// strings written as six (\u00XX), the rest at its longest.
+func encodedBound(v *Value) int {
+	const fixed = 320 // field names, punctuation, two times, an address, a count: 260 at most
+	n := len(v.Node) + len(v.Origin) + len(v.Filter) + len(v.Scope) + len(v.Sig)
+	for _, l := range v.Lines {
+		n += len(l) + 3 // its quotes and comma
+	}
+	return fixed + 6*n
 }
 
 // sigRoom is what a signature adds to an encoded value, with margin.
