@@ -55,6 +55,7 @@ type fleetLocal struct {
 	pl       atomic.Pointer[pipeline.Pipeline] // set once the pipeline exists
 	log      *slog.Logger
 	recorder *fleetRecorder
+	lines    lineLimiter // of the "fleet ban" lines
 }
 
 // spares is fleet.Options.Spared: the pipeline's protected networks, so
@@ -91,16 +92,53 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 	for _, b := range bans {
 		l.pl.Load().MarkBanned(b)
 	}
-	// One line per ban when they come one by one; a resync of thousands
-	// is one line (the fleet logs its own summary).
-	if len(es) <= 10 {
-		for _, e := range es {
+	// One line per ban when they come one by one, up to a few a second; a
+	// resync of thousands is one line (the fleet logs its own summary).
+	// In a storm of thousands a second, a line per ban was a good part of
+	// an enforcer's CPU and of its log: the rest are counted and told in
+	// a line of their own with the next ban logged.
+	if len(es) > 10 {
+		l.log.Info("fleet bans", "bans", len(es))
+		return err
+	}
+	for _, e := range es {
+		if ok, held := l.lines.allow(time.Now()); ok {
+			if held > 0 {
+				l.log.Info("fleet bans not logged one by one", "bans", held)
+			}
 			l.log.Info("fleet ban", "jail", e.Key.Jail, "prefix", e.Key.Prefix, "source", fleetSourceOf(e))
 		}
-	} else {
-		l.log.Info("fleet bans", "bans", len(es))
 	}
 	return err
+}
+
+// fleetBanLinesPerSecond bounds the "fleet ban" lines of one second.
+const fleetBanLinesPerSecond = 20
+
+// lineLimiter lets through up to fleetBanLinesPerSecond lines a second and
+// counts the others.
+type lineLimiter struct {
+	mu     sync.Mutex
+	second int64
+	lines  int
+	held   int // not let through since the last line that was
+}
+
+// allow reports whether a line may be written at now, and how many were
+// held back before it (to be told first).
+func (r *lineLimiter) allow(now time.Time) (ok bool, held int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := now.Unix(); s != r.second {
+		r.second, r.lines = s, 0
+	}
+	if r.lines >= fleetBanLinesPerSecond {
+		r.held++
+		return false, 0
+	}
+	r.lines++
+	held, r.held = r.held, 0
+	return true, held
 }
 
 // fleetRecordChunk bounds one store transaction of fleet bans.

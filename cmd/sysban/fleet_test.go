@@ -84,3 +84,26 @@ func TestFleetRecorderSync(t *testing.T) {
 	}
 	r.sync() // nothing queued: returns at once
 }
+
+// The "fleet ban" lines of a storm are bounded a second; the ones held
+// back are counted and told with the next line let through.
+func TestFleetBanLinesLimited(t *testing.T) {
+	var r lineLimiter
+	at := time.Unix(1765000000, 0)
+	for i := range fleetBanLinesPerSecond {
+		if ok, held := r.allow(at); !ok || held != 0 {
+			t.Fatalf("line %d: ok %v held %d, want let through", i, ok, held)
+		}
+	}
+	for range 500 {
+		if ok, _ := r.allow(at.Add(999 * time.Millisecond)); ok {
+			t.Fatal("a line beyond the second's bound was let through")
+		}
+	}
+	if ok, held := r.allow(at.Add(time.Second)); !ok || held != 500 {
+		t.Fatalf("next second: ok %v held %d, want true 500", ok, held)
+	}
+	if ok, held := r.allow(at.Add(time.Second)); !ok || held != 0 {
+		t.Fatalf("then: ok %v held %d, want true 0", ok, held)
+	}
+}
