@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"time"
@@ -100,7 +99,7 @@ func decodeEntry(key string, data []byte, now time.Time) (Entry, error) {
 		return Entry{}, fmt.Errorf("fleet: key %q: value of %d bytes (max %d)", key, len(data), maxValueBytes)
 	}
 	var v Value
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := decodeValue(data, &v); err != nil {
 		return Entry{}, fmt.Errorf("fleet: key %q: value: %w", key, err)
 	}
 	if v.Node != k.Node {

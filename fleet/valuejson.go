@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -134,4 +135,151 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// decodeValue reads a bucket value as json.Unmarshal would. The form
+// appendValue writes (its fields in its order, no spaces, strings without
+// escapes) is read by hand, a storm's thousands a second on every
+// enforcer; anything else, valid or not, goes to encoding/json, which
+// decides. The fuzz target holds the two to the same result.
+func decodeValue(data []byte, v *Value) error {
+	if decodeValueFast(data, v) {
+		return nil
+	}
+	*v = Value{}
+	return json.Unmarshal(data, v)
+}
+
+// valueScan walks a value in appendValue's form.
+type valueScan struct {
+	b []byte
+	i int
+}
+
+// field consumes name (with its punctuation) if it comes next.
+func (s *valueScan) field(name string) bool {
+	if len(s.b)-s.i >= len(name) && string(s.b[s.i:s.i+len(name)]) == name {
+		s.i += len(name)
+		return true
+	}
+	return false
+}
+
+// quoted returns the next string with its quotes; ok is false for a string
+// with escapes, control bytes or invalid UTF-8 (encoding/json's to read).
+func (s *valueScan) quoted() (raw []byte, ok bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	ascii := true
+	for j := s.i + 1; j < len(s.b); j++ {
+		switch c := s.b[j]; {
+		case c == '"':
+			raw = s.b[s.i : j+1]
+			if !ascii && !utf8.Valid(raw) {
+				return nil, false
+			}
+			s.i = j + 1
+			return raw, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+func (s *valueScan) str() (string, bool) {
+	raw, ok := s.quoted()
+	if !ok {
+		return "", false
+	}
+	return string(raw[1 : len(raw)-1]), true
+}
+
+func (s *valueScan) time(t *time.Time) bool {
+	raw, ok := s.quoted()
+	return ok && t.UnmarshalJSON(raw) == nil
+}
+
+// decodeValueFast reads data into v if it is in appendValue's form.
+func decodeValueFast(data []byte, v *Value) bool {
+	s := valueScan{b: data}
+	var ok bool
+	if !s.field(`{"start":`) || !s.time(&v.Start) {
+		return false
+	}
+	if s.field(`,"expiry":`) && !s.time(&v.Expiry) {
+		return false
+	}
+	if !s.field(`,"node":`) {
+		return false
+	}
+	if v.Node, ok = s.str(); !ok {
+		return false
+	}
+	if s.field(`,"origin":`) {
+		if v.Origin, ok = s.str(); !ok {
+			return false
+		}
+	}
+	if s.field(`,"addr":`) {
+		raw, ok := s.quoted()
+		if !ok || v.Addr.UnmarshalText(raw[1:len(raw)-1]) != nil {
+			return false
+		}
+	}
+	v.Manual = s.field(`,"manual":true`)
+	if !s.field(`,"scope":`) {
+		return false
+	}
+	scope, ok := s.str()
+	if !ok {
+		return false
+	}
+	v.Scope = Scope(scope)
+	if s.field(`,"filter":`) {
+		if v.Filter, ok = s.str(); !ok {
+			return false
+		}
+	}
+	if s.field(`,"failures":`) {
+		j := s.i
+		if j < len(s.b) && s.b[j] == '-' {
+			j++
+		}
+		if j >= len(s.b) || s.b[j] < '1' || s.b[j] > '9' {
+			return false // zero is never written; JSON allows no leading zeros
+		}
+		for j < len(s.b) && s.b[j] >= '0' && s.b[j] <= '9' {
+			j++
+		}
+		n, err := strconv.ParseInt(string(s.b[s.i:j]), 10, strconv.IntSize)
+		if err != nil {
+			return false
+		}
+		v.Failures, s.i = int(n), j
+	}
+	if s.field(`,"lines":[`) {
+		for {
+			l, ok := s.str()
+			if !ok {
+				return false
+			}
+			v.Lines = append(v.Lines, l)
+			if s.field(`]`) {
+				break
+			}
+			if !s.field(`,`) {
+				return false
+			}
+		}
+	}
+	if s.field(`,"sig":`) {
+		if v.Sig, ok = s.str(); !ok {
+			return false
+		}
+	}
+	return s.field(`}`) && s.i == len(s.b)
 }

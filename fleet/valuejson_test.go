@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -109,4 +110,83 @@ func TestEncodedBound(t *testing.T) {
 			t.Errorf("%q: bound %d < encoded %d", s, bound, len(b))
 		}
 	}
+}
+
+// TestDecodeValueReadsWhatItWrites: the values a decider writes are read
+// by the hand path (else it would save nothing), and give the value back.
+func TestDecodeValueReadsWhatItWrites(t *testing.T) {
+	start := time.Date(2026, 12, 7, 0, 30, 1, 123456789, time.UTC)
+	for _, v := range []Value{
+		{Start: start, Node: "a", Scope: ScopeFleet},
+		{Start: start, Expiry: start.Add(time.Hour), Node: "collector", Origin: "host-a", Addr: netip.MustParseAddr("2001:db8::5"), Manual: true, Scope: ScopeOrigin, Filter: "sshd", Failures: 5, Lines: []string{"Failed password for root from 192.0.2.1 port 22 ssh2", "é 日本"}, Sig: "c2ln_-"},
+		{Start: start, Node: "a", Scope: ScopeFleet, Failures: -12},
+	} {
+		data, err := appendValue(nil, &v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Value
+		if !decodeValueFast(data, &got) {
+			t.Fatalf("hand path refused %s", data)
+		}
+		checkDecodeValue(t, data)
+	}
+}
+
+// TestDecodeValueFallsBack: what the hand path does not read is
+// encoding/json's, with its result and its errors.
+func TestDecodeValueFallsBack(t *testing.T) {
+	for _, data := range []string{
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","lines":["\u003cscript\u003e"]}`,
+		`{"node":"a","start":"2026-12-07T00:30:01Z","scope":"fleet"}`,
+		`{ "start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet"}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","failures":007}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","failures":99999999999999999999}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","addr":"1.2.3"}`,
+		`{"start":"2026-13-07T00:30:01Z","node":"a","scope":"fleet"}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet"}x`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","lines":[]}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a\xff","scope":"fleet"}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","extra":1}`,
+		`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet"} `,
+	} {
+		var v Value
+		if decodeValueFast([]byte(data), &v) {
+			t.Errorf("hand path read %s", data)
+		}
+		checkDecodeValue(t, []byte(data))
+	}
+}
+
+// checkDecodeValue: decodeValue and json.Unmarshal agree on data.
+func checkDecodeValue(t *testing.T, data []byte) {
+	t.Helper()
+	var got, want Value
+	err := decodeValue(data, &got)
+	jerr := json.Unmarshal(data, &want)
+	if (err != nil) != (jerr != nil) {
+		t.Fatalf("%s: decodeValue err %v, encoding/json err %v", data, err, jerr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", data, got, want)
+	}
+}
+
+// FuzzDecodeValue holds the hand path to encoding/json on any bytes.
+func FuzzDecodeValue(f *testing.F) {
+	f.Add([]byte(`{"start":"2026-12-07T00:30:01.5Z","expiry":"2026-12-07T01:30:01.5Z","node":"c","origin":"h","addr":"10.0.0.0","manual":true,"scope":"origin","filter":"sshd","failures":5,"lines":["x","y"],"sig":"s"}`))
+	f.Add([]byte(`{"start":"2026-12-07T00:30:01Z","node":"a","scope":"fleet","failures":-1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast Value
+		if !decodeValueFast(data, &fast) {
+			return
+		}
+		var want Value
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("hand path read %q, encoding/json refuses it: %v", data, err)
+		}
+		if !reflect.DeepEqual(fast, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", data, fast, want)
+		}
+	})
 }
