@@ -112,6 +112,6 @@ func publishMsg(bucket string, k Key, v Value, now time.Time) (*nats.Msg, error)
 func deleteMsg(bucket string, k Key) *nats.Msg {
 	m := nats.NewMsg("$KV." + bucket + "." + k.String())
 	m.Header.Set(headerOp, "DEL")
-	m.Header.Set(headerTTL, fmt.Sprintf("%ds", int64(tombstoneTTL/time.Second)))
+	m.Header.Set(headerTTL, strconv.FormatInt(int64(tombstoneTTL/time.Second), 10)+"s")
 	return m
 }

@@ -322,12 +322,12 @@ func (n *Node) send(ctx context.Context, ps []pending) []pending {
 			acked[i], dropped = true, dropped+1 // unsendable
 			continue
 		}
-		var m = deleteMsg(n.cfg().Bucket, k)
-		if p.Op != opDelete {
-			if m, err = publishMsg(n.cfg().Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
-				acked[i], dropped = true, dropped+1 // over already, or unencodable
-				continue
-			}
+		var m *nats.Msg
+		if p.Op == opDelete {
+			m = deleteMsg(n.cfg().Bucket, k)
+		} else if m, err = publishMsg(n.cfg().Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
+			acked[i], dropped = true, dropped+1 // over already, or unencodable
+			continue
 		}
 		n.sending.mu.Lock()
 		n.sending.waiting[m] = i
