@@ -3,9 +3,9 @@ package main
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/jsonstr"
 	"github.com/sysban/sysban/pipeline"
 )
 
@@ -135,7 +135,7 @@ func nullable(s *string) *string {
 }
 
 // appendRecord appends l as encoding/json would marshal it (with
-// SetEscapeHTML(false); see appendJSONString for the one difference).
+// SetEscapeHTML(false)).
 func appendRecord(b []byte, l *lineRecord) []byte {
 	b = append(b, `{"line":`...)
 	b = strconv.AppendUint(b, l.Line, 10)
@@ -198,59 +198,7 @@ func appendNullable(b []byte, value *string) []byte {
 	return appendJSONString(b, *value)
 }
 
-const hexDigits = "0123456789abcdef"
-
 // appendJSONString appends s as a JSON string, as encoding/json does with
-// SetEscapeHTML(false) (the regexes in the output hold <HOST>, and people
-// read it): invalid UTF-8 becomes U+FFFD; quotes, backslashes, control
-// bytes, U+2028 and U+2029 are escaped. The one difference: \b and \f are
-// written \u0008 and \u000c (the same string to any JSON reader), as this
-// output always has been.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		// U+2028 and U+2029 are valid JSON but break JavaScript parsers.
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// SetEscapeHTML(false): the regexes in the output hold <HOST>, and people
+// read it.
+func appendJSONString(b []byte, s string) []byte { return jsonstr.Append(b, s, false) }
