@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -266,23 +267,32 @@ func FuzzAttempts(f *testing.F) {
 	f.Add([]byte{0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 200, 9})
 	hosts := []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"}
 	menu := []struct {
-		kind int // index into the sshd rules' Lines; -1: an end or success
 		text func(h string, n int) string
 	}{
-		{0, func(h string, _ int) string { return sshPAM(h) }},
-		{1, func(h string, n int) string { return sshFailed(h, n) }},
-		{1, func(h string, _ int) string { return "error: PAM: Authentication failure for bob from " + h }},
-		{2, func(h string, n int) string { return fmt.Sprintf("Invalid user x from %s port %d", h, n) }},
-		{3, func(h string, _ int) string {
+		{func(h string, _ int) string { return sshPAM(h) }},
+		{func(h string, n int) string { return sshFailed(h, n) }},
+		{func(h string, _ int) string { return "error: PAM: Authentication failure for bob from " + h }},
+		{func(h string, n int) string { return fmt.Sprintf("Invalid user x from %s port %d", h, n) }},
+		{func(h string, _ int) string {
 			return "User x from " + h + " not allowed because not listed in AllowUsers"
 		}},
-		{-1, func(h string, n int) string { return sshClosed(h, n) }},
-		{-1, func(h string, n int) string {
+		{func(h string, n int) string { return sshClosed(h, n) }},
+		{func(h string, n int) string {
 			return fmt.Sprintf("PAM %d more authentication failures; logname= uid=0 euid=0 tty=ssh ruser= rhost=%s", n%7, h)
 		}},
-		{-1, func(h string, n int) string {
+		{func(h string, n int) string {
 			return fmt.Sprintf("Accepted password for bob from %s port %d ssh2", h, n)
 		}},
+	}
+	// kindOf is the index of the sshd rules' Lines pattern text matches
+	// (its kind of line), or -1 for an end or a success: read from the
+	// rules, so the bound follows them when lines are added.
+	var kinds []*regexp.Regexp
+	for _, l := range BuiltinFilters()["sshd"].Attempts.Lines {
+		kinds = append(kinds, regexp.MustCompile(l))
+	}
+	kindOf := func(text string) int {
+		return slices.IndexFunc(kinds, func(re *regexp.Regexp) bool { return re.MatchString(text) })
 	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) > 400 {
@@ -296,7 +306,7 @@ func FuzzAttempts(f *testing.F) {
 		}
 		type tally struct {
 			failures, lines, claimed int
-			kinds                    [4]int
+			kinds                    map[int]int // lines per kind
 		}
 		per := map[string]*tally{}
 		for i, b := range script {
@@ -306,11 +316,11 @@ func FuzzAttempts(f *testing.F) {
 			text := item.text(h, i)
 			tl := per[h]
 			if tl == nil {
-				tl = &tally{}
+				tl = &tally{kinds: map[int]int{}}
 				per[h] = tl
 			}
-			if item.kind >= 0 {
-				tl.kinds[item.kind]++
+			if k := kindOf(text); k >= 0 {
+				tl.kinds[k]++
 			}
 			tl.lines++
 			if strings.HasPrefix(text, "PAM ") {
