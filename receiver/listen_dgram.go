@@ -18,10 +18,11 @@ package receiver
 // the datagram channel while a reader may still send) and leaks idle TCP
 // connections; and it takes no net.Listener, so connection limits, sender
 // allowlists and idle timeouts cannot be added. Here instead: one goroutine
-// per datagram socket reading batches with recvmmsg (x/net ipv4/ipv6
-// ReadBatch) into a configurable receive buffer and calling the Handler
-// inline; one goroutine per stream connection with limits, timeouts and a
-// clean shutdown that waits for every goroutine.
+// per datagram socket, on udp reading batches with recvmmsg into buffers
+// and headers made once (dgram_batch.go says why not x/net's ReadBatch),
+// with a configurable receive buffer, and calling the Handler inline; one
+// goroutine per stream connection with limits, timeouts and a clean
+// shutdown that waits for every goroutine.
 
 import (
 	"context"
@@ -34,8 +35,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"github.com/sysban/sysban"
@@ -43,11 +42,6 @@ import (
 
 // batchSize is how many datagrams one recvmmsg call may return.
 const batchSize = 64
-
-// batchReader is what ipv4.PacketConn and ipv6.PacketConn have in common.
-type batchReader interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-}
 
 type dgramListener struct {
 	r    *Receiver
@@ -192,27 +186,44 @@ func (l *dgramListener) serve(ctx context.Context) {
 	// truncated larger one.
 	bufSize := l.r.opts.MaxMessageSize + 1
 	if udp, ok := l.conn.(*net.UDPConn); ok {
-		var br batchReader = ipv4.NewPacketConn(udp)
-		if a, ok := udp.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-			br = ipv6.NewPacketConn(udp)
-		}
-		l.serveBatch(ctx, br, bufSize, log)
+		l.serveUDP(ctx, udp, bufSize, log)
 		return
 	}
 	l.serveUnix(ctx, bufSize, log)
 }
 
-func (l *dgramListener) serveBatch(ctx context.Context, br batchReader, bufSize int, log interface {
+// serveUDP reads batches of datagrams (dgram_batch.go) and delivers them
+// in order; when the queue is empty it parks on the runtime's poller.
+func (l *dgramListener) serveUDP(ctx context.Context, udp *net.UDPConn, bufSize int, log interface {
 	Error(string, ...any)
 }) {
+	rc, err := udp.SyscallConn()
+	if err != nil {
+		log.Error("receiver: udp socket", "err", err)
+		return
+	}
 	p := l.r.format.newParser()
 	var m sysban.Message
-	ms := make([]ipv4.Message, batchSize)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, bufSize)}
+	b := newUDPBatch(batchSize, bufSize)
+	var (
+		n    int
+		rerr error
+	)
+	// Made once: a closure per read would be an allocation per batch.
+	// Returning false on EAGAIN makes RawConn.Read wait until the socket
+	// is readable and call it again.
+	recv := func(fd uintptr) bool {
+		n, rerr = b.recv(fd)
+		return rerr != unix.EAGAIN
 	}
 	for {
-		n, err := br.ReadBatch(ms, 0)
+		err := rc.Read(recv)
+		if err == nil && rerr == unix.EINTR {
+			continue
+		}
+		if err == nil {
+			err = rerr
+		}
 		if err != nil {
 			if ctx.Err() != nil || isClosedErr(err) {
 				return
@@ -227,12 +238,8 @@ func (l *dgramListener) serveBatch(ctx context.Context, br batchReader, bufSize 
 		// per message was a fifth of the receive path's CPU.
 		now := l.r.format.now()
 		for i := range n {
-			var sender netip.AddrPort
-			if ua, ok := ms[i].Addr.(*net.UDPAddr); ok {
-				sender = ua.AddrPort()
-				sender = netip.AddrPortFrom(sysban.CanonicalAddr(sender.Addr()), sender.Port())
-			}
-			l.handleDatagram(p, &m, ms[i].Buffers[0][:ms[i].N], ms[i].N >= bufSize || ms[i].Flags&unix.MSG_TRUNC != 0, now, sender, nil)
+			data, truncated := b.datagram(i)
+			l.handleDatagram(p, &m, data, truncated, now, b.sender(i), nil)
 		}
 	}
 }

@@ -73,6 +73,13 @@ func start(t *testing.T, specs []ListenerSpec, opts Options) *running {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	return runReceiver(t, r, c)
+}
+
+// runReceiver runs r, made by New with c as its Handler, and stops it
+// (checking Run's result) when the test ends.
+func runReceiver(t *testing.T, r *Receiver, c *collector) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
