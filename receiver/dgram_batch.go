@@ -53,7 +53,21 @@ type udpBatch struct {
 // newUDPBatch makes n slots of bufSize bytes each. Only the pages a
 // datagram writes become resident, so the usual short messages cost a page
 // per slot, not bufSize.
+//
+// The slots are cut from one allocation at a stride that is a whole number
+// of cache lines but not of pages. Allocated one by one, every buffer of
+// more than 32 KiB starts on a page boundary, so the short datagrams of a
+// batch all land at the same page offset, in the same few cache sets, and
+// evict each other between the kernel's copy and the parse. Staggered,
+// the kernel's copy into them fell from 15% to 11% of the intake's CPU
+// (BenchmarkUDPIntake under perf).
 func newUDPBatch(n, bufSize int) *udpBatch {
+	const line = 64
+	stride := (bufSize+line-1)/line*line + line
+	if stride%4096 == 0 {
+		stride += line
+	}
+	slab := make([]byte, n*stride)
 	b := &udpBatch{
 		hdrs:    make([]unix.Mmsghdr, n),
 		iovs:    make([]unix.Iovec, n),
@@ -63,7 +77,7 @@ func newUDPBatch(n, bufSize int) *udpBatch {
 		filled:  n,
 	}
 	for i := range n {
-		b.bufs[i] = make([]byte, bufSize)
+		b.bufs[i] = slab[i*stride : i*stride+bufSize : i*stride+bufSize]
 		b.iovs[i].Base = &b.bufs[i][0]
 		b.iovs[i].SetLen(bufSize)
 		h := &b.hdrs[i].Hdr
