@@ -22,8 +22,9 @@
 // UDP listener, the third such line from that address within findtime:
 //
 //  1. receiver/listen_dgram.go: the listener's goroutine reads up to a
-//     batch of datagrams with one recvmmsg (serveBatch) and reads the clock
-//     once for the batch. handleDatagram refuses senders outside
+//     batch of datagrams with one recvmmsg (serveUDP, on buffers and
+//     headers made once in dgram_batch.go) and reads the clock once for
+//     the batch. handleDatagram refuses senders outside
 //     listen.allow, drops oversized datagrams and senders over their rate
 //     limit (counted by reason, ratelimit.go), and splits a datagram that
 //     carries several messages (format.go).
