@@ -257,13 +257,21 @@ func parseMetrics(r io.Reader) (scrape, error) {
 	return out, nil
 }
 
-// settle polls a counter until it has not moved for quiet (the daemon has
-// drained its sockets) or reaches want (0: no target), and returns it.
+// settle polls a counter every 5 ms until it has not moved for quiet (the
+// daemon has drained its sockets) or reaches want (0: no target), and
+// returns it.
 func (d *daemon) settle(ctx context.Context, name, sub string, want float64, quiet, limit time.Duration) (float64, error) {
+	return d.settleEvery(ctx, name, sub, want, quiet, limit, 5*time.Millisecond)
+}
+
+// settleEvery is settle polling every period. Each poll is a metrics scrape
+// whose CPU the daemon pays: a section that charges the daemon's CPU to
+// the messages it took polls less often.
+func (d *daemon) settleEvery(ctx context.Context, name, sub string, want float64, quiet, limit, period time.Duration) (float64, error) {
 	var last float64 = -1
 	lastChange := time.Now()
 	var val float64
-	err := poll(ctx, limit, 5*time.Millisecond, func() (bool, error) {
+	err := poll(ctx, limit, period, func() (bool, error) {
 		s, err := d.scrape()
 		if err != nil {
 			return false, err
