@@ -8,20 +8,28 @@ import (
 	"time"
 )
 
-// TestBatchWriterSendsRoundRobin: the sendmmsg sender hands the kernel
-// every datagram it counts, in round-robin order across calls, and the
-// per-datagram fallback (a conn that is not UDP) does the same.
-func TestBatchWriterSendsRoundRobin(t *testing.T) {
+// udpPair is a loopback UDP socket and a socket connected to it, both
+// closed when the test ends.
+func udpPair(t *testing.T) (*net.UDPConn, net.Conn) {
+	t.Helper()
 	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	c, err := net.Dial("udp", srv.LocalAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return srv, c
+}
+
+// TestBatchWriterSendsRoundRobin: the sendmmsg sender hands the kernel
+// every datagram it counts, in round-robin order across calls, and the
+// per-datagram fallback (a conn that is not UDP) does the same.
+func TestBatchWriterSendsRoundRobin(t *testing.T) {
+	srv, c := udpPair(t)
 	msgs := make([][]byte, 5)
 	for i := range msgs {
 		msgs[i] = fmt.Appendf(nil, "message %d", i)
@@ -60,16 +68,7 @@ func TestBatchWriterSendsRoundRobin(t *testing.T) {
 // TestSendPacedCountsSent: a paced run sends about what its rate asks, and
 // its windows add up to what it sent.
 func TestSendPacedCountsSent(t *testing.T) {
-	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	c, err := net.Dial("udp", srv.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	_, c := udpPair(t)
 	st := sendPaced(context.Background(), c, [][]byte{[]byte("x")}, 2000, 200*time.Millisecond, false)
 	sum := 0
 	for _, n := range st.windows {
