@@ -7,7 +7,6 @@ require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/florianl/go-nflog/v2 v2.3.0
-	github.com/google/btree v1.1.3
 	github.com/google/nftables v0.3.0
 	github.com/leodido/go-syslog/v4 v4.5.0
 	github.com/mdlayher/netlink v1.9.1-0.20260312172110-2a932c0fc1ae
@@ -37,6 +36,7 @@ require (
 	github.com/fxamacker/cbor/v2 v2.9.1 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
+	github.com/google/btree v1.1.3 // indirect
 	github.com/google/go-cmp v0.7.0 // indirect
 	github.com/google/go-tpm v0.9.8 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
