@@ -377,10 +377,7 @@ func (p *Pipeline) isProtected(a netip.Addr) bool {
 func (p *Pipeline) Check(text, program string) []Match {
 	text, _ = matchText(text)
 	var out []Match
-	for _, f := range p.tab.Load().filters {
-		if program != "" && !f.Wants(program) {
-			continue
-		}
+	for _, f := range p.tab.Load().checkFilters(program) {
 		// No correlation state: Check is stateless, so Opens show as
 		// Pending and Closes never complete.
 		m, ok := newMatch(f, f.eval(text, nil, nil, nil, p.prefilter))

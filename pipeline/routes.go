@@ -3,10 +3,12 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"path"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,7 +40,11 @@ type globRoute struct {
 // the program routes to them. It is immutable once built, except for the
 // glob cache and the jails' own state.
 type table struct {
-	filters []*Filter // all compiled filters, by name, for Check
+	filters []*Filter             // the compiled filters jails use, by name
+	specs   map[string]FilterSpec // every filter, built-in and the config's, for Check
+
+	checkMu sync.Mutex
+	checked map[string]*Filter // Check's filters: filters, and the rest once asked
 	jails   []*jail
 	byName  map[string]*jail
 	// recidive are the jails fed by the other jails' bans.
@@ -51,6 +57,36 @@ type table struct {
 	cache   map[string][]*route // program -> routes incl. glob hits; bounded
 
 	spared []netip.Prefix // Config.Spared, canonical
+}
+
+// checkFilters returns, by name, the filters Check tries for program (""
+// tries every one): those jails use, and the others, compiled on the first
+// Check and kept with the table from then on. Only Check pays for the
+// filters no jail uses.
+func (t *table) checkFilters(program string) []*Filter {
+	t.checkMu.Lock()
+	defer t.checkMu.Unlock()
+	if t.checked == nil {
+		t.checked = make(map[string]*Filter, len(t.specs))
+		for _, f := range t.filters {
+			t.checked[f.name] = f
+		}
+	}
+	var out []*Filter
+	for _, name := range slices.Sorted(maps.Keys(t.specs)) {
+		f, ok := t.checked[name]
+		if !ok {
+			// buildTable compiled every user filter; a built-in one that
+			// does not compile is a bug its tests catch, and Check skips it.
+			f, _ = CompileFilter(t.specs[name])
+			t.checked[name] = f
+		}
+		if f == nil || program != "" && !f.Wants(program) {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // Validate checks cfg as New would (filters compile, jails name real
@@ -83,14 +119,30 @@ func buildTable(cfg Config, maxTracked, maxPending int, old *table) (*table, err
 		}
 	}
 	specs := Filters(cfg.Filters)
-	compiled := make(map[string]*Filter, len(specs))
+	t.specs = specs
+	// Compiled and kept: the filters a jail reads with. Every user filter
+	// is compiled too, used or not, so a bad one is refused now; a
+	// built-in filter no jail uses is not: its text is the binary's own,
+	// compiled by its tests, and the 40-odd of them held compiled were
+	// most of an idle daemon's heap (Check compiles them when asked).
+	used := make(map[string]bool, len(cfg.Jails))
+	for _, js := range cfg.Jails {
+		used[js.Filter] = true
+	}
+	compiled := make(map[string]*Filter, len(used))
 	for name, spec := range specs {
+		_, user := cfg.Filters[name]
+		if !used[name] && !user {
+			continue
+		}
 		f, err := CompileFilter(spec)
 		if err != nil {
 			return nil, err
 		}
-		compiled[name] = f
-		t.filters = append(t.filters, f)
+		if used[name] {
+			compiled[name] = f
+			t.filters = append(t.filters, f)
+		}
 	}
 	sort.Slice(t.filters, func(a, b int) bool { return t.filters[a].name < t.filters[b].name })
 

@@ -100,3 +100,36 @@ func TestNewErrors(t *testing.T) {
 		t.Error("nil banner accepted")
 	}
 }
+
+// TestTableCompilesWhatJailsUse: a pipeline holds compiled only the
+// filters its jails read with (the rest were most of an idle daemon's
+// heap); Check still tries every filter, and a user filter no jail uses is
+// still refused when it does not compile.
+func TestTableCompilesWhatJailsUse(t *testing.T) {
+	p := newTestPipeline(t, Config{}, Options{})
+	var names []string
+	for _, f := range p.tab.Load().filters {
+		names = append(names, f.name)
+	}
+	if strings.Join(names, " ") != "sshd" {
+		t.Errorf("compiled filters %v, want only sshd", names)
+	}
+	ms := p.Check(`[pid 1234] [admin] FAIL LOGIN: Client "192.0.2.7"`, "vsftpd")
+	if len(ms) != 1 || ms[0].Filter != "vsftpd" || ms[0].Host != "192.0.2.7" {
+		t.Errorf("Check through a filter no jail uses: %+v", ms)
+	}
+	if ms := p.Check(`[pid 1234] [admin] FAIL LOGIN: Client "192.0.2.7"`, ""); len(ms) != 1 || ms[0].Filter != "vsftpd" {
+		t.Errorf("Check, every filter: %+v", ms)
+	}
+
+	bad := Config{
+		Filters: map[string]FilterSpec{"unused": {Programs: []string{"x"}, FailRegex: []string{`^(<HOST>`}}},
+		Jails:   []JailSpec{sshJail},
+	}
+	if _, err := New(bad, &fakeBanner{}, Options{}); err == nil || !strings.Contains(err.Error(), "unused") {
+		t.Errorf("New with a broken unused user filter: %v, want its error", err)
+	}
+	if err := Validate(bad); err == nil {
+		t.Error("Validate accepted a broken unused user filter")
+	}
+}
