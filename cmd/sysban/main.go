@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 )
@@ -115,6 +116,11 @@ func configFlags(name string, args []string, stdout, stderr io.Writer) (*Main, b
 }
 
 func cmdRun(args []string, stdout, stderr io.Writer) int {
+	// Nothing in the daemon reads heap profiles (nats-server links the
+	// profiler; sysban never opens its port), and the sampling costs the
+	// runtime's bucket table and a stack walk every 512 KiB allocated, which
+	// maps the binary's function tables back in at idle.
+	runtime.MemProfileRate = 0
 	m, ok := configFlags("run", args, stdout, stderr)
 	if !ok {
 		return 2
