@@ -130,3 +130,26 @@ func TestDropStartupPages(t *testing.T) {
 	}
 	t.Logf("before %v; dropped %s; after %v", before, mib(dropped), after)
 }
+
+// FuzzParseSmaps: any text is refused or parsed into mappings whose ranges
+// are ordered, and a breakdown of them adds up to their Rss.
+func FuzzParseSmaps(f *testing.F) {
+	f.Add(sampleSmaps)
+	f.Add("00400000-00401000 r-xp 00000000 00:00 0\nRss: 8 kB\nAnonymous: 12 kB\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		ms, err := ParseSmaps(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		var rss uint64
+		for _, m := range ms {
+			if m.End < m.Start {
+				t.Fatalf("mapping %+v ends before it starts", m)
+			}
+			rss += max(m.Rss, m.Anonymous)
+		}
+		if b := breakdown(ms, exe{path: "/usr/bin/sysban"}); b.Total() != rss {
+			t.Fatalf("breakdown %+v adds up to %d, mappings to %d", b, b.Total(), rss)
+		}
+	})
+}
