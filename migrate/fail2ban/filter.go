@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/sysban/sysban/pipeline"
 )
@@ -53,21 +54,21 @@ var prefixNames = []string{"__prefix_line", "__line_prefix", "__prefix_line_sl"}
 var hostTags = []string{"<HOST>", "<ADDR>", "<IP4>", "<IP6>", "<DNS>", "<CIDR>", "<SUBNET>"}
 
 var (
-	tagRE = regexp.MustCompile(`<([A-Za-z_][A-Za-z0-9_./-]*)>`)
+	tagRE = lazyRegexp(`<([A-Za-z_][A-Za-z0-9_./-]*)>`)
 	// leadingProgram finds a 0.8-era pattern's program tag: "vchkpw-smtp: ".
-	leadingProgram = regexp.MustCompile(`^\^?([A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*)(?:\\\[\\d\+\\\])?: `)
-	fieldTagRE     = regexp.MustCompile(`</?F-[A-Za-z0-9_-]+>`)
-	hostGroup      = regexp.MustCompile(`\(\?P<host>`)
-	contentRE      = regexp.MustCompile(`<F-CONTENT>(.*?)</F-CONTENT>`)
+	leadingProgram = lazyRegexp(`^\^?([A-Za-z][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_.-]+)*)(?:\\\[\\d\+\\\])?: `)
+	fieldTagRE     = lazyRegexp(`</?F-[A-Za-z0-9_-]+>`)
+	hostGroup      = lazyRegexp(`\(\?P<host>`)
+	contentRE      = lazyRegexp(`<F-CONTENT>(.*?)</F-CONTENT>`)
 	// Python forms RE2 lacks, each a reason a pattern needs backtracking.
 	backtrackForms = []struct {
-		re   *regexp.Regexp
+		re   func() *regexp.Regexp
 		what string
 	}{
-		{regexp.MustCompile(`\(\?<?[=!]`), "look-around"},
-		{regexp.MustCompile(`\(\?P=|\\[1-9]`), "a back-reference"},
-		{regexp.MustCompile(`\(\?>`), "an atomic group"},
-		{regexp.MustCompile(`[*+?}]\+`), possessive},
+		{lazyRegexp(`\(\?<?[=!]`), "look-around"},
+		{lazyRegexp(`\(\?P=|\\[1-9]`), "a back-reference"},
+		{lazyRegexp(`\(\?>`), "an atomic group"},
+		{lazyRegexp(`[*+?}]\+`), possessive},
 	}
 )
 
@@ -222,7 +223,7 @@ func translateFilter(fsys fs.FS, name, sysbanName string, args map[string]string
 func substituteTags(v string, lookup func(string) (string, bool)) (string, error) {
 	for depth := 0; ; depth++ {
 		changed := false
-		out := tagRE.ReplaceAllStringFunc(v, func(t string) string {
+		out := tagRE().ReplaceAllStringFunc(v, func(t string) string {
 			name := strings.ToLower(t[1 : len(t)-1])
 			if slices.Contains(hostTags, strings.ToUpper(t)) || name == "skiplines" || strings.HasPrefix(name, "f-") {
 				return t
@@ -244,4 +245,11 @@ func substituteTags(v string, lookup func(string) (string, bool)) (string, error
 		}
 		v = out
 	}
+}
+
+// lazyRegexp compiles expr when first asked: the translator's patterns
+// are for `sysban import-fail2ban`, and the daemon, which links this
+// package, should not compile and hold them at start.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

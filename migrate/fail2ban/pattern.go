@@ -19,7 +19,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	p := src
 	// Leading inline flags ("(?i)^Failed ...") go back on after the
 	// anchor; Python's verbose, ASCII and locale flags have no RE2 form.
-	flags := leadingFlags.FindString(p)
+	flags := leadingFlags().FindString(p)
 	if flags != "" {
 		if strings.ContainsAny(flags, "xaLu") {
 			return drop("its inline flags " + flags + " have no Go equivalent (verbose, ASCII or locale mode)")
@@ -34,7 +34,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		// The multi-line id only matters across lines; within one line
 		// its group is the syslog prefix like any other.
 		pref := strings.NewReplacer("<F-MLFID>", "", "</F-MLFID>", "").Replace(prefregex)
-		loc := contentRE.FindStringSubmatchIndex(pref)
+		loc := contentRE().FindStringSubmatchIndex(pref)
 		if loc == nil {
 			return drop("its prefregex has no <F-CONTENT>...</F-CONTENT> to put the pattern in")
 		}
@@ -51,7 +51,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		return drop("it marks part of a multi-line failure (<F-NOFAIL>/<F-MLFID>), which sysban expresses as a correlation")
 	}
 	for _, f := range backtrackForms {
-		if !f.re.MatchString(p) {
+		if !f.re().MatchString(p) {
 			continue
 		}
 		if f.what == possessive {
@@ -69,7 +69,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		notes = append(notes, `fail2ban's "\[\]" (where it cut out the time stamp) is a bracketed time stamp`)
 	}
 	refs := backrefNames(p)
-	p = fieldTagRE.ReplaceAllStringFunc(p, func(t string) string {
+	p = fieldTagRE().ReplaceAllStringFunc(p, func(t string) string {
 		if strings.HasPrefix(t, "</") {
 			return ")"
 		}
@@ -87,7 +87,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 		}
 	}
 	if !strings.Contains(p, "<HOST>") {
-		if loc := hostGroup.FindStringIndex(p); loc != nil {
+		if loc := hostGroup().FindStringIndex(p); loc != nil {
 			if end := groupEnd(p, loc[0]); end > 0 {
 				p = p[:loc[0]] + "<HOST>" + p[end:]
 				notes = append(notes, "its (?P<host>...) group is sysban's strict <HOST>")
@@ -122,7 +122,7 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 	}
 	if pr.Backtracking {
 		// Python's named back-reference; the engine spells it \k<name>.
-		p = namedBackref.ReplaceAllString(p, `\k<$1>`)
+		p = namedBackref().ReplaceAllString(p, `\k<$1>`)
 	}
 	// Python spellings Go reads differently.
 	p = strings.ReplaceAll(p, `\Z`, `\z`)
@@ -154,13 +154,13 @@ func translatePattern(kind, src, prefregex string, programs []string) PatternRes
 }
 
 // namedBackref finds Python's (?P=name).
-var namedBackref = regexp.MustCompile(`\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)`)
+var namedBackref = lazyRegexp(`\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 // backrefNames are the group names p's (?P=name) back-references name,
 // except sysban's own host and key groups, which no field may become.
 func backrefNames(p string) map[string]bool {
 	refs := map[string]bool{}
-	for _, m := range namedBackref.FindAllStringSubmatch(p, -1) {
+	for _, m := range namedBackref().FindAllStringSubmatch(p, -1) {
 		if n := strings.ToLower(m[1]); n != "host" && n != "key" {
 			refs[n] = true
 		}
@@ -178,7 +178,7 @@ func engineOf(backtracking bool) string {
 }
 
 // leadingFlags finds inline flags at a pattern's start, "(?i)".
-var leadingFlags = regexp.MustCompile(`^\(\?[aiLmsux]+\)`)
+var leadingFlags = lazyRegexp(`^\(\?[aiLmsux]+\)`)
 
 // leadingStamp matches the time stamps daemons write at the start of their
 // own log files (fail2ban removes them before matching): "[Sat Jun 30

@@ -15,7 +15,7 @@ var notPrograms = []string{"warning", "error", "fatal", "info", "notice", "debug
 func programTags(failregex string) []string {
 	var out []string
 	for _, line := range strings.Split(failregex, "\n") {
-		m := leadingProgram.FindStringSubmatch(strings.TrimSpace(line))
+		m := leadingProgram().FindStringSubmatch(strings.TrimSpace(line))
 		if m == nil || slices.Contains(notPrograms, strings.ToLower(m[1])) || slices.Contains(out, m[1]) {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -269,9 +268,6 @@ func logLevel(v string) (string, bool) {
 	}
 	return "", false
 }
-
-// jailNameRE is sysban's rule for jail and filter names.
-var jailNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
 
 // sysbanName turns a fail2ban section or filter name into a sysban name.
 func sysbanName(s string) string {
