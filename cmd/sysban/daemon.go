@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -23,7 +22,6 @@ import (
 	"github.com/sysban/sysban/nflog"
 	"github.com/sysban/sysban/nft"
 	"github.com/sysban/sysban/pipeline"
-	"github.com/sysban/sysban/procmem"
 	"github.com/sysban/sysban/receiver"
 	"github.com/sysban/sysban/store"
 )
@@ -379,17 +377,8 @@ func (m *Main) Run(ctx context.Context) error {
 		"listeners", names, "jails", ruleNames(cfg), "table", "inet "+cfg.NFT.Table,
 		"bans_restored", restored, "control", cfg.Control.Socket, "metrics", cfg.Metrics.Listen, "provenance", provenance)
 
-	// Start-up (config decoding, compiling every filter to validate it,
-	// restoring bans) leaves garbage the runtime would hand back to the
-	// kernel only slowly; an idle daemon should not sit on it. Nor on the
-	// pages of the binary only start-up ran (every package's initialiser,
-	// nats' too without a fleet): about 10 MiB of the idle RSS.
-	debug.FreeOSMemory()
-	if n, err := procmem.DropStartupPages(); err != nil {
-		logger.Warn("start-up pages of the binary not returned", "err", err)
-	} else {
-		logger.Debug("start-up pages of the binary returned to the page cache", "bytes", n)
-	}
+	// About 10 MiB of an idle daemon's RSS was start-up's.
+	returnStartupMemory(logger)
 	// Ready only now: listeners bound, table built, bans restored.
 	if err := sd.notify("READY=1\nSTATUS=serving"); err != nil {
 		logger.Warn("systemd: readiness not sent", "err", err)

@@ -90,6 +90,9 @@ func (s *service) Reload(ctx context.Context) (control.ReloadResult, error) {
 	s.lastReload = res
 	s.rec.Reload(true, now)
 	s.log.Info("config reloaded", "sources", cfg.Sources, "jails", res.Jails, "removed", res.Removed, "unbanned", res.Unbanned)
+	// A reload decodes and compiles as start-up does (8 MiB more RSS
+	// measured after one SIGHUP), and is as rare.
+	returnStartupMemory(s.log)
 	return res, nil
 }
 
