@@ -86,6 +86,10 @@ func (b *bench) sectionMemory(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	busy, err := procmem.ReadBreakdown(d.pid())
+	if err != nil {
+		return err
+	}
 	s, err := d.scrape()
 	if err != nil {
 		return err
@@ -97,6 +101,7 @@ func (b *bench) sectionMemory(ctx context.Context) error {
 	b.add(result{section: "memory", name: fmt.Sprintf("  maxtracked %s: evictions, failures", si(float64(n))), target: fmt.Sprintf("%d", sendN-n),
 		value: fmt.Sprintf("%.0f, %.0f", ev, got), ratio: fmt.Sprintf("in %s; start HWM %s", el.Round(time.Millisecond), mib(idlePeak)),
 		status: passIf(int(ev) == sendN-n && int(got) == sendN)})
+	b.add(partsRow("  now, by part", busy))
 	return nil
 }
 
