@@ -47,7 +47,8 @@ type udpBatch struct {
 	names   []sockaddrRoom
 	bufs    [][]byte
 	bufSize int
-	filled  int // slots the last call filled: their headers need a reset
+	filled  int    // slots the last call filled: their headers need a reset
+	mapped  []byte // the slab when it is an anonymous mapping: release unmaps it
 }
 
 // newUDPBatch makes n slots of bufSize bytes each. Only the pages a
@@ -61,14 +62,29 @@ type udpBatch struct {
 // evict each other between the kernel's copy and the parse. Staggered,
 // the kernel's copy into them fell from 15% to 11% of the intake's CPU
 // (BenchmarkUDPIntake under perf).
+//
+// The slab is an anonymous mapping outside the Go heap when the kernel
+// gives one. On the heap its 4.6 MB (64 slots of 64 KiB plus) counted as
+// live data that is never garbage, so the collector let the rest of the
+// heap grow by as much again before it ran: an idle daemon's resident set
+// crept from about 12 to 18 MiB over minutes. The pages of a mapping, like
+// those of a heap allocation, become resident only when a datagram writes
+// them. release gives the mapping back once the listener stops.
 func newUDPBatch(n, bufSize int) *udpBatch {
 	const line = 64
 	stride := (bufSize+line-1)/line*line + line
 	if stride%4096 == 0 {
 		stride += line
 	}
-	slab := make([]byte, n*stride)
+	var mapped []byte
+	slab, err := unix.Mmap(-1, 0, n*stride, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err == nil {
+		mapped = slab
+	} else {
+		slab = make([]byte, n*stride)
+	}
 	b := &udpBatch{
+		mapped:  mapped,
 		hdrs:    make([]unix.Mmsghdr, n),
 		iovs:    make([]unix.Iovec, n),
 		names:   make([]sockaddrRoom, n),
@@ -86,6 +102,17 @@ func newUDPBatch(n, bufSize int) *udpBatch {
 		h.SetIovlen(1)
 	}
 	return b
+}
+
+// release unmaps the slab if it is a mapping. No datagram's bytes may be
+// used after it: handleDatagram copies what it keeps, and the listener
+// calls release only when it has stopped reading.
+func (b *udpBatch) release() {
+	if b.mapped != nil {
+		_ = unix.Munmap(b.mapped)
+		b.mapped = nil
+		b.bufs = nil
+	}
 }
 
 // recv reads up to len(b.hdrs) queued datagrams from the socket fd with

@@ -205,6 +205,7 @@ func (l *dgramListener) serveUDP(ctx context.Context, udp *net.UDPConn, bufSize 
 	p := l.r.format.newParser()
 	var m sysban.Message
 	b := newUDPBatch(batchSize, bufSize)
+	defer b.release()
 	var (
 		n    int
 		rerr error
