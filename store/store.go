@@ -8,15 +8,19 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/sysban/sysban"
 )
@@ -59,6 +63,21 @@ type Store struct {
 	log  *slog.Logger
 
 	purgeChunk int // deletes per Purge transaction; tests make it small
+
+	// generation counts the write transactions that ended (committed or
+	// not): readers that keep what they read (the nft Guard) read again
+	// only when it moved. It moves after the commit, so a reader that
+	// reads it before its own read transaction never keeps a state older
+	// than the generation it noted.
+	generation atomic.Uint64
+
+	// nextExpiry is a lower bound of the earliest expiry among the current
+	// bans (Unix nanoseconds; 0: unknown): Expire, every few seconds,
+	// scans the bans only once it has come. Writers set it inside their
+	// write transaction (bbolt runs one at a time); expiryMu orders
+	// Expire's reset after a failed commit with them.
+	expiryMu   sync.Mutex
+	nextExpiry int64
 }
 
 // Record is one current ban as stored: the ban itself, how often the
@@ -210,9 +229,38 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 }
 
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer s.generation.Add(1) // after the commit (or the rollback)
 	defer s.recoverDamage(&err)
 	return s.db.Update(fn)
 }
+
+// releasePages drops this process's mappings of the file's pages
+// (madvise MADV_DONTNEED) after a transaction that read most of the file.
+// bbolt reads through a shared read-only mapping of the file, and every
+// page a scan touched stayed in the process's resident set: with 100,000
+// bans, 16 MiB of an enforce-only host's RSS for pages it reads again
+// only at the next scan. For a clean shared file mapping MADV_DONTNEED
+// loses nothing: the pages stay in the page cache, and the next read maps
+// them again (a minor fault, no disk read). A read transaction holds
+// bbolt's mmap lock, so the mapping cannot be replaced under the call.
+func (s *Store) releasePages() {
+	_ = s.view(func(tx *bolt.Tx) error {
+		addr, size := s.db.Info().Data, tx.Size()
+		if size <= 0 {
+			return nil
+		}
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, addr, uintptr(size), unix.MADV_DONTNEED); errno != 0 {
+			s.log.Debug("store: madvise", "err", errno)
+		}
+		return nil
+	})
+}
+
+// Generation is a number that changes after every write transaction: while
+// it stays the same, Due and EachDue return what they returned before
+// (less what expired meanwhile). The nft Guard compares it before reading
+// the bans again.
+func (s *Store) Generation() uint64 { return s.generation.Load() }
 
 func (s *Store) recoverDamage(err *error) {
 	if r := recover(); r != nil {
@@ -286,6 +334,9 @@ func (s *Store) Record(bans []Record) error {
 				return err
 			}
 			r.Offences = n + 1
+			if !r.Permanent() {
+				s.lowerNextExpiry(r.Expiry())
+			}
 			if err := cur.Put(banKey(r.Jail, r.Prefix), encodeRecord(r)); err != nil {
 				return fmt.Errorf("put ban %s %s: %w", r.Jail, r.Prefix, err)
 			}
@@ -300,6 +351,9 @@ func (s *Store) Record(bans []Record) error {
 		}
 		return nil
 	})
+	if len(bans) >= bulkRecord {
+		s.releasePages() // a large batch read most of the bans and history
+	}
 	if err != nil {
 		return fmt.Errorf("store: record %d bans: %w", len(bans), err)
 	}
@@ -352,6 +406,7 @@ func (s *Store) Due(now time.Time) ([]Record, error) {
 			return nil
 		})
 	})
+	s.releasePages()
 	if err != nil {
 		return nil, fmt.Errorf("store: due: %w", err)
 	}
@@ -381,6 +436,7 @@ func (s *Store) EachDue(now time.Time, fn func(Record)) error {
 			return nil
 		})
 	})
+	s.releasePages()
 	if err != nil {
 		return fmt.Errorf("store: due: %w", err)
 	}
@@ -699,25 +755,42 @@ func (s *Store) Enforce(jail string, now time.Time) ([]Record, error) {
 // events with reason "expired", and returns them, so the daemon can count
 // and announce what the kernel lifted on its own. At most limit per call
 // keeps each transaction short.
+//
+// It scans the bans only once the earliest expiry it knows of has come:
+// the daemon calls it every few seconds, and a scan of 100,000 bans every
+// 5 s kept every page of them resident and cost a write transaction (an
+// fsync) each time, with nothing to expire for an hour.
 func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
+	if !s.expiryDue(now) {
+		return nil, nil
+	}
 	var expired []Record
 	err := s.update(func(tx *bolt.Tx) error {
 		expired = expired[:0]
 		cur := tx.Bucket(bucketBans)
 		var keys [][]byte
+		next := int64(math.MaxInt64) // the earliest expiry of the bans kept
 		c := cur.Cursor()
-		for k, v := c.First(); k != nil && len(keys) < limit; k, v = c.Next() {
+		k, v := c.First()
+		for ; k != nil && len(keys) < limit; k, v = c.Next() {
 			// Most bans are not over: only their heads are decoded, the
 			// lines of the expired ones only (they are announced).
 			r, err := decodeBanHead(k, v)
-			if err != nil || r.Permanent() || r.Expiry().After(now) {
+			if err != nil || r.Permanent() {
 				continue // damaged records are left for Due to report
+			}
+			if r.Expiry().After(now) {
+				next = min(next, r.Expiry().UnixNano())
+				continue
 			}
 			if r, err = decodeBan(k, v); err != nil {
 				continue
 			}
 			keys = append(keys, bytes.Clone(k))
 			expired = append(expired, r)
+		}
+		if k != nil {
+			next = 0 // stopped at limit: the rest is unknown
 		}
 		for _, k := range keys {
 			if err := cur.Delete(k); err != nil {
@@ -729,12 +802,37 @@ func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
 				return err
 			}
 		}
+		s.setNextExpiry(next)
 		return nil
 	})
+	s.releasePages()
 	if err != nil {
+		s.setNextExpiry(0) // rolled back: scan again next time
 		return nil, fmt.Errorf("store: expire: %w", err)
 	}
 	return expired, nil
+}
+
+// expiryDue reports whether a ban may have expired by now.
+func (s *Store) expiryDue(now time.Time) bool {
+	s.expiryMu.Lock()
+	defer s.expiryMu.Unlock()
+	return s.nextExpiry == 0 || s.nextExpiry <= now.UnixNano()
+}
+
+func (s *Store) setNextExpiry(ns int64) {
+	s.expiryMu.Lock()
+	s.nextExpiry = ns
+	s.expiryMu.Unlock()
+}
+
+// lowerNextExpiry notes a ban stored with expiry t.
+func (s *Store) lowerNextExpiry(t time.Time) {
+	s.expiryMu.Lock()
+	if s.nextExpiry != 0 {
+		s.nextExpiry = max(min(s.nextExpiry, t.UnixNano()), 1)
+	}
+	s.expiryMu.Unlock()
 }
 
 func (s *Store) putUnban(tx *bolt.Tx, r Record, reason string) error {
@@ -755,6 +853,7 @@ func (s *Store) putUnban(tx *bolt.Tx, r Record, reason string) error {
 func (s *Store) Purge(olderThan time.Time) (int, error) {
 	now := s.now()
 	total := 0
+	defer s.releasePages()
 	for {
 		n, more, err := s.purgeSome(olderThan, now)
 		total += n
@@ -836,6 +935,7 @@ func (s *Store) BansSince(since time.Time) ([]Event, error) {
 			return nil
 		})
 	})
+	s.releasePages()
 	if err != nil {
 		return nil, fmt.Errorf("store: bans since %s: %w", since.Format(time.RFC3339), err)
 	}
