@@ -43,7 +43,9 @@ func BenchmarkApply(b *testing.B) {
 // holding n bans: "full" compares layout and elements (what a notification
 // starts, and the reconcile at most every elementBudget times its cost),
 // "layout" only the table, chain, rules and sets (the reconcile at the
-// other ticks). Besides time and allocations it reports the heap a check
+// other ticks), "unchanged" a check that finds the kernel's ruleset
+// generation and the source's where a clean check left them (what the
+// reconcile costs on an idle host). Besides time and allocations it reports the heap a check
 // adds at its most (heap objects, live or not yet swept, sampled every
 // 100 µs above the heap after a GC before it): what the daemon's RSS
 // follows. Needs root.
@@ -62,16 +64,26 @@ func BenchmarkGuardCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			healed := 0
-			g := &guard{b: be, src: src, opts: GuardOptions{Interval: time.Hour, OnHeal: func(string, int) { healed++ }}, log: be.log}
+			g := &guard{b: be, opts: GuardOptions{Interval: time.Hour, OnHeal: func(string, int) { healed++ }}, log: be.log}
 			if err := g.openReader(); err != nil {
 				b.Fatal(err)
 			}
 			defer g.closeReader()
-			for _, mode := range []string{"full", "layout"} {
+			for _, mode := range []string{"full", "layout", "unchanged"} {
 				b.Run(mode, func(b *testing.B) {
 					trigger := "monitor"
 					if mode == "layout" {
 						trigger = "reconcile"
+					}
+					// A source without a generation is read at every
+					// check; with one, a check after a clean one with
+					// nothing changed reads nothing.
+					g.src, g.clean = unversioned{src}, generations{}
+					if mode == "unchanged" {
+						g.src = src
+						if err := g.check(ctx, trigger); err != nil {
+							b.Fatal(err)
+						}
 					}
 					b.ReportAllocs()
 					peak := uint64(0)

@@ -2,6 +2,7 @@ package nft
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,19 @@ type BanSource interface {
 	// not a list of sysban.Ban values with their strings (with 100,000
 	// bans that list was most of a check's memory).
 	EachDue(ctx context.Context, now time.Time, fn func(sysban.Ban)) error
+}
+
+// VersionedBanSource is a BanSource that tells when its bans change: a
+// number that moves after every change (store.Store.Generation). With it,
+// a check that finds the ban source and the kernel's ruleset generation
+// where the last complete, clean check left them reads neither: nothing
+// can be missing. Without it, every element check reads the source.
+type VersionedBanSource interface {
+	BanSource
+	// Generation moves after every change of what EachDue gives (bans
+	// expiring with time aside). It must move after the change is
+	// visible to EachDue, never before.
+	Generation() uint64
 }
 
 // DefaultGuardInterval is how often Guard compares the kernel with what it
@@ -166,6 +180,25 @@ type guard struct {
 	notBefore time.Time // no check before this (backoff)
 	nextElems time.Time // no periodic element comparison before this
 	dueHint   int       // single-address bans the last element check kept
+
+	// clean is where the last complete check that found nothing to
+	// repair left the generations (its valid is false otherwise).
+	clean generations
+	// skipped counts checks that read nothing, for the debug log.
+	skipped int
+}
+
+// generations are the three numbers that move when what a check compares
+// can have changed: the kernel's ruleset generation (NFT_MSG_GETGEN; the
+// kernel moves it at every committed nf_tables transaction in the
+// network namespace, by anyone: an element deleted, a set flushed, a
+// table dropped, our own Applies too), the ban source's generation, and
+// the Backend's Setup generation.
+type generations struct {
+	valid  bool
+	kernel uint32
+	source uint64
+	setup  uint64
 }
 
 func (g *guard) run(ctx context.Context) error {
@@ -303,6 +336,19 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 	if err != nil || !ok {
 		return err
 	}
+	// Read before the kernel and the source are: a change during the
+	// check moves them past what is noted here.
+	gens := g.generations(ctx, exp)
+	if gens.valid && gens == g.clean {
+		// No transaction touched the ruleset and no ban changed since a
+		// check found everything in place. The kernel can only have let
+		// elements time out, and those bans are no longer due either.
+		if g.skipped++; g.skipped%1000 == 0 {
+			g.log.Debug("nft: guard: checks with nothing changed since the last complete one", "checks", g.skipped)
+		}
+		return nil
+	}
+	g.clean = generations{}
 	reasons, err := g.inspect(ctx, exp)
 	if err != nil {
 		return err
@@ -318,6 +364,9 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 		return nil
 	}
 	missing, err := g.missing(ctx, exp)
+	if err == nil && len(missing) == 0 {
+		g.clean = gens
+	}
 	g.nextElems = time.Now().Add(elementBudget * time.Since(start))
 	if g.dueHint >= releaseAfter {
 		// The check's lists and netlink replies are garbage now, and the
@@ -363,6 +412,58 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 	}
 	g.healed(trigger, fmt.Sprintf("%d due bans missing from the kernel sets", len(bans)), n, start)
 	return nil
+}
+
+// generations reads the generations a check starts from; valid is false
+// when the source has none or the kernel did not say (then every check
+// reads everything).
+func (g *guard) generations(ctx context.Context, exp expectation) generations {
+	vs, ok := g.src.(VersionedBanSource)
+	if !ok {
+		return generations{}
+	}
+	source := vs.Generation()
+	kernel, err := g.kernelGeneration(ctx)
+	if err != nil {
+		g.log.Debug("nft: guard: ruleset generation unreadable; checking in full", "err", err)
+		return generations{}
+	}
+	return generations{valid: true, kernel: kernel, source: source, setup: exp.gen}
+}
+
+// kernelGeneration asks the kernel for its nf_tables ruleset generation.
+func (g *guard) kernelGeneration(ctx context.Context) (gen uint32, err error) {
+	found := false
+	err = g.read(ctx, func(*nftables.Conn) error {
+		msgs, err := g.nl.Execute(netlink.Message{
+			Header: netlink.Header{
+				Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETGEN),
+				Flags: netlink.Request,
+			},
+			Data: []byte{unix.AF_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+		})
+		if err != nil {
+			return fmt.Errorf("ruleset generation: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Header.Type != netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8|unix.NFT_MSG_NEWGEN) || len(m.Data) < 4 {
+				continue
+			}
+			if err := eachAttr(m.Data[4:], func(typ uint16, b []byte) error {
+				if typ == unix.NFTA_GEN_ID && len(b) == 4 {
+					gen, found = binary.BigEndian.Uint32(b), true
+				}
+				return nil
+			}); err != nil {
+				return fmt.Errorf("ruleset generation: %w", err)
+			}
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = errors.New("ruleset generation: no NFTA_GEN_ID in the answer")
+	}
+	return gen, err
 }
 
 // repair rebuilds the layout and puts the due bans back.

@@ -26,13 +26,28 @@ import (
 // firewall manager would.
 
 // memSource is a BanSource over a slice, like the store: EachDue gives
-// the bans not over at now. failing makes EachDue fail.
+// the bans not over at now, and its generation moves with every change,
+// so the Guard may skip reading it (see unversioned for a source that
+// does not say). failing makes EachDue fail.
 type memSource struct {
 	mu      sync.Mutex
 	bans    []sysban.Ban
 	calls   int
 	failing bool
+	gen     uint64
 }
+
+var _ VersionedBanSource = (*memSource)(nil)
+
+func (s *memSource) Generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// unversioned hides a source's generation: the Guard reads it at every
+// element check, as before sources had one.
+type unversioned struct{ BanSource }
 
 func (s *memSource) EachDue(_ context.Context, now time.Time, fn func(sysban.Ban)) error {
 	s.mu.Lock()
@@ -53,12 +68,14 @@ func (s *memSource) add(bans ...sysban.Ban) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bans = append(s.bans, bans...)
+	s.gen++
 }
 
 func (s *memSource) remove(jail string, a netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.bans = slices.DeleteFunc(s.bans, func(b sysban.Ban) bool { return b.Jail == jail && b.Addr == a })
+	s.gen++
 }
 
 func (s *memSource) set(failing bool) {
@@ -448,7 +465,8 @@ func TestGuardBacksOff(t *testing.T) {
 	src := &memSource{}
 	src.add(bans...)
 	apply(t, b, bans...)
-	rg := startGuard(t, b, src, GuardOptions{Interval: 100 * time.Millisecond})
+	// Without a generation: the source is read at every check.
+	rg := startGuard(t, b, unversioned{src}, GuardOptions{Interval: 100 * time.Millisecond})
 
 	src.set(true)
 	before := src.callCount()
@@ -675,4 +693,62 @@ func TestDumpKeysMatchesLibrary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGuardSkipsOnlyWhatDidNotChange: with a source that has a generation,
+// checks read neither the source nor the sets while nothing changed, and
+// still find, within the interval, a ban the source gained that the kernel
+// lacks (only the source moved), an element deleted behind the Guard's
+// back and a flushed set (only the kernel moved; no monitor to tell).
+func TestGuardSkipsOnlyWhatDidNotChange(t *testing.T) {
+	ns := newNetNS(t, "g")
+	b := openIn(t, ns, Options{})
+	setup(t, b, sshRule)
+	bans := guardBans(time.Now())[:5] // the ssh ones
+	src := &memSource{}
+	src.add(bans...)
+	apply(t, b, bans...)
+	const interval = 100 * time.Millisecond
+	rg := startGuard(t, b, src, GuardOptions{Interval: interval, NoMonitor: true})
+	// The first check after a start compares everything; the reconcile's
+	// element checks are paced, so wait until one was clean.
+	waitFor(t, 10*time.Second, "a clean element check", func() bool {
+		rg.waitChecks(t, 1)
+		g := src.callCount()
+		rg.waitChecks(t, 5)
+		return src.callCount() == g
+	})
+	reads := src.callCount()
+	rg.waitChecks(t, 10)
+	if n := src.callCount() - reads; n != 0 {
+		t.Errorf("%d reads of an unchanged source in 10 checks", n)
+	}
+
+	healWithin := func(what string, want state) {
+		t.Helper()
+		t0 := time.Now()
+		select {
+		case h := <-rg.heals:
+			t.Logf("%s: repaired after %v (%s)", what, time.Since(t0).Round(time.Millisecond), h.reason)
+		case <-time.After(interval + 5*time.Second):
+			t.Fatalf("%s: not repaired", what)
+		}
+		if ok, why := healthy(b, ns, want); !ok {
+			t.Errorf("%s: after the repair: %s", what, why)
+		}
+	}
+	// The source gains a ban the kernel never got: only the source moved.
+	extra := sysban.Ban{Jail: "ssh", Addr: netip.MustParseAddr("198.51.100.77"), Start: time.Now(), Duration: time.Hour}
+	src.add(extra)
+	all := append(slices.Clone(bans), extra)
+	healWithin("a ban stored but not in the kernel", state{rules: ruleLines(t, ns, DefaultTable), bans: all})
+
+	// An element deleted by someone else: only the kernel moved.
+	rg.waitChecks(t, 3)
+	ns.exec(t, "nft", "delete", "element", "inet", DefaultTable, "ssh_v4", "{ "+bans[0].Addr.String()+" }")
+	healWithin("an element deleted", state{rules: ruleLines(t, ns, DefaultTable), bans: all})
+
+	rg.waitChecks(t, 3)
+	ns.exec(t, "nft", "flush", "set", "inet", DefaultTable, "ssh_v4")
+	healWithin("a flushed set", state{rules: ruleLines(t, ns, DefaultTable), bans: all})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/nft"
 	"github.com/sysban/sysban/notify"
 	"github.com/sysban/sysban/store"
 )
@@ -21,7 +22,10 @@ type announcer struct {
 	host     string
 }
 
-var _ sysban.Applier = (*announcer)(nil)
+var (
+	_ sysban.Applier         = (*announcer)(nil)
+	_ nft.VersionedBanSource = storeSource{}
+)
 
 // notifierRef is the current notifier; a reload swaps in one built from the
 // new actions and lets the old one drain.
@@ -55,6 +59,11 @@ type storeSource struct{ st *store.Store }
 func (s storeSource) EachDue(_ context.Context, now time.Time, fn func(sysban.Ban)) error {
 	return s.st.EachDue(now, func(r store.Record) { fn(r.Ban) })
 }
+
+// Generation lets the Guard skip reading the store while no ban changed
+// (and the kernel's ruleset did not either): an idle host's checks then
+// touch none of the store's pages.
+func (s storeSource) Generation() uint64 { return s.st.Generation() }
 
 func hostname() string {
 	h, err := os.Hostname()
