@@ -92,6 +92,61 @@ func FuzzForeignChange(f *testing.F) {
 	})
 }
 
+// TestForeignIn reads datagrams as the kernel packs a transaction's
+// notifications: several messages, any one of them foreign enough.
+func TestForeignIn(t *testing.T) {
+	datagram := func(msgs ...netlink.Message) []byte {
+		var out []byte
+		for _, m := range msgs {
+			m.Header.Length = uint32(unix.NLMSG_HDRLEN + len(m.Data))
+			b, err := m.MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, b...)
+		}
+		return out
+	}
+	const self = 5
+	ownAdd := notification(t, unix.NFT_MSG_NEWSETELEM, self, unix.NFPROTO_INET, "sysban")
+	otherAdd := notification(t, unix.NFT_MSG_NEWSETELEM, 9, unix.NFPROTO_INET, "sysban")
+	otherDel := notification(t, unix.NFT_MSG_DELSETELEM, 9, unix.NFPROTO_INET, "sysban")
+	otherTable := notification(t, unix.NFT_MSG_DELSETELEM, 9, unix.NFPROTO_INET, "filter")
+	tests := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"our additions", datagram(ownAdd, ownAdd, ownAdd), false},
+		{"additions by others", datagram(otherAdd, ownAdd), false},
+		{"a deletion behind additions", datagram(ownAdd, otherAdd, otherDel), true},
+		{"a deletion in another table", datagram(otherTable, otherAdd), false},
+		{"empty", nil, false},
+		{"truncated header", datagram(ownAdd)[:10], true},
+		{"length past the end", append(datagram(ownAdd), 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := foreignIn(tt.b, "sysban", self); got != tt.want {
+				t.Errorf("foreignIn = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzForeignIn: any datagram, never a panic.
+func FuzzForeignIn(f *testing.F) {
+	m := notification(f, unix.NFT_MSG_DELSETELEM, 9, unix.NFPROTO_INET, "sysban")
+	m.Header.Length = uint32(unix.NLMSG_HDRLEN + len(m.Data))
+	b, err := m.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add(append(b, b...))
+	f.Fuzz(func(t *testing.T, b []byte) { foreignIn(b, "sysban", 5) })
+}
+
 func TestMissingBans(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	jails := map[string]*jailSets{
