@@ -24,6 +24,7 @@ func (n *Node) watchLoop(ctx context.Context) {
 	heldTick := time.NewTicker(5 * time.Second)
 	defer heldTick.Stop()
 	wait := time.Duration(0)
+	var linger liveLinger
 	for ctx.Err() == nil {
 		if wait > 0 {
 			select {
@@ -62,7 +63,8 @@ func (n *Node) watchLoop(ctx context.Context) {
 			case <-w.Done():
 				break live
 			case e := <-w.Updates():
-				n.live(ctx, drainUpdates(w.Updates(), e))
+				n.live(ctx, linger.collect(w.Updates(), drainUpdates(w.Updates(), e)))
+				linger.lastEnd = time.Now()
 			}
 		}
 		w.Stop()
@@ -252,6 +254,51 @@ func drainUpdates(updates <-chan *bucketEntry, first *bucketEntry) []*bucketEntr
 				batch = append(batch, e)
 			}
 		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// liveLinger makes the watch gather a storm's updates into fewer kernel
+// writes. An update that finds the enforcer idle is applied at once; one
+// that arrives within streamGap of the end of the last batch is part of a
+// stream, and the batch then waits up to lingerFor for more. In a storm
+// the watch delivers bans one at a time, each as soon as the server
+// stores it, and the enforcer applied them one kernel transaction each
+// (11,000 transactions for 59,000 bans in the bench's cluster storm, at
+// 0.1-0.3 ms of CPU apiece, with a notification to every nftables
+// listener); a millisecond of waiting turns that into batches of tens.
+type liveLinger struct {
+	lastEnd time.Time
+	timer   *time.Timer
+}
+
+const (
+	streamGap = time.Millisecond
+	lingerFor = time.Millisecond
+)
+
+// collect returns batch, grown with the updates that arrive within
+// lingerFor when the watch is streaming, up to liveBatch. The caller sets
+// lastEnd once it applied the batch.
+func (l *liveLinger) collect(updates <-chan *bucketEntry, batch []*bucketEntry) []*bucketEntry {
+	if len(batch) >= liveBatch || l.lastEnd.IsZero() || time.Since(l.lastEnd) > streamGap {
+		return batch
+	}
+	if l.timer == nil {
+		l.timer = time.NewTimer(lingerFor)
+	} else {
+		l.timer.Reset(lingerFor)
+	}
+	defer l.timer.Stop()
+	for len(batch) < liveBatch {
+		select {
+		case e := <-updates:
+			if e != nil {
+				batch = append(batch, e)
+			}
+		case <-l.timer.C:
 			return batch
 		}
 	}
