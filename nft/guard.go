@@ -166,6 +166,8 @@ type guard struct {
 	// for, or hold, the Backend's lock.
 	rc *nftables.Conn
 	nl *netlink.Conn
+	// dumpBuf receives the datagrams of element dumps (guardelems.go).
+	dumpBuf []byte
 
 	mon       *monitor
 	monWarned bool // the monitor's failure to start was logged

@@ -1,6 +1,8 @@
 package nft
 
 import (
+	"encoding/binary"
+	"errors"
 	"log/slog"
 	"math/rand/v2"
 	"net/netip"
@@ -455,4 +457,60 @@ func FuzzElementKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDumpKeys reads element dump datagrams as the kernel sends them:
+// elements, then NLMSG_DONE; an error answer; a message of another
+// request; a malformed datagram.
+func TestDumpKeys(t *testing.T) {
+	const seq = 7
+	msg := func(m netlink.Message, s uint32) []byte {
+		m.Header.Sequence = s
+		m.Header.Flags |= netlink.Multi
+		m.Header.Length = uint32(unix.NLMSG_HDRLEN + len(m.Data))
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	done := msg(netlink.Message{Header: netlink.Header{Type: netlink.Done}, Data: []byte{0, 0, 0, 0}}, seq)
+	errno := make([]byte, 4)
+	code := -int32(unix.ENOENT)
+	binary.NativeEndian.PutUint32(errno, uint32(code))
+	failed := msg(netlink.Message{Header: netlink.Header{Type: netlink.Error}, Data: errno}, seq)
+	elems := msg(elementMessage(), seq)
+	tests := []struct {
+		name    string
+		b       []byte
+		keys    int
+		done    bool
+		wantErr error
+	}{
+		{"elements", append(slices.Clone(elems), elems...), 2, false, nil},
+		{"elements then done", append(slices.Clone(elems), done...), 1, true, nil},
+		{"another request's", msg(elementMessage(), seq+1), 0, false, nil},
+		{"set missing", failed, 0, false, unix.ENOENT},
+		{"truncated", elems[:len(elems)-2], 0, false, errBadElements},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			keys, d, err := appendDumpKeys(nil, tt.b, seq)
+			if len(keys) != tt.keys || d != tt.done || !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Errorf("got %d keys, done %v, err %v; want %d, %v, %v", len(keys), d, err, tt.keys, tt.done, tt.wantErr)
+			}
+		})
+	}
+}
+
+// FuzzDumpKeys: any datagram, never a panic.
+func FuzzDumpKeys(f *testing.F) {
+	m := elementMessage()
+	m.Header.Length = uint32(unix.NLMSG_HDRLEN + len(m.Data))
+	b, err := m.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) { _, _, _ = appendDumpKeys(nil, b, 0) })
 }

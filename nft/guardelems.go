@@ -249,7 +249,10 @@ func (g *guard) dumpKeys(ctx context.Context, s *nftables.Set) ([][16]byte, erro
 }
 
 // readKeys sends one element dump request for s on the guard's read
-// connection and appends the keys of its live elements to keys.
+// connection and appends the keys of its live elements to keys. The dump's
+// datagrams are read one at a time into a buffer the guard keeps, and
+// decoded in place: netlink.Conn.Receive would hold the whole dump (about
+// 5 MB for 100,000 elements) as garbage of every check.
 func (g *guard) readKeys(s *nftables.Set, keys [][16]byte) ([][16]byte, error) {
 	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{
 		{Type: unix.NFTA_SET_TABLE, Data: []byte(s.Table.Name + "\x00")},
@@ -265,19 +268,75 @@ func (g *guard) readKeys(s *nftables.Set, keys [][16]byte) ([][16]byte, error) {
 		},
 		Data: append([]byte{byte(s.Table.Family), unix.NFNETLINK_V0, 0, 0}, attrs...),
 	}
-	if _, err := g.nl.Send(req); err != nil {
-		return nil, fmt.Errorf("read set %s: %w", s.Name, err)
-	}
-	msgs, err := g.nl.Receive()
+	sent, err := g.nl.Send(req)
 	if err != nil {
 		return nil, fmt.Errorf("read set %s: %w", s.Name, err)
 	}
-	for _, m := range msgs {
-		if keys, err = appendElementKeys(keys, m); err != nil {
+	rc, err := g.nl.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("read set %s: %w", s.Name, err)
+	}
+	if g.dumpBuf == nil {
+		g.dumpBuf = make([]byte, 2*dumpBuffer)
+	}
+	for {
+		var n int
+		var rerr error
+		// The read connection's deadline (Guard.read) bounds the wait.
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), g.dumpBuf, nil, unix.MSG_DONTWAIT)
+			return rerr != unix.EAGAIN
+		}); err != nil || rerr != nil {
+			return nil, fmt.Errorf("read set %s: %w", s.Name, errors.Join(err, rerr))
+		}
+		var done bool
+		if keys, done, err = appendDumpKeys(keys, g.dumpBuf[:n], sent.Header.Sequence); err != nil {
 			return nil, fmt.Errorf("read set %s: %w", s.Name, err)
 		}
+		if done {
+			return keys, nil
+		}
 	}
-	return keys, nil
+}
+
+// appendDumpKeys decodes one datagram of a set element dump answering the
+// request of sequence number seq: it appends the keys of its elements and
+// says whether the dump is over. Messages of other requests (none are
+// expected: the guard's connection has one request at a time) are
+// skipped.
+func appendDumpKeys(keys [][16]byte, b []byte, seq uint32) (_ [][16]byte, done bool, err error) {
+	for len(b) > 0 {
+		if len(b) < unix.NLMSG_HDRLEN {
+			return keys, false, fmt.Errorf("%w: %d trailing bytes", errBadElements, len(b))
+		}
+		n := int(binary.NativeEndian.Uint32(b))
+		if n < unix.NLMSG_HDRLEN || n > len(b) {
+			return keys, false, fmt.Errorf("%w: message of %d bytes in %d", errBadElements, n, len(b))
+		}
+		typ := netlink.HeaderType(binary.NativeEndian.Uint16(b[4:]))
+		ours := binary.NativeEndian.Uint32(b[8:]) == seq
+		data := b[unix.NLMSG_HDRLEN:n]
+		b = b[min(len(b), (n+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
+		if !ours {
+			continue
+		}
+		switch typ {
+		case netlink.Done:
+			return keys, true, nil
+		case netlink.Error:
+			if len(data) < 4 {
+				return keys, false, fmt.Errorf("%w: short error message", errBadElements)
+			}
+			if code := int32(binary.NativeEndian.Uint32(data)); code != 0 {
+				return keys, false, unix.Errno(-code)
+			}
+			return keys, true, nil
+		}
+		if keys, err = appendElementKeys(keys, netlink.Message{Header: netlink.Header{Type: typ}, Data: data}); err != nil {
+			return keys, false, err
+		}
+	}
+	return keys, false, nil
 }
 
 var errBadElements = errors.New("malformed set element message")
