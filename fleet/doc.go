@@ -168,6 +168,11 @@
 // those bans behind the kernel write (cmd/sysban's fleetLocal): the bucket
 // is a fleet ban's durable home and a resync restores what a crash between
 // the two lost, so the next batch does not wait for this one's fsync.
+// An update that finds the enforcer idle is applied at once; one that
+// arrives within a millisecond of the last batch's end belongs to a
+// stream, and its batch waits up to a millisecond for more (liveLinger):
+// in a storm the watch delivers bans one at a time, and one kernel
+// transaction each was most of an enforcer's fixed cost per ban.
 // BenchmarkPropagation times each stage through the node's trace hook.
 //
 // # Offline

@@ -118,6 +118,24 @@
 // written for memory (guardelems.go): the store's due bans arrive one at a
 // time (BanSource.EachDue) and the check keeps 40 bytes of each, sorted,
 // and each set is read into sorted 16-byte keys compared by binary search.
+// The dumps and the change notifications are read into buffers the Guard
+// keeps and decoded in place: every element this host adds comes back as a
+// notification (100,000 after a late join, 10,000 a second in a storm).
+//
+// Most checks read nothing at all. Every committed nf_tables transaction
+// in the network namespace, by anyone, moves the kernel's ruleset
+// generation (NFT_MSG_GETGEN): an element deleted, a set flushed, a table
+// dropped, and our own Applies too. The only change to a set that commits
+// nothing is an element timing out, and bans ending within a second are
+// not looked for. So a check that finds the kernel's generation, the ban
+// source's (VersionedBanSource: the store's, which moves after every write
+// transaction) and the Setup generation where the last complete check
+// found nothing to repair has nothing to compare, and reads neither the
+// store nor the kernel: an idle host's reconcile costs one netlink round
+// trip, and the store's pages stay cold. Anything that moved, the kernel
+// above all, makes the check a full one, so the interval bound on finding
+// damage holds without the notifications (TestGuardSkipsOnlyWhatDidNotChange
+// deletes an element and flushes a set with the monitor off).
 //
 // # google/nftables v0.3.0 limits handled here
 //

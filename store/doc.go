@@ -43,6 +43,21 @@
 // milliseconds), and a version byte lets a later sysban read old records. The
 // decoder checks every length, so a damaged value is an error, never a panic.
 //
+// # Memory and idle cost
+//
+// bbolt reads through a shared read-only mapping of the file, so every
+// page a read touches counts in the process's resident set until it is
+// unmapped. Reads of the whole file (Due, EachDue, an Expire scan, a large
+// Record batch, Purge, BansSince) hand their pages back when they end
+// (madvise MADV_DONTNEED: for a clean shared file mapping that drops only
+// this process's page-table entries; the pages stay in the page cache and
+// the next read maps them again without a disk read). Expire scans only
+// once the earliest expiry it knows of has come (kept in memory, lowered
+// by Record, recomputed by each scan), and writes nothing otherwise;
+// Generation moves after every write transaction, so that the nft Guard
+// reads the bans again only when they changed. With 100,000 bans an idle
+// enforcer kept 16 MiB of the file resident before.
+//
 // # Durability contract
 //
 // Journal records a batch of bans (one fsync'd transaction) before handing
