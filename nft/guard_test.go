@@ -454,10 +454,10 @@ func TestGuardQuietOnOwnChanges(t *testing.T) {
 	}
 }
 
-// TestGuardBacksOff makes the ban source fail during a repair: the guard
-// rebuilds the ruleset, cannot restore the bans, retries with growing
-// pauses, and restores them once the source answers again.
-func TestGuardBacksOff(t *testing.T) {
+// sshTable is a fresh namespace with the ssh jail's table holding the ssh
+// bans of guardBans, and a source of the same bans.
+func sshTable(t *testing.T) (*netNS, *Backend, []sysban.Ban, *memSource) {
+	t.Helper()
 	ns := newNetNS(t, "g")
 	b := openIn(t, ns, Options{})
 	setup(t, b, sshRule)
@@ -465,6 +465,14 @@ func TestGuardBacksOff(t *testing.T) {
 	src := &memSource{}
 	src.add(bans...)
 	apply(t, b, bans...)
+	return ns, b, bans, src
+}
+
+// TestGuardBacksOff makes the ban source fail during a repair: the guard
+// rebuilds the ruleset, cannot restore the bans, retries with growing
+// pauses, and restores them once the source answers again.
+func TestGuardBacksOff(t *testing.T) {
+	ns, b, bans, src := sshTable(t)
 	// Without a generation: the source is read at every check.
 	rg := startGuard(t, b, unversioned{src}, GuardOptions{Interval: 100 * time.Millisecond})
 
@@ -701,13 +709,7 @@ func TestDumpKeysMatchesLibrary(t *testing.T) {
 // lacks (only the source moved), an element deleted behind the Guard's
 // back and a flushed set (only the kernel moved; no monitor to tell).
 func TestGuardSkipsOnlyWhatDidNotChange(t *testing.T) {
-	ns := newNetNS(t, "g")
-	b := openIn(t, ns, Options{})
-	setup(t, b, sshRule)
-	bans := guardBans(time.Now())[:5] // the ssh ones
-	src := &memSource{}
-	src.add(bans...)
-	apply(t, b, bans...)
+	ns, b, bans, src := sshTable(t)
 	const interval = 100 * time.Millisecond
 	rg := startGuard(t, b, src, GuardOptions{Interval: interval, NoMonitor: true})
 	// The first check after a start compares everything; the reconcile's
