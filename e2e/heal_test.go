@@ -13,7 +13,7 @@ import (
 // within 5 s the ban is back in the kernel and the attacker is dropped
 // again, while the clean peer still connects. Then the same after loading
 // a Debian-style /etc/nftables.conf ("flush ruleset" and a table of its
-// own) with nft -f.
+// own) with nft -f, and after deleting the one element from an idle table.
 func TestHealAfterFlushRuleset(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	w.serve(22)
@@ -43,7 +43,14 @@ func TestHealAfterFlushRuleset(t *testing.T) {
 	}{
 		{"nft flush ruleset", []string{"nft", "flush", "ruleset"}},
 		{"nft -f nftables.conf", []string{"nft", "-f", conf}},
+		// One element, after a few idle seconds: the guard's checks have
+		// been reading nothing since its last full one (the kernel's
+		// ruleset generation and the store's stayed put).
+		{"nft delete element, idle", []string{"nft", "delete", "element", "inet", "sysban", "sshd_v4", "{ " + attacker + " }"}},
 	} {
+		if damage.name == "nft delete element, idle" {
+			time.Sleep(3 * time.Second) // more than a guard interval of checks
+		}
 		t0 := time.Now()
 		w.inSrv(damage.cmd...)
 		w.waitFor("the ban to be restored in the kernel after "+damage.name, 5*time.Second, func() bool {
