@@ -7,51 +7,33 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sysban/sysban/procmem"
 )
 
 // The fleet section's memory figures (issue 10): the enforce-only host's
 // RSS, split into anonymous memory and file pages, right after the late
-// joiner's resync and over the half minute after it (the nft Guard compares
-// the kernel sets with the store about every 20 s), and the collector's RSS
+// joiner's resync and over the half minute after it (while anything
+// changes, the nft Guard compares the kernel sets with the store about
+// every 20 s), and the collector's RSS
 // with and without the fleet's bans: the embedded server's cost. The
 // enforcer's file pages are split into the binary's and the state file's
 // (from /proc/PID/smaps): the store hands its pages back after whole-file
 // reads, and the Guard does not read it while nothing changed.
 
 // rssParts is a process's resident set in parts, from /proc/PID/status;
-// where fleetEnforcerRSS reads /proc/PID/smaps too, the file pages split
-// into the binary's and the state file's (sysban.db).
+// where fleetEnforcerRSS reads /proc/PID/smaps too, by mapping (the
+// enforce-only host's "other files" are its sysban.db).
 type rssParts struct {
 	rss, anon, file, hwm int64
-	bin, db              int64
-	mapped               bool // bin and db were read
+	mapped               *procmem.Breakdown
 }
 
-// withMappings adds the split of the file pages from /proc/PID/smaps: the
-// resident pages of the mappings of the executable and of the state file.
+// withMappings adds the resident set by mapping, from /proc/PID/smaps.
 func (r rssParts) withMappings(pid int) rssParts {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		return r
+	if b, err := procmem.ReadBreakdown(pid); err == nil {
+		r.mapped = &b
 	}
-	exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-	var cur *int64
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		switch {
-		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
-			cur = nil
-			if len(f) >= 6 && exe != "" && f[5] == exe {
-				cur = &r.bin
-			} else if len(f) >= 6 && strings.HasSuffix(f[5], "/sysban.db") {
-				cur = &r.db
-			}
-		case cur != nil && len(f) >= 2 && f[0] == "Rss:":
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			*cur += kb << 10
-		}
-	}
-	r.mapped = true
 	return r
 }
 
@@ -82,8 +64,8 @@ func rssOf(pid int) (rssParts, error) {
 }
 
 func (r rssParts) String() string {
-	if r.mapped {
-		return fmt.Sprintf("anon %s, file %s (binary %s, sysban.db %s); HWM %s", mib(r.anon), mib(r.file), mib(r.bin), mib(r.db), mib(r.hwm))
+	if r.mapped != nil {
+		return fmt.Sprintf("%s; HWM %s", r.mapped, mib(r.hwm))
 	}
 	return fmt.Sprintf("anon %s, file %s; HWM %s", mib(r.anon), mib(r.file), mib(r.hwm))
 }
