@@ -230,9 +230,13 @@ func (m *Main) Run(ctx context.Context) error {
 		return &configError{err}
 	}
 	fr.local.pl.Store(pl)
-	if due, err := st.Due(time.Now()); err == nil {
-		for _, r := range due {
-			pl.MarkBanned(r.Ban)
+	// A daemon with no listener counts nothing, so it need not remember
+	// the bans in force (fleetLocal.deaf says why that matters).
+	if len(cfg.Listen.Specs) > 0 {
+		if due, err := st.Due(time.Now()); err == nil {
+			for _, r := range due {
+				pl.MarkBanned(r.Ban)
+			}
 		}
 	}
 	if w := pl.RecidiveWindow(); w > 0 {

@@ -56,6 +56,11 @@ type fleetLocal struct {
 	log      *slog.Logger
 	recorder *fleetRecorder
 	lines    lineLimiter // of the "fleet ban" lines
+	// deaf: the daemon has no listener (an enforce-only host), so its
+	// pipeline never sees a failure and need not remember the fleet's
+	// bans to avoid banning them twice. Remembering 100k of them was 7 MB
+	// of such a host's heap. Listeners cannot be added by a reload.
+	deaf bool
 }
 
 // spares is fleet.Options.Spared: the pipeline's protected networks, so
@@ -89,8 +94,10 @@ func (l *fleetLocal) ApplyFleet(ctx context.Context, es []fleet.Entry) error {
 		err = fmt.Errorf("fleet: kernel: %w", err)
 	}
 	l.recorder.add(recs)
-	for _, b := range bans {
-		l.pl.Load().MarkBanned(b)
+	if !l.deaf {
+		for _, b := range bans {
+			l.pl.Load().MarkBanned(b)
+		}
 	}
 	// One line per ban when they come one by one, up to a few a second; a
 	// resync of thousands is one line (the fleet logs its own summary).
@@ -273,7 +280,8 @@ type fleetRun struct {
 
 // startFleet starts the embedded server (if any) and the fleet node.
 func startFleet(ctx context.Context, cfg *config.Config, st *store.Store, backend *nft.Backend, never []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*fleetRun, error) {
-	fr := &fleetRun{local: &fleetLocal{store: st, backend: backend, log: logger, recorder: newFleetRecorder(st, logger)}, done: make(chan struct{})}
+	fr := &fleetRun{local: &fleetLocal{store: st, backend: backend, log: logger, recorder: newFleetRecorder(st, logger),
+		deaf: len(cfg.Listen.Specs) == 0}, done: make(chan struct{})}
 	fc := cfg.Fleet
 	if fc == nil {
 		close(fr.done)

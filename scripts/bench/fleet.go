@@ -199,10 +199,11 @@ fleet:
 	return b.fleetCluster(ctx, probes+b.opts.samples)
 }
 
-// startEnforcer runs an enforce-only node in dir: no listeners, table
+// startEnforcer runs an enforce-only node in dir: no listener at all (not
+// even the default unix socket: an enforce-only host hears nothing), table
 // sbfleet, metrics on 9643.
 func (b *bench) startEnforcer(ctx context.Context, ns *netns, dir string) (*daemon, error) {
-	return startFleetNode(ctx, b.bin, ns, dir, "{udp: [], tcp: []}", "sbfleet", 9643,
+	return startFleetNode(ctx, b.bin, ns, dir, "{udp: [], tcp: [], unix: []}", "sbfleet", 9643,
 		fmt.Sprintf(`{name: host, roles: [enforce], servers: ["nats://127.0.0.1:4222"], password: %s}`, fleetBenchPassword))
 }
 
