@@ -164,7 +164,14 @@ func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrSta
 			if host == "" {
 				host = stored
 			}
-			return result{pattern: p, host: host, ignore: f.ignored(text, prefilter)}
+			out := result{pattern: p, host: host, ignore: f.ignored(text, prefilter)}
+			// A completed correlation is a failure line like any other
+			// to the attempt rules: sshd's address-less kex line and the
+			// "banner exchange" line after it are one probe.
+			if f.attempts != nil && out.ignore == nil {
+				out = f.attempts.account(out, text, m, st, clock)
+			}
+			return out
 		}
 	}
 	for i := range f.corr {

@@ -28,6 +28,18 @@ const (
 	sshFailedTail = `(?:` + sshPort + `)?(?: ssh[12])?` +
 		`(?:: [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=:]+` +
 		`(?: ID \S* \(serial \d+\) CA [A-Z0-9-]+ [A-Za-z0-9]+:[A-Za-z0-9+/=:]+)?)?`
+	// sshConnectionFrom is LogLevel VERBOSE's first line of a connection
+	// ("Connection from 192.0.2.7 port 4444" before 6.6, then "on
+	// 198.51.100.1 port 22", then rdomain): it names the host that the
+	// connection's address-less lines, by pid, are about.
+	sshConnectionFrom = `^Connection from <HOST>` + sshPort + `(?: on \S+` + sshPort + `(?: rdomain "\S*")?)?$`
+	// sshPreauthFatal are the pre-auth fatal lines that name no host.
+	// strerror's text is letters and spaces; the algorithm lists are the
+	// client's, but the line has no host to forge.
+	sshPreauthFatal = `^(?:fatal: Read from socket failed: [A-Za-z ]+` + sshPreauth +
+		`|fatal: Unable to negotiate a key exchange method` + sshPreauth +
+		`|fatal: no matching (?:cipher|mac|comp) found: client .* server .*` +
+		`|(?:error: )?kex_exchange_identification: (?:client sent invalid protocol identifier ".*"|read: [A-Za-z ]+|Connection closed by remote host|banner line too long|banner line contains invalid characters))$`
 )
 
 // sshd is written from the messages OpenSSH's sshd (and, since 9.8,
@@ -65,21 +77,25 @@ func sshd() Spec {
 		// drop connection #0 from [192.0.2.7]:4444 on [198.51.100.1]:22 penalty: failed authentication
 		// sshd's own throttling of a connection flood; every field is sshd's.
 		`^drop connection #\d+ from \[<HOST>\]:\d+ on \[[^\]\s]+\]:\d+ (?:past MaxStartups|penalty: [a-z -]+)$`,
-	}
-	aggressive := append(slices.Clone(ddos),
-		// Disconnected from 192.0.2.7 port 4444 [preauth]
-		// Disconnected from invalid user admin 192.0.2.7 port 4444 [preauth]   (7.5+)
-		// Rightmost rule: the user name is the client's.
-		`^Disconnected from (?:(?:invalid|authenticating) user .* )?<HOST>`+sshPort+` \[preauth\]$`,
+		// Disconnected from 192.0.2.7 port 4444 [preauth]   (7.5+: a client gone before naming a user)
+		`^Disconnected from <HOST>` + sshPort + ` \[preauth\]$`,
 		// Timeout before authentication for 192.0.2.7 port 4444   (7.4-9.7; no port before)
 		// Timeout before authentication for connection from 192.0.2.7 to 198.51.100.1, pid = 4005   (9.9+)
 		// 9.8 wrote the local address first: there the line names the
 		// server itself, which sysban never bans.
-		`^(?:fatal: )?Timeout before authentication for (?:connection from )?<HOST>(?:`+sshPort+`| to \S+, pid = \d+(?: \(early\))?)?$`,
+		`^(?:fatal: )?Timeout before authentication for (?:connection from )?<HOST>(?:` + sshPort + `| to \S+, pid = \d+(?: \(early\))?)?$`,
+		// ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]
+		// A packet sshd could not decrypt or parse before authentication:
+		// garbage on the port, as scanners send.
+		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>` + sshPort + `: [^\[\]]+ \[preauth\]$`,
+	}
+	aggressive := append(slices.Clone(ddos),
+		// Disconnected from invalid user admin 192.0.2.7 port 4444 [preauth]   (7.5+)
+		// Rightmost rule: the user name is the client's. A client that
+		// named a user and left without failing: noisier than a probe.
+		`^Disconnected from (?:invalid|authenticating) user .* <HOST>`+sshPort+` \[preauth\]$`,
 		// Connection from 192.0.2.7 port 4444 timed out   (7.5+)
 		`^Connection from <HOST>`+sshPort+` timed out$`,
-		// ssh_dispatch_run_fatal: Connection from 192.0.2.7 port 4444: message authentication code incorrect [preauth]
-		`^(?:error: )?ssh_dispatch_run_fatal: Connection from <HOST>`+sshPort+`: [^\[\]]+ \[preauth\]$`,
 	)
 	return Spec{
 		Name: "sshd",
@@ -179,28 +195,52 @@ func sshd() Spec {
 			// the pre-auth "Disconnecting: Too many authentication
 			// failures" of older OpenSSH (before 7.5) names no host, but the
 			// monitor logs both under the connection's pid.
-			Open: `^Connection from <HOST>` + sshPort + `(?: on \S+` + sshPort + `(?: rdomain "\S*")?)?$`,
+			Open: sshConnectionFrom,
 			// Disconnecting: Too many authentication failures [preauth]
 			// Disconnecting: Too many authentication failures for root [preauth]
 			Close:   `^Disconnecting: Too many authentication failures(?: for .*)?` + sshPreauth + `$`,
 			Window:  10 * time.Minute,
 			Summary: "pid: `Connection from` + `Too many authentication failures`",
 		}, {
+			// The same open, in modes ddos and aggressive, for the probes
+			// that end a connection before authentication with a fatal
+			// line that names no host (the daemon's own text, read from
+			// each version's kex.c and packet.c):
+			//   fatal: Read from socket failed: Connection reset by peer [preauth]   (4.x-6.x; [preauth] 5.9+)
+			//   fatal: Unable to negotiate a key exchange method [preauth]   (5.x-6.x)
+			//   fatal: no matching mac found: client hmac-md5 server hmac-sha2-256 [preauth]   (4.x-6.x; cipher, mac, comp)
+			//   error: kex_exchange_identification: client sent invalid protocol identifier "GET / HTTP/1.1"   (8.0+)
+			//   error: kex_exchange_identification: read: Connection reset by peer   (8.0+)
+			//   error: kex_exchange_identification: banner line too long   (8.0+)
+			// From 7.0 the negotiation failure and from 8.3 the banner
+			// failures are followed by a line naming the host ("Unable to
+			// negotiate with", "banner exchange: Connection from"); the
+			// attempt rules make the pair one failure.
+			Open:    sshConnectionFrom,
+			Close:   sshPreauthFatal,
+			Window:  10 * time.Minute,
+			Summary: "pid, modes ddos and aggressive: `Connection from` + a pre-auth fatal line naming no host (`Read from socket failed`, `Unable to negotiate a key exchange method`, `no matching cipher/mac/comp found`, `kex_exchange_identification: ...`)",
+			Modes:   []string{"ddos", "aggressive"},
+		}, {
 			// A client that connects and hangs up without sending its
-			// identification string (8.0-9.7 at LogLevel INFO; 9.8+ logs the
+			// identification string (8.3-9.7 at LogLevel INFO; 9.8+ logs the
 			// first line at VERBOSE only, and then nothing counts):
 			//   error: kex_exchange_identification: Connection closed by remote host
 			//   Connection closed by 192.0.2.7 port 4444
+			//   error: kex_exchange_identification: read: Connection reset by peer
+			//   Connection reset by 192.0.2.7 port 4444
 			// both from the per-connection process, before privsep, so the
 			// second has no [preauth]. That second line alone is also what a
 			// session's ordinary end prints (serverloop at VERBOSE in 9.2, at
 			// INFO in 9.8+, and sshpkt_fatal after authentication), so it
 			// counts only after the first, by pid, within seconds: sshd
-			// writes them back to back.
-			Open:    `^(?:error: )?kex_exchange_identification: Connection closed by remote host$`,
-			Close:   `^Connection closed by <HOST>` + sshPort + `$`,
+			// writes them back to back. With "Connection from" before them
+			// (VERBOSE), the first line completes that open instead, and
+			// the second counts nothing.
+			Open:    `^(?:error: )?kex_exchange_identification: (?:Connection closed by remote host|read: Connection reset by peer)$`,
+			Close:   `^Connection (?:closed|reset) by <HOST>` + sshPort + `$`,
 			Window:  10 * time.Second,
-			Summary: "pid, modes ddos and aggressive: `kex_exchange_identification: Connection closed by remote host` + `Connection closed by`",
+			Summary: "pid, modes ddos and aggressive: `kex_exchange_identification: Connection closed by remote host` (or `read: Connection reset by peer`) + `Connection closed by` (`reset by`)",
 			Modes:   []string{"ddos", "aggressive"},
 		}},
 		// OpenSSH, password: pam_unix + "Failed password"; keyboard-
@@ -228,6 +268,20 @@ func sshd() Spec {
 				// of that attempt it counts nothing after its failure line,
 				// and makes the end line that follows count nothing.
 				`^(?:error: )?maximum authentication attempts exceeded `,
+				// A connection that ends before authentication prints up
+				// to three lines (ddos and aggressive count each kind):
+				// "Received disconnect from A port P:11: ... [preauth]"
+				// then "Disconnected from A port P [preauth]" (7.5+); a
+				// bad banner the address-less kex_exchange_identification
+				// line (completed by "Connection from") then "banner
+				// exchange: Connection from A port P: ..." (8.3+); a
+				// failed negotiation "fatal: Unable to negotiate a key
+				// exchange method" then "Unable to negotiate with A ..."
+				// (7.0-7.x). One kind each: they are one probe.
+				`^(?:error: )?Received disconnect from \S+(?: port \d+)?: ?1[14]: `,
+				`^(?:Disconnected from|Connection (?:closed|reset) by) \S+(?: port \d+)? \[preauth\]$`,
+				`^(?:error: )?kex_exchange_identification: |^fatal: (?:Read from socket failed|Unable to negotiate a key exchange method|no matching (?:cipher|mac|comp) found)`,
+				`^(?:error: )?banner exchange: |^(?:fatal: )?Unable to negotiate with `,
 			},
 			// A client with several keys (an agent) is refused each key
 			// but the right one: before 8.x each refusal was logged as
@@ -242,6 +296,10 @@ func sshd() Spec {
 				`^Connection (?:closed|reset) by (?:invalid|authenticating) user `,
 				`^Disconnecting (?:(?:invalid|authenticating) user .* )?\S+ port \d+: (?:Too many authentication failures|Change of username or service not allowed)`,
 				`^Received disconnect from .*Auth fail`,
+				// Before 7.5 the address-less form, completed by
+				// "Connection from" (VERBOSE): after the session's
+				// counted failures it counts nothing more.
+				`^Disconnecting: Too many authentication failures`,
 				`^PAM (?P<more>\d+) more authentication failures?;`,
 			},
 		},

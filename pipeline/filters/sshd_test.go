@@ -24,9 +24,9 @@ var sshdMinMode = map[string]string{
 	"inject negotiate offer":      "ddos",
 	"received disconnect 11":      "ddos",
 	"received disconnect 14":      "ddos",
-	"disconnected preauth":        "aggressive",
-	"timeout before auth":         "aggressive",
-	"dispatch run fatal":          "aggressive",
+	"disconnected preauth":        "ddos",
+	"timeout before auth":         "ddos",
+	"dispatch run fatal":          "ddos",
 }
 
 func TestSSHDMatches(t *testing.T) {
