@@ -24,7 +24,11 @@ const (
 	apachePid    = `(?:\[pid \d+(?::tid \d+)?\] )?`
 	apacheSource = `(?:[a-z0-9_]+\.c\(\d+\): )?`            // %F at debug level
 	apacheAPR    = `(?:\(\d+\)[^\[\]:]*: )?`                // %E, e.g. "(13)Permission denied: "
-	apacheClient = `\[client <HOST>(?::\d+\] AH\d{5}:|\]) ` // see above
+	// "[remote IP:port]": 2.4 (log.c) writes "remote" instead of "client"
+	// for a connection without a scoreboard handle, as mod_http2's stream
+	// connections are; their address is the client's. Proxy backend
+	// connections are the other case: they log no request-side failure.
+	apacheClient = `\[(?:client|remote) <HOST>(?::\d+\] AH\d{5}:|\]) ` // see above
 	apachePrefix = `^` + apacheTime + apacheLevel + apachePid + apacheSource + apacheAPR + apacheClient
 	// apacheReferer is what Apache appends when the request had one.
 	apacheReferer = `(?:, referer: .*)?`
@@ -92,9 +96,14 @@ func apache() Spec {
 			// Leftmost rule: realms, nonces, user names and URIs follow the client.
 			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01789: unknown algorithm `x' received: /private
 			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01793: invalid qop `auth' received: /private
-			// An invalid nonce (AH01776) is left out: browsers send one
-			// after the server restarts with a new secret.
-			apachePrefix + `(?:client used wrong authentication scheme: |(?:Digest: )?realm mismatch - got |(?:Digest: )?unknown algorithm |(?:Digest: )?invalid qop |auth_ldap authenticate: user \S.* authentication failed; URI ).*$`,
+			// [error] [client 192.0.2.7] Digest: invalid nonce abc received - length is not 52
+			// [auth_digest:error] [pid 123] [client 192.0.2.7:51234] AH01775: invalid nonce abc received - length is not 52
+			// An invalid nonce hash (AH01776) is left out: browsers send one
+			// after the server restarts with a new secret; so is "user
+			// attempted time travel" (AH01777), a valid nonce after the
+			// server's clock stepped back. A nonce of the wrong length was
+			// never one this server issued.
+			apachePrefix + `(?:client used wrong authentication scheme: |(?:Digest: )?realm mismatch - got |(?:Digest: )?unknown algorithm |(?:Digest: )?invalid qop |(?:Digest: )?invalid nonce .* received - length is not |auth_ldap authenticate: user \S.* authentication failed; URI ).*$`,
 			// [error] [client 192.0.2.7] Authorization of user bob to access /private/x failed, reason: file owner alice does not match.
 			// [authz_owner:error] [pid 123] [client 192.0.2.7:51234] AH01637: Authorization of user bob to access /x failed, reason: ...
 			// [authz_core:error] [pid 123] [client 192.0.2.7:51234] AH01631: user bob: authorization failure for "/private":

@@ -33,6 +33,8 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"openvpn", "openvpn", "%s/192.0.2.7:51234 TLS Error: unknown opcode received from [AF_INET]192.0.2.7:51234 op=9"},
 	{"apache", "httpd", "[authnz_ldap:info] [pid 1] [client 192.0.2.7:51234] AH01695: auth_ldap authenticate: user %[1]s authentication failed; URI %[1]s [x][y]"},
 	{"apache", "httpd", "[core:error] [pid 1] [client 192.0.2.7:51234] AH00126: Invalid URI in request %s"},
+	{"apache", "apache2", "[auth_basic:error] [pid 1:tid 1] [remote 192.0.2.7:51234] AH01618: user %[1]s not found: /%[1]s"},
+	{"apache", "httpd", "[auth_digest:error] [pid 1] [client 192.0.2.7:51234] AH01775: invalid nonce %s received - length is not 52"},
 	{"apache", "apache2", "[cgi:error] [pid 1:tid 1] [client 192.0.2.7:51234] AH02811: stderr from /usr/lib/cgi-bin/%s: script not found or unable to stat"},
 	{"vsftpd", "vsftpd", `[%s] FAIL LOGIN: Client "192.0.2.7"`},
 	{"qmail", "qmail-smtpd", "tcpserver: deny 4242 mail.example.com:198.51.100.1:25 host.example:192.0.2.7:%s:41234"},
