@@ -22,8 +22,8 @@ const (
 	apacheTime   = `(?:\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? \d{4}\] )?`
 	apacheLevel  = `(?:\[(?:[a-z0-9_]*:)?(?:emerg|alert|crit|error|warn|notice|info|debug|trace[1-8])\] )?`
 	apachePid    = `(?:\[pid \d+(?::tid \d+)?\] )?`
-	apacheSource = `(?:[a-z0-9_]+\.c\(\d+\): )?`            // %F at debug level
-	apacheAPR    = `(?:\(\d+\)[^\[\]:]*: )?`                // %E, e.g. "(13)Permission denied: "
+	apacheSource = `(?:[a-z0-9_]+\.c\(\d+\): )?` // %F at debug level
+	apacheAPR    = `(?:\(\d+\)[^\[\]:]*: )?`     // %E, e.g. "(13)Permission denied: "
 	// "[remote IP:port]": 2.4 (log.c) writes "remote" instead of "client"
 	// for a connection without a scoreboard handle, as mod_http2's stream
 	// connections are; their address is the client's. Proxy backend

@@ -1,5 +1,7 @@
 package filters
 
+import "slices"
+
 // postfix is written from postfix's smtpd and postscreen messages
 // for rejected recipients and misbehaving clients. SASL failures are the
 // postfix-sasl filter's (mode "aggressive" adds them here, for one jail
@@ -57,29 +59,58 @@ func postfix() Spec {
 			`^improper command pipelining after [A-Za-z-]+ from \S+: QUIT(?:\\r\\n)?$`,
 		},
 		Modes: map[string][]string{
-			"aggressive": {
-				postfixSASLFail,
-				// warning: non-SMTP command from unknown[192.0.2.7]: GET / HTTP/1.1
-				`^warning: non-SMTP command from ` + pfClient + `: .*$`,
-				// warning: Illegal address syntax from unknown[192.0.2.7] in RCPT command: <a@b@c>
-				`^warning: Illegal address syntax from ` + pfClient + ` in (?:RCPT|MAIL) command: .*$`,
-				// postscreen (2.8+): clients that talk before the banner,
-				// are listed, or speak something else than SMTP:
-				// PREGREET 11 after 0.13 from [192.0.2.7]:51234: EHLO User\r\n
-				// DNSBL rank 5 for [192.0.2.7]:51234
-				// NON-SMTP COMMAND from [192.0.2.7]:51234 after CONNECT: GET / HTTP/1.1
-				// BARE NEWLINE from [192.0.2.7]:51234 after DATA
-				// COMMAND PIPELINING from [192.0.2.7]:51234 after EHLO: MAIL FROM:<a@b>\r\n
-				// HANGUP after 0.5 from [192.0.2.7]:51234 in tests before SMTP handshake
-				// Leftmost rule: what the client sent follows ": ". One
-				// pattern each, so each keeps its literal prefix.
-				`^PREGREET \d+ after [\d.]+ from \[<HOST>\]:\d+: .*$`,
-				`^DNSBL rank \d+ for \[<HOST>\]:\d+$`,
-				`^NON-SMTP COMMAND from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
-				`^BARE NEWLINE from \[<HOST>\]:\d+ after [A-Z-]+$`,
-				`^COMMAND PIPELINING from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
-				`^HANGUP after [\d.]+ from \[<HOST>\]:\d+ in tests (?:before|after) SMTP handshake$`,
-			},
+			"ddos":       postfixProbes,
+			"aggressive": append(slices.Clone(postfixProbes), postfixAggressive...),
 		},
 	}
+}
+
+// postfixProbes (mode "ddos") are clients that flood or do not speak
+// SMTP: postscreen's verdicts and smtpd's anvil limits. No password is
+// involved; a legitimate sender trips them only when misconfigured.
+var postfixProbes = []string{
+	// warning: non-SMTP command from unknown[192.0.2.7]: GET / HTTP/1.1
+	`^warning: non-SMTP command from ` + pfClient + `: .*$`,
+	// postscreen (2.8+): clients that talk before the banner,
+	// are listed, or speak something else than SMTP:
+	// PREGREET 11 after 0.13 from [192.0.2.7]:51234: EHLO User\r\n
+	// DNSBL rank 5 for [192.0.2.7]:51234
+	// NON-SMTP COMMAND from [192.0.2.7]:51234 after CONNECT: GET / HTTP/1.1
+	// BARE NEWLINE from [192.0.2.7]:51234 after DATA
+	// COMMAND PIPELINING from [192.0.2.7]:51234 after EHLO: MAIL FROM:<a@b>\r\n
+	// HANGUP after 0.5 from [192.0.2.7]:51234 in tests before SMTP handshake
+	// Leftmost rule: what the client sent follows ": ". One
+	// pattern each, so each keeps its literal prefix.
+	`^PREGREET \d+ after [\d.]+ from \[<HOST>\]:\d+: .*$`,
+	`^DNSBL rank \d+ for \[<HOST>\]:\d+$`,
+	`^NON-SMTP COMMAND from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
+	`^BARE NEWLINE from \[<HOST>\]:\d+ after [A-Z-]+$`,
+	`^COMMAND PIPELINING from \[<HOST>\]:\d+ after [A-Z-]+: .*$`,
+	`^HANGUP after [\d.]+ from \[<HOST>\]:\d+ in tests (?:before|after) SMTP handshake$`,
+	// COMMAND TIME LIMIT from [192.0.2.7]:51234 after CONNECT   (postscreen's
+	// built-in SMTP engine: 2.9+; "after" 2.10+)
+	// COMMAND COUNT LIMIT from [192.0.2.7]:51234 after RCPT
+	// COMMAND LENGTH LIMIT from [192.0.2.7]:51234 after DATA
+	`^COMMAND (?:TIME|COUNT|LENGTH) LIMIT from \[<HOST>\]:\d+(?: after [A-Z-]+)?$`,
+	// warning: Connection rate limit exceeded: 31 from mx.example.org[192.0.2.7] for service smtp
+	// warning: Message delivery request rate limit exceeded: 334 from x[192.0.2.7] for service submission
+	// warning: Connection concurrency limit exceeded: 11 from x[192.0.2.7] for service smtp
+	// smtpd's anvil limits (2.2+: smtpd_client_*_rate_limit and
+	// _connection_count_limit). Every field is postfix's; the
+	// service name is master.cf's.
+	`^warning: (?:Connection|Message delivery request|Recipient address|New TLS session|Connection concurrency) (?:rate )?limit exceeded: \d+ from ` + pfClient + ` for service \S+$`,
+	// lost connection after CONNECT from unknown[192.0.2.7]
+	// NOQUEUE: lost connection after CONNECT from unknown[192.0.2.7]   (3.x with a pre-queue milter)
+	// A client that connects and hangs up before saying anything:
+	// a port scan or banner grab. After any later command (EHLO,
+	// STARTTLS, DATA) networks and TLS mismatches drop real senders.
+	`^(?:NOQUEUE: )?lost connection after CONNECT from ` + pfClient + `$`,
+}
+
+// postfixAggressive is what mode "aggressive" adds to the probes: SASL
+// failures (the postfix-sasl filter's) and malformed addresses.
+var postfixAggressive = []string{
+	postfixSASLFail,
+	// warning: Illegal address syntax from unknown[192.0.2.7] in RCPT command: <a@b@c>
+	`^warning: Illegal address syntax from ` + pfClient + ` in (?:RCPT|MAIL) command: .*$`,
 }
