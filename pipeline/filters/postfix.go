@@ -51,6 +51,12 @@ func postfix() Spec {
 				`^warning: \S+: SASL `,
 				`^lost connection after AUTH from `,
 			},
+			// Postfix 3.0+ ends each session with its command counts;
+			// "auth=0/2" is two AUTH commands, none accepted (mode
+			// aggressive). It counts the attempts the lines above did not.
+			Ends: []string{
+				`^disconnect from \S+ (?:[a-z]+=\d+(?:/\d+)? )*auth=0/(?P<n>\d+)`,
+			},
 		},
 		IgnoreRegex: []string{
 			postfixSASLLost,
@@ -111,6 +117,9 @@ var postfixProbes = []string{
 // failures (the postfix-sasl filter's) and malformed addresses.
 var postfixAggressive = []string{
 	postfixSASLFail,
+	// disconnect from unknown[192.0.2.7] ehlo=1 auth=0/1 rset=1 quit=1 commands=3/4   (3.0+)
+	// A session whose every AUTH failed; postfix writes each field.
+	`^disconnect from ` + pfClient + ` (?:[a-z]+=\d+(?:/\d+)? )*auth=0/\d+(?: [a-z]+=\d+(?:/\d+)?)*$`,
 	// warning: Illegal address syntax from unknown[192.0.2.7] in RCPT command: <a@b@c>
 	`^warning: Illegal address syntax from ` + pfClient + ` in (?:RCPT|MAIL) command: .*$`,
 }
