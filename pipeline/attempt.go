@@ -46,9 +46,23 @@ import (
 // may yet succeed). The session's end line counts the attempt if nothing
 // else did.
 //
-// Success lines are not failure lines: they neither count nor erase the
-// failures counted before them. The rules are filters.AttemptRules, data
-// of the filter's Spec.
+// Provisional lines are attempt lines whose attempt may yet succeed:
+// pam_unix stacked "sufficient" before pam_sss or pam_ldap logs its
+// failure, and the next module accepts the password. An attempt such a
+// line opens is held, counting nothing, until the daemon's verdict: a
+// line of another kind joining it ("Failed password") counts it; a
+// Success line of the address ("Accepted password") drops it. A held
+// attempt also counts when its address opens another attempt (the
+// client went on to the next password) or ends a session, and, once its
+// window has passed, at the address's next attempt line: a verdict that
+// never came does not let an attempt go uncounted. Lines are held only
+// on senders known to log verdicts (they have logged a Success line):
+// a log with PAM's lines alone counts each at once.
+//
+// Success lines are not failure lines: they erase nothing counted
+// before them (attackers try users until one works), and drop only the
+// address's held attempt, the one that succeeded. The rules are
+// filters.AttemptRules, data of the filter's Spec.
 
 // DefaultAttemptWindow is how long an attempt waits for its other lines
 // when filters.AttemptRules.Window is zero. The lines of one attempt come within
@@ -77,8 +91,10 @@ const (
 // attemptRules is compiled AttemptRules.
 type attemptRules struct {
 	lines, quiet, ends []matcher
-	endN               []int  // index of the n or more group per end; -1: none
-	endMore            []bool // the group is "more": one attempt beyond it
+	provisional        []matcher
+	success            []pattern // with <HOST>
+	endN               []int     // index of the n or more group per end; -1: none
+	endMore            []bool    // the group is "more": one attempt beyond it
 	window             time.Duration
 }
 
@@ -125,6 +141,16 @@ func compileAttempts(a *filters.AttemptRules) (*attemptRules, error) {
 	}
 	if r.quiet, _, err = compile("quiet", a.Quiet); err != nil {
 		return nil, err
+	}
+	if r.provisional, _, err = compile("provisional", a.Provisional); err != nil {
+		return nil, err
+	}
+	for i, src := range a.Success {
+		p, err := compilePattern(src, failPattern, nil)
+		if err != nil {
+			return nil, fmt.Errorf("attempts: success[%d] %q: %w", i, src, err)
+		}
+		r.success = append(r.success, p)
 	}
 	var ends []*regexp.Regexp
 	if r.ends, ends, err = compile("ends", a.Ends); err != nil {
@@ -200,9 +226,18 @@ func (r *attemptRules) account(out result, text string, m *sysban.Message, st *c
 	}
 	now := clock()
 	var n int
+	// A provisional line is held only where a verdict will follow: on
+	// a sender that has logged a Success line. Logs that carry PAM's
+	// lines alone (a pam_unix-only excerpt, a syslog filter) count it
+	// at once, as its only line.
+	sender := ""
+	if m != nil {
+		sender = m.Hostname
+	}
+	held := role == roleLine && r.isProvisional(text) && st.logsVerdicts(sender)
 	st.attempts.update(key, now, func(e *pendingEntry) {
 		if role == roleLine {
-			n = e.acct.line(kn, now, r.window)
+			n = e.acct.line(kn, held, now, r.window)
 		} else {
 			n = e.acct.end(kn)
 		}
@@ -217,6 +252,53 @@ func (r *attemptRules) account(out result, text string, m *sysban.Message, st *c
 	return out
 }
 
+// isProvisional reports whether attempt line text may belong to an
+// attempt that yet succeeds.
+func (r *attemptRules) isProvisional(text string) bool {
+	for i := range r.provisional {
+		if r.provisional[i].matches(text) {
+			return true
+		}
+	}
+	return false
+}
+
+// succeed applies a Success line, if text is one: the address's newest
+// held attempt is dropped uncounted. It counts nothing and creates no
+// state: an address without attempts has nothing to drop.
+func (r *attemptRules) succeed(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) {
+	for i := range r.success {
+		p := &r.success[i]
+		if prefilter && !p.pre.mayMatch(text) {
+			continue
+		}
+		var buf [fastMaxSlots]int
+		loc := p.find(text, buf[:])
+		if loc == nil {
+			continue
+		}
+		host := capture(p, loc, text)
+		if host == "" {
+			return
+		}
+		key := host
+		if m != nil {
+			key = m.Hostname + "\x00" + key
+		}
+		if len(key) > maxKeyLen+maxHostLen {
+			return
+		}
+		now := clock()
+		sender := ""
+		if m != nil {
+			sender = m.Hostname
+		}
+		st.markVerdicts(sender)
+		st.attempts.modify(key, now, func(e *pendingEntry) { e.acct.succeed(now) })
+		return
+	}
+}
+
 // attemptAcct is one address's attempts.
 type attemptAcct struct {
 	open    [maxOpenAttempts]openAttempt // oldest first
@@ -228,14 +310,18 @@ type attemptAcct struct {
 type openAttempt struct {
 	kinds uint64
 	until time.Time
+	held  bool // opened by a provisional line, not counted yet
 }
 
-// line accounts a line of kind k at now and returns the failures it
-// counts (0 or 1).
-func (a *attemptAcct) line(k int, now time.Time, window time.Duration) int {
-	// Drop the attempts whose window has passed (they are oldest first).
-	drop := 0
+// line accounts a line of kind k at now, provisional when held, and
+// returns the failures it counts: 0 or 1 for its own attempt, plus the
+// held attempts it releases.
+func (a *attemptAcct) line(k int, held bool, now time.Time, window time.Duration) int {
+	// Drop the attempts whose window has passed (they are oldest first);
+	// one still held never got its verdict, and counts now.
+	released, drop := 0, 0
 	for drop < a.nOpen && !now.Before(a.open[drop].until) {
+		released += a.count(drop)
 		drop++
 	}
 	copy(a.open[:], a.open[drop:a.nOpen])
@@ -244,23 +330,65 @@ func (a *attemptAcct) line(k int, now time.Time, window time.Duration) int {
 	for i := range a.nOpen {
 		if a.open[i].kinds&bit == 0 {
 			a.open[i].kinds |= bit
-			return 0
+			if !held {
+				// The verdict of a held attempt: it failed.
+				released += a.count(i)
+			}
+			return released
 		}
 	}
+	// A new attempt: the address's held ones are over.
+	released += a.releaseAll()
 	if a.nOpen == maxOpenAttempts {
 		copy(a.open[:], a.open[1:])
 		a.nOpen--
 	}
-	a.open[a.nOpen] = openAttempt{kinds: bit, until: now.Add(window)}
+	a.open[a.nOpen] = openAttempt{kinds: bit, until: now.Add(window), held: held}
 	a.nOpen++
+	if held {
+		return released
+	}
+	a.counted++
+	return released + 1
+}
+
+// count counts open attempt i if it is held, and returns 1 if it was.
+func (a *attemptAcct) count(i int) int {
+	if !a.open[i].held {
+		return 0
+	}
+	a.open[i].held = false
 	a.counted++
 	return 1
 }
 
+// releaseAll counts every held attempt and returns how many there were.
+func (a *attemptAcct) releaseAll() int {
+	n := 0
+	for i := range a.nOpen {
+		n += a.count(i)
+	}
+	return n
+}
+
 // end accounts a session's end after n attempts and returns the failures
-// it counts: those its attempt lines did not.
+// it counts: the held attempts, then those its attempt lines did not.
 func (a *attemptAcct) end(n int) int {
+	released := a.releaseAll()
 	uncounted := max(0, n-a.counted)
 	a.counted = max(0, a.counted-n)
-	return uncounted
+	return released + uncounted
+}
+
+// succeed drops the held attempt still inside its window: the one the
+// success line is about (there is at most one: a new attempt releases
+// the held ones). Nothing counted is erased.
+func (a *attemptAcct) succeed(now time.Time) {
+	for i := a.nOpen - 1; i >= 0; i-- {
+		if a.open[i].held && now.Before(a.open[i].until) {
+			copy(a.open[i:], a.open[i+1:a.nOpen])
+			a.nOpen--
+			return
+		}
+	}
 }

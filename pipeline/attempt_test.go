@@ -261,7 +261,9 @@ func TestLiveCaptures(t *testing.T) {
 // interleavings of its lines from three addresses and checks the bounds
 // the accounting promises: per address, never fewer failures than lines of
 // its most frequent kind (each attempt holds at most one line of a kind),
-// never more than its failure lines plus what its end lines claim.
+// less, for a provisional kind, one per success line and the one attempt
+// still held at the end; never more than its failure lines plus what its
+// end lines claim.
 func FuzzAttempts(f *testing.F) {
 	f.Add([]byte{0, 1, 5, 0, 1, 5})
 	f.Add([]byte{0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 200, 9})
@@ -294,6 +296,13 @@ func FuzzAttempts(f *testing.F) {
 	kindOf := func(text string) int {
 		return slices.IndexFunc(kinds, func(re *regexp.Regexp) bool { return re.MatchString(text) })
 	}
+	var provisional []*regexp.Regexp
+	for _, l := range BuiltinFilters()["sshd"].Attempts.Provisional {
+		provisional = append(provisional, regexp.MustCompile(l))
+	}
+	isProvisional := func(text string) bool {
+		return slices.ContainsFunc(provisional, func(re *regexp.Regexp) bool { return re.MatchString(text) })
+	}
 	f.Fuzz(func(t *testing.T, script []byte) {
 		if len(script) > 400 {
 			return
@@ -305,8 +314,9 @@ func FuzzAttempts(f *testing.F) {
 			t.Fatal(err)
 		}
 		type tally struct {
-			failures, lines, claimed int
-			kinds                    map[int]int // lines per kind
+			failures, lines, claimed, successes int
+			kinds                               map[int]int // lines per kind
+			provisional                         map[int]bool
 		}
 		per := map[string]*tally{}
 		for i, b := range script {
@@ -316,11 +326,15 @@ func FuzzAttempts(f *testing.F) {
 			text := item.text(h, i)
 			tl := per[h]
 			if tl == nil {
-				tl = &tally{kinds: map[int]int{}}
+				tl = &tally{kinds: map[int]int{}, provisional: map[int]bool{}}
 				per[h] = tl
 			}
 			if k := kindOf(text); k >= 0 {
 				tl.kinds[k]++
+				tl.provisional[k] = isProvisional(text)
+			}
+			if strings.HasPrefix(text, "Accepted ") {
+				tl.successes++
 			}
 			tl.lines++
 			if strings.HasPrefix(text, "PAM ") {
@@ -334,7 +348,10 @@ func FuzzAttempts(f *testing.F) {
 		}
 		for h, tl := range per {
 			most := 0
-			for _, n := range tl.kinds {
+			for k, n := range tl.kinds {
+				if tl.provisional[k] {
+					n -= tl.successes + 1
+				}
 				most = max(most, n)
 			}
 			if tl.failures < most || tl.failures > tl.lines+tl.claimed {
@@ -342,4 +359,53 @@ func FuzzAttempts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAttemptHeld: an attempt a provisional line opens counts nothing
+// until its verdict, its address's next attempt, a session end or, past
+// its window, the next line; a success drops it, erasing nothing counted.
+func TestAttemptHeld(t *testing.T) {
+	const pam, failed, pamSSS = 0, 1, 2
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		op   string // "pam", "failed", "sss", "ok", "end"
+		at   time.Duration
+		want int
+	}
+	cases := []struct {
+		name  string
+		steps []step
+	}{
+		{"verdict counts the held attempt", []step{{"pam", 0, 0}, {"sss", 0, 0}, {"failed", time.Second, 1}}},
+		{"success drops it", []step{{"pam", 0, 0}, {"ok", time.Second, 0}, {"failed", 2 * time.Second, 1}}},
+		{"next attempt releases it", []step{{"pam", 0, 0}, {"pam", time.Second, 1}, {"ok", 2 * time.Second, 0}, {"failed", 3 * time.Second, 0}}},
+		{"success erases nothing counted", []step{{"pam", 0, 0}, {"pam", 0, 1}, {"pam", 0, 1}, {"ok", time.Second, 0}, {"failed", 2 * time.Second, 0}}},
+		{"end counts held and uncounted", []step{{"pam", 0, 0}, {"end", time.Second, 1}}},
+		{"past its window, the next line counts it", []step{{"pam", 0, 0}, {"failed", time.Minute, 2}}},
+		{"success after the window drops nothing", []step{{"pam", 0, 0}, {"ok", time.Minute, 0}, {"failed", time.Minute, 2}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var a attemptAcct
+			for i, s := range c.steps {
+				now := t0.Add(s.at)
+				got := 0
+				switch s.op {
+				case "pam":
+					got = a.line(pam, true, now, DefaultAttemptWindow)
+				case "sss":
+					got = a.line(pamSSS, true, now, DefaultAttemptWindow)
+				case "failed":
+					got = a.line(failed, false, now, DefaultAttemptWindow)
+				case "ok":
+					a.succeed(now)
+				case "end":
+					got = a.end(1)
+				}
+				if got != s.want {
+					t.Fatalf("step %d %s: counted %d, want %d", i, s.op, got, s.want)
+				}
+			}
+		})
+	}
 }

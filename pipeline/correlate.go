@@ -39,6 +39,36 @@ type corrState struct {
 	// would demand of a failure (provenance.go, opens).
 	provenance string
 	provSet    bool // provenance holds a jail's mode
+	// verdicts are the senders (message hostnames) that have logged a
+	// Success line: they log their verdicts, so a provisional line of
+	// theirs may wait for one (attempt.go). Bounded by maxVerdictSenders.
+	verdictMu sync.Mutex
+	verdicts  map[string]struct{}
+}
+
+// maxVerdictSenders bounds corrState.verdicts: beyond it new senders'
+// provisional lines count at once, as before any Success line.
+const maxVerdictSenders = 4096
+
+// markVerdicts remembers that sender logs its verdicts.
+func (st *corrState) markVerdicts(sender string) {
+	st.verdictMu.Lock()
+	defer st.verdictMu.Unlock()
+	if _, ok := st.verdicts[sender]; ok || len(st.verdicts) >= maxVerdictSenders {
+		return
+	}
+	if st.verdicts == nil {
+		st.verdicts = make(map[string]struct{})
+	}
+	st.verdicts[strings.Clone(sender)] = struct{}{}
+}
+
+// logsVerdicts reports whether sender has logged a Success line.
+func (st *corrState) logsVerdicts(sender string) bool {
+	st.verdictMu.Lock()
+	defer st.verdictMu.Unlock()
+	_, ok := st.verdicts[sender]
+	return ok
 }
 
 // newCorrState returns the state for f, nil when f neither correlates nor
@@ -137,6 +167,22 @@ func (s *pendingSet) update(key string, now time.Time, f func(*pendingEntry)) {
 		s.m[e.key] = e
 	}
 	f(e)
+	e.expiry = now.Add(s.window)
+	s.pushBack(e)
+}
+
+// modify runs f, under the set's lock, on key's entry when key has one
+// inside the window, and gives it a fresh window; it makes no entry.
+func (s *pendingSet) modify(key string, now time.Time, f func(*pendingEntry)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.prune(now)
+	e := s.m[key]
+	if e == nil {
+		return
+	}
+	f(e)
+	s.unlink(e)
 	e.expiry = now.Add(s.window)
 	s.pushBack(e)
 }

@@ -38,7 +38,8 @@ type Match struct {
 	// Correlated: the line completed a multi-line failure.
 	Correlated bool
 	// Repeat: a failure line of an attempt already counted (the filter's
-	// AttemptRules, attempt.go): it counts nothing.
+	// AttemptRules, attempt.go), or a provisional line whose attempt is
+	// held until its verdict: it counts nothing.
 	Repeat bool
 	// Count is how many failures the line counts when more than one (an
 	// attempt's end line naming several uncounted attempts).
@@ -148,6 +149,7 @@ func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrSta
 		return r
 	}
 	if len(f.corr) == 0 {
+		f.succeed(text, m, st, clock, prefilter)
 		return r
 	}
 	if st != nil {
@@ -188,7 +190,16 @@ func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrSta
 		}
 		return out
 	}
+	f.succeed(text, m, st, clock, prefilter)
 	return r
+}
+
+// succeed applies the attempt rules' Success lines to text, a line that
+// is no failure, open or close (attempt.go).
+func (f *Filter) succeed(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) {
+	if f.attempts != nil && st != nil && len(f.attempts.success) > 0 {
+		f.attempts.succeed(text, m, st, clock, prefilter)
+	}
 }
 
 // correlationLine matches p, a correlation's Open or Close, against text:

@@ -81,6 +81,21 @@ type AttemptRules struct {
 	// Window is how long an attempt stays open for its other lines; 0
 	// means 10 seconds.
 	Window time.Duration
+	// Provisional are Lines whose attempt may yet succeed: a PAM module
+	// stacked "sufficient" before another (pam_unix before pam_sss or
+	// pam_ldap) logs its failure and the next module accepts. An attempt
+	// such a line opens is held: it counts when a line of another kind
+	// joins it (the daemon's verdict), when the address opens another
+	// attempt or ends a session, or at the address's next line once its
+	// window has passed; a Success line drops it uncounted.
+	Provisional []string
+	// Success lines, with <HOST>, say the address's latest attempt
+	// succeeded (sshd's "Accepted password for bob from 192.0.2.7
+	// port 4444 ssh2"): its held attempt is dropped. They are not
+	// failure lines and erase nothing counted. A sender's provisional
+	// lines are held only once it has logged a Success line (it logs
+	// verdicts); before, each counts at once.
+	Success []string
 }
 
 // Trust says whose lines a filter believes: the users (names or uids;

@@ -283,6 +283,16 @@ func sshd() Spec {
 				`^(?:error: )?kex_exchange_identification: |^fatal: (?:Read from socket failed|Unable to negotiate a key exchange method|no matching (?:cipher|mac|comp) found)`,
 				`^(?:error: )?banner exchange: |^(?:fatal: )?Unable to negotiate with `,
 			},
+			// pam_unix's and pam_sss's lines come before sshd's verdict
+			// and may belong to a password the next module in the stack
+			// accepts (pam_unix "sufficient" before pam_sss/pam_ldap):
+			// the attempt they open is held until "Failed ..." or
+			// "error: PAM:" counts it, or "Accepted ..." drops it.
+			Provisional: []string{`^pam_(?:unix|sss)\(`},
+			// Accepted password for bob from 192.0.2.7 port 4444 ssh2
+			// Accepted keyboard-interactive/pam for bob from 192.0.2.7 port 4444 ssh2
+			// Rightmost rule, as for "Failed": the user name is the client's.
+			Success: []string{`^Accepted (?:password|keyboard-interactive(?:/pam)?) for .* from <HOST>(?:` + sshPort + `)?(?: ssh2)?$`},
 			// A client with several keys (an agent) is refused each key
 			// but the right one: before 8.x each refusal was logged as
 			// "Failed publickey for USER" at INFO, and an ordinary user
