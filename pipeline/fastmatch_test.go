@@ -122,11 +122,15 @@ func builtinMatchers(t testing.TB) (out []*matcher, pres []*prefilter) {
 			t.Fatal(err)
 		}
 		if a := f.attempts; a != nil {
-			for _, ms := range [][]matcher{a.lines, a.quiet, a.ends} {
+			for _, ms := range [][]matcher{a.lines, a.quiet, a.ends, a.provisional} {
 				for i := range ms {
 					out = append(out, &ms[i])
 					pres = append(pres, nil)
 				}
+			}
+			for i := range a.success {
+				out = append(out, &a.success[i].matcher)
+				pres = append(pres, &a.success[i].pre)
 			}
 		}
 	}
