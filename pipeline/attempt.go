@@ -263,7 +263,7 @@ func (r *attemptRules) isProvisional(text string) bool {
 	return false
 }
 
-// succeed applies a Success line, if text is one: the address's newest
+// succeed applies a Success line, if text is one: the address's
 // held attempt is dropped uncounted. It counts nothing and creates no
 // state: an address without attempts has nothing to drop.
 func (r *attemptRules) succeed(text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) {

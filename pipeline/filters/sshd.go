@@ -292,7 +292,12 @@ func sshd() Spec {
 			// Accepted password for bob from 192.0.2.7 port 4444 ssh2
 			// Accepted keyboard-interactive/pam for bob from 192.0.2.7 port 4444 ssh2
 			// Rightmost rule, as for "Failed": the user name is the client's.
-			Success: []string{`^Accepted (?:password|keyboard-interactive(?:/pam)?) for .* from <HOST>(?:` + sshPort + `)?(?: ssh2)?$`},
+			// One pattern per method: each literal prefix turns the
+			// benign "Accepted publickey" lines away at once.
+			Success: []string{
+				`^Accepted password for .* from <HOST>(?:` + sshPort + `)?(?: ssh2)?$`,
+				`^Accepted keyboard-interactive(?:/pam)? for .* from <HOST>(?:` + sshPort + `)?(?: ssh2)?$`,
+			},
 			// A client with several keys (an agent) is refused each key
 			// but the right one: before 8.x each refusal was logged as
 			// "Failed publickey for USER" at INFO, and an ordinary user
