@@ -272,14 +272,9 @@ func (r *attemptRules) succeed(text string, m *sysban.Message, st *corrState, cl
 		if prefilter && !p.pre.mayMatch(text) {
 			continue
 		}
-		var buf [fastMaxSlots]int
-		loc := p.find(text, buf[:])
-		if loc == nil {
-			continue
-		}
-		host := capture(p, loc, text)
+		host := p.hostIn(text)
 		if host == "" {
-			return
+			continue
 		}
 		key := host
 		if m != nil {

@@ -108,12 +108,7 @@ func (f *Filter) match(text string, prefilter bool) result {
 		if prefilter && !p.pre.mayMatch(text) {
 			continue
 		}
-		var buf [fastMaxSlots]int
-		loc := p.find(text, buf[:])
-		if loc == nil {
-			continue
-		}
-		host := capture(p, loc, text)
+		host := p.hostIn(text)
 		if host == "" {
 			continue
 		}
@@ -240,6 +235,17 @@ func corrKey(p *pattern, loc []int, text string, m *sysban.Message) (string, boo
 		return "", false
 	}
 	return hostname + "\x00" + key, true
+}
+
+// hostIn matches p against text and returns its host capture, "" when p
+// does not match or captures no single address.
+func (p *pattern) hostIn(text string) string {
+	var buf [fastMaxSlots]int
+	loc := p.find(text, buf[:])
+	if loc == nil {
+		return ""
+	}
+	return capture(p, loc, text)
 }
 
 // capture returns p's host capture in text, "" when p has none, it did
