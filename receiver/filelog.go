@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+	"unsafe"
 
 	"github.com/sysban/sysban"
 )
@@ -44,7 +45,59 @@ var errHeaderOnly = errors.New("receiver: file line: header without a message")
 // and text are cut from one copy of the line after its time. line is not
 // retained and never modified.
 func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
-	line = trimTrailing(line)
+	return parseFileLine(lineSource{b: line}, now, m, nil)
+}
+
+// FileParser is ParseFileLine for a caller that reads many lines on one
+// goroutine and holds each in a string (`sysban test` cuts a batch of lines
+// from one buffer): m's strings are cut from the line itself, so a line
+// costs no allocation, and the last BSD header time is remembered, since a
+// log has many lines per second and inferring the year of each was the
+// costliest part of a line's header. The zero value is ready; a FileParser
+// is not safe for concurrent use.
+type FileParser struct {
+	stamps stampCache
+}
+
+// ParseString parses line as ParseFileLine does, into m, whose strings
+// then share line's memory (they keep it alive, and line must not change
+// while they are in use). It returns exactly what ParseFileLine returns
+// for the same bytes.
+func (p *FileParser) ParseString(line string, now time.Time, m *sysban.Message) error {
+	// A read-only view: nothing on this path writes to the line's bytes
+	// (ParseFileLine's contract), and the one path that hands them on,
+	// Parse, gets a copy.
+	b := unsafe.Slice(unsafe.StringData(line), len(line))
+	return parseFileLine(lineSource{b: b, s: line}, now, m, &p.stamps)
+}
+
+// lineSource is the line being parsed, and the same bytes as a string when
+// the caller has one: then the message's strings are cut from it instead
+// of copied.
+type lineSource struct {
+	b []byte
+	s string // "" or b's bytes
+}
+
+// str returns sub, a slice of src.b, as a string: a substring of src.s
+// when there is one, else a copy.
+func (src lineSource) str(sub []byte) string {
+	if len(sub) == 0 {
+		return ""
+	}
+	if src.s != "" {
+		off := int(uintptr(unsafe.Pointer(unsafe.SliceData(sub))) - uintptr(unsafe.Pointer(unsafe.SliceData(src.b))))
+		if off >= 0 && off+len(sub) <= len(src.s) {
+			return src.s[off : off+len(sub)]
+		}
+	}
+	return string(sub)
+}
+
+// parseFileLine is ParseFileLine with src's strings and, when stamps is
+// not nil, a cache of the last BSD header time.
+func parseFileLine(src lineSource, now time.Time, m *sysban.Message, stamps *stampCache) error {
+	line := trimTrailing(src.b)
 	if pri, n, ok := parsePRI(line); ok {
 		rest := line[n:]
 		// An RFC 3164 wire line with a time is a file line behind a PRI:
@@ -56,27 +109,32 @@ func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 				m.Facility, m.Severity = pri/8, pri%8
 				m.MsgID = ""
 				m.StructuredData = nil
-				return afterStamp(rest[k:], ts, m)
+				return afterStamp(src, rest[k:], ts, m)
 			}
 		}
 		// Parse expects a fresh message; a reused one must not keep the
 		// previous line's fields.
 		clearHeader(m)
 		m.Text = ""
+		if src.s != "" {
+			// Parse's contract does not promise to leave its input
+			// alone; a string's bytes must never change.
+			return Parse([]byte(src.s[:len(line)]), now, m)
+		}
 		return Parse(line, now, m)
 	}
 	m.Facility, m.Severity = defaultFacility, defaultSeverity
 	m.MsgID = ""
 	m.StructuredData = nil
 
-	ts, n := parseBSDorISO(line, now, m.Timestamp.Location())
+	ts, n := parseBSDorISO(line, now, m.Timestamp.Location(), stamps)
 	if n == 0 {
 		m.Timestamp = daemonStamp(line, now)
 		m.Hostname, m.AppName, m.ProcID = "", "", ""
-		setText(m, line)
+		m.Text = src.str(line)
 		return ErrNoHeader
 	}
-	err := afterStamp(line[n:], ts, m)
+	err := afterStamp(src, line[n:], ts, m)
 	if err == nil && m.AppName == "" && line[0] >= '0' && line[0] <= '9' {
 		// An ISO time and words but no "tag:" after them: not a syslog
 		// file line (rsyslog and journalctl always write a tag) but a
@@ -85,19 +143,20 @@ func ParseFileLine(line []byte, now time.Time, m *sysban.Message) error {
 		// failed ...", OpenVPN 2.5+'s log file). Keep it whole, as for
 		// the daemon stamps above, so --program can match it as written.
 		m.Hostname, m.ProcID = "", ""
-		setText(m, line)
+		m.Text = src.str(line)
 		return ErrNoHeader
 	}
 	return err
 }
 
-// afterStamp reads "[host ]tag[pid]: msg" after the header time ts.
-func afterStamp(rest []byte, ts time.Time, m *sysban.Message) error {
+// afterStamp reads "[host ]tag[pid]: msg" after the header time ts; rest
+// is a slice of src.b.
+func afterStamp(src lineSource, rest []byte, ts time.Time, m *sysban.Message) error {
 	m.Timestamp = ts
 	body := skipFacilityLevel(skipBlanks(rest))
 	if len(body) == 0 {
 		m.Hostname, m.AppName, m.ProcID = "", "", ""
-		setText(m, rest) // only blanks, but nothing is dropped (as Parse)
+		m.Text = src.str(rest) // only blanks, but nothing is dropped (as Parse)
 		return errHeaderOnly
 	}
 	// A host name never ends in ':' but a tag does ("sshd[1]:"), so a first
@@ -112,18 +171,15 @@ func afterStamp(rest []byte, ts time.Time, m *sysban.Message) error {
 		}
 	}
 	// One string for the line, the fields cut from it: the text had to be
-	// copied anyway, and the host, program and pid then cost nothing.
-	s := string(body)
+	// copied anyway (or is cut from the caller's string), and the host,
+	// program and pid then cost nothing.
+	s := src.str(body)
 	tagEnd, pidStart, pidEnd, textStart := tagSplit(body[msgStart:])
 	m.Hostname = s[:hostEnd]
 	m.AppName = s[msgStart : msgStart+tagEnd]
 	m.ProcID = s[msgStart+pidStart : msgStart+pidEnd]
 	m.Text = s[msgStart+textStart:]
 	return nil
-}
-
-func setText(m *sysban.Message, b []byte) {
-	m.Text = string(b)
 }
 
 func skipBlanks(b []byte) []byte {
@@ -159,8 +215,14 @@ func isAddr(word []byte) bool {
 // consumed, 0 when the line does not start with a time followed by a blank.
 // prev is the zone of the previous line's time, reused when the offset is
 // the same so that a file of ISO times does not allocate a zone per line.
-func parseBSDorISO(b []byte, now time.Time, prev *time.Location) (time.Time, int) {
-	if t, n, ok := parseBSD(b, now); ok {
+//
+// stamps, when not nil, caches the last BSD time read.
+func parseBSDorISO(b []byte, now time.Time, prev *time.Location, stamps *stampCache) (time.Time, int) {
+	if stamps != nil {
+		if t, n, ok := stamps.readBSD(b, now); ok {
+			return t, n
+		}
+	} else if t, n, ok := parseBSD(b, now); ok {
 		return t, n
 	}
 	// A file line's ISO time: "T" or a space, an offset in any ISO 8601

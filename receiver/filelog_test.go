@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sysban/sysban"
 )
@@ -277,7 +278,64 @@ func FuzzParseFileLine(f *testing.F) {
 		if (err == nil) != (err2 == nil) || !reflect.DeepEqual(m, used) {
 			t.Fatalf("result depends on the message's previous content:\n fresh %+v\n used  %+v", m, used)
 		}
+		// FileParser gives the same, its stamp cache too: the same line
+		// again, and at a now a year and a half later, when the year it
+		// infers for a BSD time differs.
+		var p FileParser
+		for _, now := range []time.Time{testNow, testNow, testNow.AddDate(1, 6, 0), testNow} {
+			var want, got sysban.Message
+			werr := ParseFileLine(b, now, &want)
+			gerr := p.ParseString(string(b), now, &got)
+			if !sameError(werr, gerr) || !reflect.DeepEqual(want, got) {
+				t.Fatalf("at %v: ParseString %+v (%v), ParseFileLine %+v (%v)", now, got, gerr, want, werr)
+			}
+		}
 	})
+}
+
+// sameError reports whether a and b say the same (errors of the RFC 5424
+// parser are made per call).
+func sameError(a, b error) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Error() == b.Error())
+}
+
+// TestFileParserAsParseFileLine holds FileParser.ParseString to
+// ParseFileLine over the tables, one parser and one message for all the
+// lines in turn (its stamp cache and the reused message carry over), and
+// checks that its strings are cut from the line and that it allocates
+// nothing.
+func TestFileParserAsParseFileLine(t *testing.T) {
+	var p FileParser
+	var got sysban.Message
+	var ins []string
+	for _, tc := range fileLineCases {
+		ins = append(ins, tc.in)
+	}
+	for _, tc := range parseCases {
+		ins = append(ins, tc.in)
+	}
+	for _, now := range []time.Time{testNow, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC)} {
+		for _, in := range ins {
+			var want sysban.Message
+			werr := ParseFileLine([]byte(in), now, &want)
+			gerr := p.ParseString(in, now, &got)
+			if !sameError(werr, gerr) || !reflect.DeepEqual(want, got) {
+				t.Errorf("%q at %v:\n ParseString  %+v (%v)\n ParseFileLine %+v (%v)", in, now, got, gerr, want, werr)
+			}
+		}
+	}
+	line := "Nov 21 10:00:00 kvm-vpn sshd[1709]: Failed password for root from 192.0.2.1 port 22 ssh2"
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := p.ParseString(line, testNow, &got); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per line, want 0", allocs)
+	}
+	if unsafe.StringData(got.Text) != unsafe.StringData(line[len(line)-len(got.Text):]) {
+		t.Errorf("text %q is a copy, not a substring of the line", got.Text)
+	}
 }
 
 func BenchmarkParseFileLine(b *testing.B) {
@@ -290,6 +348,22 @@ func BenchmarkParseFileLine(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		ParseFileLine(lines[i%len(lines)], testNow, &m)
+	}
+}
+
+// BenchmarkFileParser is BenchmarkParseFileLine through a FileParser, as
+// `sysban test` parses: no copy, and the stamp cache.
+func BenchmarkFileParser(b *testing.B) {
+	lines := []string{
+		"Nov 21 10:00:00 kvm-vpn sshd[1709]: Failed password for root from 192.0.2.1 port 22 ssh2",
+		"Nov 21 10:00:00 kvm-vpn sshd[1709]: Connection closed by 192.0.2.1 port 22 [preauth]",
+		"2026-11-21T10:00:00.123456+01:00 mail postfix/smtpd[4911]: warning: unknown[94.156.102.204]: SASL LOGIN authentication failed: authentication failure",
+	}
+	var p FileParser
+	var m sysban.Message
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		p.ParseString(lines[i%len(lines)], testNow, &m)
 	}
 }
 

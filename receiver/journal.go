@@ -41,7 +41,7 @@ func unwrapJournal(m *sysban.Message, now time.Time) bool {
 		return false
 	}
 	var inner sysban.Message
-	if afterStamp(b[n:], ts, &inner) != nil || inner.Hostname == "" || inner.AppName == "" {
+	if afterStamp(lineSource{b: b}, b[n:], ts, &inner) != nil || inner.Hostname == "" || inner.AppName == "" {
 		return false
 	}
 	m.Timestamp = inner.Timestamp

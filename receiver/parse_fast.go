@@ -450,14 +450,43 @@ type stampCache struct {
 // stamp is parseStamp through p's cache.
 func (p *parser) stamp(b []byte, now time.Time) (time.Time, int) {
 	c := &p.stamps
+	if t, n, ok := c.hit(b, now); ok {
+		return t, n
+	}
+	t, n := parseStamp(b, now)
+	c.store(b, t, n, now)
+	return t, n
+}
+
+// readBSD is parseBSD through c (ParseFileLine reads ISO times by other
+// rules than parseStamp, so only its BSD times are cached).
+func (c *stampCache) readBSD(b []byte, now time.Time) (time.Time, int, bool) {
+	if t, n, ok := c.hit(b, now); ok && c.bsd {
+		return t, n, true
+	}
+	t, n, ok := parseBSD(b, now)
+	if ok {
+		c.store(b, t, n, now)
+	}
+	return t, n, ok
+}
+
+// hit returns the cached time when b starts with the cached stamp and now
+// is in the range it holds for.
+func (c *stampCache) hit(b []byte, now time.Time) (time.Time, int, bool) {
 	if n := c.n; n > 0 && len(b) >= n && (len(b) == n || b[n] == ' ') && string(b[:n]) == string(c.key[:n]) {
 		// parseStamp reads the stamp and checks only that a space or
 		// the end follows it, so the same bytes give the same stamp.
 		if !c.bsd || now.Location() == c.loc && !now.Before(c.from) && now.Before(c.to) {
-			return c.t, n
+			return c.t, n, true
 		}
 	}
-	t, n := parseStamp(b, now)
+	return time.Time{}, 0, false
+}
+
+// store caches t, read from the first n bytes of b at now (n == 0: no
+// time was read, and nothing is cached).
+func (c *stampCache) store(b []byte, t time.Time, n int, now time.Time) {
 	c.n = 0
 	if n > 0 && n <= len(c.key) {
 		copy(c.key[:], b[:n])
@@ -469,5 +498,4 @@ func (p *parser) stamp(b []byte, now time.Time) (time.Time, int) {
 			c.to = time.Date(t.Year()+1, time.January, 1, 0, 0, 0, 0, c.loc).Add(-yearSlack)
 		}
 	}
-	return t, n
 }

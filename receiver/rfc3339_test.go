@@ -18,7 +18,7 @@ func TestRFC3339Readers(t *testing.T) {
 	}{
 		{"3164", func(b []byte) (time.Time, bool) { ts, n := parseStamp(b, now); return ts, n > 0 }},
 		{"5424", func(b []byte) (time.Time, bool) { ts, _, ok := stamp5424(b); return ts, ok }},
-		{"file", func(b []byte) (time.Time, bool) { ts, n := parseBSDorISO(b, now, nil); return ts, n > 0 }},
+		{"file", func(b []byte) (time.Time, bool) { ts, n := parseBSDorISO(b, now, nil, nil); return ts, n > 0 }},
 	}
 	tests := []struct {
 		in     string
@@ -72,7 +72,7 @@ func TestRFC3339ZeroOffset(t *testing.T) {
 	if ts, n := parseStamp([]byte(in), now); n == 0 || ts.Location() != time.UTC {
 		t.Errorf("3164 header: %v (%d bytes), want time.UTC", ts, n)
 	}
-	if ts, n := parseBSDorISO([]byte(in), now, nil); n == 0 || ts.Location() != time.UTC {
+	if ts, n := parseBSDorISO([]byte(in), now, nil, nil); n == 0 || ts.Location() != time.UTC {
 		t.Errorf("file line: %v (%d bytes), want time.UTC", ts, n)
 	}
 	want, err := time.Parse("2006-01-02T15:04:05.999999Z07:00", in[:25])
