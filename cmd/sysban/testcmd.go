@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban/pipeline"
+	"github.com/sysban/sysban/receiver"
 )
 
 const testUsage = `usage: sysban test [flags] FILTER|JAIL|FILTERFILE|all LOGFILE|-
@@ -62,6 +63,10 @@ type testCmd struct {
 	// Both are shown because on a busy host the wall clock mostly measures
 	// the other processes.
 	cpu func() time.Duration
+	// poisonBatches overwrites each batch of lines once it is done
+	// with, so that a test sees any string kept past its line's batch
+	// (testread.go).
+	poisonBatches bool
 }
 
 func cmdTest(args []string, stdout, stderr io.Writer) int {
@@ -115,12 +120,15 @@ func (c *testCmd) run(args []string) int {
 	if c.cpu != nil {
 		cpu0 = c.cpu()
 	}
-	prepare := func(pl *parsedLine) {
-		parseLine(pl, wall, defaultProgram)
-		tester.Prematch(&pl.msg, &pl.pre)
+	newPrepare := func() func(*parsedLine) {
+		var p receiver.FileParser // one per worker: it caches
+		return func(pl *parsedLine) {
+			parseLine(&p, pl, wall, defaultProgram)
+			tester.Prematch(&pl.msg, &pl.pre)
+		}
 	}
 	var matches []pipeline.Match // one line's, reused for the next
-	rerr := parallelLines(in, testWorkers(), prepare, func(pl *parsedLine) {
+	rerr := parallelLines(in, testWorkers(), newPrepare, func(pl *parsedLine) {
 		tst.lines++
 		if pl.tooLong {
 			tst.tooLong++
@@ -144,7 +152,8 @@ func (c *testCmd) run(args []string) int {
 			opts.printIgnore && v.kind == lineIgnored:
 			tst.printLine(out, pl.raw, v)
 		}
-	})
+		clear(matches) // its strings are the line's (testread.go)
+	}, c.poisonBatches)
 	if rerr != nil {
 		fmt.Fprintf(c.stderr, "sysban test: read %s: %v\n", opts.logPath, rerr)
 		return 2

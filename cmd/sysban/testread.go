@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sysban/sysban"
 	"github.com/sysban/sysban/pipeline"
@@ -23,8 +24,16 @@ import (
 // whose state and clock, the lines' own times, depend on what came before,
 // and the tally) must run in log order. So a reader cuts the input into
 // batches, workers prepare each batch's lines in parallel, and the
-// consumer takes batches strictly in input order. Batches are recycled, so
-// the steady state allocates only the messages' strings.
+// consumer takes batches strictly in input order. Batches are recycled,
+// and a line's message is cut from its batch's bytes (FileParser), so the
+// steady state allocates nothing per line.
+//
+// That has one rule: a line's strings (its message's fields, the hosts of
+// its matches) are views of its batch's buffer, which the next batch read
+// into it overwrites. Nothing may read them after the consumer is done
+// with the batch; whatever outlives a line must be copied (the Tester's
+// correlation state copies what it keeps, the tally its addresses).
+// TestLinesOutliveNoBatch holds the whole command to it.
 
 // Batch sizes: big enough that channel operations and wakeups are noise
 // next to parsing (a batch is ~100-500 µs of work), small enough that a
@@ -54,12 +63,13 @@ type lineBatch struct {
 	readErr error
 }
 
-// parallelLines reads r to its end, runs prepare on each line (not too
-// long) on workers goroutines, then calls each(line) for every line in
-// input order, and returns the read error that ended the input (nil at
-// EOF). prepare must be safe for concurrent use. Its goroutines have
-// stopped when it returns.
-func parallelLines(r io.Reader, workers int, prepare, each func(*parsedLine)) error {
+// parallelLines reads r to its end, runs a prepare function on each line
+// (not too long) on workers goroutines, each goroutine with its own from
+// newPrepare, then calls each(line) for every line in input order, and
+// returns the read error that ended the input (nil at EOF). Its goroutines
+// have stopped when it returns. poison overwrites every batch's bytes once
+// each is done with them, for tests (see the file's comment).
+func parallelLines(r io.Reader, workers int, newPrepare func() func(*parsedLine), each func(*parsedLine), poison bool) error {
 	if workers < 1 {
 		workers = 1
 	}
@@ -74,6 +84,7 @@ func parallelLines(r io.Reader, workers int, prepare, each func(*parsedLine)) er
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
+		prepare := newPrepare()
 		go func() {
 			defer wg.Done()
 			for b := range work {
@@ -117,6 +128,12 @@ func parallelLines(r io.Reader, workers int, prepare, each func(*parsedLine)) er
 		if b.readErr != nil && b.readErr != io.EOF {
 			readErr = b.readErr
 		}
+		// The lines' strings die here, before the reader writes the
+		// next batch's bytes under them.
+		clear(b.lines)
+		if poison {
+			b.poison()
+		}
 		free <- b
 	}
 	wg.Wait()
@@ -155,23 +172,35 @@ func fillBatch(br *bufio.Reader, b *lineBatch) error {
 	return nil
 }
 
-// next appends a cleared line to b and returns it. Entries are reused, not
-// reallocated: a line's Prematched holds an array of results.
+// next appends a line to b and returns it, zero: the consumer cleared
+// the entries it used. Entries are reused, not reallocated: a line's
+// Prematched holds an array of results.
 func (b *lineBatch) next() *parsedLine {
 	if len(b.lines) < cap(b.lines) {
 		b.lines = b.lines[:len(b.lines)+1]
 	} else {
 		b.lines = append(b.lines, parsedLine{})
 	}
-	pl := &b.lines[len(b.lines)-1]
-	*pl = parsedLine{}
-	return pl
+	return &b.lines[len(b.lines)-1]
 }
 
-// parseLine is the usual prepare step: ParseFileLine (wall anchors the
-// year of BSD stamps), then the default program for lines without one.
-func parseLine(pl *parsedLine, wall time.Time, defaultProgram string) {
-	pl.err = receiver.ParseFileLine(pl.raw, wall, &pl.msg)
+// poison overwrites the bytes of b's lines, which a string kept past the
+// batch would show.
+func (b *lineBatch) poison() {
+	buf := b.buf[:cap(b.buf)]
+	for i := range buf {
+		buf[i] = '#'
+	}
+}
+
+// parseLine is the usual prepare step: p parses the line as ParseFileLine
+// does (wall anchors the year of BSD stamps), its strings cut from the
+// batch's bytes, then the default program for lines without one.
+func parseLine(p *receiver.FileParser, pl *parsedLine, wall time.Time, defaultProgram string) {
+	// pl.raw is not written again until the consumer is done with the
+	// batch (the file's comment), so it can be read as a string.
+	line := unsafe.String(unsafe.SliceData(pl.raw), len(pl.raw))
+	pl.err = p.ParseString(line, wall, &pl.msg)
 	if pl.msg.AppName == "" {
 		pl.noProgram = true
 		pl.msg.AppName = defaultProgram

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sysban/sysban"
@@ -185,8 +186,10 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 				continue
 			}
 			a = &addrHits{}
-			t.addrs[mt.Host] = a
-			t.order = append(t.order, mt.Host)
+			// A copy: mt.Host is a view of the line's batch (testread.go).
+			host := strings.Clone(mt.Host)
+			t.addrs[host] = a
+			t.order = append(t.order, host)
 		}
 		a.count++
 		if len(a.times) < maxAddrTimes {
