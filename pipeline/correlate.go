@@ -121,7 +121,16 @@ type pendingSet struct {
 	m       map[string]*pendingEntry
 	lru     pendingEntry // sentinel: lru.next is the oldest
 	evicted atomic.Uint64
+	// spare holds entries prune and take dropped, for new keys: an
+	// entry is large (an address's attempts), and in a steady stream
+	// about as many expire as are made, which was most of `sysban
+	// test`'s allocated bytes. At most maxSpare are kept.
+	spare []*pendingEntry
 }
+
+// maxSpare bounds a pendingSet's spare entries: enough for the churn
+// between two arrivals, small next to the set's limit.
+const maxSpare = 64
 
 type pendingEntry struct {
 	key        string
@@ -160,7 +169,7 @@ func (s *pendingSet) update(key string, now time.Time, f func(*pendingEntry)) {
 		fallthrough
 	default:
 		if e == nil {
-			e = new(pendingEntry)
+			e = s.newEntry()
 		}
 		// Clone: key may share memory with the message.
 		e.key = strings.Clone(key)
@@ -199,7 +208,9 @@ func (s *pendingSet) take(key string, now time.Time) (string, bool) {
 	}
 	s.unlink(e)
 	delete(s.m, key)
-	return e.host, true
+	host := e.host
+	s.drop(e)
+	return host, true
 }
 
 // prune drops expired opens from the front. It is O(1) amortised: each
@@ -208,7 +219,28 @@ func (s *pendingSet) prune(now time.Time) {
 	for e := s.lru.next; e != &s.lru && !now.Before(e.expiry); e = s.lru.next {
 		s.unlink(e)
 		delete(s.m, e.key)
+		s.drop(e)
 	}
+}
+
+// drop keeps e, unlinked and out of the map, as a spare when there is
+// room, cleared so that it holds no strings.
+func (s *pendingSet) drop(e *pendingEntry) {
+	if len(s.spare) < maxSpare {
+		*e = pendingEntry{}
+		s.spare = append(s.spare, e)
+	}
+}
+
+// newEntry returns a zero entry, a spare when there is one.
+func (s *pendingSet) newEntry() *pendingEntry {
+	if n := len(s.spare); n > 0 {
+		e := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+		return e
+	}
+	return new(pendingEntry)
 }
 
 func (s *pendingSet) unlink(e *pendingEntry) {

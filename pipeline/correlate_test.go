@@ -301,3 +301,46 @@ func TestCorrelationModes(t *testing.T) {
 		t.Error("normal mode compiled a correlation without <HOST>")
 	}
 }
+
+// TestPendingSetSpares: entries dropped by take and prune come back for new
+// keys cleared (no host, no attempts of the key before), at most maxSpare
+// are kept, and a steady stream of keys that expire as fast as they come
+// allocates only each key's copy.
+func TestPendingSetSpares(t *testing.T) {
+	var s pendingSet
+	s.init(10*time.Second, 1000)
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	for i := range 2 * maxSpare {
+		s.update(fmt.Sprint("k", i), now, func(e *pendingEntry) {
+			e.host = "192.0.2.1"
+			e.acct.line(0, now, time.Minute)
+		})
+	}
+	if h, ok := s.take("k0", now); !ok || h != "192.0.2.1" {
+		t.Fatalf("take k0: %q %v", h, ok)
+	}
+	s.prune(now.Add(time.Minute))
+	if len(s.m) != 0 || len(s.spare) != maxSpare {
+		t.Fatalf("%d entries, %d spare after the window; want 0 and %d", len(s.m), len(s.spare), maxSpare)
+	}
+	later := now.Add(time.Minute)
+	s.update("new", later, func(e *pendingEntry) {
+		if e.host != "" || e.key != "new" || e.acct.nOpen != 0 || e.acct.counted != 0 {
+			t.Errorf("a spare came back with %q %q, %d open, %d counted", e.host, e.key, e.acct.nOpen, e.acct.counted)
+		}
+	})
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = fmt.Sprint("key", i)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(1000, func() {
+		later = later.Add(time.Second) // each key outlives the window by far
+		s.update(keys[i%len(keys)], later, func(e *pendingEntry) { e.acct.line(0, later, time.Second) })
+		later = later.Add(time.Minute)
+		i++
+	})
+	if allocs > 1 {
+		t.Errorf("%v allocations per new key, want at most 1 (its copy)", allocs)
+	}
+}

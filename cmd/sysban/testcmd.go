@@ -84,7 +84,7 @@ func (c *testCmd) run(args []string) int {
 		fmt.Fprintf(c.stderr, "sysban test: %v\n", err)
 		return 2
 	}
-	tst := &tally{opts: opts, label: label, mode: mode, addrs: map[string]*addrHits{}}
+	tst := &tally{opts: opts, label: label, mode: mode, addrs: map[string]int32{}}
 	cur := c.clock()
 	tester, err := pipeline.NewTester(filters, pipeline.TesterOptions{
 		// Correlation windows follow the log's own times, not the wall

@@ -82,9 +82,13 @@ type tally struct {
 
 	filters []string // in order
 	byName  map[string]*filterTally
-	addrs   map[string]*addrHits // host -> its failures
-	order   []string             // hosts in order of first failure
-	dropped uint64               // failures of hosts beyond maxAddrs
+	// Addresses are values in slices, not an object each: the tally is
+	// most of what `sysban test` keeps, and the garbage collector marks
+	// a few large slices faster than many small objects.
+	addrs   map[string]int32 // host -> index into hosts
+	hosts   []addrHits       // in order of first failure
+	times   []addrTime       // every host's first times, chained by next
+	dropped uint64           // failures of hosts beyond maxAddrs
 
 	elapsed, cpu time.Duration
 }
@@ -97,14 +101,19 @@ type filterTally struct {
 }
 
 type addrHits struct {
+	host  string
 	count uint64
-	times []addrTime // the first maxAddrTimes
+	// The first maxAddrTimes failures: first and last index t.times,
+	// n is how many.
+	first, last int32
+	n           int32
 }
 
 type addrTime struct {
 	t       time.Time
 	filter  string
-	pattern int
+	pattern int32
+	next    int32 // the host's next time in t.times; -1 for none
 }
 
 var shapeNames = [5]string{
@@ -179,21 +188,30 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 		if mt.Pending || mt.Repeat || mt.Host == "" {
 			continue
 		}
-		a := t.addrs[mt.Host]
-		if a == nil {
+		i, ok := t.addrs[mt.Host]
+		if !ok {
 			if len(t.addrs) >= maxAddrs {
 				t.dropped++
 				continue
 			}
-			a = &addrHits{}
 			// A copy: mt.Host is a view of the line's batch (testread.go).
 			host := strings.Clone(mt.Host)
-			t.addrs[host] = a
-			t.order = append(t.order, host)
+			i = int32(len(t.hosts))
+			t.addrs[host] = i
+			t.hosts = append(t.hosts, addrHits{host: host, first: -1, last: -1})
 		}
+		a := &t.hosts[i]
 		a.count++
-		if len(a.times) < maxAddrTimes {
-			a.times = append(a.times, addrTime{m.Timestamp, mt.Filter, mt.Pattern})
+		if a.n < maxAddrTimes {
+			k := int32(len(t.times))
+			t.times = append(t.times, addrTime{m.Timestamp, mt.Filter, int32(mt.Pattern), -1})
+			if a.last >= 0 {
+				t.times[a.last].next = k
+			} else {
+				a.first = k
+			}
+			a.last = k
+			a.n++
 		}
 	}
 	return v
@@ -262,18 +280,18 @@ func (t *tally) writeReport(w *bufio.Writer) {
 	}
 
 	fmt.Fprintf(w, "\nAddresses found: %d\n", len(t.addrs))
-	for _, host := range t.order {
-		a := t.addrs[host]
-		fmt.Fprintf(w, "  %s  %d failure(s)\n", host, a.count)
-		for _, at := range a.times {
+	for _, a := range t.hosts {
+		fmt.Fprintf(w, "  %s  %d failure(s)\n", a.host, a.count)
+		for k := a.first; k >= 0; k = t.times[k].next {
+			at := &t.times[k]
 			when := "(no time)"
 			if !at.t.IsZero() {
 				when = at.t.Format(stampLayout)
 			}
 			fmt.Fprintf(w, "      %s  %s #%d\n", when, at.filter, at.pattern+1)
 		}
-		if a.count > uint64(len(a.times)) {
-			fmt.Fprintf(w, "      ... %d more\n", a.count-uint64(len(a.times)))
+		if a.count > uint64(a.n) {
+			fmt.Fprintf(w, "      ... %d more\n", a.count-uint64(a.n))
 		}
 	}
 	if t.dropped > 0 {
