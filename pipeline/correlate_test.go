@@ -313,7 +313,7 @@ func TestPendingSetSpares(t *testing.T) {
 	for i := range 2 * maxSpare {
 		s.update(fmt.Sprint("k", i), now, func(e *pendingEntry) {
 			e.host = "192.0.2.1"
-			e.acct.line(0, now, time.Minute)
+			e.acct.line(0, false, now, time.Minute)
 		})
 	}
 	if h, ok := s.take("k0", now); !ok || h != "192.0.2.1" {
@@ -336,7 +336,7 @@ func TestPendingSetSpares(t *testing.T) {
 	i := 0
 	allocs := testing.AllocsPerRun(1000, func() {
 		later = later.Add(time.Second) // each key outlives the window by far
-		s.update(keys[i%len(keys)], later, func(e *pendingEntry) { e.acct.line(0, later, time.Second) })
+		s.update(keys[i%len(keys)], later, func(e *pendingEntry) { e.acct.line(0, false, later, time.Second) })
 		later = later.Add(time.Minute)
 		i++
 	})

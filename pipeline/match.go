@@ -139,7 +139,7 @@ func (f *Filter) eval(text string, m *sysban.Message, st *corrState, clock func(
 func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) result {
 	if r.pattern != nil {
 		if f.attempts != nil && st != nil && r.ignore == nil {
-			r = f.attempts.account(r, text, m, st, clock)
+			r = f.attempts.account(r, text, m, st, clock, prefilter)
 		}
 		return r
 	}
@@ -166,7 +166,7 @@ func (f *Filter) correlate(r result, text string, m *sysban.Message, st *corrSta
 			// to the attempt rules: sshd's address-less kex line and the
 			// "banner exchange" line after it are one probe.
 			if f.attempts != nil && out.ignore == nil {
-				out = f.attempts.account(out, text, m, st, clock)
+				out = f.attempts.account(out, text, m, st, clock, prefilter)
 			}
 			return out
 		}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -8,8 +9,9 @@ import (
 )
 
 // builtinPatterns compiles every built-in filter in every mode and returns
-// all their patterns: failregexes, ignoreregexes, and correlation opens and
-// closes.
+// all their patterns: failregexes, ignoreregexes, correlation opens and
+// closes, and (as patterns of their own) the attempt rules' regexes with
+// their prefilters.
 func builtinPatterns(t testing.TB) []*pattern {
 	t.Helper()
 	var out []*pattern
@@ -28,6 +30,13 @@ func builtinPatterns(t testing.TB) []*pattern {
 			}
 			for i := range f.corr {
 				out = append(out, &f.corr[i].open, &f.corr[i].close)
+			}
+			if a := f.attempts; a != nil && mode == "normal" {
+				for _, ms := range [][]attemptMatcher{a.lines, a.quiet, a.ends, a.provisional} {
+					for _, m := range ms {
+						out = append(out, &pattern{src: fmt.Sprint(m.re), matcher: m.matcher, pre: m.pre, host: -1, key: -1})
+					}
+				}
 			}
 		}
 	}
