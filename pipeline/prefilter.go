@@ -31,6 +31,28 @@ type prefilter struct {
 	// was 45% of `sysban test` in the profile.
 	also  []string
 	oneOf [][]string
+	// The same literals as needles, which is how mayMatch searches
+	// them (compile makes them from the strings above).
+	litN   needle
+	alsoN  []needle
+	oneOfN [][]needle
+}
+
+// compile makes the needles of p's literals.
+func (p *prefilter) compile() {
+	p.litN = newNeedle(p.literal)
+	p.alsoN = p.alsoN[:0]
+	for _, l := range p.also {
+		p.alsoN = append(p.alsoN, newNeedle(l))
+	}
+	p.oneOfN = p.oneOfN[:0]
+	for _, alts := range p.oneOf {
+		var ns []needle
+		for _, a := range alts {
+			ns = append(ns, newNeedle(a))
+		}
+		p.oneOfN = append(p.oneOfN, ns)
+	}
 }
 
 // maxAlso bounds the extra literal checks per pattern: each costs a
@@ -43,25 +65,25 @@ const minAlso = 3
 
 // mayMatch is the prefilter: false means the regex cannot match text.
 func (p *prefilter) mayMatch(text string) bool {
-	if !strings.HasPrefix(text, p.prefix) || !strings.Contains(text, p.literal) {
+	if !strings.HasPrefix(text, p.prefix) || !p.litN.in(text) {
 		return false
 	}
-	for _, l := range p.also {
-		if !strings.Contains(text, l) {
+	for i := range p.alsoN {
+		if !p.alsoN[i].in(text) {
 			return false
 		}
 	}
-	for _, alts := range p.oneOf {
-		if !containsAny(text, alts) {
+	for _, alts := range p.oneOfN {
+		if !anyIn(text, alts) {
 			return false
 		}
 	}
 	return true
 }
 
-func containsAny(text string, alts []string) bool {
-	for _, a := range alts {
-		if strings.Contains(text, a) {
+func anyIn(text string, alts []needle) bool {
+	for i := range alts {
+		if alts[i].in(text) {
 			return true
 		}
 	}
@@ -102,6 +124,7 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 		}
 		p.also = append(p.also, l)
 	}
+	p.compile()
 	return p
 }
 
