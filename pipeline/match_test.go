@@ -95,3 +95,11 @@ func TestUnwrapRepeated(t *testing.T) {
 		t.Fatalf("bans %v, want one after 3 failures", got)
 	}
 }
+
+func TestTrimBlanksRight(t *testing.T) {
+	for _, in := range []string{"", " ", "x", "x \t\r\n", " x ", "x\x00 ", "x\v", "\n\n", "a b\t"} {
+		if got, want := trimBlanksRight(in), strings.TrimRight(in, " \t\r\n"); got != want {
+			t.Errorf("trimBlanksRight(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

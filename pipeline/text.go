@@ -14,8 +14,22 @@ import (
 func matchText(raw string) (string, int) {
 	// The id may stand before the reduction's text or inside its
 	// brackets, depending on which side of the relay reduced the lines.
-	text, n := unwrapRepeated(stripSolarisID(strings.TrimRight(raw, " \t\r\n")))
+	text, n := unwrapRepeated(stripSolarisID(trimBlanksRight(raw)))
 	return stripSolarisID(text), n
+}
+
+// trimBlanksRight is strings.TrimRight(s, " \t\r\n") without building the
+// cutset's byte set on every call (on every line).
+func trimBlanksRight(s string) string {
+	for len(s) > 0 {
+		switch s[len(s)-1] {
+		case ' ', '\t', '\r', '\n':
+			s = s[:len(s)-1]
+		default:
+			return s
+		}
+	}
+	return s
 }
 
 // stripSolarisID drops the message id Solaris and illumos syslog put

@@ -427,3 +427,40 @@ Jan 26 20:20:00 fedora sendmail[3001]: s0QC00aa003001: [192.0.2.44] did not issu
 		}
 	}
 }
+
+// TestTestAddressTimes: the address report shows each failure's time in
+// the zone its line gave (the tally keeps times as Unix time and a zone
+// index), at most maxAddrTimes times per address and the rest as a count,
+// and "(no time)" for a bare message.
+func TestTestAddressTimes(t *testing.T) {
+	var log strings.Builder
+	for i, zone := range []string{"+05:30", "Z", "-07:00", "+05:30"} {
+		fmt.Fprintf(&log, "2026-06-09T10:00:0%d.5%s h sshd[1]: Failed password for root from 192.0.2.7 port 22 ssh2\n", i, zone)
+	}
+	for i := range maxAddrTimes + 2 {
+		fmt.Fprintf(&log, "Jun  9 11:00:%02d h sshd[2]: Failed password for root from 198.51.100.9 port 22 ssh2\n", i)
+	}
+	path := writeFile(t, t.TempDir(), "zones", log.String())
+	code, stdout, stderr := sysbanTest(t, "", "sshd", path)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"  192.0.2.7  4 failure(s)\n" +
+			"      2026-06-09 10:00:00 +0530  sshd #1\n" +
+			"      2026-06-09 10:00:01 +0000  sshd #1\n" +
+			"      2026-06-09 10:00:02 -0700  sshd #1\n" +
+			"      2026-06-09 10:00:03 +0530  sshd #1\n",
+		"  198.51.100.9  12 failure(s)\n      2026-06-09 11:00:00 +0000  sshd #1\n",
+		"      2026-06-09 11:00:09 +0000  sshd #1\n      ... 2 more\n",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	bare := writeFile(t, t.TempDir(), "bare", "Failed password for root from 203.0.113.5 port 22 ssh2\n")
+	_, stdout, _ = sysbanTest(t, "", "sshd", bare)
+	if want := "  203.0.113.5  1 failure(s)\n      (no time)  sshd #1\n"; !strings.Contains(stdout, want) {
+		t.Errorf("output lacks %q:\n%s", want, stdout)
+	}
+}

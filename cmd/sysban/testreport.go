@@ -89,6 +89,10 @@ type tally struct {
 	hosts   []addrHits       // in order of first failure
 	times   []addrTime       // every host's first times, chained by next
 	dropped uint64           // failures of hosts beyond maxAddrs
+	// zones and filterIndex are what addrTime refers to by index, so
+	// that times, the largest part, holds no pointer to mark.
+	zones       []*time.Location
+	filterIndex map[string]int32 // name -> index into filters
 
 	elapsed, cpu time.Duration
 }
@@ -109,11 +113,50 @@ type addrHits struct {
 	n           int32
 }
 
+// addrTime is a failure's time (Unix seconds and nanoseconds, and its
+// zone as an index into tally.zones), filter (into tally.filters) and
+// pattern.
 type addrTime struct {
-	t       time.Time
-	filter  string
+	sec     int64
+	nsec    int32
+	zone    int32
+	filter  int32
 	pattern int32
 	next    int32 // the host's next time in t.times; -1 for none
+	zero    bool  // the line had no time
+}
+
+// at is the time stored by newAddrTime.
+func (t *tally) at(a *addrTime) time.Time {
+	if a.zero {
+		return time.Time{}
+	}
+	return time.Unix(a.sec, int64(a.nsec)).In(t.zones[a.zone])
+}
+
+// newAddrTime stores ts (with its zone), filter and pattern.
+func (t *tally) newAddrTime(ts time.Time, filter string, pattern int) addrTime {
+	a := addrTime{filter: t.filterIndex[filter], pattern: int32(pattern), next: -1}
+	if ts.IsZero() {
+		a.zero = true
+		return a
+	}
+	a.sec, a.nsec = ts.Unix(), int32(ts.Nanosecond())
+	loc := ts.Location()
+	// Lines carry a handful of zones at most (usually one); the last
+	// one added is the likeliest.
+	a.zone = -1
+	for i := len(t.zones) - 1; i >= 0; i-- {
+		if t.zones[i] == loc {
+			a.zone = int32(i)
+			break
+		}
+	}
+	if a.zone < 0 {
+		a.zone = int32(len(t.zones))
+		t.zones = append(t.zones, loc)
+	}
+	return a
 }
 
 var shapeNames = [5]string{
@@ -127,7 +170,9 @@ var shapeNames = [5]string{
 func (t *tally) init(tester *pipeline.Tester) {
 	t.filters = tester.Filters()
 	t.byName = make(map[string]*filterTally, len(t.filters))
-	for _, f := range t.filters {
+	t.filterIndex = make(map[string]int32, len(t.filters))
+	for i, f := range t.filters {
+		t.filterIndex[f] = int32(i)
 		ft := &filterTally{patterns: tester.Patterns(f), ignores: tester.IgnorePatterns(f)}
 		ft.hits = make([]uint64, len(ft.patterns))
 		ft.ignHits = make([]uint64, len(ft.ignores))
@@ -204,7 +249,7 @@ func (t *tally) add(m *sysban.Message, matches []pipeline.Match) verdict {
 		a.count++
 		if a.n < maxAddrTimes {
 			k := int32(len(t.times))
-			t.times = append(t.times, addrTime{m.Timestamp, mt.Filter, int32(mt.Pattern), -1})
+			t.times = append(t.times, t.newAddrTime(m.Timestamp, mt.Filter, mt.Pattern))
 			if a.last >= 0 {
 				t.times[a.last].next = k
 			} else {
@@ -285,10 +330,10 @@ func (t *tally) writeReport(w *bufio.Writer) {
 		for k := a.first; k >= 0; k = t.times[k].next {
 			at := &t.times[k]
 			when := "(no time)"
-			if !at.t.IsZero() {
-				when = at.t.Format(stampLayout)
+			if ts := t.at(at); !ts.IsZero() {
+				when = ts.Format(stampLayout)
 			}
-			fmt.Fprintf(w, "      %s  %s #%d\n", when, at.filter, at.pattern+1)
+			fmt.Fprintf(w, "      %s  %s #%d\n", when, t.filters[at.filter], at.pattern+1)
 		}
 		if a.count > uint64(a.n) {
 			fmt.Fprintf(w, "      ... %d more\n", a.count-uint64(a.n))
