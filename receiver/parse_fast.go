@@ -151,12 +151,22 @@ func skipSpaces(b []byte) []byte {
 	return b
 }
 
+// tagBytes are the bytes a tag is made of: printable ASCII but ':', '['
+// and ']'. A table, because tagSplit tests every byte of every tag. It is
+// never written after init.
+var tagBytes = func() (t [256]bool) {
+	for c := '!'; c < 0x7f; c++ {
+		t[c] = c != ':' && c != '[' && c != ']'
+	}
+	return t
+}()
+
 // tagSplit finds splitTag's "tag[pid]: " at the start of b: the tag is
 // b[:tagEnd], the pid b[pidStart:pidEnd] and the message starts at
 // textStart. Without a tag all four are 0.
 func tagSplit(b []byte) (tagEnd, pidStart, pidEnd, textStart int) {
 	i := 0
-	for i < len(b) && i < 48 && b[i] > ' ' && b[i] < 0x7f && b[i] != ':' && b[i] != '[' && b[i] != ']' {
+	for i < len(b) && i < 48 && tagBytes[b[i]] {
 		i++
 	}
 	if i == 0 {

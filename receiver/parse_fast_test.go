@@ -270,3 +270,13 @@ func TestStampCacheAcrossNewYear(t *testing.T) {
 		}
 	}
 }
+
+// TestTagBytes: the table is the predicate it replaced, on every byte.
+func TestTagBytes(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := c > ' ' && c < 0x7f && c != ':' && c != '[' && c != ']'
+		if tagBytes[c] != want {
+			t.Errorf("tagBytes[%#x] = %v, want %v", c, tagBytes[c], want)
+		}
+	}
+}
