@@ -24,9 +24,10 @@
 // The path of one line, file by file: routes.go maps the message's
 // program to the filters that read it and the jails they feed (built from
 // the config, swapped whole on Reload); match.go runs a filter over the
-// text (failregexes behind the literal prefilter of prefilter.go, then
-// ignoreregexes, then correlations, whose pending opens live in
-// correlate.go) and returns one result naming the pattern that decided;
+// text (failregexes behind the literal prefilter of prefilter.go, whose
+// literals needle.go finds, then ignoreregexes, then correlations, whose
+// pending opens live in correlate.go) and returns one result naming the
+// pattern that decided;
 // pipeline.go's Handle counts a failure in each jail (jail.go), and a
 // decided ban goes to the worker (worker.go) that hands batches to the
 // next stage. filter.go and pattern.go compile a FilterSpec; the built-in
