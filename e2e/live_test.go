@@ -58,6 +58,11 @@ done
 mount --rbind /dev/pts "$dev/pts"
 mount --bind /dev/shm "$dev/shm"
 ln -sfn pts/ptmx "$dev/ptmx"
+if [ -e /dev/net/tun ]; then
+	mkdir -p "$dev/net"
+	[ -e "$dev/net/tun" ] || : >"$dev/net/tun"
+	mount --bind /dev/net/tun "$dev/net/tun"
+fi
 [ -e "$dev/log" ] || : >"$dev/log"
 mount --bind "$rsock" "$dev/log"
 mount --rbind "$dev" /dev

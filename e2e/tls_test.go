@@ -118,7 +118,7 @@ func makeCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKe
 	}
 	if ca {
 		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
+		tmpl.KeyUsage |= x509.KeyUsageCertSign | x509.KeyUsageCRLSign
 		tmpl.ExtKeyUsage = nil
 	} else if ip := net.ParseIP(name); ip != nil {
 		tmpl.IPAddresses = []net.IP{ip}

@@ -43,7 +43,10 @@ func openvpn() Spec {
 			// A TCP peer sending non-OpenVPN bytes: port scanners and probes.
 			ovpnTime + ovpnPeer + `WARNING: Bad encapsulated packet length from peer \(\d+\), which must be > 0 and <= \d+ -- please ensure that --tun-mtu or --link-mtu is equal on both peers(?: -- this condition could also indicate a possible active attack on the TCP link)?(?: -- \[Attempting restart\.\.\.\])?$`,
 			// 192.0.2.7:51234 Connection reset, restarting [0]
-			ovpnTime + ovpnPeer + `Connection reset, restarting \[-?\d+\]$`,
+			// Only a peer that never authenticated: once its certificate
+			// passed, the server writes "CN/IP:port", and that reset is
+			// how every TCP client's session ends (seen live, 2.6.14).
+			ovpnTime + `(?:\[AF_INET6?\])?<HOST>:\d+ Connection reset, restarting \[-?\d+\]$`,
 			// 192.0.2.7:51234 TLS Error: TLS handshake failed
 			ovpnTime + ovpnPeer + `TLS Error: TLS handshake failed$`,
 			// 192.0.2.7:51234 TLS Error: incoming packet authentication failed from [AF_INET]192.0.2.7:51234

@@ -39,7 +39,8 @@ func TestOpenVPNFilter(t *testing.T) {
 
 		// Hostile: the CN and certificate subject are the client's.
 		{"cn with host", "openvpn", "10.0.0.1:1194/192.0.2.7:51234 TLS Error: TLS handshake failed", "192.0.2.7"},
-		{"cn with slash and host", "openvpn", "x/10.0.0.1:1/192.0.2.7:51234 Connection reset, restarting [0]", "192.0.2.7"},
+		{"cn with slash and host", "openvpn", "x/10.0.0.1:1/192.0.2.7:51234 Connection reset, restarting [0]", ""},
+		{"authenticated client's reset", "openvpn", "good/192.0.2.7:38125 Connection reset, restarting [0]", ""},
 		{"cn with spaces", "openvpn", "10.0.0.1:1 TLS Error: TLS handshake failed/192.0.2.7:51234 TLS Error: TLS handshake failed", "192.0.2.7"},
 		{"cn with client tag", "openvpn", "[client 10.0.0.1]/192.0.2.7:51234 TLS Error: TLS handshake failed", "192.0.2.7"},
 		{"cn with spaces verify", "openvpn", "my client/192.0.2.7:51234 VERIFY ERROR: depth=0, error=certificate revoked: CN=my client", ""},
