@@ -53,27 +53,7 @@ delay_failed_login=0
 `, 0o600)
 	l.spawn("/usr/sbin/vsftpd", cfg)
 	l.waitPort("tcp", serverV4, 21)
-	ftp := func(user, password string) func(string) error {
-		return func(from string) error {
-			s, err := l.greeted(from, 21, finalReply)
-			if err != nil {
-				return err
-			}
-			defer s.c.Close()
-			if _, err := s.send("USER "+user, finalReply); err != nil {
-				return err
-			}
-			last, err := s.send("PASS "+password, finalReply)
-			if err != nil {
-				return err
-			}
-			s.send("QUIT", finalReply)
-			if !strings.HasPrefix(last, "230") {
-				return fmt.Errorf("ftp: %s", last)
-			}
-			return nil
-		}
-	}
+	ftp := func(user, password string) func(string) error { return l.ftpLogin(21, user, password) }
 	clean := l.succeed(family{"success", "vsftpd", false, ftp(liveUser, livePassword)})
 	l.drive(
 		family{"password", "vsftpd", false, ftp(liveUser, "wrong")},
@@ -82,6 +62,30 @@ delay_failed_login=0
 	)
 	l.assertBans(21, clean, "password")
 	l.alive()
+}
+
+// ftpLogin logs in with USER/PASS on port and quits; the error carries a
+// reply other than 230.
+func (l *live) ftpLogin(port int, user, password string) func(string) error {
+	return func(from string) error {
+		s, err := l.greeted(from, port, finalReply)
+		if err != nil {
+			return err
+		}
+		defer s.c.Close()
+		if _, err := s.send("USER "+user, finalReply); err != nil {
+			return err
+		}
+		last, err := s.send("PASS "+password, finalReply)
+		if err != nil {
+			return err
+		}
+		s.send("QUIT", finalReply)
+		if !strings.HasPrefix(last, "230") {
+			return fmt.Errorf("ftp: %s", last)
+		}
+		return nil
+	}
 }
 
 // TestLiveNamed drives the distribution's BIND 9: queries for a zone it

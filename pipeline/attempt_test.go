@@ -192,7 +192,7 @@ var liveAttempt = regexp.MustCompile(`^## attempt (.*) from (\S+), jail (\S*): w
 // failed attempt, none for a success.
 func TestLiveCaptures(t *testing.T) {
 	jails := map[string]struct{ filter, mode string }{
-		"sshd": {"sshd", ""}, "dovecot": {"dovecot", ""}, "mysqld": {"mysqld", ""}, "openvpn": {"openvpn", ""},
+		"sshd": {"sshd", ""}, "dovecot": {"dovecot", ""}, "mysqld": {"mysqld", ""}, "openvpn": {"openvpn", ""}, "proftpd": {"proftpd", ""},
 	}
 	paths, _ := filepath.Glob("filters/testdata/live/*.log")
 	if len(paths) == 0 {
