@@ -161,15 +161,7 @@ func (l *live) openvpnClient(from, proto string, args ...string) error {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	defer func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}()
+	defer stopGroup(cmd.Process.Pid, done)
 	deadline := time.After(30 * time.Second)
 	for {
 		if strings.Contains(out.String(), "Initialization Sequence Completed") {

@@ -231,18 +231,24 @@ func (l *live) spawn(args ...string) *exec.Cmd {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		stopGroup(cmd.Process.Pid, done)
 		if t.Failed() {
 			t.Logf("%s output:\n%s", args[0], out.String())
 		}
 	})
 	return cmd
+}
+
+// stopGroup stops the process group pgid: SIGTERM, then SIGKILL if done is
+// not closed (its leader reaped) within 5 s.
+func stopGroup(pgid int, done <-chan struct{}) {
+	syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(-pgid, syscall.SIGKILL)
+		<-done
+	}
 }
 
 // waitPort waits until something listens on addr:port in the server
