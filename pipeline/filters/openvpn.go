@@ -76,6 +76,15 @@ func openvpn() Spec {
 			// "10.0.0.1:1 VERIFY ERROR: depth=0, error=x" would put a
 			// second address first. A genuine line says VERIFY ERROR once.
 			`^.* VERIFY ERROR: .* VERIFY ERROR: `,
+			// Nor does it protect a session line of an authenticated client
+			// whose CN is "10.0.0.1:1 VERIFY ERROR: depth=0, error=x": the
+			// line reads "<CN>/192.0.2.7:51234 SIGUSR1[...] ...", and the
+			// CN's first word would be taken for the peer. A genuine
+			// error text is OpenSSL's reason and the certificate's subject,
+			// which has no "/IP:port " in it unless its own holder wrote
+			// one; that line is not counted, and the same attempt's "TLS
+			// handshake failed" line still is.
+			`^(?:.* )?VERIFY ERROR: depth=\d+, error=.*/(?:\[AF_INET6?\])?[0-9A-Fa-f.:]+:\d+ `,
 		},
 		// A peer whose certificate fails verification prints "VERIFY
 		// ERROR", OpenSSL's and the TLS layer's errors, then "TLS Error:
