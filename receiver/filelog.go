@@ -139,7 +139,7 @@ func parseFileLine(src lineSource, now time.Time, m *sysban.Message, stamps *sta
 		// An ISO time and words but no "tag:" after them: not a syslog
 		// file line (rsyslog and journalctl always write a tag) but a
 		// daemon's own log line that starts with an ISO-like date
-		// (Exim's mainlog "2013-06-12 13:18:11 login authenticator
+		// (Exim's mainlog "2024-09-03 16:22:48 login authenticator
 		// failed ...", OpenVPN 2.5+'s log file). Keep it whole, as for
 		// the daemon stamps above, so --program can match it as written.
 		m.Hostname, m.ProcID = "", ""

@@ -84,16 +84,16 @@ var fileLineCases = []fileLineCase{
 		// Exim's own mainlog line (and OpenVPN 2.5+'s log file): an ISO
 		// date, then no tag. The line stays whole for --program.
 		name: "ISO date without a tag is a daemon's own line",
-		in:   "2013-06-12 13:18:11 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data",
-		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: time.Date(2013, 6, 12, 13, 18, 11, 0, time.UTC),
-			Text: "2013-06-12 13:18:11 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data"},
+		in:   "2024-09-03 16:22:48 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data",
+		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: time.Date(2024, 9, 3, 16, 22, 48, 0, time.UTC),
+			Text: "2024-09-03 16:22:48 login authenticator failed for (x) [192.0.2.7]: 535 Incorrect authentication data"},
 		err: ErrNoHeader,
 	},
 	{
 		// FreeBSD's syslogd -v: the facility and level before the host.
 		name: "FreeBSD facility.level before the host",
-		in:   "Jun 17 14:37:39 <mail.info> robin sm-mta[2794]: 55HIbcGI002794: from=<a@b>",
-		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 17, 14, 37, 39), Hostname: "robin", AppName: "sm-mta", ProcID: "2794", Text: "55HIbcGI002794: from=<a@b>"},
+		in:   "Jun 17 14:37:39 <mail.info> lark sm-mta[3107]: 5A3FkQ2b003107: from=<a@b>",
+		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 17, 14, 37, 39), Hostname: "lark", AppName: "sm-mta", ProcID: "3107", Text: "5A3FkQ2b003107: from=<a@b>"},
 	},
 	{
 		name: "no tag: last message repeated",

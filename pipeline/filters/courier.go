@@ -23,7 +23,7 @@ func courier() Spec {
 			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: AUTH PLAIN
 			// error,relay=::ffff:192.0.2.7,ident="x",msg="535 Authentication failed.",cmd: AUTH LOGIN
 			// error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<nobody@example.com>: 550 User unknown.
-			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: YWRvYmVhZG9iZQ==
+			// error,relay=::ffff:192.0.2.7,msg="535 Authentication failed.",cmd: c3lzYmFucGFzcw==
 			// error,relay=::ffff:192.0.2.7,from=<a@example.org>,to=<b@example.com>: 550 User <benny> unknown
 			// cmd is the client's last line, which after AUTH LOGIN is its
 			// base64 answer, not "AUTH"; older courier named the user in

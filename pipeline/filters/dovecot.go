@@ -20,7 +20,7 @@ const (
 	dovecotFileLogin = `^Info: `
 	// dovecotReason is the login process's disconnect reason before the
 	// parenthesis with the verdict: Dovecot's words, with an error
-	// string that may hold its own parentheses ("read(size=1003) failed:
+	// string that may hold its own parentheses ("read(size=1017) failed:
 	// Connection reset by peer").
 	dovecotReason = `(?:Aborted login|Disconnected|Login aborted|Client has quit the connection|Remote closed connection|Connection closed)(?:: [^()]*(?:\([^()]*\)[^()]*)*)?`
 	// dovecotAuth is the auth process's prefix: "auth: ", "auth-worker(N):

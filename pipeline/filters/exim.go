@@ -39,7 +39,7 @@ func exim() Spec {
 		// escaped, comes first and holds no blank-free "H=".
 		eximPrefix + `SMTP protocol synchronization error \((?:input sent without waiting for greeting|next input sent too soon: pipelining was not advertised)\): rejected (?:connection from|"(?:[^"\\]|\\.)*") H=` + eximHost + eximIdent + ` (?:next )?input=.*$`,
 		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:51243 AUTH command used when not advertised
-		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:4816 I=[198.51.100.1]:25 Ci=8003 LOGIN authentication mechanism not supported
+		// SMTP protocol error in "AUTH LOGIN" H=(x) [192.0.2.7]:40518 I=[198.51.100.1]:25 Ci=21577 LOGIN authentication mechanism not supported
 		eximPrefix + `SMTP protocol error in "(?:[^"\\]|\\.)*" H=` + eximHost + eximIdent + ` (?:AUTH command used when not advertised|[A-Za-z0-9_-]+ authentication mechanism not supported)$`,
 	}
 	return Spec{

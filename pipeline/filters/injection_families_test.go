@@ -94,7 +94,7 @@ var familyTemplates = []struct{ filter, prog, tmpl string }{
 	{"apache", "apache2", "[authz_owner:error] [pid 1:tid 1] [client 192.0.2.7:51234] AH01637: Authorization of user %[1]s to access %[1]s failed, reason: %[1]s"},
 	{"apache", "apache2", "[error] [client 192.0.2.7] script '%s' not found or unable to stat"},
 	{"postfix", "postfix/smtpd", "NOQUEUE: reject: RCPT from unknown[192.0.2.7]: 550 5.1.1 <%[1]s>: Recipient address rejected: undeliverable address: %[1]s; from=<%[1]s> to=<%[1]s> proto=ESMTP helo=<%[1]s>"},
-	{"nginx-http-auth", "nginx", `2025/09/07 21:20:40 [error] 1#1: *2 PAM: user '%[1]s' - not authenticated: Authentication failure, client: 192.0.2.7, server: x, request: "GET /%[1]s HTTP/2.0", host: "%[1]s"`},
+	{"nginx-http-auth", "nginx", `2026/02/11 08:05:17 [error] 1#1: *2 PAM: user '%[1]s' - not authenticated: Authentication failure, client: 192.0.2.7, server: x, request: "GET /%[1]s HTTP/2.0", host: "%[1]s"`},
 	{"sshd", "sshd", "error: PAM: authentication failure for %s from 192.0.2.7 via 198.51.100.1"},
 }
 

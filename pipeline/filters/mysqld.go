@@ -20,7 +20,7 @@ func mysqld() Spec {
 			// 2026-03-01 13:00:00 12 [Warning] Access denied for user 'root'@'192.0.2.7' (using password: YES)
 			// 2026-03-01T13:00:02.123456Z 14 [Note] [MY-010926] [Server] Access denied for user 'root'@'192.0.2.7' (using password: YES)
 			// 170301 13:00:03 [Warning] Access denied for user 'root'@'client.example.org' (using password: YES)
-			// 2020-01-16 21:34:14 4644 [Warning] Access denied for user 'root'@'192.0.2.1'
+			// 2024-05-02 07:41:09 5120 [Warning] Access denied for user 'root'@'192.0.2.1'
 			// MariaDB's ER_ACCESS_DENIED_NO_PASSWORD_ERROR (10.2+,
 			// sql_acl.cc login_failed_error): the same refusal when the
 			// client's authentication plugin sent no password, e.g. a

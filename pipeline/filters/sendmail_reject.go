@@ -52,7 +52,7 @@ func sendmailReject() Spec {
 			// Leftmost rule: the probed name comes after.
 			srQID + srRelay + `: (?:EXPN|VRFY|expn|vrfy) .* \[rejected\]$`,
 			// rejecting commands from x.example.org [192.0.2.7] due to pre-greeting traffic after 0 seconds
-			// s1R9r60D044307: rejecting commands from  [192.0.2.7] due to pre-greeting traffic after 0 seconds
+			// u5N2XYZ004711: rejecting commands from  [192.0.2.7] due to pre-greeting traffic after 0 seconds
 			`^(?:(?:NOQUEUE|[0-9A-Za-z]+): )?rejecting commands from ` + srRelay + ` due to pre-greeting traffic after \d+ seconds$`,
 			// u5N1ABC012345: x.example.org [192.0.2.7]: probable open proxy: command=CONNECT 10.0.0.1:25 HTTP/1.0\r\n
 			// An HTTP request on the SMTP port (8.13+: GET, POST, CONNECT,
