@@ -77,11 +77,14 @@ func TestControlVerbs(t *testing.T) {
 	}
 
 	// A manual ban goes to the kernel like any other.
+	if !w.canConnect(manual, serverV4, 22) {
+		t.Fatalf("before its ban, %s must reach port 22", manual)
+	}
 	if out, code := w.cli("ban", "sshd", manual, "--for", "1d"); code != 0 || !strings.Contains(out, "banned "+manual) {
 		t.Fatalf("sysban ban (exit %d):\n%s", code, out)
 	}
 	w.waitBanned("sshd_v4", manual)
-	if w.canConnect(manual, serverV4, 22) {
+	if !w.blocked(manual, serverV4, 22) {
 		t.Errorf("manually banned %s still connects", manual)
 	}
 	// The daemon refuses to ban what it protects.
@@ -162,13 +165,13 @@ func TestReloadRefusesBadConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.daemon.Process.Signal(hangup)
-	w.waitFor("the reload to lift vsftpd's bans", 10*time.Second, func() bool {
+	w.waitFor("the reload to lift vsftpd's bans", eventually, func() bool {
 		out, err := exec.Command("ip", "netns", "exec", w.srv, "nft", "list", "table", "inet", "sysban").CombinedOutput()
 		return err == nil && !strings.Contains(string(out), "vsftpd")
 	})
 	// The reload swaps the kernel ruleset first and forgets the removed
 	// jail's bans in the store after (reload.go): the listing follows.
-	w.waitFor("the removed jail's ban to leave the listing", 10*time.Second, func() bool {
+	w.waitFor("the removed jail's ban to leave the listing", eventually, func() bool {
 		out, code := w.cli("banned", ftpAttacker)
 		return code == 1 && !strings.Contains(out, "vsftpd")
 	})
@@ -204,7 +207,7 @@ func TestMetricsScrape(t *testing.T) {
 		w.logger("-n", "127.0.0.1", "-P", fmt.Sprint(w.udpPort), "-d", "-t", "sshd", "--", line)
 	}
 	w.waitBanned("sshd_v4", attacker)
-	w.waitFor("sysban_bans_total{jail=sshd} to reach 1", 5*time.Second, func() bool {
+	w.waitFor("sysban_bans_total{jail=sshd} to reach 1", eventually, func() bool {
 		v, _ := findMetric(w.scrape(), "sysban_bans_total", `jail="sshd"`)
 		return v == 1
 	})
@@ -304,7 +307,7 @@ jails:
 		w.logger("-n", "127.0.0.1", "-P", fmt.Sprint(w.udpPort), "-d", "-t", "sshd", "--", line)
 	}
 	w.waitBanned("sshd_v4", attacker)
-	w.waitFor("a mail at the SMTP server", 10*time.Second, func() bool { return inbox.count() > 0 })
+	w.waitFor("a mail at the SMTP server", eventually, func() bool { return inbox.count() > 0 })
 	msg, err := mail.ReadMessage(strings.NewReader(inbox.first()))
 	if err != nil {
 		t.Fatalf("mail does not parse: %v\n%s", err, inbox.first())

@@ -35,13 +35,16 @@ func TestImportedFail2banConfigBans(t *testing.T) {
 	w.serve(22)
 	w.serve(25)
 	sshAttacker, mailAttacker := outsideV4[0], outsideV4[1]
+	if !w.canConnect(sshAttacker, serverV4, 22) || !w.canConnect(mailAttacker, serverV4, 25) {
+		t.Fatal("before any ban, the attackers must reach ports 22 and 25")
+	}
 	udp := []string{"-n", "127.0.0.1", "-P", fmt.Sprint(w.udpPort), "-d", "--rfc3164"}
 
 	for _, line := range failures(sshAttacker, 5) { // maxretry = 5
 		w.logger(append(udp, "-t", "sshd", "-p", "authpriv.info", "--", line)...)
 	}
 	w.waitBanned("ssh-iptables_v4", sshAttacker)
-	if w.canConnect(sshAttacker, serverV4, 22) {
+	if !w.blocked(sshAttacker, serverV4, 22) {
 		t.Errorf("%s is banned in ssh-iptables but still reaches ssh", sshAttacker)
 	}
 	if !w.canConnect(sshAttacker, serverV4, 25) {
@@ -53,7 +56,7 @@ func TestImportedFail2banConfigBans(t *testing.T) {
 		w.logger(append(udp, "-t", "sendmail", "-p", "mail.info", "--", line)...)
 	}
 	w.waitBanned("sendmail-smtp_v4", mailAttacker)
-	if w.canConnect(mailAttacker, serverV4, 25) {
+	if !w.blocked(mailAttacker, serverV4, 25) {
 		t.Errorf("%s is banned in sendmail-smtp but still reaches smtp", mailAttacker)
 	}
 	if !w.canConnect(cleanV4, serverV4, 25) || !w.canConnect(cleanV4, serverV4, 22) {

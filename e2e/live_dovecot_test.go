@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 )
 
 // liveDovecotAuth is the authentication part of the live tests' Dovecot
@@ -163,12 +162,10 @@ type textSession struct {
 // greeted dials port from from and reads the server's greeting up to the
 // line done accepts; the caller closes s.c.
 func (l *live) greeted(from string, port int, done func(string) bool) (*textSession, error) {
-	c, err := l.dialFrom(from, port)
+	c, err := l.session(from, port)
 	if err != nil {
 		return nil, err
 	}
-	// Short: once banned mid-session, the server's answers are dropped.
-	c.SetDeadline(time.Now().Add(1500 * time.Millisecond))
 	s := &textSession{c: c, r: bufio.NewReader(c)}
 	for {
 		line, err := s.line()

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // liveDovecotSASL is a Dovecot with no mail protocols, only the auth
@@ -82,7 +81,7 @@ func TestLivePostfix(t *testing.T) {
 	l.noPAMDelay()
 	l.startDovecot("sasl", liveDovecotSASL, "yes")
 	sasl := l.path("sasl/auth-postfix")
-	l.waitFor("Dovecot's auth socket", 10*time.Second, func() bool { _, err := os.Stat(sasl); return err == nil })
+	l.waitFor("Dovecot's auth socket", eventually, func() bool { _, err := os.Stat(sasl); return err == nil })
 	l.write("postfix/main.cf", fmt.Sprintf(livePostfixMain, l.path("postfix"), sasl), 0o644)
 	l.write("postfix/master.cf", livePostfixMaster, 0o644)
 	etc := l.path("postfix")

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -81,7 +80,7 @@ jails:
 			t.Fatalf("logger as nobody to /dev/log: %v\n%s", err, out)
 		}
 	}
-	l.waitFor("nobody's lines counted as untrusted", 10*time.Second, func() bool {
+	l.waitFor("nobody's lines counted as untrusted", eventually, func() bool {
 		v, _ := findMetric(l.scrape(), "sysban_failures_untrusted_total", `jail="sshd"`)
 		return v == float64(len(replay))
 	})

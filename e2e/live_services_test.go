@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 )
 
 // liveJail is a jail of filter on ports for the live tests.
@@ -166,12 +165,11 @@ func (l *live) liveHTPasswd() string {
 // (none when user is ""); the error carries a status other than 2xx.
 func (l *live) httpGet(port int, path, user, password string) func(string) error {
 	return func(from string) error {
-		c, err := l.dialFrom(from, port)
+		c, err := l.session(from, port)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
 		req := "GET " + path + " HTTP/1.0\r\nHost: live.test\r\n"
 		if user != "" {
 			req += "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)) + "\r\n"

@@ -122,13 +122,11 @@ jails:
 // sshLogin opens an SSH connection from from as user with the auth methods
 // in order; kex limits the key exchanges when not nil.
 func (l *live) sshLogin(from, user string, kex []string, auth ...ssh.AuthMethod) error {
-	c, err := l.dialFrom(from, 22)
+	c, err := l.session(from, 22)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	// Short: once banned mid-attempt, the server's answers are dropped.
-	c.SetDeadline(time.Now().Add(3 * time.Second))
 	cfg := &ssh.ClientConfig{
 		User:            user,
 		Auth:            auth,

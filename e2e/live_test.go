@@ -256,7 +256,7 @@ func stopGroup(pgid int, done <-chan struct{}) {
 func (l *live) waitPort(network, addr string, port int) {
 	l.t.Helper()
 	target := net.JoinHostPort(addr, fmt.Sprint(port))
-	l.waitFor(network+" "+target+" to listen", 15*time.Second, func() bool {
+	l.waitFor(network+" "+target+" to listen", eventually, func() bool {
 		var ok bool
 		inNS(l.srv, func() error {
 			c, err := net.DialTimeout(network, target, 300*time.Millisecond)
@@ -310,6 +310,42 @@ func (l *live) dialFrom(from string, port int) (net.Conn, error) {
 	return c, err
 }
 
+// session dials the server's port from address from for a client
+// conversation: its reads wait as long as a loaded machine needs, up to
+// eventually, but give up once from is banned (the answers are dropped
+// then and will not come).
+func (l *live) session(from string, port int) (net.Conn, error) {
+	c, err := l.dialFrom(from, port)
+	if err != nil {
+		return nil, err
+	}
+	until := time.Now().Add(eventually)
+	c.SetWriteDeadline(until)
+	return &patientConn{Conn: c, until: until, banned: func() bool { return l.bannedAnywhere(from) }}, nil
+}
+
+// patientConn reads in slices of a second; after a slice without data it
+// asks banned whether to stop waiting.
+type patientConn struct {
+	net.Conn
+	until  time.Time
+	banned func() bool
+}
+
+func (c *patientConn) Read(p []byte) (int, error) {
+	for {
+		slice := time.Now().Add(time.Second)
+		if slice.After(c.until) {
+			slice = c.until
+		}
+		c.Conn.SetReadDeadline(slice)
+		n, err := c.Conn.Read(p)
+		if n > 0 || !timedOut(err) || !time.Now().Before(c.until) || c.banned() {
+			return n, err
+		}
+	}
+}
+
 // jailStatus is the part of `sysban status JAIL --json` the harness reads.
 type jailStatus struct {
 	TotalFailed uint64 `json:"total_failed"`
@@ -357,7 +393,7 @@ func (l *live) captured() []string {
 func (l *live) settle(quiet time.Duration) {
 	l.t.Helper()
 	last, since := -1, time.Now()
-	l.waitFor("the daemon's lines to reach sysban", 15*time.Second, func() bool {
+	l.waitFor("the daemon's lines to reach sysban", eventually, func() bool {
 		n := len(l.captured())
 		if n != last {
 			last, since = n, time.Now()

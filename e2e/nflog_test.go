@@ -56,15 +56,18 @@ func TestNFLOGPortProbe(t *testing.T) {
 	w := newWorld(t, worldOptions{config: nflogConfig})
 	w.serve(22)
 	scanner := outsideV4[0]
+	if !w.canConnect(scanner, serverV4, 22) {
+		t.Fatal("before any probe, the scanner must reach port 22")
+	}
 	t0 := time.Now()
 	for range 3 {
-		if w.canConnect(scanner, serverV4, 2323) {
+		if !w.blocked(scanner, serverV4, 2323) {
 			t.Fatal("something answers on the trap port")
 		}
 	}
 	w.waitBanned("portprobe_v4", scanner)
 	t.Logf("scanner banned %v after its first probe", time.Since(t0).Round(time.Millisecond))
-	if w.canConnect(scanner, serverV4, 22) {
+	if !w.blocked(scanner, serverV4, 22) {
 		t.Errorf("%s is banned by portprobe (all ports) but still connects to port 22", scanner)
 	}
 	if !w.canConnect(cleanV4, serverV4, 22) || w.isBanned("portprobe_v4", cleanV4) {
@@ -81,6 +84,9 @@ func TestNFLOGBannedPackets(t *testing.T) {
 	w := newWorld(t, worldOptions{config: nflogConfig})
 	w.serve(22)
 	attacker := outsideV4[1]
+	if !w.canConnect(attacker, serverV4, 22) {
+		t.Fatal("before any ban, the attacker must reach port 22")
+	}
 	before, ok := findMetric(w.scrape(), "sysban_banned_packets_total", `jail="sshd"`)
 	if !ok || before != 0 {
 		t.Fatalf("sysban_banned_packets_total{jail=sshd} = %v (present %v), want 0 before any ban", before, ok)
@@ -90,12 +96,12 @@ func TestNFLOGBannedPackets(t *testing.T) {
 	}
 	w.waitBanned("sshd_v4", attacker)
 	for range 3 {
-		if w.canConnect(attacker, serverV4, 22) {
+		if !w.blocked(attacker, serverV4, 22) {
 			t.Fatalf("%s is banned but connects: logging changed the verdict", attacker)
 		}
 	}
 	var got float64
-	w.waitFor("sysban_banned_packets_total{jail=sshd} to rise", 5*time.Second, func() bool {
+	w.waitFor("sysban_banned_packets_total{jail=sshd} to rise", eventually, func() bool {
 		got, _ = findMetric(w.scrape(), "sysban_banned_packets_total", `jail="sshd"`)
 		return got >= 3
 	})

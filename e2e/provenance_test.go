@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestProvenanceRequire: under provenance: require the same sshd failure
@@ -58,7 +57,7 @@ func TestProvenanceRequire(t *testing.T) {
 	}
 	w.waitBanned("sshd_v4", trusted)
 	want := float64(3 * len(cases))
-	w.waitFor("every forged failure counted as untrusted", 10*time.Second, func() bool {
+	w.waitFor("every forged failure counted as untrusted", eventually, func() bool {
 		v, _ := findMetric(w.scrape(), "sysban_failures_untrusted_total", `jail="sshd"`)
 		return v == want
 	})
@@ -102,7 +101,7 @@ func TestProvenancePreferByDefault(t *testing.T) {
 		w.logger(append(tcp, "--", line)...)
 	}
 	w.waitBanned("sshd_v4", relayed)
-	w.waitFor("nobody's failures counted as untrusted", 10*time.Second, func() bool {
+	w.waitFor("nobody's failures counted as untrusted", eventually, func() bool {
 		v, _ := findMetric(w.scrape(), "sysban_failures_untrusted_total", `jail="sshd"`)
 		return v == 3
 	})

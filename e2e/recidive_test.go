@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestRecidiveAndIncrement bans one attacker twice in sshd (the second ban
@@ -59,13 +58,13 @@ jails:
 	if got := timeout("sshd_v4"); got < 1 || got > 2 {
 		t.Errorf("first ban timeout %ds, want the 2s bantime", got)
 	}
-	if w.canConnect(attacker, serverV4, 22) {
+	if !w.blocked(attacker, serverV4, 22) {
 		t.Error("banned in sshd but still connects to port 22")
 	}
 	if !w.canConnect(attacker, serverV4, otherPort) {
 		t.Errorf("an sshd ban blocks port %d too", otherPort)
 	}
-	w.waitFor("the first ban to expire", 10*time.Second, func() bool { return !w.isBanned("sshd_v4", attacker) })
+	w.waitFor("the first ban to expire", eventually, func() bool { return !w.isBanned("sshd_v4", attacker) })
 	if w.isBanned("recidive_v4", attacker) {
 		t.Fatal("one ban made a recidive ban with maxretry 2")
 	}
@@ -85,7 +84,7 @@ jails:
 		t.Errorf("recidive ban timeout %ds, want 1h", got)
 	}
 	for _, port := range []int{22, otherPort} {
-		if w.canConnect(attacker, serverV4, port) {
+		if !w.blocked(attacker, serverV4, port) {
 			t.Errorf("in recidive_v4 but still connects to port %d", port)
 		}
 		if !w.canConnect(cleanV4, serverV4, port) {
@@ -93,8 +92,8 @@ jails:
 		}
 	}
 	// The sshd ban runs out; recidive's keeps holding every port.
-	w.waitFor("the second sshd ban to expire", 10*time.Second, func() bool { return !w.isBanned("sshd_v4", attacker) })
-	if w.canConnect(attacker, serverV4, otherPort) || !w.isBanned("recidive_v4", attacker) {
+	w.waitFor("the second sshd ban to expire", eventually, func() bool { return !w.isBanned("sshd_v4", attacker) })
+	if !w.blocked(attacker, serverV4, otherPort) || !w.isBanned("recidive_v4", attacker) {
 		t.Error("the recidive ban did not outlast the sshd ban")
 	}
 	w.alive()

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestReloadListenAllow: listen.allow changes on reload. A sender outside
@@ -22,7 +21,7 @@ func TestReloadListenAllow(t *testing.T) {
 		}
 	}
 	send()
-	w.waitFor("the outside sender's messages to be dropped", 10*time.Second, func() bool {
+	w.waitFor("the outside sender's messages to be dropped", eventually, func() bool {
 		label := fmt.Sprintf(`listener="udp:%s:%d",reason="sender_not_allowed"`, serverV4, w.udpPort)
 		v, _ := findMetric(w.scrape(), "sysban_messages_dropped_total", label)
 		return v >= 3

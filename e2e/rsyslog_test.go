@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // rsyslog starts a real rsyslogd in the server namespace that reads its own
@@ -115,7 +114,7 @@ func (w *world) forwarder(t *testing.T, name string, env []string, socket string
 			t.Logf("%s output:\n%s", name, out.String())
 		}
 	})
-	w.waitFor(name+"'s input socket", 10*time.Second, func() bool {
+	w.waitFor(name+"'s input socket", eventually, func() bool {
 		_, err := os.Stat(socket)
 		return err == nil
 	})

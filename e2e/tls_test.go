@@ -30,7 +30,9 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
-	send := func(client *tls.Certificate, lines []string) error {
+	// send writes lines over a TLS connection with the client certificate
+	// client; refused says whether the server must then close it.
+	send := func(client *tls.Certificate, lines []string, refused bool) error {
 		return inNS(w.srv, func() error {
 			cfg := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 			if client != nil {
@@ -42,7 +44,7 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 				return err
 			}
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.SetWriteDeadline(time.Now().Add(eventually))
 			var b strings.Builder
 			for _, l := range lines {
 				msg := fmt.Sprintf("<38>1 %s mx1.example.org sshd 77 - - %s", time.Now().UTC().Format(time.RFC3339), l)
@@ -53,32 +55,50 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 			}
 			// A refused client certificate surfaces on the first read
 			// (TLS 1.3 finishes the client's side of the handshake first).
-			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-			_, err = c.Read(make([]byte, 1))
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				return nil // still open: accepted
+			// The server never writes to an accepted forwarder, so that
+			// read only ends when the connection does: wait for a
+			// refusal as for an event; an accepted connection is shown
+			// open a moment later, and by the ban its lines bring.
+			if refused {
+				c.SetReadDeadline(time.Now().Add(eventually))
+			} else {
+				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 			}
-			return err
+			_, err = c.Read(make([]byte, 1))
+			switch {
+			case timedOut(err) && refused:
+				return fmt.Errorf("the server kept the connection open for %v", eventually)
+			case timedOut(err):
+				return nil // still open: accepted
+			case refused && err != nil:
+				return nil
+			}
+			return fmt.Errorf("read after the lines: %v", err)
 		})
 	}
 	good := clientCert(t, caCert, caKey, "mx1.example.org")
 	wrong := clientCert(t, caCert, caKey, "evil.example.org")
 
 	intruderTarget, attacker := outsideV4[1], outsideV4[0]
-	_ = send(&wrong, failures(intruderTarget, 3)) // refused: wrong name
-	_ = send(nil, failures(intruderTarget, 3))    // refused: no certificate
-	if err := send(&good, failures(attacker, 3)); err != nil {
+	if err := send(&wrong, failures(intruderTarget, 3), true); err != nil {
+		t.Errorf("client certificate with a wrong name: %v, want it refused", err)
+	}
+	if err := send(nil, failures(intruderTarget, 3), true); err != nil {
+		t.Errorf("client without a certificate: %v, want it refused", err)
+	}
+	if err := send(&good, failures(attacker, 3), false); err != nil {
 		t.Fatalf("forwarder with a good certificate: %v", err)
 	}
 	w.waitBanned("sshd_v4", attacker)
 	if w.isBanned("sshd_v4", intruderTarget) {
 		t.Errorf("%s banned through a TLS client the config does not allow", intruderTarget)
 	}
-	out, _ := w.cli("status", "--json")
-	out = strings.Join(strings.Fields(out), "")
-	if !strings.Contains(out, `"tls_client_refused":1`) || !strings.Contains(out, `"tls_handshake":1`) {
-		t.Errorf("status does not count the refused TLS clients:\n%s", out)
-	}
+	var out string
+	w.waitFor("status to count the refused TLS clients", eventually, func() bool {
+		out, _ = w.cli("status", "--json")
+		out = strings.Join(strings.Fields(out), "")
+		return strings.Contains(out, `"tls_client_refused":1`) && strings.Contains(out, `"tls_handshake":1`)
+	})
 }
 
 // tlsWorld writes a CA (ca.pem) and a server certificate for serverName

@@ -2,11 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -220,7 +220,7 @@ func (w *world) start(configPath string) {
 	}
 	w.exited = make(chan struct{})
 	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(w.daemon, w.exited)
-	w.waitFor("sysban to start", 10*time.Second, func() bool {
+	w.waitFor("sysban to start", eventually, func() bool {
 		return strings.Contains(w.logs.String(), "sysban started")
 	})
 }
@@ -233,10 +233,10 @@ func (w *world) stop(sig os.Signal) {
 	_ = w.daemon.Process.Signal(sig)
 	select {
 	case <-w.exited:
-	case <-time.After(10 * time.Second):
+	case <-time.After(eventually):
 		_ = w.daemon.Process.Kill()
 		<-w.exited
-		w.t.Errorf("sysban did not stop within 10s of %v", sig)
+		w.t.Errorf("sysban did not stop within %v of %v", eventually, sig)
 	}
 }
 
@@ -304,7 +304,26 @@ type element struct {
 // banned lists the elements of set inet <table> <set> in the server namespace.
 func (w *world) banned(table, set string) []element {
 	w.t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", w.srv, "nft", "-j", "list", "set", "inet", table, set).CombinedOutput()
+	return w.elements("list", "set", "inet", table, set)
+}
+
+// bannedAnywhere reports whether addr is an element of any set of
+// sysban's table, in whatever jail.
+func (w *world) bannedAnywhere(addr string) bool {
+	w.t.Helper()
+	for _, e := range w.elements("list", "table", "inet", "sysban") {
+		if e.Addr == addr {
+			return true
+		}
+	}
+	return false
+}
+
+// elements lists the set elements nft -j prints for the command args
+// (a set, or a table with its sets) in the server namespace.
+func (w *world) elements(args ...string) []element {
+	w.t.Helper()
+	out, err := exec.Command("ip", append([]string{"netns", "exec", w.srv, "nft", "-j"}, args...)...).CombinedOutput()
 	if err != nil {
 		return nil // table not (yet) there
 	}
@@ -361,7 +380,7 @@ func (w *world) isBanned(set, addr string) bool {
 
 func (w *world) waitBanned(set, addr string) {
 	w.t.Helper()
-	w.waitFor(addr+" in set "+set, 10*time.Second, func() bool { return w.isBanned(set, addr) })
+	w.waitFor(addr+" in set "+set, eventually, func() bool { return w.isBanned(set, addr) })
 }
 
 // logger runs util-linux logger in the server namespace.
@@ -418,31 +437,122 @@ func (w *world) serve(port int) {
 	}()
 }
 
-// canConnect dials server:port from the outside namespace with source
-// address from and reports whether the server answered.
-func (w *world) canConnect(from, to string, port int) bool {
+// The harness's time budgets. eventually bounds a wait for something that
+// must happen: it fails the test only if the event never comes, so it is
+// generous enough for a CI machine under load (the race detector, other
+// test binaries, live daemons) and costs nothing when the event is prompt.
+// silence is how long a connection attempt must go unanswered to count as
+// dropped: the SYN-ACK comes from the kernel, not from a scheduled
+// process, so on a working path it takes microseconds even under load.
+const (
+	eventually = 30 * time.Second
+	silence    = 2 * time.Second
+)
+
+// dial connects from address from in the outside namespace to to:port,
+// giving up after silence.
+func (w *world) dial(from, to string, port int) (net.Conn, error) {
 	w.t.Helper()
-	var ok bool
+	var c net.Conn
+	var dialErr error
 	err := inNS(w.out, func() error {
 		src := netip.MustParseAddr(from)
-		d := net.Dialer{Timeout: 700 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(to, fmt.Sprint(port)))
-		if err != nil {
-			return nil
-		}
-		defer c.Close()
-		c.SetReadDeadline(time.Now().Add(time.Second))
-		buf := make([]byte, 3)
-		n, _ := c.Read(buf)
-		ok = string(buf[:n]) == "hi\n"
+		d := net.Dialer{Timeout: silence, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+		c, dialErr = d.Dial("tcp", net.JoinHostPort(to, fmt.Sprint(port)))
 		return nil
 	})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return ok
+	return c, dialErr
+}
+
+// canConnect reports whether the server (w.serve) answers from address
+// from: it tries until one attempt is answered "hi", for up to eventually,
+// so a slow machine never reads as a ban. Use it where the connection must
+// work; use blocked where it must not.
+func (w *world) canConnect(from, to string, port int) bool {
+	w.t.Helper()
+	deadline := time.Now().Add(eventually)
+	for {
+		got, err := w.greeting(from, to, port)
+		if err == nil && got == "hi\n" {
+			return true
+		}
+		if time.Now().After(deadline) {
+			w.t.Logf("%s -> %s:%d: no answer for %v (last attempt: %q, %v)", from, to, port, eventually, got, err)
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// greeting is one attempt of canConnect: what the server sent first.
+func (w *world) greeting(from, to string, port int) (string, error) {
+	w.t.Helper()
+	c, err := w.dial(from, to, port)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	// The answer comes from the test's own server goroutine, which a
+	// loaded machine may schedule late: wait for it as for an event.
+	c.SetReadDeadline(time.Now().Add(eventually))
+	buf := make([]byte, 3)
+	n, err := io.ReadFull(c, buf)
+	return string(buf[:n]), err
+}
+
+// blocked reports whether a connection from address from to to:port is
+// refused by the kernel or goes unanswered for the whole silence: what a
+// reject or a drop verdict does. A connection the kernel accepts is not
+// blocked, whatever the server then says; any other failure (no route, no
+// such address) fails the test, since it is not a ban. A test asserting a
+// block first shows, with canConnect, that the same path works unbanned.
+func (w *world) blocked(from, to string, port int) bool {
+	w.t.Helper()
+	c, err := w.dial(from, to, port)
+	switch {
+	case err == nil:
+		c.Close()
+		return false
+	case timedOut(err), refused(err):
+		return true
+	}
+	w.t.Fatalf("%s -> %s:%d: %v: neither accepted, dropped nor refused", from, to, port, err)
+	return false
+}
+
+// blockedWhileBanned is blocked for a ban short enough to expire during
+// the attempt: it fails the test, as one that cannot tell, if the element
+// elem of set left the kernel before the attempt ended.
+func (w *world) blockedWhileBanned(set, elem, from, to string, port int) bool {
+	w.t.Helper()
+	blocked := w.blocked(from, to, port)
+	if !blocked && !w.isBanned(set, elem) {
+		w.t.Fatalf("the ban of %s in %s expired before the connection attempt from %s ended: a machine too slow for this test's bantime", elem, set, from)
+	}
+	return blocked
+}
+
+// refusedBy reports whether a connection from address from to to:port is
+// refused at once (a TCP reset or ICMP unreachable: a reject verdict, or
+// a port nothing serves), as opposed to dropped or accepted.
+func (w *world) refusedBy(from, to string, port int) bool {
+	w.t.Helper()
+	c, err := w.dial(from, to, port)
+	if err == nil {
+		c.Close()
+	}
+	return refused(err)
+}
+
+func refused(err error) bool { return errors.Is(err, unix.ECONNREFUSED) }
+
+// timedOut: the dial or read timed out (for a dial: no SYN-ACK, no reset).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // sendUDP sends raw datagrams to addr from namespace ns.
