@@ -446,7 +446,7 @@ func (w *world) serve(port int) {
 // process, so on a working path it takes microseconds even under load.
 const (
 	eventually = 30 * time.Second
-	silence    = 2 * time.Second
+	silence    = time.Second
 )
 
 // dial connects from address from in the outside namespace to to:port,
