@@ -154,10 +154,11 @@ func nodeConfig(name, url string) *Config {
 	return &Config{Name: name, Decide: true, Enforce: true, Password: testPassword, Servers: []string{url}}
 }
 
-// eventually polls cond for up to 10 s.
+// eventually polls cond for up to 30 s: it fails only if cond never
+// comes true, so it allows for a loaded CI machine.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	within(t, 10*time.Second, what, cond)
+	within(t, 30*time.Second, what, cond)
 }
 
 // within polls cond for up to limit.

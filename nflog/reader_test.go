@@ -144,7 +144,7 @@ add rule inet t c udp dport 9003 log group %[1]d prefix "other" snaplen 128`, gr
 	for _, port := range []int{9001, 9001, 9002, 9003} {
 		ns.sendUDP(t, port)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		msgs, banned := sink.snapshot()
 		if len(msgs) == 2 && len(banned) == 1 && r.Stats().Foreign == 1 {
@@ -157,7 +157,7 @@ add rule inet t c udp dport 9003 log group %[1]d prefix "other" snaplen 128`, gr
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 5s: messages %q, banned %q, stats %+v", msgs, banned, r.Stats())
+			t.Fatalf("after 30s: messages %q, banned %q, stats %+v", msgs, banned, r.Stats())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -167,8 +167,8 @@ add rule inet t c udp dport 9003 log group %[1]d prefix "other" snaplen 128`, gr
 		if err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return within 5s of its context's end")
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of its context's end")
 	}
 	if st := r.Stats(); st.Packets != 4 || st.Probes != 2 || st.Banned != 1 || st.Malformed != 0 {
 		t.Errorf("stats %+v", st)

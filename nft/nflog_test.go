@@ -124,8 +124,8 @@ func TestNFLOGRulesKernel(t *testing.T) {
 			if !strings.Contains(hl.reason, "log rules") {
 				t.Errorf("heal reason %q, want the log rules named", hl.reason)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("deleted rule %s not restored within 5s", victim)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("deleted rule %s not restored within 30s", victim)
 		}
 		if now := ruleLines(t, ns, DefaultTable); strings.Join(now, "\n") != strings.Join(want, "\n") {
 			t.Fatalf("after the repair:\n%s", strings.Join(now, "\n"))

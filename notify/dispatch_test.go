@@ -125,7 +125,7 @@ func TestDispatcherNeverBlocks(t *testing.T) {
 	d.Notify(banEvent("sshd", 0))
 	select {
 	case <-slow.started:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("slow action never started")
 	}
 	// The slow action holds one event; its queue takes 2; the rest must be
@@ -139,7 +139,7 @@ func TestDispatcherNeverBlocks(t *testing.T) {
 	}()
 	select {
 	case <-notified:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Notify blocked behind a stuck action")
 	}
 	st := d.Stats()["slow"]
@@ -155,13 +155,12 @@ func TestDispatcherNeverBlocks(t *testing.T) {
 	d.Notify(banEvent("sshd", 100))
 	waitFor(t, "fast action to deliver while slow is stuck", func() bool { return d.Stats()["fast"].Sent == sent+1 })
 
-	// Close gives up on the stuck action at the drain deadline.
-	start := time.Now()
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("Close took %v with a 50ms drain deadline", took)
+	// Close gives up on the stuck action at the drain deadline (the
+	// action stays stuck until the test ends).
+	var closeErr error
+	returns(t, "Close with a stuck action and a 50ms drain deadline", func() { closeErr = d.Close() })
+	if closeErr != nil {
+		t.Fatal(closeErr)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)

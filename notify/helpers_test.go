@@ -49,12 +49,27 @@ func TestMain(m *testing.M) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// returns runs f and fails the test if it has not returned within 30 s.
+// A test of a timeout uses it with a peer that never answers (until the
+// test ends): f returning at all proves the timeout applied, and the bound
+// only turns a hang into a failure; it is not a speed check.
+func returns(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: still waiting after 30s", what)
 	}
 }
 

@@ -149,7 +149,7 @@ func TestDNSNeverBlocksHandle(t *testing.T) {
 	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Handle blocked on DNS")
 	}
 	if st := p.Stats(); st.DNS.Dropped < dnsQueueSize-dnsWorkers {

@@ -84,8 +84,8 @@ func next(t *testing.T, states <-chan string) string {
 	select {
 	case s := <-states:
 		return s
-	case <-time.After(5 * time.Second):
-		t.Fatal("no notification within 5s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no notification within 30s")
 		return ""
 	}
 }
