@@ -51,7 +51,7 @@ func TestPrefixOverlapsInKernel(t *testing.T) {
 	}
 
 	// The /48 expires by itself after 3 s; the /64 (and /65) stay.
-	waitFor(t, 15*time.Second, "the /48 segments to expire", func() bool {
+	waitFor(t, 30*time.Second, "the /48 segments to expire", func() bool {
 		return !strings.Contains(netSet(t, ns, "ssh_v6net"), "2001:db8::-")
 	})
 	if el := time.Since(start); el < 3*time.Second-50*time.Millisecond {
