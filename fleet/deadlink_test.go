@@ -147,5 +147,5 @@ func TestDeadLinkPublicationsGoToOutbox(t *testing.T) {
 	}
 	proxy.restore()
 	within(t, 60*time.Second, fmt.Sprintf("all %d bans on hostb", n), func() bool { return b.local.len() == n })
-	within(t, 10*time.Second, "hosta's outbox empty", func() bool { return a.outboxLen() == 0 })
+	within(t, 30*time.Second, "hosta's outbox empty", func() bool { return a.outboxLen() == 0 })
 }

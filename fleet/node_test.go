@@ -105,11 +105,16 @@ func TestBucketRefusesWipes(t *testing.T) {
 	}
 	defer nc.Close()
 	ajs, _ := jetstream.New(nc)
+	// What must work gets 30 s; what must be refused gets a short wait
+	// (the server drops a refused publish, so its ack never comes), after
+	// the allowed publish showed the same connection working.
+	okCtx, okCancel := context.WithTimeout(ctx, 30*time.Second)
+	defer okCancel()
+	if _, err := ajs.Publish(okCtx, "$KV."+DefaultBucket+".hosta.sshd.1-2-3-4_32", []byte("{}")); err != nil {
+		t.Fatalf("hosta publishing under its own name: %v", err)
+	}
 	actx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
-	if _, err := ajs.Publish(actx, "$KV."+DefaultBucket+".hosta.sshd.1-2-3-4_32", []byte("{}")); err != nil {
-		t.Errorf("hosta publishing under its own name: %v", err)
-	}
 	if _, err := ajs.Publish(actx, "$KV."+DefaultBucket+".collector.sshd.1-2-3-5_32", []byte("{}")); err == nil {
 		t.Error("hosta published under collector's name")
 	}
@@ -154,8 +159,11 @@ func TestTrust(t *testing.T) {
 	// A clock that stays inside one minute: the cap's window.
 	frozen := time.Now().Add(time.Second)
 	b := startNode(t, bc, srv, func(o *Options) { o.Now = func() time.Time { return frozen } })
-	eventually(t, "hostb connected", func() bool { return b.connected.Load() })
-	time.Sleep(100 * time.Millisecond) // the snapshot is exempt from the cap; these are live
+	// The first snapshot is exempt from the cap; the bans below must come
+	// after it, live.
+	eventually(t, "hostb connected and its first snapshot read", func() bool {
+		return b.connected.Load() && counterValue(t, b.stats.resyncs) >= 1
+	})
 
 	pub := collector.Publisher(nopApplier{})
 	ctx := context.Background()

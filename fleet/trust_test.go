@@ -121,11 +121,15 @@ func TestNKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Allowed: 30 s. Refused (never acked): a short wait, after the
+	// allowed publish showed the connection working.
+	okCtx, okCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer okCancel()
+	if _, err := ajs.Publish(okCtx, "$KV."+DefaultBucket+".hosta.sshd.1-2-3-4_32", []byte("{}")); err != nil {
+		t.Fatalf("hosta publishing under its own name: %v", err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if _, err := ajs.Publish(ctx, "$KV."+DefaultBucket+".hosta.sshd.1-2-3-4_32", []byte("{}")); err != nil {
-		t.Errorf("hosta publishing under its own name: %v", err)
-	}
 	if _, err := ajs.Publish(ctx, "$KV."+DefaultBucket+".collector.sshd.1-2-3-5_32", []byte("{}")); err == nil {
 		t.Error("hosta's nkey published under collector's name")
 	}
