@@ -9,9 +9,10 @@ import (
 )
 
 // TestHealAfterFlushRuleset bans an attacker, wipes the server's whole
-// ruleset the way an admin or a firewall manager does, and checks that
-// within 5 s the ban is back in the kernel and the attacker is dropped
-// again, while the clean peer still connects. Then the same after loading
+// ruleset the way an admin or a firewall manager does, and checks that the
+// ban comes back in the kernel (how soon is logged: milliseconds on a quiet
+// machine) and the attacker is dropped again, while the clean peer still
+// connects. Then the same after loading
 // a Debian-style /etc/nftables.conf ("flush ruleset" and a table of its
 // own) with nft -f, and after deleting the one element from an idle table.
 func TestHealAfterFlushRuleset(t *testing.T) {
