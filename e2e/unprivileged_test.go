@@ -71,7 +71,7 @@ func systemdSide(t *testing.T, path string) <-chan string {
 
 func waitState(t *testing.T, w *world, states <-chan string, prefix string) string {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(eventually)
 	for {
 		select {
 		case s := <-states:
@@ -79,7 +79,7 @@ func waitState(t *testing.T, w *world, states <-chan string, prefix string) stri
 				return s
 			}
 		case <-deadline:
-			t.Fatalf("no %q from sysban within 10s\nlogs:\n%s", prefix, w.logs.String())
+			t.Fatalf("no %q from sysban within %v\nlogs:\n%s", prefix, eventually, w.logs.String())
 		}
 	}
 }
