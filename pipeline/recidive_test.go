@@ -282,7 +282,11 @@ func TestSeedRecidive(t *testing.T) {
 		p.Handle(sshMsg(x.String()))
 	}
 	waitFor(t, "the live bans", func() bool { return len(fb.bans()) >= 6 })
-	time.Sleep(50 * time.Millisecond) // room for a wrong extra recidive ban
+	// A wrong extra recidive ban would be queued by now; one more ban,
+	// queued behind it, shows when everything before it was applied.
+	marker := addr("192.0.2.99")
+	p.Handle(sshMsg(marker.String()))
+	waitFor(t, "the marker's ban", func() bool { return slices.ContainsFunc(fb.bans(), func(b sysban.Ban) bool { return b.Addr == marker }) })
 	var rec []netip.Addr
 	for _, x := range fb.bans()[1:] {
 		if x.Jail == "recidive" {
