@@ -368,6 +368,9 @@ func TestFleetPrefixManualBanReloadUnban(t *testing.T) {
 	const prefix, inside, outside = "10.77.0.68/30", "10.77.0.70", fleetAttacker
 	f := newFleetNet(t)
 	f.collector.sh("ip", "netns", "exec", f.attacker, "ip", "addr", "add", inside+"/24", "dev", fmt.Sprintf("sbfx%dh", f.seq))
+	// Host B answers the prefix over the LAN (without the route its
+	// answers had nowhere to go, and the address never connected at all).
+	f.collector.sh("ip", "netns", "exec", f.b.srv, "ip", "route", "add", "10.77.0.0/24", "dev", fmt.Sprintf("sbfb%dh", f.seq))
 	f.startWith("", true)
 	for _, w := range []*world{f.a, f.b} {
 		w.waitFor("connected", eventually, func() bool { return fleetStatusOf(t, w).Connected })
