@@ -234,13 +234,13 @@ func (w *world) scrape() string {
 	var conn net.Conn
 	if err := inNS(w.srv, func() error {
 		var err error
-		conn, err = net.DialTimeout("tcp", "127.0.0.1:9642", 3*time.Second)
+		conn, err = net.DialTimeout("tcp", "127.0.0.1:9642", eventually)
 		return err
 	}); err != nil {
 		w.t.Fatalf("scrape metrics: %v", err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.SetDeadline(time.Now().Add(eventually))
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:9642/metrics", nil)
 	req.Close = true
 	if err := req.Write(conn); err != nil {

@@ -56,7 +56,7 @@ func TestIntakeNotBlinded(t *testing.T) {
 	if err := inNS(w.srv, func() error {
 		for i := range sources * perSource {
 			src := net.IPv4(127, 0, 0, byte(2+i/perSource))
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 2 * time.Second}
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: eventually}
 			c, err := d.Dial("tcp", target)
 			if err != nil {
 				return fmt.Errorf("idle connection %d from %v: %w", i, src, err)
@@ -111,7 +111,7 @@ func TestPerUIDSourceLimit(t *testing.T) {
 	var mine net.Conn
 	if err := inNS(w.srv, func() error {
 		var err error
-		mine, err = net.DialTimeout("tcp", target, 2*time.Second)
+		mine, err = net.DialTimeout("tcp", target, eventually)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestPerUIDSourceLimit(t *testing.T) {
 		return v == 2
 	})
 	// Root's connection, the oldest and silent, was not among them.
-	mine.SetDeadline(time.Now().Add(2 * time.Second))
+	mine.SetDeadline(time.Now().Add(eventually))
 	if _, err := fmt.Fprintf(mine, "<38>1 - h sshd 1 - - %s\n", failures(outsideV4[1], 1)[0]); err != nil {
 		t.Fatal(err)
 	}

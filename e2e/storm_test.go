@@ -36,7 +36,7 @@ jails:
 	var conn net.Conn
 	if err := inNS(w.srv, func() error {
 		var err error
-		conn, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", w.tcpPort), 2*time.Second)
+		conn, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", w.tcpPort), eventually)
 		return err
 	}); err != nil {
 		t.Fatalf("connect to sysban's TCP listener: %v", err)

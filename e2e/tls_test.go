@@ -38,7 +38,7 @@ func TestTLSSyslogWithClientCertificates(t *testing.T) {
 			if client != nil {
 				cfg.Certificates = []tls.Certificate{*client}
 			}
-			d := &net.Dialer{Timeout: 3 * time.Second}
+			d := &net.Dialer{Timeout: eventually}
 			c, err := tls.DialWithDialer(d, "tcp", "127.0.0.1:6514", cfg)
 			if err != nil {
 				return err

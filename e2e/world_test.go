@@ -575,12 +575,12 @@ func sendUDP(ns, addr string, payloads ...[]byte) error {
 // sendTCP writes raw bytes to addr from namespace ns and closes.
 func sendTCP(ns, addr string, data []byte) error {
 	return inNS(ns, func() error {
-		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		c, err := net.DialTimeout("tcp", addr, eventually)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.SetWriteDeadline(time.Now().Add(eventually))
 		_, err = c.Write(data)
 		return err
 	})
