@@ -40,7 +40,7 @@ func TestFormatInGoSyslogV2Server(t *testing.T) {
 
 	want := map[string]any{"app_name": "sshd", "tag": "sshd", "proc_id": "123", "hostname": "",
 		"message": "Invalid user test from 192.0.2.44", "facility": 4, "severity": 6}
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second) // a wait for an event, for a loaded machine
 	for {
 		select {
 		case parts := <-ch:
@@ -85,7 +85,7 @@ func TestFormatSplitFuncInGoSyslogV2TCP(t *testing.T) {
 	oct := "<13>1 2026-11-21T18:40:46Z h a - - - x"
 	c.Write([]byte(fmt.Sprintf("%d %s<13>Nov 21 18:40:46 h b[1]: y\n", len(oct), oct)))
 	var got []string
-	deadline := time.After(5 * time.Second)
+	deadline := time.After(30 * time.Second) // a wait for an event, for a loaded machine
 	for len(got) < 2 {
 		select {
 		case parts := <-ch:
