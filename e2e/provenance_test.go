@@ -84,17 +84,31 @@ func (w *world) sshdLogger() string {
 }
 
 // TestProvenancePreferByDefault: the issue's attack, on the default
-// provenance (prefer): nobody's `logger -T -t sshd` to the loopback TCP
-// port carries nobody's uid and bans nothing; lines without a vouched
+// provenance (prefer): nobody's sshd lines on a connection to the loopback
+// TCP port carry nobody's uid and ban nothing; lines without a vouched
 // sender (root's logger, a forwarder's uid without the template) count.
+// nobody's connection stays open until its lines are counted: one that
+// closes before sysban asks the kernel for its owner has none (as UDP),
+// which prefer counts and require does not (TestProvenanceRequire).
 func TestProvenancePreferByDefault(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	tcp := strings.Fields(fmt.Sprintf("-n 127.0.0.1 -P %d -T --octet-count -t sshd", w.tcpPort))
 	forged, relayed := "198.18.2.1", "198.18.2.2"
+	cmd := exec.Command("ip", "netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		"socat", "-u", "STDIN", fmt.Sprintf("TCP:127.0.0.1:%d", w.tcpPort))
+	nobody, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nobody.Close(); cmd.Wait() })
 	for _, line := range failures(forged, 3) {
-		args := append([]string{"netns", "exec", w.srv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "logger"}, tcp...)
-		if out, err := exec.Command("ip", append(args, "--", line)...).CombinedOutput(); err != nil {
-			t.Fatalf("logger as nobody: %v\n%s", err, out)
+		if _, err := fmt.Fprintf(nobody, "<38>1 - h sshd 7 - - %s\n", line); err != nil {
+			t.Fatalf("socat as nobody: %v\n%s", err, out.String())
 		}
 	}
 	for _, line := range failures(relayed, 3) {

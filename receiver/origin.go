@@ -10,7 +10,8 @@ package receiver
 //   - unix stream sockets: SO_PEERCRED of the connecting process;
 //   - tcp from this host (loopback or any of its addresses): the uid that
 //     owns the peer socket, from the kernel's socket table (sock_diag),
-//     once per connection.
+//     once per connection; none when the sender has closed it by then
+//     (the kernel's time-wait socket says uid 0 but belongs to no one).
 // UDP carries none: a lookup per datagram would cost ~2 us (BenchmarkPeerUID),
 // more than the rest of the receive path, and a datagram's peer socket
 // may be gone by then.

@@ -35,6 +35,7 @@ const (
 	inetDiagSockID  = 48 // sport, dport, src[4], dst[4], if, cookie[2]
 	inetDiagReqLen  = 8 + inetDiagSockID
 	inetDiagMsgUID  = 4 + inetDiagSockID + 12 // offset of idiag_uid in inet_diag_msg
+	inetDiagMsgIno  = inetDiagMsgUID + 4      // and of idiag_inode
 	sockDiagTimeout = time.Second
 )
 
@@ -136,8 +137,16 @@ func (d *sockDiag) uid(proto uint8, peer, local netip.AddrPort) (uint32, error) 
 				}
 				return 0, errNoSocket
 			case unix.SOCK_DIAG_BY_FAMILY:
-				if len(body) < inetDiagMsgUID+4 {
+				if len(body) < inetDiagMsgIno+4 {
 					return 0, errors.New("sock_diag: short reply")
+				}
+				// No inode: no process holds the socket any more. A peer
+				// that closed before we asked is left as a time-wait
+				// socket, which the kernel reports with uid 0: taken as
+				// is, any user's connection closed at once would read as
+				// root's (a forwarder's).
+				if ne.Uint32(body[inetDiagMsgIno:]) == 0 {
+					return 0, errNoSocket
 				}
 				return ne.Uint32(body[inetDiagMsgUID:]), nil
 			}

@@ -1,10 +1,13 @@
 package receiver
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -40,6 +43,30 @@ func diagLoopback(t testing.TB, network, addr string) (d *sockDiag, peer, local 
 	}
 	t.Cleanup(d.close)
 	return d, srv.RemoteAddr().(*net.TCPAddr).AddrPort(), srv.LocalAddr().(*net.TCPAddr).AddrPort()
+}
+
+// TestPeerUIDOfClosedPeer: a peer that sent and closed before the lookup
+// (a time-wait socket now, which the kernel reports with uid 0) has no
+// owner, rather than root for an owner.
+func TestPeerUIDOfClosedPeer(t *testing.T) {
+	client, srv := dialLoopback(t, "tcp4", "127.0.0.1:0")
+	d, err := newSockDiag()
+	if err != nil {
+		t.Skipf("sock_diag unavailable: %v", err)
+	}
+	t.Cleanup(d.close)
+	peer, local := srv.RemoteAddr().(*net.TCPAddr).AddrPort(), srv.LocalAddr().(*net.TCPAddr).AddrPort()
+	client.Write([]byte("x"))
+	client.Close()
+	// The client's FIN has arrived (and been acknowledged) once our end
+	// reads EOF: its socket is a time-wait socket from then on.
+	srv.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadAll(srv); err != nil {
+		t.Fatal(err)
+	}
+	if uid, err := d.uid(unix.IPPROTO_TCP, peer, local); !errors.Is(err, errNoSocket) {
+		t.Errorf("closed peer: uid %d, err %v; want errNoSocket (no owner)", uid, err)
+	}
 }
 
 func TestPeerUIDFromSockDiag(t *testing.T) {
