@@ -286,7 +286,9 @@ func TestSeedRecidive(t *testing.T) {
 	// queued behind it, shows when everything before it was applied.
 	marker := addr("192.0.2.99")
 	p.Handle(sshMsg(marker.String()))
-	waitFor(t, "the marker's ban", func() bool { return slices.ContainsFunc(fb.bans(), func(b sysban.Ban) bool { return b.Addr == marker }) })
+	waitFor(t, "the marker's ban", func() bool {
+		return slices.ContainsFunc(fb.bans(), func(b sysban.Ban) bool { return b.Addr == marker })
+	})
 	var rec []netip.Addr
 	for _, x := range fb.bans()[1:] {
 		if x.Jail == "recidive" {
