@@ -187,6 +187,31 @@ func vmRSS(pid int) (uint64, error) {
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
 }
 
+// cpuTime is a process's user + system CPU time so far, from /proc (the
+// clock ticks of /proc/PID/stat are 1/100 s on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command's name (in parentheses, which may
+	// hold spaces): utime and stime are the 12th and 13th of them.
+	_, rest, ok := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("stat of %d: %q", pid, data)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		t, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += t
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // BenchmarkLateJoiner100k: an enforcer starting against 100,000 fleet bans,
 // from connect to every ban handed to Local (one that only counts: the
 // kernel and store part is measured by scripts/bench's fleet section). The
@@ -229,6 +254,8 @@ func benchLateJoiner(b *testing.B, signed bool) {
 		if err := c.Validate(); err != nil {
 			b.Fatal(err)
 		}
+		cpu0, _ := cpuTime(os.Getpid())
+		scpu0, _ := cpuTime(pid)
 		t0 := time.Now()
 		node, err := New(context.Background(), Options{Config: c, Local: local, EnabledJails: []string{"sshd"},
 			OutboxPath: filepath.Join(b.TempDir(), OutboxFile), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -249,6 +276,10 @@ func benchLateJoiner(b *testing.B, signed bool) {
 		for counterValue(b, node.stats.resyncs) < 1 {
 			time.Sleep(time.Millisecond)
 		}
+		cpu1, _ := cpuTime(os.Getpid())
+		scpu1, _ := cpuTime(pid)
+		b.ReportMetric((cpu1 - cpu0).Seconds(), "CPU-s/join")
+		b.ReportMetric((scpu1 - scpu0).Seconds(), "server-CPU-s/join")
 		peak := h.done()
 		_, allocs1 := heapNow()
 		runtime.GC()

@@ -79,6 +79,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 	if err != nil {
 		return nil, err
 	}
+	tombsRead := n.now()
 	r, err := n.newResync(ctx, tombs)
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 		r.abort()
 		return nil, err
 	}
-	n.log.Debug("fleet: snapshot read", "entries", r.entries, "took", n.now().Sub(start))
+	read := n.now()
 	if err := r.finish(); err != nil {
 		n.log.Warn("fleet: resync incomplete; retried at the next one", "err", err)
 	}
@@ -101,7 +102,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 	n.mu.Lock()
 	n.lastResync = n.now()
 	n.mu.Unlock()
-	n.log.Debug("fleet: resync", "entries", r.entries, "took", n.now().Sub(start))
+	r.logPhases(start, tombsRead, read)
 	if r.entries >= 10000 {
 		// The snapshot's messages and the chunks are garbage now; an
 		// enforce-only host should not sit on them.

@@ -70,6 +70,10 @@ type resync struct {
 	done  chan error
 
 	entries, applied int
+	// Phases of the join, for the debug line that ends it: when the first
+	// ban was taken, and when the applier's last chunk was in force
+	// (set by the applier, read after done).
+	firstAt, appliedAt time.Time
 }
 
 // readTombs reads the bucket's unban tombstones: a watch of their keys
@@ -263,6 +267,7 @@ func (r *resync) applier() {
 		if err := r.n.local.ApplyFleet(r.ctx, chunk); err != nil {
 			errs = append(errs, err)
 		}
+		r.appliedAt = r.n.now()
 		r.n.stats.applied.Add(float64(len(chunk)))
 	}
 	r.done <- errors.Join(errs...)
@@ -280,6 +285,9 @@ func (r *resync) add(e Entry, t time.Time) {
 		return
 	}
 	r.entries++
+	if r.entries == 1 {
+		r.firstAt = n.now()
+	}
 	applied := e // the verdict may cut its expiry and narrow its prefix; known keeps the bucket's
 	ok, reason := n.verdict(&applied, r.now, r.tombs)
 	if reason != "" {
@@ -410,4 +418,19 @@ func (r *resync) finish() error {
 		n.log.Info("fleet: resync applied bans", "bans", r.applied, "lifted", len(lift), "held", len(r.held))
 	}
 	return errors.Join(errs...)
+}
+
+// logPhases tells where a resync's time went, each phase from its start
+// (the tombstones read, the first ban taken, the snapshot read, the last
+// chunk in force here): what a slow late join is looked into with.
+func (r *resync) logPhases(start, tombsRead, read time.Time) {
+	since := func(t time.Time) time.Duration {
+		if t.IsZero() {
+			return 0
+		}
+		return t.Sub(start)
+	}
+	r.n.log.Debug("fleet: resync", "entries", r.entries, "applied", r.applied,
+		"started", start.UTC().Format(time.RFC3339Nano), "tombs", since(tombsRead), "first", since(r.firstAt),
+		"read", since(read), "inforce", since(r.appliedAt), "took", r.n.now().Sub(start))
 }
