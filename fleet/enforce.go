@@ -41,6 +41,7 @@ func (n *Node) watchLoop(ctx context.Context) {
 		default:
 		}
 		w, err := n.startWatch(ctx)
+		n.joinedOnce.Do(func() { close(n.joined) })
 		if err != nil {
 			if ctx.Err() == nil {
 				n.log.Warn("fleet: watch failed; retrying", "err", err, "in", wait)

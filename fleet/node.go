@@ -96,6 +96,10 @@ type Node struct {
 	sending     sendState
 	resync      chan struct{}
 	flush       chan struct{}
+	// joined is closed when the first resync has ended, applied or
+	// failed (Joined).
+	joined     chan struct{}
+	joinedOnce sync.Once
 
 	// trace, when set (by the propagation benchmark), is told when each
 	// publication and each ban passes a stage of the path.
@@ -123,7 +127,7 @@ func New(ctx context.Context, o Options) (*Node, error) {
 		queue:  pubQueue{ready: make(chan struct{}, 1)},
 		early:  map[earlyKey]struct{}{},
 		resync: make(chan struct{}, 1),
-		flush:  make(chan struct{}, 1), pullRefused: make(chan struct{}),
+		flush:  make(chan struct{}, 1), pullRefused: make(chan struct{}), joined: make(chan struct{}),
 		known: newKnown(), tombs: newTombs(),
 		held: map[Key]Entry{}, rate: map[string]*rateWindow{},
 		checked: newCheckedSet(),
@@ -162,6 +166,19 @@ func New(ctx context.Context, o Options) (*Node, error) {
 	}
 	return n, nil
 }
+
+// Joined is closed when an enforcing node's first resync has ended, its
+// bans applied or the attempt failed; never on a node that does not
+// enforce. Until then this host's kernel is filling with the fleet's
+// standing bans, tens of thousands of them on a late joiner: the daemon
+// starts its nft Guard after it (or a timeout), whose element checks would
+// read the growing sets over and over while the join competes for the
+// same CPU, and find nothing (the store follows the kernel, not the
+// reverse).
+func (n *Node) Joined() <-chan struct{} { return n.joined }
+
+// Enforces reports whether this node applies the fleet's bans here.
+func (n *Node) Enforces() bool { return n.cfg().Enforce }
 
 // settings are what a reload may change on a running node (see
 // RestartKeys): the config, and what is derived from it and the host.

@@ -350,7 +350,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	go func() {
 		// Guard logs each repair itself. It starts after the restore above,
-		// so the restore's bans are not mistaken for missing ones.
+		// so the restore's bans are not mistaken for missing ones, and on
+		// an enforcer after its first fleet resync (bounded): a late
+		// joiner's element checks would read its filling sets for nothing.
+		fr.joined(svcCtx, fleetJoinGuardWait)
 		svcErr <- wrapErr("nft guard", backend.Guard(svcCtx, storeSource{st}, nft.GuardOptions{NFLOG: logRules, OnHeal: rec.GuardRepaired}))
 	}()
 	if watcher != nil {

@@ -347,6 +347,26 @@ func (fr *fleetRun) start(ctx context.Context) {
 	go func() { defer close(fr.done); _ = fr.node.Run(ctx) }()
 }
 
+// fleetJoinGuardWait bounds how long the nft Guard waits for the first
+// fleet resync: a node that cannot reach NATS must not leave its kernel
+// unguarded.
+const fleetJoinGuardWait = 10 * time.Second
+
+// joined waits until an enforcing node's first resync has ended, at most
+// limit; at once without a fleet or on a node that does not enforce.
+func (fr *fleetRun) joined(ctx context.Context, limit time.Duration) {
+	if fr.node == nil || !fr.node.Enforces() {
+		return
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-fr.node.Joined():
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
 // wait waits for the node to stop and for the store records of the
 // fleet bans it applied.
 func (fr *fleetRun) wait() {

@@ -13,16 +13,17 @@ import (
 
 // lateJoiner starts an enforce-only node (fleet: its fleet section) in dir
 // with table, against a bucket of total bans, and adds the row name: from
-// exec until every ban is in the kernel set. The time taken is that of
-// the first scrape that saw the node's applied count reach total, as long
-// as a dump of the set, made right after, finds them all: the count rises
-// after the kernel acknowledged each chunk, so the kernel held them at
-// that scrape already. Dumping 100,000 elements takes the bench itself a
-// few hundred ms (the google/nftables client's parsing), which is not the
-// enforcer's: it is reported apart, with the phases of the join as the
-// node logged them, and the CPU time the node (from exec) and the server's
-// process spent until then: on a busy machine these are the figures to
-// compare. It returns the node, running.
+// exec until every ban is in the kernel set. The end is when the node's
+// first resync had its last chunk in force (it logs that, after the
+// kernel acknowledged the chunk), as long as a dump of the set, made once
+// the line is logged, finds every ban: the bench reads the node's log
+// rather than scraping its metrics every few ms, which cost the node CPU.
+// Dumping 100,000 elements takes the bench itself a few hundred ms (the
+// google/nftables client's parsing), which is not the node's: it is
+// reported apart, with the phases of the join as the node logged them,
+// and the CPU time the node (from exec) and the server's process spent
+// until the line: on a busy machine these are the figures to compare. It
+// returns the node, running.
 func (b *bench) lateJoiner(ctx context.Context, ns *netns, nc *nftables.Conn, server *daemon, name, dir, table, fleet string, total float64) (*daemon, error) {
 	serverCPU0, err := processCPU(server.pid())
 	if err != nil {
@@ -40,20 +41,22 @@ func (b *bench) lateJoiner(ctx context.Context, ns *netns, nc *nftables.Conn, se
 	}
 	var have int
 	var took, dump, cpu, serverCPU time.Duration
-	err = poll(ctx, 120*time.Second, 10*time.Millisecond, func() (bool, error) {
-		// The node's count first: dumping a growing 100k set every few
-		// ms would compete with the node filling it.
-		if s, err := late.scrape(); err != nil || s.sum("sysban_fleet_applied_total", "") < total {
+	err = poll(ctx, 120*time.Second, 5*time.Millisecond, func() (bool, error) {
+		// The node's log, not its metrics: a scrape every few ms costs
+		// the node more CPU than one would think (the pipeline's stats),
+		// and a dump of a growing 100k set far more.
+		inForce, ok := joinedAt(late.logs.String())
+		if !ok {
 			return false, nil
 		}
-		seen := time.Since(t0)
 		cpu, _ = processCPU(late.pid())
 		if c, err := processCPU(server.pid()); err == nil {
 			serverCPU = c - serverCPU0
 		}
+		seen := time.Now()
 		els, err := nc.GetSetElements(set)
 		have = len(els)
-		took, dump = seen, time.Since(t0)-seen
+		took, dump = inForce.Sub(t0), time.Since(seen)
 		return have >= int(total), err
 	})
 	if err != nil {
@@ -67,45 +70,61 @@ func (b *bench) lateJoiner(ctx context.Context, ns *netns, nc *nftables.Conn, se
 	return late, nil
 }
 
+// joinedAt is when a node's first resync had its last chunk in force, from
+// its log; false until it logged it.
+func joinedAt(logs string) (time.Time, bool) {
+	for l := range strings.Lines(logs) {
+		if !strings.Contains(l, `msg="fleet: resync"`) {
+			continue
+		}
+		start, ok := logTime(l, "started")
+		d, ok2 := logDuration(l, "inforce")
+		return start.Add(d), ok && ok2
+	}
+	return time.Time{}, false
+}
+
+// logTime and logDuration read the field key of a log line.
+func logTime(line, key string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, logField(line, key))
+	return t, err == nil
+}
+
+func logDuration(line, key string) (time.Duration, bool) {
+	d, err := time.ParseDuration(logField(line, key))
+	return d, err == nil
+}
+
+func logField(line, key string) string {
+	for f := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
 // joinPhases reads the phases of a node's first resync from its log: the
 // daemon started, NATS connected, the resync began, the unbans were read,
 // the first ban taken, the snapshot read, the last chunk in the kernel,
 // each from t0.
 func joinPhases(logs string, t0 time.Time, started time.Duration) string {
-	at := func(line, key string) (time.Time, bool) {
-		for f := range strings.FieldsSeq(line) {
-			if v, ok := strings.CutPrefix(f, key+"="); ok {
-				t, err := time.Parse(time.RFC3339Nano, v)
-				return t, err == nil
-			}
-		}
-		return time.Time{}, false
-	}
-	dur := func(line, key string) (time.Duration, bool) {
-		for f := range strings.FieldsSeq(line) {
-			if v, ok := strings.CutPrefix(f, key+"="); ok {
-				d, err := time.ParseDuration(v)
-				return d, err == nil
-			}
-		}
-		return 0, false
-	}
 	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	out := []string{"started " + ms(started)}
 	for l := range strings.Lines(logs) {
 		switch {
 		case strings.Contains(l, `msg="fleet: NATS connected"`):
-			if t, ok := at(l, "time"); ok {
+			if t, ok := logTime(l, "time"); ok {
 				out = append(out, "connected "+ms(t.Sub(t0)))
 			}
 		case strings.Contains(l, `msg="fleet: resync"`) && strings.Contains(l, " started="):
-			start, ok := at(l, "started")
+			start, ok := logTime(l, "started")
 			if !ok {
 				continue
 			}
 			out = append(out, "resync "+ms(start.Sub(t0)))
 			for _, k := range []string{"tombs", "first", "read", "inforce"} {
-				if d, ok := dur(l, k); ok {
+				if d, ok := logDuration(l, k); ok {
 					out = append(out, k+" "+ms(start.Add(d).Sub(t0)))
 				}
 			}
