@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/sysban/sysban"
 )
 
 // A snapshot read ahead on the decoding workers hands fn exactly the
@@ -84,5 +86,50 @@ func TestReadSnapshotDecodedKeepsOrder(t *testing.T) {
 				t.Errorf("handed %d entries %v\nwant %d %v", len(got), got, len(want), want)
 			}
 		})
+	}
+}
+
+// Joined is closed once an enforcer's first resync has ended, with every
+// standing ban of the bucket applied by then (the daemon starts its nft
+// Guard on it, not to read the sets while a late joiner fills them); a
+// node that does not enforce never closes it.
+func TestJoinedAfterFirstResync(t *testing.T) {
+	cc, srv := testServer(t, t.TempDir())
+	collector := startNode(t, cc, srv)
+	var bans []sysban.Ban
+	for i := range 2*resyncChunk + 10 { // more than one chunk
+		bans = append(bans, ban("sshd", netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}).String(), time.Hour))
+	}
+	if err := collector.Publisher(nopApplier{}).Apply(context.Background(), bans); err != nil {
+		t.Fatal(err)
+	}
+	s, err := adminJS(t, srv).Stream(context.Background(), "KV_"+DefaultBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	within(t, 30*time.Second, "the bucket holds every ban", func() bool {
+		info, err := s.Info(context.Background())
+		return err == nil && info.State.Msgs >= uint64(len(bans))
+	})
+
+	decider := nodeConfig("hosta", srv.ClientURL())
+	decider.Enforce = false
+	a := startNode(t, decider, nil)
+	b := startNode(t, nodeConfig("hostb", srv.ClientURL()), nil)
+	select {
+	case <-b.Joined():
+	case <-time.After(30 * time.Second):
+		t.Fatal("an enforcer's Joined is not closed 30 s after its start")
+	}
+	if got := b.local.len(); got != len(bans) {
+		t.Errorf("Joined closed with %d of %d bans applied", got, len(bans))
+	}
+	if !b.Enforces() || a.Enforces() {
+		t.Errorf("Enforces: enforcer %v, decide-only node %v", b.Enforces(), a.Enforces())
+	}
+	select {
+	case <-a.Joined():
+		t.Error("a decide-only node's Joined is closed")
+	default:
 	}
 }
