@@ -125,7 +125,9 @@ func (n *Node) read(key string, data []byte) (e Entry, tomb time.Time, ok bool) 
 			return Entry{Key: k}, v.Start, true
 		}
 	}
-	e, err = decodeEntry(key, data, n.now())
+	if err == nil {
+		e, err = decodeKeyed(k, key, data, n.now())
+	}
 	if err != nil {
 		n.stats.refused.WithLabelValues(RefusedInvalid).Inc()
 		n.log.Warn("fleet: invalid entry refused", "key", key, "err", err)

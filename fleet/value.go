@@ -92,6 +92,12 @@ func decodeEntry(key string, data []byte, now time.Time) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
+	return decodeKeyed(k, key, data, now)
+}
+
+// decodeKeyed is decodeEntry with key already parsed into k: a resync
+// parses each key once.
+func decodeKeyed(k Key, key string, data []byte, now time.Time) (Entry, error) {
 	if k.Jail == unbanJail {
 		return Entry{}, fmt.Errorf("fleet: key %q: an unban, not a ban", key)
 	}
