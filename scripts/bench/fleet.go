@@ -124,7 +124,6 @@ fleet:
 	if err != nil {
 		return err
 	}
-	late.stop()
 	if err := b.fleetEnforcerRSS(ctx, late.pid(), total); err != nil {
 		late.stop()
 		return err
