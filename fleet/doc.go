@@ -115,6 +115,12 @@
 // The snapshot's entries are decoded and their signatures verified by a
 // worker per core, a few batches of 64 ahead of the decisions, which take
 // them in the snapshot's order (BenchmarkLateJoinerSigned100k).
+// Node.Joined is closed when the first resync has ended: the daemon
+// starts its nft Guard then (at most 10 s after start), whose element
+// checks otherwise read a late joiner's filling sets over and over, a
+// third of the join's CPU for nothing (TestJoinedAfterFirstResync). The
+// resync logs its phases (tombstones read, first ban, snapshot read, last
+// chunk in force) at debug level; scripts/bench reads them.
 // With the unbans known first, a lifted ban is never applied, not even for
 // a moment; an unban that appears during the snapshot lifts what it covers
 // when the snapshot ends. Of two nodes' bans of one prefix the longer is

@@ -40,7 +40,9 @@ jails:
 //   - propagation: deciding message sent to the collector -> address in the
 //     enforcer's kernel set (p99 ≤ 5 ms idle);
 //   - late joiner: a new enforcer starting against 100,000 fleet bans has
-//     them all in its kernel set (≤ 2 s from exec);
+//     them all in its kernel set (≤ 2 s from exec; fleetjoin.go), and the
+//     same with signed bans at the end (no target: 2 s is the unsigned
+//     default's);
 //   - memory: the enforcer's RSS holding them (≤ 30 MiB), and the
 //     collector's, which carries the embedded server;
 //   - propagation during a storm of 10,000 bans/s (p99 ≤ 50 ms), then idle
@@ -120,7 +122,7 @@ fleet:
 	if _, err := coll.settle(ctx, "sysban_fleet_published_total", "", total, time.Second, 300*time.Second); err != nil {
 		return fmt.Errorf("fleet: publishing %d bans: %w", n, err)
 	}
-	late, err := b.lateJoiner(ctx, ns, nc, coll, "late joiner", filepath.Join(b.dir, "fleet-late"), "sbfleet", enforcerFleet, total)
+	late, err := b.lateJoiner(ctx, ns, nc, coll, "late joiner", filepath.Join(b.dir, "fleet-late"), "sbfleet", enforcerFleet, total, false)
 	if err != nil {
 		return err
 	}
@@ -143,18 +145,25 @@ fleet:
 	if set, err = nc.GetSetByName(&nftables.Table{Name: "sbfleet", Family: nftables.TableFamilyINet}, "benchprobe_v4"); err != nil {
 		return fmt.Errorf("fleet: %w", err)
 	}
+	// The node restores its stored bans to the kernel before it logs
+	// "sysban started": that is the time taken if the first dump after it
+	// finds every ban; else the end of the dump that does (a dump of a
+	// 100k set takes the bench a few hundred ms, more on a busy machine).
+	took, dumps := again.started, 0
 	var have int
 	err = poll(ctx, 60*time.Second, 20*time.Millisecond, func() (bool, error) {
 		els, err := nc.GetSetElements(set)
 		have = len(els)
+		if dumps++; dumps > 1 {
+			took = time.Since(t0)
+		}
 		return have >= int(total), err
 	})
-	took := time.Since(t0)
 	if err != nil {
 		return fmt.Errorf("fleet restart: %d of %.0f bans: %w", have, total, err)
 	}
 	b.add(result{section: "fleet", name: fmt.Sprintf("enforcer reboot: %s bans back in the kernel", si(total)), target: "≤ 2 s",
-		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target", took.Seconds()/2), status: passIf(took <= 2*time.Second)})
+		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target; %d dumps to check", took.Seconds()/2, dumps), status: passIf(took <= 2*time.Second)})
 	b.fleetServerCost(collBefore, coll.pid(), total)
 	probes := b.opts.samples + n
 	if err := b.fleetStorm(ctx, ns, coll, again, "sbfleet", "embedded", probes, false); err != nil {
