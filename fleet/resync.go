@@ -74,6 +74,8 @@ type resync struct {
 	// ban was taken, and when the applier's last chunk was in force
 	// (set by the applier, read after done).
 	firstAt, appliedAt time.Time
+	// waited is how long the snapshot's reading waited for the applier.
+	waited time.Duration
 }
 
 // readTombs reads the bucket's unban tombstones: a watch of their keys
@@ -335,7 +337,9 @@ func (r *resync) flush() {
 		return
 	}
 	r.applied += len(r.chunk)
+	t := r.n.now()
 	r.work <- r.chunk
+	r.waited += r.n.now().Sub(t)
 	r.chunk = make([]Entry, 0, resyncChunk)
 }
 
@@ -422,7 +426,8 @@ func (r *resync) finish() error {
 
 // logPhases tells where a resync's time went, each phase from its start
 // (the tombstones read, the first ban taken, the snapshot read, the last
-// chunk in force here): what a slow late join is looked into with.
+// chunk in force here), and how long the reading waited for the applier:
+// what a slow late join is looked into with.
 func (r *resync) logPhases(start, tombsRead, read time.Time) {
 	since := func(t time.Time) time.Duration {
 		if t.IsZero() {
@@ -432,5 +437,5 @@ func (r *resync) logPhases(start, tombsRead, read time.Time) {
 	}
 	r.n.log.Debug("fleet: resync", "entries", r.entries, "applied", r.applied,
 		"started", start.UTC().Format(time.RFC3339Nano), "tombs", since(tombsRead), "first", since(r.firstAt),
-		"read", since(read), "inforce", since(r.appliedAt), "took", r.n.now().Sub(start))
+		"read", since(read), "inforce", since(r.appliedAt), "took", r.n.now().Sub(start), "waited", r.waited)
 }

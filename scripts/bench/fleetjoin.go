@@ -114,7 +114,8 @@ func logField(line, key string) string {
 // joinPhases reads the phases of a node's first resync from its log: the
 // daemon started, NATS connected, the resync began, the unbans were read,
 // the first ban taken, the snapshot read, the last chunk in the kernel,
-// each from t0.
+// each from t0; and how long the reading waited for the applier (kernel
+// and store).
 func joinPhases(logs string, t0 time.Time, started time.Duration) string {
 	ms := func(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
 	out := []string{"started " + ms(started)}
@@ -134,6 +135,9 @@ func joinPhases(logs string, t0 time.Time, started time.Duration) string {
 				if d, ok := logDuration(l, k); ok {
 					out = append(out, k+" "+ms(start.Add(d).Sub(t0)))
 				}
+			}
+			if d, ok := logDuration(l, "waited"); ok {
+				out = append(out, "reading waited for the kernel/store "+ms(d))
 			}
 			return strings.Join(out, ", ") + " ms"
 		}
