@@ -21,7 +21,9 @@ import (
 // implements it with the store and the kernel (the ban chain).
 type Local interface {
 	// ApplyFleet puts fleet bans in force through the ban chain (store,
-	// then kernel), recorded as the fleet's.
+	// then kernel), recorded as the fleet's. entries is the caller's
+	// again once it returns (a resync fills it anew): keep copies of
+	// the entries, not the slice.
 	ApplyFleet(ctx context.Context, entries []Entry) error
 	// InForce calls each for every ban in force here: the fleet's (Node
 	// set) and this host's own (Node empty). A callback, not a list: a
