@@ -90,6 +90,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 		r.abort()
 		return nil, err
 	}
+	r.known.expect(w.pending)
 	if err := n.readSnapshotDecoded(ctx, w, r.add); err != nil {
 		w.Stop()
 		r.abort()

@@ -75,6 +75,19 @@ func newKnown() *known {
 		bans: map[knownKey]knownBan{}, narrowed: map[knownKey]netip.Prefix{}}
 }
 
+// maxKnownHint bounds the size a resync gives the known map up front.
+const maxKnownHint = 1 << 20
+
+// expect makes room for n bans in an empty known: a resync that knows
+// the snapshot's size builds the map once instead of doubling it from
+// empty (a late joiner of 100,000 bans allocated twice the map's size in
+// copies, and rehashed them).
+func (kn *known) expect(n uint64) {
+	if len(kn.bans) == 0 && n > 0 {
+		kn.bans = make(map[knownKey]knownBan, min(n, maxKnownHint))
+	}
+}
+
 func (kn *known) key(node, jail nameID, p netip.Prefix) knownKey {
 	a := p.Addr()
 	return knownKey{addr: a.As16(), bits: uint8(p.Bits()), v4: a.Is4(), node: node, jail: jail}

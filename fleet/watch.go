@@ -40,6 +40,7 @@ type bucketWatch struct {
 	done    <-chan struct{} // closed when the watch ends on its own
 	stop    func()
 	once    sync.Once
+	pending uint64 // entries the snapshot holds, as the server said at the start (0: unknown)
 }
 
 // watch starts a watch of the keys matching filter (">" for all). Every
@@ -62,6 +63,9 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 		return nil, err
 	}
 	w := &bucketWatch{updates: make(chan *bucketEntry, 256), stopped: make(chan struct{})}
+	if info := cons.CachedInfo(); info != nil {
+		w.pending = info.NumPending
+	}
 	// The handler waits until the empty-snapshot check below is done, so
 	// that nil (snapshot complete) is never sent twice or after an update.
 	var mu sync.Mutex
