@@ -348,6 +348,9 @@ func benchPropagation(b *testing.B, dc *Config, srv *Server, ec *Config) {
 			tr.track(dc.Name, bn)
 			_ = pub.Apply(context.Background(), []sysban.Ban{bn})
 			tr.wait(b, 1)
+			// Idle: past streamGap, so that the enforcer does not take
+			// the next ban for part of a storm and linger for more.
+			time.Sleep(streamGap + time.Millisecond)
 		}
 		tr.report(b)
 	})

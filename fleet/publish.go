@@ -205,26 +205,7 @@ func (n *Node) publishLoop(ctx context.Context) {
 			}
 			return
 		case <-n.queue.ready:
-			// Everything queued goes out, in sends of up to maxSend: what
-			// queued while the previous send waited for its acks goes
-			// out together rather than each batch waiting in turn.
-			for {
-				ps := n.queue.take(maxSend)
-				if len(ps) == 0 {
-					break
-				}
-				// Behind a failed send (a link that died without the
-				// client noticing yet), publications go straight to the
-				// outbox: each send would otherwise wait out the ack
-				// timeout in turn.
-				if !n.connected.Load() || n.outbox.Len() > 0 {
-					n.toOutbox(ps)
-					continue
-				}
-				if failed := n.send(ctx, ps); len(failed) > 0 {
-					n.toOutbox(failed)
-				}
-			}
+			n.sendQueued(ctx)
 		case <-n.flush:
 			n.flushOutbox(ctx)
 		case <-tick.C:
@@ -233,8 +214,71 @@ func (n *Node) publishLoop(ctx context.Context) {
 	}
 }
 
-// maxSend bounds the publications of one send, below the client's limit
-// of unacknowledged asynchronous publications.
+// sendQueued sends everything queued, in batches of up to maxSend, with
+// up to two batches in flight: the next batch goes out while the server
+// acknowledges the previous one, instead of waiting a replication round
+// trip (an R3 cluster's quorum) for it. Order is kept: one connection
+// carries the batches in order, and a batch that fails sends the next one,
+// acknowledged or not, into the outbox behind its failed publications, so
+// that nothing overtakes a failed publication (a ban then the unban of the
+// same key are published again in that order). Publications are queued to
+// the outbox whenever it is not empty, for the same reason.
+func (n *Node) sendQueued(ctx context.Context) {
+	var prev *inFlight
+	for {
+		ps := n.queue.take(maxSend)
+		if len(ps) == 0 {
+			if prev == nil {
+				return
+			}
+			// What queued while prev waited for its acks goes next.
+			n.settle(ctx, prev, false)
+			prev = nil
+			continue
+		}
+		// Behind a failed send (a link that died without the client
+		// noticing yet), publications go straight to the outbox: each
+		// send would otherwise wait out the ack timeout in turn.
+		if !n.connected.Load() || n.outbox.Len() > 0 {
+			if prev != nil {
+				n.settle(ctx, prev, false)
+				prev = nil
+			}
+			n.toOutbox(ps)
+			continue
+		}
+		cur := n.startSend(ps)
+		if prev != nil && !n.settle(ctx, prev, false) {
+			// cur was sent behind a batch that failed: all of it
+			// follows the failed publications into the outbox.
+			n.settle(ctx, cur, true)
+			cur = nil
+		}
+		prev = cur
+	}
+}
+
+// settle waits for b's acks and queues its failed publications to the
+// outbox, or all of them if whole (the batch before b failed); false if
+// any failed.
+func (n *Node) settle(ctx context.Context, b *inFlight, whole bool) bool {
+	failed := n.finishSend(ctx, b, !whole)
+	if whole {
+		// Those the server took are published again (counted then),
+		// after the failed ones before them: the same keys and values.
+		n.toOutbox(b.ps)
+		return false
+	}
+	if len(failed) > 0 {
+		n.toOutbox(failed)
+		return false
+	}
+	return true
+}
+
+// maxSend bounds the publications of one send; two sends in flight stay
+// within the client's limit of unacknowledged asynchronous publications
+// (2*maxSend).
 const maxSend = 4096
 
 // flushOutbox publishes the outbox oldest first, while the server acks.
@@ -244,7 +288,7 @@ func (n *Node) flushOutbox(ctx context.Context) {
 		if err != nil || len(ids) == 0 {
 			return
 		}
-		failed := n.send(ctx, ps)
+		failed := n.finishSend(ctx, n.startSend(ps), true)
 		if len(failed) > 0 {
 			return // the server is not taking them; retried later
 		}
@@ -267,13 +311,32 @@ type ackResult struct {
 	err error
 }
 
-// sendState is the batch send is waiting for: the client's ack callbacks
-// find a publication's index by its message. Only publishLoop sends, one
-// batch at a time.
+// sendState holds the batches in flight: the client's ack callbacks find
+// a publication's batch and index by its message. Only publishLoop sends,
+// with up to two batches in flight (sendQueued).
 type sendState struct {
 	mu      sync.Mutex
-	waiting map[*nats.Msg]int
+	waiting map[*nats.Msg]ackSlot
+}
+
+// ackSlot is where the ack of one publication goes: its batch's results
+// and its index there.
+type ackSlot struct {
 	results chan ackResult // room for every publication of the batch
+	i       int
+}
+
+// inFlight is a batch handed to the client whose acks startSend's caller
+// has yet to wait for (finishSend).
+type inFlight struct {
+	ps      []pending
+	msgs    []*nats.Msg // the messages handed to the client
+	results chan ackResult
+	acked   []bool // the server has it, or it was dropped as unsendable
+	dropped int
+	out     int   // handed to the client
+	unsent  int   // index of the first publication not handed to the client
+	sendErr error // why it was not
 }
 
 // onAck is the client's callback for an ack (err nil) or a failure of an
@@ -285,73 +348,78 @@ type sendState struct {
 // (late, or the second) is dropped.
 func (s *sendState) onAck(m *nats.Msg, err error) {
 	s.mu.Lock()
-	i, ok := s.waiting[m]
+	slot, ok := s.waiting[m]
 	delete(s.waiting, m)
-	results := s.results
 	s.mu.Unlock()
 	if ok {
-		results <- ackResult{i, err} // never blocks: one per publication at most
+		slot.results <- ackResult{slot.i, err} // never blocks: one per publication at most
 	}
 }
 
-// send publishes ps asynchronously and waits for the acks; it returns, in
-// order, the ones not acknowledged. A malformed one is dropped, not
-// returned. Once a publication cannot even be handed to the client (the
-// connection is down or reconnecting: nats.go's reconnect buffer is off,
-// so it refuses with "outbound buffer limit exceeded"), the rest of the
-// batch is not tried: all of it goes back to the outbox.
-func (n *Node) send(ctx context.Context, ps []pending) []pending {
+// startSend publishes ps asynchronously; finishSend waits for the acks.
+// A malformed publication is dropped, not sent. Once a publication cannot
+// even be handed to the client (the connection is down or reconnecting:
+// nats.go's reconnect buffer is off, so it refuses with "outbound buffer
+// limit exceeded"), the rest of the batch is not tried.
+func (n *Node) startSend(ps []pending) *inFlight {
 	now := n.now()
-	results := make(chan ackResult, len(ps))
-	// acked: the server has it, or it was dropped as unsendable.
-	acked, dropped := make([]bool, len(ps)), 0
+	b := &inFlight{ps: ps, results: make(chan ackResult, len(ps)), acked: make([]bool, len(ps)), unsent: len(ps)}
 	n.sending.mu.Lock()
-	n.sending.waiting = make(map[*nats.Msg]int, len(ps))
-	n.sending.results = results
+	if n.sending.waiting == nil {
+		n.sending.waiting = make(map[*nats.Msg]ackSlot, len(ps))
+	}
 	n.sending.mu.Unlock()
-	defer func() {
-		n.sending.mu.Lock()
-		n.sending.waiting = nil
-		n.sending.mu.Unlock()
-	}()
-	out, unsent := 0, len(ps)
-	var sendErr error
 	for i, p := range ps {
 		k, err := ParseKey(p.Key)
 		if err != nil {
-			acked[i], dropped = true, dropped+1 // unsendable
+			b.acked[i], b.dropped = true, b.dropped+1 // unsendable
 			continue
 		}
 		var m *nats.Msg
 		if p.Op == opDelete {
 			m = deleteMsg(n.cfg().Bucket, k)
 		} else if m, err = publishMsg(n.cfg().Bucket, k, n.sign(k, p.Value), now); err != nil || m == nil {
-			acked[i], dropped = true, dropped+1 // over already, or unencodable
+			b.acked[i], b.dropped = true, b.dropped+1 // over already, or unencodable
 			continue
 		}
 		n.sending.mu.Lock()
-		n.sending.waiting[m] = i
+		n.sending.waiting[m] = ackSlot{b.results, i}
 		n.sending.mu.Unlock()
+		b.msgs = append(b.msgs, m)
 		if _, err := n.js.PublishMsgAsync(m); err != nil {
-			sendErr = err
-			unsent = i
+			b.sendErr, b.unsent = err, i
 			break
 		}
 		n.traced(stageSent, p.Key)
-		out++
+		b.out++
 	}
+	return b
+}
+
+// finishSend waits for the acks of b and returns, in order, the
+// publications not acknowledged (all from the first one not handed to the
+// client). count: the acknowledged ones count as published.
+func (n *Node) finishSend(ctx context.Context, b *inFlight, count bool) []pending {
+	defer func() {
+		// Answers that come later are dropped (onAck).
+		n.sending.mu.Lock()
+		for _, m := range b.msgs {
+			delete(n.sending.waiting, m)
+		}
+		n.sending.mu.Unlock()
+	}()
 	timeout := time.NewTimer(ackWait)
 	defer timeout.Stop()
 	var refused error
 	got := 0
 wait:
-	for got < out {
+	for got < b.out {
 		select {
-		case r := <-results:
+		case r := <-b.results:
 			got++
 			if r.err == nil {
-				acked[r.i] = true
-				n.traced(stageAcked, ps[r.i].Key)
+				b.acked[r.i] = true
+				n.traced(stageAcked, b.ps[r.i].Key)
 			} else if refused == nil {
 				refused = r.err
 			}
@@ -363,15 +431,17 @@ wait:
 		}
 	}
 	var failed []pending
-	for i, p := range ps {
-		if i >= unsent || !acked[i] {
+	for i, p := range b.ps {
+		if i >= b.unsent || !b.acked[i] {
 			failed = append(failed, p)
 		}
 	}
-	if err := errors.Join(sendErr, refused); err != nil {
+	if err := errors.Join(b.sendErr, refused); err != nil {
 		n.log.Warn("fleet: publications not acknowledged; queued in the outbox", "publications", len(failed), "err", err)
 	}
-	n.stats.published.Add(float64(len(ps) - len(failed) - dropped))
+	if count {
+		n.stats.published.Add(float64(len(b.ps) - len(failed) - b.dropped))
+	}
 	return failed
 }
 
