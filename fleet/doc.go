@@ -165,9 +165,15 @@
 // wait for this host. The Publisher link of the ban chain publishes only
 // what was not published so (bans decided inside the worker: recidive,
 // escalation; manual bans). Publications wait in one ordered queue;
-// publishLoop sends everything queued at once and waits for the acks of
-// that send before the next, so a storm's bans go out in a few large sends
-// rather than each batch waiting for the acks of the one before.
+// publishLoop sends everything queued at once, in sends of up to 4096,
+// and keeps up to two sends in flight (sendQueued): the next goes out while
+// the server acknowledges the one before, so in an R3 cluster a storm's
+// ban does not wait a quorum round trip for the acks of the send ahead of
+// it. Order is kept: one connection carries the sends in order, and a send
+// behind one that failed goes whole into the outbox after the failed
+// publications, even what the server took (published again: the same keys
+// and values), so a failed publication is never overtaken, neither a ban
+// by the unban of the same key (TestSendQueuedOrder).
 //
 // An enforcer applies what its watch has delivered as one batch (one
 // kernel write), in order around deletes and unbans, and the store records
