@@ -164,9 +164,12 @@ func afterStamp(src lineSource, rest []byte, ts time.Time, m *sysban.Message) er
 	// IPv6 address such as "2001:db8::", which rsyslog writes as the host
 	// of senders without a name. A lone word is the message, not a host
 	// with nothing to say.
+	// A word with brackets is no host either ("host[1] sshd[2]: x"):
+	// with neither a host nor a tag, the line is all text, as Parse
+	// reads it.
 	hostEnd, msgStart := 0, 0
 	if sp := indexBlank(body); sp >= 0 && len(skipBlanks(body[sp:])) > 0 {
-		if word := body[:sp]; word[len(word)-1] != ':' || isAddr(word) {
+		if word := body[:sp]; (word[len(word)-1] != ':' || isAddr(word)) && bytes.IndexAny(word, "[]") < 0 {
 			hostEnd, msgStart = sp, len(body)-len(skipBlanks(body[sp:]))
 		}
 	}

@@ -25,6 +25,11 @@ var errAny = errors.New("any error")
 // files rsyslog and journalctl write, plus hostile shapes.
 var fileLineCases = []fileLineCase{
 	{
+		name: "bracketed first word is no host: all text, as Parse reads it",
+		in:   "Jun  9 03:35:33 host[1] sshd[2]: Failed password for root from 192.0.2.7 port 1 ssh2",
+		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 9, 3, 35, 33), Text: "host[1] sshd[2]: Failed password for root from 192.0.2.7 port 1 ssh2"},
+	},
+	{
 		name: "centos5 secure, single-digit day",
 		in:   "Jun  9 03:35:33 kvm-vpn sshd[1709]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=58.83.131.67 user=root\n",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(6, 9, 3, 35, 33), Hostname: "kvm-vpn", AppName: "sshd", ProcID: "1709",

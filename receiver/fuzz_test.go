@@ -68,6 +68,7 @@ func FuzzOriginSD(f *testing.F) {
 	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="0" gid="0" pid="812" exe="/usr/sbin/sshd" comm="sshd" unit="ssh.service"] Failed password`))
 	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="65534" gid="" pid="" exe="/tmp/a\]b\"c" comm="" unit=""] x`))
 	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="4294967295"][sysban@32473 uid="0"] x`))
+	f.Add([]byte(`<13>1 - h sshd - - [sysban@32473 uid="0" exe="/tmp/a]b" comm="x] uid=\"0\""] x`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m sysban.Message
 		_ = Parse(b, testNow, &m)

@@ -161,6 +161,9 @@ func (p *parser) parse5424(full, rest []byte, m *sysban.Message) error {
 		p.m5424 = rfc5424.NewMachine(rfc5424.WithBestEffort())
 	}
 	msg, err := p.m5424.Parse(full)
+	if err != nil && p.read5424(full, len(full)-len(rest), m, true) {
+		return nil // an unescaped ']' or '\\' inside a quoted SD value
+	}
 	sm, _ := msg.(*rfc5424.SyslogMessage)
 	if sm == nil {
 		m.Text = string(rest)
@@ -308,6 +311,18 @@ func (p *parser) parse3164Once(rest []byte, now time.Time, m *sysban.Message) er
 		// We still accept a leading "tag[pid]:" (senders that omit the
 		// time do not add a hostname), but a "word word" start is text,
 		// not a hostname.
+		m.Text = string(body)
+		return nil
+	}
+	if sm.Hostname != nil && (hostEnd(body, *sm.Hostname) == 0 || strings.ContainsAny(*sm.Hostname, "[]")) {
+		// No hostname has brackets, and the machine may even cut its
+		// hostname from inside the first word: "host[1] sshd[2]: x"
+		// gives "1]", "sshd[2] x: y" gives "2]". A word with brackets
+		// followed by a space is neither a hostname nor a tag (a tag
+		// ends in ':'), so none of it is a header: a sender's text must
+		// not make one up (afterStamp in filelog.go reads file lines
+		// by the same rule).
+		m.Hostname = ipHost
 		m.Text = string(body)
 		return nil
 	}

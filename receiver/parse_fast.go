@@ -3,6 +3,7 @@ package receiver
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -207,6 +208,21 @@ func tagSplit(b []byte) (tagEnd, pidStart, pidEnd, textStart int) {
 // graphic ASCII within the RFC's lengths ("-" for none), the RFC 3339 time
 // with at most six fraction digits, and any bytes as MSG.
 func (p *parser) fast5424(b []byte, n int, m *sysban.Message) bool {
+	return p.read5424(b, n, m, false)
+}
+
+// read5424 is fast5424, and with lenientSD the second reading parse5424
+// gives a message the machine refused: the same header rules, but a
+// PARAM-VALUE may hold an unescaped ']' (RFC 5424 6.3.3 asks senders to
+// escape it; real ones forget, and the machine then loses the whole
+// header) and backslash escapes, which are undone. A value still ends at
+// the first unescaped '"', and what follows it must be a space and the
+// next PARAM or the closing ']': a value with a stray '"' is ambiguous
+// and refused. The header fields come before the structured data, so no
+// value can change the hostname or the program; leniency decides only
+// where MSG starts, and the quotes decide that. m is written only when
+// it returns true.
+func (p *parser) read5424(b []byte, n int, m *sysban.Message, lenientSD bool) bool {
 	if n > 3 && b[1] == '0' {
 		return false // "<013>": the machine wants no leading zero
 	}
@@ -254,7 +270,7 @@ func (p *parser) fast5424(b []byte, n int, m *sysban.Message) bool {
 	} else {
 		var k int
 		var ok bool
-		if sd, k, ok = p.scanSD(b[i:]); !ok {
+		if sd, k, ok = p.scanSD(b[i:], lenientSD); !ok {
 			return false
 		}
 		for x := range sd {
@@ -350,6 +366,7 @@ func localOffset(t time.Time) int {
 // SD-PARAMs, as offsets into the bytes scanSD was given.
 type sdItem struct {
 	elem        bool
+	escaped     bool // the value holds backslash escapes to undo
 	name, value [2]int
 }
 
@@ -362,9 +379,10 @@ func (it *sdItem) shift(d int) {
 
 // scanSD reads STRUCTURED-DATA at the start of b as the rfc5424 machine
 // accepts it, except that it gives up (ok false) on a backslash in a
-// value rather than unescape. It returns the items in p's scratch slice and
-// the bytes read.
-func (p *parser) scanSD(b []byte) (items []sdItem, n int, ok bool) {
+// value rather than unescape. lenient accepts ']' inside a value and reads
+// backslash escapes (read5424 says when). It returns the items in p's
+// scratch slice and the bytes read.
+func (p *parser) scanSD(b []byte, lenient bool) (items []sdItem, n int, ok bool) {
 	items = p.sd[:0]
 	defer func() {
 		if cap(items) > cap(p.sd) {
@@ -390,14 +408,21 @@ func (p *parser) scanSD(b []byte) (items []sdItem, n int, ok bool) {
 				return nil, 0, false
 			}
 			v := j + 2
-			k := v
-			for k < len(b) && b[k] != '"' && b[k] != '\\' && b[k] != ']' {
+			k, escaped := v, false
+			for k < len(b) && b[k] != '"' {
+				if !lenient && (b[k] == '\\' || b[k] == ']') {
+					break
+				}
+				if b[k] == '\\' && k+1 < len(b) {
+					escaped = true
+					k++ // the escaped byte, '"' included
+				}
 				k++
 			}
 			if k >= len(b) || b[k] != '"' || !utf8.Valid(b[v:k]) {
 				return nil, 0, false
 			}
-			items = append(items, sdItem{name: name, value: [2]int{v, k}})
+			items = append(items, sdItem{name: name, value: [2]int{v, k}, escaped: escaped})
 			i = k + 1
 		}
 		if i >= len(b) || b[i] != ']' {
@@ -435,9 +460,27 @@ func buildSD(s string, items []sdItem) map[string]map[string]string {
 			sd[s[it.name[0]:it.name[1]]] = cur
 			continue
 		}
-		cur[s[it.name[0]:it.name[1]]] = s[it.value[0]:it.value[1]]
+		v := s[it.value[0]:it.value[1]]
+		if it.escaped {
+			v = unescapeSD(v)
+		}
+		cur[s[it.name[0]:it.name[1]]] = v
 	}
 	return sd
+}
+
+// unescapeSD undoes the escapes RFC 5424 6.3.3 defines, '\"', '\\' and
+// '\]'; a backslash before any other byte is kept, as the RFC says.
+func unescapeSD(v string) string {
+	var b strings.Builder
+	b.Grow(len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\\' && i+1 < len(v) && (v[i+1] == '"' || v[i+1] == '\\' || v[i+1] == ']') {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
 }
 
 // stampCache remembers the last header time a parser read, because a busy

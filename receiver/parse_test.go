@@ -247,6 +247,108 @@ var parseCases = []parseCase{
 		in:   "<13>Nov 21 18:40:46 host ss\x00hd[1]: x",
 		want: sysban.Message{Facility: 1, Severity: 5, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "host", Text: "ss\x00hd[1]: x"},
 	},
+	// Brackets where a header is read. A tag is a word then an optional
+	// "[pid]" and ':'; no forwarder we know writes "[tag]:" (rsyslog and
+	// syslog-ng write "tag[pid]:", FreeBSD, busybox and glibc the same
+	// without a hostname). A bracketed word is therefore text: the
+	// message has no program, and the pipeline counts it unrouted.
+	{
+		name: "bracketed tag is text, not a program",
+		in:   "<38>Nov 21 18:40:46 web1 [sshd]: Failed password for root from 192.0.2.7 port 1 ssh2",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "web1",
+			Text: "[sshd]: Failed password for root from 192.0.2.7 port 1 ssh2"},
+	},
+	{
+		name: "bracketed tag and pid, no hostname",
+		in:   "<38>Nov 21 18:40:46 [sshd][12]: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Text: "[sshd][12]: x"},
+	},
+	{
+		name: "bracketed first word is no hostname (the machine made \"1]\" of it)",
+		in:   "<38>Nov 21 18:40:46 host[1] sshd[2]: Failed password for root from 192.0.2.7 port 1 ssh2",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46),
+			Text: "host[1] sshd[2]: Failed password for root from 192.0.2.7 port 1 ssh2"},
+	},
+	{
+		name: "no hostname has brackets",
+		in:   "<38>Nov 21 18:40:46 evil]host sshd[2]: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Text: "evil]host sshd[2]: x"},
+	},
+	{
+		name: "tag without colon then a colon word: no hostname (the machine made \"2]\" of it)",
+		in:   "<38>Nov 21 18:40:46 sshd[2] evil.example: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Text: "sshd[2] evil.example: x"},
+	},
+	{
+		name: "IPv6 host then a bracketed word: the host stays, the rest is text",
+		in:   "<38>Nov 21 18:40:46 2001:db8::7 a[1] sshd[2]: x",
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: bsd(11, 21, 18, 40, 46), Hostname: "2001:db8::7", Text: "a[1] sshd[2]: x"},
+	},
+	// No header time: busybox syslogd forwarding a local line, embedded
+	// syslogds. The tag is read; Message.Timestamp stays zero and the
+	// pipeline counts the line at its receive time (Message.Received).
+	{
+		name: "no timestamp, busybox-style dropbear",
+		in:   "<38>dropbear[812]: Bad password attempt for 'root' from 192.0.2.7:51234",
+		want: sysban.Message{Facility: 4, Severity: 6, AppName: "dropbear", ProcID: "812", Text: "Bad password attempt for 'root' from 192.0.2.7:51234"},
+	},
+	{
+		name: "no timestamp, leading blank, slash in tag",
+		in:   "<34> postfix/smtpd[9]: warning: unknown[192.0.2.1]: SASL LOGIN authentication failed",
+		want: sysban.Message{Facility: 4, Severity: 2, AppName: "postfix/smtpd", ProcID: "9", Text: "warning: unknown[192.0.2.1]: SASL LOGIN authentication failed"},
+	},
+	{
+		name: "no timestamp, a hostname is text (RFC 3164 4.3.3)",
+		in:   "<34>web1 sshd[12]: x",
+		want: sysban.Message{Facility: 4, Severity: 2, Text: "web1 sshd[12]: x"},
+	},
+	// RFC 5424 structured data with an unescaped ']' inside a quoted
+	// value: read by the quotes (the machine refused the whole header).
+	{
+		name: "SD value with unescaped ]",
+		in:   `<38>1 2026-11-21T18:40:46Z h sshd 12 - [meta@1 user="a]b"] Failed password for a]b from 192.0.2.7 port 1 ssh2`,
+		want: sysban.Message{Facility: 4, Severity: 6, Timestamp: time.Date(2026, 11, 21, 18, 40, 46, 0, time.UTC), Hostname: "h", AppName: "sshd", ProcID: "12",
+			StructuredData: map[string]map[string]string{"meta@1": {"user": "a]b"}},
+			Text:           "Failed password for a]b from 192.0.2.7 port 1 ssh2"},
+	},
+	{
+		name: "SD value ending in unescaped ], a second element, escapes undone",
+		in:   `<38>1 - h app - - [a@1 x="v]" y="q\"]\\ \n"][b@1 z="]"] msg`,
+		want: sysban.Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "app",
+			StructuredData: map[string]map[string]string{"a@1": {"x": "v]", "y": `q"]\ \n`}, "b@1": {"z": "]"}},
+			Text:           "msg"},
+	},
+	{
+		name: "SD value with ] that looks like a header: stays in the value",
+		in:   `<38>1 - h sshd 1 - [meta@1 user="x] evil 2 - - Failed password for root from 192.0.2.99 port 1 ssh2"] Connection closed`,
+		want: sysban.Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "sshd", ProcID: "1",
+			StructuredData: map[string]map[string]string{"meta@1": {"user": "x] evil 2 - - Failed password for root from 192.0.2.99 port 1 ssh2"}},
+			Text:           "Connection closed"},
+	},
+	{
+		name: "SD value with a stray quote is ambiguous: refused, kept as text",
+		in:   `<38>1 - h sshd 1 - [meta@1 user="say "hi" x"] Failed`,
+		want: sysban.Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "sshd", ProcID: "1",
+			StructuredData: map[string]map[string]string{"meta@1": {}},
+			Text:           `1 - h sshd 1 - [meta@1 user="say "hi" x"] Failed`},
+		wantErr: true,
+	},
+	{
+		name: "SD with ] and a repeated SD-ID: refused as the machine refuses it",
+		in:   `<38>1 - h sshd 1 - [a@1 x="]"][a@1 x="y"] m`,
+		want: sysban.Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "sshd", ProcID: "1",
+			StructuredData: map[string]map[string]string{"a@1": {}},
+			Text:           `1 - h sshd 1 - [a@1 x="]"][a@1 x="y"] m`},
+		wantErr: true,
+	},
+	{
+		name: "SD value with ] but no closing quote: refused",
+		in:   `<38>1 - h sshd 1 - [a@1 x="]] m`,
+		want: sysban.Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "sshd", ProcID: "1",
+			StructuredData: map[string]map[string]string{"a@1": {}},
+			Text:           `1 - h sshd 1 - [a@1 x="]] m`},
+		wantErr: true,
+	},
 	// Hostile input: never panics, text kept, default PRI when absent.
 	{name: "no timestamp, words", in: "<13>lf frame", want: sysban.Message{Facility: 1, Severity: 5, Text: "lf frame"}},
 	{name: "PRI and blanks", in: "<0>  ", want: sysban.Message{Text: "  "}, wantErr: true},

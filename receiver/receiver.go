@@ -253,11 +253,12 @@ const (
 func Reasons() []string { return append([]string(nil), reasons[:]...) }
 
 type counters struct {
-	received    atomic.Uint64
-	parseErrors atomic.Uint64
-	connections atomic.Int64
-	dropped     [len(reasons)]atomic.Uint64
-	lastLog     [len(reasons)]atomic.Int64 // unix nanos of the last log line per reason
+	received     atomic.Uint64
+	parseErrors  atomic.Uint64
+	connections  atomic.Int64
+	dropped      [len(reasons)]atomic.Uint64
+	lastLog      [len(reasons)]atomic.Int64 // unix nanos of the last log line per reason
+	lastParseLog atomic.Int64               // unix nanos of the last parse error logged
 }
 
 // dropLogEvery bounds how often a listener logs one kind of drop: a
@@ -282,6 +283,23 @@ func (r *Receiver) dropLogged(c *counters, id reasonID, listener string, sender 
 	}
 	args = append(args, "listener", listener, "sender", sender, "reason", reasons[id], "dropped_total", c.dropped[id].Load())
 	r.opts.Logger.Warn(msg, args...)
+}
+
+// parseFailed counts a message whose header did not parse, and logs it at
+// most once per dropLogEvery per listener. Such a message is not dropped:
+// it goes on with what was read, at least its text, and usually no
+// program, so that no route takes it (the pipeline counts it unrouted).
+// The log says why, so that a sender's format mistake is found without a
+// packet capture.
+func (r *Receiver) parseFailed(c *counters, err error, listener string, sender netip.AddrPort) {
+	total := c.parseErrors.Add(1)
+	now := r.opts.Now().UnixNano()
+	last := c.lastParseLog.Load()
+	if now-last < int64(dropLogEvery) || !c.lastParseLog.CompareAndSwap(last, now) {
+		return
+	}
+	r.opts.Logger.Warn("receiver: syslog header not parsed; message kept as text (further ones counted, logged every 10s)",
+		"listener", listener, "sender", sender, "err", err, "parse_errors_total", total)
 }
 
 func (c *counters) drop(reason string) {
@@ -447,7 +465,7 @@ func (r *Receiver) allowed(a netip.Addr) bool {
 func (r *Receiver) deliver(p *parser, m *sysban.Message, b []byte, now time.Time, name string, sender netip.AddrPort, creds *peerCreds, c *counters) {
 	*m = sysban.Message{}
 	if err := p.parse(b, now, m); err != nil {
-		c.parseErrors.Add(1)
+		r.parseFailed(c, err, name, sender)
 	}
 	m.Received = now
 	m.Listener = name

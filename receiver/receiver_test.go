@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -425,5 +426,28 @@ func TestReservedProgramDropped(t *testing.T) {
 		if st := rr.stats(i); st.Received != 1 {
 			t.Errorf("listener %d: received %d, want 1 (the sshd line)", i, st.Received)
 		}
+	}
+}
+
+// A message whose header does not parse is delivered as text and counted;
+// the first of a burst is logged with the reason, the rest only counted
+// (one line per dropLogEvery per listener), so a sender's format mistake
+// shows up in the log without flooding it.
+func TestParseErrorsLoggedRateLimited(t *testing.T) {
+	var logs lockedBuffer
+	rr := start(t, []ListenerSpec{{TCP, "127.0.0.1:0"}}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	c := dial(t, "tcp", rr.r.Addrs()[0])
+	bad := `<38>1 - h sshd 1 - [meta@1 user="say "hi" x"] Failed` + "\n"
+	c.Write([]byte(bad + bad + bad + sshLine + "\n"))
+	got := rr.c.waitN(t, 4)
+	if got[0].AppName != "sshd" || got[0].Text != bad[4:len(bad)-1] {
+		t.Errorf("refused message delivered as %+v, want its header fields and all of it as text", got[0])
+	}
+	if st := rr.stats(0); st.ParseErrors != 3 {
+		t.Errorf("parse errors = %d, want 3", st.ParseErrors)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "syslog header not parsed"); n != 1 || !strings.Contains(out, "parse_errors_total=1") || !strings.Contains(out, "parse rfc5424") {
+		t.Errorf("parse errors logged %d times, want once with the reason and the total:\n%s", n, out)
 	}
 }
