@@ -96,6 +96,7 @@ type attemptRules struct {
 	endN               []int     // index of the n or more group per end; -1: none
 	endMore            []bool    // the group is "more": one attempt beyond it
 	window             time.Duration
+	resends            resendRules
 }
 
 // attemptMatcher is one rule's regex with its literal prefilter: every
@@ -172,8 +173,11 @@ func compileAttempts(a *filters.AttemptRules) (*attemptRules, error) {
 	if r.ends, ends, err = compile("ends", a.Ends); err != nil {
 		return nil, err
 	}
-	if len(r.lines)+len(r.ends)+len(r.quiet) == 0 {
-		return nil, errors.New("attempts: no lines, ends or quiet lines")
+	if r.resends, err = compileResends(a, compile); err != nil {
+		return nil, err
+	}
+	if len(r.lines)+len(r.ends)+len(r.quiet)+len(r.resends.rules) == 0 {
+		return nil, errors.New("attempts: no lines, ends, quiet lines or resends")
 	}
 	for _, re := range ends {
 		g, more := re.SubexpIndex("n"), false
@@ -228,6 +232,9 @@ func (r *attemptRules) classify(text string, prefilter bool) (role attemptRole, 
 // out unchanged (one failure), with n set (an end counting several), or
 // with repeat set (a line of an attempt already counted: no failure).
 func (r *attemptRules) account(out result, text string, m *sysban.Message, st *corrState, clock func() time.Time, prefilter bool) result {
+	if session, ok := r.resends.session(text, prefilter); ok {
+		return r.resends.account(out, session, m, st, clock)
+	}
 	role, kn := r.classify(text, prefilter)
 	if role == roleOther {
 		return out

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -166,6 +167,74 @@ func TestAttemptsDovecot(t *testing.T) {
 	}
 }
 
+// ovpnFrom is the line an OpenVPN 2.4-2.6 server prints for each packet
+// it drops before the handshake (ssl_pkt.c), what the packet lacked first.
+func ovpnFrom(what, addr string, port int) string {
+	family := "AF_INET"
+	if strings.Contains(addr, ":") {
+		family = "AF_INET6"
+	}
+	return fmt.Sprintf("TLS Error: %s from [%s]%s:%d", what, family, addr, port)
+}
+
+// TestAttemptsOpenVPNResends: a UDP client with a wrong tls-crypt or
+// tls-auth key resends its first packet (after 2, 4, 8, 16 s) until its
+// 60 s handshake window closes, and the server logs each copy: one
+// attempt, one failure. A new source port is a new attempt, the same port
+// after the window too, and two addresses never share one.
+func TestAttemptsOpenVPNResends(t *testing.T) {
+	const a, b, v6 = "192.0.2.7", "198.51.100.9", "2001:db8::7"
+	const crypt, auth = "tls-crypt unwrapping failed", "incoming packet authentication failed"
+	resends := func(what, addr string, port, from int) []attemptLine {
+		var out []attemptLine
+		for _, at := range []int{0, 2, 6, 14, 30} {
+			out = append(out, attemptLine{"openvpn", "tls-crypt unwrap error: packet authentication failed", from + at},
+				attemptLine{"openvpn", ovpnFrom(what, addr, port), from + at})
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		lines []attemptLine
+		want  map[string]int
+	}{
+		{"wrong tls-crypt key: five copies of the first packet", resends(crypt, a, 51236, 0), map[string]int{a: 1}},
+		{"wrong tls-auth key: five copies", resends(auth, a, 51236, 0), map[string]int{a: 1}},
+		{"IPv6 client", resends(crypt, v6, 51236, 0), map[string]int{v6: 1}},
+		{"no tls-auth at all: the HMAC is missing", resends("cannot locate HMAC in incoming packet", a, 1194, 0), map[string]int{a: 1}},
+		{"tls-crypt-v2 server, unwrapped client", resends("could not determine wrapping", a, 40000, 0), map[string]int{a: 1}},
+		{"client restarts after its window: a new port", append(resends(crypt, a, 51236, 0), resends(crypt, a, 51237, 65)...), map[string]int{a: 2}},
+		{"client restarts on the same port (--lport): after the window it counts again",
+			append(resends(crypt, a, 1194, 0), resends(crypt, a, 1194, 65)...), map[string]int{a: 2}},
+		{"two clients behind one address, interleaved", append(resends(crypt, a, 40001, 0), resends(crypt, a, 40002, 1)...), map[string]int{a: 2}},
+		{"two addresses on the same port at once", append(resends(crypt, a, 40001, 0), resends(crypt, b, 40001, 0)...), map[string]int{a: 1, b: 1}},
+		{"a new port per packet: every packet counts", []attemptLine{
+			{"openvpn", ovpnFrom(crypt, a, 1), 0}, {"openvpn", ovpnFrom(crypt, a, 2), 0}, {"openvpn", ovpnFrom(crypt, a, 3), 0},
+			{"openvpn", ovpnFrom(auth, a, 4), 1}, {"openvpn", ovpnFrom(auth, a, 5), 1},
+		}, map[string]int{a: 5}},
+		{"one port sending on: once per 60 s window, not extended by copies", func() []attemptLine {
+			var out []attemptLine
+			for at := 0; at <= 130; at += 5 {
+				out = append(out, attemptLine{"openvpn", ovpnFrom(crypt, a, 999), at})
+			}
+			return out
+		}(), map[string]int{a: 3}},
+		{"multi-instance prefix (a TCP server names the peer first)", []attemptLine{
+			{"openvpn", "192.0.2.7:38071 " + ovpnFrom(crypt, a, 38071), 0}, {"openvpn", "192.0.2.7:38071 " + ovpnFrom(crypt, a, 38071), 2},
+		}, map[string]int{a: 1}},
+		{"unknown opcode is a probe, not a resend: each counts", []attemptLine{
+			{"openvpn", ovpnFrom("unknown opcode received", a, 7) + " op=9", 0}, {"openvpn", ovpnFrom("unknown opcode received", a, 7) + " op=9", 1},
+		}, map[string]int{a: 2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := failuresOf(t, "openvpn", tc.lines); !maps.Equal(got, tc.want) {
+				t.Errorf("failures = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestAttemptRulesErrors: rules that cannot work are refused.
 func TestAttemptRulesErrors(t *testing.T) {
 	for _, rules := range []filters.AttemptRules{
@@ -175,6 +244,9 @@ func TestAttemptRulesErrors(t *testing.T) {
 		{Ends: []string{`^(`}},
 		{Lines: []string{`^x`}, Window: -time.Second},
 		{Lines: make([]string, 65)},
+		{Resends: []string{`^x (\d+)$`}},
+		{Resends: []string{`x (?P<session>\d+)$`}},
+		{Resends: []string{`^x (?P<session>\d+)$`}, ResendWindow: -time.Second},
 	} {
 		spec := FilterSpec{Name: "f", Programs: []string{"p"}, FailRegex: []string{`^x <HOST>$`}, Attempts: &rules}
 		if _, err := CompileFilter(spec); err == nil {

@@ -52,7 +52,7 @@ var fullOnlyShapes = []string{
 	"<38>Nov 21 18:40:46 web1\x00sshd: NUL after the first word",
 	"<38>Nov 21 18:40:46 wéb1 sshd: non-ASCII first word",
 	`<38>1 - web1 sshd 1 - [a@1 u="x]y"] unescaped ] in an SD value`,
-	`<38>1 - web1 sshd 1 - [a@1 u="x\\"y"] escaped quote in an SD value`,
+	`<38>1 - web1 sshd 1 - [a@1 u="x\"y"] escaped quote in an SD value`,
 	"<38>Nov 21 18:40:46 web1    ",
 	"<38>Nov 21 18:40:46 " + strings.Repeat("h", 256) + " sshd: long first word",
 	"<38>Nov 21 18:40:46 2001:db8::7 web1 sshd[1]: address then host",

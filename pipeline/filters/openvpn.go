@@ -94,12 +94,24 @@ func openvpn() Spec {
 		// [0]" for the same peer in the same second
 		// (socket.c/forward.c, 2.3-2.6): the reset joins that attempt,
 		// and counts alone only when nothing else was said about it.
+		//
+		// Over UDP a client whose first packet the server drops (a wrong
+		// or missing tls-auth/tls-crypt key, tls-crypt-v2 trouble, a
+		// client talking to a client) resends it after 2, 4, 8, 16 s
+		// until its handshake window (--hand-window, 60 s) closes, from
+		// the same source port, and the server prints its "from" line
+		// for every copy (ssl_pkt.c, 2.4-2.6): the lines of one address
+		// and port within 60 s are one attempt. A restarted client, or
+		// another client behind the address, sends from another port.
 		Attempts: &AttemptRules{
 			Lines: []string{
 				`^(?:.* )?VERIFY ERROR: depth=`,
 				`^(?:.* )?TLS Error: TLS handshake failed$`,
 				`^(?:.* )?WARNING: Bad encapsulated packet length from peer `,
 				`^(?:.* )?Connection reset, restarting \[-?\d+\]$`,
+			},
+			Resends: []string{
+				`^(?:.* )?TLS Error: (?:incoming packet authentication failed|tls-crypt unwrapping failed|cannot locate HMAC in incoming packet|can not extract tls-crypt-v2 client key|could not determine wrapping|client->client or server->server connection attempted) from (?:\[AF_INET6?\])?[0-9A-Fa-f.:]+:(?P<session>\d+)$`,
 			},
 		},
 	}

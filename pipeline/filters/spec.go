@@ -96,6 +96,19 @@ type AttemptRules struct {
 	// lines are held only once it has logged a Success line (it logs
 	// verdicts); before, each counts at once.
 	Success []string
+	// Resends are failure lines a client's retransmissions repeat: a UDP
+	// client resends its first packet until it is answered (OpenVPN,
+	// with exponential backoff, for its whole handshake window), and a
+	// server that drops it logs every copy. Each has a (?P<session>...)
+	// group naming the client's endpoint (its source port): the lines of
+	// one address and session are one attempt, counted once, for
+	// ResendWindow from the first; a line after that, or of another
+	// session, is another attempt. A line matching a Resends rule is a
+	// resend whatever else it matches.
+	Resends []string
+	// ResendWindow is how long one session's resends are one attempt,
+	// from its first line; 0 means 60 seconds.
+	ResendWindow time.Duration
 }
 
 // Trust says whose lines a filter believes: the users (names or uids;
