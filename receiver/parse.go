@@ -162,7 +162,7 @@ func (p *parser) parse5424(full, rest []byte, m *sysban.Message) error {
 	}
 	msg, err := p.m5424.Parse(full)
 	if err != nil && p.read5424(full, len(full)-len(rest), m, true) {
-		return nil // an unescaped ']' or '\\' inside a quoted SD value
+		return nil // an unescaped ']' inside a quoted SD value (read5424)
 	}
 	sm, _ := msg.(*rfc5424.SyslogMessage)
 	if sm == nil {

@@ -276,9 +276,7 @@ func (r *Receiver) refuse(c *counters, listener string, sender netip.AddrPort) {
 // listener and reason; the log line carries the running total.
 func (r *Receiver) dropLogged(c *counters, id reasonID, listener string, sender netip.AddrPort, msg string, args ...any) {
 	c.dropped[id].Add(1)
-	now := r.opts.Now().UnixNano()
-	last := c.lastLog[id].Load()
-	if now-last < int64(dropLogEvery) || !c.lastLog[id].CompareAndSwap(last, now) {
+	if !r.logDue(&c.lastLog[id]) {
 		return
 	}
 	args = append(args, "listener", listener, "sender", sender, "reason", reasons[id], "dropped_total", c.dropped[id].Load())
@@ -293,13 +291,20 @@ func (r *Receiver) dropLogged(c *counters, id reasonID, listener string, sender 
 // packet capture.
 func (r *Receiver) parseFailed(c *counters, err error, listener string, sender netip.AddrPort) {
 	total := c.parseErrors.Add(1)
-	now := r.opts.Now().UnixNano()
-	last := c.lastParseLog.Load()
-	if now-last < int64(dropLogEvery) || !c.lastParseLog.CompareAndSwap(last, now) {
+	if !r.logDue(&c.lastParseLog) {
 		return
 	}
 	r.opts.Logger.Warn("receiver: syslog header not parsed; message kept as text (further ones counted, logged every 10s)",
 		"listener", listener, "sender", sender, "err", err, "parse_errors_total", total)
+}
+
+// logDue reports whether a rate-limited line whose last one was written
+// at *last (unix nanos) may be written now, and if so notes now there: at
+// most one per dropLogEvery, and one goroutine of those racing wins.
+func (r *Receiver) logDue(last *atomic.Int64) bool {
+	now := r.opts.Now().UnixNano()
+	prev := last.Load()
+	return now-prev >= int64(dropLogEvery) && last.CompareAndSwap(prev, now)
 }
 
 func (c *counters) drop(reason string) {
