@@ -481,3 +481,61 @@ func TestAttemptHeld(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAttemptsResends holds the openvpn filter's resend accounting to its
+// model over arbitrary interleavings of three addresses, four source
+// ports and the resent lines (with the probe line that is no resend): a
+// resend line counts exactly when it is its address and port's first, or
+// comes DefaultResendWindow or more after the last one that counted; an
+// unknown opcode line always counts.
+func FuzzAttemptsResends(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0, 0x40, 0x80, 0xc0, 1, 2, 3, 0xff, 0xfe})
+	f.Add([]byte{5, 0x25, 0x45, 0x65, 0x85, 0xa5, 0xc5, 0xe5, 5})
+	hosts := []string{"192.0.2.1", "192.0.2.2", "2001:db8::3"}
+	whats := []string{"tls-crypt unwrapping failed", "incoming packet authentication failed", "cannot locate HMAC in incoming packet", "unknown opcode received"}
+	f.Fuzz(func(t *testing.T, script []byte) {
+		if len(script) > 300 {
+			return
+		}
+		start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		now := start
+		tester, err := NewTester([]FilterSpec{BuiltinFilters()["openvpn"]}, TesterOptions{Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := map[string]time.Time{} // session -> when its last counted line came
+		for _, b := range script {
+			h := hosts[int(b)%len(hosts)]
+			what := whats[int(b>>2)%len(whats)]
+			port := 40000 + int(b>>4)%4
+			now = now.Add(time.Duration(b>>6) * 15 * time.Second)
+			text := ovpnFrom(what, h, port)
+			resend := !strings.HasPrefix(what, "unknown")
+			if !resend {
+				text += " op=9"
+			}
+			counted := 0
+			for _, m := range tester.Test(&sysban.Message{Hostname: "h", AppName: "openvpn", Text: text}) {
+				if m.Host != h {
+					t.Fatalf("%q: counted for %s", text, m.Host)
+				}
+				if !m.Ignored && !m.Pending && !m.Repeat {
+					counted += max(m.Count, 1)
+				}
+			}
+			want := 1
+			if resend {
+				session := fmt.Sprint(h, port)
+				if l, ok := last[session]; ok && now.Sub(l) < DefaultResendWindow {
+					want = 0
+				} else {
+					last[session] = now
+				}
+			}
+			if counted != want {
+				t.Fatalf("at %v: %q counted %d, want %d", now.Sub(start), text, counted, want)
+			}
+		}
+	})
+}
