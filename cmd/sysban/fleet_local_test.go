@@ -84,4 +84,3 @@ func TestFleetLocalMarksOnlyWhenListening(t *testing.T) {
 		})
 	}
 }
-
