@@ -43,6 +43,16 @@
 // allowed client names; the handshake runs in the connection's goroutine
 // under Options.HandshakeTimeout, so silent clients cannot block accepts.
 //
+// Parsing takes what senders write, not only what the RFCs allow, where
+// the reading is unambiguous: an RFC 3164 line without a header time
+// ("<34>sshd[12]: msg") keeps its tag; an RFC 5424 structured-data value
+// with an unescaped ']' is read by its quotes. Where it is not, the
+// message keeps its text and no header field is made up: a first word
+// with brackets ("host[1] sshd[2]:", "[sshd]:") is neither hostname nor
+// program. A message whose header does not parse is still delivered,
+// counted (ListenerStats.ParseErrors) and logged at most every 10 s per
+// listener.
+//
 // Framing (RFC 6587 for streams, one message per datagram) and parsing
 // (RFC 3164 in all its real-world shapes and RFC 5424) are exposed through
 // Format, which also satisfies gopkg.in/mcuadros/go-syslog.v2's format.Format
