@@ -59,6 +59,10 @@ import (
 // on senders known to log verdicts (they have logged a Success line):
 // a log with PAM's lines alone counts each at once.
 //
+// Resend lines are the copies a UDP client's retransmissions make the
+// server print: tied by address and source port, not by kind
+// (attempt_resend.go).
+//
 // Success lines are not failure lines: they erase nothing counted
 // before them (attackers try users until one works), and drop only the
 // address's held attempt, the one that succeeded. The rules are
