@@ -60,7 +60,16 @@ jails:
 type traffic struct {
 	msgs     [][]byte
 	failures int
+	// again is what the daemon counts when the same lines come once more
+	// within a minute (the TCP section replays its buffers): fewer than
+	// failures, since OpenVPN's resent UDP packets (the same address and
+	// port within a minute) are one attempt.
+	again int
 }
+
+// expect is what the daemon's jails count for the traffic sent reps times
+// in a row within a minute.
+func (t traffic) expect(reps int) int { return t.failures + (reps-1)*t.again }
 
 // makeTraffic generates n lines (plus held closes) from seed. It runs them
 // through a Tester with every built-in filter to know how many failures
@@ -74,28 +83,47 @@ func makeTraffic(seed uint64, attackers, n int) (traffic, error) {
 	}
 	lines = append(lines, g.Flush()...)
 	var specs []pipeline.FilterSpec
-	for _, f := range pipeline.BuiltinFilters() {
+	resends := map[string]bool{} // filters whose resent lines are one attempt
+	for name, f := range pipeline.BuiltinFilters() {
 		specs = append(specs, f)
+		resends[name] = f.Attempts != nil && len(f.Attempts.Resends) > 0
 	}
 	tst, err := pipeline.NewTester(specs, pipeline.TesterOptions{Now: func() time.Time { return now }})
 	if err != nil {
 		return traffic{}, fmt.Errorf("traffic: %w", err)
 	}
 	var t traffic
-	var m sysban.Message
-	for _, l := range lines {
+	msgs := make([]sysban.Message, len(lines))
+	for i, l := range lines {
 		w := AppendWire(nil, now, l)
 		t.msgs = append(t.msgs, w)
-		m = sysban.Message{}
-		if err := receiver.ParseFileLine(w, now, &m); err != nil {
+		if err := receiver.ParseFileLine(w, now, &msgs[i]); err != nil {
 			return traffic{}, fmt.Errorf("traffic: parse own line %q: %w", w, err)
 		}
-		if l.Same {
-			continue // a further line of an attempt: counts nothing
-		}
-		for _, x := range tst.Test(&m) {
-			if !x.Pending && !x.Ignored && x.Addr.IsValid() {
-				t.failures++
+	}
+	// The same Tester twice over the lines: the second pass counts what a
+	// replay counts, with the first pass's attempts still open. Each
+	// failure line counts one, as in the daemon's totals (a held line is
+	// counted at its verdict, an end line counts what it closes), except,
+	// in the replay, a resent line the first pass counted: the same
+	// address and port within a minute is the same attempt
+	// (filters.AttemptRules.Resends), which the replay makes of each.
+	repeat := make([][]bool, len(msgs))
+	for pass, n := range []*int{&t.failures, &t.again} {
+		for i := range msgs {
+			if lines[i].Same {
+				continue // a further line of an attempt: counts nothing
+			}
+			m := msgs[i] // a copy: the Tester may refer to the message
+			for j, x := range tst.Test(&m) {
+				if pass == 0 {
+					repeat[i] = append(repeat[i], x.Repeat)
+				} else if x.Repeat && resends[x.Filter] && (j >= len(repeat[i]) || !repeat[i][j]) {
+					continue
+				}
+				if !x.Pending && !x.Ignored && x.Addr.IsValid() {
+					*n++
+				}
 			}
 		}
 	}
@@ -564,15 +592,30 @@ func (b *bench) sectionTCP(ctx context.Context) error {
 	}
 	// Prefix counting (IPv6 by /64, the default) against single addresses
 	// (/128), LF framing: issue 17 wants them within 5%. The daemon's CPU
-	// per message is the verdict; the rates are printed beside it.
+	// per message is the verdict; the rates are printed beside it. The
+	// runs go /64, /128, /128, /64 (the first /64 is the LF run above):
+	// the first daemon of the section ran 5-10% slower than later ones
+	// in some quiet runs whatever it counted by, and in this order a
+	// drift of the machine over the section weighs on both sides alike.
 	off, err := b.tcpFraming(ctx, "LF /128", false, trs, perConn, "defaults:\n  ipv6prefix: 128\n")
 	if err != nil {
 		return err
 	}
+	off2, err := b.tcpFraming(ctx, "LF /128 again", false, trs, perConn, "defaults:\n  ipv6prefix: 128\n")
+	if err != nil {
+		return err
+	}
+	on2, err := b.tcpFraming(ctx, "LF /64 again", false, trs, perConn, "")
+	if err != nil {
+		return err
+	}
+	onCPU := (on.cpuPerMsg + on2.cpuPerMsg) / 2
+	offCPU := (off.cpuPerMsg + off2.cpuPerMsg) / 2
 	b.add(result{section: "tcp", name: "  LF steady state, IPv6 counted by /64 vs /128", target: "≤ 1.05× CPU",
-		value:  fmt.Sprintf("%.3f× CPU", on.cpuPerMsg/off.cpuPerMsg),
-		ratio:  fmt.Sprintf("%.2f vs %.2f CPU-µs/msg; %s/s vs %s/s", on.cpuPerMsg, off.cpuPerMsg, si(on.rate), si(off.rate)),
-		status: passIf(on.cpuPerMsg <= 1.05*off.cpuPerMsg)})
+		value: fmt.Sprintf("%.3f× CPU", onCPU/offCPU),
+		ratio: fmt.Sprintf("%.2f vs %.2f CPU-µs/msg (means of /64 %.2f, %.2f and /128 %.2f, %.2f)",
+			onCPU, offCPU, on.cpuPerMsg, on2.cpuPerMsg, off.cpuPerMsg, off2.cpuPerMsg),
+		status: passIf(onCPU <= 1.05*offCPU)})
 	return nil
 }
 
@@ -605,7 +648,7 @@ func (b *bench) tcpFraming(ctx context.Context, name string, octet bool, trs []t
 		}
 		reps[i] = max(1, perConn/len(tr.msgs))
 		total += reps[i] * len(tr.msgs)
-		expFail += 2 * reps[i] * tr.failures
+		expFail += tr.expect(2 * reps[i])
 	}
 	s0, err := d.scrape()
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -81,5 +82,31 @@ func TestSendPacedCountsSent(t *testing.T) {
 	// sent and skipped never exceed what was due.
 	if st.sent == 0 || st.sent+st.skipped > 400+sendBatch {
 		t.Errorf("sent %d, skipped %d at 2000/s for 200 ms", st.sent, st.skipped)
+	}
+}
+
+// TestTrafficReplayCountsResendsOnce: the TCP section replays its buffers
+// within seconds, and a replayed OpenVPN UDP error line (same address and
+// port) is a resend of an attempt already counted, so a replay counts
+// fewer failures than the first pass, by at most the OpenVPN lines.
+func TestTrafficReplayCountsResendsOnce(t *testing.T) {
+	tr, err := makeTraffic(101, 50000, 20000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openvpn := 0
+	for _, m := range tr.msgs {
+		if bytes.Contains(m, []byte(" openvpn[")) && bytes.Contains(m, []byte("TLS Error")) {
+			openvpn++
+		}
+	}
+	if openvpn == 0 {
+		t.Fatal("no OpenVPN failure lines in the traffic")
+	}
+	if d := tr.failures - tr.again; d <= 0 || d > openvpn {
+		t.Errorf("first pass %d failures, replay %d: the replay should count 1 to %d (the OpenVPN lines) fewer", tr.failures, tr.again, openvpn)
+	}
+	if got, want := tr.expect(3), tr.failures+2*tr.again; got != want {
+		t.Errorf("expect(3) = %d, want %d", got, want)
 	}
 }
