@@ -143,10 +143,10 @@ func TestSetupLayout(t *testing.T) {
 		}
 	}
 	wantLines := withNetRules(
-		"ip saddr @ssh_v4 tcp dport 22 drop",
-		"ip6 saddr @ssh_v6 tcp dport 22 drop",
-		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
-		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
+		"tcp dport 22 ip saddr @ssh_v4 drop",
+		"tcp dport 22 ip6 saddr @ssh_v6 drop",
+		"tcp dport { 80, 443, 8000-8100 } ip saddr @web_v4 reject with tcp reset",
+		"tcp dport { 80, 443, 8000-8100 } ip6 saddr @web_v6 reject with tcp reset",
 	)
 	if got := ruleLines(t, ns, "banlist"); !slices.Equal(got, wantLines) {
 		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLines, "\n"))
@@ -182,19 +182,19 @@ func TestRuleShapes(t *testing.T) {
 	}{
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(2000, 2100)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"ip saddr @j_v4 tcp dport 2000-2100 drop", "ip6 saddr @j_v6 tcp dport 2000-2100 drop"},
+			[]string{"tcp dport 2000-2100 ip saddr @j_v4 drop", "tcp dport 2000-2100 ip6 saddr @j_v6 drop"},
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(53, 53)}, Protocol: sysban.UDP, Verdict: sysban.Reject},
 			[]string{
-				"ip saddr @j_v4 udp dport 53 reject with icmpx admin-prohibited",
-				"ip6 saddr @j_v6 udp dport 53 reject with icmpx admin-prohibited",
+				"udp dport 53 ip saddr @j_v4 reject with icmpx admin-prohibited",
+				"udp dport 53 ip6 saddr @j_v6 reject with icmpx admin-prohibited",
 			},
 		},
 		{
 			// Overlapping and adjacent ranges are merged.
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(25, 25), pr(20, 24), pr(587, 587), pr(465, 465)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"ip saddr @j_v4 tcp dport { 20-25, 465, 587 } drop", "ip6 saddr @j_v6 tcp dport { 20-25, 465, 587 } drop"},
+			[]string{"tcp dport { 20-25, 465, 587 } ip saddr @j_v4 drop", "tcp dport { 20-25, 465, 587 } ip6 saddr @j_v6 drop"},
 		},
 		{
 			sysban.JailRule{Name: "j", Protocol: sysban.All, Verdict: sysban.Drop},
@@ -203,31 +203,31 @@ func TestRuleShapes(t *testing.T) {
 		{
 			sysban.JailRule{Name: "j", Protocol: sysban.All, Verdict: sysban.Reject},
 			[]string{
-				"ip saddr @j_v4 meta l4proto tcp reject with tcp reset",
+				"meta l4proto tcp ip saddr @j_v4 reject with tcp reset",
 				"ip saddr @j_v4 reject with icmpx admin-prohibited",
-				"ip6 saddr @j_v6 meta l4proto tcp reject with tcp reset",
+				"meta l4proto tcp ip6 saddr @j_v6 reject with tcp reset",
 				"ip6 saddr @j_v6 reject with icmpx admin-prohibited",
 			},
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(5060, 5061)}, Protocol: sysban.All, Verdict: sysban.Drop},
 			[]string{
-				"ip saddr @j_v4 meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 drop",
-				"ip6 saddr @j_v6 meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 drop",
+				"meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 ip saddr @j_v4 drop",
+				"meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 ip6 saddr @j_v6 drop",
 			},
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(5060, 5060), pr(10000, 20000)}, Protocol: sysban.All, Verdict: sysban.Reject},
 			[]string{
-				"ip saddr @j_v4 tcp dport { 5060, 10000-20000 } reject with tcp reset",
-				"ip saddr @j_v4 meta l4proto { udp, dccp, sctp } th dport { 5060, 10000-20000 } reject with icmpx admin-prohibited",
-				"ip6 saddr @j_v6 tcp dport { 5060, 10000-20000 } reject with tcp reset",
-				"ip6 saddr @j_v6 meta l4proto { udp, dccp, sctp } th dport { 5060, 10000-20000 } reject with icmpx admin-prohibited",
+				"tcp dport { 5060, 10000-20000 } ip saddr @j_v4 reject with tcp reset",
+				"meta l4proto { udp, dccp, sctp } th dport { 5060, 10000-20000 } ip saddr @j_v4 reject with icmpx admin-prohibited",
+				"tcp dport { 5060, 10000-20000 } ip6 saddr @j_v6 reject with tcp reset",
+				"meta l4proto { udp, dccp, sctp } th dport { 5060, 10000-20000 } ip6 saddr @j_v6 reject with icmpx admin-prohibited",
 			},
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(60000, 65535), pr(1, 1)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"ip saddr @j_v4 tcp dport { 1, 60000-65535 } drop", "ip6 saddr @j_v6 tcp dport { 1, 60000-65535 } drop"},
+			[]string{"tcp dport { 1, 60000-65535 } ip saddr @j_v4 drop", "tcp dport { 1, 60000-65535 } ip6 saddr @j_v6 drop"},
 		},
 	}
 	for _, tt := range tests {
@@ -731,7 +731,7 @@ func TestSetupOverForeignTable(t *testing.T) {
 	if want := []string{"ssh_v4 ipv4_addr [timeout]", "ssh_v4net ipv4_addr [interval timeout]", "ssh_v6 ipv6_addr [timeout]", "ssh_v6net ipv6_addr [interval timeout]"}; !slices.Equal(sets, want) {
 		t.Errorf("sets = %v, want %v", sets, want)
 	}
-	if want := withNetRules("ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop"); !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
+	if want := withNetRules("tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop"); !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
 		t.Errorf("rules = %v, want %v", ruleLines(t, ns, DefaultTable), want)
 	}
 	got := banned(t, b, "ssh")
@@ -753,7 +753,7 @@ func TestJailNameWithLeadingDigit(t *testing.T) {
 	if got := banned(t, b, "3proxy"); len(got) != 1 {
 		t.Errorf("Banned = %v", got)
 	}
-	want := withNetRules("ip saddr @3proxy_v4 tcp dport 3128 drop", "ip6 saddr @3proxy_v6 tcp dport 3128 drop")
+	want := withNetRules("tcp dport 3128 ip saddr @3proxy_v4 drop", "tcp dport 3128 ip6 saddr @3proxy_v6 drop")
 	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
 		t.Errorf("rules = %v, want %v", got, want)
 	}

@@ -100,14 +100,14 @@ func TestNFLOGRulesKernel(t *testing.T) {
 	got := ruleLines(t, ns, DefaultTable)
 	logStmt := `limit rate 200/second log prefix "sysban:ban:%s" group 7422 snaplen 128 queue-threshold 32`
 	want := withNetRules(
-		"ip saddr @ssh_v4 tcp dport 22 "+sprintf(logStmt, "ssh"),
-		"ip saddr @ssh_v4 tcp dport 22 drop",
-		"ip6 saddr @ssh_v6 tcp dport 22 "+sprintf(logStmt, "ssh"),
-		"ip6 saddr @ssh_v6 tcp dport 22 drop",
-		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } "+sprintf(logStmt, "web"),
-		"ip saddr @web_v4 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
-		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } "+sprintf(logStmt, "web"),
-		"ip6 saddr @web_v6 tcp dport { 80, 443, 8000-8100 } reject with tcp reset",
+		"tcp dport 22 ip saddr @ssh_v4 "+sprintf(logStmt, "ssh"),
+		"tcp dport 22 ip saddr @ssh_v4 drop",
+		"tcp dport 22 ip6 saddr @ssh_v6 "+sprintf(logStmt, "ssh"),
+		"tcp dport 22 ip6 saddr @ssh_v6 drop",
+		"tcp dport { 80, 443, 8000-8100 } ip saddr @web_v4 "+sprintf(logStmt, "web"),
+		"tcp dport { 80, 443, 8000-8100 } ip saddr @web_v4 reject with tcp reset",
+		"tcp dport { 80, 443, 8000-8100 } ip6 saddr @web_v6 "+sprintf(logStmt, "web"),
+		"tcp dport { 80, 443, 8000-8100 } ip6 saddr @web_v6 reject with tcp reset",
 		`meta iiftype != loopback tcp dport { 23, 3389, 5900 } tcp flags syn / syn,ack limit rate 200/second log prefix "sysban:probe" group 7422 snaplen 128 queue-threshold 32`,
 		`meta iiftype != loopback udp dport 161 limit rate 200/second log prefix "sysban:probe" group 7422 snaplen 128 queue-threshold 32`,
 	)

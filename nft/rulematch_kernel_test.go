@@ -1,0 +1,289 @@
+package nft
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sysban "github.com/sysban/sysban"
+)
+
+// udpSink counts the datagrams its listeners received, by payload.
+type udpSink struct {
+	mu  sync.Mutex
+	got map[string]bool
+}
+
+func (s *udpSink) seen(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.got[token]
+}
+
+// listenUDP receives datagrams on addr in ns into s until the test ends.
+func (s *udpSink) listenUDP(t *testing.T, ns *netNS, network, addr string) {
+	t.Helper()
+	var pc net.PacketConn
+	err := inNetNS(ns, func() error {
+		var err error
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.got[string(buf[:n])] = true
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// listenTCP accepts and closes connections on addr in ns until the test
+// ends.
+func listenTCP(t *testing.T, ns *netNS, network, addr string) {
+	t.Helper()
+	var ln net.Listener
+	err := inNetNS(ns, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen %s %s: %v", network, addr, err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+}
+
+// udpReaches sends datagrams from local to remote in ns, one every 100 ms
+// for up to wait, and reports whether one arrived.
+func udpReaches(ns *netNS, sink *udpSink, local netip.Addr, remote netip.AddrPort, wait time.Duration) (bool, error) {
+	token := fmt.Sprintf("%v>%v@%d", local, remote, time.Now().UnixNano())
+	var conn *net.UDPConn
+	err := inNetNS(ns, func() error {
+		var err error
+		conn, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)), net.UDPAddrFromAddrPort(remote))
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		// A write fails only when an earlier datagram drew an ICMP
+		// error; the next one is sent regardless.
+		_, _ = conn.Write([]byte(token))
+		for range 10 {
+			if sink.seen(token) {
+				return true, nil
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+	}
+}
+
+// TestRuleMatchPackets sends real TCP and UDP traffic, IPv4 and IPv6, from
+// single banned addresses and from addresses inside banned prefixes, to a
+// TCP jail's port, a UDP jail's port and ports no jail covers, and checks
+// each rule matches exactly its transport, its port and its sets: whatever
+// order the rule's expressions take, a banned source is dropped on the
+// jail's port only, an unbanned one passes everywhere.
+func TestRuleMatchPackets(t *testing.T) {
+	srv, cli := newNetNS(t, "s"), newNetNS(t, "c")
+	srv.exec(t, "ip", "link", "add", "vs", "type", "veth", "peer", "name", "vc", "netns", cli.name)
+	srv.exec(t, "ip", "addr", "add", "10.98.0.1/24", "dev", "vs")
+	srv.exec(t, "ip", "addr", "add", "fd98::1/64", "dev", "vs", "nodad")
+	srv.exec(t, "ip", "link", "set", "vs", "up")
+	var (
+		srv4, srv6 = addr("10.98.0.1"), addr("fd98::1")
+		// One banned address, one unbanned, one inside a banned prefix.
+		single4, good4, inNet4 = addr("10.98.0.2"), addr("10.98.0.3"), addr("10.98.0.130")
+		single6, good6, inNet6 = addr("fd98::2"), addr("fd98::3"), addr("fd98::105")
+		net4, net6             = netip.MustParsePrefix("10.98.0.128/25"), netip.MustParsePrefix("fd98::100/120")
+	)
+	for _, a := range []netip.Addr{single4, good4, inNet4} {
+		cli.exec(t, "ip", "addr", "add", a.String()+"/24", "dev", "vc")
+	}
+	for _, a := range []netip.Addr{single6, good6, inNet6} {
+		cli.exec(t, "ip", "addr", "add", a.String()+"/64", "dev", "vc", "nodad")
+	}
+	cli.exec(t, "ip", "link", "set", "vc", "up")
+
+	// Each port is served over both transports, so a rule that ignored
+	// its transport would show.
+	const tcpPort, udpPort = 2222, 5353
+	sink := &udpSink{got: map[string]bool{}}
+	for _, port := range []int{tcpPort, udpPort} {
+		listenTCP(t, srv, "tcp4", fmt.Sprintf("0.0.0.0:%d", port))
+		listenTCP(t, srv, "tcp6", fmt.Sprintf("[::]:%d", port))
+		sink.listenUDP(t, srv, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+		sink.listenUDP(t, srv, "udp6", fmt.Sprintf("[::]:%d", port))
+	}
+
+	type path struct {
+		proto    string // "tcp" or "udp"
+		from, to netip.Addr
+		port     uint16
+	}
+	// reaches says whether p gets through within wait.
+	reaches := func(p path, wait time.Duration) (bool, error) {
+		remote := netip.AddrPortFrom(p.to, p.port)
+		if p.proto == "udp" {
+			return udpReaches(cli, sink, p.from, remote, wait)
+		}
+		err := dialFrom(cli, p.from, remote, wait)
+		return err == nil, nil
+	}
+	var all []path
+	for _, proto := range []string{"tcp", "udp"} {
+		for _, fam := range []struct{ to, single, good, inNet netip.Addr }{{srv4, single4, good4, inNet4}, {srv6, single6, good6, inNet6}} {
+			for _, from := range []netip.Addr{fam.single, fam.good, fam.inNet} {
+				for _, port := range []uint16{tcpPort, udpPort} {
+					all = append(all, path{proto, from, fam.to, port})
+				}
+			}
+		}
+	}
+	// Before any ban every path works (links coming up take a moment).
+	for _, p := range all {
+		if ok, err := reaches(p, 30*time.Second); !ok {
+			t.Fatalf("%+v does not get through before any ban: %v", p, err)
+		}
+	}
+
+	b := openIn(t, srv, Options{})
+	setup(t, b,
+		sysban.JailRule{Name: "tcpj", Ports: []sysban.PortRange{pr(tcpPort, tcpPort)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
+		sysban.JailRule{Name: "udpj", Ports: []sysban.PortRange{pr(udpPort, udpPort)}, Protocol: sysban.UDP, Verdict: sysban.Drop},
+	)
+	now := time.Now()
+	var bans []sysban.Ban
+	for _, jail := range []string{"tcpj", "udpj"} {
+		for _, a := range []netip.Addr{single4, single6} {
+			bans = append(bans, sysban.Ban{Jail: jail, Addr: a, Start: now, Duration: time.Hour})
+		}
+		for _, p := range []netip.Prefix{net4, net6} {
+			bans = append(bans, sysban.Ban{Jail: jail, Prefix: p, Start: now, Duration: time.Hour})
+		}
+	}
+	apply(t, b, bans...)
+
+	for _, p := range all {
+		banned := p.from != good4 && p.from != good6
+		jailPort := (p.proto == "tcp" && p.port == tcpPort) || (p.proto == "udp" && p.port == udpPort)
+		blocked := banned && jailPort
+		t.Run(fmt.Sprintf("%s from %v to %d", p.proto, p.from, p.port), func(t *testing.T) {
+			if !blocked {
+				// Passing paths get the time a loaded machine needs.
+				if ok, err := reaches(p, 30*time.Second); !ok {
+					t.Errorf("blocked (%v), want it to pass", err)
+				}
+				return
+			}
+			// A drop leaves the path silent; it worked before the ban.
+			if ok, _ := reaches(p, silence); ok {
+				t.Error("got through, want it dropped")
+			}
+		})
+	}
+}
+
+// TestSetupReplacesOldRuleOrder upgrades a table as an earlier sysban
+// wrote it, with the address lookup before the transport and port
+// matches, to the current shape: Setup rewrites every rule, keeps the
+// sets with their bans, and a Guard on the new table finds nothing to
+// repair (it compares rules by comment, and the shape it expects is the
+// one Setup just wrote).
+func TestSetupReplacesOldRuleOrder(t *testing.T) {
+	ns := newNetNS(t, "u")
+	// "ip saddr @ssh_v4 tcp dport 22" compiles to exactly the earlier
+	// order: nfproto, saddr, lookup, l4proto, dport.
+	var old strings.Builder
+	old.WriteString(`table inet sysban {
+	set ssh_v4 { type ipv4_addr; flags timeout; comment "sysban bans"; elements = { 192.0.2.1 timeout 1h, 192.0.2.2 } }
+	set ssh_v6 { type ipv6_addr; flags timeout; comment "sysban bans"; elements = { 2001:db8::1 timeout 1h } }
+	set ssh_v4net { type ipv4_addr; flags interval,timeout; comment "sysban prefix bans"; }
+	set ssh_v6net { type ipv6_addr; flags interval,timeout; comment "sysban prefix bans"; }
+	chain input {
+		type filter hook input priority -10; policy accept;
+`)
+	oldLines := withNetRules("ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop")
+	for _, l := range oldLines {
+		fmt.Fprintf(&old, "\t\t%s comment \"sysban jail ssh\"\n", l)
+	}
+	old.WriteString("\t}\n}\n")
+	f, err := os.CreateTemp(t.TempDir(), "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(old.String()); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.Close()
+	ns.exec(t, "nft", "-f", f.Name())
+	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, oldLines) {
+		t.Fatalf("the old table reads:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(oldLines, "\n"))
+	}
+	if dbg := ns.exec(t, "nft", "--debug=netlink", "list", "chain", "inet", DefaultTable, ChainName); !strings.Contains(dbg,
+		"[ lookup reg 1 set ssh_v4 0x0 ]\n  [ meta load l4proto => reg 1 ]") {
+		t.Fatalf("the old table does not look its set up before the transport:\n%s", dbg)
+	}
+
+	b := openIn(t, ns, Options{})
+	setup(t, b, sshRule)
+	want := withNetRules("tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop")
+	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
+		t.Errorf("after Setup:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	got := banned(t, b, "ssh")
+	if len(got) != 3 || !got[addr("192.0.2.2")].Permanent || got[addr("192.0.2.1")].Permanent || got[addr("2001:db8::1")].Permanent {
+		t.Errorf("Banned = %v, want the old table's three bans as they were", got)
+	}
+
+	// The Guard, given those bans, checks the table a few times and
+	// repairs nothing.
+	src := &memSource{}
+	start := time.Now()
+	src.add(
+		sysban.Ban{Jail: "ssh", Addr: addr("192.0.2.1"), Start: start.Add(-time.Minute), Duration: time.Hour},
+		sysban.Ban{Jail: "ssh", Addr: addr("192.0.2.2"), Start: start, Duration: sysban.Permanent},
+		sysban.Ban{Jail: "ssh", Addr: addr("2001:db8::1"), Start: start.Add(-time.Minute), Duration: time.Hour},
+	)
+	rg := startGuard(t, b, src, GuardOptions{Interval: 50 * time.Millisecond})
+	rg.waitChecks(t, 5)
+	select {
+	case h := <-rg.heals:
+		t.Errorf("guard repaired the upgraded table: %s", h.reason)
+	default:
+	}
+	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
+		t.Errorf("after the guard's checks:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
