@@ -13,21 +13,24 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sysban/sysban"
+	"github.com/sysban/sysban/config"
 	"github.com/sysban/sysban/nft"
 )
 
 // The packet path: what a lookup in the jail's sets costs every packet
 // that reaches the rule, measured with a non-member source (the common
 // case: most traffic is not banned), for empty sets, 100k single addresses
-// in the hash set, and 100k prefixes in the interval set. A UDP sender
-// namespace is joined by a veth pair to each of three receiving
-// namespaces, one per set content, each with its own table (a rule looks
-// its sets up before it checks the port, so one table with three jails
-// would make every packet pay every lookup). The sender writes datagrams
-// as fast as it can to one receiver at a time, in short rounds taking
-// turns, so that a change in the machine's load hits all three alike; the
-// least disturbed (cheapest) round of each is the figure, the median
-// beside it.
+// in the hash set, and 100k prefixes in the interval set, each sent to the
+// jail's port (a rule checks transport and port before it looks its sets
+// up, so only such packets pay the lookups). Two more receivers show what
+// the traffic sysban does not ban pays: one without any table, and one
+// with the chain the UDP section's daemon has (a jail for every built-in
+// filter, ingestConfig), reached on a port no jail covers, as syslog is.
+// A UDP sender namespace is joined by a veth pair to each receiving
+// namespace, each with its own table. The sender writes datagrams as fast
+// as it can to one receiver at a time, in short rounds taking turns, so
+// that a change in the machine's load hits all alike; the least disturbed
+// (cheapest) round of each is the figure, the median beside it.
 //
 // The figure to read is the sender's CPU per datagram: veth hands the
 // packet to the receiving stack in the sender's own softirq, so its thread
@@ -41,7 +44,9 @@ const (
 	pathPort   = 9
 )
 
-var pathKinds = []string{"empty", "hash", "interval"}
+// pathKinds are the receivers: the path jail with empty sets, 100k
+// addresses, 100k prefixes; no table; the UDP daemon's jails.
+var pathKinds = []string{"empty", "hash", "interval", "none", "daemon"}
 
 // pathAddrs are the sender's and receiver's addresses on the veth pair to
 // receiver i.
@@ -76,8 +81,8 @@ func pathFill(jail, kind string, n int, start time.Time) []sysban.Ban {
 	return out
 }
 
-// sectionPrefixPath measures the three set contents and says what the
-// figures decide.
+// sectionPrefixPath measures the receivers and says what the figures
+// decide.
 func (b *bench) sectionPrefixPath(ctx context.Context) error {
 	send, err := b.newNS(ctx)
 	if err != nil {
@@ -95,7 +100,7 @@ func (b *bench) sectionPrefixPath(ctx context.Context) error {
 		if err := vethPair(ctx, send, recv, i); err != nil {
 			return err
 		}
-		if err := pathTable(ctx, recv, kind, b.opts.bans); err != nil {
+		if err := b.pathTable(ctx, recv, kind, b.opts.bans); err != nil {
 			return err
 		}
 	}
@@ -120,18 +125,26 @@ func (b *bench) sectionPrefixPath(ctx context.Context) error {
 	best := make([]float64, len(pathKinds))
 	for i, kind := range pathKinds {
 		best[i] = slices.Min(nsPerPkt[i])
-		what := map[string]string{"empty": "empty sets", "hash": si(float64(b.opts.bans)) + " addresses (hash set)", "interval": si(float64(b.opts.bans)) + " prefixes (interval set)"}[kind]
+		what := map[string]string{"empty": "empty sets", "hash": si(float64(b.opts.bans)) + " addresses (hash set)", "interval": si(float64(b.opts.bans)) + " prefixes (interval set)",
+			"none": "no sysban table", "daemon": "UDP daemon's jails, port no jail covers"}[kind]
 		b.add(result{section: "prefix", name: "packet path, non-member source, " + what, target: "-",
 			value: fmt.Sprintf("%.0f ns/pkt", best[i]), ratio: fmt.Sprintf("sender CPU, best round; median %.0f; %s pkt/s sent", median(nsPerPkt[i]), si(median(pps[i]))), status: passIf(bl.received(i) > 0)})
 	}
 	hash, interval := best[1]-best[0], best[2]-best[0]
 	// The decision these figures support (nft/prefixes.go): every packet
-	// that reaches a jail's rule pays both lookups, so 100k single
-	// addresses belong in the hash set, and only prefixes (which need
-	// intervals) in the interval set beside it.
+	// to a jail's port pays both lookups, so 100k single addresses belong
+	// in the hash set, and only prefixes (which need intervals) in the
+	// interval set beside it.
 	decision := fmt.Sprintf("interval costs %+.0f ns/pkt more than hash: single addresses stay in hash sets, prefixes alone in the interval set", interval-hash)
 	b.add(result{section: "prefix", name: "  lookup cost over empty sets: hash / interval", target: "-",
 		value: fmt.Sprintf("%+.0f / %+.0f ns", hash, interval), ratio: decision, status: "INFO"})
+	jails, err := b.benchJails()
+	if err != nil {
+		return err
+	}
+	b.add(result{section: "prefix", name: "  sysban's chain for traffic it does not ban", target: "-",
+		value: fmt.Sprintf("%+.0f ns/pkt", best[4]-best[3]),
+		ratio: fmt.Sprintf("the UDP daemon's %d jails over no table: what each syslog datagram costs the UDP section's sender", len(jails)), status: "INFO"})
 	return nil
 }
 
@@ -144,9 +157,31 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-// pathTable sets up sysban's table in recv with one UDP jail on pathPort,
-// its sets holding n bans of kind.
-func pathTable(ctx context.Context, recv *netns, kind string, n int) error {
+// benchJails are the jail rules of the UDP section's daemon, checked to
+// leave pathPort alone (the "daemon" receiver's datagrams must match no
+// jail, as syslog does not).
+func (b *bench) benchJails() ([]sysban.JailRule, error) {
+	cfg, err := config.Parse("bench.yaml", []byte(daemonConfig(b.dir, ingestConfig(100000))), nil)
+	if err != nil {
+		return nil, fmt.Errorf("path: the UDP daemon's config: %w", err)
+	}
+	rules := cfg.Rules()
+	for _, r := range rules {
+		covers := len(r.Ports) == 0 || slices.ContainsFunc(r.Ports, func(p sysban.PortRange) bool { return p.First <= pathPort && pathPort <= p.Last })
+		if r.Protocol != sysban.TCP && covers {
+			return nil, fmt.Errorf("path: jail %s covers UDP port %d", r.Name, pathPort)
+		}
+	}
+	return rules, nil
+}
+
+// pathTable sets up sysban's table in recv for kind: one UDP jail on
+// pathPort, its sets holding n bans of kind; nothing ("none"); or the UDP
+// daemon's jails ("daemon"), empty.
+func (b *bench) pathTable(ctx context.Context, recv *netns, kind string, n int) error {
+	if kind == "none" {
+		return nil
+	}
 	fd, err := recv.fd()
 	if err != nil {
 		return err
@@ -157,11 +192,16 @@ func pathTable(ctx context.Context, recv *netns, kind string, n int) error {
 		return fmt.Errorf("path: nft: %w", err)
 	}
 	defer be.Close()
-	rule := sysban.JailRule{Name: "path", Ports: []sysban.PortRange{{First: pathPort, Last: pathPort}}, Protocol: sysban.UDP, Verdict: sysban.Drop}
-	if err := be.Setup(ctx, []sysban.JailRule{rule}); err != nil {
+	rules := []sysban.JailRule{{Name: "path", Ports: []sysban.PortRange{{First: pathPort, Last: pathPort}}, Protocol: sysban.UDP, Verdict: sysban.Drop}}
+	if kind == "daemon" {
+		if rules, err = b.benchJails(); err != nil {
+			return err
+		}
+	}
+	if err := be.Setup(ctx, rules); err != nil {
 		return fmt.Errorf("path: nft: %w", err)
 	}
-	if kind == "empty" {
+	if kind == "empty" || kind == "daemon" {
 		return nil
 	}
 	if err := be.Apply(ctx, pathFill("path", kind, n, time.Now())); err != nil {
