@@ -83,25 +83,7 @@ func TestRealPackets(t *testing.T) {
 		{"tcp4", fmt.Sprintf("0.0.0.0:%d", sshPort)}, {"tcp6", fmt.Sprintf("[::]:%d", sshPort)},
 		{"tcp4", fmt.Sprintf("0.0.0.0:%d", webPort)}, {"tcp6", fmt.Sprintf("[::]:%d", webPort)},
 	} {
-		var ln net.Listener
-		err := inNetNS(srv, func() error {
-			var err error
-			ln, err = net.Listen(l.network, l.addr)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("listen: %v", err)
-		}
-		t.Cleanup(func() { _ = ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				_ = c.Close()
-			}
-		}()
+		listenTCP(t, srv, l.network, l.addr)
 	}
 
 	var (

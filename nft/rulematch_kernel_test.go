@@ -2,6 +2,7 @@ package nft
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -29,16 +30,7 @@ func (s *udpSink) seen(token string) bool {
 // listenUDP receives datagrams on addr in ns into s until the test ends.
 func (s *udpSink) listenUDP(t *testing.T, ns *netNS, network, addr string) {
 	t.Helper()
-	var pc net.PacketConn
-	err := inNetNS(ns, func() error {
-		var err error
-		pc, err = net.ListenPacket(network, addr)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen %s %s: %v", network, addr, err)
-	}
-	t.Cleanup(func() { _ = pc.Close() })
+	pc := listenIn(t, ns, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
 	go func() {
 		buf := make([]byte, 256)
 		for {
@@ -53,20 +45,28 @@ func (s *udpSink) listenUDP(t *testing.T, ns *netNS, network, addr string) {
 	}()
 }
 
+// listenIn opens a socket in ns with listen and closes it when the test
+// ends.
+func listenIn[C io.Closer](t *testing.T, ns *netNS, listen func() (C, error)) C {
+	t.Helper()
+	var c C
+	err := inNetNS(ns, func() error {
+		var err error
+		c, err = listen()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen in %s: %v", ns.name, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 // listenTCP accepts and closes connections on addr in ns until the test
 // ends.
 func listenTCP(t *testing.T, ns *netNS, network, addr string) {
 	t.Helper()
-	var ln net.Listener
-	err := inNetNS(ns, func() error {
-		var err error
-		ln, err = net.Listen(network, addr)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("listen %s %s: %v", network, addr, err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
+	ln := listenIn(t, ns, func() (net.Listener, error) { return net.Listen(network, addr) })
 	go func() {
 		for {
 			c, err := ln.Accept()
