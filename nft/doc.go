@@ -35,6 +35,7 @@
 //	meta nfproto ipv4 meta l4proto tcp th dport 22 ip saddr @ssh_v4 drop
 //
 // (nft prints it as "tcp dport 22 ip saddr @ssh_v4 drop").
+//
 // The protocol match is "meta l4proto tcp" or "udp"; protocol "all" without
 // ports matches any protocol and, with ports, "meta l4proto { tcp, udp, sctp,
 // dccp }" (the transports that have a destination port at the same offset).
@@ -51,16 +52,18 @@
 // fails, so their order decides the cost, not the meaning. The cheap,
 // selective compares come first (family, transport, port) and the lookup
 // in the jail's address set last: a packet for another service (a syslog
-// datagram, a web request past the ssh jail) is turned away by a compare
-// of a register and never pays the lookups. Before, every rule looked the
+// datagram reaching the ssh jail's rules) is turned away by a compare of
+// a register and never pays the lookups. Before, every rule looked the
 // address up first, so every packet of a family paid a hash and an
 // interval lookup per jail; with the 21 jails of the bench's UDP daemon
 // that was 42 lookups per IPv4 datagram, and the chain cost a datagram
 // 2.1-2.4 µs of the sender's CPU, now 1.5-1.6 µs (scripts/bench, section
 // prefix, "sysban's chain for traffic it does not ban"). What remains is
-// walking the rules: four per jail, each two to four compares. A table written
-// in the old order is simply replaced: Setup rewrites every rule, and the
-// Guard compares rules by comment, not by their expressions.
+// walking the rules, four per jail of two to four compares each; a chain
+// per jail behind one jump rule would cut most of it (measured in
+// docs/performance.md, not built). A table written in the old order is
+// simply replaced: Setup rewrites every rule, and the Guard compares rules
+// by comment, not by their expressions.
 //
 // # Why priority -10
 //
