@@ -16,7 +16,8 @@ import (
 // interval set for both, by measurement (scripts/bench -sections prefix,
 // figures in docs/performance.md):
 //
-//   - The packet path. Every packet that reaches a jail's rule is looked
+//   - The packet path. Every packet to a jail's port (transport and port
+//     are checked first) is looked
 //     up in both sets, and most packets are not banned. From a non-member
 //     source, 100k elements in the hash set cost a packet nothing
 //     measurable over empty sets (-115 and -4 ns in two runs: noise),
