@@ -64,8 +64,9 @@ func (n *Node) watchLoop(ctx context.Context) {
 			case <-w.Done():
 				break live
 			case e := <-w.Updates():
-				n.live(ctx, linger.collect(w.Updates(), drainUpdates(w.Updates(), e)))
-				linger.lastEnd = time.Now()
+				batch := linger.collect(w.Updates(), drainUpdates(w.Updates(), e))
+				n.live(ctx, batch)
+				linger.applied(len(batch))
 			}
 		}
 		w.Stop()
@@ -102,7 +103,7 @@ func (n *Node) startWatch(ctx context.Context) (*bucketWatch, error) {
 	}
 	n.stats.resyncs.Inc()
 	n.mu.Lock()
-	n.lastResync = n.now()
+	n.lastResync, n.watchedAt = n.now(), w.server
 	n.mu.Unlock()
 	r.logPhases(start, tombsRead, read)
 	if r.entries >= 10000 {
@@ -274,9 +275,18 @@ func drainUpdates(updates <-chan *bucketEntry, first *bucketEntry) []*bucketEntr
 // (11,000 transactions for 59,000 bans in the bench's cluster storm, at
 // 0.1-0.3 ms of CPU apiece, with a notification to every nftables
 // listener); a millisecond of waiting turns that into batches of tens.
+//
+// A lone update that follows a lone update is not a stream, however close
+// behind it comes: nothing queued behind either while the last one was
+// applied. It is applied at once. Lingering there cost the bench's idle
+// probes (one ban at a time, each sent when the last was in the kernel,
+// about 1 ms apart at the enforcer) a millisecond each, half of their
+// p50; a storm still lingers from its second batch on, which finds the
+// updates that queued while the first was applied.
 type liveLinger struct {
-	lastEnd time.Time
-	timer   *time.Timer
+	lastEnd  time.Time
+	lastSize int // updates in the last batch
+	timer    *time.Timer
 }
 
 const (
@@ -285,10 +295,10 @@ const (
 )
 
 // collect returns batch, grown with the updates that arrive within
-// lingerFor when the watch is streaming, up to liveBatch. The caller sets
-// lastEnd once it applied the batch.
+// lingerFor when the watch is streaming, up to liveBatch. The caller calls
+// applied once it applied the batch.
 func (l *liveLinger) collect(updates <-chan *bucketEntry, batch []*bucketEntry) []*bucketEntry {
-	if len(batch) >= liveBatch || l.lastEnd.IsZero() || time.Since(l.lastEnd) > streamGap {
+	if len(batch) >= liveBatch || l.lastEnd.IsZero() || time.Since(l.lastEnd) > streamGap || len(batch) <= 1 && l.lastSize <= 1 {
 		return batch
 	}
 	if l.timer == nil {
@@ -309,6 +319,9 @@ func (l *liveLinger) collect(updates <-chan *bucketEntry, batch []*bucketEntry) 
 	}
 	return batch
 }
+
+// applied records the end of a batch of n updates.
+func (l *liveLinger) applied(n int) { l.lastEnd, l.lastSize = time.Now(), n }
 
 // live handles updates of the watch, in order: bans are collected and
 // applied together, before any delete or unban that follows them.
@@ -339,6 +352,9 @@ func (n *Node) live(ctx context.Context, updates []*bucketEntry) {
 			flush()
 			n.unbanned(ctx, en.Key.Prefix, t)
 			continue
+		}
+		if !e.at.IsZero() {
+			n.stats.delivered.Observe(e.at.Sub(en.Value.Start).Seconds())
 		}
 		k := en.Key
 		n.mu.Lock()
