@@ -113,7 +113,8 @@ type Node struct {
 	held       map[Key]Entry          // over the rate cap
 	rate       map[string]*rateWindow // per deciding node
 	lastResync time.Time
-	synced     bool // the first snapshot has been applied
+	watchedAt  string // the server holding the live watch's consumer (Status)
+	synced     bool   // the first snapshot has been applied
 	lag        time.Duration
 }
 

@@ -419,6 +419,9 @@ wait:
 			got++
 			if r.err == nil {
 				b.acked[r.i] = true
+				if p := &b.ps[r.i]; p.Op == opPut && !p.Value.Start.IsZero() {
+					n.stats.stored.Observe(n.now().Sub(p.Value.Start).Seconds())
+				}
 				n.traced(stageAcked, b.ps[r.i].Key)
 			} else if refused == nil {
 				refused = r.err

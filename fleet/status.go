@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,12 @@ type Status struct {
 	// Narrowed counts fleet prefixes narrowed here around protected
 	// addresses (at each resync again).
 	Narrowed uint64 `json:"narrowed"`
+	// In a cluster: the server leading the bucket's stream (every
+	// publication is stored through it) and the server holding this
+	// node's watch (its consumer: where this node's bans are delivered
+	// from). Empty on a single server or when unknown.
+	StreamLeader string `json:"stream_leader,omitempty"`
+	WatchServer  string `json:"watch_server,omitempty"`
 }
 
 // Status reports the node's view of the fleet.
@@ -50,11 +57,31 @@ func (n *Node) Status() Status {
 	for _, r := range refusedReasons {
 		st.Refused[r] = counter(n.stats.refused.WithLabelValues(r))
 	}
+	st.StreamLeader = n.streamLeader()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	st.WatchServer = n.watchedAt
 	st.LastResync, st.LagSeconds, st.Held, st.Unbans = n.lastResync, n.lag.Seconds(), len(n.held), len(n.tombs.at)
 	st.Bans = n.known.byNode()
 	return st
+}
+
+// streamLeader asks the server which server leads the bucket's stream;
+// "" when it cannot say within a second or runs alone.
+func (n *Node) streamLeader() string {
+	if !n.connected.Load() {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s, err := n.js.Stream(ctx, "KV_"+n.cfg().Bucket)
+	if err != nil {
+		return ""
+	}
+	if info := s.CachedInfo(); info != nil && info.Cluster != nil && len(info.Cluster.Replicas) > 0 {
+		return info.Cluster.Leader
+	}
+	return ""
 }
 
 func counter(c prometheus.Counter) uint64 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,7 @@ type bucketEntry struct {
 	key   string
 	value []byte
 	del   bool
+	at    time.Time // when the client handed it to the watch
 }
 
 // bucketWatch watches the bucket's keys through an ordered pull consumer:
@@ -44,6 +46,7 @@ type bucketWatch struct {
 	stop    func()
 	once    sync.Once
 	pending uint64 // entries the snapshot holds, as the server said at the start (0: unknown)
+	server  string // the server that holds its consumer, as the server said at the start
 }
 
 // watch starts a watch of the keys matching filter (">" for all). Every
@@ -68,6 +71,9 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 	w := &bucketWatch{updates: make(chan *bucketEntry, 256), stopped: make(chan struct{})}
 	if info := cons.CachedInfo(); info != nil {
 		w.pending = info.NumPending
+		if info.Cluster != nil {
+			w.server = info.Cluster.Leader
+		}
 	}
 	// The handler waits until the empty-snapshot check below is done, so
 	// that nil (snapshot complete) is never sent twice or after an update.
@@ -77,7 +83,7 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 	handler := func(m jetstream.Msg) {
 		mu.Lock()
 		defer mu.Unlock()
-		e := &bucketEntry{key: strings.TrimPrefix(m.Subject(), prefix), value: m.Data(), del: m.Headers().Get(headerOp) != ""}
+		e := &bucketEntry{key: strings.TrimPrefix(m.Subject(), prefix), value: m.Data(), del: m.Headers().Get(headerOp) != "", at: n.now()}
 		if !w.send(e) || !inSnapshot {
 			return
 		}
@@ -154,7 +160,7 @@ func (n *Node) watchKV(ctx context.Context, filter string) (*bucketWatch, error)
 		for e := range kw.Updates() {
 			var be *bucketEntry
 			if e != nil {
-				be = &bucketEntry{key: e.Key(), value: e.Value(), del: e.Operation() != jetstream.KeyValuePut}
+				be = &bucketEntry{key: e.Key(), value: e.Value(), del: e.Operation() != jetstream.KeyValuePut, at: n.now()}
 			}
 			if !w.send(be) {
 				return

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -457,6 +458,9 @@ func (c ctl) printFleet(w io.Writer, s fleet.Status) {
 	}
 	fmt.Fprintf(w, "node       %s (%s)\nservers    %s\nconnected  %s\nresync     %s\nlag        %.1f ms\n",
 		s.Name, strings.Join(roles, ", "), servers, conn, resync, s.LagSeconds*1000)
+	if s.StreamLeader != "" || s.WatchServer != "" {
+		fmt.Fprintf(w, "leader     %s (stores every ban)\nwatch      %s (delivers bans here)\n", cmp.Or(s.StreamLeader, "-"), cmp.Or(s.WatchServer, "-"))
+	}
 	fmt.Fprintf(w, "outbox     %d\nheld       %d\npublished  %d\napplied    %d\nrefused    %s\nnarrowed   %d\nunbans     %d\n",
 		s.Outbox, s.Held, s.Published, s.Applied, droppedText(s.Refused), s.Narrowed, s.Unbans)
 	tw := newTable(w)
