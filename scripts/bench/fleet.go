@@ -100,12 +100,23 @@ fleet:
 	// The enforcer's first resync is done once it logs connected; give
 	// the watch a moment to be live.
 	time.Sleep(300 * time.Millisecond)
-	r, err := probeLatency(nc, set, pc, 0, b.opts.samples)
-	host.stop()
+	dec0, enf0, err := scrapeBoth(coll, host)
 	if err != nil {
+		host.stop()
+		return err
+	}
+	r, err := b.probeFleet(ns, "sbfleet", "benchprobe_v4", pc, "benchprobe", 0, b.opts.samples)
+	if err != nil {
+		host.stop()
 		return fmt.Errorf("fleet propagation: %w", err)
 	}
+	dec1, enf1, err := scrapeBoth(coll, host)
+	host.stop()
+	if err != nil {
+		return err
+	}
 	b.addLatency("fleet", "propagation p50 / p99, idle, embedded", 5*time.Millisecond, r)
+	b.fleetStages("idle probes", dec0, dec1, enf0, enf1)
 
 	// Late joiner: the collector decides n more bans while no enforcer
 	// runs; a new one starts with an empty state.

@@ -23,22 +23,26 @@ const stormRate = 10_000
 // from the decision to its kernel write (the collector's intake queue
 // excluded), is printed beside.
 func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, table, label string, probe int, idle bool) error {
-	nc, set, closeSet, err := openSet(ns, table, "benchtag_v4")
-	if err != nil {
-		return fmt.Errorf("fleet storm: %w", err)
-	}
-	defer closeSet()
 	pc, err := ns.dial("udp", "127.0.0.1:5514")
 	if err != nil {
 		return fmt.Errorf("fleet storm: %w", err)
 	}
 	defer pc.Close()
 	if idle {
-		r, err := probeLatencyOf(nc, set, pc, "benchtag", probe, b.opts.samples)
+		dec0, enf0, err := scrapeBoth(coll, enf)
+		if err != nil {
+			return err
+		}
+		r, err := b.probeFleet(ns, table, "benchtag_v4", pc, "benchtag", probe, b.opts.samples)
 		if err != nil {
 			return fmt.Errorf("fleet propagation, %s: %w", label, err)
 		}
 		b.addLatency("fleet", "propagation p50 / p99, idle, "+label, 5*time.Millisecond, r)
+		dec1, enf1, err := scrapeBoth(coll, enf)
+		if err != nil {
+			return err
+		}
+		b.fleetStages("idle probes", dec0, dec1, enf0, enf1)
 		probe += b.opts.samples
 	}
 
@@ -78,7 +82,7 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, ta
 	t0 := time.Now()
 	go func() { defer wg.Done(); sent = udpSender(stormCtx, sc, msgs, stormRate, 12*time.Second) }()
 	time.Sleep(time.Second) // into the storm's steady state
-	r, err := probeLatencyOf(nc, set, pc, "benchtag", probe, b.opts.samples)
+	r, err := b.probeFleet(ns, table, "benchtag_v4", pc, "benchtag", probe, b.opts.samples)
 	stop()
 	wg.Wait()
 	took := time.Since(t0)
@@ -105,6 +109,11 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, ta
 	p50, p99, n := histQuantiles(enfBefore, enfAfter, "sysban_fleet_propagation_seconds_bucket")
 	b.add(result{section: "fleet", name: "  storm: every ban, decision -> enforcer's kernel (its histogram)", target: "-",
 		value: fmt.Sprintf("p50 ≤ %s, p99 ≤ %s", p50, p99), ratio: fmt.Sprintf("%s bans", si(n)), status: "INFO"})
+	collAfter, err := coll.scrape()
+	if err != nil {
+		return err
+	}
+	b.fleetStages("every storm ban", before, collAfter, enfBefore, enfAfter)
 	// CPU per ban: what a loaded machine's figures scale with.
 	collCPU2, err1 := processCPU(coll.pid())
 	enfCPU2, err2 := processCPU(enf.pid())
@@ -114,6 +123,13 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, ta
 	b.add(result{section: "fleet", name: "  storm: CPU per ban, decider (with its server) / enforcer", target: "-",
 		value: fmt.Sprintf("%s / %s CPU-µs", perBan(collCPU2-collCPU, published), perBan(enfCPU2-enfCPU, n)), ratio: "-", status: "INFO"})
 	return nil
+}
+
+// scrapeBoth scrapes the deciding node and the enforcer.
+func scrapeBoth(dec, enf *daemon) (scrape, scrape, error) {
+	d, err1 := dec.scrape()
+	e, err2 := enf.scrape()
+	return d, e, errors.Join(err1, err2)
 }
 
 // histQuantiles reads the p50 and p99 of what a Prometheus histogram
@@ -216,6 +232,7 @@ func (b *bench) fleetCluster(ctx context.Context, probe int) error {
 		return fmt.Errorf("fleet cluster: n3 never resynced: %w", err)
 	}
 	time.Sleep(300 * time.Millisecond)
+	b.fleetPlacement(ctx, daemons[0], daemons[2])
 	return b.fleetStorm(ctx, ns, daemons[0], daemons[2], "sbcn3", "3-node cluster", probe, true)
 }
 

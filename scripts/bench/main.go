@@ -40,6 +40,7 @@ type options struct {
 	distinct  int
 	bans      int
 	profile   string
+	fleetPoll bool // fleet probes timed by polling the set, not by notification
 }
 
 // result is one row of the final table.
@@ -108,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.samples, "samples", 200, "ban latency samples per condition")
 	fs.IntVar(&o.distinct, "distinct", 1_000_000, "distinct failing addresses for the memory section (maxtracked is set to this; 10% more are sent to show evictions)")
 	fs.IntVar(&o.bans, "bans", 100_000, "bans for the nftables section")
+	fs.BoolVar(&o.fleetPoll, "fleet-poll", false, "fleet: time the propagation probes by dumping the set in a loop (the method before 2026-12-07) instead of by the kernel's notification")
 	fs.StringVar(&o.profile, "cpuprofile", "", "with section match: also run the matcher in-process under the CPU profiler and write the profile here")
 	if err := fs.Parse(args); err != nil {
 		return o, err
