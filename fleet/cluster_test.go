@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +28,13 @@ func TestClusterLeaderLoss(t *testing.T) {
 	for i := range total {
 		bans = append(bans, ban("sshd", netip.AddrFrom4([4]byte{198, 19, byte(i >> 8), byte(i)}).String(), time.Hour))
 	}
+	// Status names the servers a ban goes through: the stream's leader and
+	// the one holding n3's watch.
+	eventually(t, "n1 names the stream's leader", func() bool {
+		return n1.Status().StreamLeader == names[leaderOf(t, srvs)]
+	})
+	eventually(t, "n3 names the server of its watch", func() bool { return slices.Contains(names, n3.Status().WatchServer) })
+
 	pub := n1.Publisher(nopApplier{})
 	ctx := context.Background()
 	for i := 0; i < total; i += 100 {
