@@ -135,31 +135,3 @@ func routesExcept(routes []string, i int, scheme string) []string {
 	}
 	return rs
 }
-
-// A node whose embedded server holds a replica of the bucket gets its
-// watch's consumer on that server, each time the watch is made (the
-// server alone would place it on any of the three, one time in three
-// here).
-func TestWatchOnOwnServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("forms a 3-node JetStream cluster (several seconds)")
-	}
-	cfgs, srvs := startCluster(t, []string{"n1", "n2", "n3"})
-	c := *cfgs[2]
-	c.Servers = nil // its own server, in process, as a daemon's node
-	n3 := startNode(t, &c, srvs[2])
-	resynced := func() time.Time {
-		n3.mu.Lock()
-		defer n3.mu.Unlock()
-		return n3.lastResync
-	}
-	eventually(t, "n3's first resync", func() bool { return !resynced().IsZero() })
-	for round := range 6 {
-		if got := n3.Status().WatchServer; got != "n3" {
-			t.Errorf("watch %d of n3 on %q, want n3", round+1, got)
-		}
-		last := resynced()
-		n3.kick(n3.resync)
-		eventually(t, "n3 resyncs", func() bool { return resynced().After(last) })
-	}
-}

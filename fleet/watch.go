@@ -61,7 +61,7 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 		return nil, err
 	}
 	prefix := "$KV." + n.cfg().Bucket + "."
-	cons, err := n.watchConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{prefix + filter},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
@@ -116,57 +116,6 @@ func (n *Node) watch(ctx context.Context, filter string) (*bucketWatch, error) {
 	}
 	mu.Unlock()
 	return w, nil
-}
-
-// localWatchTries bounds how many times a watch's consumer is made again
-// to land on this node's own server: each try lands there one time in
-// three on a 3-node cluster, so 20 miss it once in 3,000 watches.
-const localWatchTries = 20
-
-// watchConsumer creates the watch's consumer. On a node whose embedded
-// server is clustered and holds a replica of the bucket, it is made again
-// (the one made is deleted, unused) until it lands on that server: the
-// server places a watch's consumer (R1) on one of the stream's servers at
-// random, and one elsewhere delivers each ban through one more server.
-// In the bench's 3-node cluster (14 starts, load 1-5) the enforcer's idle
-// propagation p50 was 1.13-1.31 ms with its watch on its own server
-// against 1.46-2.46 ms elsewhere. The client makes a new consumer
-// when the old one is lost (a server restart); that one lands anywhere
-// until the next resync makes the watch again.
-func (n *Node) watchConsumer(ctx context.Context, stream jetstream.Stream, cfg jetstream.OrderedConsumerConfig) (jetstream.Consumer, error) {
-	own := n.ownReplica(stream)
-	for try := 1; ; try++ {
-		cons, err := stream.OrderedConsumer(ctx, cfg)
-		if err != nil || own == "" || try == localWatchTries {
-			return cons, err
-		}
-		info := cons.CachedInfo()
-		if info == nil || info.Cluster == nil || info.Cluster.Leader == own {
-			return cons, nil
-		}
-		if err := stream.DeleteConsumer(ctx, info.Name); err != nil {
-			return cons, nil // where it is, then
-		}
-	}
-}
-
-// ownReplica is this node's server name if it runs an embedded server
-// that holds a replica of stream, else "".
-func (n *Node) ownReplica(stream jetstream.Stream) string {
-	info := stream.CachedInfo()
-	if n.server == nil || info == nil || info.Cluster == nil {
-		return ""
-	}
-	own := n.cfg().Name
-	if info.Cluster.Leader == own {
-		return own
-	}
-	for _, r := range info.Cluster.Replicas {
-		if r != nil && r.Name == own {
-			return own
-		}
-	}
-	return ""
 }
 
 // send hands e to the reader; false once the watch is stopped.
