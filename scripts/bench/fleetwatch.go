@@ -162,12 +162,9 @@ func probeNotified(w *setWatch, nc *nftables.Conn, set *nftables.Set, pc net.Con
 		return slices.ContainsFunc(els, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key) }), err
 	}
 	for i := range n {
-		a := probeAddr(first + i)
-		key := a.As4()
-		msg := AppendWire(nil, time.Now(), Line{Prog: prog, PID: 1, Text: "bench probe failure from " + a.String()})
-		t0 := time.Now()
-		if _, err := pc.Write(msg); err != nil {
-			return r, fmt.Errorf("send: %w", err)
+		key, t0, err := sendProbe(pc, prog, first+i)
+		if err != nil {
+			return r, err
 		}
 		var took time.Duration
 		timeout := time.NewTimer(2 * time.Second)
@@ -210,7 +207,7 @@ func probeNotified(w *setWatch, nc *nftables.Conn, set *nftables.Set, pc net.Con
 			return r, err
 		}
 		if !found {
-			return r, fmt.Errorf("set watch: %s notified but not in the set", a)
+			return r, fmt.Errorf("set watch: %s notified but not in the set", probeAddr(first+i))
 		}
 		r.lat = append(r.lat, took)
 	}

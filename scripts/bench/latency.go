@@ -144,12 +144,9 @@ func probeLatencyOf(nc *nftables.Conn, set *nftables.Set, pc net.Conn, prog stri
 	var polls int
 	var pollTime time.Duration
 	for i := range n {
-		a := probeAddr(first + i)
-		key := a.As4()
-		msg := AppendWire(nil, time.Now(), Line{Prog: prog, PID: 1, Text: "bench probe failure from " + a.String()})
-		t0 := time.Now()
-		if _, err := pc.Write(msg); err != nil {
-			return r, fmt.Errorf("send: %w", err)
+		key, t0, err := sendProbe(pc, prog, first+i)
+		if err != nil {
+			return r, err
 		}
 		found := false
 		for time.Since(t0) < 2*time.Second {
@@ -178,6 +175,18 @@ func probeLatencyOf(nc *nftables.Conn, set *nftables.Set, pc net.Conn, prog stri
 	slices.Sort(r.lat)
 	r.meanPoll = pollTime / time.Duration(max(polls, 1))
 	return r, nil
+}
+
+// sendProbe sends the deciding message of the i-th probe address, logged
+// by program prog: its set key, and when it was sent.
+func sendProbe(pc net.Conn, prog string, i int) (key [4]byte, sent time.Time, err error) {
+	a := probeAddr(i)
+	msg := AppendWire(nil, time.Now(), Line{Prog: prog, PID: 1, Text: "bench probe failure from " + a.String()})
+	sent = time.Now()
+	if _, err := pc.Write(msg); err != nil {
+		return key, sent, fmt.Errorf("send: %w", err)
+	}
+	return a.As4(), sent, nil
 }
 
 // addLatency adds the p50/p99 row of r against target and its detail row.
