@@ -33,7 +33,7 @@ func commands() []command {
 		{"ban", "ban JAIL ADDR [--for D]  ban an address or prefix by hand (D: 10m, 1h, 1d, -1 = permanent)", cmdBan},
 		{"unban", "unban ADDR [--jail J]   lift the bans covering an address or prefix (unban --all: every ban)", cmdUnban},
 		{"banned", "banned [ADDR]           list bans: which jails ban ADDR (or a prefix around it), until when and why", cmdBanned},
-		{"fleet", "fleet status|keygen F    the fleet: servers, connection, lag, bans per node and scope, outbox, held; keygen: a node's nkey seed to F", cmdFleet},
+		{"fleet", "fleet status|keygen F    the fleet: servers, connection, lag, bans per node and scope, outbox, held, stream leader, watch server; keygen: a node's nkey seed to F", cmdFleet},
 		{"reload", "reload                  re-read the configuration; a bad one is refused and the old one kept", cmdReload},
 		{"test", "test FILTER|all LOGFILE  run filters over a log file, like fail2ban-regex (test -h: more)", cmdTest},
 		{"import-fail2ban", "import-fail2ban [DIR]   translate /etc/fail2ban (or DIR) to sysban YAML with a migration report (--out, --json, --check)", cmdImportFail2ban},
