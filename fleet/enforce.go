@@ -308,13 +308,28 @@ func (l *liveLinger) collect(updates <-chan *bucketEntry, batch []*bucketEntry) 
 	}
 	defer l.timer.Stop()
 	for len(batch) < liveBatch {
+		// What is queued already is taken whatever the timer says: the
+		// linger bounds the wait for updates still to come, not the
+		// reading of those that came (a slow or loaded machine read a
+		// full queue past the timer and applied it in odd pieces).
+		var (
+			e  *bucketEntry
+			ok bool
+		)
 		select {
-		case e := <-updates:
-			if e != nil {
-				batch = append(batch, e)
+		case e, ok = <-updates:
+		default:
+			select {
+			case e, ok = <-updates:
+			case <-l.timer.C:
+				return batch
 			}
-		case <-l.timer.C:
-			return batch
+		}
+		if !ok {
+			return batch // the watch ended
+		}
+		if e != nil {
+			batch = append(batch, e)
 		}
 	}
 	return batch
