@@ -590,7 +590,7 @@ func (g *guard) inspect(ctx context.Context, exp expectation) ([]string, error) 
 				return fmt.Errorf("list rules: %w", err)
 			}
 			logReasons, rest := nflogDiffer(g.opts.NFLOG, exp.rules, ruleComments(rules))
-			reasons = append(reasons, rulesDiffer(exp.rules, rest)...)
+			reasons = append(reasons, rulesDiffer(exp.rules, gateComments(exp.rules, g.opts.NFLOG), rest)...)
 			reasons = append(reasons, logReasons...)
 		}
 		sets, err := c.GetSets(g.b.table)
@@ -632,14 +632,22 @@ func ruleComments(rules []*nftables.Rule) []string {
 }
 
 // rulesDiffer compares the rules of the chain, by comment, with those
-// Setup creates for rules: how many each jail has, and any rule that is
-// not ours (an accept before our drops would open the door).
-func rulesDiffer(rules []sysban.JailRule, comments []string) []string {
+// Setup creates for rules: each gate in gates (gate.go) once, how many
+// each jail has, and any rule that is not ours (an accept before our
+// drops would open the door, which is why a gate Setup did not write,
+// say one left over by a jail with all ports added since, is foreign).
+func rulesDiffer(rules []sysban.JailRule, gates []string, comments []string) []string {
 	have := map[string]int{}
 	for _, c := range comments {
 		have[c]++
 	}
 	var reasons []string
+	for _, c := range gates {
+		if have[c] != 1 {
+			reasons = append(reasons, fmt.Sprintf("%d of 1 rule %q", have[c], c))
+		}
+		delete(have, c)
+	}
 	for _, r := range rules {
 		c := ruleComment(r.Name)
 		want := setsPerJail * len(ruleParts(r))

@@ -201,21 +201,32 @@ func TestRulesDiffer(t *testing.T) {
 	rules := []sysban.JailRule{sshRule, reject}
 	c := func(n int, s string) []string { return slices.Repeat([]string{s}, n) }
 	join := slices.Concat[[]string]
+	jails := join(c(4, "sysban jail ssh"), c(8, "sysban jail web"))
+	// The gates some other set of rules would have (web covers every
+	// port, so these rules have none, see TestGates).
+	twoGates := []string{"sysban gate tcp", "sysban gate udp"}
 	tests := []struct {
 		name     string
+		gates    []string
 		comments []string
 		want     []string
 	}{
-		{"intact", join(c(4, "sysban jail ssh"), c(8, "sysban jail web")), nil},
-		{"one rule gone", join(c(3, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 3 of its 4 rules"}},
-		{"chain flushed", nil, []string{"jail ssh has 0 of its 4 rules", "jail web has 0 of its 8 rules"}},
-		{"rule doubled", join(c(5, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 5 of its 4 rules"}},
-		{"foreign rule", join(c(1, ""), c(4, "sysban jail ssh"), c(8, "sysban jail web")), []string{"1 foreign rules in chain input"}},
-		{"rule of a removed jail", join(c(4, "sysban jail ssh"), c(8, "sysban jail web"), c(2, "sysban jail old")), []string{"2 foreign rules in chain input"}},
+		{"intact", nil, jails, nil},
+		{"one rule gone", nil, join(c(3, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 3 of its 4 rules"}},
+		{"chain flushed", nil, nil, []string{"jail ssh has 0 of its 4 rules", "jail web has 0 of its 8 rules"}},
+		{"rule doubled", nil, join(c(5, "sysban jail ssh"), c(8, "sysban jail web")), []string{"jail ssh has 5 of its 4 rules"}},
+		{"foreign rule", nil, join(c(1, ""), jails), []string{"1 foreign rules in chain input"}},
+		{"rule of a removed jail", nil, join(jails, c(2, "sysban jail old")), []string{"2 foreign rules in chain input"}},
+		{"gates intact", twoGates, join(twoGates, jails), nil},
+		{"gate gone", twoGates, join(twoGates[:1], jails), []string{`0 of 1 rule "sysban gate udp"`}},
+		{"gate doubled", twoGates, join(twoGates, twoGates[1:], jails), []string{`2 of 1 rule "sysban gate udp"`}},
+		// A gate where none belongs (a jail with all ports added since)
+		// would let that jail's banned traffic through.
+		{"gate not expected", twoGates[:1], join(twoGates, jails), []string{"1 foreign rules in chain input"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := rulesDiffer(rules, tt.comments)
+			got := rulesDiffer(rules, tt.gates, tt.comments)
 			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
 				t.Errorf("rulesDiffer = %q, want %q", got, tt.want)
 			}

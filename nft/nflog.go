@@ -169,7 +169,7 @@ func (b *Backend) addProbeRules(c *nftables.Conn, chain *nftables.Chain, n *NFLO
 			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{p.proto}},
 		}
-		pe, err := b.portExprs(c, mergePorts(p.ports))
+		pe, err := b.portExprs(c, mergePorts(p.ports), false)
 		if err != nil {
 			return count, err
 		}

@@ -189,6 +189,12 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule, n *N
 			Policy:   &policy,
 		})
 		bt.note(2+2*len(prev.chains)+len(prev.sets), 512*(2+2*len(prev.chains)+len(prev.sets)))
+		// The port gate first: what no rule below can match leaves here.
+		k, err := b.addGateRules(c, chain, rules, n)
+		if err != nil {
+			return err
+		}
+		bt.note(2+2*k, 1024*k)
 		for _, r := range rules {
 			shapes := jailSetShapes(r.Name)
 			js := &jailSets{
@@ -220,7 +226,7 @@ func (b *Backend) setupLocked(ctx context.Context, rules []sysban.JailRule, n *N
 			jails[r.Name] = js
 		}
 		// Probe rules last: a banned scanner's packets were dropped above.
-		k, err := b.addProbeRules(c, chain, n)
+		k, err = b.addProbeRules(c, chain, n)
 		if err != nil {
 			return err
 		}
@@ -458,7 +464,7 @@ func (b *Backend) addJailRules(c *nftables.Conn, chain *nftables.Chain, js *jail
 					return nil, err
 				}
 				ex = append(ex, pe...)
-				pe, err = b.portExprs(c, ports)
+				pe, err = b.portExprs(c, ports, false)
 				if err != nil {
 					return nil, err
 				}
@@ -519,24 +525,29 @@ func (b *Backend) protoExprs(c *nftables.Conn, protos []byte) ([]expr.Any, error
 
 // portExprs matches th dport against merged port ranges (nothing when
 // empty): a compare for one port, a range for one range, an anonymous
-// interval set otherwise.
-func (b *Backend) portExprs(c *nftables.Conn, ports []sysban.PortRange) ([]expr.Any, error) {
+// interval set otherwise. With outside, it matches the ports not in
+// ports (the gate, gate.go).
+func (b *Backend) portExprs(c *nftables.Conn, ports []sysban.PortRange, outside bool) ([]expr.Any, error) {
 	if len(ports) == 0 {
 		return nil, nil
+	}
+	op := expr.CmpOpEq
+	if outside {
+		op = expr.CmpOpNeq
 	}
 	ex := []expr.Any{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}}
 	if len(ports) == 1 {
 		p := ports[0]
 		if p.First == p.Last {
-			return append(ex, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: be16(p.First)}), nil
+			return append(ex, &expr.Cmp{Op: op, Register: 1, Data: be16(p.First)}), nil
 		}
-		return append(ex, &expr.Range{Op: expr.CmpOpEq, Register: 1, FromData: be16(p.First), ToData: be16(p.Last)}), nil
+		return append(ex, &expr.Range{Op: op, Register: 1, FromData: be16(p.First), ToData: be16(p.Last)}), nil
 	}
 	s := b.anonSet(nftables.TypeInetService, true)
 	if err := c.AddSet(s, intervalElements(ports)); err != nil {
 		return nil, fmt.Errorf("add port set: %w", err)
 	}
-	return append(ex, &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID}), nil
+	return append(ex, &expr.Lookup{SourceRegister: 1, SetName: s.Name, SetID: s.ID, Invert: outside}), nil
 }
 
 // anonSet describes a constant anonymous set bound to one rule; the kernel
