@@ -461,7 +461,7 @@ func TestGuardQuietOnOwnChanges(t *testing.T) {
 
 	// Damage after the reload is repaired with the new rules.
 	want := ruleLines(t, ns, DefaultTable)
-	if !strings.Contains(want[0], "dport 2222") || len(want) != 8 {
+	if want[0] != "tcp dport != { 80, 443, 2222, 8000-8100 } accept" || !strings.Contains(want[2], "dport 2222") || len(want) != 10 {
 		t.Fatalf("rules after reload: %v", want)
 	}
 	ns.exec(t, "nft", "flush", "ruleset")

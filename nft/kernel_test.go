@@ -24,6 +24,8 @@ import (
 var (
 	sshRule = sysban.JailRule{Name: "ssh", Ports: []sysban.PortRange{pr(22, 22)}, Protocol: sysban.TCP, Verdict: sysban.Drop}
 	webRule = sysban.JailRule{Name: "web", Ports: []sysban.PortRange{pr(80, 80), pr(443, 443), pr(8000, 8100)}, Protocol: sysban.TCP, Verdict: sysban.Reject}
+	// sshGates are the port gates (gate.go) of sshRule alone.
+	sshGates = []string{"tcp dport != 22 accept", "meta l4proto udp accept"}
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -133,16 +135,19 @@ func TestSetupLayout(t *testing.T) {
 	if !slices.Equal(sets, wantSets) {
 		t.Errorf("sets:\n%s\nwant:\n%s", strings.Join(sets, "\n"), strings.Join(wantSets, "\n"))
 	}
-	if len(rs.Rules) != 8 {
-		t.Fatalf("%d rules, want 8", len(rs.Rules))
+	if len(rs.Rules) != 10 {
+		t.Fatalf("%d rules, want 10", len(rs.Rules))
 	}
 	for i, r := range rs.Rules {
-		jail := []string{"ssh", "ssh", "ssh", "ssh", "web", "web", "web", "web"}[i]
-		if r.Chain != "input" || r.Comment != "sysban jail "+jail {
+		comment := []string{"gate tcp", "gate udp", "jail ssh", "jail ssh", "jail ssh", "jail ssh", "jail web", "jail web", "jail web", "jail web"}[i]
+		if r.Chain != "input" || r.Comment != "sysban "+comment {
 			t.Errorf("rule %d: chain %q comment %q", i, r.Chain, r.Comment)
 		}
 	}
 	wantLines := withNetRules(
+		// The port gates (gate.go): no jail covers UDP.
+		"tcp dport != { 22, 80, 443, 8000-8100 } accept",
+		"meta l4proto udp accept",
 		"tcp dport 22 ip saddr @ssh_v4 drop",
 		"tcp dport 22 ip6 saddr @ssh_v6 drop",
 		"tcp dport { 80, 443, 8000-8100 } ip saddr @web_v4 reject with tcp reset",
@@ -182,11 +187,13 @@ func TestRuleShapes(t *testing.T) {
 	}{
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(2000, 2100)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"tcp dport 2000-2100 ip saddr @j_v4 drop", "tcp dport 2000-2100 ip6 saddr @j_v6 drop"},
+			[]string{"tcp dport != 2000-2100 accept", "meta l4proto udp accept", "tcp dport 2000-2100 ip saddr @j_v4 drop", "tcp dport 2000-2100 ip6 saddr @j_v6 drop"},
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(53, 53)}, Protocol: sysban.UDP, Verdict: sysban.Reject},
 			[]string{
+				"meta l4proto tcp accept",
+				"udp dport != 53 accept",
 				"udp dport 53 ip saddr @j_v4 reject with icmpx admin-prohibited",
 				"udp dport 53 ip6 saddr @j_v6 reject with icmpx admin-prohibited",
 			},
@@ -194,7 +201,7 @@ func TestRuleShapes(t *testing.T) {
 		{
 			// Overlapping and adjacent ranges are merged.
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(25, 25), pr(20, 24), pr(587, 587), pr(465, 465)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"tcp dport { 20-25, 465, 587 } ip saddr @j_v4 drop", "tcp dport { 20-25, 465, 587 } ip6 saddr @j_v6 drop"},
+			[]string{"tcp dport != { 20-25, 465, 587 } accept", "meta l4proto udp accept", "tcp dport { 20-25, 465, 587 } ip saddr @j_v4 drop", "tcp dport { 20-25, 465, 587 } ip6 saddr @j_v6 drop"},
 		},
 		{
 			sysban.JailRule{Name: "j", Protocol: sysban.All, Verdict: sysban.Drop},
@@ -212,6 +219,8 @@ func TestRuleShapes(t *testing.T) {
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(5060, 5061)}, Protocol: sysban.All, Verdict: sysban.Drop},
 			[]string{
+				"tcp dport != 5060-5061 accept",
+				"udp dport != 5060-5061 accept",
 				"meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 ip saddr @j_v4 drop",
 				"meta l4proto { tcp, udp, dccp, sctp } th dport 5060-5061 ip6 saddr @j_v6 drop",
 			},
@@ -219,6 +228,8 @@ func TestRuleShapes(t *testing.T) {
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(5060, 5060), pr(10000, 20000)}, Protocol: sysban.All, Verdict: sysban.Reject},
 			[]string{
+				"tcp dport != { 5060, 10000-20000 } accept",
+				"udp dport != { 5060, 10000-20000 } accept",
 				"tcp dport { 5060, 10000-20000 } ip saddr @j_v4 reject with tcp reset",
 				"meta l4proto { udp, dccp, sctp } th dport { 5060, 10000-20000 } ip saddr @j_v4 reject with icmpx admin-prohibited",
 				"tcp dport { 5060, 10000-20000 } ip6 saddr @j_v6 reject with tcp reset",
@@ -227,7 +238,7 @@ func TestRuleShapes(t *testing.T) {
 		},
 		{
 			sysban.JailRule{Name: "j", Ports: []sysban.PortRange{pr(60000, 65535), pr(1, 1)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-			[]string{"tcp dport { 1, 60000-65535 } ip saddr @j_v4 drop", "tcp dport { 1, 60000-65535 } ip6 saddr @j_v6 drop"},
+			[]string{"tcp dport != { 1, 60000-65535 } accept", "meta l4proto udp accept", "tcp dport { 1, 60000-65535 } ip saddr @j_v4 drop", "tcp dport { 1, 60000-65535 } ip6 saddr @j_v6 drop"},
 		},
 	}
 	for _, tt := range tests {
@@ -422,7 +433,7 @@ func TestReloadKeepsBans(t *testing.T) {
 	if _, err := b.Banned(testCtx(t), "web"); err == nil {
 		t.Error("Banned(web) after its removal: no error")
 	}
-	if got := ruleLines(t, ns, DefaultTable); len(got) != 8 || !strings.Contains(got[0], "dport 2222") {
+	if got := ruleLines(t, ns, DefaultTable); len(got) != 10 || got[0] != "tcp dport != { 25, 2222 } accept" || !strings.Contains(got[2], "dport 2222") {
 		t.Errorf("rules after reload: %v", got)
 	}
 
@@ -731,7 +742,7 @@ func TestSetupOverForeignTable(t *testing.T) {
 	if want := []string{"ssh_v4 ipv4_addr [timeout]", "ssh_v4net ipv4_addr [interval timeout]", "ssh_v6 ipv6_addr [timeout]", "ssh_v6net ipv6_addr [interval timeout]"}; !slices.Equal(sets, want) {
 		t.Errorf("sets = %v, want %v", sets, want)
 	}
-	if want := withNetRules("tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop"); !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
+	if want := withNetRules(sshGates[0], sshGates[1], "tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop"); !slices.Equal(ruleLines(t, ns, DefaultTable), want) {
 		t.Errorf("rules = %v, want %v", ruleLines(t, ns, DefaultTable), want)
 	}
 	got := banned(t, b, "ssh")
@@ -753,7 +764,7 @@ func TestJailNameWithLeadingDigit(t *testing.T) {
 	if got := banned(t, b, "3proxy"); len(got) != 1 {
 		t.Errorf("Banned = %v", got)
 	}
-	want := withNetRules("tcp dport 3128 ip saddr @3proxy_v4 drop", "tcp dport 3128 ip6 saddr @3proxy_v6 drop")
+	want := withNetRules("tcp dport != 3128 accept", "meta l4proto udp accept", "tcp dport 3128 ip saddr @3proxy_v4 drop", "tcp dport 3128 ip6 saddr @3proxy_v6 drop")
 	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
 		t.Errorf("rules = %v, want %v", got, want)
 	}

@@ -213,7 +213,8 @@ func ruleLines(t testing.TB, ns *netNS, table string) []string {
 // withNetRules returns the rules Setup makes for jails whose hash-set
 // rules are lines (as nft prints them, jail by jail): after each jail's
 // rules come the same rules over its prefix sets (@j_v4net, @j_v6net).
-// Lines that name no jail set (probe rules) stay last, as they are.
+// Lines that name no jail set stay where they are: first when they come
+// before every jail's (the port gates), last otherwise (probe rules).
 func withNetRules(lines ...string) []string {
 	setRE := regexp.MustCompile(`@(\S+)_v([46]) `)
 	var out, jail, rest []string
@@ -227,6 +228,10 @@ func withNetRules(lines ...string) []string {
 	cur := ""
 	for _, l := range lines {
 		m := setRE.FindStringSubmatch(l)
+		if m == nil && cur == "" {
+			out = append(out, l)
+			continue
+		}
 		if m == nil {
 			rest = append(rest, l)
 			continue

@@ -100,6 +100,9 @@ func TestNFLOGRulesKernel(t *testing.T) {
 	got := ruleLines(t, ns, DefaultTable)
 	logStmt := `limit rate 200/second log prefix "sysban:ban:%s" group 7422 snaplen 128 queue-threshold 32`
 	want := withNetRules(
+		// The gates let trap ports through to the probe rules.
+		"tcp dport != { 22-23, 80, 443, 3389, 5900, 8000-8100 } accept",
+		"udp dport != 161 accept",
 		"tcp dport 22 ip saddr @ssh_v4 "+sprintf(logStmt, "ssh"),
 		"tcp dport 22 ip saddr @ssh_v4 drop",
 		"tcp dport 22 ip6 saddr @ssh_v6 "+sprintf(logStmt, "ssh"),

@@ -109,122 +109,214 @@ func udpReaches(ns *netNS, sink *udpSink, local netip.Addr, remote netip.AddrPor
 	}
 }
 
-// TestRuleMatchPackets sends real TCP and UDP traffic, IPv4 and IPv6, from
-// single banned addresses and from addresses inside banned prefixes, to a
-// TCP jail's port, a UDP jail's port and ports no jail covers, and checks
-// each rule matches exactly its transport, its port and its sets: whatever
-// order the rule's expressions take, a banned source is dropped on the
-// jail's port only, an unbanned one passes everywhere.
-func TestRuleMatchPackets(t *testing.T) {
-	srv, cli := newNetNS(t, "s"), newNetNS(t, "c")
+// matchNet is a server namespace with a veth pair to a client namespace
+// holding, per family, a single banned address, an unbanned one, and one
+// inside a banned prefix; the server serves every port of ports over TCP
+// and UDP, IPv4 and IPv6, so a rule that ignored its transport would show.
+type matchNet struct {
+	srv, cli               *netNS
+	sink                   *udpSink
+	srv4, srv6             netip.Addr
+	single4, good4, inNet4 netip.Addr
+	single6, good6, inNet6 netip.Addr
+	net4, net6             netip.Prefix
+}
+
+// matchPath is one kind of packet a matchNet sends.
+type matchPath struct {
+	proto    string // "tcp" or "udp"
+	from, to netip.Addr
+	port     uint16
+}
+
+func newMatchNet(t *testing.T, ports ...int) *matchNet {
+	t.Helper()
+	m := &matchNet{
+		srv: newNetNS(t, "s"), cli: newNetNS(t, "c"), sink: &udpSink{got: map[string]bool{}},
+		srv4: addr("10.98.0.1"), srv6: addr("fd98::1"),
+		single4: addr("10.98.0.2"), good4: addr("10.98.0.3"), inNet4: addr("10.98.0.130"),
+		single6: addr("fd98::2"), good6: addr("fd98::3"), inNet6: addr("fd98::105"),
+		net4: netip.MustParsePrefix("10.98.0.128/25"), net6: netip.MustParsePrefix("fd98::100/120"),
+	}
+	srv, cli := m.srv, m.cli
 	srv.exec(t, "ip", "link", "add", "vs", "type", "veth", "peer", "name", "vc", "netns", cli.name)
 	srv.exec(t, "ip", "addr", "add", "10.98.0.1/24", "dev", "vs")
 	srv.exec(t, "ip", "addr", "add", "fd98::1/64", "dev", "vs", "nodad")
 	srv.exec(t, "ip", "link", "set", "vs", "up")
-	var (
-		srv4, srv6 = addr("10.98.0.1"), addr("fd98::1")
-		// One banned address, one unbanned, one inside a banned prefix.
-		single4, good4, inNet4 = addr("10.98.0.2"), addr("10.98.0.3"), addr("10.98.0.130")
-		single6, good6, inNet6 = addr("fd98::2"), addr("fd98::3"), addr("fd98::105")
-		net4, net6             = netip.MustParsePrefix("10.98.0.128/25"), netip.MustParsePrefix("fd98::100/120")
-	)
-	for _, a := range []netip.Addr{single4, good4, inNet4} {
+	for _, a := range []netip.Addr{m.single4, m.good4, m.inNet4} {
 		cli.exec(t, "ip", "addr", "add", a.String()+"/24", "dev", "vc")
 	}
-	for _, a := range []netip.Addr{single6, good6, inNet6} {
+	for _, a := range []netip.Addr{m.single6, m.good6, m.inNet6} {
 		cli.exec(t, "ip", "addr", "add", a.String()+"/64", "dev", "vc", "nodad")
 	}
 	cli.exec(t, "ip", "link", "set", "vc", "up")
-
-	// Each port is served over both transports, so a rule that ignored
-	// its transport would show.
-	const tcpPort, udpPort = 2222, 5353
-	sink := &udpSink{got: map[string]bool{}}
-	for _, port := range []int{tcpPort, udpPort} {
+	for _, port := range ports {
 		listenTCP(t, srv, "tcp4", fmt.Sprintf("0.0.0.0:%d", port))
 		listenTCP(t, srv, "tcp6", fmt.Sprintf("[::]:%d", port))
-		sink.listenUDP(t, srv, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
-		sink.listenUDP(t, srv, "udp6", fmt.Sprintf("[::]:%d", port))
+		m.sink.listenUDP(t, srv, "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+		m.sink.listenUDP(t, srv, "udp6", fmt.Sprintf("[::]:%d", port))
 	}
+	return m
+}
 
-	type path struct {
-		proto    string // "tcp" or "udp"
-		from, to netip.Addr
-		port     uint16
-	}
-	// reaches says whether p gets through within wait.
-	reaches := func(p path, wait time.Duration) (bool, error) {
-		remote := netip.AddrPortFrom(p.to, p.port)
-		if p.proto == "udp" {
-			return udpReaches(cli, sink, p.from, remote, wait)
-		}
-		err := dialFrom(cli, p.from, remote, wait)
-		return err == nil, nil
-	}
-	var all []path
+// paths are the packets from every client address over both transports
+// to each port.
+func (m *matchNet) paths(ports ...uint16) []matchPath {
+	var all []matchPath
 	for _, proto := range []string{"tcp", "udp"} {
-		for _, fam := range []struct{ to, single, good, inNet netip.Addr }{{srv4, single4, good4, inNet4}, {srv6, single6, good6, inNet6}} {
+		for _, fam := range []struct{ to, single, good, inNet netip.Addr }{{m.srv4, m.single4, m.good4, m.inNet4}, {m.srv6, m.single6, m.good6, m.inNet6}} {
 			for _, from := range []netip.Addr{fam.single, fam.good, fam.inNet} {
-				for _, port := range []uint16{tcpPort, udpPort} {
-					all = append(all, path{proto, from, fam.to, port})
+				for _, port := range ports {
+					all = append(all, matchPath{proto, from, fam.to, port})
 				}
 			}
 		}
 	}
-	// Before any ban every path works (links coming up take a moment).
-	for _, p := range all {
-		if ok, err := reaches(p, 30*time.Second); !ok {
-			t.Fatalf("%+v does not get through before any ban: %v", p, err)
-		}
-	}
+	return all
+}
 
-	b := openIn(t, srv, Options{})
-	setup(t, b,
-		sysban.JailRule{Name: "tcpj", Ports: []sysban.PortRange{pr(tcpPort, tcpPort)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
-		sysban.JailRule{Name: "udpj", Ports: []sysban.PortRange{pr(udpPort, udpPort)}, Protocol: sysban.UDP, Verdict: sysban.Drop},
-	)
+// reaches says whether p gets through within wait.
+func (m *matchNet) reaches(p matchPath, wait time.Duration) (bool, error) {
+	remote := netip.AddrPortFrom(p.to, p.port)
+	if p.proto == "udp" {
+		return udpReaches(m.cli, m.sink, p.from, remote, wait)
+	}
+	err := dialFrom(m.cli, p.from, remote, wait)
+	return err == nil, nil
+}
+
+// bans bans the single addresses and the prefixes in each jail.
+func (m *matchNet) bans(jails ...string) []sysban.Ban {
 	now := time.Now()
 	var bans []sysban.Ban
-	for _, jail := range []string{"tcpj", "udpj"} {
-		for _, a := range []netip.Addr{single4, single6} {
+	for _, jail := range jails {
+		for _, a := range []netip.Addr{m.single4, m.single6} {
 			bans = append(bans, sysban.Ban{Jail: jail, Addr: a, Start: now, Duration: time.Hour})
 		}
-		for _, p := range []netip.Prefix{net4, net6} {
+		for _, p := range []netip.Prefix{m.net4, m.net6} {
 			bans = append(bans, sysban.Ban{Jail: jail, Prefix: p, Start: now, Duration: time.Hour})
 		}
 	}
-	apply(t, b, bans...)
+	return bans
+}
 
-	for _, p := range all {
-		banned := p.from != good4 && p.from != good6
-		jailPort := (p.proto == "tcp" && p.port == tcpPort) || (p.proto == "udp" && p.port == udpPort)
-		blocked := banned && jailPort
+// check sends every path, before any ban (all must pass) or after
+// (blocked says which must be dropped), each as a subtest.
+func (m *matchNet) check(t *testing.T, paths []matchPath, blocked func(p matchPath, banned bool) bool) {
+	t.Helper()
+	for _, p := range paths {
+		banned := p.from != m.good4 && p.from != m.good6
 		t.Run(fmt.Sprintf("%s from %v to %d", p.proto, p.from, p.port), func(t *testing.T) {
-			if !blocked {
-				// Passing paths get the time a loaded machine needs.
-				if ok, err := reaches(p, 30*time.Second); !ok {
+			if !blocked(p, banned) {
+				// Passing paths get the time a loaded machine needs
+				// (links coming up take a moment, too).
+				if ok, err := m.reaches(p, 30*time.Second); !ok {
 					t.Errorf("blocked (%v), want it to pass", err)
 				}
 				return
 			}
 			// A drop leaves the path silent; it worked before the ban.
-			if ok, _ := reaches(p, silence); ok {
+			if ok, _ := m.reaches(p, silence); ok {
 				t.Error("got through, want it dropped")
 			}
 		})
 	}
 }
 
-// TestSetupReplacesOldRuleOrder upgrades a table as an earlier sysban
-// wrote it, with the address lookup before the transport and port
-// matches, to the current shape: Setup rewrites every rule, keeps the
-// sets with their bans, and a Guard on the new table finds nothing to
-// repair (it compares rules by comment, and the shape it expects is the
-// one Setup just wrote).
+// TestRuleMatchPackets sends real TCP and UDP traffic, IPv4 and IPv6, from
+// single banned addresses and from addresses inside banned prefixes, to a
+// TCP jail's port, a UDP jail's port and a port no jail covers, and checks
+// each rule matches exactly its transport, its port and its sets: whatever
+// order the rule's expressions take, and with the port gates in front
+// (gate.go), a banned source is dropped on the jail's port only, an
+// unbanned one passes everywhere.
+func TestRuleMatchPackets(t *testing.T) {
+	const tcpPort, udpPort, freePort = 2222, 5353, 7777
+	m := newMatchNet(t, tcpPort, udpPort, freePort)
+	all := m.paths(tcpPort, udpPort, freePort)
+	none := func(matchPath, bool) bool { return false }
+	t.Run("before", func(t *testing.T) { m.check(t, all, none) })
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	b := openIn(t, m.srv, Options{})
+	setup(t, b,
+		sysban.JailRule{Name: "tcpj", Ports: []sysban.PortRange{pr(tcpPort, tcpPort)}, Protocol: sysban.TCP, Verdict: sysban.Drop},
+		sysban.JailRule{Name: "udpj", Ports: []sysban.PortRange{pr(udpPort, udpPort)}, Protocol: sysban.UDP, Verdict: sysban.Drop},
+	)
+	apply(t, b, m.bans("tcpj", "udpj")...)
+	if got := ruleLines(t, m.srv, DefaultTable)[:2]; !slices.Equal(got, []string{"tcp dport != 2222 accept", "udp dport != 5353 accept"}) {
+		t.Fatalf("gates %q", got)
+	}
+	m.check(t, all, func(p matchPath, banned bool) bool {
+		jailPort := (p.proto == "tcp" && p.port == tcpPort) || (p.proto == "udp" && p.port == udpPort)
+		return banned && jailPort
+	})
+}
+
+// TestGateAllPorts: a jail over every TCP port turns the TCP gate off, so
+// a banned source is dropped on any TCP port, while UDP keeps its gate
+// and a banned source's datagrams to a port no jail covers pass.
+func TestGateAllPorts(t *testing.T) {
+	const udpPort, freePort = 5353, 7777
+	m := newMatchNet(t, udpPort, freePort)
+	// From the single addresses and the prefixes, one family each.
+	var paths []matchPath
+	for _, p := range m.paths(udpPort, freePort) {
+		if p.from == m.single4 || p.from == m.inNet6 || p.from == m.good4 {
+			paths = append(paths, p)
+		}
+	}
+	t.Run("before", func(t *testing.T) { m.check(t, paths, func(matchPath, bool) bool { return false }) })
+	if t.Failed() {
+		t.FailNow()
+	}
+	b := openIn(t, m.srv, Options{})
+	setup(t, b,
+		sysban.JailRule{Name: "anytcp", Protocol: sysban.TCP, Verdict: sysban.Drop},
+		sysban.JailRule{Name: "udpj", Ports: []sysban.PortRange{pr(udpPort, udpPort)}, Protocol: sysban.UDP, Verdict: sysban.Drop},
+	)
+	apply(t, b, m.bans("anytcp", "udpj")...)
+	if got := ruleLines(t, m.srv, DefaultTable)[0]; got != "udp dport != 5353 accept" {
+		t.Fatalf("first rule %q, want the UDP gate alone", got)
+	}
+	m.check(t, paths, func(p matchPath, banned bool) bool {
+		return banned && (p.proto == "tcp" || p.port == udpPort)
+	})
+}
+
+// TestSetupReplacesOldRuleOrder upgrades tables as earlier sysbans wrote
+// them to the current shape: one with the address lookup before the
+// transport and port matches, one in the current order but without the
+// port gates. Setup rewrites every rule, keeps the sets with their bans,
+// and a Guard on the new table finds nothing to repair (it compares rules
+// by comment, and the shape it expects is the one Setup just wrote).
 func TestSetupReplacesOldRuleOrder(t *testing.T) {
+	tests := []struct {
+		name  string
+		lines []string
+		debug string // in nft --debug=netlink's listing of the old chain
+	}{
+		// "ip saddr @ssh_v4 tcp dport 22" compiles to exactly the
+		// earlier order: nfproto, saddr, lookup, l4proto, dport. The
+		// next table has the port before the address (nft puts the
+		// family after the port; ours comes first) and no gate.
+		{"address first", withNetRules("ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop"),
+			"[ lookup reg 1 set ssh_v4 0x0 ]\n  [ meta load l4proto => reg 1 ]"},
+		{"no gates", withNetRules("tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop"),
+			"[ cmp eq reg 1 0x00001600 ]\n  [ meta load nfproto => reg 1 ]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { replaceOldTable(t, tt.lines, tt.debug) })
+	}
+}
+
+// replaceOldTable loads a table with the ssh jail's sets and bans and the
+// rules lines, then checks Setup and the Guard as
+// TestSetupReplacesOldRuleOrder says.
+func replaceOldTable(t *testing.T, oldLines []string, debug string) {
 	ns := newNetNS(t, "u")
-	// "ip saddr @ssh_v4 tcp dport 22" compiles to exactly the earlier
-	// order: nfproto, saddr, lookup, l4proto, dport.
 	var old strings.Builder
 	old.WriteString(`table inet sysban {
 	set ssh_v4 { type ipv4_addr; flags timeout; comment "sysban bans"; elements = { 192.0.2.1 timeout 1h, 192.0.2.2 } }
@@ -234,7 +326,6 @@ func TestSetupReplacesOldRuleOrder(t *testing.T) {
 	chain input {
 		type filter hook input priority -10; policy accept;
 `)
-	oldLines := withNetRules("ip saddr @ssh_v4 tcp dport 22 drop", "ip6 saddr @ssh_v6 tcp dport 22 drop")
 	for _, l := range oldLines {
 		fmt.Fprintf(&old, "\t\t%s comment \"sysban jail ssh\"\n", l)
 	}
@@ -251,14 +342,13 @@ func TestSetupReplacesOldRuleOrder(t *testing.T) {
 	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, oldLines) {
 		t.Fatalf("the old table reads:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(oldLines, "\n"))
 	}
-	if dbg := ns.exec(t, "nft", "--debug=netlink", "list", "chain", "inet", DefaultTable, ChainName); !strings.Contains(dbg,
-		"[ lookup reg 1 set ssh_v4 0x0 ]\n  [ meta load l4proto => reg 1 ]") {
-		t.Fatalf("the old table does not look its set up before the transport:\n%s", dbg)
+	if dbg := ns.exec(t, "nft", "--debug=netlink", "list", "chain", "inet", DefaultTable, ChainName); !strings.Contains(dbg, debug) {
+		t.Fatalf("the old table does not compile to the old order (%q):\n%s", debug, dbg)
 	}
 
 	b := openIn(t, ns, Options{})
 	setup(t, b, sshRule)
-	want := withNetRules("tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop")
+	want := withNetRules(sshGates[0], sshGates[1], "tcp dport 22 ip saddr @ssh_v4 drop", "tcp dport 22 ip6 saddr @ssh_v6 drop")
 	if got := ruleLines(t, ns, DefaultTable); !slices.Equal(got, want) {
 		t.Errorf("after Setup:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
