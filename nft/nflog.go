@@ -31,6 +31,8 @@ import (
 //     prefix "sysban:probe" and otherwise left alone: the host's own
 //     firewall decides what happens to them. At the end, so a scanner
 //     already banned is counted as banned traffic, not as a new probe.
+//     The port gates at the head of the chain (gate.go) hold the trap
+//     ports too, so probes get this far.
 //
 // A limit expression is per rule: the log rate reaching userspace is at
 // most Rate times the number of log rules (two per jail part, one per trap
