@@ -74,9 +74,10 @@
 // accept ends only this chain, so the host's own chains see it as before.
 // Packets without a port to read (ICMP, a non-first fragment) never match a
 // gate and walk the rules as before. Each gate carries the comment "sysban
-// gate tcp" or "sysban gate udp", and the Guard expects each exactly once
-// (or not at all): a missing gate only costs time, but a gate where none
-// belongs would let a jail's traffic through, so it is foreign. The gate
+// gate tcp" or "sysban gate udp"; the Guard expects each gate Setup wrote
+// exactly once and repairs a missing one (it only costs time) as well as
+// a doubled one or one Setup did not write (foreign: such a gate could let
+// a jail's traffic through). The gate
 // cut the chain's cost for a syslog datagram from 1.5-1.7 µs to 0.2-0.3
 // µs, near the 0.07-0.19 µs an empty base chain costs (docs/performance.md).
 // A chain per jail behind one jump rule per jail measured about the same

@@ -13,7 +13,7 @@ import (
 // The port gate. A packet that no rule of the chain can match still walks
 // every rule: four per jail (two families, a hash and an interval set),
 // each turning it away at a compare. With the bench's 21 jails that walk
-// cost a syslog datagram 1.3-1.6 µs of the sender's CPU (docs/performance.md,
+// cost a syslog datagram 1.3-1.7 µs of the sender's CPU (docs/performance.md,
 // "Jail rules check the port before the address"). So the chain opens,
 // per transport, with one rule that lets go at once what no later rule
 // can match:
