@@ -85,6 +85,65 @@ func TestFleetRecorderSync(t *testing.T) {
 	r.sync() // nothing queued: returns at once
 }
 
+// The recorder commits at most once per gap: records added while it waits
+// join the next commit; a reader's sync, or fleetRecordEager records
+// waiting, cut the wait short.
+func TestFleetRecorderGap(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), store.FileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := newFleetRecorder(st, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r.gap = time.Hour // only a hurry ends a wait
+	now := time.Now()
+	batch := func(i, n int) []store.Record {
+		recs := make([]store.Record, n)
+		for j := range recs {
+			a := netip.AddrFrom4([4]byte{10, byte(i), byte(j >> 8), byte(j)})
+			recs[j] = store.Record{Ban: sysban.Ban{Jail: "sshd", Addr: a, Start: now, Duration: time.Hour}, Source: "fleet:hosta:hosta"}
+		}
+		return recs
+	}
+	inStore := func() int {
+		due, err := st.Due(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(due)
+	}
+	gen0 := st.Generation()
+	r.add(batch(1, 10)) // the first commit does not wait
+	for deadline := time.Now().Add(5 * time.Second); inStore() < 10; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first batch was not committed at once")
+		}
+	}
+	for i := 2; i < 12; i++ {
+		r.add(batch(i, 10))
+	}
+	time.Sleep(50 * time.Millisecond) // time enough for a recorder that does not wait to commit
+	if n := inStore(); n != 10 {
+		t.Fatalf("%d records in the store while the recorder waits out its gap, want 10", n)
+	}
+	r.sync()
+	if n := inStore(); n != 110 {
+		t.Fatalf("%d records after sync, want 110", n)
+	}
+	if commits := st.Generation() - gen0; commits != 2 {
+		t.Errorf("%d commits for 11 batches, want 2 (one at once, one for the ten that waited)", commits)
+	}
+	// Enough waiting records are committed without a sync.
+	r.add(batch(20, 10))
+	r.add(batch(21, fleetRecordEager))
+	for deadline := time.Now().Add(5 * time.Second); inStore() < 120+fleetRecordEager; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d records waiting, %d in the store: not committed at once", 10+fleetRecordEager, inStore()-110)
+		}
+	}
+	r.sync()
+}
+
 // The "fleet ban" lines of a storm are bounded a second; the ones held
 // back are counted and told with the next line let through.
 func TestFleetBanLinesLimited(t *testing.T) {
