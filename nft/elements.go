@@ -201,6 +201,7 @@ func (b *Backend) Apply(ctx context.Context, bans []sysban.Ban) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, err := b.applyLocked(ctx, bans)
+	b.lastApply.Store(time.Now().UnixNano())
 	return err
 }
 

@@ -61,6 +61,9 @@ type Backend struct {
 	// portID is the netlink port ID of conn's socket. Guard's monitor
 	// ignores notifications of changes this socket made.
 	portID atomic.Uint32
+	// lastApply is when the last Apply ended (Unix nanoseconds): Guard
+	// defers its periodic element comparisons while Applies stream.
+	lastApply atomic.Int64
 
 	// Batch limits derived from the socket buffers we actually got.
 	maxBatchBytes int
