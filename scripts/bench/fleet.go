@@ -221,22 +221,25 @@ const enforcerListen = "{udp: [], tcp: [], unix: []}"
 // startEnforcer runs an enforce-only node in dir: no listener, table
 // sbfleet, metrics on 9643.
 func (b *bench) startEnforcer(ctx context.Context, ns *netns, dir string) (*daemon, error) {
-	return startFleetNode(ctx, b.bin, ns, dir, enforcerListen, "sbfleet", 9643, enforcerFleet)
+	return startFleetNode(ctx, b.bin, ns, dir, enforcerListen, "sbfleet", 9643, "info", enforcerFleet)
 }
 
 // startFleetNode runs a fleet node in dir with the probe jails: listen and
-// fleet are its YAML sections, table its nftables table, metrics on port.
-func startFleetNode(ctx context.Context, bin string, ns *netns, dir, listen, table string, port int, fleet string) (*daemon, error) {
+// fleet are its YAML sections, table its nftables table, metrics on port,
+// logging at level. Only the late joiner logs at debug, for its phases: a
+// deciding node at debug logs two lines a ban (20,000 a second in a
+// storm, each read by the bench), which no deployment does.
+func startFleetNode(ctx context.Context, bin string, ns *netns, dir, listen, table string, port int, level, fleet string) (*daemon, error) {
 	cfg := fmt.Sprintf(`
 listen: %s
 state: {dir: %q}
 control: {socket: %q}
 metrics: {listen: "127.0.0.1:%d"}
 nft: {table: %s}
-log: {level: debug}
+log: {level: %s}
 %s
 fleet: %s
-`, listen, filepath.Join(dir, "state"), filepath.Join(dir, "control.sock"), port, table, fleetProbeJail, fleet)
+`, listen, filepath.Join(dir, "state"), filepath.Join(dir, "control.sock"), port, table, level, fleetProbeJail, fleet)
 	d, err := startDaemon(ctx, bin, ns, dir, cfg)
 	if err != nil {
 		return nil, err

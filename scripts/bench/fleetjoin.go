@@ -31,7 +31,7 @@ func (b *bench) lateJoiner(ctx context.Context, ns *netns, nc *nftables.Conn, se
 		return nil, err
 	}
 	t0 := time.Now()
-	late, err := startFleetNode(ctx, b.bin, ns, dir, enforcerListen, table, 9643, fleet)
+	late, err := startFleetNode(ctx, b.bin, ns, dir, enforcerListen, table, 9643, "debug", fleet)
 	if err != nil {
 		return nil, err
 	}

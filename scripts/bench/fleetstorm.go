@@ -210,7 +210,7 @@ func (b *bench) fleetCluster(ctx context.Context, probe int) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			daemons[i], errs[i] = startFleetNode(ctx, b.bin, ns, filepath.Join(b.dir, "fleet-cluster-"+name), listen, "sbc"+name, 9651+i, fleet)
+			daemons[i], errs[i] = startFleetNode(ctx, b.bin, ns, filepath.Join(b.dir, "fleet-cluster-"+name), listen, "sbc"+name, 9651+i, "info", fleet)
 		}()
 	}
 	wg.Wait()
@@ -224,9 +224,10 @@ func (b *bench) fleetCluster(ctx context.Context, probe int) error {
 	}
 	b.add(result{section: "fleet", name: "3-node cluster: three daemons started", target: "-",
 		value: time.Since(t0).Round(time.Millisecond).String(), ratio: "-", status: "INFO"})
-	// n3 must have its sets and its first resync: it logs the resync.
+	// n3 must have its sets and its first resync: it counts the resync.
 	err = poll(ctx, 30*time.Second, 20*time.Millisecond, func() (bool, error) {
-		return strings.Contains(daemons[2].logs.String(), `msg="fleet: resync"`), nil
+		s, err := daemons[2].scrape()
+		return err == nil && s.sum("sysban_fleet_resyncs_total", "") > 0, nil
 	})
 	if err != nil {
 		return fmt.Errorf("fleet cluster: n3 never resynced: %w", err)
