@@ -100,23 +100,11 @@ fleet:
 	// The enforcer's first resync is done once it logs connected; give
 	// the watch a moment to be live.
 	time.Sleep(300 * time.Millisecond)
-	dec0, enf0, err := scrapeBoth(coll, host)
-	if err != nil {
-		host.stop()
-		return err
-	}
-	r, err := b.probeFleet(ns, "sbfleet", "benchprobe_v4", pc, "benchprobe", 0, b.opts.samples)
-	if err != nil {
-		host.stop()
-		return fmt.Errorf("fleet propagation: %w", err)
-	}
-	dec1, enf1, err := scrapeBoth(coll, host)
+	used, err := b.fleetIdle(ns, coll, host, "sbfleet", "benchprobe", pc, 0, "embedded")
 	host.stop()
 	if err != nil {
 		return err
 	}
-	b.addLatency("fleet", "propagation p50 / p99, idle, embedded", 5*time.Millisecond, r)
-	b.fleetStages("idle probes", dec0, dec1, enf0, enf1)
 
 	// Late joiner: the collector decides n more bans while no enforcer
 	// runs; a new one starts with an empty state.
@@ -125,7 +113,7 @@ fleet:
 		return err
 	}
 	n := b.opts.bans
-	first := b.opts.samples
+	first := used
 	if err := sendProbeBans(ctx, ns, filepath.Join(cdir, "syslog.sock"), first, n); err != nil {
 		return err
 	}
@@ -176,7 +164,7 @@ fleet:
 	b.add(result{section: "fleet", name: fmt.Sprintf("enforcer reboot: %s bans back in the kernel", si(total)), target: "≤ 2 s",
 		value: took.Round(time.Millisecond).String(), ratio: fmt.Sprintf("%.2f× target; %d dumps to check", took.Seconds()/2, dumps), status: passIf(took <= 2*time.Second)})
 	b.fleetServerCost(collBefore, coll.pid(), total)
-	probes := b.opts.samples + n
+	probes := used + n
 	if err := b.fleetStorm(ctx, ns, coll, again, "sbfleet", "embedded", probes, false); err != nil {
 		return err
 	}

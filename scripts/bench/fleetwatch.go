@@ -155,13 +155,16 @@ func (w *setWatch) keys(attrs []byte) [][]byte {
 // notification can never stand in for an element the set does not hold; a
 // lost batch of notifications (receive buffer overrun) falls back to
 // dumping until it is found, timed to the dump that finds it.
-func probeNotified(w *setWatch, nc *nftables.Conn, set *nftables.Set, pc net.Conn, prog string, first, n int) (latencies, error) {
+func probeNotified(w *setWatch, nc *nftables.Conn, set *nftables.Set, pc net.Conn, prog string, first, n int, gap time.Duration) (latencies, error) {
 	var r latencies
 	in := func(key []byte) (bool, error) {
 		els, err := nc.GetSetElements(set)
 		return slices.ContainsFunc(els, func(e nftables.SetElement) bool { return bytes.Equal(e.Key, key) }), err
 	}
 	for i := range n {
+		if i > 0 && gap > 0 {
+			time.Sleep(gap)
+		}
 		key, t0, err := sendProbe(pc, prog, first+i)
 		if err != nil {
 			return r, err
@@ -219,9 +222,10 @@ func probeNotified(w *setWatch, nc *nftables.Conn, set *nftables.Set, pc net.Con
 	return r, nil
 }
 
-// probeFleet probes as the -fleet-probe flag says: notified (the default)
-// or polled (the method of the runs before, kept to compare).
-func (b *bench) probeFleet(ns *netns, table, setName string, pc net.Conn, prog string, first, n int) (latencies, error) {
+// probeFleet probes as the -fleet-poll flag says: notified (the default),
+// each probe sent gap after the last was in, or polled (the method of the
+// runs before, kept to compare: back to back whatever gap says).
+func (b *bench) probeFleet(ns *netns, table, setName string, pc net.Conn, prog string, first, n int, gap time.Duration) (latencies, error) {
 	nc, set, closeSet, err := openSet(ns, table, setName)
 	if err != nil {
 		return latencies{}, err
@@ -240,7 +244,7 @@ func (b *bench) probeFleet(ns *netns, table, setName string, pc net.Conn, prog s
 		return latencies{}, err
 	}
 	defer w.Close()
-	return probeNotified(w, nc, set, pc, prog, first, n)
+	return probeNotified(w, nc, set, pc, prog, first, n, gap)
 }
 
 // fleetStages adds the stage row of what the decider dec and the enforcer
