@@ -69,7 +69,7 @@ func BenchmarkGuardCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer g.closeReader()
-			for _, mode := range []string{"full", "layout", "unchanged"} {
+			for _, mode := range []string{"full", "full-cold", "layout", "unchanged"} {
 				b.Run(mode, func(b *testing.B) {
 					trigger := "monitor"
 					if mode == "layout" {
@@ -89,6 +89,9 @@ func BenchmarkGuardCheck(b *testing.B) {
 					peak := uint64(0)
 					for b.Loop() {
 						g.nextElems = time.Now().Add(time.Hour)
+						if mode == "full-cold" {
+							g.keyHints = nil // as the first check after a start or a late join
+						}
 						var err error
 						peak = max(peak, heapPeak(func() { err = g.check(ctx, trigger) }))
 						if err != nil {

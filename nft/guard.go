@@ -190,13 +190,14 @@ type guard struct {
 	// waits); nil is time.Now. Tests inject their own.
 	now func() time.Time
 
-	fails     int       // consecutive failed checks
-	streak    int       // repairs in a row, each within healStreakGap of the last
-	lastHeal  time.Time // when the last repair finished
-	notBefore time.Time // no check before this (backoff)
-	nextElems time.Time // no periodic element comparison before this
-	lastElems time.Time // when the last element comparison started
-	dueHint   int       // single-address bans the last element check kept
+	fails     int            // consecutive failed checks
+	streak    int            // repairs in a row, each within healStreakGap of the last
+	lastHeal  time.Time      // when the last repair finished
+	notBefore time.Time      // no check before this (backoff)
+	nextElems time.Time      // no periodic element comparison before this
+	lastElems time.Time      // when the last element comparison started
+	keyHints  map[string]int // per set: the keys the last element check read
+	keysRead  int            // keys the last element check read, in all sets
 
 	// clean is where the last complete check that found nothing to
 	// repair left the generations (its valid is false otherwise).
@@ -402,7 +403,9 @@ func (g *guard) check(ctx context.Context, trigger string) error {
 		g.clean = gens
 	}
 	g.nextElems = time.Now().Add(elementBudget * time.Since(start))
-	if g.dueHint >= releaseAfter {
+	g.log.Debug("nft: guard: elements compared", "trigger", trigger, "elements", g.keysRead,
+		"missing", len(missing), "took", time.Since(start), "next_periodic", g.nextElems.Format(time.RFC3339Nano))
+	if g.keysRead >= releaseAfter {
 		// The check's lists and netlink replies are garbage now, and the
 		// runtime would hand their pages back to the kernel only slowly:
 		// an enforce-only host with 100,000 bans sat on 130-200 MiB

@@ -705,7 +705,7 @@ func TestDumpKeysMatchesLibrary(t *testing.T) {
 			var got, want [][16]byte
 			err := g.read(ctx, func(c *nftables.Conn) error {
 				var err error
-				if got, err = g.dumpKeys(ctx, s); err != nil {
+				if got, err = g.dumpKeys(ctx, s, nil); err != nil {
 					return err
 				}
 				elems, err := c.GetSetElements(s)
