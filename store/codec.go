@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -53,7 +54,11 @@ func banKey(jail string, p netip.Prefix) []byte {
 }
 
 // parseBanKey splits a bans-bucket key.
-func parseBanKey(k []byte) (jail string, p netip.Prefix, err error) {
+func parseBanKey(k []byte) (jail string, p netip.Prefix, err error) { return parseBanKeyIn(nil, k) }
+
+// parseBanKeyIn is parseBanKey with the jail name interned in in (nil:
+// a new string).
+func parseBanKeyIn(in *names, k []byte) (jail string, p netip.Prefix, err error) {
 	nul := bytes.IndexByte(k, 0)
 	if nul < 1 || (len(k)-nul-1 != 16 && len(k)-nul-1 != 17) {
 		return "", netip.Prefix{}, fmt.Errorf("bad ban key %x", k)
@@ -67,7 +72,7 @@ func parseBanKey(k []byte) (jail string, p netip.Prefix, err error) {
 	if !p.IsValid() || p.Masked() != p || p.IsSingleIP() == (len(k)-nul-1 == 17) {
 		return "", netip.Prefix{}, fmt.Errorf("bad ban key %x", k)
 	}
-	return string(k[:nul]), p, nil
+	return in.get(k[:nul]), p, nil
 }
 
 // timeKey maps a time to 8 bytes that sort like the times do, negative
@@ -114,16 +119,18 @@ func encodeRecord(r Record) []byte {
 	return b
 }
 
-func decodeRecord(jail string, p netip.Prefix, v []byte) (Record, error) {
-	return decodeRecordLines(jail, p, v, true)
+func decodeRecord(in *names, jail string, p netip.Prefix, v []byte) (Record, error) {
+	return decodeRecordLines(in, jail, p, v, true)
 }
 
 // decodeRecordHead is decodeRecord without the lines (checked, not kept).
-func decodeRecordHead(jail string, p netip.Prefix, v []byte) (Record, error) {
-	return decodeRecordLines(jail, p, v, false)
+func decodeRecordHead(in *names, jail string, p netip.Prefix, v []byte) (Record, error) {
+	return decodeRecordLines(in, jail, p, v, false)
 }
 
-func decodeRecordLines(jail string, p netip.Prefix, v []byte, lines bool) (Record, error) {
+// decodeRecordLines decodes a ban's value, its source interned in in (nil:
+// a new string).
+func decodeRecordLines(in *names, jail string, p netip.Prefix, v []byte, lines bool) (Record, error) {
 	d := decoder{b: v}
 	r := Record{Ban: sysban.Ban{Jail: jail, Prefix: p}}
 	switch ver := d.byte(); {
@@ -136,8 +143,8 @@ func decodeRecordLines(jail string, p netip.Prefix, v []byte, lines bool) (Recor
 			return Record{}, fmt.Errorf("ban value: unknown flags %#x", flags)
 		}
 		r.Observed = flags&flagObserved != 0
-		if seen := d.string(); seen != "" {
-			a, ok := netip.AddrFromSlice([]byte(seen))
+		if seen := d.bytes(); len(seen) > 0 {
+			a, ok := netip.AddrFromSlice(seen)
 			if !ok || !p.Contains(a.Unmap()) {
 				return Record{}, fmt.Errorf("ban value: address seen %x is not in %s", seen, p)
 			}
@@ -150,7 +157,7 @@ func decodeRecordLines(jail string, p netip.Prefix, v []byte, lines bool) (Recor
 	r.Duration = time.Duration(d.varint())
 	r.Failures = d.count()
 	r.Offences = d.count()
-	r.Source = d.string()
+	r.Source = in.get(d.bytes())
 	n := d.count()
 	if n > MaxLines {
 		return Record{}, fmt.Errorf("ban value: %d lines, at most %d", n, MaxLines)
@@ -350,4 +357,41 @@ func boundLines(lines []string) []string {
 		out[i] = cut(l, MaxLineBytes)
 	}
 	return out
+}
+
+// names interns the few strings that records repeat, jail names and
+// sources ("pipeline", "fleet:NODE:ORIGIN", "manual"): a scan of 100,000
+// bans (the Guard's EachDue every ~20 s, the first Expire after a start)
+// made two new strings a record, 6-8 MB of garbage each time, which an
+// enforce-only host kept as resident heap until the next collection.
+// Safe for concurrent use (read transactions run side by side).
+type names struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// maxNames bounds the table: beyond it, strings are made each time.
+const maxNames = 4096
+
+func newNames() *names { return &names{m: map[string]string{}} }
+
+// get returns b as a string, the table's copy if it has one; nil n makes
+// a new string.
+func (n *names) get(b []byte) string {
+	if n == nil || len(b) == 0 {
+		return string(b)
+	}
+	n.mu.RLock()
+	s, ok := n.m[string(b)]
+	n.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	n.mu.Lock()
+	if len(n.m) < maxNames {
+		n.m[s] = s
+	}
+	n.mu.Unlock()
+	return s
 }

@@ -78,6 +78,9 @@ type Store struct {
 	// Expire's reset after a failed commit with them.
 	expiryMu   sync.Mutex
 	nextExpiry int64
+
+	// names interns the jail names and sources the records repeat.
+	names *names
 }
 
 // Record is one current ban as stored: the ban itself, how often the
@@ -167,7 +170,7 @@ func Open(path string, opts Options) (s *Store, err error) {
 		}
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s = &Store{db: db, path: path, now: opts.Now, log: opts.Logger, purgeChunk: defaultPurgeChunk}
+	s = &Store{db: db, path: path, now: opts.Now, log: opts.Logger, purgeChunk: defaultPurgeChunk, names: newNames()}
 	if err := s.update(s.initSchema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -393,7 +396,7 @@ func (s *Store) Due(now time.Time) ([]Record, error) {
 		b := tx.Bucket(bucketBans)
 		out = make([]Record, 0, b.Stats().KeyN)
 		return b.ForEach(func(k, v []byte) error {
-			r, err := decodeBan(k, v)
+			r, err := decodeBan(s.names, k, v)
 			if err != nil {
 				if bad++; bad <= 10 { // then only the count: a damaged page may hold thousands
 					s.log.Warn("skipping damaged ban record", "key", fmt.Sprintf("%x", k), "err", err)
@@ -425,7 +428,7 @@ func (s *Store) EachDue(now time.Time, fn func(Record)) error {
 	bad := 0
 	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketBans).ForEach(func(k, v []byte) error {
-			r, err := decodeBanHead(k, v)
+			r, err := decodeBanHead(s.names, k, v)
 			if err != nil {
 				bad++
 				return nil
@@ -446,21 +449,21 @@ func (s *Store) EachDue(now time.Time, fn func(Record)) error {
 	return nil
 }
 
-func decodeBan(k, v []byte) (Record, error) {
-	jail, a, err := parseBanKey(k)
+func decodeBan(in *names, k, v []byte) (Record, error) {
+	jail, a, err := parseBanKeyIn(in, k)
 	if err != nil {
 		return Record{}, err
 	}
-	return decodeRecord(jail, a, v)
+	return decodeRecord(in, jail, a, v)
 }
 
 // decodeBanHead is decodeBan without the lines.
-func decodeBanHead(k, v []byte) (Record, error) {
-	jail, a, err := parseBanKey(k)
+func decodeBanHead(in *names, k, v []byte) (Record, error) {
+	jail, a, err := parseBanKeyIn(in, k)
 	if err != nil {
 		return Record{}, err
 	}
-	return decodeRecordHead(jail, a, v)
+	return decodeRecordHead(in, jail, a, v)
 }
 
 // Restore applies every ban due now through next (the kernel), at most
@@ -516,7 +519,7 @@ func (s *Store) Lookup(p netip.Prefix) ([]Record, error) {
 				cover, _ := p.Addr().Prefix(bits)
 				k := banKey(jail, cover)
 				if gk, v := c.Seek(k); bytes.Equal(gk, k) {
-					r, err := decodeRecord(jail, cover, v)
+					r, err := decodeRecord(s.names, jail, cover, v)
 					if err != nil {
 						return fmt.Errorf("ban %s %s: %w", jail, cover, err)
 					}
@@ -647,7 +650,7 @@ func (s *Store) Remove(jail string, nets []netip.Prefix, reason string) ([]Recor
 				if v == nil {
 					continue
 				}
-				r, err := decodeRecord(j, p, v)
+				r, err := decodeRecord(s.names, j, p, v)
 				if err != nil {
 					// Still lift it: a damaged record must not make a ban stick.
 					s.log.Warn("removing damaged ban record", "jail", j, "prefix", p, "err", err)
@@ -685,7 +688,7 @@ func (s *Store) RemoveJail(jail, reason string) ([]Record, error) {
 		var keys [][]byte
 		c := cur.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			r, err := decodeBan(k, v)
+			r, err := decodeBan(s.names, k, v)
 			if err != nil {
 				s.log.Warn("removing damaged ban record", "key", fmt.Sprintf("%x", k), "err", err)
 			} else {
@@ -729,7 +732,7 @@ func (s *Store) Enforce(jail string, now time.Time) ([]Record, error) {
 		var changes []change
 		c := cur.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			r, err := decodeBan(k, v)
+			r, err := decodeBan(s.names, k, v)
 			if err != nil || !r.Observed || (!r.Permanent() && !r.Expiry().After(now)) {
 				continue
 			}
@@ -775,7 +778,7 @@ func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
 		for ; k != nil && len(keys) < limit; k, v = c.Next() {
 			// Most bans are not over: only their heads are decoded, the
 			// lines of the expired ones only (they are announced).
-			r, err := decodeBanHead(k, v)
+			r, err := decodeBanHead(s.names, k, v)
 			if err != nil || r.Permanent() {
 				continue // damaged records are left for Due to report
 			}
@@ -783,7 +786,7 @@ func (s *Store) Expire(now time.Time, limit int) ([]Record, error) {
 				next = min(next, r.Expiry().UnixNano())
 				continue
 			}
-			if r, err = decodeBan(k, v); err != nil {
+			if r, err = decodeBan(s.names, k, v); err != nil {
 				continue
 			}
 			keys = append(keys, bytes.Clone(k))
@@ -875,7 +878,7 @@ func (s *Store) purgeSome(olderThan, now time.Time) (n int, more bool, err error
 		cur := tx.Bucket(bucketBans)
 		c := cur.Cursor()
 		for k, v := c.First(); k != nil && len(keys) < s.purgeChunk; k, v = c.Next() {
-			r, err := decodeBan(k, v)
+			r, err := decodeBan(s.names, k, v)
 			if err != nil {
 				continue // left for Due to report; never guessed expired
 			}
