@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sysban/sysban"
+	bolt "go.etcd.io/bbolt"
 )
 
 // mappedKiB is the resident size of this process's mappings of path, from
@@ -40,8 +41,8 @@ func mappedKiB(t *testing.T, path string) (kib int, ok bool) {
 }
 
 // TestScansLeaveNoPagesMapped: the whole-file reads (a bulk Record, Due,
-// EachDue, an Expire scan) hand the file's pages back, and what they read
-// is intact after it.
+// EachDue, an Expire scan) hand the file's pages back, EachDue also while it
+// reads, and what they read is intact after it.
 func TestScansLeaveNoPagesMapped(t *testing.T) {
 	c := newClock()
 	s, path := openTest(t, c)
@@ -69,9 +70,22 @@ func TestScansLeaveNoPagesMapped(t *testing.T) {
 		}
 	}
 	check("a bulk Record")
-	seen := 0
-	if err := s.EachDue(t0, func(Record) { seen++ }); err != nil || seen != n {
+	seen, during := 0, 0
+	if err := s.EachDue(t0, func(Record) {
+		if seen++; seen == n {
+			during, _ = mappedKiB(t, path)
+		}
+	}); err != nil || seen != n {
 		t.Fatalf("EachDue gave %d bans, %v; want %d", seen, err, n)
+	}
+	// While it reads, too: at the last record, the pages of at most the
+	// last scanRelease records (and the branch pages) are mapped.
+	var used int64 // the file's pages in use (the file itself is grown ahead)
+	if err := s.db.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if whole := int(used >> 10); during > whole/2 {
+		t.Errorf("at EachDue's last record, %d KiB of the %d KiB in use mapped; want at most half", during, whole)
 	}
 	check("EachDue")
 	if due, err := s.Due(t0); err != nil || len(due) != n || len(due[n-1].Lines) != 1 {
