@@ -179,7 +179,10 @@
 // kernel write), in order around deletes and unbans, and the store records
 // those bans behind the kernel write (cmd/sysban's fleetLocal): the bucket
 // is a fleet ban's durable home and a resync restores what a crash between
-// the two lost, so the next batch does not wait for this one's fsync.
+// the two lost, so the next batch does not wait for this one's fsync;
+// it commits at most every 100 ms (fleetRecordGap) unless 4,096 wait or a
+// reader needs them, as one commit per batch was two fdatasyncs per
+// millisecond in a storm.
 // An update that finds the enforcer idle is applied at once; one that
 // arrives within a millisecond of the last batch's end belongs to a
 // stream, and its batch waits up to a millisecond for more (liveLinger):
