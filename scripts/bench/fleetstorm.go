@@ -127,13 +127,20 @@ func (b *bench) fleetStorm(ctx context.Context, ns *netns, coll, enf *daemon, ta
 // 5.2 ms back to back; the back-to-back row is still printed, as INFO.
 const fleetIdleGap = 20 * time.Millisecond
 
+// fleetIdleSamples is how many times -samples the spaced idle probes are.
+// The p99 of 200 is the second-worst sample, one scheduling hiccup of the
+// six parties on two cores: on the same code the cluster's 200-probe p99
+// moved between 3.4 and 8.5 ms from run to run (16 runs, p50 1.4-1.9 ms),
+// the 600-probe one between 3.7 and 4.1 (4 runs). Spaced, 600 take 12 s.
+const fleetIdleSamples = 3
+
 // fleetIdle measures propagation from the deciding node dec (UDP to pc)
-// to enf's set <prog>_v4 of table, with nothing else going on: samples
-// probes fleetIdleGap apart (the target's row, and the daemons' stage
-// row), then as many back to back (INFO), from probe address first on.
-// It returns how many probe addresses it used.
+// to enf's set <prog>_v4 of table, with nothing else going on:
+// fleetIdleSamples×samples probes fleetIdleGap apart (the target's row,
+// and the daemons' stage row), then samples back to back (INFO), from
+// probe address first on. It returns how many probe addresses it used.
 func (b *bench) fleetIdle(ns *netns, dec, enf *daemon, table, prog string, pc net.Conn, first int, label string) (int, error) {
-	n := b.opts.samples
+	n := fleetIdleSamples * b.opts.samples
 	dec0, enf0, err := scrapeBoth(dec, enf)
 	if err != nil {
 		return 0, err
@@ -148,7 +155,7 @@ func (b *bench) fleetIdle(ns *netns, dec, enf *daemon, table, prog string, pc ne
 		return 0, err
 	}
 	b.fleetStages("idle probes", dec0, dec1, enf0, enf1)
-	r, err = b.probeFleet(ns, table, prog+"_v4", pc, prog, first+n, n, 0)
+	r, err = b.probeFleet(ns, table, prog+"_v4", pc, prog, first+n, b.opts.samples, 0)
 	if err != nil {
 		return 0, fmt.Errorf("fleet propagation, back to back, %s: %w", label, err)
 	}
@@ -156,7 +163,7 @@ func (b *bench) fleetIdle(ns *netns, dec, enf *daemon, table, prog string, pc ne
 	b.add(result{section: "fleet", name: "  probes back to back (each sent once the last is in)", target: "-",
 		value: fmt.Sprintf("%s / %s", p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond)),
 		ratio: fmt.Sprintf("%d samples, %d lost", len(r.lat), r.lost), status: "INFO"})
-	return 2 * n, nil
+	return n + b.opts.samples, nil
 }
 
 // scrapeBoth scrapes the deciding node and the enforcer.
