@@ -133,8 +133,8 @@ const fleetIdleGap = 20 * time.Millisecond
 // fleetIdleSamples is how many times -samples the spaced idle probes are.
 // The p99 of 200 is the second-worst sample, one scheduling hiccup of the
 // six parties on two cores: on the same code the cluster's 200-probe p99
-// moved between 3.4 and 8.5 ms from run to run (16 runs, p50 1.4-1.9 ms),
-// the 600-probe one between 3.7 and 4.1 (4 runs). Spaced, 600 take 12 s.
+// moved between 3.2 and 8.5 ms from run to run (15 runs, p50 1.4-1.9 ms),
+// the 600-probe one between 2.9 and 5.3 (10 runs). Spaced, 600 take 12 s.
 const fleetIdleSamples = 3
 
 // fleetIdle measures propagation from the deciding node dec (UDP to pc)
