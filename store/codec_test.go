@@ -133,8 +133,10 @@ func FuzzParseBanKey(f *testing.F) {
 // FuzzDecodeBan feeds a damaged bans-bucket entry (key and value, as
 // Restore reads them) to the decoder: an error, or a ban whose prefix is
 // canonical, whose address seen is inside it, and that encodes back to a
-// key and value that decode the same.
+// key and value that decode the same, through the store's names table
+// too (kept across inputs, as a Store keeps it).
 func FuzzDecodeBan(f *testing.F) {
+	in := newNames()
 	f.Add(banKey("sshd", pfx("2001:db8::/64")), encodeRecord(Record{Ban: sysban.Ban{Addr: netip.MustParseAddr("2001:db8::5"), Duration: time.Hour}}))
 	f.Add(banKey("sshd", pfx("192.0.2.7")), []byte{valueVersionV1, 0, 0, 0, 0, 0, 0})
 	f.Add(banKey("sshd", pfx("192.0.2.0/24")), []byte{valueVersionV1, 0, 0, 0, 0, 0, 0})
@@ -148,8 +150,8 @@ func FuzzDecodeBan(f *testing.F) {
 		if n != sysban.CanonicalPrefix(n) || (r.Addr.IsValid() && !n.Contains(r.Addr)) {
 			t.Fatalf("decodeBan(%x, %x) = %v seen %v: not canonical", k, v, n, r.Addr)
 		}
-		r2, err := decodeBan(nil, banKey(r.Jail, n), encodeRecord(r))
-		if err != nil || r2.Network() != n || r2.Addr != r.Addr || r2.Jail != r.Jail || r2.Duration != r.Duration {
+		r2, err := decodeBan(in, banKey(r.Jail, n), encodeRecord(r))
+		if err != nil || r2.Network() != n || r2.Addr != r.Addr || r2.Jail != r.Jail || r2.Source != r.Source || r2.Duration != r.Duration {
 			t.Fatalf("round trip of %+v: %+v, %v", r, r2, err)
 		}
 	})
